@@ -1,0 +1,17 @@
+//! cutover: a terminal cockpit for moving a company's email to a new mail
+//! server with no downtime and no lost message.
+//!
+//! - [`plan`]: the plan file, validated with line:column errors; the timeline.
+//! - [`runbook`]: the procedure's steps, their checks, and the guidance engine.
+//! - [`journal`]: the append-only memory of what was done and seen.
+//! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
+//! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
+
+pub mod check;
+pub mod clock;
+pub mod dns;
+pub mod journal;
+pub mod mail;
+pub mod plan;
+pub mod runbook;
+pub mod sanitize;

@@ -1,0 +1,1 @@
+//! Mailboxes: IMAP connections, the prober and the verified copy engine.

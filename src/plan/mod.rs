@@ -1,0 +1,193 @@
+//! The plan file: what operators write by hand, loaded and validated into a `Plan`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::civil::{DateTime, Weekday};
+use jiff::tz::TimeZone;
+
+/// A validated migration plan. Every path in it is absolute (resolved against the plan file).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The plan file itself.
+    pub path: PathBuf,
+    /// The migrated domain, lowercase, without a trailing dot.
+    pub domain: String,
+    /// Local time when day 1 begins.
+    pub start: DateTime,
+    pub timezone_name: String,
+    pub timezone: TimeZone,
+    pub working_days: Vec<Weekday>,
+    pub operator: String,
+    pub dns: DnsPlan,
+    pub old: Side,
+    pub new: Side,
+    pub credentials: Option<Credentials>,
+    pub sync: SyncPlan,
+    pub mailboxes: Vec<Mailbox>,
+    /// Manual steps the plan adds to the runbook.
+    pub extra_steps: Vec<ExtraStep>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsPlan {
+    /// TTL (seconds) MX and TXT are lowered to for the migration.
+    pub migration_ttl: u32,
+    pub restore_ttl_mx: u32,
+    pub restore_ttl_txt: u32,
+    /// The TTL before lowering, if the operator knows it (seconds).
+    pub old_ttl: Option<u32>,
+    pub poll: Duration,
+    /// Per DNS query.
+    pub timeout: Duration,
+    /// Public resolvers, each queried on its own.
+    pub resolvers: Vec<SocketAddr>,
+    /// Authoritative servers; empty means "discover from NS".
+    pub authoritative: Vec<SocketAddr>,
+}
+
+/// One side of the migration: the old or the new mail service.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub name: String,
+    pub mx: Vec<MxRecord>,
+    /// SPF terms this side needs, e.g. `include:_spf.old.example`.
+    pub spf: Vec<String>,
+    pub dkim_selector: Option<String>,
+    pub imap: ImapEndpoint,
+}
+
+/// An MX record as planned: preference and host (lowercase, with trailing dot).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MxRecord {
+    pub preference: u16,
+    pub host: String,
+}
+
+impl std::fmt::Display for MxRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.preference, self.host)
+    }
+}
+
+/// How the IMAP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `imaps://`: TLS from the first byte.
+    Implicit,
+    /// `imap://`: STARTTLS, required.
+    StartTls,
+    /// `tls = "none"` written out: plain text.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapEndpoint {
+    /// As written in the plan (no credentials are ever in it).
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub ca_file: Option<PathBuf>,
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhichSide {
+    Old,
+    New,
+}
+
+impl WhichSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhichSide::Old => "old",
+            WhichSide::New => "new",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub secrets_file: Option<PathBuf>,
+    /// Run through `sh -c` with `{side}` and `{login}` replaced; prints the password.
+    pub password_command: Option<String>,
+    /// Same, prints an OAuth2 access token for XOAUTH2.
+    pub token_command: Option<String>,
+    pub admin: Option<Admin>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub mode: AdminMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminMode {
+    /// AUTHENTICATE PLAIN with the user as authorization identity.
+    Authzid,
+    /// Dovecot master user: login `user*admin` with the admin's password.
+    Master,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncPlan {
+    pub concurrency: usize,
+    /// Folder names or `*` patterns never copied.
+    pub exclude: Vec<String>,
+    /// Old folder name → new folder name, in the order written.
+    pub folder_map: Vec<(String, String)>,
+    pub max_bytes_per_sec: Option<u64>,
+    pub max_messages_per_sec: Option<u32>,
+}
+
+impl Default for SyncPlan {
+    fn default() -> SyncPlan {
+        SyncPlan {
+            concurrency: 8,
+            exclude: vec![],
+            folder_map: vec![],
+            max_bytes_per_sec: None,
+            max_messages_per_sec: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub address: String,
+    pub old_login: String,
+    pub new_login: String,
+}
+
+impl Mailbox {
+    pub fn login(&self, side: WhichSide) -> &str {
+        match side {
+            WhichSide::Old => &self.old_login,
+            WhichSide::New => &self.new_login,
+        }
+    }
+}
+
+/// A manual step the plan adds: `[[step]]`.
+#[derive(Debug, Clone)]
+pub struct ExtraStep {
+    pub id: String,
+    pub day: u8,
+    pub title: String,
+    pub after: Option<String>,
+    pub what: String,
+    pub per_mailbox: bool,
+}
+
+impl Plan {
+    pub fn side(&self, which: WhichSide) -> &Side {
+        match which {
+            WhichSide::Old => &self.old,
+            WhichSide::New => &self.new,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The procedure as data: steps, their checks, and the guidance engine.
