@@ -8,6 +8,7 @@
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod dns;
 pub mod journal;

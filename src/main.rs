@@ -1,1 +1,5 @@
-fn main() {}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    cutover::cli::run(cutover::cli::Cli::parse())
+}

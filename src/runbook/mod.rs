@@ -1,1 +1,188 @@
 //! The procedure as data: steps, their checks, and the guidance engine.
+//!
+//! The steps live in `assets/runbook.toml`, embedded in the binary; a plan may
+//! add manual steps of its own. [`evaluate`] turns (plan, journal history,
+//! live checks, now) into each step's state and the next thing to do.
+
+pub mod eval;
+pub mod history;
+pub mod template;
+
+use serde::Deserialize;
+
+use crate::plan::Plan;
+
+pub use eval::{Evaluation, Next, StepState, StepStatus, evaluate};
+pub use history::History;
+
+/// The runbook's step ids, in order. Stable: the CLI, the journal and tests use them.
+pub const STEP_IDS: &[&str] = &[
+    "lower-ttl",
+    "spf-add-new",
+    "new-server-ready",
+    "users-connected",
+    "clients-configured",
+    "pop3-fetch",
+    "ttl-wait",
+    "add-new-mx",
+    "remove-old-mx",
+    "dkim-spf-final",
+    "monitor-24h",
+    "restore-ttl",
+    "final-copy",
+    "other-data",
+    "announce-shutdown",
+    "remove-old-accounts",
+    "decommission-old",
+];
+
+const RUNBOOK: &str = include_str!("../../assets/runbook.toml");
+
+/// Who carries a step out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The operator does it and confirms.
+    Manual,
+    /// cutover observes it; no confirmation needed.
+    Automatic,
+    /// The operator does it; cutover verifies the outcome.
+    Both,
+}
+
+/// One step of the procedure, before templating.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    pub id: String,
+    pub day: u8,
+    /// Offset from the start of the working day.
+    pub at: String,
+    pub duration: String,
+    pub title: String,
+    #[serde(default)]
+    pub rule: String,
+    #[serde(default)]
+    pub why: String,
+    pub mode: Mode,
+    #[serde(default)]
+    pub per_mailbox: bool,
+    #[serde(default)]
+    pub after: Vec<String>,
+    #[serde(default)]
+    pub gate: Vec<String>,
+    #[serde(default)]
+    pub outcome: Vec<String>,
+    #[serde(default)]
+    pub what: String,
+}
+
+impl StepDef {
+    pub fn at_offset(&self) -> std::time::Duration {
+        crate::plan::load::parse_duration(&self.at).unwrap_or_default()
+    }
+
+    pub fn planned_duration(&self) -> std::time::Duration {
+        crate::plan::load::parse_duration(&self.duration).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunbookFile {
+    step: Vec<StepDef>,
+}
+
+/// The steps of one migration: the embedded procedure plus the plan's own steps.
+#[derive(Debug, Clone)]
+pub struct Runbook {
+    pub steps: Vec<StepDef>,
+}
+
+impl Runbook {
+    /// The embedded procedure alone.
+    pub fn standard() -> Runbook {
+        // The asset is part of the binary and covered by tests, so it always parses.
+        let file: RunbookFile =
+            toml::from_str(RUNBOOK).expect("assets/runbook.toml is valid (tested)");
+        Runbook { steps: file.step }
+    }
+
+    /// The procedure with the plan's extra steps, each placed after the step it names.
+    pub fn for_plan(plan: &Plan) -> Runbook {
+        let mut runbook = Runbook::standard();
+        for extra in &plan.extra_steps {
+            let step = StepDef {
+                id: extra.id.clone(),
+                day: extra.day,
+                at: "0m".into(),
+                duration: "30m".into(),
+                title: extra.title.clone(),
+                rule: String::new(),
+                why: "Added by the plan.".into(),
+                mode: Mode::Manual,
+                per_mailbox: extra.per_mailbox,
+                after: extra.after.iter().cloned().collect(),
+                gate: vec![],
+                outcome: if extra.per_mailbox {
+                    vec!["every-mailbox-ticked".into()]
+                } else {
+                    vec![]
+                },
+                what: extra.what.clone(),
+            };
+            // Place it after its predecessor, else at the end of its day.
+            let index = match &extra.after {
+                Some(after) => runbook
+                    .steps
+                    .iter()
+                    .position(|s| &s.id == after)
+                    .map(|i| i + 1),
+                None => None,
+            }
+            .unwrap_or_else(|| {
+                runbook
+                    .steps
+                    .iter()
+                    .rposition(|s| s.day <= extra.day)
+                    .map(|i| i + 1)
+                    .unwrap_or(runbook.steps.len())
+            });
+            runbook.steps.insert(index, step);
+        }
+        runbook
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepDef> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_runbook_has_every_step_in_order() {
+        let runbook = Runbook::standard();
+        let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, STEP_IDS);
+        for step in &runbook.steps {
+            assert!((1..=3).contains(&step.day), "{} day", step.id);
+            assert!(
+                crate::plan::load::parse_duration(&step.at).is_some(),
+                "{} at",
+                step.id
+            );
+            assert!(
+                crate::plan::load::parse_duration(&step.duration).is_some(),
+                "{} duration",
+                step.id
+            );
+            for after in &step.after {
+                let before = ids.iter().position(|i| i == after);
+                let me = ids.iter().position(|i| *i == step.id);
+                assert!(before < me, "{} comes after {}", step.id, after);
+            }
+        }
+    }
+}

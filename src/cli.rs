@@ -1,0 +1,698 @@
+//! The headless commands: init, check, timeline, status, applied, confirm, reopen, notice.
+//!
+//! Exit codes: 0 success; 1 refused (a check fails, or another cockpit
+//! drives); 2 an invalid plan or wrong usage.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+
+use crate::check::{Check, Status};
+use crate::clock::{Clock, SystemClock};
+use crate::journal::{DriverLock, Entry, Journal};
+use crate::plan::timeline::{self, Timeline};
+use crate::plan::{Plan, Severity};
+use crate::runbook::eval::{Inputs, confirm_blockers};
+use crate::runbook::{Evaluation, History, Runbook, StepDef, evaluate};
+use crate::sanitize::sanitize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cutover",
+    version,
+    about = "A terminal cockpit for moving a company's email to a new mail server with no downtime and no lost message",
+    long_about = "A terminal cockpit for moving a company's email to a new mail server with no downtime \
+and no lost message.\n\nThe plan file defaults to ./cutover.toml or $CUTOVER_PLAN. The journal \
+(every confirmation with its evidence) is written beside it as <plan-stem>.journal.\n\n\
+Exit codes: 0 success; 1 refused (a check fails, or another cockpit drives); 2 invalid plan or usage."
+)]
+pub struct Cli {
+    /// The plan file.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_PLAN",
+        default_value = "cutover.toml"
+    )]
+    pub plan: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a complete, commented plan for a domain.
+    Init {
+        /// The mail domain that moves, e.g. example.com.
+        #[arg(long)]
+        domain: String,
+        /// Where to write it (default: the --plan path, ./cutover.toml).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the plan: every error as FILE:LINE:COLUMN, exit 0 or 2.
+    Check,
+    /// The three working days with every step and wait.
+    Timeline {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Evaluate every step and print what to do next (exit 0 whenever it could evaluate).
+    Status {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// No network I/O: checks that need live data are unknown.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Record that you made a step's change (at the DNS host or elsewhere); no gate.
+    Applied {
+        /// A step id, e.g. lower-ttl.
+        step: String,
+    },
+    /// Confirm a step with the evidence now; refused (exit 1) while a check fails.
+    Confirm {
+        step: String,
+        /// Tick one mailbox of a per-mailbox step.
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Confirm although checks fail; the reason is journaled verbatim.
+        #[arg(long = "override", value_name = "REASON")]
+        override_reason: Option<String>,
+        /// No network I/O: record the latest evidence the journal holds.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Take back a confirmation (or one mailbox's tick).
+    Reopen {
+        step: String,
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
+    /// The announcement to employees (R13), with the dates from the timeline.
+    Notice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let clock = SystemClock;
+    let result = match cli.command {
+        Some(Command::Init {
+            domain,
+            output,
+            force,
+        }) => init(
+            &domain,
+            output.as_deref().unwrap_or(&cli.plan),
+            force,
+            clock.now(),
+        ),
+        Some(Command::Check) => check(&cli.plan),
+        Some(Command::Timeline { format }) => {
+            with_plan(&cli.plan, |plan| timeline_cmd(plan, format))
+        }
+        Some(Command::Status { json, offline }) => {
+            with_plan(&cli.plan, |plan| status(plan, json, offline, &clock))
+        }
+        None => with_plan(&cli.plan, |plan| status(plan, false, false, &clock)),
+        Some(Command::Applied { step }) => {
+            with_plan(&cli.plan, |plan| applied(plan, &step, &clock))
+        }
+        Some(Command::Confirm {
+            step,
+            mailbox,
+            override_reason,
+            offline,
+        }) => with_plan(&cli.plan, |plan| {
+            confirm(
+                plan,
+                &step,
+                mailbox.as_deref(),
+                override_reason.as_deref(),
+                offline,
+                &clock,
+            )
+        }),
+        Some(Command::Reopen { step, mailbox }) => with_plan(&cli.plan, |plan| {
+            reopen(plan, &step, mailbox.as_deref(), &clock)
+        }),
+        Some(Command::Notice) => with_plan(&cli.plan, |plan| {
+            print!("{}", notice(plan));
+            Ok(0)
+        }),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// An error that ends a command, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::journal::JournalError> for Failure {
+    fn from(e: crate::journal::JournalError) -> Failure {
+        let hint = if e.is_disk_full() {
+            " — free some disk space; nothing was recorded"
+        } else {
+            " — nothing was recorded"
+        };
+        Failure::new(1, format!("{e}{hint}"))
+    }
+}
+
+fn with_plan(path: &Path, f: impl FnOnce(&Plan) -> Result<u8, Failure>) -> Result<u8, Failure> {
+    match crate::plan::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            f(&loaded.plan)
+        }
+        Err(errors) => Err(Failure::new(2, errors.to_string())),
+    }
+}
+
+fn init(domain: &str, output: &Path, force: bool, now: Timestamp) -> Result<u8, Failure> {
+    let text = crate::plan::init::render(domain, now).map_err(|e| Failure::new(2, e))?;
+    if output.exists() && !force {
+        return Err(Failure::new(
+            2,
+            format!(
+                "{} exists; use --force to overwrite it, or -o to write elsewhere",
+                output.display()
+            ),
+        ));
+    }
+    std::fs::write(output, text)
+        .map_err(|e| Failure::new(2, format!("cannot write {}: {e}", output.display())))?;
+    println!(
+        "Wrote {}. Edit the [old], [new] and [[mailbox]] sections, then run `cutover check --plan {}`.",
+        output.display(),
+        output.display()
+    );
+    Ok(0)
+}
+
+fn check(path: &Path) -> Result<u8, Failure> {
+    match crate::plan::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("{w}");
+            }
+            let p = &loaded.plan;
+            println!(
+                "{}: the plan is valid: {} → {}, {} mailboxes, day 1 on {}{}",
+                path.display(),
+                sanitize(&p.old.name),
+                sanitize(&p.new.name),
+                p.mailboxes.len(),
+                timeline::working_dates(p, 1)
+                    .first()
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                if loaded.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} warning(s))", loaded.warnings.len())
+                }
+            );
+            Ok(0)
+        }
+        Err(errors) => {
+            for d in &errors.diagnostics {
+                match d.severity {
+                    Severity::Error => println!("{d}"),
+                    Severity::Warning => println!("{d}"),
+                }
+            }
+            Err(Failure::new(
+                2,
+                format!(
+                    "{} error(s) in the plan",
+                    errors
+                        .diagnostics
+                        .iter()
+                        .filter(|d| d.severity == Severity::Error)
+                        .count()
+                ),
+            ))
+        }
+    }
+}
+
+fn timeline_cmd(plan: &Plan, format: Format) -> Result<u8, Failure> {
+    let t = timeline::build(plan, &Runbook::for_plan(plan));
+    match format {
+        Format::Text => print!("{}", t.text()),
+        Format::Markdown => print!("{}", t.markdown()),
+        Format::Json => println!("{}", to_json(&t)?),
+    }
+    Ok(0)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
+    serde_json::to_string_pretty(v).map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))
+}
+
+/// What the commands evaluate against: the plan, its runbook and timeline, the journal.
+pub struct Session {
+    pub plan: Plan,
+    pub runbook: Runbook,
+    pub timeline: Timeline,
+    pub journal: Journal,
+    pub history: History,
+}
+
+impl Session {
+    pub fn open(plan: &Plan) -> Result<Session, Failure> {
+        let runbook = Runbook::for_plan(plan);
+        let timeline = timeline::build(plan, &runbook);
+        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+        let replay = journal.replay()?;
+        if let Some(torn) = &replay.torn {
+            eprintln!(
+                "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
+                torn.bytes.len(),
+                torn.saved_to.display()
+            );
+        }
+        for bad in &replay.bad_lines {
+            eprintln!(
+                "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
+                journal.path().display(),
+                bad.line,
+                sanitize(&bad.error)
+            );
+        }
+        let history = History::from_entries(&replay.entries);
+        Ok(Session {
+            plan: plan.clone(),
+            runbook,
+            timeline,
+            journal,
+            history,
+        })
+    }
+
+    /// Evaluates every step with the given live checks.
+    pub fn evaluate(&self, now: Timestamp, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
+        evaluate(
+            &Inputs {
+                plan: &self.plan,
+                runbook: &self.runbook,
+                timeline: &self.timeline,
+                history: &self.history,
+                now,
+            },
+            live,
+        )
+    }
+
+    /// Refuses while another process drives (holds the cockpit's driver lock).
+    fn ensure_not_observing(&self) -> Result<(), Failure> {
+        if let Some(driver) = DriverLock::current(self.journal.path())?
+            && driver.pid != std::process::id()
+        {
+            return Err(Failure::new(
+                1,
+                format!(
+                    "refused: this migration is driven by {driver}; confirm from that cockpit, or ask its operator"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn step_def(&self, step: &str) -> Result<&StepDef, Failure> {
+        self.runbook.step(step).ok_or_else(|| {
+            let ids: Vec<&str> = self.runbook.steps.iter().map(|s| s.id.as_str()).collect();
+            Failure::new(
+                2,
+                format!(
+                    "no step `{}`; the steps are: {}",
+                    sanitize(step),
+                    ids.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn mailbox(&self, address: &str) -> Result<String, Failure> {
+        self.plan
+            .mailboxes
+            .iter()
+            .find(|m| m.address.eq_ignore_ascii_case(address))
+            .map(|m| m.address.clone())
+            .ok_or_else(|| {
+                Failure::new(
+                    2,
+                    format!("{} is not a mailbox of this plan", sanitize(address)),
+                )
+            })
+    }
+}
+
+/// The live checks for one-shot commands. Offline, or until the DNS and mail
+/// watchers answer, nothing is measured and those checks stay `unknown`.
+fn live_checks(_session: &Session, _offline: bool) -> impl Fn(&StepDef) -> Vec<Check> {
+    |_def: &StepDef| Vec::new()
+}
+
+fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u8, Failure> {
+    let session = Session::open(plan)?;
+    let now = clock.now();
+    let live = live_checks(&session, offline);
+    let eval = session.evaluate(now, &live);
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        writeln!(out, "{}", to_json(&eval)?)
+    } else {
+        write!(out, "{}", status_text(&session, &eval))
+    };
+    // A closed pipe (`| head`) is not an error worth a stack of text.
+    let _ = written;
+    Ok(0)
+}
+
+/// The status as an operator reads it on a terminal or in a mail.
+pub fn status_text(session: &Session, eval: &Evaluation) -> String {
+    let plan = &session.plan;
+    let mut s = String::new();
+    let day = match eval.day {
+        0 => "before day 1".to_string(),
+        4 => "after day 3".to_string(),
+        d => format!("day {d} of 3"),
+    };
+    s.push_str(&format!(
+        "{} — {} → {} — {} — {}\n",
+        plan.domain,
+        sanitize(&plan.old.name),
+        sanitize(&plan.new.name),
+        day,
+        eval.now
+    ));
+    if let Some(sch) = &eval.schedule {
+        s.push_str(&format!("Schedule: {}\n", sch.text));
+    }
+    s.push_str("\nSteps\n");
+    for st in &eval.steps {
+        let ticks = st
+            .mailboxes
+            .as_ref()
+            .map(|t| format!(" ({}/{} mailboxes)", t.ticked, t.total))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "  {} {:<10} d{} {:<20} {}{}\n",
+            glyph(st.state),
+            st.state.as_str(),
+            st.day,
+            st.id,
+            st.title,
+            ticks
+        ));
+    }
+    if let Some(next) = &eval.next {
+        s.push_str(&format!(
+            "\nNext: {} — {} ({})\n",
+            next.step,
+            next.title,
+            next.state.as_str()
+        ));
+        s.push_str(&format!("  Why: {}\n", next.why));
+        if let Some(until) = next.wait_until {
+            s.push_str(&format!(
+                "  Waiting until {} ({})\n",
+                crate::runbook::eval::local(plan, until),
+                countdown(until.duration_since(session_now(eval)))
+            ));
+        }
+        if !next.blocked_by.is_empty() {
+            s.push_str("  Blocked by:\n");
+            for c in &next.blocked_by {
+                s.push_str(&format!(
+                    "    {} {}: {}\n",
+                    status_mark(c.status),
+                    c.id,
+                    sanitize(&c.evidence)
+                ));
+            }
+        }
+        s.push_str("  Do:\n");
+        for a in &next.actions {
+            s.push_str(&format!("    {a}\n"));
+        }
+        if !next.also_ready.is_empty() {
+            s.push_str(&format!("  Also ready: {}\n", next.also_ready.join(", ")));
+        }
+    } else {
+        s.push_str("\nEvery step is done.\n");
+    }
+    s
+}
+
+fn session_now(eval: &Evaluation) -> Timestamp {
+    eval.now.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+pub fn glyph(state: crate::runbook::StepState) -> &'static str {
+    use crate::runbook::StepState::*;
+    match state {
+        Pending => "·",
+        Ready => "▶",
+        Waiting => "⧗",
+        Blocked => "✗",
+        Applied => "…",
+        Done => "✓",
+        Overridden => "!",
+    }
+}
+
+pub fn status_mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✓",
+        Status::Warn => "!",
+        Status::Fail => "✗",
+        Status::Unknown => "?",
+    }
+}
+
+pub fn countdown(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
+    match secs {
+        s if s >= 3600 => format!("in {} h {:02} min", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("in {} min", s / 60),
+        s => format!("in {s} s"),
+    }
+}
+
+fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<u8, Failure> {
+    let session = Session::open(plan)?;
+    let def = session.step_def(step)?;
+    session.ensure_not_observing()?;
+    session.journal.append(&Entry::Applied {
+        at: clock.now(),
+        operator: plan.operator.clone(),
+        step: def.id.clone(),
+    })?;
+    println!(
+        "Recorded: {} applied. cutover now watches for its outcome.",
+        def.id
+    );
+    Ok(0)
+}
+
+fn confirm(
+    plan: &Plan,
+    step: &str,
+    mailbox: Option<&str>,
+    override_reason: Option<&str>,
+    offline: bool,
+    clock: &dyn Clock,
+) -> Result<u8, Failure> {
+    let session = Session::open(plan)?;
+    let def = session.step_def(step)?.clone();
+    session.ensure_not_observing()?;
+    let mailbox = match mailbox {
+        Some(m) if !def.per_mailbox => {
+            return Err(Failure::new(
+                2,
+                format!(
+                    "{} is not a per-mailbox step; confirm it without --mailbox ({})",
+                    def.id,
+                    sanitize(m)
+                ),
+            ));
+        }
+        Some(m) => Some(session.mailbox(m)?),
+        None => None,
+    };
+    let now = clock.now();
+    let live = live_checks(&session, offline);
+    let eval = session.evaluate(now, &live);
+    let status = eval
+        .step(&def.id)
+        .ok_or_else(|| Failure::new(2, format!("no step {}", def.id)))?;
+    let evidence = status.checks.clone();
+    let blockers = confirm_blockers(status, mailbox.is_some());
+    let operator = plan.operator.clone();
+    let what = match &mailbox {
+        Some(m) => format!("{} for {m}", def.id),
+        None => def.id.clone(),
+    };
+    let entry = match override_reason {
+        Some(reason) if reason.trim().is_empty() => {
+            return Err(Failure::new(
+                2,
+                "--override needs a reason: say why the failing checks may be ignored",
+            ));
+        }
+        Some(reason) => Entry::Override {
+            at: now,
+            operator,
+            step: def.id.clone(),
+            mailbox,
+            reason: reason.to_string(),
+            evidence,
+        },
+        None if !blockers.is_empty() => {
+            let mut msg =
+                format!("refused: {what} cannot be confirmed while these checks do not hold:\n");
+            for c in &blockers {
+                msg.push_str(&format!(
+                    "  {} {} ({}): {}\n",
+                    status_mark(c.status),
+                    c.id,
+                    c.status.as_str(),
+                    sanitize(&c.evidence)
+                ));
+            }
+            msg.push_str(&format!(
+                "Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled).{}",
+                if offline { " Without --offline, cutover measures the live checks." } else { "" }
+            ));
+            return Err(Failure::new(1, msg));
+        }
+        None => Entry::Confirm {
+            at: now,
+            operator,
+            step: def.id.clone(),
+            mailbox,
+            evidence,
+        },
+    };
+    session.journal.append(&entry)?;
+    match entry {
+        Entry::Override { .. } => println!(
+            "Recorded: {what} confirmed by override ({} check(s) did not hold).",
+            blockers.len()
+        ),
+        _ => println!("Recorded: {what} confirmed."),
+    }
+    Ok(0)
+}
+
+fn reopen(
+    plan: &Plan,
+    step: &str,
+    mailbox: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<u8, Failure> {
+    let session = Session::open(plan)?;
+    let def = session.step_def(step)?.clone();
+    session.ensure_not_observing()?;
+    let mailbox = mailbox.map(|m| session.mailbox(m)).transpose()?;
+    session.journal.append(&Entry::Reopen {
+        at: clock.now(),
+        operator: plan.operator.clone(),
+        step: def.id.clone(),
+        mailbox: mailbox.clone(),
+    })?;
+    match mailbox {
+        Some(m) => println!("Recorded: {} reopened for {m}.", def.id),
+        None => println!("Recorded: {} reopened.", def.id),
+    }
+    Ok(0)
+}
+
+/// The announcement to employees (R13), dated from the timeline.
+pub fn notice(plan: &Plan) -> String {
+    let t = timeline::build(plan, &Runbook::for_plan(plan));
+    let when = |id: &str| {
+        t.step(id)
+            .map(|s| s.start.strftime("%A %-d %B at %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let day = |id: &str| {
+        t.step(id)
+            .map(|s| s.start.strftime("%A %-d %B %Y").to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "Subject: Our email moves to {new} — what to do before {shutdown}\n\
+\n\
+Dear colleagues,\n\
+\n\
+Our email (@{domain}) moves from {old} to {new}. Nothing stops: you keep\n\
+receiving and sending mail throughout.\n\
+\n\
+- Today and tomorrow: log in to your new mailbox with the credentials you\n\
+  received, and set it up on your phone and in Outlook. Ask us now if\n\
+  anything is unclear.\n\
+- From {switch}, new mail arrives only in the new mailbox.\n\
+- Your remaining old mail is copied to the new mailbox from {copy}.\n\
+- Move your calendars, contacts and files from {old} before {shutdown}.\n\
+\n\
+The old mail server will be shut down on {shutdown}. Anything left there\n\
+after that is lost. Before that date, please:\n\
+- remove the old account from Outlook and your phone (archive it first if it\n\
+  was POP3), and\n\
+- turn off any POP3 fetch from the old mailbox into the new one.\n\
+\n\
+Thank you,\n\
+{operator}\n",
+        domain = plan.domain,
+        old = sanitize(&plan.old.name),
+        new = sanitize(&plan.new.name),
+        switch = when("add-new-mx"),
+        copy = when("final-copy"),
+        shutdown = day("decommission-old"),
+        operator = sanitize(&plan.operator),
+    )
+}

@@ -1,0 +1,236 @@
+//! The timeline: the runbook's steps laid on three working days from the plan's start, in its time zone.
+//!
+//! Dates are advice: being ahead or behind is shown, never a gate. Times
+//! within a day are civil (09:00 stays 09:00 across a clock change); waits are
+//! absolute durations (a 24 h TTL is 24 real hours).
+
+use std::time::Duration;
+
+use jiff::civil::{Date, DateTime};
+use jiff::{SignedDuration, Timestamp, ZonedDateTime};
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::runbook::Runbook;
+
+/// A step placed in time.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    pub id: String,
+    pub title: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub start: ZonedDateTime,
+    #[serde(serialize_with = "rfc3339")]
+    pub end: ZonedDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Day {
+    pub day: u8,
+    #[serde(serialize_with = "iso_date")]
+    pub date: Date,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// A wait between steps (the old TTL, the 24 h monitor), as a span.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wait {
+    pub id: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub start: ZonedDateTime,
+    #[serde(serialize_with = "rfc3339")]
+    pub end: ZonedDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub days: Vec<Day>,
+    pub waits: Vec<Wait>,
+}
+
+/// The waits, by the step that is the wait and how long it lasts.
+fn wait_of(plan: &Plan, id: &str) -> Option<(&'static str, Duration)> {
+    match id {
+        // The old TTL; 24 h when the plan does not know it (R4).
+        "ttl-wait" => Some((
+            "lower-ttl",
+            Duration::from_secs(u64::from(plan.dns.old_ttl.unwrap_or(86_400))),
+        )),
+        "monitor-24h" => Some(("remove-old-mx", Duration::from_secs(86_400))),
+        _ => None,
+    }
+}
+
+/// The working days from the plan's start: day 1 is the start date (or the next working day).
+pub fn working_dates(plan: &Plan, count: usize) -> Vec<Date> {
+    let mut dates = Vec::with_capacity(count);
+    let mut date = plan.start.date();
+    // Bounded: working_days is never empty after validation, so a match comes within a week.
+    for _ in 0..(count * 7 + 7) {
+        if dates.len() == count {
+            break;
+        }
+        if plan.working_days.contains(&date.weekday()) {
+            dates.push(date);
+        }
+        date = date.tomorrow().unwrap_or(date);
+    }
+    dates
+}
+
+fn zoned(plan: &Plan, at: DateTime) -> ZonedDateTime {
+    at.to_zoned_datetime(plan.timezone.clone())
+        .unwrap_or_else(|_| Timestamp::UNIX_EPOCH.to_zoned_datetime(plan.timezone.clone()))
+}
+
+pub fn build(plan: &Plan, runbook: &Runbook) -> Timeline {
+    let dates = working_dates(plan, 3);
+    let day_start = |day: u8| -> DateTime {
+        let date = dates[usize::from(day.clamp(1, 3)) - 1];
+        date.to_datetime(plan.start.time())
+    };
+    let mut days: Vec<Day> = (1..=3u8)
+        .map(|day| Day {
+            day,
+            date: dates[usize::from(day) - 1],
+            steps: vec![],
+        })
+        .collect();
+    let mut waits = Vec::new();
+    let vars = crate::runbook::template::variables(plan, dates.last().copied());
+    for step in &runbook.steps {
+        let civil_start = day_start(step.day)
+            .checked_add(SignedDuration::try_from(step.at_offset()).unwrap_or_default())
+            .unwrap_or(day_start(step.day));
+        let civil_end = civil_start
+            .checked_add(SignedDuration::try_from(step.planned_duration()).unwrap_or_default())
+            .unwrap_or(civil_start);
+        let (mut start, mut end) = (zoned(plan, civil_start), zoned(plan, civil_end));
+        if let Some((from, length)) = wait_of(plan, &step.id) {
+            // A wait starts when the step it waits on is planned to end.
+            if let Some(prev) = days.iter().flat_map(|d| &d.steps).find(|s| s.id == from) {
+                start = prev.end.clone();
+            }
+            end = start
+                .checked_add(SignedDuration::try_from(length).unwrap_or_default())
+                .unwrap_or(start.clone());
+            waits.push(Wait {
+                id: step.id.clone(),
+                start: start.clone(),
+                end: end.clone(),
+            });
+        }
+        days[usize::from(step.day.clamp(1, 3)) - 1]
+            .steps
+            .push(PlannedStep {
+                id: step.id.clone(),
+                title: crate::runbook::template::render(&step.title, &vars),
+                start,
+                end,
+            });
+    }
+    Timeline { days, waits }
+}
+
+impl Timeline {
+    pub fn step(&self, id: &str) -> Option<&PlannedStep> {
+        self.days.iter().flat_map(|d| &d.steps).find(|s| s.id == id)
+    }
+
+    /// Which working day `now` falls on (1–3), 0 before day 1, 4 after day 3.
+    pub fn day_of(&self, now: &ZonedDateTime) -> u8 {
+        let today = now.date();
+        if let Some(d) = self.days.iter().find(|d| d.date == today) {
+            return d.day;
+        }
+        match self.days.first() {
+            Some(first) if today < first.date => 0,
+            _ => match self.days.iter().rev().find(|d| d.date < today) {
+                Some(d) if d.day == 3 => 4,
+                // Between working days (a weekend): the day that comes next.
+                Some(d) => d.day + 1,
+                None => 0,
+            },
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for day in &self.days {
+            out.push_str(&format!(
+                "Day {} — {}\n",
+                day.day,
+                day.date.strftime("%A %-d %B %Y")
+            ));
+            for s in &day.steps {
+                if self.waits.iter().any(|w| w.id == s.id) {
+                    continue;
+                }
+                out.push_str(&format!(
+                    "  {}–{}  {:<20} {}\n",
+                    s.start.strftime("%H:%M"),
+                    s.end.strftime("%H:%M"),
+                    s.id,
+                    s.title
+                ));
+            }
+        }
+        out.push_str("Waits\n");
+        for w in &self.waits {
+            out.push_str(&format!(
+                "  {:<12} {} → {}\n",
+                w.id,
+                w.start.strftime("%a %-d %b %H:%M"),
+                w.end.strftime("%a %-d %b %H:%M %Z")
+            ));
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for day in &self.days {
+            out.push_str(&format!(
+                "## Day {} — {}\n\n| time | step | what |\n|---|---|---|\n",
+                day.day,
+                day.date.strftime("%A %-d %B %Y")
+            ));
+            for s in &day.steps {
+                if self.waits.iter().any(|w| w.id == s.id) {
+                    continue;
+                }
+                out.push_str(&format!(
+                    "| {}–{} | `{}` | {} |\n",
+                    s.start.strftime("%H:%M"),
+                    s.end.strftime("%H:%M"),
+                    s.id,
+                    s.title.replace('|', "\\|")
+                ));
+            }
+            out.push('\n');
+        }
+        out.push_str("## Waits\n\n| wait | from | until |\n|---|---|---|\n");
+        for w in &self.waits {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                w.id,
+                w.start.strftime("%a %-d %b %H:%M"),
+                w.end.strftime("%a %-d %b %H:%M %Z")
+            ));
+        }
+        out
+    }
+}
+
+/// RFC 3339 with the plan's local offset, e.g. `2026-12-07T09:00:00+02:00`.
+pub fn rfc3339_string(z: &ZonedDateTime) -> String {
+    z.timestamp().display_with_offset(z.offset()).to_string()
+}
+
+fn rfc3339<S: serde::Serializer>(z: &ZonedDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339_string(z))
+}
+
+fn iso_date<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.to_string())
+}

@@ -1,0 +1,504 @@
+//! The guidance engine: every step's state from its checks, and what to do next.
+//!
+//! Pure: (plan, runbook, journal history, live checks, now) → [`Evaluation`].
+//! `status`, the cockpit and the tests all read the same evaluation.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::check::{Check, Kind, Status};
+use crate::plan::Plan;
+use crate::plan::timeline::{self, Timeline};
+use crate::runbook::history::History;
+use crate::runbook::{Mode, Runbook, StepDef, template};
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    /// An earlier step is not done.
+    Pending,
+    /// It may start now.
+    Ready,
+    /// Only a time-based gate is outstanding (`wait_until` says when).
+    Waiting,
+    /// A gate check fails.
+    Blocked,
+    /// The operator marked the change as made; the outcome is not yet seen.
+    Applied,
+    Done,
+    /// Confirmed although a check failed, with a typed reason.
+    Overridden,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Ready => "ready",
+            StepState::Waiting => "waiting",
+            StepState::Blocked => "blocked",
+            StepState::Applied => "applied",
+            StepState::Done => "done",
+            StepState::Overridden => "overridden",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, StepState::Done | StepState::Overridden)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticks {
+    pub ticked: usize,
+    pub total: usize,
+}
+
+/// One step, evaluated.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepStatus {
+    pub id: String,
+    pub day: u8,
+    pub title: String,
+    pub state: StepState,
+    pub mode: Mode,
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailboxes: Option<Ticks>,
+    pub planned_start: String,
+    pub planned_end: String,
+}
+
+impl StepStatus {
+    /// Checks that do not hold (fail, or not measured), gates first.
+    pub fn failing(&self) -> Vec<&Check> {
+        let mut out: Vec<&Check> = self.checks.iter().filter(|c| !c.status.holds()).collect();
+        out.sort_by_key(|c| c.kind != Kind::Gate);
+        out
+    }
+
+    pub fn gates_hold(&self) -> bool {
+        self.checks
+            .iter()
+            .filter(|c| c.kind == Kind::Gate)
+            .all(|c| c.status.holds())
+    }
+}
+
+/// What to do now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Next {
+    pub step: String,
+    pub title: String,
+    pub state: StepState,
+    pub ready: bool,
+    pub why: String,
+    pub blocked_by: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<Timestamp>,
+    pub actions: Vec<String>,
+    /// Other steps that may be worked on at the same time.
+    pub also_ready: Vec<String>,
+}
+
+/// Ahead of or behind the timeline (advice, never a gate).
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub step: String,
+    pub planned_start: String,
+    /// Positive: behind the plan by this many minutes; negative: ahead.
+    pub behind_minutes: i64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub domain: String,
+    pub now: String,
+    /// The working day now falls on: 1–3, 0 before day 1, 4 after day 3.
+    pub day: u8,
+    pub steps: Vec<StepStatus>,
+    pub next: Option<Next>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+impl Evaluation {
+    pub fn step(&self, id: &str) -> Option<&StepStatus> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// Everything a check may read.
+pub struct Inputs<'a> {
+    pub plan: &'a Plan,
+    pub runbook: &'a Runbook,
+    pub timeline: &'a Timeline,
+    pub history: &'a History,
+    pub now: Timestamp,
+}
+
+/// Evaluates every step. `live` gives the checks that need live DNS or mail
+/// data for a step (empty when offline); any check the runbook names that
+/// neither `live` nor the journal can answer is `unknown`, never green.
+pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
+    let Inputs {
+        plan,
+        runbook,
+        timeline,
+        history,
+        now,
+    } = *inputs;
+    let mut steps: Vec<StepStatus> = Vec::with_capacity(runbook.steps.len());
+    for def in &runbook.steps {
+        let mut checks = Vec::new();
+        for after in &def.after {
+            let state = steps.iter().find(|s| &s.id == after).map(|s| s.state);
+            checks.push(predecessor_check(after, state));
+        }
+        let live_checks = live(def);
+        for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
+            for id in ids {
+                let check = builtin_check(id, kind, def, inputs)
+                    .or_else(|| {
+                        live_checks
+                            .iter()
+                            .find(|c| &c.id == id)
+                            .map(|c| Check { kind, ..c.clone() })
+                    })
+                    .unwrap_or_else(|| {
+                        Check::new(
+                            id,
+                            kind,
+                            Status::Unknown,
+                            "not measured: needs live DNS or mailbox data",
+                        )
+                    });
+                checks.push(check);
+            }
+        }
+        let record = history.step(&def.id);
+        let ticks = def.per_mailbox.then(|| Ticks {
+            ticked: record.map_or(0, |r| {
+                plan.mailboxes
+                    .iter()
+                    .filter(|m| r.ticks.contains_key(&m.address.to_lowercase()))
+                    .count()
+            }),
+            total: plan.mailboxes.len(),
+        });
+        let preds_done = def.after.iter().all(|a| {
+            steps
+                .iter()
+                .find(|s| &s.id == a)
+                .is_some_and(|s| s.state.is_finished())
+        });
+        let (state, wait_until) = step_state(def, &checks, record, preds_done);
+        let planned = timeline.step(&def.id);
+        steps.push(StepStatus {
+            id: def.id.clone(),
+            day: def.day,
+            title: template::render(&def.title, &vars(plan, timeline)),
+            state,
+            mode: def.mode,
+            checks,
+            wait_until,
+            mailboxes: ticks,
+            planned_start: planned
+                .map(|p| timeline::rfc3339_string(&p.start))
+                .unwrap_or_default(),
+            planned_end: planned
+                .map(|p| timeline::rfc3339_string(&p.end))
+                .unwrap_or_default(),
+        });
+    }
+    let now_zoned = now
+        .round(jiff::Unit::Second)
+        .unwrap_or(now)
+        .to_zoned_datetime(plan.timezone.clone());
+    let next = next_step(plan, runbook, timeline, &steps);
+    let schedule = next.as_ref().and_then(|n| schedule(timeline, &n.step, now));
+    Evaluation {
+        domain: plan.domain.clone(),
+        now: timeline::rfc3339_string(&now_zoned),
+        day: timeline.day_of(&now_zoned),
+        steps,
+        next,
+        schedule,
+    }
+}
+
+fn vars(plan: &Plan, timeline: &Timeline) -> std::collections::HashMap<&'static str, String> {
+    template::variables(plan, timeline.days.last().map(|d| d.date))
+}
+
+fn predecessor_check(after: &str, state: Option<StepState>) -> Check {
+    let id = format!("done:{after}");
+    match state {
+        Some(StepState::Done) => {
+            Check::new(&id, Kind::Gate, Status::Pass, format!("{after} is done"))
+        }
+        Some(StepState::Overridden) => Check::new(
+            &id,
+            Kind::Gate,
+            Status::Warn,
+            format!("{after} was confirmed by override"),
+        ),
+        Some(s) => Check::new(
+            &id,
+            Kind::Gate,
+            Status::Fail,
+            format!("{after} is not done yet ({})", s.as_str()),
+        ),
+        None => Check::new(
+            &id,
+            Kind::Gate,
+            Status::Fail,
+            format!("{after} is not a step of this runbook"),
+        ),
+    }
+}
+
+/// The checks the journal and the clock answer alone.
+fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Option<Check> {
+    let Inputs {
+        plan, history, now, ..
+    } = *inputs;
+    match id {
+        "switch-24h-elapsed" => Some(match history.switch_at() {
+            None => Check::new(
+                id,
+                kind,
+                Status::Fail,
+                "the switch has not happened: the old MX records are not yet removed",
+            ),
+            Some(at) => {
+                let clears = at
+                    .saturating_add(SignedDuration::from_hours(24))
+                    .unwrap_or(at);
+                if now >= clears {
+                    Check::new(
+                        id,
+                        kind,
+                        Status::Pass,
+                        format!("24 h have passed since the switch at {}", local(plan, at)),
+                    )
+                } else {
+                    Check::new(
+                        id,
+                        kind,
+                        Status::Fail,
+                        format!(
+                            "the switch was at {}; 24 h pass at {} (R12)",
+                            local(plan, at),
+                            local(plan, clears)
+                        ),
+                    )
+                    .until(clears)
+                }
+            }
+        }),
+        "every-mailbox-ticked" => {
+            let record = history.step(&def.id);
+            let missing: Vec<&str> = plan
+                .mailboxes
+                .iter()
+                .filter(|m| {
+                    !record.is_some_and(|r| r.ticks.contains_key(&m.address.to_lowercase()))
+                })
+                .map(|m| m.address.as_str())
+                .collect();
+            Some(if missing.is_empty() {
+                Check::new(
+                    id,
+                    kind,
+                    Status::Pass,
+                    format!("all {} mailboxes ticked", plan.mailboxes.len()),
+                )
+            } else {
+                let shown: Vec<&str> = missing.iter().take(3).copied().collect();
+                let more = if missing.len() > 3 {
+                    format!(" and {} more", missing.len() - 3)
+                } else {
+                    String::new()
+                };
+                Check::new(
+                    id,
+                    kind,
+                    Status::Fail,
+                    format!(
+                        "{} of {} mailboxes not ticked yet: {}{more}",
+                        missing.len(),
+                        plan.mailboxes.len(),
+                        shown.join(", ")
+                    ),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A time in the plan's zone, as operators read it.
+pub fn local(plan: &Plan, at: Timestamp) -> String {
+    at.to_zoned_datetime(plan.timezone.clone())
+        .strftime("%a %-d %b %H:%M %Z")
+        .to_string()
+}
+
+fn step_state(
+    def: &StepDef,
+    checks: &[Check],
+    record: Option<&crate::runbook::history::StepRecord>,
+    preds_done: bool,
+) -> (StepState, Option<Timestamp>) {
+    if let Some(c) = record.and_then(|r| r.confirmed.as_ref()) {
+        return if c.reason.is_some() {
+            (StepState::Overridden, None)
+        } else {
+            (StepState::Done, None)
+        };
+    }
+    let outcomes_hold = {
+        let mut outcomes = checks.iter().filter(|c| c.kind == Kind::Outcome).peekable();
+        outcomes.peek().is_some() && outcomes.all(|c| c.status.holds())
+    };
+    if def.mode == Mode::Automatic
+        && preds_done
+        && outcomes_hold
+        && checks.iter().all(|c| c.status.holds())
+    {
+        return (StepState::Done, None);
+    }
+    if record.and_then(|r| r.applied_at).is_some() {
+        return (StepState::Applied, None);
+    }
+    if !preds_done {
+        return (StepState::Pending, None);
+    }
+    // An automatic step's outcome is what it waits for, so it counts as its gate.
+    let holding: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.kind == Kind::Gate || def.mode == Mode::Automatic)
+        .filter(|c| !c.status.holds())
+        .collect();
+    if holding.is_empty() {
+        return (StepState::Ready, None);
+    }
+    if holding.iter().all(|c| c.until.is_some()) {
+        let until = holding.iter().filter_map(|c| c.until).max();
+        return (StepState::Waiting, until);
+    }
+    (StepState::Blocked, None)
+}
+
+fn next_step(
+    plan: &Plan,
+    runbook: &Runbook,
+    timeline: &Timeline,
+    steps: &[StepStatus],
+) -> Option<Next> {
+    let open: Vec<&StepStatus> = steps
+        .iter()
+        .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
+        .collect();
+    // An applied step comes first: the operator is waiting to see its outcome.
+    let current = open
+        .iter()
+        .find(|s| s.state == StepState::Applied)
+        .or_else(|| open.first())?;
+    let def = runbook.step(&current.id)?;
+    let vars = vars(plan, timeline);
+    let blocked_by: Vec<Check> = match current.state {
+        StepState::Applied => current
+            .checks
+            .iter()
+            .filter(|c| c.kind == Kind::Outcome && !c.status.holds())
+            .cloned()
+            .collect(),
+        StepState::Ready => vec![],
+        _ => current
+            .checks
+            .iter()
+            .filter(|c| (c.kind == Kind::Gate || def.mode == Mode::Automatic) && !c.status.holds())
+            .cloned()
+            .collect(),
+    };
+    let mut actions: Vec<String> = template::render(def.what.trim(), &vars)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    match (current.state, def.mode) {
+        (StepState::Ready, Mode::Automatic) => {}
+        (StepState::Ready | StepState::Applied, _) if def.per_mailbox => actions.push(format!(
+            "Tick each mailbox: `cutover confirm {} --mailbox ADDRESS` ({} of {} ticked).",
+            def.id,
+            current.mailboxes.as_ref().map_or(0, |t| t.ticked),
+            plan.mailboxes.len()
+        )),
+        (StepState::Ready, Mode::Both) => actions.push(format!(
+            "When the change is made: `cutover applied {}`; once the evidence holds: `cutover confirm {}`.",
+            def.id, def.id
+        )),
+        (StepState::Ready | StepState::Applied, _) => {
+            actions.push(format!("When it is done: `cutover confirm {}`.", def.id))
+        }
+        _ => {}
+    }
+    let also_ready = open
+        .iter()
+        .filter(|s| s.id != current.id && matches!(s.state, StepState::Ready | StepState::Applied))
+        .map(|s| s.id.clone())
+        .collect();
+    Some(Next {
+        step: current.id.clone(),
+        title: current.title.clone(),
+        state: current.state,
+        ready: current.state == StepState::Ready,
+        why: template::render(&def.why, &vars),
+        blocked_by,
+        wait_until: current.wait_until,
+        actions,
+        also_ready,
+    })
+}
+
+fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule> {
+    let planned = timeline.step(step)?;
+    let start = planned.start.timestamp();
+    let behind = now.duration_since(start).as_secs() / 60;
+    let text = match behind {
+        m if m > 15 => format!("behind the timeline by {}", human_minutes(m)),
+        m if m < -15 => format!("ahead of the timeline by {}", human_minutes(-m)),
+        _ => "on schedule".to_string(),
+    };
+    Some(Schedule {
+        step: step.to_string(),
+        planned_start: timeline::rfc3339_string(&planned.start),
+        behind_minutes: behind,
+        text,
+    })
+}
+
+fn human_minutes(m: i64) -> String {
+    match m {
+        m if m >= 24 * 60 => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
+        m if m >= 60 => format!("{} h {} min", m / 60, m % 60),
+        m => format!("{m} min"),
+    }
+}
+
+/// Why a confirmation is refused: the checks that do not hold.
+/// A per-mailbox tick needs only the gates; a whole step needs gates and outcomes.
+pub fn confirm_blockers(status: &StepStatus, mailbox: bool) -> Vec<Check> {
+    status
+        .checks
+        .iter()
+        .filter(|c| !mailbox || c.kind == Kind::Gate)
+        .filter(|c| !c.status.holds())
+        .cloned()
+        .collect()
+}
