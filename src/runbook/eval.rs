@@ -97,7 +97,7 @@ pub struct Next {
     pub ready: bool,
     pub why: String,
     pub blocked_by: Vec<Check>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When the only thing holding the step back clears (null when not waiting).
     pub wait_until: Option<Timestamp>,
     pub actions: Vec<String>,
     /// Other steps that may be worked on at the same time.

@@ -1,0 +1,354 @@
+//! The headless CLI as an operator uses it: status, applied, confirm with gates and overrides,
+//! reopen, the driver lock, and confirmations that survive `kill -9`.
+
+#[path = "support/plans.rs"]
+mod plans;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use cutover::journal::{Drive, Driver, DriverLock, Entry, Journal};
+use plans::{PLAN, write_plan};
+
+fn cutover(plan: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .arg("--plan")
+        .arg(plan)
+        .env_remove("CUTOVER_PLAN")
+        .output()
+        .expect("run cutover")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn journal_of(plan: &Path) -> Vec<Entry> {
+    Journal::open(Journal::path_for_plan(plan))
+        .expect("journal")
+        .replay()
+        .expect("replay")
+        .entries
+}
+
+#[test]
+fn status_json_for_a_fresh_plan_points_at_lower_ttl() {
+    let (_dir, plan) = write_plan(PLAN);
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(v["domain"], "example.com");
+    assert_eq!(v["next"]["step"], "lower-ttl");
+    assert_eq!(v["next"]["ready"], true);
+    assert_eq!(v["steps"].as_array().map(Vec::len), Some(17));
+    let text_out = cutover(&plan, &["status", "--offline"]);
+    assert_eq!(text_out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&text_out.stdout).contains("Next: lower-ttl"));
+}
+
+#[test]
+fn an_invalid_plan_exits_2_everywhere() {
+    let (_dir, plan) = write_plan(&PLAN.replace("Europe/Vilnius", "Nowhere/Land"));
+    for args in [
+        vec!["status", "--offline"],
+        vec!["confirm", "lower-ttl"],
+        vec!["timeline"],
+        vec!["check"],
+    ] {
+        let out = cutover(&plan, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("cutover.toml:3:12: unknown time zone"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn a_gate_refuses_confirmation_and_an_override_records_its_reason_verbatim() {
+    let (_dir, plan) = write_plan(PLAN);
+    // spf-add-new needs lower-ttl first.
+    let out = cutover(&plan, &["confirm", "spf-add-new", "--offline"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains("refused: spf-add-new cannot be confirmed"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("done:lower-ttl (fail): lower-ttl is not done yet (ready)"),
+        "{msg}"
+    );
+    assert!(journal_of(&plan).is_empty(), "a refusal records nothing");
+
+    let reason = "Provider's TTL screen is broken; ticket #4711 — confirmed by phone «ok»";
+    let out = cutover(
+        &plan,
+        &["confirm", "spf-add-new", "--offline", "--override", reason],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let entries = journal_of(&plan);
+    match &entries[..] {
+        [
+            Entry::Override {
+                step,
+                reason: r,
+                evidence,
+                operator,
+                ..
+            },
+        ] => {
+            assert_eq!(step, "spf-add-new");
+            assert_eq!(r, reason);
+            assert_eq!(operator, "tester");
+            assert!(
+                evidence.iter().any(|c| c.id == "done:lower-ttl"),
+                "the evidence shown is recorded"
+            );
+        }
+        other => panic!("expected one override, got {other:?}"),
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&cutover(&plan, &["status", "--json", "--offline"]).stdout)
+            .expect("json");
+    let spf = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "spf-add-new")
+        .cloned()
+        .expect("step");
+    assert_eq!(spf["state"], "overridden");
+
+    // An empty reason is no reason.
+    let out = cutover(
+        &plan,
+        &["confirm", "lower-ttl", "--offline", "--override", "  "],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn outcome_checks_that_were_not_measured_refuse_confirmation() {
+    let (_dir, plan) = write_plan(PLAN);
+    let out = cutover(&plan, &["confirm", "lower-ttl", "--offline"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("mx-ttl-lowered (unknown)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn applied_then_reopen_and_per_mailbox_ticks() {
+    let (_dir, plan) = write_plan(PLAN);
+    let out = cutover(&plan, &["applied", "lower-ttl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&cutover(&plan, &["status", "--json", "--offline"]).stdout)
+            .expect("json");
+    assert_eq!(v["steps"][0]["state"], "applied");
+    assert_eq!(v["next"]["step"], "lower-ttl");
+
+    let out = cutover(&plan, &["reopen", "lower-ttl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value =
+        serde_json::from_slice(&cutover(&plan, &["status", "--json", "--offline"]).stdout)
+            .expect("json");
+    assert_eq!(v["steps"][0]["state"], "ready");
+
+    for step in ["new-server-ready", "users-connected"] {
+        assert_eq!(
+            cutover(
+                &plan,
+                &["confirm", step, "--offline", "--override", "set up by hand"]
+            )
+            .status
+            .code(),
+            Some(0)
+        );
+    }
+    let out = cutover(
+        &plan,
+        &[
+            "confirm",
+            "clients-configured",
+            "--mailbox",
+            "ALICE@example.com",
+            "--offline",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cutover(
+        &plan,
+        &[
+            "confirm",
+            "clients-configured",
+            "--mailbox",
+            "carol@example.com",
+            "--offline",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown mailbox is a usage error"
+    );
+    // The whole step still lacks bob.
+    let out = cutover(&plan, &["confirm", "clients-configured", "--offline"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("bob@example.com"), "{}", text(&out));
+    assert_eq!(
+        cutover(
+            &plan,
+            &[
+                "confirm",
+                "clients-configured",
+                "--mailbox",
+                "bob@example.com",
+                "--offline"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        cutover(&plan, &["confirm", "clients-configured", "--offline"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = cutover(&plan, &["applied", "no-such-step"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("the steps are: lower-ttl"));
+}
+
+#[test]
+fn while_another_process_drives_confirm_applied_and_reopen_are_refused() {
+    let (_dir, plan) = write_plan(PLAN);
+    let journal = Journal::path_for_plan(&plan);
+    let me = Driver {
+        user: "night-shift".into(),
+        pid: std::process::id(),
+        host: "jump1".into(),
+        since: jiff::Timestamp::now(),
+    };
+    let guard = match DriverLock::acquire(&journal, me).expect("lock") {
+        Drive::Driving(g) => g,
+        Drive::Observing(d) => panic!("nobody should drive yet, but {d} does"),
+    };
+    for args in [
+        vec!["confirm", "lower-ttl", "--override", "x"],
+        vec!["applied", "lower-ttl"],
+        vec!["reopen", "lower-ttl"],
+    ] {
+        let out = cutover(&plan, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let msg = text(&out);
+        assert!(msg.contains("driven by night-shift (pid"), "{msg}");
+        assert!(msg.contains("on jump1"), "{msg}");
+    }
+    // Reading is always allowed.
+    assert_eq!(
+        cutover(&plan, &["status", "--offline"]).status.code(),
+        Some(0)
+    );
+    drop(guard);
+    assert_eq!(
+        cutover(&plan, &["applied", "lower-ttl"]).status.code(),
+        Some(0)
+    );
+}
+
+/// Kills `cutover confirm` at random moments; every confirmation it reported
+/// ("Recorded: …" on stdout, printed only after the fsync) must be in the
+/// journal, and the journal must always replay.
+#[test]
+fn confirmations_survive_kill_9() {
+    let mut plan_text = PLAN.to_string();
+    for i in 0..40 {
+        plan_text.push_str(&format!(
+            "\n[[mailbox]]\naddress = \"user{i}@example.com\"\n"
+        ));
+    }
+    let (_dir, plan) = write_plan(&plan_text);
+    for step in ["new-server-ready", "users-connected"] {
+        assert_eq!(
+            cutover(
+                &plan,
+                &["confirm", step, "--offline", "--override", "prepared"]
+            )
+            .status
+            .code(),
+            Some(0)
+        );
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_cutover"));
+    let mut reported = Vec::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    for i in 0..40 {
+        let mailbox = format!("user{i}@example.com");
+        let mut child = Command::new(&bin)
+            .args([
+                "confirm",
+                "clients-configured",
+                "--offline",
+                "--mailbox",
+                &mailbox,
+                "--plan",
+            ])
+            .arg(&plan)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % 12_000));
+        if child.try_wait().expect("wait").is_none() {
+            let _ = child.kill();
+            kills += 1;
+        }
+        let out = child.wait_with_output().expect("output");
+        if String::from_utf8_lossy(&out.stdout).contains("Recorded:") {
+            reported.push(mailbox.clone());
+        }
+        // The journal replays after every kill (a torn tail at most, set aside).
+        let entries = Journal::open(Journal::path_for_plan(&plan))
+            .expect("journal")
+            .replay()
+            .expect("replay")
+            .entries;
+        let ticked: Vec<String> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Confirm {
+                    mailbox: Some(m), ..
+                } => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        for m in &reported {
+            assert!(
+                ticked.contains(m),
+                "{m} was reported confirmed but is not in the journal"
+            );
+        }
+    }
+    assert!(
+        kills >= 5,
+        "the test must actually kill some processes (killed {kills})"
+    );
+    assert!(!reported.is_empty(), "some confirmations must complete");
+}

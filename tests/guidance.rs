@@ -1,0 +1,379 @@
+//! The guidance engine: step states, gates, waits and what to do next, from the journal and checks.
+
+#[path = "support/plans.rs"]
+mod plans;
+
+use cutover::check::{Check, Kind, Status};
+use cutover::journal::Entry;
+use cutover::plan::Plan;
+use cutover::plan::timeline::build;
+use cutover::runbook::eval::{Inputs, confirm_blockers};
+use cutover::runbook::{Evaluation, History, Runbook, StepDef, StepState, evaluate};
+use jiff::{SignedDuration, Timestamp};
+use plans::{PLAN, plan_from};
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+fn confirm(step: &str, at: &str) -> Entry {
+    Entry::Confirm {
+        at: t(at),
+        operator: "tester".into(),
+        step: step.into(),
+        mailbox: None,
+        evidence: vec![],
+    }
+}
+
+fn eval_with(
+    plan: &Plan,
+    entries: &[Entry],
+    now: &str,
+    live: &dyn Fn(&StepDef) -> Vec<Check>,
+) -> Evaluation {
+    let runbook = Runbook::for_plan(plan);
+    let timeline = build(plan, &runbook);
+    let history = History::from_entries(entries);
+    evaluate(
+        &Inputs {
+            plan,
+            runbook: &runbook,
+            timeline: &timeline,
+            history: &history,
+            now: t(now),
+        },
+        live,
+    )
+}
+
+fn eval(plan: &Plan, entries: &[Entry], now: &str) -> Evaluation {
+    eval_with(plan, entries, now, &|_| vec![])
+}
+
+fn state(e: &Evaluation, id: &str) -> StepState {
+    e.step(id).expect("step").state
+}
+
+#[test]
+fn a_fresh_plan_points_at_lower_ttl_with_the_records_to_paste() {
+    let plan = plan_from(PLAN);
+    let e = eval(&plan, &[], "2026-12-07T07:05:00Z");
+    let next = e.next.clone().expect("a next step");
+    assert_eq!(next.step, "lower-ttl");
+    assert!(next.ready);
+    assert!(next.blocked_by.is_empty());
+    let actions = next.actions.join("\n");
+    assert!(
+        actions.contains("example.com. 300 IN MX 10 mx1.old.example."),
+        "{actions}"
+    );
+    assert!(
+        actions.contains("example.com. 300 IN MX 20 mx2.old.example."),
+        "{actions}"
+    );
+    assert!(
+        actions.contains("example.com. 300 IN TXT \"v=spf1 include:_spf.old.example ~all\""),
+        "{actions}"
+    );
+    assert_eq!(e.day, 1);
+    assert_eq!(state(&e, "spf-add-new"), StepState::Pending);
+    assert_eq!(state(&e, "new-server-ready"), StepState::Ready);
+    assert!(next.also_ready.contains(&"new-server-ready".to_string()));
+    // Nothing measured: the outcome checks are unknown, never green.
+    let lower = e.step("lower-ttl").expect("step");
+    assert!(
+        lower.checks.iter().all(|c| c.status == Status::Unknown),
+        "{:?}",
+        lower.checks
+    );
+}
+
+#[test]
+fn the_merged_spf_record_is_given_exactly() {
+    let plan = plan_from(PLAN);
+    let e = eval(
+        &plan,
+        &[confirm("lower-ttl", "2026-12-07T07:10:00Z")],
+        "2026-12-07T07:15:00Z",
+    );
+    let next = e.next.expect("next");
+    assert_eq!(next.step, "spf-add-new");
+    assert!(
+        next.actions.iter().any(|a| a.trim()
+            == "example.com. 300 IN TXT \"v=spf1 include:_spf.old.example include:_spf.new.example ~all\""),
+        "{:?}",
+        next.actions
+    );
+}
+
+#[test]
+fn applied_steps_wait_for_their_outcome_and_come_first() {
+    let plan = plan_from(PLAN);
+    let applied = Entry::Applied {
+        at: t("2026-12-07T07:01:00Z"),
+        operator: "tester".into(),
+        step: "lower-ttl".into(),
+    };
+    let e = eval(&plan, &[applied], "2026-12-07T07:05:00Z");
+    assert_eq!(state(&e, "lower-ttl"), StepState::Applied);
+    let next = e.next.expect("next");
+    assert_eq!(next.step, "lower-ttl");
+    assert!(!next.ready);
+    let ids: Vec<&str> = next.blocked_by.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "mx-ttl-lowered",
+            "txt-ttl-lowered",
+            "other-ttls-untouched",
+            "ttl-honoured"
+        ]
+    );
+    assert!(next.blocked_by.iter().all(|c| c.kind == Kind::Outcome));
+}
+
+#[test]
+fn a_time_gate_makes_a_step_wait_with_a_countdown() {
+    let plan = plan_from(PLAN);
+    let clears = t("2026-12-08T07:15:00Z");
+    let live = move |def: &StepDef| -> Vec<Check> {
+        if def.id == "ttl-wait" {
+            vec![
+                Check::new(
+                    "old-ttl-elapsed",
+                    Kind::Outcome,
+                    Status::Fail,
+                    "the old TTL of 24 h passes at Tue 09:15",
+                )
+                .until(clears),
+                Check::new(
+                    "resolvers-ttl-low",
+                    Kind::Outcome,
+                    Status::Pass,
+                    "every resolver holds at most 300 s",
+                ),
+            ]
+        } else {
+            vec![]
+        }
+    };
+    let entries = [confirm("lower-ttl", "2026-12-07T07:15:00Z")];
+    let e = eval_with(&plan, &entries, "2026-12-07T12:00:00Z", &live);
+    let wait = e.step("ttl-wait").expect("step");
+    assert_eq!(wait.state, StepState::Waiting);
+    assert_eq!(wait.wait_until, Some(clears));
+    // Once the time has come and the evidence holds, the automatic step is done by itself.
+    let live_done = |def: &StepDef| -> Vec<Check> {
+        if def.id == "ttl-wait" {
+            vec![
+                Check::new(
+                    "old-ttl-elapsed",
+                    Kind::Outcome,
+                    Status::Pass,
+                    "24 h have passed",
+                ),
+                Check::new(
+                    "resolvers-ttl-low",
+                    Kind::Outcome,
+                    Status::Pass,
+                    "every resolver holds at most 300 s",
+                ),
+            ]
+        } else {
+            vec![]
+        }
+    };
+    let e = eval_with(&plan, &entries, "2026-12-08T07:16:00Z", &live_done);
+    assert_eq!(state(&e, "ttl-wait"), StepState::Done);
+}
+
+#[test]
+fn a_failing_gate_blocks_and_names_the_evidence() {
+    let plan = plan_from(PLAN);
+    let live = |def: &StepDef| -> Vec<Check> {
+        if def.id == "add-new-mx" {
+            vec![Check::new(
+                "mta-sts-covers-new",
+                Kind::Gate,
+                Status::Fail,
+                "the MTA-STS policy in enforce mode does not list smtp.new.example",
+            )]
+        } else {
+            vec![]
+        }
+    };
+    let entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+        "ttl-wait",
+    ]
+    .iter()
+    .map(|s| confirm(s, "2026-12-07T08:00:00Z"))
+    .collect();
+    let e = eval_with(&plan, &entries, "2026-12-08T07:00:00Z", &live);
+    let add = e.step("add-new-mx").expect("step");
+    assert_eq!(add.state, StepState::Blocked);
+    let blockers = confirm_blockers(add, false);
+    assert!(
+        blockers
+            .iter()
+            .any(|c| c.id == "mta-sts-covers-new" && c.evidence.contains("smtp.new.example"))
+    );
+    let next = e.next.expect("next");
+    assert_eq!(next.step, "add-new-mx");
+    assert_eq!(next.blocked_by[0].id, "mta-sts-covers-new");
+}
+
+#[test]
+fn the_final_copy_waits_24_hours_after_the_switch() {
+    let plan = plan_from(PLAN);
+    let switch = "2026-12-08T07:30:00Z";
+    let mut entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "ttl-wait",
+        "add-new-mx",
+    ]
+    .iter()
+    .map(|s| confirm(s, "2026-12-07T08:00:00Z"))
+    .collect();
+    entries.push(confirm("remove-old-mx", switch));
+    entries.push(confirm("monitor-24h", "2026-12-08T08:00:00Z"));
+    let e = eval(&plan, &entries, "2026-12-08T09:00:00Z");
+    let copy = e.step("final-copy").expect("step");
+    let gate = copy
+        .checks
+        .iter()
+        .find(|c| c.id == "switch-24h-elapsed")
+        .expect("R12 gate");
+    assert_eq!(gate.status, Status::Fail);
+    assert_eq!(
+        gate.until,
+        Some(
+            t(switch)
+                .checked_add(SignedDuration::from_hours(24))
+                .expect("time")
+        )
+    );
+    assert_eq!(copy.state, StepState::Waiting);
+    let e = eval(&plan, &entries, "2026-12-09T07:31:00Z");
+    let gate = e
+        .step("final-copy")
+        .expect("step")
+        .checks
+        .iter()
+        .find(|c| c.id == "switch-24h-elapsed")
+        .cloned()
+        .expect("gate");
+    assert_eq!(gate.status, Status::Pass);
+    assert_eq!(state(&e, "final-copy"), StepState::Ready);
+}
+
+#[test]
+fn overrides_and_reopens_are_followed() {
+    let plan = plan_from(PLAN);
+    let over = Entry::Override {
+        at: t("2026-12-07T07:20:00Z"),
+        operator: "tester".into(),
+        step: "lower-ttl".into(),
+        mailbox: None,
+        reason: "DNS host confirmed by phone".into(),
+        evidence: vec![],
+    };
+    let e = eval(&plan, std::slice::from_ref(&over), "2026-12-07T07:30:00Z");
+    assert_eq!(state(&e, "lower-ttl"), StepState::Overridden);
+    // An overridden predecessor lets the next step go, with a warning.
+    let spf = e.step("spf-add-new").expect("step");
+    assert_eq!(spf.state, StepState::Ready);
+    assert!(
+        spf.checks
+            .iter()
+            .any(|c| c.id == "done:lower-ttl" && c.status == Status::Warn)
+    );
+    let reopen = Entry::Reopen {
+        at: t("2026-12-07T07:40:00Z"),
+        operator: "tester".into(),
+        step: "lower-ttl".into(),
+        mailbox: None,
+    };
+    let e = eval(&plan, &[over, reopen], "2026-12-07T07:45:00Z");
+    assert_eq!(state(&e, "lower-ttl"), StepState::Ready);
+    assert_eq!(state(&e, "spf-add-new"), StepState::Pending);
+}
+
+#[test]
+fn per_mailbox_steps_count_ticks() {
+    let plan = plan_from(PLAN);
+    let mut entries: Vec<Entry> = ["new-server-ready", "users-connected"]
+        .iter()
+        .map(|s| confirm(s, "2026-12-07T08:00:00Z"))
+        .collect();
+    entries.push(Entry::Confirm {
+        at: t("2026-12-07T09:00:00Z"),
+        operator: "tester".into(),
+        step: "clients-configured".into(),
+        mailbox: Some("Alice@Example.com".into()),
+        evidence: vec![],
+    });
+    let e = eval(&plan, &entries, "2026-12-07T10:00:00Z");
+    let clients = e.step("clients-configured").expect("step");
+    let ticks = clients.mailboxes.as_ref().expect("ticks");
+    assert_eq!((ticks.ticked, ticks.total), (1, 2));
+    let check = clients
+        .checks
+        .iter()
+        .find(|c| c.id == "every-mailbox-ticked")
+        .expect("check");
+    assert_eq!(check.status, Status::Fail);
+    assert!(
+        check.evidence.contains("bob@example.com"),
+        "{}",
+        check.evidence
+    );
+    // A tick needs only the gates; the whole step needs every tick.
+    assert!(confirm_blockers(clients, true).is_empty());
+    assert!(!confirm_blockers(clients, false).is_empty());
+}
+
+#[test]
+fn plan_steps_join_the_runbook_after_the_step_they_name() {
+    let plan = plan_from(&format!(
+        "{PLAN}\n[[step]]\nid = \"printers\"\nday = 3\ntitle = \"Point the scanners at the new SMTP\"\nafter = \"monitor-24h\"\n"
+    ));
+    let runbook = Runbook::for_plan(&plan);
+    let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
+    let at = ids.iter().position(|i| *i == "printers").expect("added");
+    assert_eq!(ids[at - 1], "monitor-24h");
+    let e = eval(&plan, &[], "2026-12-07T07:05:00Z");
+    assert_eq!(state(&e, "printers"), StepState::Pending);
+}
+
+#[test]
+fn status_json_has_the_documented_keys() {
+    let plan = plan_from(PLAN);
+    let e = eval(&plan, &[], "2026-12-07T07:05:00Z");
+    let v = serde_json::to_value(&e).expect("json");
+    assert_eq!(v["domain"], "example.com");
+    assert_eq!(v["now"], "2026-12-07T09:05:00+02:00");
+    assert_eq!(v["day"], 1);
+    let step = &v["steps"][0];
+    for key in ["id", "day", "title", "state", "checks"] {
+        assert!(step.get(key).is_some(), "steps[].{key}");
+    }
+    let check = &step["checks"][0];
+    assert_eq!(check["kind"], "outcome");
+    assert_eq!(check["status"], "unknown");
+    assert!(check["evidence"].is_string());
+    for key in ["step", "ready", "blocked_by", "wait_until", "actions"] {
+        assert!(v["next"].get(key).is_some(), "next.{key}");
+    }
+    assert_eq!(v["next"]["step"], "lower-ttl");
+}
