@@ -8,6 +8,7 @@
 //! - [`DriverLock`] decides which cockpit *drives* (may confirm steps); every
 //!   other one observes and can say who drives.
 
+mod decode;
 mod driver;
 pub mod entry;
 mod file;
