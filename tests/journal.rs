@@ -682,7 +682,7 @@ proptest::proptest! {
                 Step::Append(text) => {
                     journal.append(&note(text)).unwrap();
                     if !pending_torn.is_empty() {
-                        expected_torn_file.extend(pending_torn.drain(..));
+                        expected_torn_file.append(&mut pending_torn);
                         expected_torn_file.push(b'\n');
                     }
                     expected.push(note(text));
