@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
 
+use super::decode::decode_line;
 use super::{Entry, Follower, JournalError};
 
 /// The journal may name operators and hold evidence; no one else needs to read it.
@@ -213,15 +214,77 @@ impl Journal {
     }
 }
 
-/// Parses complete lines (`data` is empty or ends in `\n`); `first_line` numbers the first.
+/// Below this many bytes, parsing on one thread is faster than splitting the work.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// Parses complete lines (`data` is empty or ends in `\n`); `first_line`
+/// numbers the first. Long journals are parsed in chunks on all cores (the
+/// cockpit starts by replaying the whole journal, so this is start-up time).
 pub(super) fn parse_lines(data: &[u8], first_line: usize) -> (Vec<Entry>, Vec<BadLine>) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || data.len() < PARALLEL_MIN_BYTES {
+        return parse_chunk(data, first_line);
+    }
+    let chunks = split_at_lines(data, threads);
+    let parsed: Vec<(Vec<Entry>, Vec<BadLine>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .iter()
+            .map(|chunk| scope.spawn(move || parse_chunk(chunk, 0)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| match worker.join() {
+                Ok(parsed) => parsed,
+                // A panic inside serde_json is a bug; surface it where it happened.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    let mut entries = Vec::with_capacity(parsed.iter().map(|(e, _)| e.len()).sum());
+    let mut bad_lines = Vec::new();
+    // Each chunk numbered its lines from 0; every line is either an entry or bad.
+    let mut chunk_first_line = first_line;
+    for (chunk_entries, chunk_bad) in parsed {
+        let chunk_lines = chunk_entries.len() + chunk_bad.len();
+        entries.extend(chunk_entries);
+        bad_lines.extend(chunk_bad.into_iter().map(|bad| BadLine {
+            line: bad.line + chunk_first_line,
+            ..bad
+        }));
+        chunk_first_line += chunk_lines;
+    }
+    (entries, bad_lines)
+}
+
+/// Splits complete lines into about `parts` pieces, each ending in `\n`.
+fn split_at_lines(data: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut chunks = Vec::with_capacity(parts);
+    let mut rest = data;
+    let target = data.len().div_ceil(parts).max(1);
+    while !rest.is_empty() {
+        let cut = if rest.len() <= target {
+            rest.len()
+        } else {
+            rest[target..]
+                .iter()
+                .position(|&byte| byte == b'\n')
+                .map_or(rest.len(), |at| target + at + 1)
+        };
+        let (chunk, tail) = rest.split_at(cut);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
+
+fn parse_chunk(data: &[u8], first_line: usize) -> (Vec<Entry>, Vec<BadLine>) {
     let mut entries = Vec::new();
     let mut bad_lines = Vec::new();
     let Some(body) = data.strip_suffix(b"\n") else {
         return (entries, bad_lines);
     };
     for (index, line) in body.split(|&byte| byte == b'\n').enumerate() {
-        match serde_json::from_slice::<Entry>(line) {
+        match decode_line(line) {
             Ok(entry) => entries.push(entry),
             Err(err) => bad_lines.push(BadLine {
                 line: first_line + index,
@@ -405,6 +468,46 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 11);
         assert!(parse_lines(b"", 1).0.is_empty());
+    }
+
+    #[test]
+    fn chunks_split_only_at_line_ends_and_cover_everything() {
+        let data = b"a\nbb\nccc\ndddd\ne\n";
+        for parts in 1..8 {
+            let chunks = split_at_lines(data, parts);
+            assert_eq!(chunks.concat(), data.to_vec(), "parts {parts}");
+            assert!(chunks.iter().all(|chunk| chunk.ends_with(b"\n")));
+        }
+    }
+
+    #[test]
+    fn a_long_journal_parsed_in_parallel_keeps_order_and_line_numbers() {
+        let good =
+            b"{\"kind\":\"note\",\"at\":\"2026-03-02T08:00:00Z\",\"operator\":\"ann\",\"text\":\"";
+        let mut data = Vec::new();
+        let lines = 30_000;
+        for n in 0..lines {
+            if n == 25_000 {
+                data.extend_from_slice(b"broken\n");
+            } else {
+                data.extend_from_slice(good);
+                data.extend_from_slice(format!("{n}\"}}\n").as_bytes());
+            }
+        }
+        assert!(data.len() > PARALLEL_MIN_BYTES);
+        let (entries, bad) = parse_lines(&data, 1);
+        assert_eq!(entries.len(), lines - 1);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 25_001);
+        let texts: Vec<usize> = entries
+            .iter()
+            .map(|entry| match entry {
+                Entry::Note { text, .. } => text.parse().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<usize> = (0..lines).filter(|&n| n != 25_000).collect();
+        assert_eq!(texts, expected);
     }
 
     #[test]

@@ -7,7 +7,32 @@
 //!   observers and the cockpit follow the journal with it.
 //! - [`DriverLock`] decides which cockpit *drives* (may confirm steps); every
 //!   other one observes and can say who drives.
+//!
+//! ```
+//! use cutover::journal::{Drive, Driver, DriverLock, Entry, Journal};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let plan = dir.path().join("acme.toml");
+//! let journal = Journal::open(Journal::path_for_plan(&plan))?;
+//! let now: jiff::Timestamp = "2026-03-02T08:00:00Z".parse().unwrap();
+//!
+//! // On start: who drives, and where we are.
+//! let drive = DriverLock::acquire(journal.path(), Driver::this_process(now))?;
+//! let replay = journal.replay()?;
+//! if let Some(torn) = &replay.torn {
+//!     eprintln!("{} torn bytes set aside in {}", torn.bytes.len(), torn.saved_to.display());
+//! }
+//! let mut follower = journal.follower_after(&replay);
+//!
+//! if let Drive::Driving(_guard) = &drive {
+//!     journal.append(&Entry::Note { at: now, operator: "ann".into(), text: "starting".into() })?;
+//! }
+//! // Every ~500 ms: what other processes (a detached copy, say) appended.
+//! let new_entries = follower.poll()?;
+//! assert_eq!(new_entries.len(), 1);
+//! # Ok::<(), cutover::journal::JournalError>(())
+//! ```
 
+mod decode;
 mod driver;
 pub mod entry;
 mod file;
