@@ -23,7 +23,9 @@ fn main() {
          [new]\nmx = [\"1 smtp.new.example.\"]\nspf = [\"include:_spf.new.example\"]\ndkim_selector = \"s\"\nimap = \"imaps://imap.new.example:993\"\n",
     );
     for i in 0..MAILBOXES {
-        plan.push_str(&format!("[[mailbox]]\naddress = \"user{i}@example.com\"\nold_login = \"user{i}\"\n"));
+        plan.push_str(&format!(
+            "[[mailbox]]\naddress = \"user{i}@example.com\"\nold_login = \"user{i}\"\n"
+        ));
     }
     std::fs::write(&plan_path, plan).expect("write plan");
 
@@ -87,10 +89,19 @@ fn main() {
         let plan = loaded.plan;
         let runbook = Runbook::for_plan(&plan);
         let tl = timeline::build(&plan, &runbook);
-        let replay = Journal::open(&journal_path).expect("journal").replay().expect("replay");
+        let replay = Journal::open(&journal_path)
+            .expect("journal")
+            .replay()
+            .expect("replay");
         let history = History::from_entries(&replay.entries);
         let eval = evaluate(
-            &Inputs { plan: &plan, runbook: &runbook, timeline: &tl, history: &history, now: at },
+            &Inputs {
+                plan: &plan,
+                runbook: &runbook,
+                timeline: &tl,
+                history: &history,
+                now: at,
+            },
             &|_| vec![],
         );
         let json = serde_json::to_string(&eval).expect("json");
@@ -103,8 +114,19 @@ fn main() {
         v[v.len() / 2]
     };
     let (r, f) = (median(&mut reference), median(&mut full));
-    println!("status bench: plan with {MAILBOXES} mailboxes, journal of {LINES} lines, {evaluated_steps} steps evaluated");
-    println!("  load + replay + evaluate + JSON: median {:.1} ms over {runs} runs (target < 150 ms)", f.as_secs_f64() * 1e3);
-    println!("  reference (read journal, count lines): median {:.2} ms", r.as_secs_f64() * 1e3);
-    println!("  ratio full / reference: {:.1}", f.as_secs_f64() / r.as_secs_f64());
+    println!(
+        "status bench: plan with {MAILBOXES} mailboxes, journal of {LINES} lines, {evaluated_steps} steps evaluated"
+    );
+    println!(
+        "  load + replay + evaluate + JSON: median {:.1} ms over {runs} runs (target < 150 ms)",
+        f.as_secs_f64() * 1e3
+    );
+    println!(
+        "  reference (read journal, count lines): median {:.2} ms",
+        r.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio full / reference: {:.1}",
+        f.as_secs_f64() / r.as_secs_f64()
+    );
 }

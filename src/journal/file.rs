@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
 
-use super::decode::decode_line;
 use super::{Entry, Follower, JournalError};
 
 /// The journal may name operators and hold evidence; no one else needs to read it.
@@ -284,7 +283,7 @@ fn parse_chunk(data: &[u8], first_line: usize) -> (Vec<Entry>, Vec<BadLine>) {
         return (entries, bad_lines);
     };
     for (index, line) in body.split(|&byte| byte == b'\n').enumerate() {
-        match decode_line(line) {
+        match serde_json::from_slice::<Entry>(line) {
             Ok(entry) => entries.push(entry),
             Err(err) => bad_lines.push(BadLine {
                 line: first_line + index,

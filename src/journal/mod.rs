@@ -32,7 +32,6 @@
 //! # Ok::<(), cutover::journal::JournalError>(())
 //! ```
 
-mod decode;
 mod driver;
 pub mod entry;
 mod file;

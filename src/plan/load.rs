@@ -149,11 +149,16 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Loaded, PlanE
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
-/// Where a diagnostic points: a plan position, or a line of a file the plan names.
-struct Loc {
-    file: String,
-    line: usize,
-    column: usize,
+/// Where a diagnostic points: a plan position (resolved to line:column only
+/// when a diagnostic is made, so large plans load in linear time), or a line of
+/// a file the plan names.
+enum Loc {
+    Plan(Range<usize>),
+    File {
+        file: String,
+        line: usize,
+        column: usize,
+    },
 }
 
 struct Loader<'s> {
@@ -218,24 +223,18 @@ impl<'s> Loader<'s> {
         });
     }
 
-    fn loc(&self, span: &Range<usize>) -> Loc {
-        let (line, column) = self.position(span.start);
-        Loc {
-            file: self.file.clone(),
-            line,
-            column,
-        }
-    }
-
     fn push_at(&mut self, at: &Loc, severity: Severity, message: String, instead: &str) {
-        self.diags.push(Diagnostic {
-            severity,
-            file: at.file.clone(),
-            line: at.line,
-            column: at.column,
-            message,
-            instead: instead.to_string(),
-        });
+        match at {
+            Loc::Plan(span) => self.push(severity, span, message, instead.to_string()),
+            Loc::File { file, line, column } => self.diags.push(Diagnostic {
+                severity,
+                file: file.clone(),
+                line: *line,
+                column: *column,
+                message,
+                instead: instead.to_string(),
+            }),
+        }
     }
 
     fn error(
@@ -1226,7 +1225,7 @@ impl<'s> Loader<'s> {
                         };
                         let old_login = self.string(t, "old_login", "mailbox").map(|(s, _)| s);
                         let new_login = self.string(t, "new_login", "mailbox").map(|(s, _)| s);
-                        let at = self.loc(&span);
+                        let at = Loc::Plan(span);
                         match self.mailbox(address, old_login, new_login, domain, &at, &mut seen) {
                             Ok(m) => out.extend(m),
                             Err(()) => ok = false,
@@ -1341,7 +1340,8 @@ impl<'s> Loader<'s> {
         let mut ok = true;
         let mut offset = 0;
         let mut columns: Option<Vec<String>> = None;
-        for line in csv_src.split_inclusive('\n') {
+        for (index, line) in csv_src.split_inclusive('\n').enumerate() {
+            let line_no = index + 1;
             let start = offset;
             offset += line.len();
             let row = line.trim_end_matches(['\n', '\r']);
@@ -1390,11 +1390,10 @@ impl<'s> Loader<'s> {
                 continue;
             }
             let address = get("address").unwrap_or_default();
-            let (line, column) = position_in(csv_src, start);
-            let at = Loc {
+            let at = Loc::File {
                 file: self.file.clone(),
-                line,
-                column,
+                line: line_no,
+                column: 1,
             };
             let m = self.mailbox(
                 address,
