@@ -257,10 +257,7 @@ fn check(path: &Path) -> Result<u8, Failure> {
         }
         Err(errors) => {
             for d in &errors.diagnostics {
-                match d.severity {
-                    Severity::Error => println!("{d}"),
-                    Severity::Warning => println!("{d}"),
-                }
+                println!("{d}");
             }
             Err(Failure::new(
                 2,
@@ -400,14 +397,13 @@ fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u
     let now = clock.now();
     let live = live_checks(&session, offline);
     let eval = session.evaluate(now, &live);
-    let mut out = std::io::stdout().lock();
-    let written = if json {
-        writeln!(out, "{}", to_json(&eval)?)
+    let text = if json {
+        format!("{}\n", to_json(&eval)?)
     } else {
-        write!(out, "{}", status_text(&session, &eval))
+        status_text(&session, &eval)
     };
-    // A closed pipe (`| head`) is not an error worth a stack of text.
-    let _ = written;
+    // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(0)
 }
 
