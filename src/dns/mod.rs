@@ -1,1 +1,25 @@
-//! Live DNS: the watcher task and the analysis of MX, SPF, DKIM and DMARC.
+//! Live DNS: the watcher task and the analysis of MX, SPF, DKIM, DMARC and MTA-STS.
+//!
+//! - [`query`]: one question to one server, directly (UDP, TCP on truncation).
+//! - [`watch`]: a round over every server and question; the watcher task; `one_round`.
+//! - [`matrix`]: the names × servers text matrix for `cutover dns` and `status`.
+//! - [`spf`], [`dkim`], [`mx`], [`mta_sts`]: pure analysis of what was served.
+//! - [`facts`]: first-seen facts for the journal, and their replay.
+//! - [`checks`]: the DNS checks of the runbook's steps, and the records to paste.
+
+pub mod checks;
+pub mod dkim;
+pub mod facts;
+pub mod matrix;
+pub mod mta_sts;
+pub mod mx;
+pub mod query;
+pub mod spf;
+pub mod watch;
+
+pub use mx::MxState;
+pub use query::{Answer, AnswerStatus, Rtype};
+pub use watch::{
+    DnsCommand, DnsSnapshot, MtaStsView, Role, RoundOptions, ServerView, one_round, one_round_with,
+    run_watcher, spawn_watcher,
+};
