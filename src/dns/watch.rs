@@ -323,8 +323,15 @@ async fn run_round(
 }
 
 /// Follows SPF include/redirect targets, level by level, at the resolvers.
+/// Only resolvers that answered this round are asked, so a dead one cannot
+/// add another timeout to the round.
 async fn fetch_spf_targets(plan: &Plan, snapshot: &mut DnsSnapshot) {
-    if plan.dns.resolvers.is_empty() {
+    let healthy: Vec<SocketAddr> = snapshot
+        .resolvers()
+        .filter(|s| s.answers.iter().any(|a| a.status.is_definite()))
+        .map(|s| s.address)
+        .collect();
+    if healthy.is_empty() {
         return;
     }
     let apex = fqdn(&plan.domain);
@@ -359,7 +366,7 @@ async fn fetch_spf_targets(plan: &Plan, snapshot: &mut DnsSnapshot) {
         }
         let mut asks = JoinSet::new();
         for target in targets {
-            let resolvers = plan.dns.resolvers.clone();
+            let resolvers = healthy.clone();
             let timeout = plan.dns.timeout;
             let at = snapshot.measured_at;
             asks.spawn(async move {
