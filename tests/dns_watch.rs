@@ -361,3 +361,676 @@ async fn the_matrix_shows_names_by_servers_with_ttls() {
         assert!(line.chars().count() <= 100, "line too wide: {line}");
     }
 }
+
+/// The whole DNS side of a migration done right: every rule's check turns green
+/// in order, the facts tell the story, and replaying them rebuilds the state.
+#[tokio::test]
+async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
+    let auth = TestDns::start(APEX).await;
+    let auth2 = TestDns::start(APEX).await;
+    let resolver = TestDns::start_zones(&[APEX, "old.example.", "new.example."]).await;
+    for dns in [&auth, &auth2, &resolver] {
+        old_zone(dns).await;
+    }
+    let plan = plan(vec![auth.addr, auth2.addr], vec![resolver.addr]);
+    let clock = ManualClock::new(t0());
+    let mut memory = Memory::new();
+
+    // Day 1 morning: the old provider's zone. The baseline is recorded.
+    let s = dns::one_round(&plan, &clock).await;
+    let first = memory.see(&plan, &s);
+    assert_eq!(keys(&first), vec!["ttl-baseline", "mx-set"]);
+    assert_eq!(memory.facts.mx_state, Some(MxState::Old));
+    let lower = dns::step_checks(
+        "lower-ttl",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&lower, "mx-ttl-lowered").status, Status::Fail);
+    assert!(check(&lower, "mx-ttl-lowered").evidence.contains("1 h"));
+    assert_eq!(check(&lower, "ttl-honoured").status, Status::Pass);
+    assert_eq!(
+        dns::records_to_paste("lower-ttl", &plan, Some(&s)),
+        vec![
+            "example.com. 300 IN MX 10 mx1.old.example.",
+            "example.com. 300 IN MX 20 mx2.old.example.",
+            "example.com. 300 IN TXT \"v=spf1 include:_spf.old.example ~all\"",
+        ]
+    );
+
+    // R1: the operator lowers MX and TXT at both servers (only one first).
+    let applied = clock.now();
+    lower_ttls(&auth).await;
+    clock.advance(SignedDuration::from_secs(60));
+    let s = dns::one_round(&plan, &clock).await;
+    assert!(
+        keys(&memory.see(&plan, &s)).is_empty(),
+        "one server is not lowered yet"
+    );
+    lower_ttls(&auth2).await;
+    clock.advance(SignedDuration::from_secs(60));
+    let lowered_at = clock.now();
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(keys(&memory.see(&plan, &s)), vec!["ttl-lowered"]);
+    let lower = dns::step_checks(
+        "lower-ttl",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        Some(applied),
+        clock.now(),
+    );
+    for id in [
+        "mx-ttl-lowered",
+        "txt-ttl-lowered",
+        "other-ttls-untouched",
+        "ttl-honoured",
+    ] {
+        assert_eq!(
+            check(&lower, id).status,
+            Status::Pass,
+            "{:?}",
+            check(&lower, id)
+        );
+    }
+
+    // R4: the old TTL (1 h, observed before the lowering) must pass first.
+    let old = memory.facts.old_ttl(&plan);
+    assert_eq!((old.seconds, old.source), (3600, OldTtlSource::Observed));
+    let wait = dns::step_checks(
+        "ttl-wait",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    let gate = check(&wait, "old-ttl-expired");
+    assert_eq!(gate.status, Status::Fail);
+    assert_eq!(gate.until, Some(lowered_at + SignedDuration::from_hours(1)));
+    // The resolver still caches the 1 h answer.
+    assert_eq!(check(&wait, "resolvers-ttl-low").status, Status::Fail);
+    assert!(
+        check(&wait, "resolvers-ttl-low")
+            .evidence
+            .contains(&resolver.addr.to_string())
+    );
+
+    // R5: merged SPF, exactly as pasted.
+    let spf = dns::step_checks(
+        "spf-add-new",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&spf, "spf-old-and-new").status, Status::Fail);
+    assert!(check(&spf, "spf-old-and-new").evidence.contains(MERGED_SPF));
+    let paste = dns::records_to_paste("spf-add-new", &plan, Some(&s));
+    assert_eq!(
+        paste,
+        vec![format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")]
+    );
+    for dns in [&auth, &auth2] {
+        dns.set_txt(APEX, 300, &[MERGED_SPF]).await;
+    }
+    resolver
+        .set_txt("_spf.old.example.", 300, &["v=spf1 ip4:192.0.2.0/24 -all"])
+        .await;
+    resolver
+        .set_txt(
+            "_spf.new.example.",
+            300,
+            &["v=spf1 include:_s2.new.example -all"],
+        )
+        .await;
+    resolver
+        .set_txt("_s2.new.example.", 300, &["v=spf1 a mx -all"])
+        .await;
+    resolver
+        .set_mx(
+            APEX,
+            300,
+            &[(10, "mx1.old.example."), (20, "mx2.old.example.")],
+        )
+        .await;
+
+    clock.advance(SignedDuration::from_hours(1));
+    let s = dns::one_round(&plan, &clock).await;
+    memory.see(&plan, &s);
+    let spf = dns::step_checks(
+        "spf-add-new",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    for id in ["spf-single-record", "spf-old-and-new", "spf-lookups"] {
+        assert_eq!(
+            check(&spf, id).status,
+            Status::Pass,
+            "{:?}",
+            check(&spf, id)
+        );
+    }
+    // include old + include new + include s2 + a + mx
+    assert!(
+        check(&spf, "spf-lookups")
+            .evidence
+            .contains("needs 5 DNS lookups"),
+        "{spf:?}"
+    );
+    let wait = dns::step_checks(
+        "ttl-wait",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&wait, "old-ttl-expired").status, Status::Pass);
+    assert_eq!(check(&wait, "resolvers-ttl-low").status, Status::Pass);
+
+    // R8: add the new MX first ...
+    let add = dns::step_checks(
+        "add-new-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&add, "mta-sts-covers-new").status, Status::Pass);
+    assert_eq!(check(&add, "mx-old-and-new-served").status, Status::Fail);
+    let remove = dns::step_checks(
+        "remove-old-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(
+        check(&remove, "new-mx-served").status,
+        Status::Fail,
+        "the old MX may not go yet"
+    );
+    assert_eq!(
+        dns::records_to_paste("add-new-mx", &plan, Some(&s)),
+        vec!["example.com. 300 IN MX 1 smtp.new.example."]
+    );
+    let both = [
+        (10, "mx1.old.example."),
+        (20, "mx2.old.example."),
+        (1, "smtp.new.example."),
+    ];
+    for dns in [&auth, &auth2] {
+        dns.set_mx(APEX, 300, &both).await;
+    }
+    clock.advance(SignedDuration::from_secs(30));
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(keys(&memory.see(&plan, &s)), vec!["mx-set"]);
+    let add = dns::step_checks(
+        "add-new-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&add, "mx-old-and-new-served").status, Status::Pass);
+    assert_eq!(check(&add, "mx-no-alarm").status, Status::Pass);
+
+    // ... then remove the old one.
+    let remove = dns::step_checks(
+        "remove-old-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&remove, "new-mx-served").status, Status::Pass);
+    for dns in [&auth, &auth2] {
+        dns.set_mx(APEX, 300, &[(1, "smtp.new.example.")]).await;
+    }
+    clock.advance(SignedDuration::from_secs(30));
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(keys(&memory.see(&plan, &s)), vec!["mx-set"]);
+    let remove = dns::step_checks(
+        "remove-old-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&remove, "mx-only-new-served").status, Status::Pass);
+    assert_eq!(check(&remove, "mx-order").status, Status::Pass);
+    let propagation = check(&remove, "resolvers-new-mx");
+    assert_eq!(
+        propagation.status,
+        Status::Fail,
+        "the resolver still has the old MX"
+    );
+    assert!(propagation.evidence.contains(&resolver.addr.to_string()));
+    assert_eq!(
+        propagation.until,
+        Some(clock.now() + SignedDuration::from_secs(300))
+    );
+
+    // R10: the resolver's cache runs out.
+    resolver
+        .set_mx(APEX, 299, &[(1, "smtp.new.example.")])
+        .await;
+    clock.advance(SignedDuration::from_secs(300));
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(keys(&memory.see(&plan, &s)), vec!["resolvers-new-mx"]);
+    let monitor = dns::step_checks(
+        "monitor-24h",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&monitor, "resolvers-new-mx").status, Status::Pass);
+    assert_eq!(check(&monitor, "mx-no-alarm").status, Status::Pass);
+
+    // R9: DKIM for the new server, SPF without the old server.
+    let final_spf = "v=spf1 include:_spf.new.example ~all";
+    assert_eq!(
+        dns::records_to_paste("dkim-spf-final", &plan, Some(&s))[0],
+        format!("example.com. 300 IN TXT \"{final_spf}\"")
+    );
+    for dns in [&auth, &auth2] {
+        dns.set_txt(APEX, 300, &[final_spf]).await;
+        dns.set_txt(
+            "sel1._domainkey.example.com.",
+            300,
+            &["v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"],
+        )
+        .await;
+    }
+    let s = dns::one_round(&plan, &clock).await;
+    memory.see(&plan, &s);
+    let fin = dns::step_checks(
+        "dkim-spf-final",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    for id in ["dkim-valid", "spf-old-removed", "spf-valid"] {
+        assert_eq!(
+            check(&fin, id).status,
+            Status::Pass,
+            "{:?}",
+            check(&fin, id)
+        );
+    }
+
+    // R11: TTLs restored.
+    let restore = dns::step_checks(
+        "restore-ttl",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&restore, "mx-ttl-restored").status, Status::Fail);
+    assert_eq!(
+        dns::records_to_paste("restore-ttl", &plan, Some(&s)),
+        vec![
+            "example.com. 86400 IN MX 1 smtp.new.example.".to_string(),
+            format!("example.com. 21600 IN TXT \"{final_spf}\""),
+        ]
+    );
+    for dns in [&auth, &auth2] {
+        dns.set_mx(APEX, 86400, &[(1, "smtp.new.example.")]).await;
+        dns.set_txt(APEX, 21600, &[final_spf]).await;
+    }
+    let s = dns::one_round(&plan, &clock).await;
+    memory.see(&plan, &s);
+    let restore = dns::step_checks(
+        "restore-ttl",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&restore, "mx-ttl-restored").status, Status::Pass);
+    assert_eq!(check(&restore, "txt-ttl-restored").status, Status::Pass);
+
+    // A restarted cockpit rebuilds exactly this state from the journal.
+    let lines: Vec<Entry> = memory
+        .journal
+        .iter()
+        .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
+        .collect();
+    assert_eq!(DnsFacts::from_entries(&lines), memory.facts);
+    assert!(memory.facts.seen_old_and_new);
+    assert_eq!(memory.facts.mx_transitions.len(), 3);
+}
+
+#[tokio::test]
+async fn deleting_the_old_mx_first_raises_the_alarm() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    lower_ttls(&auth).await;
+    let plan = plan(vec![auth.addr], vec![]);
+    let clock = ManualClock::new(t0());
+    let mut memory = Memory::new();
+    memory.see(&plan, &dns::one_round(&plan, &clock).await);
+
+    auth.delete(APEX, RecordType::MX).await;
+    clock.advance(SignedDuration::from_secs(30));
+    let s = dns::one_round(&plan, &clock).await;
+    let entries = memory.see(&plan, &s);
+    assert_eq!(keys(&entries), vec!["mx-alarm", "mx-set"]);
+    let Entry::Fact { evidence, .. } = &entries[0] else {
+        unreachable!()
+    };
+    assert!(
+        evidence.starts_with("ALARM:") && evidence.contains("no MX record"),
+        "{evidence}"
+    );
+    assert!(memory.facts.alarm_active);
+    let remove = dns::step_checks(
+        "remove-old-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&remove, "mx-no-alarm").status, Status::Fail);
+    assert_eq!(check(&remove, "new-mx-served").status, Status::Fail);
+    assert!(check(&remove, "new-mx-served").evidence.contains("ALARM"));
+
+    // The alarm is raised once, not every poll.
+    clock.advance(SignedDuration::from_secs(30));
+    assert!(keys(&memory.see(&plan, &dns::one_round(&plan, &clock).await)).is_empty());
+
+    // A foreign set is an alarm too; fixing it clears it, but history stays.
+    auth.set_mx(APEX, 300, &[(1, "smtp.new.example.")]).await;
+    clock.advance(SignedDuration::from_secs(30));
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(
+        keys(&memory.see(&plan, &s)),
+        vec!["mx-alarm-cleared", "mx-set"]
+    );
+    let monitor = dns::step_checks(
+        "monitor-24h",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&monitor, "mx-no-alarm").status, Status::Warn);
+    assert_eq!(DnsFacts::from_entries(&memory.journal), memory.facts);
+}
+
+#[tokio::test]
+async fn an_mx_set_with_neither_old_nor_new_hosts_is_an_alarm() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    auth.set_mx(APEX, 300, &[(10, "mx.elsewhere.example.")])
+        .await;
+    let plan = plan(vec![auth.addr], vec![]);
+    let clock = ManualClock::new(t0());
+    let mut memory = Memory::new();
+    let entries = memory.see(&plan, &dns::one_round(&plan, &clock).await);
+    assert!(keys(&entries).contains(&"mx-alarm".to_string()));
+    assert_eq!(memory.facts.alarms[0].state, MxState::Foreign);
+}
+
+#[tokio::test]
+async fn old_to_new_between_two_polls_is_order_unproven() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    let plan = plan(vec![auth.addr], vec![]);
+    let clock = ManualClock::new(t0());
+    let mut memory = Memory::new();
+    memory.see(&plan, &dns::one_round(&plan, &clock).await);
+    // Between two polls: new added and old deleted.
+    auth.set_mx(APEX, 300, &[(1, "smtp.new.example.")]).await;
+    clock.advance(SignedDuration::from_secs(30));
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(
+        keys(&memory.see(&plan, &s)),
+        vec!["mx-set", "mx-order-unproven"]
+    );
+    let remove = dns::step_checks(
+        "remove-old-mx",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    let order = check(&remove, "mx-order");
+    assert_eq!(order.status, Status::Warn);
+    assert!(order.evidence.contains("unproven"));
+    assert_eq!(check(&remove, "mx-no-alarm").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn a_cockpit_started_after_the_lowering_never_concludes_a_5_minute_old_ttl() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    lower_ttls(&auth).await; // lowered before cutover ever looked
+    let mut plan = plan(vec![auth.addr], vec![]);
+    let clock = ManualClock::new(t0());
+    let mut memory = Memory::new();
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(
+        keys(&memory.see(&plan, &s)),
+        vec!["ttl-baseline", "ttl-lowered", "mx-set"]
+    );
+
+    let old = memory.facts.old_ttl(&plan);
+    assert_eq!((old.seconds, old.source), (86400, OldTtlSource::Assumed));
+    let wait = dns::step_checks(
+        "ttl-wait",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    let gate = check(&wait, "old-ttl-expired");
+    assert_eq!(gate.status, Status::Fail);
+    assert_eq!(gate.until, Some(t0() + SignedDuration::from_hours(24)));
+    assert!(gate.evidence.contains("assumed"), "{}", gate.evidence);
+    // Ten minutes later it still waits.
+    clock.advance(SignedDuration::from_mins(10));
+    let wait = dns::step_checks(
+        "ttl-wait",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&wait, "old-ttl-expired").status, Status::Fail);
+
+    // The plan's old TTL is used when given.
+    plan.dns.old_ttl = Some(7200);
+    let old = memory.facts.old_ttl(&plan);
+    assert_eq!((old.seconds, old.source), (7200, OldTtlSource::Plan));
+    // Without a snapshot the gate is unknown, never pass, but keeps its countdown.
+    let offline = dns::step_checks("ttl-wait", &plan, None, &memory.facts, None, clock.now());
+    assert!(offline.iter().all(|c| c.status == Status::Unknown));
+    assert_eq!(
+        check(&offline, "old-ttl-expired").until,
+        Some(t0() + SignedDuration::from_hours(2))
+    );
+}
+
+#[tokio::test]
+async fn a_dns_host_that_ignores_the_ttl_blocks_after_ten_minutes() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    let plan = plan(vec![auth.addr], vec![]);
+    let clock = ManualClock::new(t0());
+    let applied = t0();
+    clock.advance(SignedDuration::from_mins(5));
+    let s = dns::one_round(&plan, &clock).await;
+    let facts = DnsFacts::default();
+    let lower = dns::step_checks(
+        "lower-ttl",
+        &plan,
+        Some(&s),
+        &facts,
+        Some(applied),
+        clock.now(),
+    );
+    let honoured = check(&lower, "ttl-honoured");
+    assert_eq!(honoured.status, Status::Unknown);
+    assert_eq!(honoured.until, Some(t0() + SignedDuration::from_mins(10)));
+
+    clock.advance(SignedDuration::from_mins(6));
+    let s = dns::one_round(&plan, &clock).await;
+    let lower = dns::step_checks(
+        "lower-ttl",
+        &plan,
+        Some(&s),
+        &facts,
+        Some(applied),
+        clock.now(),
+    );
+    let honoured = check(&lower, "ttl-honoured");
+    assert_eq!(honoured.status, Status::Fail);
+    assert!(
+        honoured
+            .evidence
+            .contains("your DNS host seems to ignore the TTL you set")
+            || honoured
+                .evidence
+                .contains("Your DNS host seems to ignore the TTL you set")
+    );
+    assert!(honoured.evidence.contains(&auth.addr.to_string()));
+}
+
+#[tokio::test]
+async fn lowering_the_website_ttl_too_is_warned() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    let plan = plan(vec![auth.addr], vec![]);
+    let clock = ManualClock::new(t0());
+    let mut memory = Memory::new();
+    memory.see(&plan, &dns::one_round(&plan, &clock).await);
+    lower_ttls(&auth).await;
+    auth.set_a(&format!("www.{APEX}"), 300, &["192.0.2.10"])
+        .await;
+    let s = dns::one_round(&plan, &clock).await;
+    memory.see(&plan, &s);
+    let lower = dns::step_checks(
+        "lower-ttl",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    let other = check(&lower, "other-ttls-untouched");
+    assert_eq!(other.status, Status::Warn);
+    assert!(
+        other.evidence.contains("www.example.com."),
+        "{}",
+        other.evidence
+    );
+    // Without a baseline: a warning, not a pass.
+    let lower = dns::step_checks(
+        "lower-ttl",
+        &plan,
+        Some(&s),
+        &DnsFacts::default(),
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&lower, "other-ttls-untouched").status, Status::Warn);
+}
+
+#[tokio::test]
+async fn the_watcher_follows_zone_changes_and_obeys_commands() {
+    let auth = TestDns::start(APEX).await;
+    old_zone(&auth).await;
+    let mut plan = plan(vec![auth.addr], vec![]);
+    plan.dns.poll = Duration::from_secs(3600);
+    let clock = ManualClock::new(t0());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (commands, handle) = dns::spawn_watcher(
+        plan.clone(),
+        Arc::new(clock.clone()),
+        RoundOptions::default(),
+        tx,
+    );
+    let first = rx.recv().await.unwrap();
+    assert_eq!(first.round, 1);
+    assert_eq!(
+        first.servers[0].answer(DOMAIN, Rtype::MX).unwrap().ttl,
+        3600
+    );
+
+    lower_ttls(&auth).await;
+    clock.advance(SignedDuration::from_secs(30));
+    commands.send(DnsCommand::RefreshNow).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.round, 2);
+    assert_eq!(second.measured_at, t0() + SignedDuration::from_secs(30));
+    assert_eq!(
+        second.servers[0].answer(DOMAIN, Rtype::MX).unwrap().ttl,
+        300
+    );
+
+    commands
+        .send(DnsCommand::SetInterval(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    let third = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.round, 3);
+
+    commands.send(DnsCommand::Stop).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn authoritative_servers_are_discovered_through_ns_at_the_resolvers() {
+    let resolver = TestDns::start(APEX).await;
+    resolver
+        .set_a("ns1.example.com.", 300, &["127.0.0.1"])
+        .await;
+    let plan = plan(vec![], vec![resolver.addr]);
+    let found = dns::watch::discover(&plan, &ManualClock::new(t0()))
+        .await
+        .unwrap();
+    assert_eq!(found, vec!["127.0.0.1:53".parse::<SocketAddr>().unwrap()]);
+
+    // No NS answer: the error is reported in the snapshot, the resolvers still asked.
+    let empty = TestDns::start("example.org.").await;
+    let plan = self::plan(vec![], vec![empty.addr]);
+    let s = dns::one_round(&plan, &ManualClock::new(t0())).await;
+    assert!(s.discovery_error.is_some());
+    assert_eq!(s.servers.len(), 1);
+    assert!(serde_json::to_value(&s).unwrap()["discovery_error"].is_string());
+}

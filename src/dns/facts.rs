@@ -96,9 +96,9 @@ impl OldTtl {
 
 /// "86400 s" as "24 h", "300 s" as "5 min".
 pub fn human_seconds(seconds: u32) -> String {
-    if seconds >= 3600 && seconds % 3600 == 0 {
+    if seconds >= 3600 && seconds.is_multiple_of(3600) {
         format!("{} h", seconds / 3600)
-    } else if seconds >= 60 && seconds % 60 == 0 {
+    } else if seconds >= 60 && seconds.is_multiple_of(60) {
         format!("{} min", seconds / 60)
     } else {
         format!("{seconds} s")
@@ -131,22 +131,20 @@ impl DnsFacts {
                 .map(MxState::from_str_lossy)
         };
         match key.as_str() {
-            keys::TTL_BASELINE => {
-                if self.baseline.is_none() {
-                    let ttls = value
-                        .get("ttls")
-                        .and_then(|t| t.as_object())
-                        .map(|o| {
-                            o.iter()
-                                .filter_map(|(k, v)| {
-                                    Some((k.clone(), u32::try_from(v.as_u64()?).ok()?))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    self.baseline = Some(ttls);
-                    self.baseline_at = Some(*at);
-                }
+            keys::TTL_BASELINE if self.baseline.is_none() => {
+                let ttls = value
+                    .get("ttls")
+                    .and_then(|t| t.as_object())
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(|(k, v)| {
+                                Some((k.clone(), u32::try_from(v.as_u64()?).ok()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.baseline = Some(ttls);
+                self.baseline_at = Some(*at);
             }
             keys::TTL_LOWERED => {
                 self.lowered_at.get_or_insert(*at);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hickory_server::Server;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
-use hickory_server::proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
+use hickory_server::proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_server::proto::rr::rdata::{MX, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -39,8 +39,8 @@ type Zone = InMemoryZoneHandler<TokioRuntimeProvider>;
 /// One running authoritative server for one zone.
 pub struct TestDns {
     pub addr: SocketAddr,
-    origin: Name,
-    zone: Arc<Zone>,
+    /// The zones served, most specific first is not required: lookups pick the longest match.
+    zones: Vec<(Name, Arc<Zone>)>,
     faults: Arc<Mutex<Faults>>,
     serial: Mutex<u32>,
     server: Server<FaultyCatalog>,
@@ -102,34 +102,18 @@ fn name(text: &str) -> Name {
 impl TestDns {
     /// Starts a server for `origin` (SOA and NS only) on 127.0.0.1, UDP and TCP on one port.
     pub async fn start(origin: &str) -> TestDns {
-        let origin_name = name(origin);
-        let mut records = BTreeMap::new();
-        let soa = SOA::new(
-            name(&format!("ns1.{origin}")),
-            name(&format!("hostmaster.{origin}")),
-            1,
-            3600,
-            600,
-            86400,
-            300,
-        );
-        let mut soa_set = RecordSet::with_ttl(origin_name.clone(), RecordType::SOA, 3600);
-        soa_set.add_rdata(RData::SOA(soa));
-        records.insert(
-            RrKey::new(LowerName::new(&origin_name), RecordType::SOA),
-            soa_set,
-        );
-        let zone = Arc::new(
-            Zone::new(
-                origin_name.clone(),
-                records,
-                ZoneType::Primary,
-                AxfrPolicy::Deny,
-            )
-            .unwrap(),
-        );
+        TestDns::start_zones(&[origin]).await
+    }
+
+    /// Starts a server for several zones (e.g. the domain and the SPF includes' domains).
+    pub async fn start_zones(origins: &[&str]) -> TestDns {
         let mut catalog = Catalog::new();
-        catalog.upsert(LowerName::new(&origin_name), vec![zone.clone()]);
+        let mut zones = Vec::new();
+        for origin in origins {
+            let zone = Arc::new(empty_zone(origin));
+            catalog.upsert(LowerName::new(&name(origin)), vec![zone.clone()]);
+            zones.push((name(origin), zone));
+        }
         let faults = Arc::new(Mutex::new(Faults {
             delay: Duration::ZERO,
             behaviour: Behaviour::Answer,
@@ -151,21 +135,16 @@ impl TestDns {
         server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
         let dns = TestDns {
             addr,
-            origin: origin_name.clone(),
-            zone,
+            zones,
             faults,
             serial: Mutex::new(1),
             server,
         };
-        dns.set(
-            origin,
-            RecordType::NS,
-            86400,
-            vec![RData::NS(hickory_server::proto::rr::rdata::NS(name(
-                &format!("ns1.{origin}"),
-            )))],
-        )
-        .await;
+        for origin in origins {
+            let ns = hickory_server::proto::rr::rdata::NS(name(&format!("ns1.{origin}")));
+            dns.set(origin, RecordType::NS, 86400, vec![RData::NS(ns)])
+                .await;
+        }
         dns
     }
 
@@ -180,7 +159,14 @@ impl TestDns {
         let owner = name(owner);
         let key = RrKey::new(LowerName::new(&owner), rtype);
         let serial = self.next_serial();
-        let mut records = self.zone.records_mut().await;
+        let zone = self
+            .zones
+            .iter()
+            .filter(|(origin, _)| origin.zone_of(&owner))
+            .max_by_key(|(origin, _)| origin.num_labels())
+            .map(|(_, zone)| zone.clone())
+            .unwrap_or_else(|| panic!("{owner} is in none of this server's zones"));
+        let mut records = zone.records_mut().await;
         if data.is_empty() {
             records.remove(&key);
             return;
@@ -250,4 +236,25 @@ impl BlackHole {
             _socket: socket,
         }
     }
+}
+
+fn empty_zone(origin: &str) -> Zone {
+    let origin_name = name(origin);
+    let mut records = BTreeMap::new();
+    let soa = SOA::new(
+        name(&format!("ns1.{origin}")),
+        name(&format!("hostmaster.{origin}")),
+        1,
+        3600,
+        600,
+        86400,
+        300,
+    );
+    let mut soa_set = RecordSet::with_ttl(origin_name.clone(), RecordType::SOA, 3600);
+    soa_set.add_rdata(RData::SOA(soa));
+    records.insert(
+        RrKey::new(LowerName::new(&origin_name), RecordType::SOA),
+        soa_set,
+    );
+    Zone::new(origin_name, records, ZoneType::Primary, AxfrPolicy::Deny).unwrap()
 }
