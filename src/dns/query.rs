@@ -358,6 +358,56 @@ fn presentation(data: &RData) -> String {
 mod tests {
     use super::*;
 
+    fn blank(rtype: Rtype) -> Answer {
+        Answer {
+            name: "example.com.".into(),
+            rtype,
+            status: AnswerStatus::Timeout,
+            ttl: 0,
+            records: vec![],
+            measured_at: Timestamp::UNIX_EPOCH,
+            latency_ms: 0,
+            tcp: false,
+            detail: None,
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes a server sends, reading them never panics.
+        #[test]
+        fn any_answer_bytes_are_read_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Ok(message) = Message::from_vec(&bytes) {
+                for rtype in [Rtype::MX, Rtype::TXT, Rtype::A, Rtype::SOA] {
+                    let mut answer = blank(rtype);
+                    read_message(&message, rtype, &mut answer);
+                }
+            }
+        }
+
+        /// A real answer with bytes flipped: also no panic.
+        #[test]
+        fn mutated_answers_are_read_without_panic(flips in proptest::collection::vec((0usize..200, proptest::num::u8::ANY), 1..8)) {
+            let mut message = build_query("example.com.", Rtype::TXT, false).ok().unwrap();
+            message.metadata.message_type = MessageType::Response;
+            let name = Name::from_ascii("example.com.").unwrap();
+            message.add_answer(hickory_proto::rr::Record::from_rdata(
+                name,
+                300,
+                RData::TXT(hickory_proto::rr::rdata::TXT::new(vec!["v=spf1 -all".into()])),
+            ));
+            let mut bytes = message.to_vec().unwrap();
+            for (at, value) in flips {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = value;
+                }
+            }
+            if let Ok(message) = Message::from_vec(&bytes) {
+                let mut answer = blank(Rtype::TXT);
+                read_message(&message, Rtype::TXT, &mut answer);
+            }
+        }
+    }
+
     #[test]
     fn fqdn_has_one_trailing_dot() {
         assert_eq!(fqdn("example.com"), "example.com.");
