@@ -379,7 +379,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     // Day 1 morning: the old provider's zone. The baseline is recorded.
     let s = dns::one_round(&plan, &clock).await;
     let first = memory.see(&plan, &s);
-    assert_eq!(keys(&first), vec!["ttl-baseline", "mx-set"]);
+    assert_eq!(keys(&first), vec!["ttl-baseline", "mx-set", "dmarc-policy"]);
     assert_eq!(memory.facts.mx_state, Some(MxState::Old));
     let lower = dns::step_checks(
         "lower-ttl",
@@ -641,6 +641,22 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     );
     assert_eq!(check(&monitor, "resolvers-new-mx").status, Status::Pass);
     assert_eq!(check(&monitor, "mx-no-alarm").status, Status::Pass);
+    assert_eq!(check(&monitor, "dmarc-not-tightened").status, Status::Pass);
+    // Tightening DMARC mid-way is reported.
+    auth.set_txt("_dmarc.example.com.", 300, &["v=DMARC1; p=reject"])
+        .await;
+    let s = dns::one_round(&plan, &clock).await;
+    assert_eq!(keys(&memory.see(&plan, &s)), vec!["dmarc-policy"]);
+    let monitor = dns::step_checks(
+        "monitor-24h",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    assert_eq!(check(&monitor, "dmarc-not-tightened").status, Status::Warn);
+    assert!(dns::render_matrix(&s, &plan, 120).contains("DMARC policy: p=reject"));
 
     // R9: DKIM for the new server, SPF without the old server.
     let final_spf = "v=spf1 include:_spf.new.example ~all";
@@ -835,7 +851,7 @@ async fn a_cockpit_started_after_the_lowering_never_concludes_a_5_minute_old_ttl
     let s = dns::one_round(&plan, &clock).await;
     assert_eq!(
         keys(&memory.see(&plan, &s)),
-        vec!["ttl-baseline", "ttl-lowered", "mx-set"]
+        vec!["ttl-baseline", "ttl-lowered", "mx-set", "dmarc-policy"]
     );
 
     let old = memory.facts.old_ttl(&plan);
@@ -1033,4 +1049,47 @@ async fn authoritative_servers_are_discovered_through_ns_at_the_resolvers() {
     assert!(s.discovery_error.is_some());
     assert_eq!(s.servers.len(), 1);
     assert!(serde_json::to_value(&s).unwrap()["discovery_error"].is_string());
+}
+
+/// A server that answers every question with its id followed by noise, and
+/// first with a datagram carrying another id (which must be ignored).
+async fn noise_server() -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            if n < 2 {
+                continue;
+            }
+            let mut other = buf[..n].to_vec();
+            other[0] ^= 0xff;
+            let _ = socket.send_to(&other, from).await;
+            let mut noise = vec![buf[0], buf[1], 0x81, 0x80, 0x00, 0x01, 0xff, 0xff];
+            noise.extend_from_slice(&[0xc0, 0x0c, 0xde, 0xad]);
+            let _ = socket.send_to(&noise, from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_unreadable_answer_is_a_server_failure_not_a_panic() {
+    let noisy = noise_server().await;
+    let plan = plan(vec![noisy], vec![noisy]);
+    let s = dns::one_round(&plan, &ManualClock::new(t0())).await;
+    for server in &s.servers {
+        for answer in &server.answers {
+            assert_eq!(answer.status, AnswerStatus::Servfail, "{answer:?}");
+            assert!(
+                answer.detail.as_deref().unwrap().contains("unreadable"),
+                "{answer:?}"
+            );
+        }
+    }
+    let matrix = dns::render_matrix(&s, &plan, 120);
+    assert!(matrix.contains("servfail"));
 }

@@ -52,7 +52,11 @@ pub fn check_ids(step_id: &str) -> &'static [(&'static str, Kind)] {
             ("spf-old-removed", Outcome),
             ("spf-valid", Outcome),
         ],
-        "monitor-24h" => &[("resolvers-new-mx", Outcome), ("mx-no-alarm", Outcome)],
+        "monitor-24h" => &[
+            ("resolvers-new-mx", Outcome),
+            ("mx-no-alarm", Outcome),
+            ("dmarc-not-tightened", Outcome),
+        ],
         "restore-ttl" => &[("mx-ttl-restored", Outcome), ("txt-ttl-restored", Outcome)],
         _ => &[],
     }
@@ -121,6 +125,7 @@ pub fn step_checks(
                 "mx-order" => at.mx_order(),
                 "dkim-valid" => at.dkim_valid(),
                 "spf-old-removed" => at.spf_terms(false),
+                "dmarc-not-tightened" => at.dmarc_not_tightened(),
                 "mx-ttl-restored" => at.ttl_restored(Rtype::MX, plan.dns.restore_ttl_mx),
                 "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, plan.dns.restore_ttl_txt),
                 _ => (Status::Unknown, "No such check.".to_string(), None),
@@ -886,6 +891,39 @@ impl Ctx<'_> {
             },
             format!("Every authoritative server serves a valid DKIM key at {name}."),
         )
+    }
+
+    fn dmarc_not_tightened(&self) -> Verdict {
+        let rank = |p: &str| match p {
+            "reject" => 2,
+            "quarantine" => 1,
+            _ => 0,
+        };
+        let now = crate::dns::facts::dmarc_policy(self.plan, self.snapshot);
+        match (&self.facts.dmarc_first, now) {
+            (_, None) => (
+                Status::Pass,
+                format!("{} publishes no DMARC policy.", self.plan.domain),
+                None,
+            ),
+            (Some(first), Some(now)) if rank(&now) > rank(first) => (
+                Status::Warn,
+                format!(
+                    "The DMARC policy was tightened from p={first} to p={now} during the migration: mail the new server does not sign yet may be {}.",
+                    if now == "reject" {
+                        "rejected"
+                    } else {
+                        "quarantined"
+                    }
+                ),
+                None,
+            ),
+            (_, Some(now)) => (
+                Status::Pass,
+                format!("The DMARC policy is p={now}, not tightened during the migration."),
+                None,
+            ),
+        }
     }
 
     fn ttl_restored(&self, rtype: Rtype, wanted: u32) -> Verdict {

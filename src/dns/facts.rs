@@ -23,6 +23,7 @@ pub mod keys {
     pub const MX_ALARM_CLEARED: &str = "mx-alarm-cleared";
     pub const MX_ORDER_UNPROVEN: &str = "mx-order-unproven";
     pub const RESOLVERS_NEW_MX: &str = "resolvers-new-mx";
+    pub const DMARC_POLICY: &str = "dmarc-policy";
 }
 
 /// 24 h: the old TTL assumed when nothing better is known (R4).
@@ -62,6 +63,9 @@ pub struct DnsFacts {
     pub alarms: Vec<MxAlarm>,
     /// When every watched resolver first answered the new MX set.
     pub resolvers_new_mx_at: Option<Timestamp>,
+    /// The DMARC policy (`p=`) first seen, and the latest one.
+    pub dmarc_first: Option<String>,
+    pub dmarc_latest: Option<String>,
 }
 
 /// Where the old TTL used by `ttl-wait` comes from.
@@ -178,6 +182,12 @@ impl DnsFacts {
                 });
             }
             keys::MX_ALARM_CLEARED => self.alarm_active = false,
+            keys::DMARC_POLICY => {
+                if let Some(policy) = value.get("policy").and_then(|p| p.as_str()) {
+                    self.dmarc_first.get_or_insert_with(|| policy.to_string());
+                    self.dmarc_latest = Some(policy.to_string());
+                }
+            }
             keys::RESOLVERS_NEW_MX => {
                 self.resolvers_new_mx_at.get_or_insert(*at);
             }
@@ -389,11 +399,41 @@ pub fn dns_facts(
         ));
     }
 
+    if let Some(policy) = dmarc_policy(plan, snapshot)
+        && previous.dmarc_latest.as_deref() != Some(policy.as_str())
+    {
+        entries.push(fact(
+            keys::DMARC_POLICY,
+            json!({ "policy": policy, "from": previous.dmarc_latest }),
+            match &previous.dmarc_latest {
+                Some(from) => format!(
+                    "The DMARC policy of {} changed from p={from} to p={policy}.",
+                    plan.domain
+                ),
+                None => format!("The DMARC policy of {} is p={policy}.", plan.domain),
+            },
+        ));
+    }
+
     let mut next = previous.clone();
     for entry in &entries {
         next.apply(entry);
     }
     (next, entries)
+}
+
+/// The DMARC policy (`p=`) the first authoritative server (else resolver) serves.
+pub fn dmarc_policy(plan: &Plan, snapshot: &DnsSnapshot) -> Option<String> {
+    let name = format!("_dmarc.{}", fqdn(&plan.domain));
+    snapshot
+        .authoritative()
+        .chain(snapshot.resolvers())
+        .filter_map(|s| s.answer(&name, Rtype::TXT))
+        .find(|a| a.status == AnswerStatus::Ok)?
+        .records
+        .iter()
+        .find_map(|r| crate::dns::dkim::parse_dmarc(r).ok())
+        .map(|d| d.policy)
 }
 
 /// (MX TTL, TXT TTL) when every authoritative server serves both at or under the

@@ -72,6 +72,9 @@ pub fn render_matrix(snapshot: &DnsSnapshot, plan: &Plan, width: usize) -> Strin
             sanitize(why)
         ));
     }
+    if let Some(policy) = crate::dns::facts::dmarc_policy(plan, snapshot) {
+        out.push_str(&format!("DMARC policy: p={}\n", sanitize(&policy)));
+    }
     if let Some(sts) = &snapshot.mta_sts {
         match (&sts.policy, &sts.error) {
             (Some(policy), _) => {
