@@ -199,37 +199,60 @@ impl DnsFacts {
     pub fn observed_before_lowering(&self, plan: &Plan) -> Option<u32> {
         let baseline = self.baseline.as_ref()?;
         let apex = fqdn(&plan.domain).to_ascii_lowercase();
-        let largest = [Rtype::MX, Rtype::TXT]
+        // A baseline value already at the migration TTL was taken after that
+        // record was lowered: it says nothing about the old TTL.
+        [Rtype::MX, Rtype::TXT]
             .iter()
             .filter_map(|t| baseline.get(&baseline_key(*t, &apex)))
             .copied()
-            .max()?;
-        // A baseline already at the migration TTL was taken after the lowering:
-        // it says nothing about the old TTL.
-        (largest > plan.dns.migration_ttl).then_some(largest)
+            .filter(|ttl| *ttl > plan.dns.migration_ttl)
+            .max()
+    }
+
+    /// Whether the baseline caught MX or TXT already lowered (the cockpit was
+    /// first started after some of the lowering): their old TTL was never seen.
+    fn lowering_missed(&self, plan: &Plan) -> bool {
+        let apex = fqdn(&plan.domain).to_ascii_lowercase();
+        match &self.baseline {
+            None => true,
+            Some(baseline) => [Rtype::MX, Rtype::TXT]
+                .iter()
+                .filter_map(|t| baseline.get(&baseline_key(*t, &apex)))
+                .any(|ttl| *ttl <= plan.dns.migration_ttl),
+        }
     }
 
     /// The old TTL `ttl-wait` waits out (R4): the largest of what was observed
-    /// before the lowering and the plan's `dns.old_ttl`; 24 h assumed without either.
+    /// before the lowering and the plan's `dns.old_ttl`. When a record's old TTL
+    /// was never seen and the plan gives none, 24 h is assumed (and said so):
+    /// never the lowered TTL itself.
     pub fn old_ttl(&self, plan: &Plan) -> OldTtl {
-        match (self.observed_before_lowering(plan), plan.dns.old_ttl) {
-            (Some(seen), Some(planned)) if planned > seen => OldTtl {
-                seconds: planned,
-                source: OldTtlSource::Plan,
-            },
-            (Some(seen), _) => OldTtl {
+        let mut candidates = Vec::new();
+        if let Some(seen) = self.observed_before_lowering(plan) {
+            candidates.push(OldTtl {
                 seconds: seen,
                 source: OldTtlSource::Observed,
-            },
-            (None, Some(planned)) => OldTtl {
+            });
+        }
+        if let Some(planned) = plan.dns.old_ttl {
+            candidates.push(OldTtl {
                 seconds: planned,
                 source: OldTtlSource::Plan,
-            },
-            (None, None) => OldTtl {
+            });
+        } else if self.lowering_missed(plan) || candidates.is_empty() {
+            candidates.push(OldTtl {
                 seconds: ASSUMED_OLD_TTL,
                 source: OldTtlSource::Assumed,
-            },
+            });
         }
+        // Ties go to the first: observed before plan before assumed.
+        let mut best = candidates[0];
+        for c in &candidates[1..] {
+            if c.seconds > best.seconds {
+                best = *c;
+            }
+        }
+        best
     }
 }
 
@@ -458,4 +481,47 @@ fn lowered_everywhere(plan: &Plan, authoritative: &[&ServerView]) -> Option<(u32
         }
     }
     Some((mx_ttl, txt_ttl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts_with(mx: u32, txt: u32) -> DnsFacts {
+        DnsFacts {
+            baseline: Some(BTreeMap::from([
+                ("MX example.com.".to_string(), mx),
+                ("TXT example.com.".to_string(), txt),
+            ])),
+            ..DnsFacts::default()
+        }
+    }
+
+    fn plan(old_ttl: Option<u32>) -> Plan {
+        crate::dns::checks::tests_support::plan(old_ttl)
+    }
+
+    #[test]
+    fn old_ttl_is_never_the_lowered_one() {
+        // Seen before any lowering: observed.
+        let o = facts_with(3600, 7200).old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (7200, OldTtlSource::Observed));
+        // The plan's is larger: the plan's.
+        let o = facts_with(3600, 3600).old_ttl(&plan(Some(86400)));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Plan));
+        // Observed larger than the plan's: observed.
+        let o = facts_with(172800, 3600).old_ttl(&plan(Some(86400)));
+        assert_eq!((o.seconds, o.source), (172800, OldTtlSource::Observed));
+        // MX already lowered when first seen, TXT not: MX's old TTL is unknown, so 24 h.
+        let o = facts_with(300, 3600).old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Assumed));
+        // Everything already lowered, nothing planned: 24 h assumed.
+        let o = facts_with(300, 300).old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Assumed));
+        let o = DnsFacts::default().old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Assumed));
+        // Already lowered, but the plan says 1 h: the operator's word.
+        let o = facts_with(300, 300).old_ttl(&plan(Some(3600)));
+        assert_eq!((o.seconds, o.source), (3600, OldTtlSource::Plan));
+    }
 }
