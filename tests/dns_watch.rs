@@ -1048,6 +1048,11 @@ async fn authoritative_servers_are_discovered_through_ns_at_the_resolvers() {
     let s = dns::one_round(&plan, &ManualClock::new(t0())).await;
     assert!(s.discovery_error.is_some());
     assert_eq!(s.servers.len(), 1);
+    // A server that does not serve the zone refuses: its own status.
+    assert_eq!(
+        s.servers[0].answer(DOMAIN, Rtype::MX).unwrap().status,
+        AnswerStatus::Refused
+    );
     assert!(serde_json::to_value(&s).unwrap()["discovery_error"].is_string());
 }
 

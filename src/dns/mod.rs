@@ -6,6 +6,22 @@
 //! - [`spf`], [`dkim`], [`mx`], [`mta_sts`]: pure analysis of what was served.
 //! - [`facts`]: first-seen facts for the journal, and their replay.
 //! - [`checks`]: the DNS checks of the runbook's steps, and the records to paste.
+//!
+//! How a one-shot command (`status`, `dns`) uses it:
+//!
+//! ```text
+//! let facts = DnsFacts::from_entries(&journal_entries);        // what was seen before
+//! let snapshot = one_round(&plan, &clock).await;               // ~ one dns.timeout
+//! let (facts, new_entries) = dns_facts(&plan, &facts, &snapshot);
+//! // append new_entries to the journal (they are Entry::Fact lines)
+//! let checks = step_checks("ttl-wait", &plan, Some(&snapshot), &facts, applied_at, clock.now());
+//! let lines = records_to_paste("spf-add-new", &plan, Some(&snapshot));
+//! print!("{}", render_matrix(&snapshot, &plan, 100));
+//! // `status --json`: serde_json::to_value(&snapshot) is the `dns` object.
+//! ```
+//!
+//! The cockpit instead calls [`spawn_watcher`], receives whole [`DnsSnapshot`]s
+//! on its channel and sends [`DnsCommand`]s on the one it gets back.
 
 pub mod checks;
 pub mod dkim;
