@@ -1,0 +1,527 @@
+//! DNS facts for the journal: what was first seen, and when (R1's baseline, R4's
+//! lowering, R8's MX order). Pure: a snapshot in, journal entries out; the same
+//! entries replayed rebuild the state, so a restarted cockpit continues.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::dns::mx::{self, MxState};
+use crate::dns::query::{AnswerStatus, Rtype, fqdn};
+use crate::dns::watch::{DnsSnapshot, ServerView};
+use crate::journal::Entry;
+use crate::plan::Plan;
+
+/// Fact keys this module writes (`Entry::Fact { key, .. }`).
+pub mod keys {
+    pub const TTL_BASELINE: &str = "ttl-baseline";
+    pub const TTL_LOWERED: &str = "ttl-lowered";
+    pub const MX_SET: &str = "mx-set";
+    pub const MX_ALARM: &str = "mx-alarm";
+    pub const MX_ALARM_CLEARED: &str = "mx-alarm-cleared";
+    pub const MX_ORDER_UNPROVEN: &str = "mx-order-unproven";
+    pub const RESOLVERS_NEW_MX: &str = "resolvers-new-mx";
+    pub const DMARC_POLICY: &str = "dmarc-policy";
+}
+
+/// 24 h: the old TTL assumed when nothing better is known (R4).
+pub const ASSUMED_OLD_TTL: u32 = 86_400;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxTransition {
+    pub at: Timestamp,
+    pub from: Option<MxState>,
+    pub to: MxState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxAlarm {
+    pub at: Timestamp,
+    pub state: MxState,
+    pub server: String,
+}
+
+/// What the journal knows about DNS so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsFacts {
+    /// First-observed TTLs at the authoritative servers (largest across them),
+    /// keyed `"<TYPE> <fqdn>"`, e.g. `"MX example.com."`.
+    pub baseline: Option<BTreeMap<String, u32>>,
+    pub baseline_at: Option<Timestamp>,
+    /// When MX and TXT were first served at or under the migration TTL by all
+    /// authoritative servers.
+    pub lowered_at: Option<Timestamp>,
+    /// The last MX state seen at the authoritative servers.
+    pub mx_state: Option<MxState>,
+    pub mx_transitions: Vec<MxTransition>,
+    pub seen_old_and_new: bool,
+    pub order_unproven_at: Option<Timestamp>,
+    /// An authoritative server serves an empty or foreign MX set right now.
+    pub alarm_active: bool,
+    pub alarms: Vec<MxAlarm>,
+    /// When every watched resolver first answered the new MX set.
+    pub resolvers_new_mx_at: Option<Timestamp>,
+    /// The DMARC policy (`p=`) first seen, and the latest one.
+    pub dmarc_first: Option<String>,
+    pub dmarc_latest: Option<String>,
+}
+
+/// Where the old TTL used by `ttl-wait` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldTtlSource {
+    /// The largest MX/TXT TTL observed before the lowering.
+    Observed,
+    /// The plan's `dns.old_ttl`.
+    Plan,
+    /// Neither is known: 24 h assumed.
+    Assumed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OldTtl {
+    pub seconds: u32,
+    pub source: OldTtlSource,
+}
+
+impl OldTtl {
+    pub fn describe(&self) -> String {
+        let how = match self.source {
+            OldTtlSource::Observed => "observed before the lowering",
+            OldTtlSource::Plan => "from the plan's dns.old_ttl",
+            OldTtlSource::Assumed => {
+                "assumed: no TTL was observed before the lowering and the plan sets no dns.old_ttl"
+            }
+        };
+        format!("{} ({how})", human_seconds(self.seconds))
+    }
+}
+
+/// "86400 s" as "24 h", "300 s" as "5 min".
+pub fn human_seconds(seconds: u32) -> String {
+    if seconds >= 3600 && seconds.is_multiple_of(3600) {
+        format!("{} h", seconds / 3600)
+    } else if seconds >= 60 && seconds.is_multiple_of(60) {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+fn baseline_key(rtype: Rtype, name: &str) -> String {
+    format!("{} {}", rtype.as_str(), fqdn(name).to_ascii_lowercase())
+}
+
+impl DnsFacts {
+    /// Rebuilds the state from a replayed journal (other entries are ignored).
+    pub fn from_entries(entries: &[Entry]) -> DnsFacts {
+        let mut facts = DnsFacts::default();
+        for entry in entries {
+            facts.apply(entry);
+        }
+        facts
+    }
+
+    /// Folds one journal entry into the state.
+    pub fn apply(&mut self, entry: &Entry) {
+        let Entry::Fact { at, key, value, .. } = entry else {
+            return;
+        };
+        let state = |field: &str| {
+            value
+                .get(field)
+                .and_then(|v| v.as_str())
+                .map(MxState::from_str_lossy)
+        };
+        match key.as_str() {
+            keys::TTL_BASELINE if self.baseline.is_none() => {
+                let ttls = value
+                    .get("ttls")
+                    .and_then(|t| t.as_object())
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(|(k, v)| {
+                                Some((k.clone(), u32::try_from(v.as_u64()?).ok()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.baseline = Some(ttls);
+                self.baseline_at = Some(*at);
+            }
+            keys::TTL_LOWERED => {
+                self.lowered_at.get_or_insert(*at);
+            }
+            keys::MX_SET => {
+                if let Some(to) = state("to") {
+                    if to == MxState::OldAndNew {
+                        self.seen_old_and_new = true;
+                    }
+                    self.mx_transitions.push(MxTransition {
+                        at: *at,
+                        from: state("from"),
+                        to,
+                    });
+                    self.mx_state = Some(to);
+                }
+            }
+            keys::MX_ORDER_UNPROVEN => {
+                self.order_unproven_at.get_or_insert(*at);
+            }
+            keys::MX_ALARM => {
+                self.alarm_active = true;
+                self.alarms.push(MxAlarm {
+                    at: *at,
+                    state: state("state").unwrap_or(MxState::Unknown),
+                    server: value
+                        .get("server")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                });
+            }
+            keys::MX_ALARM_CLEARED => self.alarm_active = false,
+            keys::DMARC_POLICY => {
+                if let Some(policy) = value.get("policy").and_then(|p| p.as_str()) {
+                    self.dmarc_first.get_or_insert_with(|| policy.to_string());
+                    self.dmarc_latest = Some(policy.to_string());
+                }
+            }
+            keys::RESOLVERS_NEW_MX => {
+                self.resolvers_new_mx_at.get_or_insert(*at);
+            }
+            _ => {}
+        }
+    }
+
+    /// The largest MX or apex TXT TTL in the baseline, if it was taken before the lowering.
+    pub fn observed_before_lowering(&self, plan: &Plan) -> Option<u32> {
+        let baseline = self.baseline.as_ref()?;
+        let apex = fqdn(&plan.domain).to_ascii_lowercase();
+        // A baseline value already at the migration TTL was taken after that
+        // record was lowered: it says nothing about the old TTL.
+        [Rtype::MX, Rtype::TXT]
+            .iter()
+            .filter_map(|t| baseline.get(&baseline_key(*t, &apex)))
+            .copied()
+            .filter(|ttl| *ttl > plan.dns.migration_ttl)
+            .max()
+    }
+
+    /// Whether the baseline caught MX or TXT already lowered (the cockpit was
+    /// first started after some of the lowering): their old TTL was never seen.
+    fn lowering_missed(&self, plan: &Plan) -> bool {
+        let apex = fqdn(&plan.domain).to_ascii_lowercase();
+        match &self.baseline {
+            None => true,
+            Some(baseline) => [Rtype::MX, Rtype::TXT]
+                .iter()
+                .filter_map(|t| baseline.get(&baseline_key(*t, &apex)))
+                .any(|ttl| *ttl <= plan.dns.migration_ttl),
+        }
+    }
+
+    /// The old TTL `ttl-wait` waits out (R4): the largest of what was observed
+    /// before the lowering and the plan's `dns.old_ttl`. When a record's old TTL
+    /// was never seen and the plan gives none, 24 h is assumed (and said so):
+    /// never the lowered TTL itself.
+    pub fn old_ttl(&self, plan: &Plan) -> OldTtl {
+        let mut candidates = Vec::new();
+        if let Some(seen) = self.observed_before_lowering(plan) {
+            candidates.push(OldTtl {
+                seconds: seen,
+                source: OldTtlSource::Observed,
+            });
+        }
+        if let Some(planned) = plan.dns.old_ttl {
+            candidates.push(OldTtl {
+                seconds: planned,
+                source: OldTtlSource::Plan,
+            });
+        } else if self.lowering_missed(plan) || candidates.is_empty() {
+            candidates.push(OldTtl {
+                seconds: ASSUMED_OLD_TTL,
+                source: OldTtlSource::Assumed,
+            });
+        }
+        // Ties go to the first: observed before plan before assumed.
+        let mut best = candidates[0];
+        for c in &candidates[1..] {
+            if c.seconds > best.seconds {
+                best = *c;
+            }
+        }
+        best
+    }
+}
+
+/// The MX state one server serves (Unknown without a definite answer).
+pub fn server_mx_state(plan: &Plan, server: &ServerView) -> MxState {
+    match server.answer(&plan.domain, Rtype::MX) {
+        Some(a) if a.status == AnswerStatus::Ok => {
+            mx::classify(&a.records, &plan.old.mx, &plan.new.mx)
+        }
+        Some(a) if matches!(a.status, AnswerStatus::Nodata | AnswerStatus::Nxdomain) => {
+            MxState::Empty
+        }
+        _ => MxState::Unknown,
+    }
+}
+
+/// The facts a snapshot adds to what the journal already knows. The returned
+/// entries are to be appended to the journal; the returned state equals
+/// `previous` with them applied.
+pub fn dns_facts(
+    plan: &Plan,
+    previous: &DnsFacts,
+    snapshot: &DnsSnapshot,
+) -> (DnsFacts, Vec<Entry>) {
+    let at = snapshot.measured_at;
+    let authoritative: Vec<&ServerView> = snapshot.authoritative().collect();
+    let mut entries = Vec::new();
+    let fact = |key: &str, value: serde_json::Value, evidence: String| Entry::Fact {
+        at,
+        key: key.to_string(),
+        value,
+        evidence,
+    };
+
+    if previous.baseline.is_none() {
+        let mut ttls: BTreeMap<String, u32> = BTreeMap::new();
+        for server in &authoritative {
+            for answer in &server.answers {
+                if answer.status == AnswerStatus::Ok
+                    && matches!(
+                        answer.rtype,
+                        Rtype::MX | Rtype::TXT | Rtype::A | Rtype::AAAA
+                    )
+                {
+                    let key = baseline_key(answer.rtype, &answer.name);
+                    let slot = ttls.entry(key).or_insert(0);
+                    *slot = (*slot).max(answer.ttl);
+                }
+            }
+        }
+        if !ttls.is_empty() {
+            let listed: Vec<String> = ttls.iter().map(|(k, v)| format!("{k} {v} s")).collect();
+            entries.push(fact(
+                keys::TTL_BASELINE,
+                json!({ "ttls": ttls }),
+                format!(
+                    "TTLs first observed at the authoritative servers: {}.",
+                    listed.join(", ")
+                ),
+            ));
+        }
+    }
+
+    if previous.lowered_at.is_none()
+        && let Some((mx_ttl, txt_ttl)) = lowered_everywhere(plan, &authoritative)
+    {
+        entries.push(fact(
+            keys::TTL_LOWERED,
+            json!({ "mx_ttl": mx_ttl, "txt_ttl": txt_ttl, "servers": authoritative.len() }),
+            format!(
+                "All {} authoritative servers serve MX with TTL {} s and TXT with TTL {} s (migration TTL {} s).",
+                authoritative.len(),
+                mx_ttl,
+                txt_ttl,
+                plan.dns.migration_ttl
+            ),
+        ));
+    }
+
+    let states: Vec<(SocketAddr, MxState, Vec<String>)> = authoritative
+        .iter()
+        .map(|s| {
+            let records = s
+                .answer(&plan.domain, Rtype::MX)
+                .map(|a| a.records.clone())
+                .unwrap_or_default();
+            (s.address, server_mx_state(plan, s), records)
+        })
+        .collect();
+    let alarming: Vec<&(SocketAddr, MxState, Vec<String>)> =
+        states.iter().filter(|(_, s, _)| s.is_alarm()).collect();
+    if let Some((server, state, records)) = alarming.first() {
+        if !previous.alarm_active {
+            let what = if *state == MxState::Empty {
+                format!(
+                    "{server} serves no MX record for {}: senders fall back to the apex A record or defer the mail",
+                    plan.domain
+                )
+            } else {
+                format!(
+                    "{server} serves an MX set with neither the old nor the new hosts ({}): mail goes elsewhere",
+                    records.join(", ")
+                )
+            };
+            entries.push(fact(
+                keys::MX_ALARM,
+                json!({ "state": state.as_str(), "server": server.to_string(), "records": records }),
+                format!("ALARM: {}.", crate::sanitize::sanitize(&what)),
+            ));
+        }
+    } else if previous.alarm_active && states.iter().any(|(_, s, _)| *s != MxState::Unknown) {
+        entries.push(fact(
+            keys::MX_ALARM_CLEARED,
+            json!({}),
+            "Every authoritative server that answered serves old or new MX hosts again."
+                .to_string(),
+        ));
+    }
+
+    let combined = mx::combine(&states.iter().map(|(_, s, _)| *s).collect::<Vec<_>>());
+    if combined != MxState::Unknown && previous.mx_state != Some(combined) {
+        let records: BTreeMap<String, Vec<String>> = states
+            .iter()
+            .map(|(a, _, r)| (a.to_string(), r.clone()))
+            .collect();
+        let from = previous.mx_state;
+        entries.push(fact(
+            keys::MX_SET,
+            json!({ "from": from.map(|f| f.as_str()), "to": combined.as_str(), "records": records }),
+            match from {
+                Some(f) => format!(
+                    "The MX set at the authoritative servers changed from {} to {}.",
+                    f.as_str(),
+                    combined.as_str()
+                ),
+                None => format!(
+                    "The MX set at the authoritative servers was first seen as {}.",
+                    combined.as_str()
+                ),
+            },
+        ));
+        let jumped = matches!(from, Some(MxState::Old | MxState::Mixed));
+        if combined == MxState::New
+            && jumped
+            && !previous.seen_old_and_new
+            && previous.order_unproven_at.is_none()
+        {
+            entries.push(fact(
+                keys::MX_ORDER_UNPROVEN,
+                json!({ "from": from.map(|f| f.as_str()), "to": "new" }),
+                "The MX set went from old to new between two polls without old+new ever being seen: the order (new added before old removed) is unproven.".to_string(),
+            ));
+        }
+    }
+
+    let resolvers: Vec<&ServerView> = snapshot.resolvers().collect();
+    if previous.resolvers_new_mx_at.is_none()
+        && !resolvers.is_empty()
+        && resolvers
+            .iter()
+            .all(|r| server_mx_state(plan, r) == MxState::New)
+    {
+        entries.push(fact(
+            keys::RESOLVERS_NEW_MX,
+            json!({ "resolvers": resolvers.iter().map(|r| r.address.to_string()).collect::<Vec<_>>() }),
+            format!("All {} watched resolvers answer the new MX set.", resolvers.len()),
+        ));
+    }
+
+    if let Some(policy) = dmarc_policy(plan, snapshot)
+        && previous.dmarc_latest.as_deref() != Some(policy.as_str())
+    {
+        entries.push(fact(
+            keys::DMARC_POLICY,
+            json!({ "policy": policy, "from": previous.dmarc_latest }),
+            match &previous.dmarc_latest {
+                Some(from) => format!(
+                    "The DMARC policy of {} changed from p={from} to p={policy}.",
+                    plan.domain
+                ),
+                None => format!("The DMARC policy of {} is p={policy}.", plan.domain),
+            },
+        ));
+    }
+
+    let mut next = previous.clone();
+    for entry in &entries {
+        next.apply(entry);
+    }
+    (next, entries)
+}
+
+/// The DMARC policy (`p=`) the first authoritative server (else resolver) serves.
+pub fn dmarc_policy(plan: &Plan, snapshot: &DnsSnapshot) -> Option<String> {
+    let name = format!("_dmarc.{}", fqdn(&plan.domain));
+    snapshot
+        .authoritative()
+        .chain(snapshot.resolvers())
+        .filter_map(|s| s.answer(&name, Rtype::TXT))
+        .find(|a| a.status == AnswerStatus::Ok)?
+        .records
+        .iter()
+        .find_map(|r| crate::dns::dkim::parse_dmarc(r).ok())
+        .map(|d| d.policy)
+}
+
+/// (MX TTL, TXT TTL) when every authoritative server serves both at or under the
+/// migration TTL (a missing apex TXT counts as lowered: there is nothing to lower).
+fn lowered_everywhere(plan: &Plan, authoritative: &[&ServerView]) -> Option<(u32, u32)> {
+    if authoritative.is_empty() {
+        return None;
+    }
+    let limit = plan.dns.migration_ttl;
+    let (mut mx_ttl, mut txt_ttl) = (0, 0);
+    for server in authoritative {
+        let mx = server.answer(&plan.domain, Rtype::MX)?;
+        if mx.status != AnswerStatus::Ok || mx.ttl > limit {
+            return None;
+        }
+        mx_ttl = mx_ttl.max(mx.ttl);
+        let txt = server.answer(&plan.domain, Rtype::TXT)?;
+        match txt.status {
+            AnswerStatus::Ok if txt.ttl <= limit => txt_ttl = txt_ttl.max(txt.ttl),
+            AnswerStatus::Nodata | AnswerStatus::Nxdomain => {}
+            _ => return None,
+        }
+    }
+    Some((mx_ttl, txt_ttl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts_with(mx: u32, txt: u32) -> DnsFacts {
+        DnsFacts {
+            baseline: Some(BTreeMap::from([
+                ("MX example.com.".to_string(), mx),
+                ("TXT example.com.".to_string(), txt),
+            ])),
+            ..DnsFacts::default()
+        }
+    }
+
+    fn plan(old_ttl: Option<u32>) -> Plan {
+        crate::dns::checks::tests_support::plan(old_ttl)
+    }
+
+    #[test]
+    fn old_ttl_is_never_the_lowered_one() {
+        // Seen before any lowering: observed.
+        let o = facts_with(3600, 7200).old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (7200, OldTtlSource::Observed));
+        // The plan's is larger: the plan's.
+        let o = facts_with(3600, 3600).old_ttl(&plan(Some(86400)));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Plan));
+        // Observed larger than the plan's: observed.
+        let o = facts_with(172800, 3600).old_ttl(&plan(Some(86400)));
+        assert_eq!((o.seconds, o.source), (172800, OldTtlSource::Observed));
+        // MX already lowered when first seen, TXT not: MX's old TTL is unknown, so 24 h.
+        let o = facts_with(300, 3600).old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Assumed));
+        // Everything already lowered, nothing planned: 24 h assumed.
+        let o = facts_with(300, 300).old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Assumed));
+        let o = DnsFacts::default().old_ttl(&plan(None));
+        assert_eq!((o.seconds, o.source), (86400, OldTtlSource::Assumed));
+        // Already lowered, but the plan says 1 h: the operator's word.
+        let o = facts_with(300, 300).old_ttl(&plan(Some(3600)));
+        assert_eq!((o.seconds, o.source), (3600, OldTtlSource::Plan));
+    }
+}

@@ -1,0 +1,495 @@
+//! The DNS watcher: each round asks every server every question at once and
+//! sends the whole picture (a `DnsSnapshot`) to the app; it obeys commands on
+//! its own channel. `one_round` is the same round for one-shot commands.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::dns::mta_sts;
+use crate::dns::query::{Answer, AnswerStatus, Ask, Rtype, ask, fqdn};
+use crate::dns::spf;
+use crate::plan::Plan;
+
+/// What a server is to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Serves the zone: we see the configured TTL and what the DNS host publishes.
+    Authoritative,
+    /// A public resolver: we see what senders see, with the remaining cache TTL.
+    Resolver,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Authoritative => "authoritative",
+            Role::Resolver => "resolver",
+        }
+    }
+}
+
+/// One server's answers in one round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerView {
+    /// Always with its port (`"ip:port"` in JSON).
+    pub address: SocketAddr,
+    pub role: Role,
+    pub answers: Vec<Answer>,
+}
+
+impl ServerView {
+    pub fn answer(&self, name: &str, rtype: Rtype) -> Option<&Answer> {
+        let name = fqdn(name);
+        self.answers
+            .iter()
+            .find(|a| a.rtype == rtype && a.name.eq_ignore_ascii_case(&name))
+    }
+}
+
+/// The MTA-STS policy, when `_mta-sts.<domain>` announces one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MtaStsView {
+    /// The `v=STSv1` TXT record as served.
+    pub txt: String,
+    /// The policy file as fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Why the policy could not be fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything one round saw. The JSON form is `status --json`'s `dns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsSnapshot {
+    pub round: u64,
+    pub measured_at: Timestamp,
+    /// Authoritative servers first, then resolvers, in plan order.
+    pub servers: Vec<ServerView>,
+    /// Why the authoritative servers could not be discovered, if they could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_error: Option<String>,
+    /// TXT answers for the domains SPF includes and redirects name (asked at
+    /// the resolvers), so lookups can be counted; key: domain without dot.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spf_targets: BTreeMap<String, Answer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mta_sts: Option<MtaStsView>,
+}
+
+impl DnsSnapshot {
+    pub fn authoritative(&self) -> impl Iterator<Item = &ServerView> {
+        self.servers
+            .iter()
+            .filter(|s| s.role == Role::Authoritative)
+    }
+
+    pub fn resolvers(&self) -> impl Iterator<Item = &ServerView> {
+        self.servers.iter().filter(|s| s.role == Role::Resolver)
+    }
+
+    /// The SPF lookup function over what this round fetched.
+    pub fn spf_fetched(&self, domain: &str) -> spf::Fetched {
+        let key = domain.trim_end_matches('.').to_ascii_lowercase();
+        match self.spf_targets.get(&key) {
+            Some(a) if a.status == AnswerStatus::Ok => spf::Fetched::Records(a.records.clone()),
+            Some(a) if matches!(a.status, AnswerStatus::Nxdomain | AnswerStatus::Nodata) => {
+                spf::Fetched::Void
+            }
+            _ => spf::Fetched::Unknown,
+        }
+    }
+}
+
+/// Commands the app sends to the watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsCommand {
+    RefreshNow,
+    SetInterval(Duration),
+    Stop,
+}
+
+/// Knobs that tests and the rehearsal turn; the defaults are the real world.
+#[derive(Clone, Default)]
+pub struct RoundOptions {
+    /// Where to connect for the MTA-STS policy instead of `mta-sts.<domain>:443`.
+    pub mta_sts_connect: Option<SocketAddr>,
+    /// TLS trust for the MTA-STS fetch; the system roots when absent.
+    pub mta_sts_tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The questions asked of every server: (name, type).
+pub fn questions(plan: &Plan) -> Vec<(String, Rtype)> {
+    let apex = fqdn(&plan.domain);
+    let mut out = vec![(apex.clone(), Rtype::MX), (apex.clone(), Rtype::TXT)];
+    if let Some(selector) = &plan.new.dkim_selector {
+        out.push((format!("{selector}._domainkey.{apex}"), Rtype::TXT));
+    }
+    out.push((format!("_dmarc.{apex}"), Rtype::TXT));
+    out.push((format!("_mta-sts.{apex}"), Rtype::TXT));
+    out.push((apex.clone(), Rtype::A));
+    out.push((apex.clone(), Rtype::AAAA));
+    out.push((format!("www.{apex}"), Rtype::A));
+    out.push((format!("www.{apex}"), Rtype::AAAA));
+    out.push((apex.clone(), Rtype::NS));
+    out.push((apex, Rtype::SOA));
+    out
+}
+
+/// One round, for one-shot commands: one attempt per query, discovery included.
+pub async fn one_round(plan: &Plan, clock: &dyn Clock) -> DnsSnapshot {
+    one_round_with(plan, clock, &RoundOptions::default(), 1).await
+}
+
+pub async fn one_round_with(
+    plan: &Plan,
+    clock: &dyn Clock,
+    options: &RoundOptions,
+    round: u64,
+) -> DnsSnapshot {
+    let (authoritative, discovery_error) = authoritative_servers(plan, clock).await;
+    run_round(plan, clock, options, round, &authoritative, discovery_error).await
+}
+
+/// The plan's authoritative servers, or those found through NS at the resolvers.
+async fn authoritative_servers(
+    plan: &Plan,
+    clock: &dyn Clock,
+) -> (Vec<SocketAddr>, Option<String>) {
+    if !plan.dns.authoritative.is_empty() {
+        return (plan.dns.authoritative.clone(), None);
+    }
+    match discover(plan, clock).await {
+        Ok(found) => (found, None),
+        Err(why) => (vec![], Some(why)),
+    }
+}
+
+/// NS of the domain at the resolvers, then the NS hosts' A/AAAA, port 53.
+pub async fn discover(plan: &Plan, clock: &dyn Clock) -> Result<Vec<SocketAddr>, String> {
+    if plan.dns.resolvers.is_empty() {
+        return Err("no authoritative servers in the plan and no resolvers to find them".into());
+    }
+    let now = clock.now();
+    let ns = first_definite(plan, &plan.domain, Rtype::NS, now).await;
+    let hosts = match ns {
+        Some(a) if a.status == AnswerStatus::Ok => a.records,
+        Some(a) => {
+            return Err(format!(
+                "the resolvers answered {} for the NS of {}",
+                a.status.as_str(),
+                plan.domain
+            ));
+        }
+        None => {
+            return Err(format!(
+                "no resolver answered for the NS of {}",
+                plan.domain
+            ));
+        }
+    };
+    let mut lookups = JoinSet::new();
+    for host in hosts {
+        for rtype in [Rtype::A, Rtype::AAAA] {
+            let plan_resolvers = plan.dns.resolvers.clone();
+            let timeout = plan.dns.timeout;
+            let host = host.clone();
+            lookups.spawn(async move {
+                first_definite_at(&plan_resolvers, timeout, &host, rtype, now).await
+            });
+        }
+    }
+    let mut found = Vec::new();
+    while let Some(done) = lookups.join_next().await {
+        if let Ok(Some(answer)) = done {
+            for record in &answer.records {
+                if let Ok(ip) = record.parse::<std::net::IpAddr>() {
+                    found.push(SocketAddr::new(ip, 53));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    if found.is_empty() {
+        return Err(format!(
+            "the name servers of {} have no address the resolvers know",
+            plan.domain
+        ));
+    }
+    Ok(found)
+}
+
+async fn first_definite(plan: &Plan, name: &str, rtype: Rtype, now: Timestamp) -> Option<Answer> {
+    first_definite_at(&plan.dns.resolvers, plan.dns.timeout, name, rtype, now).await
+}
+
+/// Asks all resolvers at once; the first definite answer wins (the rest are dropped).
+async fn first_definite_at(
+    resolvers: &[SocketAddr],
+    timeout: Duration,
+    name: &str,
+    rtype: Rtype,
+    now: Timestamp,
+) -> Option<Answer> {
+    let mut asks = JoinSet::new();
+    for &server in resolvers {
+        let name = name.to_string();
+        let how = Ask {
+            server,
+            recursion_desired: true,
+            timeout,
+        };
+        asks.spawn(async move { ask(how, &name, rtype, now).await });
+    }
+    let mut last = None;
+    while let Some(done) = asks.join_next().await {
+        if let Ok(answer) = done {
+            if answer.status.is_definite() {
+                return Some(answer);
+            }
+            last = Some(answer);
+        }
+    }
+    last
+}
+
+async fn run_round(
+    plan: &Plan,
+    clock: &dyn Clock,
+    options: &RoundOptions,
+    round: u64,
+    authoritative: &[SocketAddr],
+    discovery_error: Option<String>,
+) -> DnsSnapshot {
+    let measured_at = clock.now();
+    let mut servers: Vec<ServerView> = authoritative
+        .iter()
+        .map(|&address| ServerView {
+            address,
+            role: Role::Authoritative,
+            answers: vec![],
+        })
+        .chain(plan.dns.resolvers.iter().map(|&address| ServerView {
+            address,
+            role: Role::Resolver,
+            answers: vec![],
+        }))
+        .collect();
+    let questions = questions(plan);
+    let mut asks = JoinSet::new();
+    for (index, server) in servers.iter().enumerate() {
+        for (qi, (name, rtype)) in questions.iter().enumerate() {
+            let how = Ask {
+                server: server.address,
+                recursion_desired: server.role == Role::Resolver,
+                timeout: plan.dns.timeout,
+            };
+            let name = name.clone();
+            let rtype = *rtype;
+            asks.spawn(async move { (index, qi, ask(how, &name, rtype, measured_at).await) });
+        }
+    }
+    let mut collected: Vec<(usize, usize, Answer)> = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        if let Ok(item) = done {
+            collected.push(item);
+        }
+    }
+    collected.sort_by_key(|(i, q, _)| (*i, *q));
+    for (index, _, answer) in collected {
+        servers[index].answers.push(answer);
+    }
+    let mut snapshot = DnsSnapshot {
+        round,
+        measured_at,
+        servers,
+        discovery_error,
+        spf_targets: BTreeMap::new(),
+        mta_sts: None,
+    };
+    fetch_spf_targets(plan, &mut snapshot).await;
+    snapshot.mta_sts = fetch_mta_sts(plan, &snapshot, options).await;
+    snapshot
+}
+
+/// Follows SPF include/redirect targets, level by level, at the resolvers.
+/// Only resolvers that answered this round are asked, so a dead one cannot
+/// add another timeout to the round.
+async fn fetch_spf_targets(plan: &Plan, snapshot: &mut DnsSnapshot) {
+    let healthy: Vec<SocketAddr> = snapshot
+        .resolvers()
+        .filter(|s| s.answers.iter().any(|a| a.status.is_definite()))
+        .map(|s| s.address)
+        .collect();
+    if healthy.is_empty() {
+        return;
+    }
+    let apex = fqdn(&plan.domain);
+    let mut records: Vec<String> = snapshot
+        .servers
+        .iter()
+        .filter_map(|s| s.answer(&apex, Rtype::TXT))
+        .flat_map(|a| a.records.iter().filter(|r| spf::is_spf(r)).cloned())
+        .collect();
+    // The records we will ask the operator to publish count too.
+    records.push(spf::merged_spf(None, &plan.old.spf, &plan.new.spf));
+    for _level in 0..5 {
+        let mut targets: Vec<String> = records
+            .iter()
+            .filter_map(|r| spf::parse(r).ok())
+            .flat_map(|r| {
+                r.terms
+                    .iter()
+                    .filter_map(|t| {
+                        t.target()
+                            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|d| !snapshot.spf_targets.contains_key(d) && !d.contains('%'))
+            .collect();
+        targets.sort();
+        targets.dedup();
+        targets.truncate(32);
+        if targets.is_empty() {
+            return;
+        }
+        let mut asks = JoinSet::new();
+        for target in targets {
+            let resolvers = healthy.clone();
+            let timeout = plan.dns.timeout;
+            let at = snapshot.measured_at;
+            asks.spawn(async move {
+                let answer = first_definite_at(&resolvers, timeout, &target, Rtype::TXT, at).await;
+                (target, answer)
+            });
+        }
+        records.clear();
+        while let Some(done) = asks.join_next().await {
+            if let Ok((target, Some(answer))) = done {
+                records.extend(answer.records.iter().filter(|r| spf::is_spf(r)).cloned());
+                snapshot.spf_targets.insert(target, answer);
+            }
+        }
+    }
+}
+
+async fn fetch_mta_sts(
+    plan: &Plan,
+    snapshot: &DnsSnapshot,
+    options: &RoundOptions,
+) -> Option<MtaStsView> {
+    let name = format!("_mta-sts.{}", fqdn(&plan.domain));
+    let txt = snapshot
+        .servers
+        .iter()
+        .filter_map(|s| s.answer(&name, Rtype::TXT))
+        .flat_map(|a| a.records.iter())
+        .find(|r| mta_sts::is_sts_txt(r))?
+        .clone();
+    let tls = match &options.mta_sts_tls {
+        Some(tls) => Ok(tls.clone()),
+        None => mta_sts::system_tls_config(),
+    };
+    let fetched = match tls {
+        Err(why) => Err(why),
+        Ok(tls) => {
+            mta_sts::fetch_policy(&plan.domain, tls, options.mta_sts_connect, plan.dns.timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    Some(match fetched {
+        Ok(policy) => MtaStsView {
+            txt,
+            policy: Some(policy),
+            error: None,
+        },
+        Err(error) => MtaStsView {
+            txt,
+            policy: None,
+            error: Some(error),
+        },
+    })
+}
+
+/// How often the watcher finds the authoritative servers again (in rounds).
+const REDISCOVER_EVERY: u64 = 20;
+
+/// The watcher task: a round now, then one per interval (or on `RefreshNow`),
+/// each snapshot sent whole. Ends on `Stop`, or when either channel closes.
+pub async fn run_watcher(
+    plan: Plan,
+    clock: Arc<dyn Clock>,
+    options: RoundOptions,
+    snapshots: mpsc::Sender<DnsSnapshot>,
+    mut commands: mpsc::Receiver<DnsCommand>,
+) {
+    let mut interval = plan.dns.poll;
+    let mut round: u64 = 0;
+    let mut authoritative: Vec<SocketAddr> = vec![];
+    let mut discovery_error: Option<String> = None;
+    loop {
+        round += 1;
+        let rediscover = plan.dns.authoritative.is_empty()
+            && (authoritative.is_empty() || round % REDISCOVER_EVERY == 1);
+        if rediscover || round == 1 {
+            let (found, error) = authoritative_servers(&plan, clock.as_ref()).await;
+            // Keep the last good list when a later discovery fails.
+            if !found.is_empty() || authoritative.is_empty() {
+                authoritative = found;
+            }
+            discovery_error = error;
+        }
+        let round_work = run_round(
+            &plan,
+            clock.as_ref(),
+            &options,
+            round,
+            &authoritative,
+            discovery_error.clone(),
+        );
+        // Commands that arrive during a round are honoured right after it.
+        let snapshot = round_work.await;
+        if snapshots.send(snapshot).await.is_err() {
+            return; // the app is gone
+        }
+        let sleep = tokio::time::sleep(interval);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                command = commands.recv() => match command {
+                    None | Some(DnsCommand::Stop) => return,
+                    Some(DnsCommand::RefreshNow) => break,
+                    Some(DnsCommand::SetInterval(every)) => {
+                        interval = every.max(Duration::from_millis(10));
+                        sleep.as_mut().reset(tokio::time::Instant::now() + interval);
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Starts the watcher on the current tokio runtime; returns its command channel.
+pub fn spawn_watcher(
+    plan: Plan,
+    clock: Arc<dyn Clock>,
+    options: RoundOptions,
+    snapshots: mpsc::Sender<DnsSnapshot>,
+) -> (mpsc::Sender<DnsCommand>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(8);
+    let handle = tokio::spawn(run_watcher(plan, clock, options, snapshots, rx));
+    (tx, handle)
+}
