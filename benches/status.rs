@@ -100,6 +100,7 @@ fn main() {
                 runbook: &runbook,
                 timeline: &tl,
                 history: &history,
+                dns: None,
                 now: at,
             },
             &|_| vec![],

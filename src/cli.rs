@@ -12,6 +12,7 @@ use jiff::Timestamp;
 
 use crate::check::{Check, Status};
 use crate::clock::{Clock, SystemClock};
+use crate::dns::DnsSnapshot;
 use crate::journal::{DriverLock, Entry, Journal};
 use crate::plan::timeline::{self, Timeline};
 use crate::plan::{Plan, Severity};
@@ -98,6 +99,15 @@ pub enum Command {
     },
     /// The announcement to employees (R13), with the dates from the timeline.
     Notice,
+    /// The DNS matrix: every name and type at every authoritative server and resolver.
+    Dns {
+        /// Query again every `dns.poll` until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Print the round as JSON (the `dns` object of `status --json`).
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +160,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Reopen { step, mailbox }) => with_plan(&cli.plan, |plan| {
             reopen(plan, &step, mailbox.as_deref(), &clock)
         }),
+        Some(Command::Dns { watch, json }) => {
+            with_plan(&cli.plan, |plan| dns_cmd(plan, watch, json, &clock))
+        }
         Some(Command::Notice) => with_plan(&cli.plan, |plan| {
             print!("{}", notice(plan));
             Ok(0)
@@ -328,18 +341,51 @@ impl Session {
         })
     }
 
-    /// Evaluates every step with the given live checks.
-    pub fn evaluate(&self, now: Timestamp, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
+    /// Evaluates every step against what was observed and the given extra checks.
+    pub fn evaluate(
+        &self,
+        now: Timestamp,
+        observed: &Observations,
+        live: &dyn Fn(&StepDef) -> Vec<Check>,
+    ) -> Evaluation {
         evaluate(
             &Inputs {
                 plan: &self.plan,
                 runbook: &self.runbook,
                 timeline: &self.timeline,
                 history: &self.history,
+                dns: observed.dns.as_ref(),
                 now,
             },
             live,
         )
+    }
+
+    /// One round of live observation (nothing when offline). First-seen
+    /// facts are journaled and folded into the history before evaluation.
+    pub fn observe(&mut self, clock: &dyn Clock, offline: bool) -> Result<Observations, Failure> {
+        if offline {
+            return Ok(Observations::default());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::new(1, format!("cannot start the I/O runtime: {e}")))?;
+        let snapshot = runtime.block_on(crate::dns::one_round(&self.plan, clock));
+        self.record_dns_facts(&snapshot)?;
+        Ok(Observations {
+            dns: Some(snapshot),
+        })
+    }
+
+    /// Journals what this DNS round shows for the first time (TTL baseline, MX transitions, alarms).
+    pub fn record_dns_facts(&mut self, snapshot: &DnsSnapshot) -> Result<(), Failure> {
+        let (_, entries) = crate::dns::dns_facts(&self.plan, &self.history.dns, snapshot);
+        for entry in entries {
+            self.journal.append(&entry)?;
+            self.history.apply(&entry);
+        }
+        Ok(())
     }
 
     /// Refuses while another process drives (holds the cockpit's driver lock).
@@ -386,21 +432,37 @@ impl Session {
     }
 }
 
-/// The live checks for one-shot commands. Offline, or until the DNS and mail
-/// watchers answer, nothing is measured and those checks stay `unknown`.
-fn live_checks(_session: &Session, _offline: bool) -> impl Fn(&StepDef) -> Vec<Check> {
-    |_def: &StepDef| Vec::new()
+/// What a one-shot command measured live; empty offline.
+#[derive(Debug, Default)]
+pub struct Observations {
+    pub dns: Option<DnsSnapshot>,
+}
+
+/// The mailbox checks, until the mail prober answers them: none, so they stay `unknown`.
+fn mail_checks(_def: &StepDef) -> Vec<Check> {
+    Vec::new()
 }
 
 fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u8, Failure> {
-    let session = Session::open(plan)?;
-    let now = clock.now();
-    let live = live_checks(&session, offline);
-    let eval = session.evaluate(now, &live);
+    let mut session = Session::open(plan)?;
+    let observed = session.observe(clock, offline)?;
+    let eval = session.evaluate(clock.now(), &observed, &mail_checks);
     let text = if json {
-        format!("{}\n", to_json(&eval)?)
+        let mut value = serde_json::to_value(&eval)
+            .map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))?;
+        value["dns"] = match &observed.dns {
+            Some(snapshot) => serde_json::to_value(snapshot)
+                .map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))?,
+            None => serde_json::Value::Null,
+        };
+        format!("{}\n", to_json(&value)?)
     } else {
-        status_text(&session, &eval)
+        let mut text = status_text(&session, &eval);
+        if let Some(snapshot) = &observed.dns {
+            text.push_str("\nDNS\n");
+            text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
+        }
+        text
     };
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
@@ -474,6 +536,16 @@ pub fn status_text(session: &Session, eval: &Evaluation) -> String {
         for a in &next.actions {
             s.push_str(&format!("    {a}\n"));
         }
+        if !next.records.is_empty() {
+            s.push_str(if next.records_from_plan_only {
+                "  Records (from the plan; measure live DNS to merge with what is served now):\n"
+            } else {
+                "  Records:\n"
+            });
+            for r in &next.records {
+                s.push_str(&format!("    {r}\n"));
+            }
+        }
         if !next.also_ready.is_empty() {
             s.push_str(&format!("  Also ready: {}\n", next.also_ready.join(", ")));
         }
@@ -518,6 +590,47 @@ pub fn countdown(d: jiff::SignedDuration) -> String {
     }
 }
 
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| {
+            ratatui::crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+        })
+        .unwrap_or(100)
+        .clamp(60, 240)
+}
+
+fn dns_cmd(plan: &Plan, watch: bool, json: bool, clock: &dyn Clock) -> Result<u8, Failure> {
+    let mut session = Session::open(plan)?;
+    loop {
+        let observed = session.observe(clock, false)?;
+        let Some(snapshot) = observed.dns else {
+            return Ok(0);
+        };
+        if json {
+            println!("{}", to_json(&snapshot)?);
+            return Ok(0);
+        }
+        let matrix = crate::dns::render_matrix(&snapshot, plan, terminal_width());
+        if watch && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            // Clear and home, so the matrix redraws in place.
+            print!("\x1b[2J\x1b[H");
+        }
+        println!(
+            "{} — DNS at {}\n{matrix}",
+            plan.domain,
+            crate::runbook::eval::local(plan, snapshot.measured_at)
+        );
+        if !watch {
+            return Ok(0);
+        }
+        std::thread::sleep(plan.dns.poll);
+    }
+}
+
 fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<u8, Failure> {
     let session = Session::open(plan)?;
     let def = session.step_def(step)?;
@@ -559,9 +672,10 @@ fn confirm(
         Some(m) => Some(session.mailbox(m)?),
         None => None,
     };
+    let mut session = session;
+    let observed = session.observe(clock, offline)?;
     let now = clock.now();
-    let live = live_checks(&session, offline);
-    let eval = session.evaluate(now, &live);
+    let eval = session.evaluate(now, &observed, &mail_checks);
     let status = eval
         .step(&def.id)
         .ok_or_else(|| Failure::new(2, format!("no step {}", def.id)))?;

@@ -41,6 +41,7 @@ fn eval_with(
             runbook: &runbook,
             timeline: &timeline,
             history: &history,
+            dns: None,
             now: t(now),
         },
         live,
@@ -63,7 +64,7 @@ fn a_fresh_plan_points_at_lower_ttl_with_the_records_to_paste() {
     assert_eq!(next.step, "lower-ttl");
     assert!(next.ready);
     assert!(next.blocked_by.is_empty());
-    let actions = next.actions.join("\n");
+    let actions = next.records.join("\n");
     assert!(
         actions.contains("example.com. 300 IN MX 10 mx1.old.example."),
         "{actions}"
@@ -100,10 +101,10 @@ fn the_merged_spf_record_is_given_exactly() {
     let next = e.next.expect("next");
     assert_eq!(next.step, "spf-add-new");
     assert!(
-        next.actions.iter().any(|a| a.trim()
+        next.records.iter().any(|a| a.trim()
             == "example.com. 300 IN TXT \"v=spf1 include:_spf.old.example include:_spf.new.example ~all\""),
         "{:?}",
-        next.actions
+        next.records
     );
 }
 
@@ -141,8 +142,8 @@ fn a_time_gate_makes_a_step_wait_with_a_countdown() {
         if def.id == "ttl-wait" {
             vec![
                 Check::new(
-                    "old-ttl-elapsed",
-                    Kind::Outcome,
+                    "old-ttl-expired",
+                    Kind::Gate,
                     Status::Fail,
                     "the old TTL of 24 h passes at Tue 09:15",
                 )
@@ -168,8 +169,8 @@ fn a_time_gate_makes_a_step_wait_with_a_countdown() {
         if def.id == "ttl-wait" {
             vec![
                 Check::new(
-                    "old-ttl-elapsed",
-                    Kind::Outcome,
+                    "old-ttl-expired",
+                    Kind::Gate,
                     Status::Pass,
                     "24 h have passed",
                 ),

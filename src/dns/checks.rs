@@ -981,8 +981,14 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
                     .collect(),
                 _ => old_mx.iter().map(|m| mx_line(&apex, ttl, m)).collect(),
             };
-            for txt in served_txt.unwrap_or_default() {
-                lines.push(txt_line(&apex, ttl, &txt));
+            match served_txt {
+                Some(txts) => lines.extend(txts.iter().map(|txt| txt_line(&apex, ttl, txt))),
+                // Not measured: the SPF record the plan implies, so the TXT TTL is not forgotten.
+                None => lines.push(txt_line(
+                    &apex,
+                    ttl,
+                    &spf::merged_spf(None, &plan.old.spf, &[]),
+                )),
             }
             lines
         }

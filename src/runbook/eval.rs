@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::check::{Check, Kind, Status};
+use crate::dns::DnsSnapshot;
 use crate::plan::Plan;
 use crate::plan::timeline::{self, Timeline};
 use crate::runbook::history::History;
@@ -100,6 +101,10 @@ pub struct Next {
     /// When the only thing holding the step back clears (null when not waiting).
     pub wait_until: Option<Timestamp>,
     pub actions: Vec<String>,
+    /// The exact zone-file lines to paste at the DNS host (lines starting `;` are instructions).
+    pub records: Vec<String>,
+    /// The records were built from the plan alone (offline): the live SPF record may hold more terms.
+    pub records_from_plan_only: bool,
     /// Other steps that may be worked on at the same time.
     pub also_ready: Vec<String>,
 }
@@ -138,18 +143,22 @@ pub struct Inputs<'a> {
     pub runbook: &'a Runbook,
     pub timeline: &'a Timeline,
     pub history: &'a History,
+    /// The latest DNS round; `None` offline or before the first round.
+    pub dns: Option<&'a DnsSnapshot>,
     pub now: Timestamp,
 }
 
-/// Evaluates every step. `live` gives the checks that need live DNS or mail
-/// data for a step (empty when offline); any check the runbook names that
-/// neither `live` nor the journal can answer is `unknown`, never green.
+/// Evaluates every step. The journal and the clock answer some checks, the
+/// DNS round others (with the journal's DNS facts), and `live` the rest (the
+/// mailbox checks; empty when offline). Any check the runbook names that
+/// nothing answers is `unknown`, never green.
 pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
     let Inputs {
         plan,
         runbook,
         timeline,
         history,
+        dns,
         now,
     } = *inputs;
     let mut steps: Vec<StepStatus> = Vec::with_capacity(runbook.steps.len());
@@ -159,7 +168,17 @@ pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> E
             let state = steps.iter().find(|s| &s.id == after).map(|s| s.state);
             checks.push(predecessor_check(after, state));
         }
-        let live_checks = live(def);
+        let applied_at = history.step(&def.id).and_then(|r| r.applied_at);
+        // `live` first: a check it gives stands over the DNS module's of the same id.
+        let mut live_checks = live(def);
+        live_checks.extend(crate::dns::step_checks(
+            &def.id,
+            plan,
+            dns,
+            &history.dns,
+            applied_at,
+            now,
+        ));
         for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
             for id in ids {
                 let check = builtin_check(id, kind, def, inputs)
@@ -219,7 +238,7 @@ pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> E
         .round(jiff::Unit::Second)
         .unwrap_or(now)
         .to_zoned_datetime(plan.timezone.clone());
-    let next = next_step(plan, runbook, timeline, &steps);
+    let next = next_step(plan, runbook, timeline, &steps, dns);
     let schedule = next.as_ref().and_then(|n| schedule(timeline, &n.step, now));
     Evaluation {
         domain: plan.domain.clone(),
@@ -400,6 +419,7 @@ fn next_step(
     runbook: &Runbook,
     timeline: &Timeline,
     steps: &[StepStatus],
+    dns: Option<&DnsSnapshot>,
 ) -> Option<Next> {
     let open: Vec<&StepStatus> = steps
         .iter()
@@ -453,7 +473,11 @@ fn next_step(
         .filter(|s| s.id != current.id && matches!(s.state, StepState::Ready | StepState::Applied))
         .map(|s| s.id.clone())
         .collect();
+    let records = crate::dns::records_to_paste(&def.id, plan, dns);
+    let records_from_plan_only = dns.is_none() && !records.is_empty();
     Some(Next {
+        records,
+        records_from_plan_only,
         step: current.id.clone(),
         title: current.title.clone(),
         state: current.state,

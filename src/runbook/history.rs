@@ -53,6 +53,8 @@ pub struct History {
     pub sync: HashMap<String, SyncRecord>,
     /// (mailbox, folder) → (uidvalidity, last uid).
     pub checkpoints: HashMap<(String, String), (u32, u32)>,
+    /// What DNS facts the journal holds (first-seen TTLs, MX transitions, alarms).
+    pub dns: crate::dns::DnsFacts,
     pub entries: usize,
 }
 
@@ -68,6 +70,7 @@ impl History {
     /// Folds one more journal line in.
     pub fn apply(&mut self, entry: &Entry) {
         self.entries += 1;
+        self.dns.apply(entry);
         match entry {
             Entry::Applied { at, step, .. } => {
                 self.steps.entry(step.clone()).or_default().applied_at = Some(*at);

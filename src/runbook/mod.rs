@@ -162,6 +162,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_dns_check_is_listed_in_the_runbook_with_its_kind() {
+        let runbook = Runbook::standard();
+        for step in &runbook.steps {
+            for (id, kind) in crate::dns::checks::check_ids(&step.id) {
+                let listed = match kind {
+                    crate::check::Kind::Gate => &step.gate,
+                    crate::check::Kind::Outcome => &step.outcome,
+                };
+                assert!(
+                    listed.iter().any(|l| l == id),
+                    "{}: {id} ({kind:?}) missing",
+                    step.id
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_embedded_runbook_has_every_step_in_order() {
         let runbook = Runbook::standard();
         let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();

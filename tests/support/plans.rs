@@ -12,6 +12,12 @@ start = "2026-12-07T09:00"
 timezone = "Europe/Vilnius"
 operator = "tester"
 
+# Tests never query the internet: nothing listens on these loopback ports.
+[dns]
+resolvers = ["127.0.0.1:9"]
+authoritative = ["127.0.0.1:9"]
+timeout = "300ms"
+
 [old]
 mx = ["10 mx1.old.example.", "20 mx2.old.example."]
 spf = ["include:_spf.old.example"]
