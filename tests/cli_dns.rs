@@ -1,0 +1,187 @@
+//! `cutover status` and `cutover dns` against a real authoritative DNS server on loopback
+//! (hickory-server in this test): the JSON keys scripts rely on, first-seen facts in the
+//! journal, and `lower-ttl` confirmed only once the lowered TTL is actually served.
+
+#[path = "support/dns_server.rs"]
+mod dns_server;
+#[path = "support/plans.rs"]
+mod plans;
+
+use std::path::Path;
+use std::process::Output;
+
+use cutover::journal::{Entry, Journal};
+use dns_server::TestDns;
+
+fn plan_text(server: &str) -> String {
+    plans::PLAN.replace(
+        "resolvers = [\"127.0.0.1:9\"]\nauthoritative = [\"127.0.0.1:9\"]",
+        &format!("resolvers = [\"{server}\"]\nauthoritative = [\"{server}\"]"),
+    )
+}
+
+async fn cutover(plan: &Path, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover"));
+    cmd.args(args)
+        .arg("--plan")
+        .arg(plan)
+        .env_remove("CUTOVER_PLAN");
+    cmd.output().await.expect("run cutover")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn check<'a>(status: &'a serde_json::Value, step: &str, id: &str) -> &'a serde_json::Value {
+    status["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["id"] == step))
+        .and_then(|s| s["checks"].as_array())
+        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("{step} has no check {id}: {status:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_measures_dns_journals_facts_and_gates_lower_ttl() {
+    let dns = TestDns::start("example.com.").await;
+    dns.set_mx(
+        "example.com.",
+        86_400,
+        &[(10, "mx1.old.example."), (20, "mx2.old.example.")],
+    )
+    .await;
+    dns.set_txt(
+        "example.com.",
+        86_400,
+        &["v=spf1 include:_spf.old.example ~all"],
+    )
+    .await;
+    dns.set_a("example.com.", 3_600, &["192.0.2.10"]).await;
+    let addr = dns.addr.to_string();
+    let (_dir, plan) = plans::write_plan(&plan_text(&addr));
+
+    let out = cutover(&plan, &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let servers = v["dns"]["servers"].as_array().expect("dns.servers");
+    let auth = servers
+        .iter()
+        .find(|s| s["role"] == "authoritative")
+        .expect("authoritative");
+    assert_eq!(auth["address"], addr.as_str());
+    let mx = auth["answers"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x["type"] == "MX" && x["name"] == "example.com.")
+        })
+        .expect("MX answer");
+    assert_eq!(mx["status"], "ok");
+    assert_eq!(mx["ttl"], 86_400);
+    assert!(mx["records"].as_array().is_some_and(|r| r.len() == 2));
+    assert!(mx["measured_at"].is_string() && mx["latency_ms"].is_number());
+    assert_eq!(check(&v, "lower-ttl", "mx-ttl-lowered")["status"], "fail");
+
+    // The first-seen TTLs are the baseline of R1 and R4.
+    let journal = Journal::open(Journal::path_for_plan(&plan)).expect("journal");
+    let facts: Vec<String> = journal
+        .replay()
+        .expect("replay")
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Fact { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(facts.contains(&"ttl-baseline".to_string()), "{facts:?}");
+
+    // Not lowered yet: confirming is refused with the served TTL as evidence.
+    let out = cutover(&plan, &["confirm", "lower-ttl"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("mx-ttl-lowered (fail)"),
+        "{}",
+        text(&out)
+    );
+
+    // The operator lowers MX and TXT at the DNS host.
+    dns.set_mx(
+        "example.com.",
+        300,
+        &[(10, "mx1.old.example."), (20, "mx2.old.example.")],
+    )
+    .await;
+    dns.set_txt(
+        "example.com.",
+        300,
+        &["v=spf1 include:_spf.old.example ~all"],
+    )
+    .await;
+    let out = cutover(&plan, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(check(&v, "lower-ttl", "mx-ttl-lowered")["status"], "pass");
+    assert_eq!(check(&v, "lower-ttl", "txt-ttl-lowered")["status"], "pass");
+    // ttl-wait now counts down from the moment the lowered TTL was first served everywhere.
+    let wait = check(&v, "ttl-wait", "old-ttl-expired");
+    assert_eq!(wait["status"], "fail");
+    assert!(wait["until"].is_string(), "{wait:#}");
+
+    let out = cutover(&plan, &["confirm", "lower-ttl"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let entries = journal.replay().expect("replay").entries;
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, Entry::Fact { key, .. } if key == "ttl-lowered"))
+    );
+    let confirmed = entries.iter().find_map(|e| match e {
+        Entry::Confirm { step, evidence, .. } if step == "lower-ttl" => Some(evidence.clone()),
+        _ => None,
+    });
+    let evidence = confirmed.expect("the confirmation is journaled");
+    assert!(
+        evidence
+            .iter()
+            .any(|c| c.id == "mx-ttl-lowered" && c.evidence.contains("at most 5 min")),
+        "{evidence:?}"
+    );
+
+    // The matrix shows the served TTLs.
+    let out = cutover(&plan, &["dns"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let matrix = String::from_utf8_lossy(&out.stdout);
+    assert!(matrix.contains("MX"), "{matrix}");
+    assert!(matrix.contains("300"), "{matrix}");
+    dns.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_dns_server_still_gives_a_status_within_about_one_timeout() {
+    // Nothing listens on port 9: every query is unreachable or times out, and status still answers.
+    let (_dir, plan) = plans::write_plan(plans::PLAN);
+    let started = std::time::Instant::now();
+    let out = cutover(&plan, &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let answers = v["dns"]["servers"][0]["answers"]
+        .as_array()
+        .expect("answers");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["status"] == "unreachable" || a["status"] == "timeout"),
+        "{answers:#?}"
+    );
+    // Nothing measured is never green.
+    assert_eq!(
+        check(&v, "lower-ttl", "mx-ttl-lowered")["status"],
+        "unknown"
+    );
+}
