@@ -42,17 +42,18 @@ pub fn is_wide(area: Rect) -> bool {
     area.width >= WIDE_COLUMNS && area.height >= WIDE_ROWS
 }
 
-fn banner_lines(app: &App) -> Vec<Line<'static>> {
+fn banner_lines(app: &App, w: u16) -> Vec<Line<'static>> {
+    let w = usize::from(w);
     let mut lines = Vec::new();
     if let Some(alarm) = app.dns.as_ref().and_then(|d| d.alarm.as_ref()) {
         lines.push(Line::from(Span::styled(
-            format!(" ALARM: {}", sanitize(alarm)),
+            fit(&format!(" ALARM: {}", sanitize(alarm)), w),
             style(app, Color::White, Some(Color::Red)).add_modifier(Modifier::BOLD),
         )));
     }
     if let Role::Observing(driver) = &app.role {
         lines.push(Line::from(Span::styled(
-            format!(" OBSERVING (read-only): driven by {driver}"),
+            fit(&format!(" OBSERVING (read-only): driven by {driver}"), w),
             style(app, Color::Black, Some(Color::Yellow)).add_modifier(Modifier::BOLD),
         )));
     }
@@ -61,7 +62,7 @@ fn banner_lines(app: &App) -> Vec<Line<'static>> {
 
 /// The layout of `area` for this state.
 pub fn areas(app: &App, area: Rect) -> Areas {
-    let banners = u16::try_from(banner_lines(app).len()).unwrap_or(0);
+    let banners = u16::try_from(banner_lines(app, area.width).len()).unwrap_or(0);
     let [header, banner, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(banners),
@@ -83,7 +84,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         };
     }
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(body);
+        Layout::horizontal([Constraint::Percentage(46), Constraint::Fill(1)]).areas(body);
     let steps_rows = u16::try_from(app.eval.steps.len() + 3 + 1 + 2).unwrap_or(u16::MAX);
     let [steps, next] = Layout::vertical([
         Constraint::Length(steps_rows.min(left.height * 3 / 5)),
@@ -136,7 +137,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let a = areas(app, area);
     frame.render_widget(Paragraph::new(header(app, a.header.width)), a.header);
-    frame.render_widget(Paragraph::new(banner_lines(app)), a.banners);
+    frame.render_widget(Paragraph::new(banner_lines(app, area.width)), a.banners);
     if let Some(tabs) = a.tabs {
         frame.render_widget(Paragraph::new(tab_bar(app, tabs.width)), tabs);
     }

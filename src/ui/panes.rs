@@ -392,12 +392,8 @@ fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'st
     let copy = app
         .copy_state(&m.address)
         .map(|c| {
-            format!(
-                "{} {}/{}",
-                c.state,
-                c.messages_done,
-                c.messages_done + c.messages_left
-            )
+            let total = (c.messages_done + c.messages_left).max(1);
+            format!("{} {}%", sanitize(&c.state), c.messages_done * 100 / total)
         })
         .unwrap_or_default();
     let error = m.last_error.as_deref().map(sanitize).unwrap_or_default();
@@ -408,7 +404,7 @@ fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'st
         pad(&sanitize(&m.address), addr_w),
         pad(
             &format!("{} {}", login(&m.old_login), login(&m.new_login)),
-            5
+            3
         ),
         pad_left(&count(m.old_messages), 6),
         pad_left(&count(m.new_messages), 6),
@@ -437,9 +433,10 @@ fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'st
 
 /// Widths of the address column and the last (copy/error) column for a table `w` wide.
 fn columns(w: usize) -> (usize, usize) {
-    // marker 1, logins 5, messages 6+6, synced 4, fetch 3, throttled 1, 7 separators.
-    let fixed = 1 + 5 + 6 + 6 + 4 + 3 + 1 + 7;
-    let addr = w.saturating_sub(fixed).clamp(8, 30);
+    // marker 1, logins 3, messages 6+6, synced 4, fetch 3, throttled 1, 7 separators.
+    let fixed = 1 + 3 + 6 + 6 + 4 + 3 + 1 + 7;
+    // Leave the copy / error column at least 11 columns when there is room.
+    let addr = w.saturating_sub(fixed + 12).clamp(12, 30);
     let rest = w.saturating_sub(fixed + addr + 1);
     (addr, rest)
 }
@@ -449,7 +446,7 @@ fn mailboxes(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     let mut head = format!(
         " {} {} {} {} {} {} {}",
         pad("address", addr_w),
-        pad("login", 5),
+        pad("o/n", 3),
         pad_left("old #", 6),
         pad_left("new #", 6),
         pad_left("sync", 4),
