@@ -1,0 +1,177 @@
+//! The real binary in a real terminal (tmux, 80×24): start on a plan, look at the
+//! screen, open help, confirm a step by override, quit, and check the terminal
+//! came back and the journal holds the confirmation.
+
+#[path = "support/plans.rs"]
+mod plans;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own, so the test never touches the user's sessions.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", "e2e", k]);
+            // A lone Esc followed at once by another key reads as Alt+key.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "e2e", "-l", text]);
+    }
+
+    /// Waits until the screen satisfies `pred`, or fails with the screen.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
+    if !tmux_available() {
+        if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
+            panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
+        }
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-e",
+        "NO_COLOR=1",
+        &shell,
+    ]);
+    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    let command = format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    );
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+
+    // Header and panes (80×24: the panes are tabs).
+    let screen = tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(header.contains("example.com"), "{screen}");
+    assert!(header.contains("OFFLINE"), "{screen}");
+    assert!(
+        screen.contains("Timeline │ Next step │ DNS │ Mailboxes │ Journal"),
+        "{screen}"
+    );
+    assert!(screen.contains("lower-ttl"), "{screen}");
+    assert!(screen.contains("? help"), "{screen}");
+
+    // Help, generated from the key table; Esc closes it.
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", |s| s.contains("Keys (? or Esc closes)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the help to close", |s| !s.contains("Keys (? or Esc"));
+
+    // Enter on the first step: offline its checks are unknown, so an override with a reason.
+    tmux.keys(&["g", "Enter"]);
+    tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
+    tmux.type_text("verified at the DNS host by phone");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirmation", |s| s.contains("confirmed by override"));
+
+    // Quit: the shell is back, the UI gone.
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+    assert!(!screen.contains("Timeline"), "{screen}");
+
+    let journal = std::fs::read_to_string(Path::new(dir.path()).join("cutover.journal"))
+        .expect("the journal exists");
+    let entry: serde_json::Value =
+        serde_json::from_str(journal.lines().last().expect("one line")).unwrap();
+    assert_eq!(entry["kind"], "override");
+    assert_eq!(entry["step"], "lower-ttl");
+    assert_eq!(entry["reason"], "verified at the DNS host by phone");
+    assert!(entry["evidence"].as_array().is_some_and(|e| !e.is_empty()));
+    // Started again, it is where it was; SIGTERM (as SIGHUP) closes it cleanly.
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the cockpit again", |s| s.contains("DRIVING"));
+    assert!(screen.contains("! 09:00 lower-ttl"), "{screen}");
+    let driver: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("cutover.driver")).expect("driver file"),
+    )
+    .unwrap();
+    let pid = driver["pid"].as_u64().expect("driver pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.wait_for("the shell after SIGTERM", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+
+    // The log went to the file beside the plan, never to the screen.
+    let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
+    assert!(log.contains("first frame drawn"), "{log}");
+    assert!(log.contains("SIGTERM: closing"), "{log}");
+}
