@@ -318,10 +318,8 @@ fn s_starts_a_pre_copy_before_the_24h_gate_and_pauses_a_running_one() {
             restarted: false,
         },
     );
-    assert_eq!(
-        app.copy_state("alice@example.com").unwrap().messages_done,
-        10
-    );
+    let alice = app.mailboxes[0].clone();
+    assert_eq!(app.copy_state(&alice).unwrap().messages_done, 10);
     let commands = key(&mut app, KeyCode::Char('s'));
     assert_eq!(
         commands,

@@ -411,19 +411,16 @@ impl App {
     }
 
     /// The copy progress of a mailbox: a running copy's journal lines win over the prober's view.
-    pub fn copy_state(&self, address: &str) -> Option<crate::ui::model::CopyProgress> {
-        if let Some(s) = self.history.sync.get(address) {
-            return Some(crate::ui::model::CopyProgress {
+    pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::ui::model::CopyProgress> {
+        match self.history.sync.get(&row.address) {
+            Some(s) => Some(crate::ui::model::CopyProgress {
                 state: s.state.clone(),
                 messages_done: s.messages_done,
                 messages_left: s.messages_left,
                 bytes_done: s.bytes_done,
-            });
+            }),
+            None => row.copy.clone(),
         }
-        self.mailboxes
-            .iter()
-            .find(|m| m.address == address)
-            .and_then(|m| m.copy.clone())
     }
 
     /// Whether R12's 24 h gate for the final copy holds now.

@@ -390,7 +390,7 @@ fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'st
         None => "?",
     };
     let copy = app
-        .copy_state(&m.address)
+        .copy_state(m)
         .map(|c| {
             let total = (c.messages_done + c.messages_left).max(1);
             format!("{} {}%", sanitize(&c.state), c.messages_done * 100 / total)

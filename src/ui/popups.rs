@@ -264,7 +264,7 @@ pub fn mailbox(frame: &mut Frame, app: &App, address: &str, area: Rect) {
             tw,
         )),
     ];
-    if let Some(c) = app.copy_state(&m.address) {
+    if let Some(c) = app.copy_state(m) {
         lines.push(Line::from(fit(
             &format!(
                 "Copy: {} · {} done, {} left, {} bytes",
