@@ -242,6 +242,7 @@ async fn run_loop(
         (false, Some(start)) => start(&app.plan, tx.clone()),
         _ => Workers::default(),
     };
+    inject_fault();
     let size = terminal.size()?;
     app::update(app, Event::Resize(size.width, size.height));
     draw(terminal, app)?;
@@ -279,6 +280,17 @@ async fn run_loop(
             draw(terminal, app)?;
             app.dirty = false;
         }
+    }
+}
+
+/// Debug builds only, for the panic test: `CUTOVER_FAULT=worker-panic` makes
+/// a worker task panic once the cockpit runs, as a bug in a worker would.
+fn inject_fault() {
+    if cfg!(debug_assertions) && std::env::var("CUTOVER_FAULT").as_deref() == Ok("worker-panic") {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            panic!("injected fault: a worker task panicked (CUTOVER_FAULT=worker-panic)");
+        });
     }
 }
 

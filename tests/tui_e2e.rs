@@ -175,3 +175,55 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     assert!(log.contains("first frame drawn"), "{log}");
     assert!(log.contains("SIGTERM: closing"), "{log}");
 }
+
+#[test]
+fn a_panic_in_a_worker_restores_the_terminal_and_exits_with_the_report_in_the_log() {
+    if !tmux_available() {
+        if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
+            panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
+        }
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-panic-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &shell,
+    ]);
+    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    // The fault hook exists in debug builds only (tests build debug).
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN CUTOVER_FAULT=worker-panic {} tui --offline --plan {}; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the shell after the panic", |s| {
+        s.lines().any(|l| l.starts_with("EXIT="))
+    });
+    assert!(screen.lines().any(|l| l == "EXIT=101"), "{screen}");
+    assert!(screen.contains("cutover: internal error"), "{screen}");
+    assert!(!screen.contains("DRIVING"), "the UI is gone: {screen}");
+    // The shell works normally again (raw mode is off: a typed line echoes).
+    tmux.type_text("echo back-to-normal");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the shell to echo", |s| {
+        s.matches("back-to-normal").count() >= 2
+    });
+    let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
+    assert!(log.contains("injected fault"), "{log}");
+}

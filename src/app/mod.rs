@@ -179,6 +179,8 @@ pub struct App {
     pub journal: VecDeque<Entry>,
     /// Journal pane: entries scrolled up from the newest.
     pub journal_scroll: usize,
+    /// Next-step pane: lines scrolled down from the top.
+    pub next_scroll: usize,
     pub focus: Pane,
     /// Index into `eval.steps`.
     pub selected_step: usize,
@@ -254,6 +256,7 @@ impl App {
             },
             journal,
             journal_scroll: 0,
+            next_scroll: 0,
             focus: Pane::Steps,
             selected_step,
             dns_cursor: (0, 0),
@@ -271,7 +274,11 @@ impl App {
     }
 
     /// Evaluates every step again; true if anything the screen shows changed.
+    /// A cursor on the next step moves on with it once that step is finished.
     pub fn reevaluate(&mut self) -> bool {
+        let was_next = self.eval.next.as_ref().map(|n| n.step.clone());
+        let on_next =
+            was_next.is_some() && self.selected_step().map(|s| &s.id) == was_next.as_ref();
         let live = &self.live;
         let eval = evaluate(
             &Inputs {
@@ -290,6 +297,13 @@ impl App {
             || eval.next.as_ref().map(|n| &n.step) != self.eval.next.as_ref().map(|n| &n.step)
             || eval.day != self.eval.day;
         self.eval = eval;
+        let next = self.eval.next.as_ref().map(|n| n.step.clone());
+        if on_next && next != was_next {
+            self.next_scroll = 0;
+            if let Some(i) = next.and_then(|id| self.eval.steps.iter().position(|s| s.id == id)) {
+                self.selected_step = i;
+            }
+        }
         if self.selected_step >= self.eval.steps.len() {
             self.selected_step = self.eval.steps.len().saturating_sub(1);
         }

@@ -222,8 +222,12 @@ fn step_by(at: usize, by: isize, len: usize) -> usize {
 
 fn move_cursor(app: &mut App, by: isize) {
     match app.focus {
-        Pane::Steps | Pane::Next => {
+        Pane::Steps => {
             app.selected_step = step_by(app.selected_step, by, app.eval.steps.len());
+        }
+        Pane::Next => {
+            // The pane clamps it to its text when drawn.
+            app.next_scroll = step_by(app.next_scroll, by, 200);
         }
         Pane::Dns => {
             let rows = app.dns.as_ref().map_or(0, |d| d.rows.len());

@@ -281,6 +281,12 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             lines.push(Line::from(l));
         }
     }
+    // Scrolled (↑/↓ in this pane): never past the last screenful.
+    let skip = app.next_scroll.min(lines.len().saturating_sub(h));
+    if skip > 0 {
+        lines.drain(..skip);
+        lines[0] = Line::from("…");
+    }
     window(lines, h, None)
 }
 
