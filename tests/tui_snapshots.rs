@@ -43,7 +43,7 @@ fn screen(app: &mut App, (w, h): (u16, u16)) -> String {
     format!("{}", terminal.backend()).replace(&clock, &mask)
 }
 
-fn snapshot(name: &str, mut make: impl FnMut() -> App) {
+fn snapshot(name: &str, make: fn() -> App) {
     for size in SIZES {
         let mut app = make();
         let text = screen(&mut app, size);
@@ -62,50 +62,56 @@ fn overridden(step: &str, now: Timestamp) -> Entry {
     }
 }
 
+fn fresh_plan_app() -> App {
+    app_at(3, &[], Role::Driving, at(5))
+}
+
 #[test]
 fn fresh_plan() {
-    snapshot("fresh_plan", || app_at(3, &[], Role::Driving, at(5)));
+    snapshot("fresh_plan", fresh_plan_app);
+}
+
+fn waiting_out_the_ttl_app() -> App {
+    let lowered = at(15);
+    let entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ]
+    .iter()
+    .map(|s| overridden(s, lowered))
+    .collect();
+    let mut app = app_at(3, &entries, Role::Driving, at(40));
+    let clears = lowered.checked_add(SignedDuration::from_hours(1)).unwrap();
+    let checks = vec![
+        Check::new(
+            "old-ttl-elapsed",
+            Kind::Outcome,
+            Status::Fail,
+            "the lowered TTL was served everywhere at 09:15; the old TTL (1 h) passes at 10:15",
+        )
+        .until(clears),
+        Check::new(
+            "resolvers-ttl-low",
+            Kind::Outcome,
+            Status::Pass,
+            "every watched resolver holds the MX for at most 300 s",
+        ),
+    ];
+    update(
+        &mut app,
+        Event::LiveChecks(HashMap::from([("ttl-wait".to_string(), checks)])),
+    );
+    app.journal_scroll = 0;
+    app
 }
 
 #[test]
 fn waiting_out_the_ttl() {
-    snapshot("waiting_out_the_ttl", || {
-        let lowered = at(15);
-        let entries: Vec<Entry> = [
-            "lower-ttl",
-            "spf-add-new",
-            "new-server-ready",
-            "users-connected",
-            "clients-configured",
-            "pop3-fetch",
-        ]
-        .iter()
-        .map(|s| overridden(s, lowered))
-        .collect();
-        let mut app = app_at(3, &entries, Role::Driving, at(40));
-        let clears = lowered.checked_add(SignedDuration::from_hours(1)).unwrap();
-        let checks = vec![
-            Check::new(
-                "old-ttl-elapsed",
-                Kind::Outcome,
-                Status::Fail,
-                "the lowered TTL was served everywhere at 09:15; the old TTL (1 h) passes at 10:15",
-            )
-            .until(clears),
-            Check::new(
-                "resolvers-ttl-low",
-                Kind::Outcome,
-                Status::Pass,
-                "every watched resolver holds the MX for at most 300 s",
-            ),
-        ];
-        update(
-            &mut app,
-            Event::LiveChecks(HashMap::from([("ttl-wait".to_string(), checks)])),
-        );
-        app.journal_scroll = 0;
-        app
-    });
+    snapshot("waiting_out_the_ttl", waiting_out_the_ttl_app);
 }
 
 fn lower_ttl_measured() -> HashMap<String, Vec<Check>> {
@@ -124,97 +130,109 @@ fn lower_ttl_measured() -> HashMap<String, Vec<Check>> {
     )])
 }
 
+fn confirm_ready_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(20));
+    update(&mut app, Event::LiveChecks(lower_ttl_measured()));
+    app.selected_step = 0;
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
 #[test]
 fn confirm_popup_for_a_ready_step() {
-    snapshot("confirm_ready", || {
-        let mut app = app_at(3, &[], Role::Driving, at(20));
-        update(&mut app, Event::LiveChecks(lower_ttl_measured()));
-        app.selected_step = 0;
-        key(&mut app, KeyCode::Enter);
-        app
-    });
+    snapshot("confirm_ready", confirm_ready_app);
+}
+
+fn confirm_gated_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(20));
+    app.selected_step = 0;
+    key(&mut app, KeyCode::Enter);
+    for c in "provider confirmed by phone".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app
 }
 
 #[test]
 fn confirm_popup_for_a_gated_step() {
-    snapshot("confirm_gated", || {
-        let mut app = app_at(3, &[], Role::Driving, at(20));
-        app.selected_step = 0;
-        key(&mut app, KeyCode::Enter);
-        for c in "provider confirmed by phone".chars() {
-            key(&mut app, KeyCode::Char(c));
-        }
-        app
-    });
+    snapshot("confirm_gated", confirm_gated_app);
+}
+
+fn alarm_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(24 * 60 + 20));
+    let view = fake::dns_view(app.now, true);
+    update(&mut app, Event::Dns(Box::new(view)));
+    app.focus = Pane::Dns;
+    app
 }
 
 #[test]
 fn alarm_empty_mx_set() {
-    snapshot("alarm", || {
-        let mut app = app_at(3, &[], Role::Driving, at(24 * 60 + 20));
-        let view = fake::dns_view(app.now, true);
-        update(&mut app, Event::Dns(Box::new(view)));
-        app.focus = Pane::Dns;
-        app
-    });
+    snapshot("alarm", alarm_app);
+}
+
+fn half_synced_app() -> App {
+    let mut app = app_at(40, &[], Role::Driving, at(2 * 24 * 60 + 70));
+    let rows = fake::mailbox_rows(&app.plan, 0.5);
+    let now = app.now;
+    update(&mut app, Event::Mailboxes(rows));
+    update(
+        &mut app,
+        Event::Journal {
+            entries: vec![Entry::Sync {
+                at: now,
+                mailbox: "user0021@example.com".into(),
+                pid: 777,
+                state: "running".into(),
+                messages_done: 1200,
+                messages_left: 300,
+                bytes_done: 48_000_000,
+                detail: None,
+            }],
+            restarted: false,
+        },
+    );
+    app.focus = Pane::Mailboxes;
+    for _ in 0..22 {
+        key(&mut app, KeyCode::Down);
+    }
+    app
 }
 
 #[test]
 fn half_synced_mailbox_table() {
-    snapshot("half_synced", || {
-        let mut app = app_at(40, &[], Role::Driving, at(2 * 24 * 60 + 70));
-        let rows = fake::mailbox_rows(&app.plan, 0.5);
-        let now = app.now;
-        update(&mut app, Event::Mailboxes(rows));
-        update(
-            &mut app,
-            Event::Journal {
-                entries: vec![Entry::Sync {
-                    at: now,
-                    mailbox: "user0021@example.com".into(),
-                    pid: 777,
-                    state: "running".into(),
-                    messages_done: 1200,
-                    messages_left: 300,
-                    bytes_done: 48_000_000,
-                    detail: None,
-                }],
-                restarted: false,
-            },
-        );
-        app.focus = Pane::Mailboxes;
-        for _ in 0..22 {
-            key(&mut app, KeyCode::Down);
-        }
-        app
-    });
+    snapshot("half_synced", half_synced_app);
+}
+
+fn observer_app() -> App {
+    let driver = Driver {
+        user: "bob".into(),
+        pid: 4242,
+        host: "jump1".into(),
+        since: at(0),
+    };
+    app_at(
+        3,
+        &[overridden("lower-ttl", at(10))],
+        Role::Observing(driver),
+        at(30),
+    )
 }
 
 #[test]
 fn observer_banner() {
-    snapshot("observer", || {
-        let driver = Driver {
-            user: "bob".into(),
-            pid: 4242,
-            host: "jump1".into(),
-            since: at(0),
-        };
-        app_at(
-            3,
-            &[overridden("lower-ttl", at(10))],
-            Role::Observing(driver),
-            at(30),
-        )
-    });
+    snapshot("observer", observer_app);
+}
+
+fn help_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    key(&mut app, KeyCode::Char('?'));
+    app
 }
 
 #[test]
 fn help_screen() {
-    snapshot("help", || {
-        let mut app = app_at(3, &[], Role::Driving, at(5));
-        key(&mut app, KeyCode::Char('?'));
-        app
-    });
+    snapshot("help", help_app);
 }
 
 #[test]
@@ -237,4 +255,62 @@ fn nothing_is_green_without_data() {
     assert!(text.contains("not measured yet"));
     // Unmeasured logins show `?`, never ✓.
     assert!(!text.contains('✓'));
+}
+
+fn mailbox_detail_app() -> App {
+    let mut app = half_synced_app();
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn mailbox_detail_with_folders() {
+    snapshot("mailbox_detail", mailbox_detail_app);
+}
+
+fn dns_detail_app() -> App {
+    let mut app = alarm_app();
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn dns_answer_detail() {
+    snapshot("dns_detail", dns_detail_app);
+}
+
+/// Every screen draws at any size, down to one cell, without a panic or a
+/// line longer than the screen.
+#[test]
+fn every_screen_draws_at_any_size() {
+    let screens: [fn() -> App; 10] = [
+        fresh_plan_app,
+        waiting_out_the_ttl_app,
+        confirm_ready_app,
+        confirm_gated_app,
+        alarm_app,
+        half_synced_app,
+        observer_app,
+        help_app,
+        mailbox_detail_app,
+        dns_detail_app,
+    ];
+    for make in screens {
+        for size in [
+            (1, 1),
+            (10, 5),
+            (24, 8),
+            (40, 12),
+            (60, 20),
+            (79, 23),
+            (99, 29),
+            (100, 30),
+            (200, 60),
+        ] {
+            let mut app = make();
+            let text = screen(&mut app, size);
+            assert_eq!(text.lines().count(), usize::from(size.1), "{size:?}");
+        }
+    }
 }

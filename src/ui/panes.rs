@@ -45,6 +45,7 @@ pub fn render(frame: &mut Frame, app: &App, pane: Pane, rect: Rect) {
         },
         p => p.title().to_string(),
     };
+    let title = fit(&title, usize::from(rect.width.saturating_sub(4)));
     let block = frame_block(app, pane, title);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
@@ -368,6 +369,14 @@ fn mailbox_title(app: &App) -> String {
     if !v.marked.is_empty() {
         t.push_str(&format!(" · {} selected", v.marked.len()));
     }
+    if let Some(step) = app.tick_step()
+        && let Some(ticks) = &step.mailboxes
+    {
+        t.push_str(&format!(
+            " · ticked for {}: {}/{}",
+            step.id, ticks.ticked, ticks.total
+        ));
+    }
     t
 }
 
@@ -385,8 +394,20 @@ fn count(n: Option<u64>) -> String {
 }
 
 /// One mailbox as a table row of `w` columns; narrow tables drop the right columns.
-fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'static> {
-    let marked = app.mailbox_view.marked.contains(&m.address.to_lowercase());
+/// The ticks of the per-mailbox step the mailbox pane ticks for (lowercase addresses).
+type Ticks<'a> =
+    Option<&'a std::collections::HashMap<String, crate::runbook::history::Confirmation>>;
+
+fn mailbox_line(
+    app: &App,
+    m: &MailboxRow,
+    w: usize,
+    selected: bool,
+    ticks: Ticks<'_>,
+) -> Line<'static> {
+    let lower = m.address.to_lowercase();
+    let marked = app.mailbox_view.marked.contains(&lower);
+    let ticked = ticks.is_some_and(|t| t.contains_key(&lower));
     let synced = m
         .synced_percent
         .map_or("?".to_string(), |p| format!("{p:.0}%"));
@@ -405,8 +426,9 @@ fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'st
     let error = m.last_error.as_deref().map(sanitize).unwrap_or_default();
     let (addr_w, rest_w) = columns(w);
     let mut text = format!(
-        "{}{} {} {} {} {} {} {}",
+        "{}{}{} {} {} {} {} {} {}",
         if marked { "•" } else { " " },
+        if ticked { "✓" } else { " " },
         pad(&sanitize(&m.address), addr_w),
         pad(
             &format!("{} {}", login(&m.old_login), login(&m.new_login)),
@@ -439,8 +461,8 @@ fn mailbox_line(app: &App, m: &MailboxRow, w: usize, selected: bool) -> Line<'st
 
 /// Widths of the address column and the last (copy/error) column for a table `w` wide.
 fn columns(w: usize) -> (usize, usize) {
-    // marker 1, logins 3, messages 6+6, synced 4, fetch 3, throttled 1, 7 separators.
-    let fixed = 1 + 3 + 6 + 6 + 4 + 3 + 1 + 7;
+    // marker 1, tick 1, logins 3, messages 6+6, synced 4, fetch 3, throttled 1, 7 separators.
+    let fixed = 1 + 1 + 3 + 6 + 6 + 4 + 3 + 1 + 7;
     // Leave the copy / error column at least 11 columns when there is room.
     let addr = w.saturating_sub(fixed + 12).clamp(12, 30);
     let rest = w.saturating_sub(fixed + addr + 1);
@@ -450,7 +472,7 @@ fn columns(w: usize) -> (usize, usize) {
 fn mailboxes(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     let (addr_w, rest_w) = columns(w);
     let mut head = format!(
-        " {} {} {} {} {} {} {}",
+        "  {} {} {} {} {} {} {}",
         pad("address", addr_w),
         pad("o/n", 3),
         pad_left("old #", 6),
@@ -471,9 +493,13 @@ fn mailboxes(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     let rows = h.saturating_sub(1);
     // Only the visible rows are built: 5,000 mailboxes cost what a screenful does.
     let offset = v.offset.min(v.order.len().saturating_sub(rows));
+    let ticks = app
+        .tick_step()
+        .and_then(|s| app.history.step(&s.id))
+        .map(|r| &r.ticks);
     for (pos, &i) in v.order.iter().enumerate().skip(offset).take(rows) {
         let selected = pos == v.selected && app.focus == Pane::Mailboxes;
-        lines.push(mailbox_line(app, &app.mailboxes[i], w, selected));
+        lines.push(mailbox_line(app, &app.mailboxes[i], w, selected, ticks));
     }
     if v.order.is_empty() {
         lines.push(Line::from(fit("no mailbox matches the filter", w)));

@@ -282,7 +282,7 @@ pub fn mailbox(frame: &mut Frame, app: &App, address: &str, area: Rect) {
         }
     }
     lines.push(Line::from(""));
-    let name_w = tw.saturating_sub(32).max(8);
+    let name_w = tw.saturating_sub(34).max(8);
     lines.push(bold(fit(
         &format!(
             "{} {:>7} {:>7} {:>7} {}",
