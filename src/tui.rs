@@ -27,6 +27,8 @@ use crate::sanitize::sanitize;
 
 /// How often the journal is read for lines other processes appended.
 const JOURNAL_POLL: Duration = Duration::from_millis(500);
+/// How often an observer checks whether the driver has gone.
+const TAKEOVER_POLL: Duration = Duration::from_secs(2);
 
 /// Why the cockpit could not run.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,7 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
 
     let clock = SystemClock;
     let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
-    let drive = DriverLock::acquire(journal.path(), Driver::this_process(clock.now()))?;
+    let mut drive = DriverLock::acquire(journal.path(), Driver::this_process(clock.now()))?;
     let replay = journal.replay()?;
     let mut follower = journal.follower_after(&replay);
     let role = match &drive {
@@ -109,8 +111,11 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
         let result = run_loop(
             &mut terminal,
             &mut app,
-            &journal,
-            &mut follower,
+            &mut Memory {
+                journal: &journal,
+                follower: &mut follower,
+                drive: &mut drive,
+            },
             options,
             workers,
             started,
@@ -228,8 +233,7 @@ fn spawn_signals(tx: mpsc::Sender<Event>) -> io::Result<()> {
 async fn run_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
-    journal: &Journal,
-    follower: &mut Follower,
+    memory: &mut Memory<'_>,
     options: Options,
     start_workers: Option<StartWorkers>,
     started: Instant,
@@ -253,12 +257,19 @@ async fn run_loop(
     );
     let mut journal_poll = tokio::time::interval(JOURNAL_POLL);
     journal_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut takeover = tokio::time::interval(TAKEOVER_POLL);
+    takeover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let mut events = Vec::new();
         tokio::select! {
             Some(event) = rx.recv() => events.push(event),
             _ = journal_poll.tick() => {
-                if let Some(event) = follow(follower) {
+                if let Some(event) = follow(memory.follower) {
+                    events.push(event);
+                }
+            }
+            _ = takeover.tick(), if matches!(memory.drive, Drive::Observing(_)) => {
+                if let Some(event) = try_to_drive(memory.journal, memory.drive) {
                     events.push(event);
                 }
             }
@@ -270,7 +281,7 @@ async fn run_loop(
         for event in events {
             let commands = app::update(app, event);
             for command in commands {
-                carry_out(command, app, journal, follower, &workers, &tx);
+                carry_out(command, app, memory, &workers, &tx);
             }
         }
         if app.quit {
@@ -294,6 +305,40 @@ fn inject_fault() {
     }
 }
 
+/// The journal as the loop uses it: appending, following, and who drives.
+struct Memory<'a> {
+    journal: &'a Journal,
+    follower: &'a mut Follower,
+    drive: &'a mut Drive,
+}
+
+/// An observer takes over once the driver has gone (its lock dies with it).
+fn try_to_drive(journal: &Journal, drive: &mut Drive) -> Option<Event> {
+    let Drive::Observing(current) = &*drive else {
+        return None;
+    };
+    // Usually instant; it may wait a moment for a new driver to write its name.
+    let attempt = tokio::task::block_in_place(|| {
+        DriverLock::acquire(journal.path(), Driver::this_process(SystemClock.now()))
+    });
+    match attempt {
+        Ok(Drive::Driving(guard)) => {
+            tracing::info!("the driver left; this cockpit drives now");
+            *drive = Drive::Driving(guard);
+            Some(Event::Role(Role::Driving))
+        }
+        Ok(Drive::Observing(other)) if other != *current => {
+            *drive = Drive::Observing(other.clone());
+            Some(Event::Role(Role::Observing(other)))
+        }
+        Ok(Drive::Observing(_)) => None,
+        Err(err) => {
+            tracing::warn!("checking who drives: {err}");
+            None
+        }
+    }
+}
+
 /// New journal lines as an event, or `None` when there are none.
 fn follow(follower: &mut Follower) -> Option<Event> {
     match follower.poll() {
@@ -312,14 +357,13 @@ fn follow(follower: &mut Follower) -> Option<Event> {
 fn carry_out(
     command: Command,
     app: &mut App,
-    journal: &Journal,
-    follower: &mut Follower,
+    memory: &mut Memory<'_>,
     workers: &Workers,
     tx: &mpsc::Sender<Event>,
 ) {
     match command {
         Command::Append { entry, done } => {
-            let outcome = journal.append(&entry);
+            let outcome = memory.journal.append(&entry);
             let notice = match outcome {
                 Ok(()) => {
                     tracing::info!(?entry, "recorded");
@@ -331,7 +375,7 @@ fn carry_out(
                 }
             };
             // Read our own line back at once so the screen shows it now.
-            if let Some(event) = follow(follower) {
+            if let Some(event) = follow(memory.follower) {
                 app::update(app, event);
             }
             app::update(app, Event::Notice(notice));

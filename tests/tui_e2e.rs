@@ -25,27 +25,39 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "e2e"])
+    fn screen_of(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
     }
 
     fn keys(&self, keys: &[&str]) {
+        self.keys_to("e2e", keys)
+    }
+
+    fn keys_to(&self, target: &str, keys: &[&str]) {
         for k in keys {
-            self.run(&["send-keys", "-t", "e2e", k]);
+            self.run(&["send-keys", "-t", target, k]);
             // A lone Esc followed at once by another key reads as Alt+key.
             std::thread::sleep(Duration::from_millis(60));
         }
     }
 
     fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "e2e", "-l", text]);
+        self.type_to("e2e", text)
+    }
+
+    fn type_to(&self, target: &str, text: &str) {
+        self.run(&["send-keys", "-t", target, "-l", text]);
     }
 
     /// Waits until the screen satisfies `pred`, or fails with the screen.
     fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_on("e2e", what, pred)
+    }
+
+    fn wait_on(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
-            let screen = self.screen();
+            let screen = self.screen_of(target);
             if pred(&screen) {
                 return screen;
             }
@@ -63,6 +75,18 @@ impl Drop for Tmux {
     }
 }
 
+/// Skips (or fails under `CUTOVER_REQUIRE_SERVERS=1`) when tmux is missing.
+fn require_tmux() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
+        panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
+    }
+    eprintln!("SKIPPED: tmux is not installed");
+    false
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -72,11 +96,7 @@ fn tmux_available() -> bool {
 
 #[test]
 fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
-    if !tmux_available() {
-        if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
-        }
-        eprintln!("SKIPPED: tmux is not installed");
+    if !require_tmux() {
         return;
     }
     let (dir, plan) = plans::write_plan(plans::PLAN);
@@ -178,11 +198,7 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
 
 #[test]
 fn a_panic_in_a_worker_restores_the_terminal_and_exits_with_the_report_in_the_log() {
-    if !tmux_available() {
-        if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
-        }
-        eprintln!("SKIPPED: tmux is not installed");
+    if !require_tmux() {
         return;
     }
     let (dir, plan) = plans::write_plan(plans::PLAN);
@@ -226,4 +242,77 @@ fn a_panic_in_a_worker_restores_the_terminal_and_exits_with_the_report_in_the_lo
     });
     let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
     assert!(log.contains("injected fault"), "{log}");
+}
+
+#[test]
+fn a_second_cockpit_observes_follows_live_and_takes_over_when_the_driver_leaves() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-observe-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    for name in ["driver", "observer"] {
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &shell,
+        ]);
+        tmux.wait_on(name, "the shell prompt", |s| s.contains("READY$"));
+    }
+    let command = format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    );
+    tmux.type_to("driver", &command);
+    tmux.keys_to("driver", &["Enter"]);
+    tmux.wait_on("driver", "the driver", |s| s.contains("DRIVING"));
+    tmux.type_to("observer", &command);
+    tmux.keys_to("observer", &["Enter"]);
+    let screen = tmux.wait_on("observer", "the observer banner", |s| {
+        s.contains("OBSERVING (read-only): driven by")
+    });
+    assert!(screen.contains("pid "), "{screen}");
+
+    // The observer refuses to record, and says who drives.
+    tmux.keys_to("observer", &["a"]);
+    tmux.wait_on("observer", "the refusal", |s| s.contains("Read-only"));
+
+    // The driver confirms; the observer sees it within a poll or two.
+    tmux.keys_to("driver", &["g", "Enter"]);
+    tmux.wait_on("driver", "the popup", |s| s.contains("Confirm lower-ttl"));
+    tmux.type_to("driver", "checked with the DNS host");
+    tmux.keys_to("driver", &["Enter"]);
+    tmux.wait_on("driver", "the confirmation", |s| {
+        s.contains("confirmed by override")
+    });
+    tmux.wait_on("observer", "the confirmation, followed live", |s| {
+        s.contains("! 09:00 lower-ttl")
+    });
+
+    // The driver quits: the observer takes over.
+    tmux.keys_to("driver", &["q"]);
+    tmux.wait_on("driver", "the driver's shell", |s| {
+        s.trim_end().ends_with("READY$")
+    });
+    tmux.wait_on("observer", "the takeover", |s| {
+        s.contains("DRIVING") && s.contains("this cockpit now drives")
+    });
+    tmux.keys_to("observer", &["q"]);
+    tmux.wait_on("observer", "the observer's shell", |s| {
+        s.trim_end().ends_with("READY$")
+    });
+    drop(dir);
 }

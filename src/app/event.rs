@@ -32,6 +32,8 @@ pub enum Event {
     LiveChecks(HashMap<String, Vec<Check>>),
     /// A worker's one-line report for the status line (e.g. "copy started, pid 123").
     Notice(String),
+    /// Who drives changed: the driver left and this cockpit took over, or another took over.
+    Role(crate::app::Role),
     /// Quit now (a signal: SIGHUP, SIGTERM).
     Shutdown,
 }

@@ -77,6 +77,15 @@ pub fn update(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
+        Event::Role(role) => {
+            app.notice = Some(match &role {
+                Role::Driving => "The driver left: this cockpit now drives.".to_string(),
+                Role::Observing(d) => format!("{d} drives now; this cockpit observes."),
+            });
+            app.role = role;
+            app.dirty = true;
+            Vec::new()
+        }
         Event::Shutdown => {
             app.quit = true;
             vec![Command::Quit]
