@@ -429,3 +429,19 @@ fn r_asks_workers_to_refresh_unless_offline() {
     assert!(key(&mut app, KeyCode::Char('r')).is_empty());
     assert!(app.notice.as_deref().unwrap().contains("Offline"));
 }
+
+#[test]
+fn in_the_next_step_pane_enter_and_a_act_on_the_next_step() {
+    let mut app = app();
+    // The timeline's cursor is elsewhere; the next-step pane still means the next step.
+    select_step(&mut app, "pop3-fetch");
+    app.focus = Pane::Next;
+    let next = app.eval.next.as_ref().unwrap().step.clone();
+    assert_eq!(next, "lower-ttl");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == next));
+    key(&mut app, KeyCode::Esc);
+    let commands = key(&mut app, KeyCode::Char('a'));
+    let entries = settle(&mut app, commands);
+    assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if *step == next));
+}

@@ -285,13 +285,21 @@ fn refuse_if_observing(app: &mut App) -> bool {
     false
 }
 
+/// The step a step key acts on: the next step in its own pane, else the timeline's cursor.
+fn target_step(app: &App) -> Option<&crate::runbook::StepStatus> {
+    match (app.focus, &app.eval.next) {
+        (Pane::Next, Some(next)) => app.eval.step(&next.step),
+        _ => app.selected_step(),
+    }
+}
+
 fn open(app: &mut App) {
     match app.focus {
         Pane::Steps | Pane::Next => {
             if refuse_if_observing(app) {
                 return;
             }
-            let Some(step) = app.selected_step() else {
+            let Some(step) = target_step(app) else {
                 return;
             };
             if step.state.is_finished() {
@@ -329,7 +337,7 @@ fn applied(app: &mut App) -> Vec<Command> {
     if refuse_if_observing(app) {
         return Vec::new();
     }
-    let Some(step) = app.selected_step() else {
+    let Some(step) = target_step(app) else {
         return Vec::new();
     };
     let mode = app.runbook.step(&step.id).map(|d| d.mode);
@@ -362,7 +370,7 @@ fn reopen(app: &mut App) {
         };
         (step.id.clone(), app.mailbox_targets())
     } else {
-        let Some(step) = app.selected_step() else {
+        let Some(step) = target_step(app) else {
             return;
         };
         (step.id.clone(), Vec::new())
