@@ -314,3 +314,37 @@ fn every_screen_draws_at_any_size() {
         }
     }
 }
+
+fn colours(app: &mut App) -> Vec<ratatui::style::Color> {
+    update(app, Event::Resize(120, 40));
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|f| ui::render(f, app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    buffer.content.iter().flat_map(|c| [c.fg, c.bg]).collect()
+}
+
+#[test]
+fn only_the_16_colour_palette_is_used_and_no_color_means_none() {
+    use ratatui::style::Color;
+    for make in [
+        alarm_app,
+        half_synced_app,
+        observer_app,
+        waiting_out_the_ttl_app,
+    ] {
+        let mut app = make();
+        let used = colours(&mut app);
+        assert!(used.contains(&Color::Red), "the alarm or errors are red");
+        assert!(
+            used.iter()
+                .all(|c| !matches!(c, Color::Rgb(..) | Color::Indexed(_))),
+            "a colour outside the 16-colour palette"
+        );
+        let mut plain = make();
+        plain.no_color = true;
+        assert!(
+            colours(&mut plain).iter().all(|c| *c == Color::Reset),
+            "NO_COLOR: no colour at all"
+        );
+    }
+}
