@@ -106,8 +106,14 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let code = runtime.block_on(async {
-        let mut terminal = ratatui::try_init()?;
+    let result = runtime.block_on(async {
+        let mut terminal = match enter() {
+            Ok(terminal) => terminal,
+            Err(err) => {
+                restore();
+                return Err(err.into());
+            }
+        };
         let result = run_loop(
             &mut terminal,
             &mut app,
@@ -122,13 +128,20 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
         )
         .await;
         restore();
+        // Its drop would print to stderr if the cursor cannot be shown, and
+        // printing to a terminal that hung up (SIGHUP) panics: `restore` has
+        // already shown the cursor, so the terminal is not dropped.
+        std::mem::forget(terminal);
         result
-    })?;
+    });
     // The input thread may sit in a blocking read: do not wait for it.
     runtime.shutdown_background();
     drop(drive);
-    tracing::info!("cockpit closed");
-    Ok(code)
+    match &result {
+        Ok(_) => tracing::info!("cockpit closed"),
+        Err(err) => tracing::error!("cockpit closed: {err}"),
+    }
+    result
 }
 
 fn start_logging(path: &Path) -> Result<(), TuiError> {
@@ -149,6 +162,18 @@ fn start_logging(path: &Path) -> Result<(), TuiError> {
         .with_env_filter(filter)
         .try_init();
     Ok(())
+}
+
+/// Raw mode and the alternate screen. Not `ratatui::init`: its panic hook
+/// prints to stderr, which panics again when the terminal has hung up; ours
+/// (installed before) restores silently.
+fn enter() -> io::Result<DefaultTerminal> {
+    ratatui::crossterm::terminal::enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        ratatui::crossterm::terminal::EnterAlternateScreen
+    )?;
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
 }
 
 /// Leaves raw mode and the alternate screen and shows the cursor again.
@@ -366,7 +391,7 @@ fn carry_out(
             let outcome = memory.journal.append(&entry);
             let notice = match outcome {
                 Ok(()) => {
-                    tracing::info!(?entry, "recorded");
+                    tracing::info!("{done}");
                     done
                 }
                 Err(err) => {

@@ -316,3 +316,59 @@ fn a_second_cockpit_observes_follows_live_and_takes_over_when_the_driver_leaves(
     });
     drop(dir);
 }
+
+#[test]
+fn a_dropped_link_sighup_closes_the_cockpit_cleanly() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-hup-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &shell,
+    ]);
+    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
+    let journal = dir.path().join("cutover.journal");
+    assert!(
+        cutover::journal::DriverLock::current(&journal)
+            .unwrap()
+            .is_some()
+    );
+    // Closing the terminal hangs up its processes, as a dropped SSH link does.
+    tmux.run(&["kill-session", "-t", "e2e"]);
+    let start = Instant::now();
+    while cutover::journal::DriverLock::current(&journal)
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the cockpit did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
+    assert!(log.contains("SIGHUP: closing"), "{log}");
+    assert!(log.contains("cockpit closed"), "{log}");
+}
