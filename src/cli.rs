@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
+use crate::actions::{Refusal, confirmation_entry};
 use crate::check::{Check, Status};
 use crate::clock::{Clock, SystemClock};
 use crate::dns::DnsSnapshot;
@@ -108,6 +109,18 @@ pub enum Command {
         #[arg(long, conflicts_with = "watch")]
         json: bool,
     },
+    /// Open the cockpit (the default on a terminal). Logs go to <plan-dir>/<plan-stem>.log.
+    #[command(
+        long_about = "Open the full-screen cockpit: timeline, next step, DNS, mailboxes, journal. \
+It is also what `cutover` does with no command when stdout is a terminal (else it prints `status`).\n\n\
+Logs go to <plan-dir>/<plan-stem>.log (e.g. ./cutover.log), never to the screen. A second cockpit \
+on the same plan observes (read-only) while the first drives. Press ? inside for the keys."
+    )]
+    Tui {
+        /// No network I/O: start no DNS or mailbox watcher; live checks stay unknown.
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,7 +151,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Status { json, offline }) => {
             with_plan(&cli.plan, |plan| status(plan, json, offline, &clock))
         }
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            with_plan(&cli.plan, |plan| cockpit(plan, false))
+        }
         None => with_plan(&cli.plan, |plan| status(plan, false, false, &clock)),
+        Some(Command::Tui { offline }) => with_plan(&cli.plan, |plan| cockpit(plan, offline)),
         Some(Command::Applied { step }) => {
             with_plan(&cli.plan, |plan| applied(plan, &step, &clock))
         }
@@ -285,6 +302,18 @@ fn check(path: &Path) -> Result<u8, Failure> {
             ))
         }
     }
+}
+
+fn cockpit(plan: &Plan, offline: bool) -> Result<u8, Failure> {
+    crate::tui::run(
+        plan,
+        crate::tui::Options { offline },
+        Some(crate::live::workers()),
+    )
+    .map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })
 }
 
 fn timeline_cmd(plan: &Plan, format: Format) -> Result<u8, Failure> {
@@ -655,7 +684,7 @@ fn confirm(
     offline: bool,
     clock: &dyn Clock,
 ) -> Result<u8, Failure> {
-    let session = Session::open(plan)?;
+    let mut session = Session::open(plan)?;
     let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;
     let mailbox = match mailbox {
@@ -672,36 +701,26 @@ fn confirm(
         Some(m) => Some(session.mailbox(m)?),
         None => None,
     };
-    let mut session = session;
     let observed = session.observe(clock, offline)?;
     let now = clock.now();
     let eval = session.evaluate(now, &observed, &mail_checks);
     let status = eval
         .step(&def.id)
         .ok_or_else(|| Failure::new(2, format!("no step {}", def.id)))?;
-    let evidence = status.checks.clone();
     let blockers = confirm_blockers(status, mailbox.is_some());
-    let operator = plan.operator.clone();
     let what = match &mailbox {
         Some(m) => format!("{} for {m}", def.id),
         None => def.id.clone(),
     };
-    let entry = match override_reason {
-        Some(reason) if reason.trim().is_empty() => {
+    let entry = match confirmation_entry(status, mailbox, override_reason, &plan.operator, now) {
+        Ok(entry) => entry,
+        Err(Refusal::EmptyReason) => {
             return Err(Failure::new(
                 2,
                 "--override needs a reason: say why the failing checks may be ignored",
             ));
         }
-        Some(reason) => Entry::Override {
-            at: now,
-            operator,
-            step: def.id.clone(),
-            mailbox,
-            reason: reason.to_string(),
-            evidence,
-        },
-        None if !blockers.is_empty() => {
+        Err(Refusal::Blocked(blockers)) => {
             let mut msg =
                 format!("refused: {what} cannot be confirmed while these checks do not hold:\n");
             for c in &blockers {
@@ -719,13 +738,6 @@ fn confirm(
             ));
             return Err(Failure::new(1, msg));
         }
-        None => Entry::Confirm {
-            at: now,
-            operator,
-            step: def.id.clone(),
-            mailbox,
-            evidence,
-        },
     };
     session.journal.append(&entry)?;
     match entry {

@@ -6,13 +6,19 @@
 //! - [`journal`]: the append-only memory of what was done and seen.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
+//! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
 
+pub mod actions;
+pub mod app;
 pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod dns;
 pub mod journal;
+pub mod live;
 pub mod mail;
 pub mod plan;
 pub mod runbook;
 pub mod sanitize;
+pub mod tui;
+pub mod ui;

@@ -93,7 +93,8 @@ pub fn render_matrix(snapshot: &DnsSnapshot, plan: &Plan, width: usize) -> Strin
     out
 }
 
-fn relative(name: &str, apex: &str) -> String {
+/// A name relative to the apex: `@` for the apex itself, `www` for `www.example.com.`.
+pub fn relative(name: &str, apex: &str) -> String {
     if name.eq_ignore_ascii_case(apex) {
         "@".to_string()
     } else {
@@ -106,10 +107,14 @@ fn relative(name: &str, apex: &str) -> String {
 /// One cell: the answer in short, then its TTL.
 fn short(answer: &Answer, plan: &Plan) -> String {
     match answer.status {
-        AnswerStatus::Ok => {}
-        AnswerStatus::Nodata => return "(none)".to_string(),
-        other => return other.as_str().to_string(),
+        AnswerStatus::Ok => format!("{} {}", summary(answer, plan), answer.ttl),
+        AnswerStatus::Nodata => "(none)".to_string(),
+        other => other.as_str().to_string(),
     }
+}
+
+/// What an answer says, in a few words (sanitised): `old mx1.old.example.`, the TXT text, `serial 7`.
+pub fn summary(answer: &Answer, plan: &Plan) -> String {
     let body = match answer.rtype {
         Rtype::MX => {
             let state = mx::classify(&answer.records, &plan.old.mx, &plan.new.mx);
@@ -132,7 +137,7 @@ fn short(answer: &Answer, plan: &Plan) -> String {
             .unwrap_or_default(),
         _ => answer.records.join(","),
     };
-    format!("{} {}", sanitize(&body), answer.ttl)
+    sanitize(&body)
 }
 
 /// `text` cut or padded to exactly `width` characters; a cut ends in `…`.

@@ -68,7 +68,11 @@ pub fn parse_mx(record: &str) -> Option<(u16, String)> {
     let mut parts = record.split_whitespace();
     let preference = parts.next()?.parse().ok()?;
     let host = normalise_host(parts.next()?);
-    if parts.next().is_some() {
+    // A host name is letters, digits, `-`, `_` and dots; anything else is not an MX record we understand.
+    let plausible = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'));
+    if parts.next().is_some() || !plausible {
         return None;
     }
     Some((preference, host))

@@ -407,9 +407,16 @@ fn step_state(
     if holding.is_empty() {
         return (StepState::Ready, None);
     }
-    if holding.iter().all(|c| c.until.is_some()) {
-        let until = holding.iter().filter_map(|c| c.until).max();
-        return (StepState::Waiting, until);
+    // A measured failure blocks; otherwise an outstanding time gate means waiting
+    // (even while something else is not measured yet: the wait comes first).
+    if holding
+        .iter()
+        .any(|c| c.status == Status::Fail && c.until.is_none())
+    {
+        return (StepState::Blocked, None);
+    }
+    if let Some(until) = holding.iter().filter_map(|c| c.until).max() {
+        return (StepState::Waiting, Some(until));
     }
     (StepState::Blocked, None)
 }

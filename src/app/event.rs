@@ -1,0 +1,60 @@
+//! What flows into the cockpit's loop (events) and out of it to workers (commands).
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use ratatui::crossterm::event::KeyEvent;
+
+use crate::check::Check;
+use crate::journal::Entry;
+use crate::ui::model::{DnsView, MailboxRow};
+
+/// Everything that can change the cockpit's state. Workers send data, never handles.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A key press.
+    Key(KeyEvent),
+    /// The 1 s clock tick, with the time now.
+    Tick(Timestamp),
+    /// The terminal has a new size (columns, rows).
+    Resize(u16, u16),
+    /// Entries other processes (or this one) appended to the journal.
+    /// `restarted`: the journal was replaced and these are all of it.
+    Journal {
+        entries: Vec<Entry>,
+        restarted: bool,
+    },
+    /// A new DNS round from the watcher.
+    DnsRound(Box<crate::dns::DnsSnapshot>),
+    /// A DNS view to show as it is (tests and snapshots).
+    Dns(Box<DnsView>),
+    /// A new mailbox snapshot: every row.
+    Mailboxes(Vec<MailboxRow>),
+    /// The checks that need live data, keyed by step id (computed by the integrator).
+    LiveChecks(HashMap<String, Vec<Check>>),
+    /// A worker's one-line report for the status line (e.g. "copy started, pid 123").
+    Notice(String),
+    /// Who drives changed: the driver left and this cockpit took over, or another took over.
+    Role(crate::app::Role),
+    /// Quit now (a signal: SIGHUP, SIGTERM).
+    Shutdown,
+}
+
+/// Side effects `update` asks for; the loop or a worker carries them out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Append this entry to the journal (fsynced); show `done` once it is on disk.
+    Append { entry: Entry, done: String },
+    /// Measure DNS and mailboxes now.
+    Refresh,
+    /// Start a detached `cutover sync --detach` (one mailbox, or all).
+    /// `precopy`: before the 24 h gate of R12, labelled so.
+    StartCopy {
+        mailbox: Option<String>,
+        precopy: bool,
+    },
+    /// Pause a running copy: stop its process (the copy resumes from its checkpoints).
+    PauseCopy { mailbox: String, pid: u32 },
+    /// Leave the cockpit.
+    Quit,
+}

@@ -1,0 +1,434 @@
+//! The one key table: it drives the key handler, the footer hints and the `?` help.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a key asks the cockpit to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    NextPane,
+    PrevPane,
+    /// Enter: open the confirmation for a step, the detail of a mailbox or DNS cell.
+    Open,
+    /// Mark the selected step applied ("I made the change").
+    Applied,
+    /// Take a confirmation (or a mailbox's tick) back.
+    Reopen,
+    /// Tick the marked (or selected) mailboxes for the current per-mailbox step.
+    Tick,
+    /// Add or remove the selected mailbox from the selection.
+    Mark,
+    Filter,
+    Sort,
+    ReverseSort,
+    /// Start or pause a copy: the selected mailbox in the mailbox pane, else all.
+    Copy,
+    Refresh,
+    Help,
+    Quit,
+    /// Close help or a popup.
+    Close,
+    /// In a confirmation popup: record it.
+    Yes,
+    /// In a confirmation popup: cancel.
+    No,
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere outside popups.
+    Global,
+    /// The timeline (steps) pane.
+    Steps,
+    /// The DNS pane.
+    Dns,
+    /// The mailbox pane.
+    Mailboxes,
+    /// A confirmation popup.
+    Popup,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::Steps => "Timeline",
+            Scope::Dns => "DNS",
+            Scope::Mailboxes => "Mailboxes",
+            Scope::Popup => "Confirmation popup",
+        }
+    }
+}
+
+/// A key: its code and whether Ctrl is held (Shift is part of the character).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn key(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const fn ch(c: char) -> Key {
+    key(KeyCode::Char(c))
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+/// One row of the key table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub scope: Scope,
+    pub keys: &'static [Key],
+    /// How the keys are written in hints and help, e.g. `↑/k`.
+    pub label: &'static str,
+    pub action: Action,
+    /// What it does, in a few words.
+    pub help: &'static str,
+    /// Shown in the footer (the most useful few only).
+    pub footer: bool,
+}
+
+const fn bind(
+    scope: Scope,
+    keys: &'static [Key],
+    label: &'static str,
+    action: Action,
+    help: &'static str,
+    footer: bool,
+) -> Binding {
+    Binding {
+        scope,
+        keys,
+        label,
+        action,
+        help,
+        footer,
+    }
+}
+
+/// Every key binding of the cockpit. Popup bindings come first so `y`/`n`
+/// in a popup win over anything global.
+pub const KEYMAP: &[Binding] = &[
+    bind(
+        Scope::Popup,
+        &[ch('y')],
+        "y",
+        Action::Yes,
+        "record it (when every check holds)",
+        true,
+    ),
+    bind(
+        Scope::Popup,
+        &[ch('n'), key(KeyCode::Esc)],
+        "n/Esc",
+        Action::No,
+        "cancel",
+        true,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Up), ch('k')],
+        "↑/k",
+        Action::Up,
+        "move up",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Down), ch('j')],
+        "↓/j",
+        Action::Down,
+        "move down",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Left), ch('h')],
+        "←/h",
+        Action::Left,
+        "previous column (DNS)",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Right), ch('l')],
+        "→/l",
+        Action::Right,
+        "next column (DNS)",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::PageUp), ctrl('u')],
+        "PgUp",
+        Action::PageUp,
+        "page up",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::PageDown), ctrl('d')],
+        "PgDn",
+        Action::PageDown,
+        "page down",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Home), ch('g')],
+        "g",
+        Action::Top,
+        "first row",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::End), ch('G')],
+        "G",
+        Action::Bottom,
+        "last row",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Tab)],
+        "Tab",
+        Action::NextPane,
+        "next pane",
+        true,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::BackTab)],
+        "S-Tab",
+        Action::PrevPane,
+        "previous pane",
+        false,
+    ),
+    bind(
+        Scope::Steps,
+        &[key(KeyCode::Enter)],
+        "Enter",
+        Action::Open,
+        "confirm the selected step",
+        true,
+    ),
+    bind(
+        Scope::Steps,
+        &[ch('a')],
+        "a",
+        Action::Applied,
+        "mark the selected step applied",
+        true,
+    ),
+    bind(
+        Scope::Steps,
+        &[ch('u')],
+        "u",
+        Action::Reopen,
+        "reopen the selected step",
+        false,
+    ),
+    bind(
+        Scope::Dns,
+        &[key(KeyCode::Enter)],
+        "Enter",
+        Action::Open,
+        "detail of the selected answer",
+        true,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[key(KeyCode::Enter)],
+        "Enter",
+        Action::Open,
+        "mailbox detail with folders",
+        true,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[ch(' ')],
+        "Space",
+        Action::Mark,
+        "select / unselect a mailbox",
+        false,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[ch('t')],
+        "t",
+        Action::Tick,
+        "tick mailbox(es) for the per-mailbox step",
+        true,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[ch('u')],
+        "u",
+        Action::Reopen,
+        "take a mailbox's tick back",
+        false,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[ch('/')],
+        "/",
+        Action::Filter,
+        "filter by address",
+        true,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[ch('o')],
+        "o",
+        Action::Sort,
+        "sort by the next column",
+        false,
+    ),
+    bind(
+        Scope::Mailboxes,
+        &[ch('O')],
+        "O",
+        Action::ReverseSort,
+        "reverse the sort",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[ch('s')],
+        "s",
+        Action::Copy,
+        "start/pause copy (mailbox pane: selected; else all)",
+        true,
+    ),
+    bind(
+        Scope::Global,
+        &[ch('r')],
+        "r",
+        Action::Refresh,
+        "refresh DNS and mailboxes now",
+        true,
+    ),
+    bind(
+        Scope::Global,
+        &[ch('?')],
+        "?",
+        Action::Help,
+        "this help",
+        true,
+    ),
+    bind(
+        Scope::Global,
+        &[key(KeyCode::Esc)],
+        "Esc",
+        Action::Close,
+        "close help or popup",
+        false,
+    ),
+    bind(
+        Scope::Global,
+        &[ch('q'), ctrl('c')],
+        "q",
+        Action::Quit,
+        "quit (copies go on)",
+        true,
+    ),
+];
+
+/// The action a key press means in `scope` (global bindings apply too).
+pub fn lookup(scope: Scope, event: &KeyEvent) -> Option<Action> {
+    let pressed = Key {
+        code: event.code,
+        ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+    };
+    let matches = |b: &&Binding| b.keys.contains(&pressed);
+    let in_scope =
+        |b: &&Binding| b.scope == scope || (b.scope == Scope::Global && scope != Scope::Popup);
+    KEYMAP
+        .iter()
+        .filter(in_scope)
+        .find(matches)
+        .map(|b| b.action)
+}
+
+/// The footer hints for a scope: `key label` pairs, in table order.
+pub fn footer(scope: Scope) -> Vec<(&'static str, &'static str)> {
+    KEYMAP
+        .iter()
+        .filter(|b| b.footer)
+        .filter(|b| b.scope == scope || (b.scope == Scope::Global && scope != Scope::Popup))
+        .map(|b| (b.label, short_help(b)))
+        .collect()
+}
+
+/// The first words of a binding's help, for the footer.
+fn short_help(b: &Binding) -> &'static str {
+    match b.action {
+        Action::Open => "open",
+        Action::Applied => "applied",
+        Action::Tick => "tick",
+        Action::Filter => "filter",
+        Action::Copy => "copy",
+        Action::Refresh => "refresh",
+        Action::Help => "help",
+        Action::Quit => "quit",
+        Action::NextPane => "pane",
+        Action::Yes => "record",
+        Action::No => "cancel",
+        _ => b.help,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_means_two_things_in_one_scope() {
+        for scope in [Scope::Steps, Scope::Dns, Scope::Mailboxes, Scope::Popup] {
+            let visible: Vec<&Binding> = KEYMAP
+                .iter()
+                .filter(|b| b.scope == scope || (b.scope == Scope::Global && scope != Scope::Popup))
+                .collect();
+            for (i, a) in visible.iter().enumerate() {
+                for b in &visible[i + 1..] {
+                    // A scope's own binding may shadow a global one on purpose (Esc in popups).
+                    let shadowing = a.scope != b.scope;
+                    for k in a.keys {
+                        assert!(
+                            shadowing || !b.keys.contains(k),
+                            "{k:?} bound twice in {scope:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vim_keys_and_arrows_move() {
+        let j = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+        let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Mailboxes, &j), Some(Action::Down));
+        assert_eq!(lookup(Scope::Steps, &down), Some(Action::Down));
+        let y = KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Steps, &y), None);
+        assert_eq!(lookup(Scope::Popup, &y), Some(Action::Yes));
+    }
+}

@@ -1,0 +1,589 @@
+//! `update`: the one place the cockpit's state changes. Synchronous, no I/O.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::{Action, Scope, lookup};
+use super::{App, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, Pane, Popup, Role};
+use crate::actions::{Refusal, confirmation_entry};
+use crate::journal::Entry;
+use crate::runbook::eval::confirm_blockers;
+use crate::runbook::{History, Mode};
+use crate::sanitize::sanitize;
+
+/// Applies one event to the state; returns what must be done outside (I/O).
+pub fn update(app: &mut App, event: Event) -> Vec<Command> {
+    match event {
+        Event::Key(key) => {
+            if key.kind != KeyEventKind::Press {
+                return Vec::new();
+            }
+            app.dirty = true;
+            on_key(app, key)
+        }
+        Event::Tick(now) => {
+            app.now = now;
+            let changed = app.reevaluate();
+            let clock = app.clock_key();
+            if changed || clock != app.shown_clock {
+                app.shown_clock = clock;
+                app.dirty = true;
+            }
+            Vec::new()
+        }
+        Event::Resize(columns, rows) => {
+            app.size = (columns, rows);
+            app.scroll_mailboxes_into_view();
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::Journal { entries, restarted } => {
+            if restarted {
+                app.history = History::from_entries(&entries);
+                app.journal.clear();
+            } else {
+                for entry in &entries {
+                    app.history.apply(entry);
+                }
+            }
+            if !entries.is_empty() || restarted {
+                app.journal.extend(entries);
+                while app.journal.len() > JOURNAL_TAIL {
+                    app.journal.pop_front();
+                }
+                // New DNS facts (an alarm, a transition) change what the DNS pane says.
+                if let Some(round) = &app.dns_round {
+                    app.dns = Some(crate::ui::dns_view::dns_view(
+                        &app.plan,
+                        round,
+                        &app.history.dns,
+                    ));
+                }
+                app.reevaluate();
+                app.dirty = true;
+            }
+            Vec::new()
+        }
+        Event::DnsRound(round) => {
+            app.dns = Some(crate::ui::dns_view::dns_view(
+                &app.plan,
+                &round,
+                &app.history.dns,
+            ));
+            app.dns_round = Some(*round);
+            app.reevaluate();
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::Dns(view) => {
+            app.dns = Some(*view);
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::Mailboxes(rows) => {
+            app.mailboxes = rows;
+            app.reorder_mailboxes();
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::LiveChecks(checks) => {
+            app.live = checks;
+            app.reevaluate();
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::Notice(text) => {
+            app.notice = Some(text);
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::Role(role) => {
+            app.notice = Some(match &role {
+                Role::Driving => "The driver left: this cockpit now drives.".to_string(),
+                Role::Observing(d) => format!("{d} drives now; this cockpit observes."),
+            });
+            app.role = role;
+            app.dirty = true;
+            Vec::new()
+        }
+        Event::Shutdown => {
+            app.quit = true;
+            vec![Command::Quit]
+        }
+    }
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
+    if app.help {
+        match lookup(Scope::Global, &key) {
+            Some(Action::Help | Action::Close) => app.help = false,
+            Some(Action::Quit) => return quit(app),
+            _ => {}
+        }
+        return Vec::new();
+    }
+    if let Some(Popup::Confirm(popup)) = &app.popup {
+        let popup = popup.clone();
+        if needs_reason(app, &popup) {
+            return type_reason(app, popup, key);
+        }
+        match lookup(Scope::Popup, &key) {
+            Some(Action::Yes) => return record(app, &popup),
+            Some(Action::No) => {
+                app.popup = None;
+                app.notice = Some("Cancelled: nothing was recorded.".into());
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
+    if app.popup.is_some() {
+        match lookup(Scope::Global, &key) {
+            Some(Action::Close) => app.popup = None,
+            Some(Action::Quit) => return quit(app),
+            _ if key.code == KeyCode::Enter => app.popup = None,
+            _ => {}
+        }
+        return Vec::new();
+    }
+    if app.mailbox_view.editing_filter {
+        edit_filter(app, key);
+        return Vec::new();
+    }
+    let Some(action) = lookup(app.focus.scope(), &key) else {
+        return Vec::new();
+    };
+    on_action(app, action)
+}
+
+fn quit(app: &mut App) -> Vec<Command> {
+    app.quit = true;
+    vec![Command::Quit]
+}
+
+fn on_action(app: &mut App, action: Action) -> Vec<Command> {
+    match action {
+        Action::Up => move_cursor(app, -1),
+        Action::Down => move_cursor(app, 1),
+        Action::PageUp => move_cursor(app, -page(app)),
+        Action::PageDown => move_cursor(app, page(app)),
+        Action::Top => move_cursor(app, -(isize::MAX / 2)),
+        Action::Bottom => move_cursor(app, isize::MAX / 2),
+        Action::Left | Action::Right if app.focus == Pane::Dns => {
+            let columns = app.dns.as_ref().map_or(0, |d| d.servers.len());
+            let col = &mut app.dns_cursor.1;
+            *col = if action == Action::Left {
+                col.saturating_sub(1)
+            } else {
+                (*col + 1).min(columns.saturating_sub(1))
+            };
+        }
+        Action::Left | Action::Right => {}
+        Action::NextPane | Action::PrevPane => {
+            let panes = Pane::ALL;
+            let at = panes.iter().position(|p| *p == app.focus).unwrap_or(0);
+            let next = if action == Action::NextPane {
+                (at + 1) % panes.len()
+            } else {
+                (at + panes.len() - 1) % panes.len()
+            };
+            app.focus = panes[next];
+        }
+        Action::Open => open(app),
+        Action::Applied => return applied(app),
+        Action::Reopen => reopen(app),
+        Action::Tick => tick(app),
+        Action::Mark => {
+            if let Some(m) = app.selected_mailbox() {
+                let addr = m.address.to_lowercase();
+                if !app.mailbox_view.marked.remove(&addr) {
+                    app.mailbox_view.marked.insert(addr);
+                }
+                move_cursor(app, 1);
+            }
+        }
+        Action::Filter => app.mailbox_view.editing_filter = true,
+        Action::Sort => {
+            app.mailbox_view.sort = app.mailbox_view.sort.next();
+            app.notice = Some(format!(
+                "Mailboxes sorted by {}.",
+                app.mailbox_view.sort.as_str()
+            ));
+            app.reorder_mailboxes();
+        }
+        Action::ReverseSort => {
+            app.mailbox_view.descending = !app.mailbox_view.descending;
+            app.reorder_mailboxes();
+        }
+        Action::Copy => return copy(app),
+        Action::Refresh => {
+            if app.offline {
+                app.notice =
+                    Some("Offline (--offline): nothing is measured, nothing to refresh.".into());
+                return Vec::new();
+            }
+            app.notice = Some("Refreshing DNS and mailboxes…".into());
+            return vec![Command::Refresh];
+        }
+        Action::Help => app.help = true,
+        Action::Quit => return quit(app),
+        Action::Close => {
+            app.notice = None;
+            app.mailbox_view.marked.clear();
+        }
+        Action::Yes | Action::No => {}
+    }
+    Vec::new()
+}
+
+fn page(app: &App) -> isize {
+    isize::try_from(crate::ui::mailbox_rows_visible(app).max(1)).unwrap_or(10)
+}
+
+fn step_by(at: usize, by: isize, len: usize) -> usize {
+    let moved = if by < 0 {
+        at.saturating_sub(by.unsigned_abs())
+    } else {
+        at.saturating_add(by.unsigned_abs())
+    };
+    moved.min(len.saturating_sub(1))
+}
+
+fn move_cursor(app: &mut App, by: isize) {
+    match app.focus {
+        Pane::Steps => {
+            app.selected_step = step_by(app.selected_step, by, app.eval.steps.len());
+        }
+        Pane::Next => {
+            // The pane clamps it to its text when drawn.
+            app.next_scroll = step_by(app.next_scroll, by, 200);
+        }
+        Pane::Dns => {
+            let rows = app.dns.as_ref().map_or(0, |d| d.rows.len());
+            app.dns_cursor.0 = step_by(app.dns_cursor.0, by, rows);
+        }
+        Pane::Mailboxes => {
+            let view = &mut app.mailbox_view;
+            view.selected = step_by(view.selected, by, view.order.len());
+            app.scroll_mailboxes_into_view();
+        }
+        Pane::Journal => {
+            // Up scrolls back in time.
+            let up = -by;
+            app.journal_scroll = step_by(app.journal_scroll, up, app.journal.len());
+        }
+    }
+}
+
+fn edit_filter(app: &mut App, key: KeyEvent) {
+    let view = &mut app.mailbox_view;
+    match key.code {
+        KeyCode::Esc => {
+            view.filter.clear();
+            view.editing_filter = false;
+        }
+        KeyCode::Enter => view.editing_filter = false,
+        KeyCode::Backspace => {
+            view.filter.pop();
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) && !c.is_control() => {
+            view.filter.push(c);
+        }
+        _ => return,
+    }
+    app.reorder_mailboxes();
+}
+
+/// Observers change nothing: every recording action says who drives instead.
+fn refuse_if_observing(app: &mut App) -> bool {
+    if let Role::Observing(driver) = &app.role {
+        app.notice = Some(format!(
+            "Read-only: this cockpit observes; {driver} drives. Confirm from that cockpit."
+        ));
+        return true;
+    }
+    false
+}
+
+/// The step a step key acts on: the next step in its own pane, else the timeline's cursor.
+fn target_step(app: &App) -> Option<&crate::runbook::StepStatus> {
+    match (app.focus, &app.eval.next) {
+        (Pane::Next, Some(next)) => app.eval.step(&next.step),
+        _ => app.selected_step(),
+    }
+}
+
+fn open(app: &mut App) {
+    match app.focus {
+        Pane::Steps | Pane::Next => {
+            if refuse_if_observing(app) {
+                return;
+            }
+            let Some(step) = target_step(app) else {
+                return;
+            };
+            if step.state.is_finished() {
+                app.notice = Some(format!(
+                    "{} is already {}; `u` reopens it.",
+                    step.id,
+                    step.state.as_str()
+                ));
+                return;
+            }
+            app.popup = Some(Popup::Confirm(ConfirmPopup {
+                kind: ConfirmKind::Confirm,
+                step: step.id.clone(),
+                mailboxes: Vec::new(),
+                reason: String::new(),
+            }));
+        }
+        Pane::Dns => {
+            if app.dns.as_ref().is_some_and(|d| !d.rows.is_empty()) {
+                app.popup = Some(Popup::DnsCell(app.dns_cursor.0, app.dns_cursor.1));
+            } else {
+                app.notice = Some("DNS not measured yet.".into());
+            }
+        }
+        Pane::Mailboxes => {
+            if let Some(m) = app.selected_mailbox() {
+                app.popup = Some(Popup::Mailbox(m.address.clone()));
+            }
+        }
+        Pane::Journal => {}
+    }
+}
+
+fn applied(app: &mut App) -> Vec<Command> {
+    if refuse_if_observing(app) {
+        return Vec::new();
+    }
+    let Some(step) = target_step(app) else {
+        return Vec::new();
+    };
+    let mode = app.runbook.step(&step.id).map(|d| d.mode);
+    if mode == Some(Mode::Automatic) {
+        app.notice = Some(format!(
+            "{} is automatic: cutover sees it happen; there is nothing to apply.",
+            step.id
+        ));
+        return Vec::new();
+    }
+    let id = step.id.clone();
+    vec![Command::Append {
+        entry: Entry::Applied {
+            at: app.now,
+            operator: app.plan.operator.clone(),
+            step: id.clone(),
+        },
+        done: format!("Recorded: {id} applied. cutover now watches for its outcome."),
+    }]
+}
+
+fn reopen(app: &mut App) {
+    if refuse_if_observing(app) {
+        return;
+    }
+    let (step, mailboxes) = if app.focus == Pane::Mailboxes {
+        let Some(step) = app.tick_step() else {
+            app.notice = Some("No per-mailbox step to take a tick back from.".into());
+            return;
+        };
+        (step.id.clone(), app.mailbox_targets())
+    } else {
+        let Some(step) = target_step(app) else {
+            return;
+        };
+        (step.id.clone(), Vec::new())
+    };
+    app.popup = Some(Popup::Confirm(ConfirmPopup {
+        kind: ConfirmKind::Reopen,
+        step,
+        mailboxes,
+        reason: String::new(),
+    }));
+}
+
+fn tick(app: &mut App) {
+    if refuse_if_observing(app) {
+        return;
+    }
+    let Some(step) = app.tick_step() else {
+        app.notice = Some("This plan has no per-mailbox step.".into());
+        return;
+    };
+    let step = step.id.clone();
+    let mailboxes = app.mailbox_targets();
+    if mailboxes.is_empty() {
+        app.notice = Some("No mailbox selected.".into());
+        return;
+    }
+    app.popup = Some(Popup::Confirm(ConfirmPopup {
+        kind: ConfirmKind::Confirm,
+        step,
+        mailboxes,
+        reason: String::new(),
+    }));
+}
+
+/// Whether confirming needs a typed override reason: a check that matters does not hold.
+pub fn needs_reason(app: &App, popup: &ConfirmPopup) -> bool {
+    popup.kind == ConfirmKind::Confirm
+        && app
+            .eval
+            .step(&popup.step)
+            .is_some_and(|s| !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty())
+}
+
+fn type_reason(app: &mut App, mut popup: ConfirmPopup, key: KeyEvent) -> Vec<Command> {
+    match key.code {
+        KeyCode::Esc => {
+            app.popup = None;
+            app.notice = Some("Cancelled: nothing was recorded.".into());
+            return Vec::new();
+        }
+        KeyCode::Enter => return record(app, &popup),
+        KeyCode::Backspace => {
+            popup.reason.pop();
+        }
+        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            app.popup = None;
+            return Vec::new();
+        }
+        KeyCode::Char(c) if !c.is_control() => popup.reason.push(c),
+        _ => {}
+    }
+    app.popup = Some(Popup::Confirm(popup));
+    Vec::new()
+}
+
+/// Turns the popup into journal entries, with the same rule as `cutover confirm`.
+fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
+    if refuse_if_observing(app) {
+        app.popup = None;
+        return Vec::new();
+    }
+    let Some(status) = app.eval.step(&popup.step) else {
+        app.popup = None;
+        return Vec::new();
+    };
+    let operator = app.plan.operator.clone();
+    let targets: Vec<Option<String>> = if popup.mailboxes.is_empty() {
+        vec![None]
+    } else {
+        popup.mailboxes.iter().cloned().map(Some).collect()
+    };
+    let what = |m: &Option<String>| match m {
+        Some(m) => format!("{} for {}", popup.step, sanitize(m)),
+        None => popup.step.clone(),
+    };
+    let mut commands = Vec::new();
+    match popup.kind {
+        ConfirmKind::Reopen => {
+            for m in &targets {
+                commands.push(Command::Append {
+                    entry: Entry::Reopen {
+                        at: app.now,
+                        operator: operator.clone(),
+                        step: popup.step.clone(),
+                        mailbox: m.clone(),
+                    },
+                    done: format!("Recorded: {} reopened.", what(m)),
+                });
+            }
+        }
+        ConfirmKind::Confirm => {
+            let reason = (!popup.reason.is_empty()).then_some(popup.reason.as_str());
+            for m in &targets {
+                match confirmation_entry(status, m.clone(), reason, &operator, app.now) {
+                    Ok(entry) => {
+                        let done = match entry {
+                            Entry::Override { .. } => {
+                                format!("Recorded: {} confirmed by override.", what(m))
+                            }
+                            _ => format!("Recorded: {} confirmed.", what(m)),
+                        };
+                        commands.push(Command::Append { entry, done });
+                    }
+                    Err(Refusal::EmptyReason) | Err(Refusal::Blocked(_)) => {
+                        app.notice = Some(
+                            "Refused: checks do not hold. Type why they may be ignored, then Enter."
+                                .into(),
+                        );
+                        return Vec::new();
+                    }
+                }
+            }
+        }
+    }
+    app.popup = None;
+    app.mailbox_view.marked.clear();
+    commands
+}
+
+fn copy(app: &mut App) -> Vec<Command> {
+    if refuse_if_observing(app) {
+        return Vec::new();
+    }
+    let running = |app: &App, addr: &str| {
+        app.history
+            .sync
+            .get(addr)
+            .filter(|s| s.state == "running")
+            .map(|s| s.pid)
+    };
+    let targets: Vec<String> = if app.focus == Pane::Mailboxes {
+        app.mailbox_targets()
+    } else {
+        Vec::new()
+    };
+    let precopy = !app.final_copy_gate_holds();
+    let label = if precopy {
+        "Pre-copy (before the 24 h gate of R12; final-copy still waits for it)"
+    } else {
+        "Copy"
+    };
+    if targets.is_empty() {
+        let pauses: Vec<Command> = app
+            .history
+            .sync
+            .iter()
+            .filter(|(_, s)| s.state == "running")
+            .map(|(m, s)| Command::PauseCopy {
+                mailbox: m.clone(),
+                pid: s.pid,
+            })
+            .collect();
+        if !pauses.is_empty() {
+            app.notice = Some(format!("Pausing {} running copies…", pauses.len()));
+            return pauses;
+        }
+        app.notice = Some(format!("{label}: starting for every mailbox…"));
+        return vec![Command::StartCopy {
+            mailbox: None,
+            precopy,
+        }];
+    }
+    let mut commands = Vec::new();
+    for m in targets {
+        match running(app, &m) {
+            Some(pid) => commands.push(Command::PauseCopy { mailbox: m, pid }),
+            None => commands.push(Command::StartCopy {
+                mailbox: Some(m),
+                precopy,
+            }),
+        }
+    }
+    app.notice = Some(match commands.as_slice() {
+        [
+            Command::StartCopy {
+                mailbox: Some(m), ..
+            },
+        ] => {
+            format!("{label}: starting for {}…", sanitize(m))
+        }
+        [Command::PauseCopy { mailbox, .. }] => {
+            format!("Pausing the copy of {}…", sanitize(mailbox))
+        }
+        _ => format!("{label}: {} mailboxes…", commands.len()),
+    });
+    commands
+}

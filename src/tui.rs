@@ -1,0 +1,492 @@
+//! The cockpit on a real terminal: set-up and restore, the event loop, signals, workers.
+//!
+//! One loop owns the [`App`]. Input (a thread reading keys), the 1 s clock,
+//! signals and the live workers send [`Event`]s over one channel; the journal
+//! is followed every 500 ms. Each event goes through the pure
+//! [`app::update`](crate::app::update); the commands it returns are carried
+//! out here (journal appends, copies) or sent to a worker. A frame is drawn
+//! only when something visible changed, inside a synchronized update, so an
+//! idle cockpit writes almost nothing over SSH.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{self as term_event, Event as TermEvent};
+use ratatui::crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use ratatui::crossterm::{cursor, execute, queue};
+use tokio::sync::mpsc;
+
+use crate::app::{self, App, Command, Event, Role};
+use crate::clock::{Clock, SystemClock};
+use crate::journal::{Drive, Driver, DriverLock, Follower, Journal, JournalError};
+use crate::plan::Plan;
+use crate::sanitize::sanitize;
+
+/// How often the journal is read for lines other processes appended.
+const JOURNAL_POLL: Duration = Duration::from_millis(500);
+/// How often an observer checks whether the driver has gone.
+const TAKEOVER_POLL: Duration = Duration::from_secs(2);
+
+/// Why the cockpit could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TuiError {
+    /// The journal or its driver lock could not be used.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The terminal could not be set up or written to.
+    #[error("the terminal: {0}")]
+    Terminal(#[from] io::Error),
+    /// The log file beside the plan could not be opened.
+    #[error("cannot open the log file {}: {source}", path.display())]
+    Log { path: PathBuf, source: io::Error },
+}
+
+/// How the cockpit starts.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// No network I/O: no DNS or mailbox workers are started.
+    pub offline: bool,
+}
+
+/// What the live parts (DNS watcher, mailbox prober) hand the loop: where
+/// to send "measure now". They send their snapshots as events themselves.
+#[derive(Debug, Default)]
+pub struct Workers {
+    pub refresh: Vec<mpsc::Sender<()>>,
+}
+
+/// Starts the live workers; they send `Event::Dns`, `Event::Mailboxes` and
+/// `Event::LiveChecks` on the sender they are given.
+pub type StartWorkers = Box<dyn FnOnce(&Plan, mpsc::Sender<Event>) -> Workers + Send>;
+
+/// The log file of a plan: `<plan-dir>/<plan-stem>.log`.
+pub fn log_path_for_plan(plan: &Path) -> PathBuf {
+    let stem = plan
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cutover".into());
+    plan.with_file_name(format!("{stem}.log"))
+}
+
+/// Opens the cockpit on `plan` and runs it until the operator quits or a
+/// signal arrives. Returns the process exit code.
+pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Result<u8, TuiError> {
+    let started = Instant::now();
+    let log_path = log_path_for_plan(&plan.path);
+    start_logging(&log_path)?;
+    tracing::info!(plan = %plan.path.display(), offline = options.offline, "cockpit starting");
+
+    let clock = SystemClock;
+    let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+    let mut drive = DriverLock::acquire(journal.path(), Driver::this_process(clock.now()))?;
+    let replay = journal.replay()?;
+    let mut follower = journal.follower_after(&replay);
+    let role = match &drive {
+        Drive::Driving(_) => Role::Driving,
+        Drive::Observing(driver) => Role::Observing(driver.clone()),
+    };
+    let mut app = App::new(plan.clone(), &replay.entries, role, clock.now());
+    app.offline = options.offline;
+    app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    app.log_path = Some(log_path.clone());
+    if let Some(torn) = &replay.torn {
+        app.notice = Some(format!(
+            "The journal's last line was torn (a crash mid-write); {} bytes were set aside in {}.",
+            torn.bytes.len(),
+            torn.saved_to.display()
+        ));
+    }
+
+    install_panic_hook(log_path);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let mut terminal = match enter() {
+            Ok(terminal) => terminal,
+            Err(err) => {
+                restore();
+                return Err(err.into());
+            }
+        };
+        let result = run_loop(
+            &mut terminal,
+            &mut app,
+            &mut Memory {
+                journal: &journal,
+                follower: &mut follower,
+                drive: &mut drive,
+            },
+            options,
+            workers,
+            started,
+        )
+        .await;
+        restore();
+        // Its drop would print to stderr if the cursor cannot be shown, and
+        // printing to a terminal that hung up (SIGHUP) panics: `restore` has
+        // already shown the cursor, so the terminal is not dropped.
+        std::mem::forget(terminal);
+        result
+    });
+    // The input thread may sit in a blocking read: do not wait for it.
+    runtime.shutdown_background();
+    drop(drive);
+    match &result {
+        Ok(_) => tracing::info!("cockpit closed"),
+        Err(err) => tracing::error!("cockpit closed: {err}"),
+    }
+    result
+}
+
+fn start_logging(path: &Path) -> Result<(), TuiError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| TuiError::Log {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second cockpit in the same process (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+    Ok(())
+}
+
+/// Raw mode and the alternate screen. Not `ratatui::init`: its panic hook
+/// prints to stderr, which panics again when the terminal has hung up; ours
+/// (installed before) restores silently.
+fn enter() -> io::Result<DefaultTerminal> {
+    ratatui::crossterm::terminal::enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        ratatui::crossterm::terminal::EnterAlternateScreen
+    )?;
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
+}
+
+/// Leaves raw mode and the alternate screen and shows the cursor again.
+fn restore() {
+    let _ = ratatui::try_restore();
+    let _ = execute!(io::stdout(), cursor::Show);
+}
+
+/// A panic anywhere (also in a worker task) restores the terminal, writes the
+/// report to the log and ends the process: a half-dead cockpit in raw mode
+/// is worse than none.
+fn install_panic_hook(log_path: PathBuf) {
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        tracing::error!("panic: {info}\n{backtrace}");
+        let _ = writeln!(
+            io::stderr(),
+            "cutover: internal error: {info}\nThe report is in {}. Copies running in their own processes go on; restart the cockpit to continue where you were.",
+            log_path.display()
+        );
+        std::process::exit(101);
+    }));
+}
+
+fn draw(terminal: &mut DefaultTerminal, app: &App) -> io::Result<()> {
+    queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    terminal.draw(|frame| crate::ui::render(frame, app))?;
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    Ok(())
+}
+
+fn spawn_input(tx: mpsc::Sender<Event>) {
+    std::thread::spawn(move || {
+        loop {
+            let event = match term_event::read() {
+                Ok(TermEvent::Key(key)) => Event::Key(key),
+                Ok(TermEvent::Resize(columns, rows)) => Event::Resize(columns, rows),
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!("reading the terminal failed: {err}");
+                    Event::Shutdown
+                }
+            };
+            let end = matches!(event, Event::Shutdown);
+            if tx.blocking_send(event).is_err() || end {
+                break;
+            }
+        }
+    });
+}
+
+fn spawn_clock(tx: mpsc::Sender<Event>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            if tx.send(Event::Tick(SystemClock.now())).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// SIGHUP (the SSH link dropped) and SIGTERM end the cockpit cleanly; every
+/// journal line is already fsynced, and copies go on in their own processes.
+fn spawn_signals(tx: mpsc::Sender<Event>) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = hangup.recv() => tracing::info!("SIGHUP: closing"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: closing"),
+        }
+        let _ = tx.send(Event::Shutdown).await;
+    });
+    Ok(())
+}
+
+async fn run_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    memory: &mut Memory<'_>,
+    options: Options,
+    start_workers: Option<StartWorkers>,
+    started: Instant,
+) -> Result<u8, TuiError> {
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    spawn_input(tx.clone());
+    spawn_clock(tx.clone());
+    spawn_signals(tx.clone())?;
+    let workers = match (options.offline, start_workers) {
+        (false, Some(start)) => start(&app.plan, tx.clone()),
+        _ => Workers::default(),
+    };
+    inject_fault();
+    let size = terminal.size()?;
+    app::update(app, Event::Resize(size.width, size.height));
+    draw(terminal, app)?;
+    app.dirty = false;
+    tracing::info!(
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "first frame drawn"
+    );
+    let mut journal_poll = tokio::time::interval(JOURNAL_POLL);
+    journal_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut takeover = tokio::time::interval(TAKEOVER_POLL);
+    takeover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let mut events = Vec::new();
+        tokio::select! {
+            Some(event) = rx.recv() => events.push(event),
+            _ = journal_poll.tick() => {
+                if let Some(event) = follow(memory.follower) {
+                    events.push(event);
+                }
+            }
+            _ = takeover.tick(), if matches!(memory.drive, Drive::Observing(_)) => {
+                if let Some(event) = try_to_drive(memory.journal, memory.drive) {
+                    events.push(event);
+                }
+            }
+        }
+        // Take everything already waiting, so a burst costs one frame.
+        while let Ok(event) = rx.try_recv() {
+            events.push(event);
+        }
+        for event in events {
+            let commands = app::update(app, event);
+            for command in commands {
+                carry_out(command, app, memory, &workers, &tx);
+            }
+        }
+        if app.quit {
+            return Ok(0);
+        }
+        if app.dirty {
+            draw(terminal, app)?;
+            app.dirty = false;
+        }
+    }
+}
+
+/// Debug builds only, for the panic test: `CUTOVER_FAULT=worker-panic` makes
+/// a worker task panic once the cockpit runs, as a bug in a worker would.
+fn inject_fault() {
+    if cfg!(debug_assertions) && std::env::var("CUTOVER_FAULT").as_deref() == Ok("worker-panic") {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            panic!("injected fault: a worker task panicked (CUTOVER_FAULT=worker-panic)");
+        });
+    }
+}
+
+/// The journal as the loop uses it: appending, following, and who drives.
+struct Memory<'a> {
+    journal: &'a Journal,
+    follower: &'a mut Follower,
+    drive: &'a mut Drive,
+}
+
+/// An observer takes over once the driver has gone (its lock dies with it).
+fn try_to_drive(journal: &Journal, drive: &mut Drive) -> Option<Event> {
+    let Drive::Observing(current) = &*drive else {
+        return None;
+    };
+    // Usually instant; it may wait a moment for a new driver to write its name.
+    let attempt = tokio::task::block_in_place(|| {
+        DriverLock::acquire(journal.path(), Driver::this_process(SystemClock.now()))
+    });
+    match attempt {
+        Ok(Drive::Driving(guard)) => {
+            tracing::info!("the driver left; this cockpit drives now");
+            *drive = Drive::Driving(guard);
+            Some(Event::Role(Role::Driving))
+        }
+        Ok(Drive::Observing(other)) if other != *current => {
+            *drive = Drive::Observing(other.clone());
+            Some(Event::Role(Role::Observing(other)))
+        }
+        Ok(Drive::Observing(_)) => None,
+        Err(err) => {
+            tracing::warn!("checking who drives: {err}");
+            None
+        }
+    }
+}
+
+/// New journal lines as an event, or `None` when there are none.
+fn follow(follower: &mut Follower) -> Option<Event> {
+    match follower.poll() {
+        Ok(entries) if entries.is_empty() && !follower.restarted() => None,
+        Ok(entries) => Some(Event::Journal {
+            entries,
+            restarted: follower.restarted(),
+        }),
+        Err(err) => {
+            tracing::warn!("following the journal: {err}");
+            Some(Event::Notice(format!("Cannot read the journal: {err}")))
+        }
+    }
+}
+
+fn carry_out(
+    command: Command,
+    app: &mut App,
+    memory: &mut Memory<'_>,
+    workers: &Workers,
+    tx: &mpsc::Sender<Event>,
+) {
+    match command {
+        Command::Append { entry, done } => {
+            let outcome = memory.journal.append(&entry);
+            let notice = match outcome {
+                Ok(()) => {
+                    tracing::info!("{done}");
+                    done
+                }
+                Err(err) => {
+                    tracing::error!("append failed: {err}");
+                    format!("Not recorded: {err}")
+                }
+            };
+            // Read our own line back at once so the screen shows it now.
+            if let Some(event) = follow(memory.follower) {
+                app::update(app, event);
+            }
+            app::update(app, Event::Notice(notice));
+        }
+        Command::Refresh => {
+            if workers.refresh.is_empty() {
+                app::update(
+                    app,
+                    Event::Notice("No live watcher runs in this build; nothing to refresh.".into()),
+                );
+            }
+            for worker in &workers.refresh {
+                let _ = worker.try_send(());
+            }
+        }
+        Command::StartCopy { mailbox, precopy } => start_copy(app, mailbox, precopy, tx),
+        Command::PauseCopy { mailbox, pid } => {
+            let notice = match pause(pid) {
+                Ok(()) => format!(
+                    "Asked the copy of {} (pid {pid}) to stop; it resumes from its checkpoints when started again.",
+                    sanitize(&mailbox)
+                ),
+                Err(err) => format!(
+                    "Cannot pause the copy of {} (pid {pid}): {err}",
+                    sanitize(&mailbox)
+                ),
+            };
+            app::update(app, Event::Notice(notice));
+        }
+        Command::Quit => {}
+    }
+}
+
+fn pause(pid: u32) -> io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::other("not a process id"))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(io::Error::from)
+}
+
+/// Runs `cutover sync --detach --plan P [--mailbox X]` in its own process
+/// group, so neither quitting nor a dropped SSH link stops it.
+fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::Sender<Event>) {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cutover"));
+    let mut args: Vec<String> = vec![
+        "sync".into(),
+        "--detach".into(),
+        "--plan".into(),
+        app.plan.path.display().to_string(),
+    ];
+    if let Some(m) = &mailbox {
+        args.push("--mailbox".into());
+        args.push(m.clone());
+    }
+    let shown = format!("cutover {}", args.join(" "));
+    let what = if precopy { "Pre-copy" } else { "Copy" };
+    let spawned = tokio::process::Command::new(&exe)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    let notice = match spawned {
+        Ok(mut child) => {
+            let pid = child.id().unwrap_or(0);
+            tracing::info!(pid, command = %shown, precopy, "copy started");
+            let tx = tx.clone();
+            let shown_done = shown.clone();
+            // Reap it, and say so if it stopped with an error.
+            tokio::spawn(async move {
+                if let Ok(status) = child.wait().await
+                    && !status.success()
+                {
+                    tracing::warn!(%status, command = %shown_done, "copy process ended with an error");
+                    let _ = tx
+                        .send(Event::Notice(format!(
+                            "`{shown_done}` ended with {status}; see the log."
+                        )))
+                        .await;
+                }
+            });
+            format!("{what} started (pid {pid}): {shown}")
+        }
+        Err(err) => format!("Cannot start `{shown}`: {err}"),
+    };
+    app::update(app, Event::Notice(notice));
+}

@@ -1,0 +1,239 @@
+//! Made-up data for snapshots, benchmarks and the look of the cockpit before the live parts land.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::{Weekday, date};
+use jiff::tz::TimeZone;
+
+use super::model::{
+    CopyProgress, DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, ServerColumn,
+    ServerRole, Tone,
+};
+use crate::plan::{DnsPlan, ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SyncPlan};
+
+/// A plan for example.com (Vilnius time, day 1 on Monday 7 December 2026 at 09:00)
+/// with `mailboxes` mailboxes named user0000@example.com and on.
+pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
+    let side = |name: &str, mx: Vec<MxRecord>, spf: &str, host: &str| Side {
+        name: name.to_string(),
+        mx,
+        spf: vec![spf.to_string()],
+        dkim_selector: Some("sel1".into()),
+        imap: ImapEndpoint {
+            url: format!("imaps://{host}:993"),
+            host: host.to_string(),
+            port: 993,
+            security: Security::Implicit,
+            ca_file: None,
+            insecure_skip_verify: false,
+        },
+    };
+    Plan {
+        path,
+        domain: "example.com".into(),
+        start: date(2026, 12, 7).at(9, 0, 0, 0),
+        timezone_name: "Europe/Vilnius".into(),
+        timezone: TimeZone::get("Europe/Vilnius").unwrap_or(TimeZone::UTC),
+        working_days: vec![
+            Weekday::Monday,
+            Weekday::Tuesday,
+            Weekday::Wednesday,
+            Weekday::Thursday,
+            Weekday::Friday,
+        ],
+        operator: "ann".into(),
+        dns: DnsPlan {
+            migration_ttl: 300,
+            restore_ttl_mx: 86_400,
+            restore_ttl_txt: 21_600,
+            old_ttl: Some(3_600),
+            poll: Duration::from_secs(30),
+            timeout: Duration::from_secs(3),
+            resolvers: vec![],
+            authoritative: vec![],
+        },
+        old: side(
+            "Old host",
+            vec![
+                MxRecord {
+                    preference: 10,
+                    host: "mx1.old.example.".into(),
+                },
+                MxRecord {
+                    preference: 20,
+                    host: "mx2.old.example.".into(),
+                },
+            ],
+            "include:_spf.old.example",
+            "imap.old.example",
+        ),
+        new: side(
+            "New host",
+            vec![MxRecord {
+                preference: 1,
+                host: "smtp.new.example.".into(),
+            }],
+            "include:_spf.new.example",
+            "imap.new.example",
+        ),
+        credentials: None,
+        sync: SyncPlan::default(),
+        mailboxes: (0..mailboxes)
+            .map(|i| {
+                let login = format!("user{i:04}");
+                Mailbox {
+                    address: format!("{login}@example.com"),
+                    old_login: login.clone(),
+                    new_login: format!("{login}@example.com"),
+                }
+            })
+            .collect(),
+        extra_steps: vec![],
+    }
+}
+
+/// Day 1, 09:05 Vilnius time (07:05 UTC): just after the start.
+pub fn day1_morning() -> Timestamp {
+    "2026-12-07T07:05:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A DNS matrix: two authoritative servers and two resolvers, mid-switch.
+/// With `alarm`, ns2 serves an empty MX set.
+pub fn dns_view(at: Timestamp, alarm: bool) -> DnsView {
+    let servers = vec![
+        ServerColumn {
+            label: "ns1".into(),
+            role: ServerRole::Authoritative,
+        },
+        ServerColumn {
+            label: "ns2".into(),
+            role: ServerRole::Authoritative,
+        },
+        ServerColumn {
+            label: "1.1.1.1".into(),
+            role: ServerRole::Resolver,
+        },
+        ServerColumn {
+            label: "8.8.8.8".into(),
+            role: ServerRole::Resolver,
+        },
+    ];
+    let cell = |short: &str, ttl: u32, tone: Tone| DnsCell {
+        short: short.into(),
+        ttl: Some(ttl),
+        tone,
+        detail: format!("{short}, TTL {ttl} s"),
+    };
+    let mx_ns2 = if alarm {
+        DnsCell {
+            short: "empty".into(),
+            ttl: None,
+            tone: Tone::Missing,
+            detail: "NOERROR with no MX record: senders fall back to the A record".into(),
+        }
+    } else {
+        cell("old+new", 300, Tone::Both)
+    };
+    DnsView {
+        servers,
+        rows: vec![
+            DnsRow {
+                name: "example.com".into(),
+                rtype: "MX".into(),
+                cells: vec![
+                    cell("old+new", 300, Tone::Both),
+                    mx_ns2,
+                    cell("old", 3600, Tone::Old),
+                    cell("old+new", 212, Tone::Both),
+                ],
+            },
+            DnsRow {
+                name: "example.com".into(),
+                rtype: "TXT".into(),
+                cells: vec![
+                    cell("spf old+new", 300, Tone::Both),
+                    cell("spf old+new", 300, Tone::Both),
+                    cell("spf old", 2400, Tone::Old),
+                    cell("spf old+new", 300, Tone::Both),
+                ],
+            },
+            DnsRow {
+                name: "sel1._domainkey".into(),
+                rtype: "TXT".into(),
+                cells: vec![
+                    cell("missing", 300, Tone::Missing),
+                    cell("missing", 300, Tone::Missing),
+                    DnsCell {
+                        short: "SERVFAIL".into(),
+                        ttl: None,
+                        tone: Tone::Error,
+                        detail: "SERVFAIL from 1.1.1.1".into(),
+                    },
+                    cell("missing", 300, Tone::Missing),
+                ],
+            },
+        ],
+        alarm: alarm.then(|| {
+            "ns2 serves an empty MX set for example.com: mail is deferred or goes to the A record"
+                .to_string()
+        }),
+        measured_at: at,
+    }
+}
+
+/// Mailbox rows for `plan`, the first `synced` fraction of them fully copied,
+/// the rest part way, a few with errors.
+pub fn mailbox_rows(plan: &Plan, synced: f32) -> Vec<MailboxRow> {
+    let n = plan.mailboxes.len();
+    plan.mailboxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let old = 500 + (i as u64 * 37) % 4_000;
+            let done = (i as f32) < synced * n as f32;
+            let new = if done { old } else { old * (i as u64 % 7) / 10 };
+            let error = (i % 97 == 13).then(|| "NO [LIMIT] too many connections".to_string());
+            MailboxRow {
+                address: m.address.clone(),
+                old_login: LoginState::Ok,
+                new_login: if error.is_some() {
+                    LoginState::Failed
+                } else {
+                    LoginState::Ok
+                },
+                old_messages: Some(old),
+                new_messages: Some(new),
+                synced_percent: Some(100.0 * new as f32 / old as f32),
+                fetch_detected: Some(i % 5 == 0),
+                throttled: i % 41 == 7,
+                last_error: error,
+                folders: vec![
+                    FolderRow {
+                        name: "INBOX".into(),
+                        old_messages: Some(old * 2 / 3),
+                        new_messages: Some(new * 2 / 3),
+                        missing: Some(old * 2 / 3 - new * 2 / 3),
+                        verified: done,
+                    },
+                    FolderRow {
+                        name: "Sent Items".into(),
+                        old_messages: Some(old - old * 2 / 3),
+                        new_messages: Some(new - new * 2 / 3),
+                        missing: Some((old - old * 2 / 3).saturating_sub(new - new * 2 / 3)),
+                        verified: done,
+                    },
+                ],
+                copy: (!done && i % 3 == 0).then(|| CopyProgress {
+                    state: "running".into(),
+                    messages_done: new,
+                    messages_left: old - new,
+                    bytes_done: new * 40_000,
+                }),
+            }
+        })
+        .collect()
+}

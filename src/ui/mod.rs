@@ -1,0 +1,304 @@
+//! The cockpit's views: `render(frame, &App)` draws the whole screen from state alone.
+//!
+//! At 100×30 and above every pane is on screen; smaller, the panes become
+//! tabs. Every line is fitted to its cell (a word cut ends with `…`), colours
+//! come from the 16-colour palette only (none with `NO_COLOR`), and every
+//! piece of server or journal text goes through [`crate::sanitize`].
+
+pub mod dns_view;
+pub mod fake;
+pub mod model;
+mod panes;
+mod popups;
+pub mod text;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::{App, Pane, Popup, Role, Scope, keymap};
+use crate::sanitize::sanitize;
+use text::{fit, width};
+
+/// Below this size the panes become tabs.
+pub const WIDE_COLUMNS: u16 = 100;
+pub const WIDE_ROWS: u16 = 30;
+
+/// Where everything goes on a screen of a given size.
+#[derive(Debug, Clone)]
+pub struct Areas {
+    pub header: Rect,
+    pub banners: Rect,
+    /// The tab bar, when the panes are tabs.
+    pub tabs: Option<Rect>,
+    pub panes: Vec<(Pane, Rect)>,
+    pub status: Rect,
+    pub footer: Rect,
+}
+
+/// Whether the screen is large enough to show every pane at once.
+pub fn is_wide(area: Rect) -> bool {
+    area.width >= WIDE_COLUMNS && area.height >= WIDE_ROWS
+}
+
+fn banner_lines(app: &App, w: u16) -> Vec<Line<'static>> {
+    let w = usize::from(w);
+    let mut lines = Vec::new();
+    if let Some(alarm) = app.dns.as_ref().and_then(|d| d.alarm.as_ref()) {
+        lines.push(Line::from(Span::styled(
+            fit(&format!(" ALARM: {}", sanitize(alarm)), w),
+            style(app, Color::White, Some(Color::Red)).add_modifier(Modifier::BOLD),
+        )));
+    }
+    if let Role::Observing(driver) = &app.role {
+        lines.push(Line::from(Span::styled(
+            fit(&format!(" OBSERVING (read-only): driven by {driver}"), w),
+            style(app, Color::Black, Some(Color::Yellow)).add_modifier(Modifier::BOLD),
+        )));
+    }
+    lines
+}
+
+/// The layout of `area` for this state.
+pub fn areas(app: &App, area: Rect) -> Areas {
+    let banners = u16::try_from(banner_lines(app, area.width).len()).unwrap_or(0);
+    let [header, banner, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banners),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if !is_wide(area) {
+        let [tabs, pane] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+        return Areas {
+            header,
+            banners: banner,
+            tabs: Some(tabs),
+            panes: vec![(app.focus, pane)],
+            status,
+            footer,
+        };
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(46), Constraint::Fill(1)]).areas(body);
+    let steps_rows = u16::try_from(app.eval.steps.len() + 3 + 1 + 2).unwrap_or(u16::MAX);
+    let [steps, next] = Layout::vertical([
+        Constraint::Length(steps_rows.min(left.height * 3 / 5)),
+        Constraint::Fill(1),
+    ])
+    .areas(left);
+    let dns_rows = app.dns.as_ref().map_or(1, |d| d.rows.len()) + 3;
+    let dns_rows = u16::try_from(dns_rows)
+        .unwrap_or(u16::MAX)
+        .clamp(4, right.height / 3);
+    let [dns, mailboxes, journal] = Layout::vertical([
+        Constraint::Length(dns_rows),
+        Constraint::Fill(1),
+        Constraint::Length((right.height / 4).max(4)),
+    ])
+    .areas(right);
+    Areas {
+        header,
+        banners: banner,
+        tabs: None,
+        panes: vec![
+            (Pane::Steps, steps),
+            (Pane::Next, next),
+            (Pane::Dns, dns),
+            (Pane::Mailboxes, mailboxes),
+            (Pane::Journal, journal),
+        ],
+        status,
+        footer,
+    }
+}
+
+/// How many mailbox rows the table shows at the current size (for paging and scrolling).
+pub fn mailbox_rows_visible(app: &App) -> usize {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    let a = areas(app, area);
+    let pane = a
+        .panes
+        .iter()
+        .find(|(p, _)| *p == Pane::Mailboxes)
+        .or_else(|| a.panes.first())
+        .map(|(_, r)| *r)
+        .unwrap_or_default();
+    // Borders (2) and the column header (1).
+    usize::from(pane.height.saturating_sub(3))
+}
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let a = areas(app, area);
+    frame.render_widget(Paragraph::new(header(app, a.header.width)), a.header);
+    frame.render_widget(Paragraph::new(banner_lines(app, area.width)), a.banners);
+    if let Some(tabs) = a.tabs {
+        frame.render_widget(Paragraph::new(tab_bar(app, tabs.width)), tabs);
+    }
+    for (pane, rect) in &a.panes {
+        panes::render(frame, app, *pane, *rect);
+    }
+    frame.render_widget(Paragraph::new(status_line(app, a.status.width)), a.status);
+    frame.render_widget(Paragraph::new(footer(app, a.footer.width)), a.footer);
+    if app.help {
+        popups::help(frame, app, area);
+    } else if let Some(popup) = &app.popup {
+        match popup {
+            Popup::Confirm(p) => popups::confirm(frame, app, p, area),
+            Popup::Mailbox(address) => popups::mailbox(frame, app, address, area),
+            Popup::DnsCell(row, col) => popups::dns_cell(frame, app, *row, *col, area),
+        }
+    }
+}
+
+/// A foreground (and optional background) colour, or none with `NO_COLOR`.
+pub fn style(app: &App, fg: Color, bg: Option<Color>) -> Style {
+    if app.no_color {
+        return Style::default();
+    }
+    let s = Style::default().fg(fg);
+    match bg {
+        Some(bg) => s.bg(bg),
+        None => s,
+    }
+}
+
+/// A time in the plan's zone.
+pub fn local(app: &App, at: jiff::Timestamp, format: &str) -> String {
+    at.to_zoned_datetime(app.plan.timezone.clone())
+        .strftime(format)
+        .to_string()
+}
+
+fn day_text(day: u8) -> String {
+    match day {
+        0 => "before day 1".to_string(),
+        4 => "after day 3".to_string(),
+        d => format!("day {d} of 3"),
+    }
+}
+
+fn header(app: &App, w: u16) -> Line<'static> {
+    let w = usize::from(w);
+    let role = match &app.role {
+        Role::Driving => "DRIVING".to_string(),
+        Role::Observing(d) => format!("OBSERVING ({} drives)", sanitize(&d.user)),
+    };
+    let role = if app.offline {
+        format!("{role} · OFFLINE")
+    } else {
+        role
+    };
+    let domain = app.plan.domain.clone();
+    let sides = format!(
+        "{} → {}",
+        sanitize(&app.plan.old.name),
+        sanitize(&app.plan.new.name)
+    );
+    let day = day_text(app.eval.day);
+    let clock = local(app, app.now, "%a %-d %b %H:%M %Z");
+    // Drop the least useful parts first when the line is too narrow.
+    let mut parts = vec![domain.clone(), sides, day, clock];
+    loop {
+        let len: usize = parts.iter().map(|p| width(p) + 3).sum::<usize>() + width(&role) + 2;
+        if len <= w || parts.len() <= 1 {
+            break;
+        }
+        parts.remove(1);
+    }
+    let left = format!(" {}", parts.join(" · "));
+    let gap = w.saturating_sub(width(&left) + width(&role) + 1);
+    let role_style = match app.role {
+        Role::Driving => style(app, Color::Black, Some(Color::Green)),
+        Role::Observing(_) => style(app, Color::Black, Some(Color::Yellow)),
+    }
+    .add_modifier(Modifier::BOLD);
+    Line::from(vec![
+        Span::styled(fit(&left, w), Style::default().add_modifier(Modifier::BOLD)),
+        Span::raw(" ".repeat(gap)),
+        Span::styled(fit(&role, w.saturating_sub(width(&left))), role_style),
+    ])
+}
+
+fn tab_bar(app: &App, w: u16) -> Line<'static> {
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for pane in Pane::ALL {
+        let label = format!(" {} ", pane.title());
+        used += width(&label) + 1;
+        if used > usize::from(w) {
+            break;
+        }
+        let s = if pane == app.focus {
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(label, s));
+        spans.push(Span::raw("│"));
+    }
+    Line::from(spans)
+}
+
+fn status_line(app: &App, w: u16) -> Line<'static> {
+    let text = match (&app.notice, app.mailbox_view.editing_filter) {
+        (_, true) => format!(
+            " Filter mailboxes: {}▏ (Enter keeps, Esc clears)",
+            app.mailbox_view.filter
+        ),
+        (Some(n), false) => format!(" {n}"),
+        (None, false) => match &app.eval.schedule {
+            Some(s) => format!(" Schedule: {}", s.text),
+            None => String::new(),
+        },
+    };
+    Line::from(Span::styled(
+        fit(&text, usize::from(w)),
+        style(app, Color::Cyan, None),
+    ))
+}
+
+/// The current key scope: a popup's, or the focused pane's.
+pub fn scope(app: &App) -> Scope {
+    match &app.popup {
+        Some(Popup::Confirm(_)) => Scope::Popup,
+        _ => app.focus.scope(),
+    }
+}
+
+fn footer(app: &App, w: u16) -> Line<'static> {
+    let w = usize::from(w);
+    let mut spans = Vec::new();
+    let mut used = 0;
+    let hints = if app.help || matches!(app.popup, Some(Popup::Mailbox(_) | Popup::DnsCell(..))) {
+        vec![("Esc", "close"), ("q", "quit")]
+    } else if let Some(Popup::Confirm(p)) = &app.popup {
+        if crate::app::update::needs_reason(app, p) {
+            vec![("type", "reason"), ("Enter", "override"), ("Esc", "cancel")]
+        } else {
+            keymap::footer(Scope::Popup)
+        }
+    } else {
+        keymap::footer(scope(app))
+    };
+    for (key, what) in hints {
+        let chunk = width(key) + width(what) + 3;
+        if used + chunk > w {
+            break;
+        }
+        used += chunk;
+        spans.push(Span::styled(
+            format!(" {key}"),
+            Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+        spans.push(Span::raw(format!(" {what} ")));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,374 @@
+//! The real binary in a real terminal (tmux, 80×24): start on a plan, look at the
+//! screen, open help, confirm a step by override, quit, and check the terminal
+//! came back and the journal holds the confirmation.
+
+#[path = "support/plans.rs"]
+mod plans;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own, so the test never touches the user's sessions.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen_of(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        self.keys_to("e2e", keys)
+    }
+
+    fn keys_to(&self, target: &str, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", target, k]);
+            // A lone Esc followed at once by another key reads as Alt+key.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.type_to("e2e", text)
+    }
+
+    fn type_to(&self, target: &str, text: &str) {
+        self.run(&["send-keys", "-t", target, "-l", text]);
+    }
+
+    /// Waits until the screen satisfies `pred`, or fails with the screen.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_on("e2e", what, pred)
+    }
+
+    fn wait_on(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen_of(target);
+            if pred(&screen) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+/// Skips (or fails under `CUTOVER_REQUIRE_SERVERS=1`) when tmux is missing.
+fn require_tmux() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
+        panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
+    }
+    eprintln!("SKIPPED: tmux is not installed");
+    false
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-e",
+        "NO_COLOR=1",
+        &shell,
+    ]);
+    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    let command = format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    );
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+
+    // Header and panes (80×24: the panes are tabs).
+    let screen = tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(header.contains("example.com"), "{screen}");
+    assert!(header.contains("OFFLINE"), "{screen}");
+    assert!(
+        screen.contains("Timeline │ Next step │ DNS │ Mailboxes │ Journal"),
+        "{screen}"
+    );
+    assert!(screen.contains("lower-ttl"), "{screen}");
+    assert!(screen.contains("? help"), "{screen}");
+
+    // Help, generated from the key table; Esc closes it.
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", |s| s.contains("Keys (? or Esc closes)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the help to close", |s| !s.contains("Keys (? or Esc"));
+
+    // Enter on the first step: offline its checks are unknown, so an override with a reason.
+    tmux.keys(&["g", "Enter"]);
+    tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
+    tmux.type_text("verified at the DNS host by phone");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirmation", |s| s.contains("confirmed by override"));
+
+    // Quit: the shell is back, the UI gone.
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+    assert!(!screen.contains("Timeline"), "{screen}");
+
+    let journal = std::fs::read_to_string(Path::new(dir.path()).join("cutover.journal"))
+        .expect("the journal exists");
+    let entry: serde_json::Value =
+        serde_json::from_str(journal.lines().last().expect("one line")).unwrap();
+    assert_eq!(entry["kind"], "override");
+    assert_eq!(entry["step"], "lower-ttl");
+    assert_eq!(entry["reason"], "verified at the DNS host by phone");
+    assert!(entry["evidence"].as_array().is_some_and(|e| !e.is_empty()));
+    // Started again, it is where it was; SIGTERM (as SIGHUP) closes it cleanly.
+    tmux.type_text(&command);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the cockpit again", |s| s.contains("DRIVING"));
+    assert!(screen.contains("! 09:00 lower-ttl"), "{screen}");
+    let driver: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("cutover.driver")).expect("driver file"),
+    )
+    .unwrap();
+    let pid = driver["pid"].as_u64().expect("driver pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.wait_for("the shell after SIGTERM", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+
+    // The log went to the file beside the plan, never to the screen.
+    let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
+    assert!(log.contains("first frame drawn"), "{log}");
+    assert!(log.contains("SIGTERM: closing"), "{log}");
+}
+
+#[test]
+fn a_panic_in_a_worker_restores_the_terminal_and_exits_with_the_report_in_the_log() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-panic-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &shell,
+    ]);
+    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    // The fault hook exists in debug builds only (tests build debug).
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN CUTOVER_FAULT=worker-panic {} tui --offline --plan {}; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the shell after the panic", |s| {
+        s.lines().any(|l| l.starts_with("EXIT="))
+    });
+    assert!(screen.lines().any(|l| l == "EXIT=101"), "{screen}");
+    assert!(screen.contains("cutover: internal error"), "{screen}");
+    assert!(!screen.contains("DRIVING"), "the UI is gone: {screen}");
+    // The shell works normally again (raw mode is off: a typed line echoes).
+    tmux.type_text("echo back-to-normal");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the shell to echo", |s| {
+        s.matches("back-to-normal").count() >= 2
+    });
+    let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
+    assert!(log.contains("injected fault"), "{log}");
+}
+
+#[test]
+fn a_second_cockpit_observes_follows_live_and_takes_over_when_the_driver_leaves() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-observe-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    for name in ["driver", "observer"] {
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &shell,
+        ]);
+        tmux.wait_on(name, "the shell prompt", |s| s.contains("READY$"));
+    }
+    let command = format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    );
+    tmux.type_to("driver", &command);
+    tmux.keys_to("driver", &["Enter"]);
+    tmux.wait_on("driver", "the driver", |s| s.contains("DRIVING"));
+    tmux.type_to("observer", &command);
+    tmux.keys_to("observer", &["Enter"]);
+    let screen = tmux.wait_on("observer", "the observer banner", |s| {
+        s.contains("OBSERVING (read-only): driven by")
+    });
+    assert!(screen.contains("pid "), "{screen}");
+
+    // The observer refuses to record, and says who drives.
+    tmux.keys_to("observer", &["a"]);
+    tmux.wait_on("observer", "the refusal", |s| s.contains("Read-only"));
+
+    // The driver confirms; the observer sees it within a poll or two.
+    tmux.keys_to("driver", &["g", "Enter"]);
+    tmux.wait_on("driver", "the popup", |s| s.contains("Confirm lower-ttl"));
+    tmux.type_to("driver", "checked with the DNS host");
+    tmux.keys_to("driver", &["Enter"]);
+    tmux.wait_on("driver", "the confirmation", |s| {
+        s.contains("confirmed by override")
+    });
+    tmux.wait_on("observer", "the confirmation, followed live", |s| {
+        s.contains("! 09:00 lower-ttl")
+    });
+
+    // The driver quits: the observer takes over.
+    tmux.keys_to("driver", &["q"]);
+    tmux.wait_on("driver", "the driver's shell", |s| {
+        s.trim_end().ends_with("READY$")
+    });
+    tmux.wait_on("observer", "the takeover", |s| {
+        s.contains("DRIVING") && s.contains("this cockpit now drives")
+    });
+    tmux.keys_to("observer", &["q"]);
+    tmux.wait_on("observer", "the observer's shell", |s| {
+        s.trim_end().ends_with("READY$")
+    });
+    drop(dir);
+}
+
+#[test]
+fn a_dropped_link_sighup_closes_the_cockpit_cleanly() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-hup-{}", std::process::id()),
+    };
+    let shell = format!(
+        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &shell,
+    ]);
+    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
+    let journal = dir.path().join("cutover.journal");
+    assert!(
+        cutover::journal::DriverLock::current(&journal)
+            .unwrap()
+            .is_some()
+    );
+    // Closing the terminal hangs up its processes, as a dropped SSH link does.
+    tmux.run(&["kill-session", "-t", "e2e"]);
+    let start = Instant::now();
+    while cutover::journal::DriverLock::current(&journal)
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the cockpit did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
+    assert!(log.contains("SIGHUP: closing"), "{log}");
+    assert!(log.contains("cockpit closed"), "{log}");
+}

@@ -1,0 +1,447 @@
+//! The cockpit driven headless: events and keys go into `App`, commands and state come out.
+//! The loop's part (appending, then reading the journal back) is played by `settle`.
+
+#[path = "support/plans.rs"]
+mod plans;
+
+use std::collections::HashMap;
+
+use cutover::app::{App, Command, ConfirmKind, Event, Pane, Popup, Role, update};
+use cutover::check::{Check, Kind, Status};
+use cutover::journal::{Driver, Entry};
+use cutover::runbook::StepState;
+use jiff::Timestamp;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Day 1, 09:40 in Vilnius.
+fn now() -> Timestamp {
+    "2026-12-07T07:40:00Z".parse().unwrap()
+}
+
+fn app_with(entries: &[Entry], role: Role) -> App {
+    let mut app = App::new(plans::plan_from(plans::PLAN), entries, role, now());
+    update(&mut app, Event::Resize(120, 40));
+    app
+}
+
+fn app() -> App {
+    app_with(&[], Role::Driving)
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+    update(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        assert!(
+            key(app, KeyCode::Char(c)).is_empty(),
+            "typing {c:?} did something"
+        );
+    }
+}
+
+/// What the loop does with commands: append entries, then feed the journal back.
+fn settle(app: &mut App, commands: Vec<Command>) -> Vec<Entry> {
+    let entries: Vec<Entry> = commands
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Append { entry, .. } => Some(entry),
+            _ => None,
+        })
+        .collect();
+    update(
+        app,
+        Event::Journal {
+            entries: entries.clone(),
+            restarted: false,
+        },
+    );
+    entries
+}
+
+fn state(app: &App, step: &str) -> StepState {
+    app.eval.step(step).unwrap().state
+}
+
+fn select_step(app: &mut App, step: &str) {
+    app.focus = Pane::Steps;
+    app.selected_step = app.eval.steps.iter().position(|s| s.id == step).unwrap();
+}
+
+fn override_entry(step: &str) -> Entry {
+    Entry::Override {
+        at: now(),
+        operator: "tester".into(),
+        step: step.into(),
+        mailbox: None,
+        reason: "earlier".into(),
+        evidence: vec![],
+    }
+}
+
+fn lowered_ttl_measured() -> HashMap<String, Vec<Check>> {
+    let pass = |id: &str| {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Pass,
+            format!("{id}: seen at ns1"),
+        )
+    };
+    HashMap::from([(
+        "lower-ttl".to_string(),
+        vec![
+            pass("mx-ttl-lowered"),
+            pass("txt-ttl-lowered"),
+            pass("other-ttls-untouched"),
+            pass("ttl-honoured"),
+        ],
+    )])
+}
+
+#[test]
+fn a_marks_the_selected_step_applied() {
+    let mut app = app();
+    select_step(&mut app, "lower-ttl");
+    let commands = key(&mut app, KeyCode::Char('a'));
+    let entries = settle(&mut app, commands);
+    assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if step == "lower-ttl"));
+    assert_eq!(state(&app, "lower-ttl"), StepState::Applied);
+    // Automatic steps have nothing to apply.
+    select_step(&mut app, "ttl-wait");
+    assert!(key(&mut app, KeyCode::Char('a')).is_empty());
+    assert!(app.notice.as_deref().unwrap().contains("automatic"));
+}
+
+#[test]
+fn a_step_whose_checks_hold_is_confirmed_with_y_and_records_the_evidence_shown() {
+    let mut app = app();
+    update(&mut app, Event::LiveChecks(lowered_ttl_measured()));
+    select_step(&mut app, "lower-ttl");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(
+        matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == "lower-ttl" && p.kind == ConfirmKind::Confirm)
+    );
+    let shown = app.eval.step("lower-ttl").unwrap().checks.clone();
+    let commands = key(&mut app, KeyCode::Char('y'));
+    let entries = settle(&mut app, commands);
+    match &entries[..] {
+        [
+            Entry::Confirm {
+                step,
+                evidence,
+                operator,
+                mailbox: None,
+                ..
+            },
+        ] => {
+            assert_eq!(step, "lower-ttl");
+            assert_eq!(operator, "tester");
+            assert_eq!(evidence, &shown);
+        }
+        other => panic!("expected one confirmation, got {other:?}"),
+    }
+    assert!(app.popup.is_none());
+    assert_eq!(state(&app, "lower-ttl"), StepState::Done);
+}
+
+#[test]
+fn n_and_esc_cancel_without_recording() {
+    let mut app = app();
+    update(&mut app, Event::LiveChecks(lowered_ttl_measured()));
+    select_step(&mut app, "lower-ttl");
+    key(&mut app, KeyCode::Enter);
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app.popup.is_none());
+    key(&mut app, KeyCode::Enter);
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(app.popup.is_none());
+    assert_eq!(state(&app, "lower-ttl"), StepState::Ready);
+}
+
+#[test]
+fn a_step_whose_checks_fail_needs_a_typed_reason_and_records_it_verbatim() {
+    let mut app = app();
+    select_step(&mut app, "lower-ttl");
+    key(&mut app, KeyCode::Enter);
+    // `y` is not a way round failing checks: it is just the reason's first letter.
+    assert!(key(&mut app, KeyCode::Char('y')).is_empty());
+    key(&mut app, KeyCode::Backspace);
+    // An empty reason is refused.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.notice.as_deref().unwrap().starts_with("Refused"));
+    assert!(app.popup.is_some());
+    typed(&mut app, "TTL checked by phone with the DNS host");
+    let commands = key(&mut app, KeyCode::Enter);
+    let entries = settle(&mut app, commands);
+    match &entries[..] {
+        [
+            Entry::Override {
+                step,
+                reason,
+                evidence,
+                ..
+            },
+        ] => {
+            assert_eq!(step, "lower-ttl");
+            assert_eq!(reason, "TTL checked by phone with the DNS host");
+            assert!(evidence.iter().any(|c| c.status == Status::Unknown));
+        }
+        other => panic!("expected one override, got {other:?}"),
+    }
+    assert_eq!(state(&app, "lower-ttl"), StepState::Overridden);
+}
+
+#[test]
+fn the_cockpit_records_exactly_what_the_cli_would() {
+    let mut app = app();
+    select_step(&mut app, "lower-ttl");
+    key(&mut app, KeyCode::Enter);
+    typed(&mut app, "same rule");
+    let commands = key(&mut app, KeyCode::Enter);
+    let status = app.eval.step("lower-ttl").unwrap().clone();
+    let expected =
+        cutover::actions::confirmation_entry(&status, None, Some("same rule"), "tester", now())
+            .unwrap();
+    assert_eq!(settle(&mut app, commands), vec![expected]);
+}
+
+#[test]
+fn reopen_takes_a_confirmation_back_and_is_journaled() {
+    let mut app = app_with(&[override_entry("lower-ttl")], Role::Driving);
+    assert_eq!(state(&app, "lower-ttl"), StepState::Overridden);
+    select_step(&mut app, "lower-ttl");
+    // Enter on a finished step explains how to reopen instead of confirming twice.
+    key(&mut app, KeyCode::Enter);
+    assert!(app.popup.is_none());
+    assert!(app.notice.as_deref().unwrap().contains("`u` reopens"));
+    key(&mut app, KeyCode::Char('u'));
+    assert!(matches!(&app.popup, Some(Popup::Confirm(p)) if p.kind == ConfirmKind::Reopen));
+    let commands = key(&mut app, KeyCode::Char('y'));
+    let entries = settle(&mut app, commands);
+    assert!(
+        matches!(&entries[..], [Entry::Reopen { step, mailbox: None, .. }] if step == "lower-ttl")
+    );
+    assert_eq!(state(&app, "lower-ttl"), StepState::Ready);
+}
+
+#[test]
+fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
+    let earlier = [
+        override_entry("new-server-ready"),
+        override_entry("users-connected"),
+    ];
+    let mut app = app_with(&earlier, Role::Driving);
+    assert_eq!(state(&app, "clients-configured"), StepState::Ready);
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    assert_eq!(app.focus, Pane::Mailboxes);
+    // Space marks alice and moves to bob; Space marks bob.
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.mailbox_view.marked.len(), 2);
+    key(&mut app, KeyCode::Char('t'));
+    assert!(
+        matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == "clients-configured" && p.mailboxes.len() == 2)
+    );
+    // The outcome (every mailbox ticked) fails, but ticks only need the gates: `y` works.
+    let commands = key(&mut app, KeyCode::Char('y'));
+    let entries = settle(&mut app, commands);
+    let ticked: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Confirm {
+                step,
+                mailbox: Some(m),
+                ..
+            } if step == "clients-configured" => Some(m.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ticked, ["alice@example.com", "bob@example.com"]);
+    let ticks = app
+        .eval
+        .step("clients-configured")
+        .unwrap()
+        .mailboxes
+        .clone()
+        .unwrap();
+    assert_eq!((ticks.ticked, ticks.total), (2, 2));
+    assert!(app.mailbox_view.marked.is_empty());
+
+    // Taking one tick back.
+    key(&mut app, KeyCode::Char('u'));
+    let commands = key(&mut app, KeyCode::Char('y'));
+    let entries = settle(&mut app, commands);
+    assert!(
+        matches!(&entries[..], [Entry::Reopen { mailbox: Some(m), .. }] if m == "bob@example.com")
+    );
+    let ticks = app
+        .eval
+        .step("clients-configured")
+        .unwrap()
+        .mailboxes
+        .clone()
+        .unwrap();
+    assert_eq!(ticks.ticked, 1);
+}
+
+#[test]
+fn s_starts_a_pre_copy_before_the_24h_gate_and_pauses_a_running_one() {
+    let mut app = app();
+    app.focus = Pane::Mailboxes;
+    let commands = key(&mut app, KeyCode::Char('s'));
+    assert_eq!(
+        commands,
+        vec![Command::StartCopy {
+            mailbox: Some("alice@example.com".into()),
+            precopy: true
+        }]
+    );
+    assert!(app.notice.as_deref().unwrap().starts_with("Pre-copy"));
+    // The detached copy reports through the journal; the table shows it, `s` now pauses it.
+    update(
+        &mut app,
+        Event::Journal {
+            entries: vec![Entry::Sync {
+                at: now(),
+                mailbox: "alice@example.com".into(),
+                pid: 4242,
+                state: "running".into(),
+                messages_done: 10,
+                messages_left: 90,
+                bytes_done: 1000,
+                detail: None,
+            }],
+            restarted: false,
+        },
+    );
+    let alice = app.mailboxes[0].clone();
+    assert_eq!(app.copy_state(&alice).unwrap().messages_done, 10);
+    let commands = key(&mut app, KeyCode::Char('s'));
+    assert_eq!(
+        commands,
+        vec![Command::PauseCopy {
+            mailbox: "alice@example.com".into(),
+            pid: 4242
+        }]
+    );
+    // Outside the mailbox pane, `s` pauses every running copy.
+    app.focus = Pane::Steps;
+    assert_eq!(key(&mut app, KeyCode::Char('s')).len(), 1);
+}
+
+#[test]
+fn an_observer_changes_nothing_and_says_who_drives() {
+    let driver = Driver {
+        user: "bob".into(),
+        pid: 4242,
+        host: "jump1".into(),
+        since: now(),
+    };
+    let mut app = app_with(&[], Role::Observing(driver));
+    select_step(&mut app, "lower-ttl");
+    for k in ['a', 'u'] {
+        assert!(key(&mut app, KeyCode::Char(k)).is_empty());
+    }
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.popup.is_none());
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("bob (pid 4242 on jump1)")
+    );
+    app.focus = Pane::Mailboxes;
+    assert!(key(&mut app, KeyCode::Char('s')).is_empty());
+    assert!(key(&mut app, KeyCode::Char('t')).is_empty());
+    // It still follows the journal live.
+    update(
+        &mut app,
+        Event::Journal {
+            entries: vec![override_entry("lower-ttl")],
+            restarted: false,
+        },
+    );
+    assert_eq!(state(&app, "lower-ttl"), StepState::Overridden);
+}
+
+#[test]
+fn slash_filters_the_mailbox_table_and_esc_clears_it() {
+    let mut app = app();
+    app.focus = Pane::Mailboxes;
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "bob");
+    assert_eq!(app.mailbox_view.order.len(), 1);
+    assert_eq!(app.selected_mailbox().unwrap().address, "bob@example.com");
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.mailbox_view.editing_filter);
+    // `q` quits again once the filter is closed.
+    key(&mut app, KeyCode::Char('/'));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.mailbox_view.order.len(), 2);
+    assert_eq!(key(&mut app, KeyCode::Char('q')), vec![Command::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn an_idle_tick_redraws_only_when_the_minute_changes() {
+    let mut app = app();
+    app.dirty = false;
+    update(
+        &mut app,
+        Event::Tick(
+            now()
+                .checked_add(jiff::SignedDuration::from_secs(5))
+                .unwrap(),
+        ),
+    );
+    assert!(!app.dirty, "same minute, nothing changed: no frame");
+    update(
+        &mut app,
+        Event::Tick(
+            now()
+                .checked_add(jiff::SignedDuration::from_secs(65))
+                .unwrap(),
+        ),
+    );
+    assert!(app.dirty, "the clock shows a new minute");
+}
+
+#[test]
+fn help_opens_with_question_mark_and_esc_closes_it() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    assert!(app.help);
+    // Keys do nothing under the help but close it.
+    assert!(key(&mut app, KeyCode::Char('a')).is_empty());
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.help);
+}
+
+#[test]
+fn r_asks_workers_to_refresh_unless_offline() {
+    let mut app = app();
+    assert_eq!(key(&mut app, KeyCode::Char('r')), vec![Command::Refresh]);
+    app.offline = true;
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    assert!(app.notice.as_deref().unwrap().contains("Offline"));
+}
+
+#[test]
+fn in_the_next_step_pane_enter_and_a_act_on_the_next_step() {
+    let mut app = app();
+    // The timeline's cursor is elsewhere; the next-step pane still means the next step.
+    select_step(&mut app, "pop3-fetch");
+    app.focus = Pane::Next;
+    let next = app.eval.next.as_ref().unwrap().step.clone();
+    assert_eq!(next, "lower-ttl");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == next));
+    key(&mut app, KeyCode::Esc);
+    let commands = key(&mut app, KeyCode::Char('a'));
+    let entries = settle(&mut app, commands);
+    assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if *step == next));
+}

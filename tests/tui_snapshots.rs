@@ -1,0 +1,349 @@
+//! Whole cockpit screens at 80×24 and 120×40, rendered into a `TestBackend`.
+//! The header's clock is masked (`[now]`) so the snapshots hold what matters.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use cutover::app::{App, Event, Pane, Role, update};
+use cutover::check::{Check, Kind, Status};
+use cutover::journal::{Driver, Entry};
+use cutover::ui::{self, fake};
+use jiff::{SignedDuration, Timestamp};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn at(minutes_after_9: i64) -> Timestamp {
+    // 09:00 in Vilnius on day 1 is 07:00 UTC.
+    "2026-12-07T07:00:00Z"
+        .parse::<Timestamp>()
+        .unwrap()
+        .checked_add(SignedDuration::from_mins(minutes_after_9))
+        .unwrap()
+}
+
+fn app_at(mailboxes: usize, entries: &[Entry], role: Role, now: Timestamp) -> App {
+    let plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), mailboxes);
+    App::new(plan, entries, role, now)
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    update(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+/// The screen as text, with the header's clock masked.
+fn screen(app: &mut App, (w, h): (u16, u16)) -> String {
+    update(app, Event::Resize(w, h));
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| ui::render(f, app)).unwrap();
+    let clock = ui::local(app, app.now, "%a %-d %b %H:%M %Z");
+    let mask = format!("{:<1$}", "[now]", clock.chars().count());
+    format!("{}", terminal.backend()).replace(&clock, &mask)
+}
+
+fn snapshot(name: &str, make: fn() -> App) {
+    for size in SIZES {
+        let mut app = make();
+        let text = screen(&mut app, size);
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), text);
+    }
+}
+
+fn overridden(step: &str, now: Timestamp) -> Entry {
+    Entry::Override {
+        at: now,
+        operator: "ann".into(),
+        step: step.into(),
+        mailbox: None,
+        reason: "rehearsal".into(),
+        evidence: vec![],
+    }
+}
+
+fn fresh_plan_app() -> App {
+    app_at(3, &[], Role::Driving, at(5))
+}
+
+#[test]
+fn fresh_plan() {
+    snapshot("fresh_plan", fresh_plan_app);
+}
+
+fn waiting_out_the_ttl_app() -> App {
+    let lowered = at(15);
+    let entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ]
+    .iter()
+    .map(|s| overridden(s, lowered))
+    .collect();
+    let mut entries = entries;
+    // The DNS watcher saw the lowered TTL served everywhere at 09:15.
+    entries.push(Entry::Fact {
+        at: lowered,
+        key: "ttl-lowered".into(),
+        value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 2}),
+        evidence: "MX and TXT served with TTL 300 by 2 of 2 authoritative servers".into(),
+    });
+    let mut app = app_at(3, &entries, Role::Driving, at(40));
+    app.plan.dns.old_ttl = Some(3600);
+    let checks = vec![Check::new(
+        "resolvers-ttl-low",
+        Kind::Outcome,
+        Status::Pass,
+        "every watched resolver holds the MX for at most 300 s",
+    )];
+    update(
+        &mut app,
+        Event::LiveChecks(HashMap::from([("ttl-wait".to_string(), checks)])),
+    );
+    app.journal_scroll = 0;
+    app
+}
+
+#[test]
+fn waiting_out_the_ttl() {
+    snapshot("waiting_out_the_ttl", waiting_out_the_ttl_app);
+}
+
+fn lower_ttl_measured() -> HashMap<String, Vec<Check>> {
+    let pass = |id: &str, e: &str| Check::new(id, Kind::Outcome, Status::Pass, e);
+    HashMap::from([(
+        "lower-ttl".to_string(),
+        vec![
+            pass("mx-ttl-lowered", "ns1 and ns2 serve the MX with TTL 300"),
+            pass(
+                "txt-ttl-lowered",
+                "ns1 and ns2 serve the SPF TXT with TTL 300",
+            ),
+            pass("other-ttls-untouched", "A and AAAA keep their TTL of 3600"),
+            pass("ttl-honoured", "the TTL served is the TTL set"),
+        ],
+    )])
+}
+
+fn confirm_ready_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(20));
+    update(&mut app, Event::LiveChecks(lower_ttl_measured()));
+    app.selected_step = 0;
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn confirm_popup_for_a_ready_step() {
+    snapshot("confirm_ready", confirm_ready_app);
+}
+
+fn confirm_gated_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(20));
+    app.selected_step = 0;
+    key(&mut app, KeyCode::Enter);
+    for c in "provider confirmed by phone".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app
+}
+
+#[test]
+fn confirm_popup_for_a_gated_step() {
+    snapshot("confirm_gated", confirm_gated_app);
+}
+
+fn alarm_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(24 * 60 + 20));
+    let view = fake::dns_view(app.now, true);
+    update(&mut app, Event::Dns(Box::new(view)));
+    app.focus = Pane::Dns;
+    app
+}
+
+#[test]
+fn alarm_empty_mx_set() {
+    snapshot("alarm", alarm_app);
+}
+
+fn half_synced_app() -> App {
+    let mut app = app_at(40, &[], Role::Driving, at(2 * 24 * 60 + 70));
+    let rows = fake::mailbox_rows(&app.plan, 0.5);
+    let now = app.now;
+    update(&mut app, Event::Mailboxes(rows));
+    update(
+        &mut app,
+        Event::Journal {
+            entries: vec![Entry::Sync {
+                at: now,
+                mailbox: "user0021@example.com".into(),
+                pid: 777,
+                state: "running".into(),
+                messages_done: 1200,
+                messages_left: 300,
+                bytes_done: 48_000_000,
+                detail: None,
+            }],
+            restarted: false,
+        },
+    );
+    app.focus = Pane::Mailboxes;
+    for _ in 0..22 {
+        key(&mut app, KeyCode::Down);
+    }
+    app
+}
+
+#[test]
+fn half_synced_mailbox_table() {
+    snapshot("half_synced", half_synced_app);
+}
+
+fn observer_app() -> App {
+    let driver = Driver {
+        user: "bob".into(),
+        pid: 4242,
+        host: "jump1".into(),
+        since: at(0),
+    };
+    app_at(
+        3,
+        &[overridden("lower-ttl", at(10))],
+        Role::Observing(driver),
+        at(30),
+    )
+}
+
+#[test]
+fn observer_banner() {
+    snapshot("observer", observer_app);
+}
+
+fn help_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    key(&mut app, KeyCode::Char('?'));
+    app
+}
+
+#[test]
+fn help_screen() {
+    snapshot("help", help_app);
+}
+
+#[test]
+fn server_text_cannot_reach_the_terminal_raw() {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    let mut view = fake::dns_view(app.now, false);
+    view.rows[0].cells[0].short = "\x1b[2Jevil".into();
+    view.alarm = Some("bad\x07bell".into());
+    update(&mut app, Event::Dns(Box::new(view)));
+    let text = screen(&mut app, (120, 40));
+    assert!(!text.contains('\x1b') && !text.contains('\x07'));
+    assert!(text.contains("\\u{1b}"), "the escape is shown as text");
+    assert!(text.contains("bad\\u{7}bell"));
+}
+
+#[test]
+fn nothing_is_green_without_data() {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    let text = screen(&mut app, (120, 40));
+    assert!(text.contains("not measured yet"));
+    // Unmeasured logins show `?`, never ✓.
+    assert!(!text.contains('✓'));
+}
+
+fn mailbox_detail_app() -> App {
+    let mut app = half_synced_app();
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn mailbox_detail_with_folders() {
+    snapshot("mailbox_detail", mailbox_detail_app);
+}
+
+fn dns_detail_app() -> App {
+    let mut app = alarm_app();
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn dns_answer_detail() {
+    snapshot("dns_detail", dns_detail_app);
+}
+
+/// Every screen draws at any size, down to one cell, without a panic or a
+/// line longer than the screen.
+#[test]
+fn every_screen_draws_at_any_size() {
+    let screens: [fn() -> App; 10] = [
+        fresh_plan_app,
+        waiting_out_the_ttl_app,
+        confirm_ready_app,
+        confirm_gated_app,
+        alarm_app,
+        half_synced_app,
+        observer_app,
+        help_app,
+        mailbox_detail_app,
+        dns_detail_app,
+    ];
+    for make in screens {
+        for size in [
+            (1, 1),
+            (10, 5),
+            (24, 8),
+            (40, 12),
+            (60, 20),
+            (79, 23),
+            (99, 29),
+            (100, 30),
+            (200, 60),
+        ] {
+            let mut app = make();
+            let text = screen(&mut app, size);
+            assert_eq!(text.lines().count(), usize::from(size.1), "{size:?}");
+        }
+    }
+}
+
+fn colours(app: &mut App) -> Vec<ratatui::style::Color> {
+    update(app, Event::Resize(120, 40));
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|f| ui::render(f, app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    buffer.content.iter().flat_map(|c| [c.fg, c.bg]).collect()
+}
+
+#[test]
+fn only_the_16_colour_palette_is_used_and_no_color_means_none() {
+    use ratatui::style::Color;
+    for make in [
+        alarm_app,
+        half_synced_app,
+        observer_app,
+        waiting_out_the_ttl_app,
+    ] {
+        let mut app = make();
+        let used = colours(&mut app);
+        assert!(used.contains(&Color::Red), "the alarm or errors are red");
+        assert!(
+            used.iter()
+                .all(|c| !matches!(c, Color::Rgb(..) | Color::Indexed(_))),
+            "a colour outside the 16-colour palette"
+        );
+        let mut plain = make();
+        plain.no_color = true;
+        assert!(
+            colours(&mut plain).iter().all(|c| *c == Color::Reset),
+            "NO_COLOR: no colour at all"
+        );
+    }
+}
