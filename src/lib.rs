@@ -6,6 +6,7 @@
 //! - [`journal`]: the append-only memory of what was done and seen.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
+//! - [`sandbox`]: the rehearsal's own DNS and IMAP servers and simulated clock.
 
 pub mod check;
 pub mod cli;
@@ -15,4 +16,5 @@ pub mod journal;
 pub mod mail;
 pub mod plan;
 pub mod runbook;
+pub mod sandbox;
 pub mod sanitize;

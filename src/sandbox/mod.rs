@@ -1,0 +1,16 @@
+//! The rehearsal sandbox: real DNS and IMAP servers on loopback and a simulated clock, so a
+//! whole migration can be rehearsed (and tested) with nothing installed.
+//!
+//! - [`clock`]: [`SimClock`], simulated time with a speed factor, pause, skip and an I/O guard.
+//! - [`dns_zone`]: [`ZoneServer`], the authoritative server of the rehearsal domain, with the
+//!   DNS host console's edits.
+//! - [`resolver`]: [`CachingResolver`], "public resolvers" that cache on the simulated clock.
+//! - [`imap`]: [`ImapServer`] and its [`Mailstore`], a small in-memory IMAP4rev1 server.
+
+pub mod clock;
+pub mod dns_zone;
+pub mod resolver;
+
+pub use clock::{IoGuard, SimClock};
+pub use dns_zone::{ZoneError, ZoneSeed, ZoneServer};
+pub use resolver::CachingResolver;
