@@ -9,8 +9,10 @@
 
 pub mod clock;
 pub mod dns_zone;
+pub mod imap;
 pub mod resolver;
 
 pub use clock::{IoGuard, SimClock};
 pub use dns_zone::{ZoneError, ZoneSeed, ZoneServer};
+pub use imap::{ImapServer, Mailstore};
 pub use resolver::CachingResolver;
