@@ -3,7 +3,9 @@
 //! Simulated time = the last settled simulated instant + (real time elapsed since then × speed),
 //! counted only while the clock runs and no [`IoGuard`] is alive. Every state change (pause,
 //! resume, speed, guard taken or dropped, skip) first *settles* the clock: it folds the real time
-//! elapsed so far into the simulated base, so a change never rewrites the past.
+//! elapsed so far into the simulated base, so a change never rewrites the past. Real time is
+//! read while holding the lock, so every reader and writer sees one ordered history and
+//! simulated time never runs backwards.
 //!
 //! Why the I/O guard: at a speed factor of 400, a 5 ms DNS round trip would be two simulated
 //! seconds, and a TTL or a timeout measured across it would lie. While any guard is held the
@@ -52,8 +54,10 @@ impl State {
         self.sim_base.checked_add(sim).unwrap_or(Timestamp::MAX)
     }
 
-    /// Folds the real time elapsed so far into the simulated base.
+    /// Folds the real time elapsed so far into the simulated base. Never moves the real base
+    /// back, so a late reading cannot make simulated time run backwards.
     fn settle(&mut self, real_now: Instant) {
+        let real_now = real_now.max(self.real_base);
         self.sim_base = self.now_at(real_now);
         self.real_base = real_now;
     }
@@ -100,16 +104,16 @@ impl SimClock {
 
     /// Stops simulated time (the rehearsal's pause key).
     pub fn pause(&self) {
-        let now = (self.real)();
         let mut state = self.lock();
+        let now = (self.real)();
         state.settle(now);
         state.paused = true;
     }
 
     /// Lets simulated time run again.
     pub fn resume(&self) {
-        let now = (self.real)();
         let mut state = self.lock();
+        let now = (self.real)();
         state.settle(now);
         state.paused = false;
     }
@@ -120,8 +124,8 @@ impl SimClock {
 
     /// Simulated seconds per real second from now on; negative or non-finite counts as 0.
     pub fn set_speed(&self, speed: f64) {
-        let now = (self.real)();
         let mut state = self.lock();
+        let now = (self.real)();
         state.settle(now);
         state.speed = sane_speed(speed);
     }
@@ -133,8 +137,8 @@ impl SimClock {
     /// Jumps forward to `to` ("skip to when the next gate clears"); a target in the past is
     /// ignored, because simulated time never runs backwards. Returns the time now.
     pub fn skip_to(&self, to: Timestamp) -> Timestamp {
-        let now = (self.real)();
         let mut state = self.lock();
+        let now = (self.real)();
         state.settle(now);
         if to > state.sim_base {
             state.sim_base = to;
@@ -151,8 +155,8 @@ impl SimClock {
     /// Freezes simulated time until the returned guard (and every other one) is dropped.
     /// Take one around each DNS or IMAP round trip.
     pub fn io_guard(&self) -> IoGuard {
-        let now = (self.real)();
         let mut state = self.lock();
+        let now = (self.real)();
         state.settle(now);
         state.guards += 1;
         IoGuard {
@@ -163,8 +167,8 @@ impl SimClock {
     /// How much real time it takes, at the current speed, until simulated time reaches `at`;
     /// `None` when the clock is not advancing (paused, stopped by a guard, or speed 0).
     pub fn real_time_until(&self, at: Timestamp) -> Option<Duration> {
-        let now = (self.real)();
         let state = self.lock();
+        let now = (self.real)();
         if !state.advancing() {
             return None;
         }
@@ -180,8 +184,8 @@ impl SimClock {
 
 impl Clock for SimClock {
     fn now(&self) -> Timestamp {
-        let now = (self.real)();
-        self.lock().now_at(now)
+        let state = self.lock();
+        state.now_at((self.real)())
     }
 }
 
@@ -201,8 +205,8 @@ pub struct IoGuard {
 
 impl Drop for IoGuard {
     fn drop(&mut self) {
-        let now = (self.clock.real)();
         let mut state = self.clock.lock();
+        let now = (self.clock.real)();
         // While guards > 0 settling adds nothing: the real time spent in I/O is dropped here.
         state.settle(now);
         state.guards = state.guards.saturating_sub(1);

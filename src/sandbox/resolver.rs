@@ -105,6 +105,22 @@ impl CachingResolver {
         })
     }
 
+    /// Starts `count` resolvers labelled `resolver-1`, `resolver-2`, ... (the rehearsal's
+    /// "public resolvers"), all serving `zone` from `upstream` on the same clock.
+    pub async fn start_many(
+        count: usize,
+        zone: &Name,
+        upstream: SocketAddr,
+        clock: &SimClock,
+    ) -> Result<Vec<CachingResolver>, ZoneError> {
+        let mut resolvers = Vec::with_capacity(count);
+        for n in 1..=count {
+            let label = format!("resolver-{n}");
+            resolvers.push(CachingResolver::start(&label, zone, upstream, clock.clone()).await?);
+        }
+        Ok(resolvers)
+    }
+
     /// Where to send queries (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -163,7 +179,11 @@ impl Shared {
             return entry;
         }
         self.upstream_queries.fetch_add(1, Ordering::SeqCst);
-        let Some(reply) = ask_upstream(self.upstream, name.into(), rtype).await else {
+        // The upstream round trip is I/O: simulated time stands still meanwhile.
+        let guard = self.clock.io_guard();
+        let reply = ask_upstream(self.upstream, name.into(), rtype).await;
+        drop(guard);
+        let Some(reply) = reply else {
             return Cached {
                 response_code: ResponseCode::ServFail,
                 answers: Vec::new(),
@@ -171,8 +191,7 @@ impl Shared {
                 expires: now,
             };
         };
-        // Time is read again: the upstream round trip may have taken simulated time when no
-        // I/O guard was held by the asking client.
+        // Read again: a skip_to may have moved time while the query was out.
         let now = self.clock.now();
         let entry = cache_entry(reply, now);
         if entry.expires > now {
