@@ -38,7 +38,7 @@ fn readers_on_many_threads_never_see_time_go_backwards() {
                 let guard = clock.io_guard();
                 clock.set_speed(f64::from(round % 7) * 1_000.0);
                 drop(guard);
-                if round % 11 == 0 {
+                if round.is_multiple_of(11) {
                     clock.pause();
                     clock.skip(SignedDuration::from_secs(5));
                     clock.resume();
