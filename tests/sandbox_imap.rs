@@ -507,11 +507,15 @@ async fn the_drop_drill_cuts_a_connection_mid_fetch() {
         Ok(stream) => stream.try_collect().await,
         Err(e) => Err(e),
     };
-    let noop = session.noop().await;
-    assert!(
-        fetched.is_err() || noop.is_err(),
-        "the connection must have been cut"
-    );
+    let expected = server.store().messages(USER, "INBOX").unwrap().len();
+    let complete = matches!(&fetched, Ok(all) if all.len() == expected);
+    assert!(!complete, "the fetch cannot complete past the cut");
+    assert!(session.noop().await.is_err(), "the connection must be gone");
+
+    // Once the drill is off, a new connection works again.
+    server.store().set_fault(Fault::None);
+    let mut again = login(&server).await;
+    assert_eq!(inbox_size(&mut again).await as usize, expected);
 }
 
 /// What async-imap cannot send: a LITERAL+ APPEND, and new mail announced by NOOP.
@@ -552,6 +556,13 @@ async fn literal_plus_append_and_new_mail_on_noop_over_a_raw_socket() {
     until_tagged(&mut lines, "a1").await;
     until_tagged(&mut lines, "a2").await;
 
+    write.write_all(b"a0 LIST \"\" \"\"\r\n").await.unwrap();
+    let delimiter = until_tagged(&mut lines, "a0").await;
+    assert_eq!(
+        delimiter[0], "* LIST (\\Noselect) \"/\" \"\"",
+        "{delimiter:?}"
+    );
+
     write
         .write_all(b"a3 APPEND INBOX (\\Flagged) {14+}\r\nSubject: x\r\n\r\n\r\n")
         .await
@@ -587,4 +598,21 @@ async fn literal_plus_append_and_new_mail_on_noop_over_a_raw_socket() {
     write.write_all(b"a5 LOGOUT\r\n").await.unwrap();
     let bye = until_tagged(&mut lines, "a5").await;
     assert!(bye[0].starts_with("* BYE"), "{bye:?}");
+}
+
+#[tokio::test]
+async fn a_server_shut_down_refuses_connections_and_comes_back_on_its_port_with_its_mail() {
+    let server = server().await;
+    let addr = server.addr();
+    let store = server.store().clone();
+    server.shutdown().await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "a stopped server must refuse"
+    );
+
+    let clock = Arc::new(ManualClock::new("2026-03-02T10:00:00Z".parse().unwrap()));
+    let again = ImapServer::start_on(addr, store, clock).await.unwrap();
+    let mut session = login(&again).await;
+    assert_eq!(inbox_size(&mut session).await, PER_FOLDER as u32 + 3);
 }

@@ -14,5 +14,5 @@ pub mod resolver;
 
 pub use clock::{IoGuard, SimClock};
 pub use dns_zone::{ZoneError, ZoneSeed, ZoneServer};
-pub use imap::{ImapServer, Mailstore};
+pub use imap::{ImapServer, ImapServerError, Mailstore};
 pub use resolver::CachingResolver;

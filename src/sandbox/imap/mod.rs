@@ -57,7 +57,8 @@ use session::{Next, Session};
 /// The largest command (APPEND literal included) a client may send.
 const MAX_MESSAGE: u32 = 64 * 1024 * 1024;
 
-/// A running rehearsal IMAP server; dropping it closes the listener and every connection.
+/// A running rehearsal IMAP server; dropping it closes the listener and every connection
+/// (the mail stays in its [`Mailstore`]).
 pub struct ImapServer {
     addr: SocketAddr,
     store: Mailstore,
@@ -78,12 +79,38 @@ impl Drop for ImapServer {
     }
 }
 
+/// Why the rehearsal IMAP server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImapServerError {
+    #[error("cannot listen for the rehearsal IMAP server on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl ImapServer {
     /// Serves `store` on 127.0.0.1 (plain IMAP, ephemeral port); `clock` dates APPENDs that
     /// carry no INTERNALDATE.
-    pub async fn start(store: Mailstore, clock: Arc<dyn Clock>) -> std::io::Result<ImapServer> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
+    pub async fn start(
+        store: Mailstore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ImapServer, ImapServerError> {
+        ImapServer::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), store, clock).await
+    }
+
+    /// Like [`ImapServer::start`] on a given address: brings a stopped server back on the port
+    /// its plan names (e.g. the old server "switched back on" in a drill).
+    pub async fn start_on(
+        addr: SocketAddr,
+        store: Mailstore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ImapServer, ImapServerError> {
+        let bind_error = |source| ImapServerError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         let accept = tokio::spawn(accept_loop(listener, store.clone(), clock));
         Ok(ImapServer {
             addr,
@@ -94,6 +121,13 @@ impl ImapServer {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Stops the server and waits until its port is free again (dropping it also stops it,
+    /// but without waiting).
+    pub async fn shutdown(mut self) {
+        self.accept.abort();
+        let _ = (&mut self.accept).await;
     }
 
     /// The server's mail, for the rehearsal to deliver into and inspect.

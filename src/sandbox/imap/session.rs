@@ -827,7 +827,6 @@ fn fetch_item<'m>(
     message: &'m StoredMessage,
 ) -> Result<MessageDataItem<'m>, Refusal> {
     let raw: &[u8] = &message.raw;
-    let (header, text) = split_message(raw);
     Ok(match name {
         MessageDataItemName::Uid => MessageDataItem::Uid(non_zero(message.uid)),
         MessageDataItemName::Flags => MessageDataItem::Flags(fetch_flags(message)),
@@ -838,20 +837,24 @@ fn fetch_item<'m>(
             MessageDataItem::Rfc822Size(u32::try_from(raw.len()).unwrap_or(u32::MAX))
         }
         MessageDataItemName::Rfc822 => MessageDataItem::Rfc822(nstring(raw)),
-        MessageDataItemName::Rfc822Header => MessageDataItem::Rfc822Header(nstring(header)),
-        MessageDataItemName::Rfc822Text => MessageDataItem::Rfc822Text(nstring(text)),
+        MessageDataItemName::Rfc822Header => {
+            MessageDataItem::Rfc822Header(nstring(split_message(raw).0))
+        }
+        MessageDataItemName::Rfc822Text => {
+            MessageDataItem::Rfc822Text(nstring(split_message(raw).1))
+        }
         MessageDataItemName::BodyExt {
             section, partial, ..
         } => {
             let selected: Cow<'m, [u8]> = match section {
                 None => Cow::Borrowed(raw),
-                Some(Section::Header(None)) => Cow::Borrowed(header),
-                Some(Section::Text(None)) => Cow::Borrowed(text),
+                Some(Section::Header(None)) => Cow::Borrowed(split_message(raw).0),
+                Some(Section::Text(None)) => Cow::Borrowed(split_message(raw).1),
                 Some(Section::HeaderFields(None, fields)) => {
-                    Cow::Owned(header_fields(header, fields.as_ref(), true))
+                    Cow::Owned(header_fields(split_message(raw).0, fields.as_ref(), true))
                 }
                 Some(Section::HeaderFieldsNot(None, fields)) => {
-                    Cow::Owned(header_fields(header, fields.as_ref(), false))
+                    Cow::Owned(header_fields(split_message(raw).0, fields.as_ref(), false))
                 }
                 _ => {
                     return Err(bad(
@@ -885,17 +888,22 @@ fn fetch_item<'m>(
     })
 }
 
-/// (header including the blank line, text) of an RFC 5322 message.
+/// (header including the blank line, text) of an RFC 5322 message; one pass, stopping at
+/// the first empty line (CRLF or bare LF).
 fn split_message(raw: &[u8]) -> (&[u8], &[u8]) {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let end = match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (Some(a), None) => a,
-        (None, Some(b)) => b,
-        (None, None) => raw.len(),
-    };
-    raw.split_at(end)
+    let mut from = 0;
+    while let Some(offset) = raw[from..].iter().position(|&b| b == b'\n') {
+        let after = from + offset + 1;
+        let rest = &raw[after..];
+        if rest.starts_with(b"\r\n") {
+            return raw.split_at(after + 2);
+        }
+        if rest.starts_with(b"\n") {
+            return raw.split_at(after + 1);
+        }
+        from = after;
+    }
+    (raw, &[])
 }
 
 /// The header fields named (or, with `keep == false`, not named) in `fields`, folded lines
@@ -1002,6 +1010,16 @@ mod tests {
             b"Subject: a\r\n  long subject\r\nTo: z@w\r\n\r\n"
         );
         assert_eq!(header_fields(header, &fields, false), b"From: x@y\r\n\r\n");
+    }
+
+    #[test]
+    fn the_header_ends_at_the_first_empty_line() {
+        assert_eq!(
+            split_message(b"A: 1\r\n\r\nbody\r\n\r\nmore").1,
+            b"body\r\n\r\nmore"
+        );
+        assert_eq!(split_message(b"A: 1\n\nbody").0, b"A: 1\n\n");
+        assert_eq!(split_message(b"A: 1\r\n").1, b"");
     }
 
     #[test]
