@@ -181,7 +181,7 @@ impl Shared {
         self.upstream_queries.fetch_add(1, Ordering::SeqCst);
         // The upstream round trip is I/O: simulated time stands still meanwhile.
         let guard = self.clock.io_guard();
-        let reply = ask_upstream(self.upstream, name.into(), rtype).await;
+        let reply = query_udp(self.upstream, name.into(), rtype, false).await;
         drop(guard);
         let Some(reply) = reply else {
             return Cached {
@@ -260,11 +260,17 @@ fn cache_entry(reply: Message, now: Timestamp) -> Cached {
     }
 }
 
-/// One non-recursive query to the authoritative server over UDP; `None` on timeout or garbage.
-async fn ask_upstream(upstream: SocketAddr, name: Name, rtype: RecordType) -> Option<Message> {
+/// One query over UDP (to the authoritative server without RD, to a resolver with it);
+/// `None` on timeout or garbage.
+pub(crate) async fn query_udp(
+    upstream: SocketAddr,
+    name: Name,
+    rtype: RecordType,
+    recursion_desired: bool,
+) -> Option<Message> {
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.ok()?;
     let mut query = Message::query();
-    query.metadata.recursion_desired = false;
+    query.metadata.recursion_desired = recursion_desired;
     query.add_query(Query::query(name, rtype));
     let mut edns = Edns::new();
     edns.set_max_payload(4096);
