@@ -67,3 +67,31 @@ fn a_guard_held_across_real_waiting_keeps_simulated_time_still() {
     thread::sleep(std::time::Duration::from_millis(5));
     assert!(clock.now() > before + SignedDuration::from_secs(60));
 }
+
+#[tokio::test]
+async fn sleep_until_follows_speed_and_skips() {
+    // One simulated hour is 0.1 s of real time at this speed.
+    let clock = SimClock::new(start(), 36_000.0);
+    let real = std::time::Instant::now();
+    clock.sleep(SignedDuration::from_hours(1)).await;
+    assert!(clock.now() >= start() + SignedDuration::from_hours(1));
+    assert!(real.elapsed() < std::time::Duration::from_secs(2));
+
+    // Paused, a sleeper waits until a skip carries time past its deadline.
+    clock.pause();
+    let target = clock.now() + SignedDuration::from_hours(24);
+    let sleeper = {
+        let clock = clock.clone();
+        tokio::spawn(async move { clock.sleep_until(target).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    assert!(
+        !sleeper.is_finished(),
+        "a paused clock must not wake the sleeper"
+    );
+    clock.skip_to(target);
+    tokio::time::timeout(std::time::Duration::from_secs(2), sleeper)
+        .await
+        .expect("the skip wakes the sleeper")
+        .unwrap();
+}

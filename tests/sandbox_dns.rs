@@ -254,3 +254,25 @@ async fn a_resolver_that_stops_answering_times_out_and_heals() {
     let healed = query(resolver.addr(), "example-firm.test.", RecordType::MX).await;
     assert_eq!(mx_hosts(&healed), vec![(10, format!("{OLD_MX}."))]);
 }
+
+#[tokio::test]
+async fn a_dns_host_that_ignores_ttls_keeps_serving_the_old_one() {
+    let zone = ZoneServer::start(&ZoneSeed::realistic(DOMAIN, OLD_MX))
+        .await
+        .unwrap();
+    zone.set_honours_ttl(false);
+    zone.set_ttl("@", RecordType::MX, 300).await.unwrap();
+    zone.add_mx(5, NEW_MX).await.unwrap();
+    let mx = query(zone.addr(), "example-firm.test.", RecordType::MX).await;
+    assert_eq!(
+        ttls(&mx),
+        vec![86_400, 86_400],
+        "the change is accepted, the TTL is not"
+    );
+    assert_eq!(mx_hosts(&mx).len(), 2, "record edits still work");
+
+    zone.set_honours_ttl(true);
+    zone.set_ttl("@", RecordType::MX, 300).await.unwrap();
+    let mx = query(zone.addr(), "example-firm.test.", RecordType::MX).await;
+    assert_eq!(ttls(&mx), vec![300, 300]);
+}

@@ -182,6 +182,28 @@ impl SimClock {
     }
 }
 
+impl SimClock {
+    /// Waits (in real time) until simulated time reaches `at`, following pauses, speed
+    /// changes and skips as they happen.
+    pub async fn sleep_until(&self, at: Timestamp) {
+        // Re-check at least this often, so a pause, a new speed or a skip takes effect soon.
+        const RECHECK: Duration = Duration::from_millis(20);
+        loop {
+            if self.now() >= at {
+                return;
+            }
+            let wait = self.real_time_until(at).map_or(RECHECK, |d| d.min(RECHECK));
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    /// Waits for `by` of simulated time.
+    pub async fn sleep(&self, by: SignedDuration) {
+        let at = self.now().checked_add(by).unwrap_or(Timestamp::MAX);
+        self.sleep_until(at).await;
+    }
+}
+
 impl Clock for SimClock {
     fn now(&self) -> Timestamp {
         let state = self.lock();

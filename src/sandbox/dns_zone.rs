@@ -79,6 +79,8 @@ pub struct ZoneServer {
     zone: Arc<InMemoryZoneHandler>,
     /// Edits are serialised so two edits never bump the serial to the same value.
     edits: tokio::sync::Mutex<()>,
+    /// `false` plays a DNS host that silently keeps its own TTL (rule R3's drill).
+    honours_ttl: std::sync::atomic::AtomicBool,
     /// Kept alive: dropping the server's task set stops serving.
     _server: std::sync::Mutex<Server<Catalog>>,
 }
@@ -121,6 +123,7 @@ impl ZoneServer {
             default_ttl: seed.ttl,
             zone,
             edits: tokio::sync::Mutex::new(()),
+            honours_ttl: std::sync::atomic::AtomicBool::new(true),
             _server: std::sync::Mutex::new(server),
         })
     }
@@ -133,6 +136,13 @@ impl ZoneServer {
     /// The zone's apex, fully qualified.
     pub fn origin(&self) -> &Name {
         &self.origin
+    }
+
+    /// `false` makes the console accept TTL changes but keep serving the old TTL (and the
+    /// seed's TTL for new record sets), like DNS hosts that do not allow per-record TTLs.
+    pub fn set_honours_ttl(&self, honours: bool) {
+        self.honours_ttl
+            .store(honours, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Replaces the MX set with `mx` (preference, host) at `ttl`; an empty list deletes it.
@@ -271,6 +281,11 @@ impl ZoneServer {
         let _edit = self.edits.lock().await;
         let mut records = self.zone.records_mut().await;
         let key = RrKey::new(LowerName::new(owner), rtype);
+        let ttl = if self.honours_ttl.load(std::sync::atomic::Ordering::SeqCst) {
+            ttl
+        } else {
+            records.get(&key).map_or(self.default_ttl, |set| set.ttl())
+        };
         if data.is_empty() {
             records.remove(&key);
         } else {
