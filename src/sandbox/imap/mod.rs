@@ -47,7 +47,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-pub use seed::{MessageSpec, SeedSpec, SeededUser, generate_message, seed_user};
+pub use seed::{MessageSpec, SEEDED_FOLDERS, SeedSpec, SeededUser, generate_message, seed_user};
 pub use store::{Fault, FolderInfo, Mailstore, SpecialUse, StoreError, StoredMessage};
 pub use utf7::{decode as decode_folder_name, encode as encode_folder_name};
 
