@@ -340,6 +340,22 @@ async fn header_fields_uid_search_and_sequence_fetch() {
         .await
         .unwrap();
     assert_eq!(by_seq[0].message, 2);
+    // Beware: async-imap ends a FETCH stream silently on the tagged BAD (or NO) the server
+    // sends for a sequence number past EXISTS, so a failed FETCH looks like an empty one.
+    // The BAD itself is checked on a raw socket below.
+    let past_the_end = session.fetch("999", "(UID)").await.unwrap();
+    assert!(
+        past_the_end
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let by_uid = session.uid_fetch("999", "(UID)").await.unwrap();
+    assert!(
+        by_uid.try_collect::<Vec<_>>().await.unwrap().is_empty(),
+        "no such UID: empty, OK"
+    );
     assert_eq!(by_seq[0].uid, Some(2));
     assert_eq!(
         by_seq[0]
@@ -493,6 +509,16 @@ async fn unsupported_commands_are_bad_and_throttling_says_no() {
         matches!(&throttled, Err(async_imap::error::Error::No(text)) if text.contains("THROTTLED")),
         "{throttled:?}"
     );
+    // The hazard for a copy engine: async-imap turns a throttled UID FETCH into an empty
+    // result, not an error; only EXISTS/STATUS can tell the folder is not empty.
+    let throttled_fetch = session.uid_fetch("1:*", "(UID)").await.unwrap();
+    assert!(
+        throttled_fetch
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     server.store().set_fault(Fault::None);
     assert!(session.status("INBOX", "(MESSAGES)").await.is_ok());
 }
@@ -593,6 +619,13 @@ async fn literal_plus_append_and_new_mail_on_noop_over_a_raw_socket() {
     assert!(
         noop.contains(&format!("* {} EXISTS", PER_FOLDER + 5)),
         "{noop:?}"
+    );
+
+    write.write_all(b"a45 FETCH 999 (UID)\r\n").await.unwrap();
+    let invalid = until_tagged(&mut lines, "a45").await;
+    assert!(
+        invalid.last().unwrap().starts_with("a45 BAD"),
+        "{invalid:?}"
     );
 
     write.write_all(b"a5 LOGOUT\r\n").await.unwrap();

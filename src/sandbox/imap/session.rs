@@ -646,6 +646,10 @@ impl Session {
         }
 
         let mut messages = self.store.messages(&user, &folder)?;
+        if !uid && !sequence_numbers_exist(set, messages.len()) {
+            // As Dovecot does: a sequence number past EXISTS is a client error.
+            return Err(bad("Invalid messageset."));
+        }
         let selected: Vec<usize> = messages
             .iter()
             .enumerate()
@@ -753,6 +757,18 @@ fn in_set(set: &SequenceSet, value: u32, max: u32) -> bool {
             let (a, b) = (resolve(a), resolve(b));
             (a.min(b)..=a.max(b)).contains(&value)
         }
+    })
+}
+
+/// Whether every explicit number in a sequence set names an existing message.
+fn sequence_numbers_exist(set: &SequenceSet, exists: usize) -> bool {
+    let fits = |bound: &SeqOrUid| match bound {
+        SeqOrUid::Value(v) => usize::try_from(v.get()).is_ok_and(|v| v <= exists),
+        SeqOrUid::Asterisk => true,
+    };
+    set.0.as_ref().iter().all(|sequence| match sequence {
+        Sequence::Single(single) => fits(single),
+        Sequence::Range(a, b) => fits(a) && fits(b),
     })
 }
 
