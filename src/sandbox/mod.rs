@@ -8,15 +8,18 @@
 //! - [`imap`]: [`ImapServer`] and its [`Mailstore`], a small in-memory IMAP4rev1 server.
 //! - [`mailflow`]: [`Sender`]s that deliver where the MX they resolve points, and the
 //!   employees' [`Pop3Fetch`].
+//! - [`world`]: [`World`], all of the above started together, the old server seeded.
 
 pub mod clock;
 pub mod dns_zone;
 pub mod imap;
 pub mod mailflow;
 pub mod resolver;
+pub mod world;
 
 pub use clock::{IoGuard, SimClock};
 pub use dns_zone::{ZoneError, ZoneSeed, ZoneServer};
 pub use imap::{ImapServer, ImapServerError, Mailstore};
 pub use mailflow::{DeferReason, Delivery, MailRoutes, Pop3Fetch, Sender};
 pub use resolver::CachingResolver;
+pub use world::{Employee, World, WorldError, WorldSpec};
