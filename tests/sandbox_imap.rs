@@ -312,6 +312,21 @@ async fn header_fields_uid_search_and_sequence_fetch() {
     assert_eq!(all.len(), PER_FOLDER + 3);
     let some = session.uid_search("UID 2:4").await.unwrap();
     assert_eq!(some, HashSet::from([2, 3, 4]));
+    let newsletters = session
+        .uid_search("HEADER Subject newsletter")
+        .await
+        .unwrap();
+    assert_eq!(
+        newsletters.len(),
+        2,
+        "the two messages sharing a Message-ID"
+    );
+    let with_id = session.uid_search("HEADER Message-ID \"\"").await.unwrap();
+    assert_eq!(
+        with_id.len(),
+        PER_FOLDER + 2,
+        "all but the one without Message-ID"
+    );
 
     let headers: Vec<_> = session
         .uid_fetch(

@@ -1,5 +1,9 @@
 //! A real third-party client against the rehearsal IMAP server: isync's `mbsync` pulls every
 //! folder into a local Maildir. Skipped (with a note) when `mbsync` is not installed.
+//!
+//! Pushing with mbsync is not tested: without UIDPLUS (not implemented here) mbsync 1.4 finds
+//! its appended messages by fetching X-TUID headers outside its message-listing state and
+//! rejects the answer ("received extraneous data in FETCH response").
 
 use std::path::Path;
 use std::sync::Arc;

@@ -14,18 +14,20 @@
 //!   attributes `\Sent \Drafts \Trash \Junk \Archive`; names in modified UTF-7; `/` delimiter;
 //! - STATUS (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN), CREATE;
 //! - SELECT, EXAMINE (read-only: nothing changes flags), CLOSE, UNSELECT, CHECK, NOOP;
-//! - SEARCH / UID SEARCH with ALL, UID and sequence sets, SEEN/UNSEEN, DELETED/UNDELETED,
-//!   NOT/OR/AND;
+//! - SEARCH / UID SEARCH with ALL, UID and sequence sets, HEADER, SEEN/UNSEEN,
+//!   DELETED/UNDELETED, NOT/OR/AND;
 //! - FETCH / UID FETCH of UID, FLAGS, INTERNALDATE, RFC822.SIZE, RFC822, RFC822.HEADER,
 //!   RFC822.TEXT, BODY[] / BODY.PEEK[] with HEADER, HEADER.FIELDS (.NOT), TEXT and partial
 //!   `<o.n>`; BODY[] without PEEK sets `\Seen` unless the folder was EXAMINEd;
 //! - APPEND with flags, INTERNALDATE and a synchronising or LITERAL+ literal (up to 64 MiB);
 //! - new mail in the selected folder is announced with `* n EXISTS` after any command;
+//! - a FETCH by sequence number past EXISTS is BAD (as in Dovecot);
 //! - LOGOUT.
 //!
 //! Not implemented (answered BAD): STARTTLS/TLS, STORE, COPY, MOVE, EXPUNGE, DELETE, RENAME,
 //! SUBSCRIBE, IDLE, ENVELOPE/BODYSTRUCTURE, MIME part sections, BINARY, text SEARCH keys,
-//! UIDPLUS responses. `\Recent` is always 0. There is no persistence.
+//! UIDPLUS (so `mbsync` can pull from it but not push into it). `\Recent` is always 0. There
+//! is no persistence.
 //!
 //! Drills: [`Fault::DropAfterBytes`] cuts every connection after N bytes sent,
 //! [`Fault::Throttled`] answers every command but LOGOUT `NO [THROTTLED]`.

@@ -793,11 +793,29 @@ fn matches_key(
             }
             all
         }
+        SearchKey::Header(field, value) => {
+            // The named field's lines (plus the closing empty line); an empty value matches
+            // any message that has the field (RFC 3501 6.4.4).
+            let header = header_fields(
+                split_message(&message.raw).0,
+                std::slice::from_ref(field),
+                true,
+            );
+            header.len() > 2 && contains_ignore_case(&header, value.as_ref())
+        }
         SearchKey::Or(a, b) => {
             matches_key(a, position, message)? || matches_key(b, position, message)?
         }
         _ => return Err(bad("SEARCH key not supported by the rehearsal server.")),
     })
+}
+
+/// Case-insensitive (ASCII) substring search, as IMAP SEARCH HEADER does.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 fn supported_item(name: &MessageDataItemName<'_>) -> Result<(), Refusal> {
