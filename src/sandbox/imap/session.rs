@@ -314,6 +314,8 @@ impl Session {
             }
             CommandBody::Noop | CommandBody::Check => done("NOOP completed."),
             CommandBody::Logout => {
+                // Nothing more is reported on a connection that is closing.
+                self.state = State::NotAuthenticated;
                 if let Ok(bye) = Status::bye(None, "Logging out") {
                     encode(out, &Response::Status(bye));
                 }
@@ -440,7 +442,7 @@ impl Session {
                 match self.store.append(
                     &user,
                     &folder,
-                    literal.data().to_vec(),
+                    literal.into_inner().into_owned(),
                     flags,
                     internal_date,
                 ) {
