@@ -7,6 +7,7 @@
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
+//! - [`sandbox`]: the rehearsal's own DNS and IMAP servers and simulated clock.
 
 pub mod actions;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod live;
 pub mod mail;
 pub mod plan;
 pub mod runbook;
+pub mod sandbox;
 pub mod sanitize;
 pub mod tui;
 pub mod ui;

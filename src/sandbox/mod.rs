@@ -1,0 +1,25 @@
+//! The rehearsal sandbox: real DNS and IMAP servers on loopback and a simulated clock, so a
+//! whole migration can be rehearsed (and tested) with nothing installed.
+//!
+//! - [`clock`]: [`SimClock`], simulated time with a speed factor, pause, skip and an I/O guard.
+//! - [`dns_zone`]: [`ZoneServer`], the authoritative server of the rehearsal domain, with the
+//!   DNS host console's edits.
+//! - [`resolver`]: [`CachingResolver`], "public resolvers" that cache on the simulated clock.
+//! - [`imap`]: [`ImapServer`] and its [`Mailstore`], a small in-memory IMAP4rev1 server.
+//! - [`mailflow`]: [`Sender`]s that deliver where the MX they resolve points, and the
+//!   employees' [`Pop3Fetch`].
+//! - [`world`]: [`World`], all of the above started together, the old server seeded.
+
+pub mod clock;
+pub mod dns_zone;
+pub mod imap;
+pub mod mailflow;
+pub mod resolver;
+pub mod world;
+
+pub use clock::{IoGuard, SimClock};
+pub use dns_zone::{ZoneError, ZoneSeed, ZoneServer};
+pub use imap::{ImapServer, ImapServerError, Mailstore};
+pub use mailflow::{DeferReason, Delivery, MailRoutes, Pop3Fetch, Sender};
+pub use resolver::CachingResolver;
+pub use world::{Employee, World, WorldError, WorldSpec};
