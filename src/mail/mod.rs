@@ -1,1 +1,17 @@
 //! Mailboxes: IMAP connections, the prober and the verified copy engine.
+//!
+//! - [`connect`]: TLS, STARTTLS, login (password, PLAIN, XOAUTH2, admin modes), timeouts.
+//! - [`credentials`]: secrets file, password and token commands; secrets never shown.
+//! - [`identity`]: the one message identity used by probe, copy and verification.
+//! - [`utf7`]: modified UTF-7 folder names.
+
+pub mod connect;
+pub mod credentials;
+pub mod error;
+pub mod identity;
+pub mod utf7;
+
+pub use connect::{FolderName, FolderStatus, Imap, SpecialUse, Timeouts, connect};
+pub use credentials::{AuthMethod, CredentialSource, Login, Secret};
+pub use error::{MailError, Place};
+pub use identity::{Identity, IdentityCounts};
