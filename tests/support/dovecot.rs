@@ -485,3 +485,71 @@ impl Drop for Dovecot {
             .status();
     }
 }
+
+/// A plan for copying between two private instances: the given mailboxes (address = login on
+/// both sides), passwords from a 0600 secrets file the caller wrote, implicit TLS.
+pub fn plan(
+    old: &Dovecot,
+    new: &Dovecot,
+    addresses: &[&str],
+    secrets_file: &Path,
+) -> cutover::plan::Plan {
+    use cutover::plan::*;
+    let side = |d: &Dovecot, name: &str| Side {
+        name: name.to_string(),
+        mx: vec![],
+        spf: vec![],
+        dkim_selector: None,
+        imap: d.endpoint(Security::Implicit),
+    };
+    Plan {
+        path: secrets_file.with_file_name("plan.toml"),
+        domain: "example.com".to_string(),
+        start: jiff::civil::date(2026, 1, 5).at(8, 0, 0, 0),
+        timezone_name: "UTC".to_string(),
+        timezone: jiff::tz::TimeZone::UTC,
+        working_days: vec![],
+        operator: "test".to_string(),
+        dns: DnsPlan {
+            migration_ttl: 300,
+            restore_ttl_mx: 86400,
+            restore_ttl_txt: 21600,
+            old_ttl: None,
+            poll: Duration::from_secs(30),
+            timeout: Duration::from_secs(2),
+            resolvers: vec![],
+            authoritative: vec![],
+        },
+        old: side(old, "old"),
+        new: side(new, "new"),
+        credentials: Some(Credentials {
+            secrets_file: Some(secrets_file.to_path_buf()),
+            ..Credentials::default()
+        }),
+        sync: SyncPlan::default(),
+        mailboxes: addresses
+            .iter()
+            .map(|a| Mailbox {
+                address: a.to_string(),
+                old_login: a.to_string(),
+                new_login: a.to_string(),
+            })
+            .collect(),
+        extra_steps: vec![],
+    }
+}
+
+/// Writes a secrets file (mode 0600): `(address, old password, new password)` and an optional admin.
+pub fn write_secrets(path: &Path, users: &[(&str, &str, &str)], admin: Option<(&str, &str)>) {
+    let mut text = String::new();
+    for (address, old, new) in users {
+        text.push_str(&format!(
+            "[\"{address}\"]\nold = \"{old}\"\nnew = \"{new}\"\n"
+        ));
+    }
+    if let Some((old, new)) = admin {
+        text.push_str(&format!("[admin]\nold = \"{old}\"\nnew = \"{new}\"\n"));
+    }
+    fs::write(path, text).expect("write secrets");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod secrets");
+}
