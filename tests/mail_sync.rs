@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use cutover::clock::SystemClock;
 use cutover::mail::credentials::{AuthMethod, CredentialSource, Login, Secret};
 use cutover::mail::sync::{MemoryLog, SyncOptions, run_sync};
-use cutover::mail::{Imap, Place, Timeouts, connect, utf7};
+use cutover::mail::{Imap, Place, Timeouts, connect};
 use cutover::plan::{Plan, Security, WhichSide};
 use futures_util::TryStreamExt;
 use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
@@ -159,7 +159,21 @@ fn seed_old(old: &Dovecot) {
 
 #[tokio::test]
 async fn full_copy_keeps_everything_and_changes_nothing_on_old() {
+    full_copy(true).await;
+}
+
+/// The same with one APPEND round trip per message (servers without LITERAL+).
+#[tokio::test]
+async fn full_copy_without_pipelining() {
+    full_copy(false).await;
+}
+
+async fn full_copy(pipeline: bool) {
     let Some(w) = world("new-pw") else { return };
+    let copy = SyncOptions {
+        pipeline,
+        ..SyncOptions::default()
+    };
     seed_old(&w.old);
     let old_files = w.old.message_files(ALICE);
     let creds = CredentialSource::new(w.plan.credentials.as_ref()).unwrap();
@@ -192,15 +206,7 @@ async fn full_copy_keeps_everything_and_changes_nothing_on_old() {
 
     // The copy.
     let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
-    let report = run_sync(
-        &w.plan,
-        &creds,
-        &SystemClock,
-        &SyncOptions::default(),
-        &log,
-        Some(tx),
-    )
-    .await;
+    let report = run_sync(&w.plan, &creds, &SystemClock, &copy, &log, Some(tx)).await;
     let table = report.render_table();
     assert_eq!(report.exit_code(), 0, "{table}");
     assert_eq!(report.mailboxes[0].copied(), 10, "{table}");
@@ -249,15 +255,7 @@ async fn full_copy_keeps_everything_and_changes_nothing_on_old() {
     );
 
     // A rerun copies nothing.
-    let again = run_sync(
-        &w.plan,
-        &creds,
-        &SystemClock,
-        &SyncOptions::default(),
-        &log,
-        None,
-    )
-    .await;
+    let again = run_sync(&w.plan, &creds, &SystemClock, &copy, &log, None).await;
     assert_eq!(again.mailboxes[0].copied(), 0, "{}", again.render_table());
     assert_eq!(again.mailboxes[0].already_present(), 10);
     assert_eq!(again.exit_code(), 0);
@@ -285,15 +283,7 @@ async fn full_copy_keeps_everything_and_changes_nothing_on_old() {
         .await
         .unwrap();
     imap.logout().await;
-    let after_delete = run_sync(
-        &w.plan,
-        &creds,
-        &SystemClock,
-        &SyncOptions::default(),
-        &log,
-        None,
-    )
-    .await;
+    let after_delete = run_sync(&w.plan, &creds, &SystemClock, &copy, &log, None).await;
     let m = &after_delete.mailboxes[0];
     assert_eq!(
         (m.copied(), m.deleted_on_new()),
@@ -442,5 +432,33 @@ async fn master_user_copies_a_mailbox_without_the_users_password() {
     assert_eq!(report.exit_code(), 0, "{}", report.render_table());
     assert_eq!(report.mailboxes[0].copied(), 2);
     assert_eq!(contents(&w.new, "new-pw").await["INBOX"].len(), 2);
-    let _ = utf7::encode("");
+}
+
+#[tokio::test]
+async fn plan_limits_messages_per_second() {
+    let Some(mut w) = world("new-pw") else { return };
+    let messages: Vec<SeedMessage> = (0..12)
+        .map(|n| SeedMessage::new(msg(Some(&format!("{n}@x")), &format!("m{n}"), "b")))
+        .collect();
+    w.old.seed(ALICE, "INBOX", &messages);
+    w.plan.sync.max_messages_per_sec = Some(20);
+    let creds = CredentialSource::new(w.plan.credentials.as_ref()).unwrap();
+    let started = std::time::Instant::now();
+    let report = run_sync(
+        &w.plan,
+        &creds,
+        &SystemClock,
+        &SyncOptions::default(),
+        &MemoryLog::default(),
+        None,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(report.exit_code(), 0, "{}", report.render_table());
+    assert_eq!(report.mailboxes[0].copied(), 12);
+    // 12 messages at 20/s cannot take less than 0.6 s.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(600),
+        "{elapsed:?}"
+    );
 }

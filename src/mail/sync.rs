@@ -146,6 +146,8 @@ pub struct SyncOptions {
     pub attempts: u32,
     /// First backoff; doubled per attempt.
     pub backoff: Duration,
+    /// Pipeline APPENDs with LITERAL+ when the new server offers it (else one round trip each).
+    pub pipeline: bool,
 }
 
 impl Default for SyncOptions {
@@ -158,6 +160,7 @@ impl Default for SyncOptions {
             batch_bytes: 16 * 1024 * 1024,
             attempts: 4,
             backoff: Duration::from_secs(1),
+            pipeline: true,
         }
     }
 }
@@ -788,7 +791,9 @@ impl MailboxRun<'_> {
             self.opts.batch_messages,
             self.opts.batch_bytes,
         ) {
-            let outcome = copy_batch(old, new, &target_wire, batch, &mut throttle).await?;
+            let pipelined = self.opts.pipeline && new.has_capability("LITERAL+");
+            let outcome =
+                copy_batch(old, new, &target_wire, batch, pipelined, &mut throttle).await?;
             let mut delta = HashMap::new();
             let mut last_uid = 0;
             for (m, result) in batch.iter().zip(outcome) {
@@ -968,11 +973,11 @@ async fn copy_batch(
     new: &mut Imap,
     target_wire: &str,
     batch: &[ScannedMessage],
+    pipelined: bool,
     throttle: &mut Throttle,
 ) -> Result<Vec<Result<(), String>>, MailError> {
     let uids: Vec<String> = batch.iter().map(|m| m.uid.to_string()).collect();
     let uid_set = uids.join(",");
-    let pipelined = new.has_capability("LITERAL+");
     let limit = old.timeouts.command;
     let mut results: HashMap<u32, Result<(), String>> = HashMap::new();
     let mut pending: Vec<(String, u32)> = Vec::new();
