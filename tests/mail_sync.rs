@@ -462,3 +462,36 @@ async fn plan_limits_messages_per_second() {
         "{elapsed:?}"
     );
 }
+
+/// Gmail-style "All Mail" (\\All) only mirrors other folders: copying it would double everything.
+#[tokio::test]
+async fn virtual_all_mail_folder_is_skipped_with_its_reason() {
+    let Some(w) = world("new-pw") else { return };
+    w.old.seed(
+        ALICE,
+        "INBOX",
+        &[SeedMessage::new(msg(Some("1@x"), "one", "1"))],
+    );
+    w.old.seed(
+        ALICE,
+        "All Mail",
+        &[SeedMessage::new(msg(Some("1@x"), "one", "1"))],
+    );
+    let creds = CredentialSource::new(w.plan.credentials.as_ref()).unwrap();
+    let report = run_sync(
+        &w.plan,
+        &creds,
+        &SystemClock,
+        &SyncOptions::default(),
+        &MemoryLog::default(),
+        None,
+    )
+    .await;
+    let table = report.render_table();
+    assert_eq!(report.exit_code(), 0, "{table}");
+    assert_eq!(report.mailboxes[0].copied(), 1, "{table}");
+    assert!(
+        table.contains("skipped All Mail: virtual folder"),
+        "{table}"
+    );
+}

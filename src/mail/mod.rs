@@ -1,5 +1,6 @@
 //! Mailboxes: IMAP connections, the prober and the verified copy engine.
 //!
+//! - [`checks`]: the runbook's mail checks (new logins, POP3 fetch, old INBOX quiet, copy verified).
 //! - [`connect`]: TLS, STARTTLS, login (password, PLAIN, XOAUTH2, admin modes), timeouts.
 //! - [`credentials`]: secrets file, password and token commands; secrets never shown.
 //! - [`identity`]: the one message identity used by probe, copy and verification.
@@ -8,6 +9,7 @@
 //! - [`sync`]: the copy engine: folder mapping, ledger, checkpoints, verification, report.
 //! - [`utf7`]: modified UTF-7 folder names.
 
+pub mod checks;
 pub mod connect;
 pub mod credentials;
 pub mod error;

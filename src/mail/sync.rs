@@ -197,6 +197,7 @@ pub struct FolderReport {
     pub new: String,
     pub old_messages: u64,
     pub copied: u64,
+    pub bytes_copied: u64,
     pub already_present: u64,
     /// Copied (or seen) earlier, since deleted or moved by the user on the new side; not copied again.
     pub deleted_on_new: u64,
@@ -562,7 +563,7 @@ fn record_sync(
         state: state.to_string(),
         messages_done: report.copied(),
         messages_left: report.missing() + report.failed(),
-        bytes_done: 0,
+        bytes_done: report.folders.iter().map(|f| f.bytes_copied).sum(),
         detail: report.error.as_ref().map(|e| sanitize(&e.to_string())),
     });
 }
@@ -630,6 +631,15 @@ impl MailboxRun<'_> {
         // Plan every folder first, so progress knows the whole amount left.
         let mut plans = Vec::new();
         for folder in old_folders.into_iter().filter(|f| f.selectable) {
+            // Virtual folders (Gmail's "All Mail", "Starred") only show messages that live
+            // in other folders: copying them would duplicate every message.
+            if let Some(role @ (SpecialUse::All | SpecialUse::Flagged)) = folder.special_use {
+                self.report.skipped.push((
+                    sanitize(&folder.name),
+                    format!("virtual folder (\\{role:?}): its messages are copied from their own folders"),
+                ));
+                continue;
+            }
             if let Some(pattern) = self
                 .plan
                 .sync
@@ -800,6 +810,7 @@ impl MailboxRun<'_> {
                 match result {
                     Ok(()) => {
                         report.copied += 1;
+                        report.bytes_copied += u64::from(m.size);
                         self.done_messages += 1;
                         self.done_bytes += u64::from(m.size);
                         last_uid = last_uid.max(m.uid);

@@ -275,6 +275,9 @@ namespace inbox {{
   mailbox Junk {{
     special_use = \Junk
   }}
+  mailbox "All Mail" {{
+    special_use = \All
+  }}
 }}
 "#,
                 base = base_dir.path().display(),
