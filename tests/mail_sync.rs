@@ -437,10 +437,13 @@ async fn master_user_copies_a_mailbox_without_the_users_password() {
 #[tokio::test]
 async fn plan_limits_messages_per_second() {
     let Some(mut w) = world("new-pw") else { return };
-    let messages: Vec<SeedMessage> = (0..12)
-        .map(|n| SeedMessage::new(msg(Some(&format!("{n}@x")), &format!("m{n}"), "b")))
-        .collect();
-    w.old.seed(ALICE, "INBOX", &messages);
+    // Three folders, so that several connections copy at once: the limit is for all of them.
+    for folder in ["INBOX", "A", "B"] {
+        let messages: Vec<SeedMessage> = (0..4)
+            .map(|n| SeedMessage::new(msg(Some(&format!("{folder}{n}@x")), &format!("m{n}"), "b")))
+            .collect();
+        w.old.seed(ALICE, folder, &messages);
+    }
     w.plan.sync.max_messages_per_sec = Some(20);
     let creds = CredentialSource::new(w.plan.credentials.as_ref()).unwrap();
     let started = std::time::Instant::now();

@@ -10,7 +10,7 @@
 //! there or seen there; a message the user deleted on the new side after that is
 //! reported as "deleted on the new side since copy" and not copied again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -148,6 +148,9 @@ pub struct SyncOptions {
     pub backoff: Duration,
     /// Pipeline APPENDs with LITERAL+ when the new server offers it (else one round trip each).
     pub pipeline: bool,
+    /// Connection pairs per mailbox copying folders side by side (Dovecot allows 10
+    /// connections per user and address by default; keep well below).
+    pub connections_per_mailbox: usize,
 }
 
 impl Default for SyncOptions {
@@ -161,6 +164,7 @@ impl Default for SyncOptions {
             attempts: 4,
             backoff: Duration::from_secs(1),
             pipeline: true,
+            connections_per_mailbox: 3,
         }
     }
 }
@@ -401,13 +405,13 @@ pub fn map_folder(
     }
 }
 
-/// Keeps bytes/s and messages/s under the plan's limits.
+/// Keeps bytes/s and messages/s under the plan's limits, across every connection of a run.
 struct Throttle {
     max_bytes_per_sec: Option<u64>,
     max_messages_per_sec: Option<u32>,
     start: Instant,
-    bytes: u64,
-    messages: u64,
+    /// Bytes and messages let through so far.
+    passed: Mutex<(u64, u64)>,
 }
 
 impl Throttle {
@@ -416,21 +420,28 @@ impl Throttle {
             max_bytes_per_sec: plan.max_bytes_per_sec.filter(|&b| b > 0),
             max_messages_per_sec: plan.max_messages_per_sec.filter(|&m| m > 0),
             start: Instant::now(),
-            bytes: 0,
-            messages: 0,
+            passed: Mutex::new((0, 0)),
         }
     }
 
-    async fn pass(&mut self, bytes: u64) {
-        self.bytes += bytes;
-        self.messages += 1;
+    /// Waits until one more message of `bytes` fits under the limits.
+    async fn pass(&self, bytes: u64) {
+        if self.max_bytes_per_sec.is_none() && self.max_messages_per_sec.is_none() {
+            return;
+        }
+        let (total_bytes, total_messages) = {
+            let mut p = self.passed.lock().unwrap_or_else(|e| e.into_inner());
+            p.0 += bytes;
+            p.1 += 1;
+            *p
+        };
         let mut need = Duration::ZERO;
         if let Some(bps) = self.max_bytes_per_sec {
-            need = need.max(Duration::from_secs_f64(self.bytes as f64 / bps as f64));
+            need = need.max(Duration::from_secs_f64(total_bytes as f64 / bps as f64));
         }
         if let Some(mps) = self.max_messages_per_sec {
             need = need.max(Duration::from_secs_f64(
-                self.messages as f64 / f64::from(mps),
+                total_messages as f64 / f64::from(mps),
             ));
         }
         let elapsed = self.start.elapsed();
@@ -464,14 +475,15 @@ pub async fn run_sync(
     // One old and one new connection per mailbox: the plan's limit bounds both servers.
     let limit = Arc::new(Semaphore::new(plan.sync.concurrency.max(1)));
     let ledger = Ledger::from_entries(&log.entries().unwrap_or_default());
+    let throttle = Throttle::new(&plan.sync);
     let mailboxes = futures_util::stream::iter(selected)
         .map(|m| {
             let limit = limit.clone();
             let progress = progress.clone();
-            let ledger = &ledger;
+            let (ledger, throttle) = (&ledger, &throttle);
             async move {
                 let _permit = limit.acquire().await;
-                sync_mailbox(plan, creds, clock, opts, log, ledger, m, progress).await
+                sync_mailbox(plan, creds, clock, opts, log, ledger, throttle, m, progress).await
             }
         })
         .buffered(plan.sync.concurrency.max(1))
@@ -492,13 +504,33 @@ async fn sync_mailbox(
     opts: &SyncOptions,
     log: &dyn SyncLog,
     ledger: &Ledger,
+    throttle: &Throttle,
     mailbox: &Mailbox,
     progress: Option<mpsc::Sender<SyncProgress>>,
 ) -> MailboxReport {
     let mut ledger = ledger.clone();
+    if !opts.dry_run {
+        // Followers of the journal see the copy start even before the first checkpoint.
+        let _ = log.record(&Entry::Sync {
+            at: clock.now(),
+            mailbox: mailbox.address.clone(),
+            pid: std::process::id(),
+            state: "running".to_string(),
+            messages_done: 0,
+            messages_left: 0,
+            bytes_done: 0,
+            detail: None,
+        });
+    }
     let mut attempt = 0;
     loop {
         attempt += 1;
+        if attempt > 1 {
+            // A failed attempt may have copied and journalled batches: start from the log.
+            if let Ok(entries) = log.entries() {
+                ledger = Ledger::from_entries(&entries);
+            }
+        }
         let mut run = MailboxRun {
             plan,
             clock,
@@ -514,10 +546,8 @@ async fn sync_mailbox(
                 error: None,
             },
             started: Instant::now(),
-            done_messages: 0,
-            done_bytes: 0,
-            left_messages: 0,
-            left_bytes: 0,
+            counters: Mutex::new(Counters::default()),
+            throttle,
         };
         let result = run.go(creds).await;
         let mut report = run.report;
@@ -578,11 +608,21 @@ struct MailboxRun<'a> {
     progress: Option<mpsc::Sender<SyncProgress>>,
     report: MailboxReport,
     started: Instant,
+    /// Shared by the connection lanes copying folders side by side.
+    counters: Mutex<Counters>,
+    throttle: &'a Throttle,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
     done_messages: u64,
     done_bytes: u64,
     left_messages: u64,
     left_bytes: u64,
 }
+
+/// A copied folder: its position, report, new-side name and ledger after the copy.
+type FolderDone = (usize, FolderReport, String, HashMap<Identity, u32>);
 
 /// One folder, planned: what the old side has, what to copy.
 struct FolderPlan {
@@ -602,7 +642,7 @@ impl MailboxRun<'_> {
     async fn go(&mut self, creds: &CredentialSource) -> Result<(), MailError> {
         let mut old = self.open(creds, WhichSide::Old).await?;
         let mut new = self.open(creds, WhichSide::New).await?;
-        let result = self.copy_all(&mut old, &mut new).await;
+        let result = self.copy_all(creds, &mut old, &mut new).await;
         old.logout().await;
         new.logout().await;
         result
@@ -621,7 +661,12 @@ impl MailboxRun<'_> {
         connect(endpoint, &place, &login, self.opts.timeouts).await
     }
 
-    async fn copy_all(&mut self, old: &mut Imap, new: &mut Imap) -> Result<(), MailError> {
+    async fn copy_all(
+        &mut self,
+        creds: &CredentialSource,
+        old: &mut Imap,
+        new: &mut Imap,
+    ) -> Result<(), MailError> {
         let old_folders = old.folders().await?;
         let mut new_folders = new.folders().await?;
         let new_delimiter = new_folders
@@ -657,13 +702,19 @@ impl MailboxRun<'_> {
             let plan = self
                 .plan_folder(old, new, folder, target, &new_folders)
                 .await?;
-            self.left_messages += plan.to_copy.len() as u64;
-            self.left_bytes += plan.to_copy.iter().map(|m| u64::from(m.size)).sum::<u64>();
+            let mut c = self.counters();
+            c.left_messages += plan.to_copy.len() as u64;
+            c.left_bytes += plan.to_copy.iter().map(|m| u64::from(m.size)).sum::<u64>();
+            drop(c);
             plans.push(plan);
         }
-        for mut plan in plans {
+        for plan in plans.iter_mut() {
+            let wire = utf7::encode(&plan.target);
+            // Two old folders may map to one new folder: create it once.
+            if new_folders.iter().any(|f| f.wire == wire) {
+                plan.target_exists = true;
+            }
             if !plan.target_exists && !self.opts.dry_run {
-                let wire = utf7::encode(&plan.target);
                 let during = format!("CREATE {}", sanitize(&plan.target));
                 let limit = new.timeouts.command;
                 timed(&new.place, &during, limit, new.session.create(&wire)).await?;
@@ -677,10 +728,85 @@ impl MailboxRun<'_> {
                 });
                 plan.target_exists = true;
             }
-            let report = self.copy_folder(old, new, plan).await?;
+        }
+        // Folders are copied by up to `connections_per_mailbox` connection pairs side by side.
+        let work = plans.len();
+        let queue: Mutex<VecDeque<(usize, FolderPlan)>> =
+            Mutex::new(plans.into_iter().enumerate().collect());
+        let done: Mutex<Vec<FolderDone>> = Mutex::new(Vec::new());
+        let this = &*self;
+        let extra = if self.opts.dry_run {
+            0
+        } else {
+            self.opts.connections_per_mailbox.max(1).min(work.max(1)) - 1
+        };
+        let extra_lanes = (0..extra).map(|_| async {
+            // A server refusing more connections just means fewer lanes.
+            let pair = async {
+                Ok::<_, MailError>((
+                    this.open(creds, WhichSide::Old).await?,
+                    this.open(creds, WhichSide::New).await?,
+                ))
+            };
+            let Ok((mut o, mut n)) = pair.await else {
+                return Ok(());
+            };
+            let result = this.run_lane(&queue, &done, &mut o, &mut n).await;
+            o.logout().await;
+            n.logout().await;
+            result
+        });
+        let (first, others) = tokio::join!(
+            this.run_lane(&queue, &done, old, new),
+            futures_util::future::join_all(extra_lanes)
+        );
+        let results = std::iter::once(first).chain(others);
+        let mut first_error = None;
+        for r in results {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        done.sort_by_key(|(index, ..)| *index);
+        for (_, report, target, ledger_now) in done {
+            if !self.opts.dry_run {
+                self.ledger.0.insert(
+                    (self.mailbox.address.to_ascii_lowercase(), target),
+                    ledger_now,
+                );
+            }
             self.report.folders.push(report);
         }
-        Ok(())
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// One connection pair taking folders from the queue until it is empty.
+    async fn run_lane(
+        &self,
+        queue: &Mutex<VecDeque<(usize, FolderPlan)>>,
+        done: &Mutex<Vec<FolderDone>>,
+        old: &mut Imap,
+        new: &mut Imap,
+    ) -> Result<(), MailError> {
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            let Some((index, plan)) = next else {
+                return Ok(());
+            };
+            let target = plan.target.clone();
+            let (report, ledger) = self.copy_folder(old, new, plan).await?;
+            done.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((index, report, target, ledger));
+        }
+    }
+
+    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn plan_folder(
@@ -750,11 +876,11 @@ impl MailboxRun<'_> {
     }
 
     async fn copy_folder(
-        &mut self,
+        &self,
         old: &mut Imap,
         new: &mut Imap,
         plan: FolderPlan,
-    ) -> Result<FolderReport, MailError> {
+    ) -> Result<(FolderReport, HashMap<Identity, u32>), MailError> {
         let mut report = FolderReport {
             old: sanitize(&plan.old.name),
             new: sanitize(&plan.target),
@@ -771,7 +897,7 @@ impl MailboxRun<'_> {
         if self.opts.dry_run {
             report.would_copy = plan.to_copy.iter().map(message_ref).collect();
             report.verified = plan.to_copy.is_empty();
-            return Ok(report);
+            return Ok((report, plan.ledger_before));
         }
         // The ledger learns what the new side already holds before anything is copied.
         let mut ledger_now = plan.ledger_before.clone();
@@ -792,7 +918,6 @@ impl MailboxRun<'_> {
             ));
         }
         let mut copied_per_id: HashMap<Identity, u32> = HashMap::new();
-        let mut throttle = Throttle::new(&self.plan.sync);
         if !plan.to_copy.is_empty() {
             old.examine(&plan.old.wire).await?;
         }
@@ -803,7 +928,7 @@ impl MailboxRun<'_> {
         ) {
             let pipelined = self.opts.pipeline && new.has_capability("LITERAL+");
             let outcome =
-                copy_batch(old, new, &target_wire, batch, pipelined, &mut throttle).await?;
+                copy_batch(old, new, &target_wire, batch, pipelined, self.throttle).await?;
             let mut delta = HashMap::new();
             let mut last_uid = 0;
             for (m, result) in batch.iter().zip(outcome) {
@@ -811,8 +936,9 @@ impl MailboxRun<'_> {
                     Ok(()) => {
                         report.copied += 1;
                         report.bytes_copied += u64::from(m.size);
-                        self.done_messages += 1;
-                        self.done_bytes += u64::from(m.size);
+                        let mut c = self.counters();
+                        c.done_messages += 1;
+                        c.done_bytes += u64::from(m.size);
                         last_uid = last_uid.max(m.uid);
                         let c = copied_per_id.entry(m.identity).or_insert(0);
                         *c += 1;
@@ -829,8 +955,9 @@ impl MailboxRun<'_> {
                         report.failed.push(r);
                     }
                 }
-                self.left_messages = self.left_messages.saturating_sub(1);
-                self.left_bytes = self.left_bytes.saturating_sub(u64::from(m.size));
+                let mut c = self.counters();
+                c.left_messages = c.left_messages.saturating_sub(1);
+                c.left_bytes = c.left_bytes.saturating_sub(u64::from(m.size));
             }
             if !delta.is_empty() {
                 self.record(ledger_entry(
@@ -852,13 +979,6 @@ impl MailboxRun<'_> {
             }
             self.send_progress(&plan.target);
         }
-        self.ledger.0.insert(
-            (
-                self.mailbox.address.to_ascii_lowercase(),
-                plan.target.clone(),
-            ),
-            ledger_now,
-        );
         // Verification: the new side must now hold every old message, except those the
         // user deleted there after an earlier copy.
         let st = new.examine(&target_wire).await?;
@@ -888,7 +1008,7 @@ impl MailboxRun<'_> {
         }
         report.missing.reverse();
         report.verified = report.missing.is_empty() && report.failed.is_empty();
-        Ok(report)
+        Ok((report, ledger_now))
     }
 
     fn record(&self, entry: Entry) {
@@ -899,21 +1019,22 @@ impl MailboxRun<'_> {
 
     fn send_progress(&self, folder: &str) {
         let Some(tx) = &self.progress else { return };
+        let c = *self.counters();
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 {
-            self.done_messages as f64 / secs
+            c.done_messages as f64 / secs
         } else {
             0.0
         };
-        let eta = (rate > 0.0).then(|| (self.left_messages as f64 / rate).ceil() as u64);
+        let eta = (rate > 0.0).then(|| (c.left_messages as f64 / rate).ceil() as u64);
         // Progress is advisory: never slow the copy down for a slow reader.
         let _ = tx.try_send(SyncProgress {
             mailbox: self.mailbox.address.clone(),
             folder: sanitize(folder),
-            messages_done: self.done_messages,
-            messages_left: self.left_messages,
-            bytes_done: self.done_bytes,
-            bytes_left: self.left_bytes,
+            messages_done: c.done_messages,
+            messages_left: c.left_messages,
+            bytes_done: c.done_bytes,
+            bytes_left: c.left_bytes,
             messages_per_sec: rate,
             eta_secs: eta,
         });
@@ -985,7 +1106,7 @@ async fn copy_batch(
     target_wire: &str,
     batch: &[ScannedMessage],
     pipelined: bool,
-    throttle: &mut Throttle,
+    throttle: &Throttle,
 ) -> Result<Vec<Result<(), String>>, MailError> {
     let uids: Vec<String> = batch.iter().map(|m| m.uid.to_string()).collect();
     let uid_set = uids.join(",");

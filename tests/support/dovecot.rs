@@ -36,6 +36,8 @@ pub struct Dovecot {
     pub imaps_port: u16,
     /// The CA that signed the server's certificate (for `ca_file`).
     pub ca_file: PathBuf,
+    /// Whether Dovecot may have read the users file already (a login or a doveadm call).
+    used: std::sync::atomic::AtomicBool,
 }
 
 /// One message to write into a maildir.
@@ -304,6 +306,7 @@ namespace inbox {{
             imap_port,
             imaps_port,
             ca_file,
+            used: std::sync::atomic::AtomicBool::new(false),
         };
         if !status.success() {
             let startup =
@@ -329,18 +332,35 @@ namespace inbox {{
 
     /// Adds a user (login with domain, e.g. `alice@example.com`); takes effect at once.
     pub fn add_user(&self, login: &str, password: &str) {
+        self.add_users(&[(login, password)]);
+    }
+
+    /// Adds users in one write; takes effect at once.
+    pub fn add_users(&self, users: &[(&str, &str)]) {
         use std::io::Write;
-        let home = self.dir.path().join("mail").join(login);
-        let mut users = fs::OpenOptions::new()
+        let mut text = String::new();
+        for (login, password) in users {
+            let home = self.dir.path().join("mail").join(login);
+            text.push_str(&format!(
+                "{login}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_UID}::{}::\n",
+                home.display()
+            ));
+        }
+        fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join("users"))
-            .expect("open users file");
-        writeln!(
-            users,
-            "{login}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_UID}::{}::",
-            home.display()
-        )
-        .expect("write users file");
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .expect("write users file");
+        // Dovecot looks at the passwd-file at most once per wall-clock second: once it
+        // has read it, a change is seen only from the next second on.
+        if self.used.load(std::sync::atomic::Ordering::SeqCst) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            std::thread::sleep(
+                Duration::from_millis(1_050) - Duration::from_nanos(u64::from(now.subsec_nanos())),
+            );
+        }
     }
 
     /// The maildir of a folder (`INBOX` or a folder name in UTF-8, `/` separated).
@@ -412,6 +432,7 @@ namespace inbox {{
 
     /// Runs doveadm against this instance (never the system config); returns stdout.
     pub fn doveadm(&self, args: &[&str]) -> String {
+        self.used.store(true, std::sync::atomic::Ordering::SeqCst);
         let out = Command::new("doveadm")
             .arg("-c")
             .arg(&self.conf)
@@ -461,6 +482,7 @@ namespace inbox {{
 
     /// An endpoint for the plan: implicit TLS, STARTTLS or plain, verified against our CA.
     pub fn endpoint(&self, security: Security) -> ImapEndpoint {
+        self.used.store(true, std::sync::atomic::Ordering::SeqCst);
         let (scheme, port) = match security {
             Security::Implicit => ("imaps", self.imaps_port),
             Security::StartTls | Security::None => ("imap", self.imap_port),
@@ -497,13 +519,28 @@ pub fn plan(
     addresses: &[&str],
     secrets_file: &Path,
 ) -> cutover::plan::Plan {
+    plan_for_endpoints(
+        old.endpoint(Security::Implicit),
+        new.endpoint(Security::Implicit),
+        addresses,
+        secrets_file,
+    )
+}
+
+/// The same plan for any two endpoints (e.g. a proxy in front of a server).
+pub fn plan_for_endpoints(
+    old: ImapEndpoint,
+    new: ImapEndpoint,
+    addresses: &[&str],
+    secrets_file: &Path,
+) -> cutover::plan::Plan {
     use cutover::plan::*;
-    let side = |d: &Dovecot, name: &str| Side {
+    let side = |imap: ImapEndpoint, name: &str| Side {
         name: name.to_string(),
         mx: vec![],
         spf: vec![],
         dkim_selector: None,
-        imap: d.endpoint(Security::Implicit),
+        imap,
     };
     Plan {
         path: secrets_file.with_file_name("plan.toml"),
