@@ -1,1 +1,27 @@
 //! Mailboxes: IMAP connections, the prober and the verified copy engine.
+//!
+//! - [`checks`]: the runbook's mail checks (new logins, POP3 fetch, old INBOX quiet, copy verified).
+//! - [`connect`]: TLS, STARTTLS, login (password, PLAIN, XOAUTH2, admin modes), timeouts.
+//! - [`credentials`]: secrets file, password and token commands; secrets never shown.
+//! - [`identity`]: the one message identity used by probe, copy and verification.
+//! - [`probe`]: login, folders, counters and POP3-fetch share per mailbox and side.
+//! - [`scan`]: EXAMINE and header-only identity scans (the old side is never modified).
+//! - [`sync`]: the copy engine: folder mapping, ledger, checkpoints, verification, report.
+//! - [`utf7`]: modified UTF-7 folder names.
+
+pub mod checks;
+pub mod connect;
+pub mod credentials;
+pub mod error;
+pub mod identity;
+pub mod probe;
+pub mod scan;
+pub mod sync;
+pub mod utf7;
+
+pub use connect::{FolderName, FolderStatus, Imap, SpecialUse, Timeouts, connect};
+pub use credentials::{AuthMethod, CredentialSource, Login, Secret};
+pub use error::{MailError, Place};
+pub use identity::{Identity, IdentityCounts};
+pub use probe::{LoginState, MailboxProbe, ProbeCommand, probe_all_once, run_prober};
+pub use sync::{MemoryLog, SyncLog, SyncOptions, SyncProgress, SyncReport, run_sync};

@@ -1,0 +1,272 @@
+//! Benchmark: cutover's copy engine against mbsync (isync) between two private Dovecots,
+//! and a probe of many mailboxes.
+//!
+//! `cargo bench --bench mail_copy` (env `CUTOVER_BENCH_MESSAGES`, default 10000;
+//! `CUTOVER_BENCH_MAILBOXES`, default 1000). Prints wall times, the ratio
+//! cutover/mbsync (target ≤ 1.0) and cutover's peak memory (target < 64 MiB).
+
+#[path = "../tests/support/dovecot.rs"]
+mod dovecot;
+
+use std::process::Command;
+use std::time::Instant;
+
+use cutover::clock::SystemClock;
+use cutover::mail::credentials::CredentialSource;
+use cutover::mail::probe::probe_all;
+use cutover::mail::sync::{MemoryLog, SyncOptions, run_sync};
+use dovecot::{Dovecot, SeedMessage, write_secrets};
+
+const ALICE: &str = "alice@example.com";
+const FOLDERS: [&str; 5] = [
+    "INBOX",
+    "Sent",
+    "Archiv/2023",
+    "Projekte/Übergabe",
+    "Rechnungen",
+];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Sizes from 2 KB to 200 KB, log-uniform (most mail is small), deterministic.
+fn message(n: usize, folder: &str) -> Vec<u8> {
+    let mut x = (n as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    x ^= x >> 33;
+    let u = (x % 10_000) as f64 / 10_000.0;
+    let size = (2_000.0 * 100f64.powf(u)) as usize;
+    let mut m = format!(
+        "Message-ID: <bench-{n}@example.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: Bench <bench@example.org>\r\nTo: {ALICE}\r\nSubject: {folder} message {n}\r\nContent-Type: text/plain\r\n\r\n"
+    );
+    let line = format!(
+        "{n:08} Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod\r\n"
+    );
+    while m.len() < size {
+        m.push_str(&line);
+    }
+    m.into_bytes()
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The child: copy old → new once, report wall time and peak memory, then a rerun.
+fn child_copy() {
+    let env = |k: &str| std::env::var(k).unwrap();
+    let endpoint = |port: String, ca: String| cutover::plan::ImapEndpoint {
+        url: format!("imaps://127.0.0.1:{port}"),
+        host: "127.0.0.1".into(),
+        port: port.parse().unwrap(),
+        security: cutover::plan::Security::Implicit,
+        ca_file: Some(ca.into()),
+        insecure_skip_verify: false,
+    };
+    let secrets = std::path::PathBuf::from(env("CUTOVER_BENCH_SECRETS"));
+    let plan = dovecot::plan_for_endpoints(
+        endpoint(env("CUTOVER_BENCH_OLD"), env("CUTOVER_BENCH_OLD_CA")),
+        endpoint(env("CUTOVER_BENCH_NEW"), env("CUTOVER_BENCH_NEW_CA")),
+        &[ALICE],
+        &secrets,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let creds = CredentialSource::new(plan.credentials.as_ref()).unwrap();
+    let rss_before = peak_rss_kib();
+    let log = MemoryLog::default();
+    let opts = SyncOptions::default();
+    let t = Instant::now();
+    let report = runtime.block_on(run_sync(&plan, &creds, &SystemClock, &opts, &log, None));
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "cutover: {} messages copied in {secs:.2} s, verified: {}, exit code {}",
+        report.mailboxes[0].copied(),
+        report.mailboxes[0].verified(),
+        report.exit_code()
+    );
+    println!("cutover-seconds {secs}");
+    println!(
+        "cutover peak RSS (whole process): {:.1} MiB (at start: {:.1} MiB)",
+        peak_rss_kib() as f64 / 1024.0,
+        rss_before as f64 / 1024.0
+    );
+    let t = Instant::now();
+    let again = runtime.block_on(run_sync(&plan, &creds, &SystemClock, &opts, &log, None));
+    println!(
+        "cutover rerun (compare and verify only): {} copied in {:.2} s",
+        again.mailboxes[0].copied(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    if std::env::var("CUTOVER_BENCH_CHILD").is_ok() {
+        child_copy();
+        return;
+    }
+    let messages = env_usize("CUTOVER_BENCH_MESSAGES", 10_000);
+    let mailboxes = env_usize("CUTOVER_BENCH_MAILBOXES", 1_000);
+    let Some(old) = Dovecot::start("old") else {
+        return;
+    };
+    let Some(new) = Dovecot::start("new") else {
+        return;
+    };
+    let Some(new_mbsync) = Dovecot::start("new-mbsync") else {
+        return;
+    };
+    for d in [&old, &new, &new_mbsync] {
+        d.add_user(ALICE, "pw");
+    }
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for (i, folder) in FOLDERS.iter().enumerate() {
+        let count = messages / FOLDERS.len() + usize::from(i < messages % FOLDERS.len());
+        let mut chunk = Vec::new();
+        for n in 0..count {
+            let m = message(i * 1_000_000 + n, folder);
+            bytes += m.len();
+            chunk.push(SeedMessage::new(m).flags(if n % 2 == 0 { "S" } else { "" }));
+            if chunk.len() == 1_000 {
+                old.seed(ALICE, folder, &chunk);
+                chunk.clear();
+            }
+        }
+        old.seed(ALICE, folder, &chunk);
+    }
+    println!(
+        "seeded {messages} messages, {:.1} MiB, in {} folders ({:.1} s)",
+        bytes as f64 / 1048576.0,
+        FOLDERS.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(&secrets, &[(ALICE, "pw", "pw")], None);
+
+    // mbsync, for reference (isync; pipelined, Far = old, Near = new).
+    let mbsync = which("mbsync");
+    let mbsync_secs = mbsync.map(|bin| {
+        let rc = dir.path().join("mbsyncrc");
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(
+            &rc,
+            format!(
+                "IMAPAccount old\nHost localhost\nPort {}\nUser {ALICE}\nPass pw\nSSLType IMAPS\nCertificateFile {}\nPipelineDepth 50\n\n\
+                 IMAPStore old\nAccount old\n\n\
+                 IMAPAccount new\nHost localhost\nPort {}\nUser {ALICE}\nPass pw\nSSLType IMAPS\nCertificateFile {}\nPipelineDepth 50\n\n\
+                 IMAPStore new\nAccount new\n\n\
+                 Channel copy\nFar :old:\nNear :new:\nPatterns *\nCreate Near\nSync Pull\nSyncState {}/\n",
+                old.imaps_port,
+                old.ca_file.display(),
+                new_mbsync.imaps_port,
+                new_mbsync.ca_file.display(),
+                state.display()
+            ),
+        )
+        .unwrap();
+        let t = Instant::now();
+        let out = Command::new(bin).arg("-c").arg(&rc).arg("-a").arg("-q").output().unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        if !out.status.success() {
+            println!("mbsync failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let copied: u64 = new_mbsync
+            .doveadm(&["-f", "flow", "mailbox", "status", "-u", ALICE, "messages", "*"])
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("messages=").and_then(|n| n.parse::<u64>().ok()))
+            .sum();
+        println!("mbsync:  {copied} of {messages} messages copied in {secs:.2} s");
+        secs
+    });
+
+    // cutover's copy runs in a child process of its own, so that its peak memory is its own.
+    let child = Command::new(std::env::current_exe().unwrap())
+        .env("CUTOVER_BENCH_CHILD", "copy")
+        .env("CUTOVER_BENCH_OLD", old.imaps_port.to_string())
+        .env("CUTOVER_BENCH_NEW", new.imaps_port.to_string())
+        .env("CUTOVER_BENCH_OLD_CA", &old.ca_file)
+        .env("CUTOVER_BENCH_NEW_CA", &new.ca_file)
+        .env("CUTOVER_BENCH_SECRETS", &secrets)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&child.stdout);
+    print!("{out}");
+    eprint!("{}", String::from_utf8_lossy(&child.stderr));
+    let secs: Option<f64> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("cutover-seconds "))
+        .and_then(|v| v.trim().parse().ok());
+    if let (Some(c), Some(m)) = (secs, mbsync_secs) {
+        println!("ratio cutover/mbsync: {:.2} (target <= 1.0)", c / m);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Probe many mailboxes on both servers.
+    let addresses: Vec<String> = (0..mailboxes)
+        .map(|i| format!("user{i}@example.com"))
+        .collect();
+    let mut lines = String::new();
+    for a in &addresses {
+        lines.push_str(&format!("[\"{a}\"]\nold = \"pw\"\nnew = \"pw\"\n"));
+    }
+    std::fs::write(&secrets, lines).unwrap();
+    let users: Vec<(&str, &str)> = addresses.iter().map(|a| (a.as_str(), "pw")).collect();
+    for d in [&old, &new] {
+        d.add_users(&users);
+    }
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let probe_plan = dovecot::plan(&old, &new, &refs, &secrets);
+    let creds = CredentialSource::new(probe_plan.credentials.as_ref()).unwrap();
+    let t = Instant::now();
+    let probes = runtime.block_on(probe_all(
+        &probe_plan,
+        &creds,
+        &SystemClock,
+        Default::default(),
+    ));
+    let ok = probes
+        .iter()
+        .filter(|p| {
+            p.old.login == cutover::mail::LoginState::Ok
+                && p.new.login == cutover::mail::LoginState::Ok
+        })
+        .count();
+    for p in probes
+        .iter()
+        .filter(|p| p.old.error.is_some() || p.new.error.is_some())
+        .take(3)
+    {
+        println!("probe failure: {:?} / {:?}", p.old.error, p.new.error);
+    }
+    println!(
+        "probe:   {mailboxes} mailboxes on both servers in {:.2} s ({ok} ok; target < 10 s)",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn which(bin: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(bin))
+        .find(|p| p.exists())
+}

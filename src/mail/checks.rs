@@ -1,0 +1,261 @@
+//! The mail checks of the runbook: pure verdicts on probe results, copy reports and time.
+//!
+//! Each returns a [`Check`] with one sentence of evidence; the runbook decides which
+//! step each gates. Ids: `mail.new-login`, `mail.pop3-fetch`, `mail.old-inbox-quiet`,
+//! `mail.copy-verified`.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::check::{Check, Kind, Status};
+use crate::mail::probe::{LoginState, MailboxProbe};
+use crate::mail::sync::SyncReport;
+
+/// R6: every mailbox can log in to the new server (`new-server-ready`, `users-connected`).
+pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
+    let id = "mail.new-login";
+    if probes.is_empty() || probes.len() < expected {
+        return Check::new(
+            id,
+            Kind::Outcome,
+            Status::Unknown,
+            format!(
+                "{} of {expected} mailboxes probed on the new server so far",
+                probes.len()
+            ),
+        );
+    }
+    let failing: Vec<String> = probes
+        .iter()
+        .filter(|p| p.new.login != LoginState::Ok)
+        .map(|p| format!("{} ({})", p.address, login_word(p.new.login)))
+        .collect();
+    if failing.is_empty() {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Pass,
+            format!("all {} mailboxes log in to the new server", probes.len()),
+        )
+    } else if probes
+        .iter()
+        .all(|p| matches!(p.new.login, LoginState::Ok | LoginState::Throttled))
+    {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Warn,
+            format!(
+                "the new server throttles {}; logins otherwise work",
+                failing.join(", ")
+            ),
+        )
+    } else {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Fail,
+            format!(
+                "{} of {} mailboxes cannot log in to the new server: {}",
+                failing.len(),
+                probes.len(),
+                failing.join(", ")
+            ),
+        )
+    }
+}
+
+fn login_word(state: LoginState) -> &'static str {
+    match state {
+        LoginState::Ok => "ok",
+        LoginState::AuthFailed => "bad credentials",
+        LoginState::Unreachable => "unreachable",
+        LoginState::TlsFailed => "TLS failure",
+        LoginState::Throttled => "throttled",
+        LoginState::Unknown => "unknown",
+    }
+}
+
+/// R7: per mailbox, whether the user's POP3 fetch brings the old INBOX into the new one.
+/// Advice only: a mailbox without fetch is a warning, never a failure.
+pub fn pop3_fetch(probe: &MailboxProbe) -> Check {
+    let id = "mail.pop3-fetch";
+    match (
+        probe.fetch_share,
+        probe.old.inbox.as_ref().map(|c| c.total()),
+    ) {
+        (Some(share), _) if probe.fetch_detected == Some(true) => Check::new(
+            id,
+            Kind::Outcome,
+            Status::Pass,
+            format!(
+                "{}: {:.0} % of the old INBOX is already in the new INBOX",
+                probe.address,
+                share * 100.0
+            ),
+        ),
+        (Some(share), _) => Check::new(
+            id,
+            Kind::Outcome,
+            Status::Warn,
+            format!(
+                "{}: only {:.0} % of the old INBOX is in the new INBOX; no POP3 fetch seen",
+                probe.address,
+                share * 100.0
+            ),
+        ),
+        (None, Some(0)) => Check::new(
+            id,
+            Kind::Outcome,
+            Status::Pass,
+            format!(
+                "{}: the old INBOX is empty; nothing to fetch",
+                probe.address
+            ),
+        ),
+        _ => Check::new(
+            id,
+            Kind::Outcome,
+            Status::Unknown,
+            format!("{}: INBOX not probed on both servers yet", probe.address),
+        ),
+    }
+}
+
+/// R10/R14: the old INBOX stopped growing. `history` is (time, UIDNEXT) of the old
+/// INBOX, oldest first; quiet means UIDNEXT unchanged for at least `window`.
+pub fn old_inbox_quiet(
+    address: &str,
+    history: &[(Timestamp, u32)],
+    now: Timestamp,
+    window: SignedDuration,
+) -> Check {
+    let id = "mail.old-inbox-quiet";
+    let Some(&(_, latest)) = history.last() else {
+        return Check::new(
+            id,
+            Kind::Outcome,
+            Status::Unknown,
+            format!("{address}: old INBOX not probed yet"),
+        );
+    };
+    // The first time UIDNEXT had its current value, counting back from the end.
+    let since = history
+        .iter()
+        .rev()
+        .take_while(|(_, uidnext)| *uidnext == latest)
+        .last()
+        .map(|(at, _)| *at)
+        .unwrap_or(now);
+    let quiet_for = now.duration_since(since);
+    if quiet_for >= window {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Pass,
+            format!(
+                "{address}: no new mail on the old server for {}",
+                human(quiet_for)
+            ),
+        )
+    } else {
+        let check = Check::new(
+            id,
+            Kind::Outcome,
+            Status::Fail,
+            format!(
+                "{address}: old INBOX last grew {} ago (UIDNEXT {latest}); needs {} quiet",
+                human(quiet_for),
+                human(window)
+            ),
+        );
+        match since.checked_add(window) {
+            Ok(until) => check.until(until),
+            Err(_) => check,
+        }
+    }
+}
+
+fn human(d: SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
+    if secs >= 3600 {
+        format!("{} h {} min", secs / 3600, (secs % 3600) / 60)
+    } else {
+        format!("{} min", secs / 60)
+    }
+}
+
+/// R12/R14: the last copy verified every mailbox complete (`final-copy`, `decommission-old`).
+pub fn copy_verified(report: Option<&SyncReport>, expected: usize) -> Check {
+    let id = "mail.copy-verified";
+    let Some(report) = report.filter(|r| !r.dry_run) else {
+        return Check::new(id, Kind::Outcome, Status::Unknown, "no copy has run yet");
+    };
+    let incomplete: Vec<String> = report
+        .mailboxes
+        .iter()
+        .filter(|m| !m.verified())
+        .map(|m| {
+            format!(
+                "{} ({} missing, {} failed)",
+                m.address,
+                m.missing(),
+                m.failed()
+            )
+        })
+        .collect();
+    if report.mailboxes.len() < expected {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Fail,
+            format!(
+                "only {} of {expected} mailboxes copied",
+                report.mailboxes.len()
+            ),
+        )
+    } else if incomplete.is_empty() {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Pass,
+            format!("all {} mailboxes verified complete", report.mailboxes.len()),
+        )
+    } else {
+        Check::new(
+            id,
+            Kind::Outcome,
+            Status::Fail,
+            format!("not verified complete: {}", incomplete.join(", ")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_needs_the_whole_window() {
+        let t0: Timestamp = "2026-01-05T08:00:00Z".parse().unwrap();
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).unwrap();
+        let history = [(t0, 10), (h(1), 12), (h(2), 12), (h(20), 12)];
+        let day = SignedDuration::from_hours(24);
+        let c = old_inbox_quiet("a@x", &history, h(20), day);
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.until, Some(h(25)));
+        assert_eq!(
+            old_inbox_quiet("a@x", &history, h(25), day).status,
+            Status::Pass
+        );
+        assert_eq!(
+            old_inbox_quiet("a@x", &[], h(25), day).status,
+            Status::Unknown
+        );
+    }
+
+    #[test]
+    fn no_copy_is_unknown_never_green() {
+        assert_eq!(copy_verified(None, 3).status, Status::Unknown);
+        assert_eq!(new_logins(&[], 3).status, Status::Unknown);
+    }
+}

@@ -1,0 +1,411 @@
+//! The prober: per mailbox, on old and new, whether login works, the folders and their
+//! counters, and how much of the old INBOX is already on the new side (POP3 fetch, R7).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::mail::connect::{FolderName, Imap, SpecialUse, Timeouts, connect};
+use crate::mail::credentials::CredentialSource;
+use crate::mail::error::{MailError, Place};
+use crate::mail::identity::IdentityCounts;
+use crate::plan::{Mailbox, Plan, WhichSide};
+use crate::sanitize::sanitize;
+
+/// The share of the old INBOX that must be on the new side to call a POP3 fetch detected.
+pub const FETCH_DETECTED_SHARE: f64 = 0.5;
+
+/// Login result as `status --json` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginState {
+    Ok,
+    AuthFailed,
+    Unreachable,
+    TlsFailed,
+    Throttled,
+    Unknown,
+}
+
+impl LoginState {
+    pub fn from_error(e: &MailError) -> LoginState {
+        if e.is_throttled() {
+            LoginState::Throttled
+        } else if e.is_tls() {
+            LoginState::TlsFailed
+        } else if e.is_unreachable() {
+            LoginState::Unreachable
+        } else if matches!(e, MailError::Auth { .. }) {
+            LoginState::AuthFailed
+        } else {
+            LoginState::Unknown
+        }
+    }
+}
+
+/// One folder's counters. `name` is the UTF-8 name with control characters escaped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FolderProbe {
+    pub name: String,
+    pub messages: u32,
+    pub uidnext: u32,
+    pub uidvalidity: u32,
+    #[serde(skip)]
+    pub special_use: Option<SpecialUse>,
+}
+
+/// One side of one mailbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideProbe {
+    pub login: LoginState,
+    /// Messages in all folders; `null` when not logged in.
+    pub messages: Option<u64>,
+    pub folders: Vec<FolderProbe>,
+    /// What went wrong, sanitised; never a password.
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub inbox: Option<IdentityCounts>,
+}
+
+impl SideProbe {
+    fn failed(e: &MailError) -> SideProbe {
+        SideProbe {
+            login: LoginState::from_error(e),
+            messages: None,
+            folders: Vec::new(),
+            error: Some(sanitize(&e.to_string())),
+            inbox: None,
+        }
+    }
+
+    /// UIDNEXT of INBOX (R10: the old INBOX stops growing after the switch).
+    pub fn inbox_uidnext(&self) -> Option<u32> {
+        self.folders
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("INBOX"))
+            .map(|f| f.uidnext)
+    }
+}
+
+/// Everything the prober learnt about one mailbox, in the `status --json` `mailboxes[]` shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MailboxProbe {
+    pub address: String,
+    pub old: SideProbe,
+    pub new: SideProbe,
+    /// Filled from the last copy's verification (`SyncReport`); `null` before any copy.
+    pub synced_percent: Option<f64>,
+    /// Whether most of the old INBOX is already in the new INBOX (a POP3 fetch runs, R7).
+    pub fetch_detected: Option<bool>,
+    /// The share behind `fetch_detected`, 0.0–1.0.
+    pub fetch_share: Option<f64>,
+    /// Filled from the last copy's verification; `null` before any copy.
+    pub verified: Option<bool>,
+    pub probed_at: Timestamp,
+}
+
+/// What the prober is asked to do, on its own channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeCommand {
+    ProbeAll,
+    ProbeOne(String),
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// How the prober connects and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeOptions {
+    pub timeouts: Timeouts,
+    /// Attempts per side for transient failures (throttled, timeout); 1 for one-shot `status`.
+    pub attempts: u32,
+    /// First backoff; doubled per attempt.
+    pub backoff: Duration,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> ProbeOptions {
+        ProbeOptions {
+            timeouts: Timeouts::default(),
+            attempts: 3,
+            backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ProbeOptions {
+    /// One attempt per server, 5 s connect timeout, no backoff (`cutover status`).
+    pub fn one_shot() -> ProbeOptions {
+        ProbeOptions {
+            timeouts: Timeouts {
+                connect: Duration::from_secs(5),
+                ..Timeouts::default()
+            },
+            attempts: 1,
+            backoff: Duration::ZERO,
+        }
+    }
+}
+
+/// Probes one side of one mailbox.
+pub async fn probe_side(
+    plan: &Plan,
+    creds: &CredentialSource,
+    mailbox: &Mailbox,
+    side: WhichSide,
+    opts: ProbeOptions,
+) -> SideProbe {
+    let endpoint = &plan.side(side).imap;
+    let place = Place::new(&mailbox.address, side, &endpoint.url);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            let login = creds
+                .login(mailbox, side)
+                .await
+                .map_err(|e| MailError::Credentials {
+                    place: place.clone(),
+                    detail: e.to_string(),
+                })?;
+            let mut imap = connect(endpoint, &place, &login, opts.timeouts).await?;
+            drop(login);
+            let probe = read_side(&mut imap).await;
+            imap.logout().await;
+            probe
+        }
+        .await;
+        match result {
+            Ok(probe) => return probe,
+            Err(e) if e.is_transient() && attempt < opts.attempts => {
+                tokio::time::sleep(opts.backoff * 2u32.pow(attempt - 1)).await;
+            }
+            Err(e) => return SideProbe::failed(&e),
+        }
+    }
+}
+
+async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
+    let names: Vec<FolderName> = imap
+        .folders()
+        .await?
+        .into_iter()
+        .filter(|f| f.selectable)
+        .collect();
+    let mut folders = Vec::with_capacity(names.len());
+    let mut total = 0u64;
+    for f in &names {
+        let status = imap.status(&f.wire).await?;
+        total += u64::from(status.messages);
+        folders.push(FolderProbe {
+            name: sanitize(&f.name),
+            messages: status.messages,
+            uidnext: status.uidnext,
+            uidvalidity: status.uidvalidity,
+            special_use: f.special_use,
+        });
+    }
+    let inbox_status = imap.examine("INBOX").await?;
+    let inbox: IdentityCounts = imap
+        .scan(inbox_status.messages)
+        .await?
+        .into_iter()
+        .map(|m| m.identity)
+        .collect();
+    Ok(SideProbe {
+        login: LoginState::Ok,
+        messages: Some(total),
+        folders,
+        error: None,
+        inbox: Some(inbox),
+    })
+}
+
+/// Probes both sides of a mailbox (each under its server's connection limit).
+pub async fn probe_mailbox(
+    plan: &Plan,
+    creds: &CredentialSource,
+    mailbox: &Mailbox,
+    limits: &ServerLimits,
+    clock: &dyn Clock,
+    opts: ProbeOptions,
+) -> MailboxProbe {
+    let old = async {
+        let _permit = limits.old.acquire().await;
+        probe_side(plan, creds, mailbox, WhichSide::Old, opts).await
+    };
+    let new = async {
+        let _permit = limits.new.acquire().await;
+        probe_side(plan, creds, mailbox, WhichSide::New, opts).await
+    };
+    let (old, new) = tokio::join!(old, new);
+    let fetch_share = match (&old.inbox, &new.inbox) {
+        (Some(o), Some(n)) if o.total() > 0 => Some(o.present_in(n) as f64 / o.total() as f64),
+        _ => None,
+    };
+    MailboxProbe {
+        address: mailbox.address.clone(),
+        fetch_detected: fetch_share.map(|s| s >= FETCH_DETECTED_SHARE),
+        fetch_share,
+        old,
+        new,
+        synced_percent: None,
+        verified: None,
+        probed_at: clock.now(),
+    }
+}
+
+/// Connections allowed at once per server (`plan.sync.concurrency`).
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    pub old: Arc<Semaphore>,
+    pub new: Arc<Semaphore>,
+}
+
+impl ServerLimits {
+    pub fn new(per_server: usize) -> ServerLimits {
+        let n = per_server.max(1);
+        ServerLimits {
+            old: Arc::new(Semaphore::new(n)),
+            new: Arc::new(Semaphore::new(n)),
+        }
+    }
+}
+
+/// One-shot probe of every mailbox (`cutover status`): one attempt per server, 5 s connect timeout.
+pub async fn probe_all_once(
+    plan: &Plan,
+    creds: &CredentialSource,
+    clock: &dyn Clock,
+) -> Vec<MailboxProbe> {
+    probe_all(plan, creds, clock, ProbeOptions::one_shot()).await
+}
+
+/// Probes every mailbox with bounded concurrency; results in plan order.
+pub async fn probe_all(
+    plan: &Plan,
+    creds: &CredentialSource,
+    clock: &dyn Clock,
+    opts: ProbeOptions,
+) -> Vec<MailboxProbe> {
+    use futures_util::StreamExt;
+    let limits = ServerLimits::new(plan.sync.concurrency);
+    // Twice the per-server limit in flight keeps both servers busy without queuing thousands.
+    futures_util::stream::iter(&plan.mailboxes)
+        .map(|m| probe_mailbox(plan, creds, m, &limits, clock, opts))
+        .buffered(plan.sync.concurrency.max(1) * 2)
+        .collect()
+        .await
+}
+
+/// The prober task: waits for commands, sends one `MailboxProbe` per probed mailbox.
+/// Ends on `Stop`, when the command channel closes, or when nobody listens any more.
+pub async fn run_prober(
+    plan: Arc<Plan>,
+    creds: Arc<CredentialSource>,
+    clock: Arc<dyn Clock>,
+    opts: ProbeOptions,
+    mut commands: mpsc::Receiver<ProbeCommand>,
+    results: mpsc::Sender<MailboxProbe>,
+) {
+    let limits = ServerLimits::new(plan.sync.concurrency);
+    let (pause_tx, pause_rx) = watch::channel(false);
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => {
+                let targets: Vec<Mailbox> = match cmd {
+                    None | Some(ProbeCommand::Stop) => break,
+                    Some(ProbeCommand::Pause) => { let _ = pause_tx.send(true); continue; }
+                    Some(ProbeCommand::Resume) => { let _ = pause_tx.send(false); continue; }
+                    Some(ProbeCommand::ProbeAll) => plan.mailboxes.clone(),
+                    Some(ProbeCommand::ProbeOne(address)) => plan
+                        .mailboxes
+                        .iter()
+                        .filter(|m| m.address.eq_ignore_ascii_case(&address))
+                        .cloned()
+                        .collect(),
+                };
+                for mailbox in targets {
+                    let (plan, creds, clock, limits, results) =
+                        (plan.clone(), creds.clone(), clock.clone(), limits.clone(), results.clone());
+                    let mut paused = pause_rx.clone();
+                    running.spawn(async move {
+                        // A paused prober starts no new connection.
+                        while *paused.borrow_and_update() {
+                            if paused.changed().await.is_err() { return; }
+                        }
+                        let probe = probe_mailbox(&plan, &creds, &mailbox, &limits, clock.as_ref(), opts).await;
+                        let _ = results.send(probe).await;
+                    });
+                }
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+        if results.is_closed() {
+            break;
+        }
+    }
+    running.abort_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_matches_status_contract() {
+        let side = SideProbe {
+            login: LoginState::AuthFailed,
+            messages: None,
+            folders: vec![FolderProbe {
+                name: "Entwürfe\\u{1b}".into(),
+                messages: 3,
+                uidnext: 4,
+                uidvalidity: 99,
+                special_use: None,
+            }],
+            error: Some("login refused".into()),
+            inbox: None,
+        };
+        let p = MailboxProbe {
+            address: "a@example.com".into(),
+            old: side.clone(),
+            new: side,
+            synced_percent: None,
+            fetch_detected: Some(false),
+            fetch_share: Some(0.0),
+            verified: None,
+            probed_at: Timestamp::UNIX_EPOCH,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["old"]["login"], "auth_failed");
+        assert_eq!(v["old"]["folders"][0]["name"], "Entwürfe\\u{1b}");
+        assert_eq!(v["old"]["folders"][0]["uidvalidity"], 99);
+        for key in [
+            "address",
+            "old",
+            "new",
+            "synced_percent",
+            "fetch_detected",
+            "verified",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing");
+        }
+        for (state, text) in [
+            (LoginState::Ok, "ok"),
+            (LoginState::Unreachable, "unreachable"),
+            (LoginState::TlsFailed, "tls_failed"),
+            (LoginState::Throttled, "throttled"),
+            (LoginState::Unknown, "unknown"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), text);
+        }
+    }
+}

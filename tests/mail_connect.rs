@@ -1,0 +1,224 @@
+//! Connections and logins against a real private Dovecot.
+
+mod support;
+
+use cutover::mail::credentials::{AuthMethod, Login, Secret};
+use cutover::mail::{Place, Timeouts, connect};
+use cutover::plan::{Security, WhichSide};
+use support::dovecot::{Dovecot, MASTER_PASSWORD, MASTER_USER, SeedMessage};
+
+const USER: &str = "alice@example.com";
+const PASSWORD: &str = "alice-pw-\"quoted\"";
+
+fn login(method: AuthMethod, secret: &str) -> Login {
+    Login {
+        user: USER.to_string(),
+        method,
+        secret: Secret::new(secret),
+    }
+}
+
+fn place(server: &Dovecot) -> Place {
+    Place::new(USER, WhichSide::Old, &format!("dovecot {}", server.name))
+}
+
+fn server() -> Option<Dovecot> {
+    let d = Dovecot::start("old")?;
+    d.add_user(USER, PASSWORD);
+    d.seed(
+        USER,
+        "INBOX",
+        &[SeedMessage::new("Subject: hello\r\n\r\nhi\r\n")],
+    );
+    Some(d)
+}
+
+#[tokio::test]
+async fn every_security_mode_and_auth_method_logs_in() {
+    let Some(d) = server() else { return };
+    let cases = [
+        (Security::Implicit, AuthMethod::Password, PASSWORD),
+        (Security::StartTls, AuthMethod::Plain, PASSWORD),
+        (Security::None, AuthMethod::Login, PASSWORD),
+        (
+            Security::Implicit,
+            AuthMethod::Master {
+                admin: MASTER_USER.into(),
+            },
+            MASTER_PASSWORD,
+        ),
+        (
+            Security::StartTls,
+            AuthMethod::Authzid {
+                admin: MASTER_USER.into(),
+            },
+            MASTER_PASSWORD,
+        ),
+    ];
+    for (security, method, secret) in cases {
+        let what = format!("{security:?} {method:?}");
+        let mut imap = connect(
+            &d.endpoint(security),
+            &place(&d),
+            &login(method, secret),
+            Timeouts::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", d.log()));
+        let folders = imap.folders().await.expect("LIST");
+        assert!(
+            folders.iter().any(|f| f.wire == "INBOX"),
+            "{what}: {folders:?}"
+        );
+        // Every login, the admin ones included, opened alice's own mailbox.
+        assert_eq!(
+            imap.status("INBOX").await.expect("STATUS").messages,
+            1,
+            "{what}"
+        );
+        imap.logout().await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_auth_failure_that_never_shows_the_password() {
+    let Some(d) = server() else { return };
+    let wrong = "Wr0ng-S3cret";
+    for security in [Security::Implicit, Security::StartTls] {
+        let err = connect(
+            &d.endpoint(security),
+            &place(&d),
+            &login(AuthMethod::Plain, wrong),
+            Timeouts::default(),
+        )
+        .await
+        .expect_err("wrong password must fail");
+        assert!(err.is_auth(), "{err}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(wrong), "{shown}");
+        assert!(shown.contains(USER) && shown.contains("old"), "{shown}");
+    }
+    let err = connect(
+        &d.endpoint(Security::Implicit),
+        &place(&d),
+        &login(
+            AuthMethod::Master {
+                admin: MASTER_USER.into(),
+            },
+            "not-the-master-pw",
+        ),
+        Timeouts::default(),
+    )
+    .await
+    .expect_err("wrong master password must fail");
+    assert!(err.is_auth(), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_certificate_is_a_tls_failure_unless_skipping_is_written_out() {
+    let Some(d) = server() else { return };
+    for security in [Security::Implicit, Security::StartTls] {
+        let mut endpoint = d.endpoint(security);
+        endpoint.ca_file = None;
+        let err = connect(
+            &endpoint,
+            &place(&d),
+            &login(AuthMethod::Password, PASSWORD),
+            Timeouts::default(),
+        )
+        .await
+        .expect_err("a certificate from an unknown CA must be refused");
+        assert!(err.is_tls(), "{err}");
+        endpoint.insecure_skip_verify = true;
+        let imap = connect(
+            &endpoint,
+            &place(&d),
+            &login(AuthMethod::Password, PASSWORD),
+            Timeouts::default(),
+        )
+        .await
+        .expect("insecure_skip_verify connects");
+        imap.logout().await;
+    }
+    // A wrong host name for the certificate is refused too.
+    let mut endpoint = d.endpoint(Security::Implicit);
+    endpoint.host = "127.0.0.2".into();
+    let err = connect(
+        &endpoint,
+        &place(&d),
+        &login(AuthMethod::Password, PASSWORD),
+        Timeouts::default(),
+    )
+    .await
+    .expect_err("name mismatch");
+    assert!(err.is_tls() || err.is_unreachable(), "{err}");
+}
+
+#[tokio::test]
+async fn closed_port_is_unreachable() {
+    let Some(d) = server() else { return };
+    let mut endpoint = d.endpoint(Security::Implicit);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    endpoint.port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = connect(
+        &endpoint,
+        &place(&d),
+        &login(AuthMethod::Password, PASSWORD),
+        Timeouts::default(),
+    )
+    .await
+    .expect_err("nothing listens");
+    assert!(err.is_unreachable(), "{err}");
+}
+
+/// A server that never offers STARTTLS: the password must not be sent in the clear.
+#[tokio::test]
+async fn starttls_not_offered_is_refused_before_login() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        s.write_all(b"* OK fake IMAP ready\r\n").await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.ends_with(b"CAPABILITY\r\n") {
+                s.write_all(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\ns1 OK done\r\n")
+                    .await
+                    .unwrap();
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let endpoint = cutover::plan::ImapEndpoint {
+        url: format!("imap://127.0.0.1:{port}"),
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::StartTls,
+        ca_file: None,
+        insecure_skip_verify: false,
+    };
+    let p = Place::new(USER, WhichSide::New, &endpoint.url);
+    let err = connect(
+        &endpoint,
+        &p,
+        &login(AuthMethod::Password, "pw-never-sent"),
+        Timeouts::default(),
+    )
+    .await
+    .expect_err("no STARTTLS");
+    assert!(err.is_tls(), "{err}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+    let seen = server.await.unwrap();
+    assert!(
+        !seen.contains("pw-never-sent") && !seen.contains("LOGIN"),
+        "{seen}"
+    );
+}

@@ -1,0 +1,184 @@
+//! The prober against two real private Dovecots.
+
+mod support;
+
+use std::sync::Arc;
+
+use cutover::clock::SystemClock;
+use cutover::mail::credentials::CredentialSource;
+use cutover::mail::probe::{LoginState, ProbeCommand, probe_all_once, run_prober};
+use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+fn msg(n: u32) -> Vec<u8> {
+    format!("Message-ID: <{n}@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: a@x\r\nTo: {ALICE}\r\nSubject: m{n}\r\n\r\nbody\r\n").into_bytes()
+}
+
+/// As a POP3 fetcher would deliver it: a Received line on top, otherwise the same message.
+fn fetched(n: u32) -> Vec<u8> {
+    let mut m = b"Received: from pop3 fetcher by new; Mon, 1 Jan 2024 11:00:00 +0000\r\n".to_vec();
+    m.extend_from_slice(&msg(n));
+    m
+}
+
+#[tokio::test]
+async fn probe_reports_logins_folders_counters_and_pop3_fetch() {
+    let Some(old) = Dovecot::start("old") else {
+        return;
+    };
+    let Some(new) = Dovecot::start("new") else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_user(ALICE, "alice-pw");
+        d.add_user(BOB, "bob-pw");
+    }
+    old.seed(
+        ALICE,
+        "INBOX",
+        &(1..=4)
+            .map(|n| SeedMessage::new(msg(n)))
+            .collect::<Vec<_>>(),
+    );
+    old.seed(ALICE, "Entwürfe", &[SeedMessage::new(msg(9))]);
+    // Three of the four old INBOX messages arrived on new by POP3 fetch.
+    new.seed(
+        ALICE,
+        "INBOX",
+        &(1..=3)
+            .map(|n| SeedMessage::new(fetched(n)))
+            .collect::<Vec<_>>(),
+    );
+    old.seed(BOB, "INBOX", &[SeedMessage::new(msg(20))]);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(
+        &secrets,
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "WRONG")],
+        None,
+    );
+    let mut plan = plan(&old, &new, &[ALICE, BOB], &secrets);
+    let creds = CredentialSource::new(plan.credentials.as_ref()).unwrap();
+
+    let probes = probe_all_once(&plan, &creds, &SystemClock).await;
+    assert_eq!(probes.len(), 2);
+    let alice = &probes[0];
+    assert_eq!(
+        (alice.old.login, alice.new.login),
+        (LoginState::Ok, LoginState::Ok)
+    );
+    assert_eq!(alice.old.messages, Some(5));
+    let draft = alice
+        .old
+        .folders
+        .iter()
+        .find(|f| f.name == "Entwürfe")
+        .expect("non-ASCII folder listed");
+    assert_eq!(draft.messages, 1);
+    assert!(draft.uidvalidity > 0 && draft.uidnext == 2);
+    assert_eq!(alice.old.inbox_uidnext(), Some(5));
+    assert_eq!(alice.fetch_share, Some(0.75));
+    assert_eq!(alice.fetch_detected, Some(true));
+
+    let bob = &probes[1];
+    assert_eq!(
+        (bob.old.login, bob.new.login),
+        (LoginState::Ok, LoginState::AuthFailed)
+    );
+    let error = bob.new.error.as_deref().unwrap();
+    assert!(
+        error.contains(BOB) && error.contains("new") && !error.contains("WRONG"),
+        "{error}"
+    );
+    assert_eq!(bob.fetch_detected, None);
+
+    // The `status --json` shape.
+    let json = serde_json::to_value(&probes).unwrap();
+    assert_eq!(json[1]["new"]["login"], "auth_failed");
+    assert_eq!(json[0]["old"]["folders"][0]["name"], "INBOX");
+    assert!(json[0]["new"]["error"].is_null());
+    assert!(json[0].get("synced_percent").is_some() && json[0].get("verified").is_some());
+
+    // An unreachable server.
+    plan.new.imap.port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let probes = probe_all_once(&plan, &creds, &SystemClock).await;
+    assert_eq!(probes[0].new.login, LoginState::Unreachable);
+    assert_eq!(probes[0].old.login, LoginState::Ok);
+}
+
+#[tokio::test]
+async fn prober_task_answers_commands_on_its_channel() {
+    let Some(old) = Dovecot::start("old") else {
+        return;
+    };
+    let Some(new) = Dovecot::start("new") else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_user(ALICE, "alice-pw");
+        d.add_user(BOB, "bob-pw");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(
+        &secrets,
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
+        None,
+    );
+    let plan = Arc::new(plan(&old, &new, &[ALICE, BOB], &secrets));
+    let creds = Arc::new(CredentialSource::new(plan.credentials.as_ref()).unwrap());
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
+    let (res_tx, mut res_rx) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(run_prober(
+        plan.clone(),
+        creds,
+        Arc::new(SystemClock),
+        Default::default(),
+        cmd_rx,
+        res_tx,
+    ));
+    let timeout = std::time::Duration::from_secs(20);
+
+    cmd_tx
+        .send(ProbeCommand::ProbeOne(BOB.to_string()))
+        .await
+        .unwrap();
+    let p = tokio::time::timeout(timeout, res_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.address, BOB);
+    assert_eq!(p.new.login, LoginState::Ok);
+
+    // Paused: nothing is probed until resumed.
+    cmd_tx.send(ProbeCommand::Pause).await.unwrap();
+    cmd_tx.send(ProbeCommand::ProbeAll).await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(700), res_rx.recv())
+            .await
+            .is_err()
+    );
+    cmd_tx.send(ProbeCommand::Resume).await.unwrap();
+    let mut seen = vec![
+        tokio::time::timeout(timeout, res_rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .address,
+        tokio::time::timeout(timeout, res_rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .address,
+    ];
+    seen.sort();
+    assert_eq!(seen, vec![ALICE.to_string(), BOB.to_string()]);
+
+    cmd_tx.send(ProbeCommand::Stop).await.unwrap();
+    tokio::time::timeout(timeout, task).await.unwrap().unwrap();
+}

@@ -1,0 +1,2 @@
+//! Shared test support: real servers on loopback.
+pub mod dovecot;
