@@ -101,6 +101,7 @@ fn main() {
                 timeline: &tl,
                 history: &history,
                 dns: None,
+                mail: None,
                 now: at,
             },
             &|_| vec![],

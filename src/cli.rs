@@ -100,6 +100,25 @@ pub enum Command {
     },
     /// The announcement to employees (R13), with the dates from the timeline.
     Notice,
+    /// Copy the mail the new server lacks from the old one, verified; the old server is only read.
+    ///
+    /// Runs at any time (a pre-copy before the switch makes the final copy short); only
+    /// confirming `final-copy` waits for its 24 h gate. Checkpoints and progress go to the
+    /// journal, so a rerun resumes and the cockpit follows. Exit codes: 0 every mailbox
+    /// verified complete; 1 some incomplete; 2 plan or usage error; 3 authentication
+    /// failed; 4 a server unreachable.
+    Sync {
+        /// Copy only this mailbox (repeatable); default: every mailbox of the plan.
+        #[arg(long = "mailbox", value_name = "ADDRESS")]
+        mailboxes: Vec<String>,
+        /// List what would be copied; change nothing anywhere.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run in the background, surviving the end of the SSH session; output goes to
+        /// <plan-dir>/<plan-stem>.sync.log.
+        #[arg(long)]
+        detach: bool,
+    },
     /// The DNS matrix: every name and type at every authoritative server and resolver.
     Dns {
         /// Query again every `dns.poll` until interrupted.
@@ -176,6 +195,17 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Some(Command::Reopen { step, mailbox }) => with_plan(&cli.plan, |plan| {
             reopen(plan, &step, mailbox.as_deref(), &clock)
+        }),
+        Some(Command::Sync {
+            mailboxes,
+            dry_run,
+            detach,
+        }) => with_plan(&cli.plan, |plan| {
+            if detach {
+                sync_detached(plan, &mailboxes, dry_run)
+            } else {
+                sync_cmd(plan, mailboxes, dry_run, &clock)
+            }
         }),
         Some(Command::Dns { watch, json }) => {
             with_plan(&cli.plan, |plan| dns_cmd(plan, watch, json, &clock))
@@ -384,6 +414,7 @@ impl Session {
                 timeline: &self.timeline,
                 history: &self.history,
                 dns: observed.dns.as_ref(),
+                mail: observed.mail.as_deref(),
                 now,
             },
             live,
@@ -400,10 +431,32 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| Failure::new(1, format!("cannot start the I/O runtime: {e}")))?;
-        let snapshot = runtime.block_on(crate::dns::one_round(&self.plan, clock));
+        let credentials = match &self.plan.credentials {
+            None => Err("the plan has no [credentials]: mailbox checks stay unknown".to_string()),
+            Some(c) => crate::mail::CredentialSource::new(Some(c))
+                .map_err(|e| format!("mailbox checks stay unknown: {e}")),
+        };
+        // DNS and mailboxes are measured at the same time: a one-shot command takes about one timeout.
+        let (snapshot, probes) = runtime.block_on(async {
+            let probes = async {
+                match &credentials {
+                    Ok(creds) => Some(crate::mail::probe_all_once(&self.plan, creds, clock).await),
+                    Err(_) => None,
+                }
+            };
+            tokio::join!(crate::dns::one_round(&self.plan, clock), probes)
+        });
         self.record_dns_facts(&snapshot)?;
+        if let Some(probes) = &probes {
+            for entry in crate::mail::steps::mail_facts(&self.history, probes, clock.now()) {
+                self.journal.append(&entry)?;
+                self.history.apply(&entry);
+            }
+        }
         Ok(Observations {
             dns: Some(snapshot),
+            mail: probes,
+            mail_note: credentials.err(),
         })
     }
 
@@ -465,17 +518,61 @@ impl Session {
 #[derive(Debug, Default)]
 pub struct Observations {
     pub dns: Option<DnsSnapshot>,
+    pub mail: Option<Vec<crate::mail::MailboxProbe>>,
+    /// Why the mailboxes were not probed, when they could not be.
+    pub mail_note: Option<String>,
 }
 
-/// The mailbox checks, until the mail prober answers them: none, so they stay `unknown`.
-fn mail_checks(_def: &StepDef) -> Vec<Check> {
+/// No extra checks: the DNS and mailbox checks come from the observations.
+fn no_extra_checks(_def: &StepDef) -> Vec<Check> {
     Vec::new()
+}
+
+/// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
+/// with `synced_percent` and `verified` from the copies the journal records.
+fn mailboxes_json(session: &Session, observed: &Observations) -> serde_json::Value {
+    let unknown_side = |login: &str| serde_json::json!({"login": login, "messages": null, "folders": [], "error": observed.mail_note});
+    let mut rows: Vec<serde_json::Value> = match &observed.mail {
+        Some(probes) => probes
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap_or(serde_json::Value::Null))
+            .collect(),
+        None => session
+            .plan
+            .mailboxes
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "address": m.address,
+                    "old": unknown_side("unknown"),
+                    "new": unknown_side("unknown"),
+                    "synced_percent": null,
+                    "fetch_detected": null,
+                    "verified": null,
+                })
+            })
+            .collect(),
+    };
+    for row in &mut rows {
+        let address = row["address"].as_str().unwrap_or_default().to_string();
+        if let Some(sync) = session.history.sync.get(&address) {
+            let total = sync.messages_done + sync.messages_left;
+            if row["synced_percent"].is_null() && total > 0 {
+                row["synced_percent"] =
+                    serde_json::json!(sync.messages_done as f64 * 100.0 / total as f64);
+            }
+            if row["verified"].is_null() {
+                row["verified"] = serde_json::json!(sync.state == "verified");
+            }
+        }
+    }
+    serde_json::Value::Array(rows)
 }
 
 fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u8, Failure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
-    let eval = session.evaluate(clock.now(), &observed, &mail_checks);
+    let eval = session.evaluate(clock.now(), &observed, &no_extra_checks);
     let text = if json {
         let mut value = serde_json::to_value(&eval)
             .map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))?;
@@ -484,6 +581,7 @@ fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u
                 .map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))?,
             None => serde_json::Value::Null,
         };
+        value["mailboxes"] = mailboxes_json(&session, &observed);
         format!("{}\n", to_json(&value)?)
     } else {
         let mut text = status_text(&session, &eval);
@@ -619,6 +717,159 @@ pub fn countdown(d: jiff::SignedDuration) -> String {
     }
 }
 
+/// `<plan-dir>/<plan-stem>.sync.log`: where a detached copy writes what it would print.
+pub fn sync_log_path(plan: &Path) -> PathBuf {
+    let stem = plan
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cutover".into());
+    plan.with_file_name(format!("{stem}.sync.log"))
+}
+
+/// Starts this same copy as a process of its own session, so a dropped SSH link never stops it.
+fn sync_detached(plan: &Plan, mailboxes: &[String], dry_run: bool) -> Result<u8, Failure> {
+    use std::os::unix::process::CommandExt;
+    let log_path = sync_log_path(&plan.path);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| {
+            Failure::new(
+                2,
+                format!("cannot open the copy's log {}: {e}", log_path.display()),
+            )
+        })?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Failure::new(
+            2,
+            format!("cannot find the cutover binary to run in the background: {e}"),
+        )
+    })?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("sync").arg("--plan").arg(&plan.path);
+    for m in mailboxes {
+        cmd.arg("--mailbox").arg(m);
+    }
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let err_log = log.try_clone().map_err(|e| {
+        Failure::new(
+            2,
+            format!("cannot open the copy's log {}: {e}", log_path.display()),
+        )
+    })?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err_log);
+    // SAFETY: setsid is async-signal-safe and touches no memory of this process.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Failure::new(2, format!("cannot start the copy in the background: {e}")))?;
+    println!(
+        "The copy runs in the background as pid {}. Its output: {}. Its progress is in the journal \
+(the cockpit and `cutover status` follow it).",
+        child.id(),
+        log_path.display()
+    );
+    Ok(0)
+}
+
+fn sync_cmd(
+    plan: &Plan,
+    mailboxes: Vec<String>,
+    dry_run: bool,
+    clock: &dyn Clock,
+) -> Result<u8, Failure> {
+    let session = Session::open(plan)?;
+    for m in &mailboxes {
+        session.mailbox(m)?;
+    }
+    let Some(credentials) = &plan.credentials else {
+        return Err(Failure::new(
+            2,
+            "the plan has no [credentials]: add `secrets_file = \"secrets.toml\"` (or a password_command) to copy mail",
+        ));
+    };
+    let creds = crate::mail::CredentialSource::new(Some(credentials))
+        .map_err(|e| Failure::new(2, format!("cannot read the credentials: {e}")))?;
+    // Before the 24 h gate this is a pre-copy: useful, but `final-copy` still waits.
+    let now = clock.now();
+    if let Some(gate) = session
+        .history
+        .switch_at()
+        .and_then(|s| s.checked_add(jiff::SignedDuration::from_hours(24)).ok())
+        && now < gate
+    {
+        println!(
+            "Pre-copy: the switch was less than 24 h ago; `final-copy` waits until {} and the copy must run again then.",
+            crate::runbook::eval::local(plan, gate)
+        );
+    } else if session.history.switch_at().is_none() {
+        println!(
+            "Pre-copy: MX has not switched yet; `final-copy` runs again 24 h after the switch."
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(1, format!("cannot start the I/O runtime: {e}")))?;
+    let options = crate::mail::SyncOptions {
+        mailboxes,
+        dry_run,
+        ..crate::mail::SyncOptions::default()
+    };
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let report = runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::mail::SyncProgress>(64);
+        let printer = tokio::spawn(async move {
+            let mut last_line = std::time::Instant::now();
+            while let Some(p) = rx.recv().await {
+                let line = format!(
+                    "{}: {} copied, {} left, {:.0} msg/s{}",
+                    sanitize(&p.mailbox),
+                    p.messages_done,
+                    p.messages_left,
+                    p.messages_per_sec,
+                    p.eta_secs
+                        .map(|s| format!(
+                            ", about {} left",
+                            countdown(jiff::SignedDuration::from_secs(s as i64))
+                                .trim_start_matches("in ")
+                        ))
+                        .unwrap_or_default()
+                );
+                if interactive {
+                    print!("\r\x1b[2K{line}");
+                    let _ = std::io::stdout().flush();
+                } else if last_line.elapsed() >= std::time::Duration::from_secs(5)
+                    || p.messages_left == 0
+                {
+                    println!("{line}");
+                    last_line = std::time::Instant::now();
+                }
+            }
+            if interactive {
+                println!();
+            }
+        });
+        let report =
+            crate::mail::run_sync(plan, &creds, clock, &options, &session.journal, Some(tx)).await;
+        let _ = printer.await;
+        report
+    });
+    print!("{}", report.render_table());
+    Ok(u8::try_from(report.exit_code()).unwrap_or(1))
+}
+
 fn terminal_width() -> usize {
     std::env::var("COLUMNS")
         .ok()
@@ -703,7 +954,7 @@ fn confirm(
     };
     let observed = session.observe(clock, offline)?;
     let now = clock.now();
-    let eval = session.evaluate(now, &observed, &mail_checks);
+    let eval = session.evaluate(now, &observed, &no_extra_checks);
     let status = eval
         .step(&def.id)
         .ok_or_else(|| Failure::new(2, format!("no step {}", def.id)))?;

@@ -42,6 +42,7 @@ fn eval_with(
             timeline: &timeline,
             history: &history,
             dns: None,
+            mail: None,
             now: t(now),
         },
         live,

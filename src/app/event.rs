@@ -28,7 +28,9 @@ pub enum Event {
     DnsRound(Box<crate::dns::DnsSnapshot>),
     /// A DNS view to show as it is (tests and snapshots).
     Dns(Box<DnsView>),
-    /// A new mailbox snapshot: every row.
+    /// A new probe of every mailbox from the prober.
+    MailProbes(Vec<crate::mail::MailboxProbe>),
+    /// Mailbox rows to show as they are (tests and snapshots).
     Mailboxes(Vec<MailboxRow>),
     /// The checks that need live data, keyed by step id (computed by the integrator).
     LiveChecks(HashMap<String, Vec<Check>>),

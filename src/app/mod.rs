@@ -175,6 +175,8 @@ pub struct App {
     pub log_path: Option<PathBuf>,
     /// The latest DNS round, which the DNS checks read.
     pub dns_round: Option<crate::dns::DnsSnapshot>,
+    /// The latest mailbox probes, which the mailbox checks read.
+    pub mail_probes: Option<Vec<crate::mail::MailboxProbe>>,
     /// What the DNS pane shows (from `dns_round`, or given directly in tests).
     pub dns: Option<DnsView>,
     pub mailboxes: Vec<MailboxRow>,
@@ -225,6 +227,7 @@ impl App {
                 timeline: &timeline,
                 history: &history,
                 dns: None,
+                mail: None,
                 now,
             },
             &|_| Vec::new(),
@@ -247,6 +250,7 @@ impl App {
             no_color: false,
             log_path: None,
             dns_round: None,
+            mail_probes: None,
             dns: None,
             mailboxes,
             mailbox_view: MailboxView {
@@ -292,6 +296,7 @@ impl App {
                 timeline: &self.timeline,
                 history: &self.history,
                 dns: self.dns_round.as_ref(),
+                mail: self.mail_probes.as_deref(),
                 now: self.now,
             },
             &|def| live.get(&def.id).cloned().unwrap_or_default(),

@@ -79,6 +79,14 @@ pub fn update(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
+        Event::MailProbes(probes) => {
+            app.mailboxes = crate::ui::mail_view::mailbox_rows(&probes);
+            app.mail_probes = Some(probes);
+            app.reorder_mailboxes();
+            app.reevaluate();
+            app.dirty = true;
+            Vec::new()
+        }
         Event::Mailboxes(rows) => {
             app.mailboxes = rows;
             app.reorder_mailboxes();

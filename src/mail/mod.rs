@@ -14,8 +14,10 @@ pub mod connect;
 pub mod credentials;
 pub mod error;
 pub mod identity;
+pub mod log;
 pub mod probe;
 pub mod scan;
+pub mod steps;
 pub mod sync;
 pub mod utf7;
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::check::{Check, Kind, Status};
 use crate::dns::DnsSnapshot;
+use crate::mail::MailboxProbe;
 use crate::plan::Plan;
 use crate::plan::timeline::{self, Timeline};
 use crate::runbook::history::History;
@@ -145,13 +146,15 @@ pub struct Inputs<'a> {
     pub history: &'a History,
     /// The latest DNS round; `None` offline or before the first round.
     pub dns: Option<&'a DnsSnapshot>,
+    /// The latest mailbox probes; `None` offline or before the first probe.
+    pub mail: Option<&'a [MailboxProbe]>,
     pub now: Timestamp,
 }
 
 /// Evaluates every step. The journal and the clock answer some checks, the
-/// DNS round others (with the journal's DNS facts), and `live` the rest (the
-/// mailbox checks; empty when offline). Any check the runbook names that
-/// nothing answers is `unknown`, never green.
+/// DNS round and the mailbox probes others (with the journal's facts), and
+/// `live` may add or stand over any (tests, the rehearsal). Any check the
+/// runbook names that nothing answers is `unknown`, never green.
 pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
     let Inputs {
         plan,
@@ -159,6 +162,7 @@ pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> E
         timeline,
         history,
         dns,
+        mail,
         now,
     } = *inputs;
     let mut steps: Vec<StepStatus> = Vec::with_capacity(runbook.steps.len());
@@ -178,6 +182,9 @@ pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> E
             &history.dns,
             applied_at,
             now,
+        ));
+        live_checks.extend(crate::mail::steps::step_checks(
+            &def.id, plan, mail, history, now,
         ));
         for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
             for id in ids {

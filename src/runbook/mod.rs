@@ -180,6 +180,19 @@ mod tests {
     }
 
     #[test]
+    fn every_mail_check_is_listed_in_the_runbook() {
+        for step in &Runbook::standard().steps {
+            for id in crate::mail::steps::check_ids(&step.id) {
+                assert!(
+                    step.gate.iter().chain(&step.outcome).any(|l| l == id),
+                    "{}: {id} missing",
+                    step.id
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_embedded_runbook_has_every_step_in_order() {
         let runbook = Runbook::standard();
         let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();

@@ -7,6 +7,7 @@
 
 pub mod dns_view;
 pub mod fake;
+pub mod mail_view;
 pub mod model;
 mod panes;
 mod popups;

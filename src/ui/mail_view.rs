@@ -1,0 +1,70 @@
+//! Mailbox probes shaped for the cockpit's table: one row per mailbox, folders for the detail view.
+
+use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
+use crate::sanitize::sanitize;
+use crate::ui::model::{FolderRow, LoginState, MailboxRow};
+
+/// The table rows for the plan's mailboxes, in the probes' order.
+pub fn mailbox_rows(probes: &[MailboxProbe]) -> Vec<MailboxRow> {
+    probes.iter().map(row).collect()
+}
+
+fn row(p: &MailboxProbe) -> MailboxRow {
+    let error = match (&p.old.error, &p.new.error) {
+        (Some(o), _) => Some(format!("old: {}", sanitize(o))),
+        (None, Some(n)) => Some(format!("new: {}", sanitize(n))),
+        (None, None) => None,
+    };
+    MailboxRow {
+        address: p.address.clone(),
+        old_login: login(&p.old),
+        new_login: login(&p.new),
+        old_messages: p.old.messages,
+        new_messages: p.new.messages,
+        synced_percent: p.synced_percent.map(|s| s as f32),
+        fetch_detected: p.fetch_detected,
+        throttled: p.old.login == Probed::Throttled || p.new.login == Probed::Throttled,
+        last_error: error,
+        folders: folders(p),
+        copy: None,
+    }
+}
+
+fn login(side: &SideProbe) -> LoginState {
+    match side.login {
+        Probed::Ok | Probed::Throttled => LoginState::Ok,
+        Probed::Unknown => LoginState::Unknown,
+        Probed::AuthFailed | Probed::Unreachable | Probed::TlsFailed => LoginState::Failed,
+    }
+}
+
+/// Old folders first, with the new side's count of the same name; then folders only the new side has.
+fn folders(p: &MailboxProbe) -> Vec<FolderRow> {
+    let mut rows: Vec<FolderRow> = p
+        .old
+        .folders
+        .iter()
+        .map(|f| {
+            let new = p.new.folders.iter().find(|n| n.name == f.name);
+            FolderRow {
+                name: sanitize(&f.name),
+                old_messages: Some(u64::from(f.messages)),
+                new_messages: new.map(|n| u64::from(n.messages)),
+                missing: None,
+                verified: false,
+            }
+        })
+        .collect();
+    for f in &p.new.folders {
+        if !p.old.folders.iter().any(|o| o.name == f.name) {
+            rows.push(FolderRow {
+                name: sanitize(&f.name),
+                old_messages: None,
+                new_messages: Some(u64::from(f.messages)),
+                missing: None,
+                verified: false,
+            });
+        }
+    }
+    rows
+}

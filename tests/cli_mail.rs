@@ -1,0 +1,231 @@
+//! `cutover status` and `cutover sync` against two real private Dovecots: the `mailboxes[]`
+//! keys scripts rely on, the mailbox checks, the copy's exit codes, and secrets kept out of output.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cutover::plan::Security;
+use support::dovecot::{Dovecot, SeedMessage, write_secrets};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+fn msg(n: u32, to: &str) -> SeedMessage {
+    SeedMessage::new(format!(
+        "Message-ID: <{n}@old>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: c@x\r\nTo: {to}\r\nSubject: m{n}\r\n\r\nbody {n}\r\n"
+    ))
+}
+
+fn plan_text(old: &Dovecot, new: &Dovecot) -> String {
+    let side = |d: &Dovecot| {
+        let e = d.endpoint(Security::Implicit);
+        format!(
+            "{{ url = \"{}\", ca_file = \"{}\" }}",
+            e.url,
+            e.ca_file.expect("test CA").display()
+        )
+    };
+    format!(
+        r#"domain = "example.com"
+start = "2026-12-07T09:00"
+timezone = "Europe/Vilnius"
+operator = "tester"
+
+[dns]
+resolvers = ["127.0.0.1:9"]
+authoritative = ["127.0.0.1:9"]
+timeout = "300ms"
+
+[old]
+mx = ["10 mx1.old.example."]
+spf = ["include:_spf.old.example"]
+imap = {}
+
+[new]
+mx = ["1 smtp.new.example."]
+spf = ["include:_spf.new.example"]
+dkim_selector = "sel1"
+imap = {}
+
+[credentials]
+secrets_file = "secrets.toml"
+
+[[mailbox]]
+address = "{ALICE}"
+
+[[mailbox]]
+address = "{BOB}"
+"#,
+        side(old),
+        side(new)
+    )
+}
+
+fn cutover(plan: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .arg("--plan")
+        .arg(plan)
+        .env_remove("CUTOVER_PLAN")
+        .output()
+        .expect("run cutover")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn status(plan: &Path) -> serde_json::Value {
+    let out = cutover(plan, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn check<'a>(v: &'a serde_json::Value, step: &str, id: &str) -> &'a serde_json::Value {
+    v["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == step))
+        .and_then(|s| s["checks"].as_array())
+        .and_then(|c| c.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("{step}/{id} in {v:#}"))
+}
+
+#[test]
+fn status_probes_both_servers_and_sync_copies_verified() {
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_users(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]);
+    }
+    old.seed(
+        ALICE,
+        "INBOX",
+        &[msg(1, ALICE), msg(2, ALICE), msg(3, ALICE)],
+    );
+    old.seed(ALICE, "Entwürfe", &[msg(4, ALICE)]);
+    old.seed(BOB, "INBOX", &[msg(5, BOB)]);
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
+        None,
+    );
+
+    let v = status(&plan);
+    let alice = &v["mailboxes"][0];
+    assert_eq!(alice["address"], ALICE);
+    assert_eq!(alice["old"]["login"], "ok");
+    assert_eq!(alice["new"]["login"], "ok");
+    assert_eq!(alice["old"]["messages"], 4);
+    let inbox = alice["old"]["folders"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "INBOX"))
+        .expect("INBOX");
+    for key in ["messages", "uidnext", "uidvalidity"] {
+        assert!(inbox[key].is_number(), "folders[].{key}");
+    }
+    assert!(
+        alice.get("synced_percent").is_some()
+            && alice.get("fetch_detected").is_some()
+            && alice.get("verified").is_some()
+    );
+    assert_eq!(
+        check(&v, "new-server-ready", "mail.new-login")["status"],
+        "pass"
+    );
+
+    // A dry run changes nothing.
+    let out = cutover(&plan, &["sync", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(status(&plan)["mailboxes"][0]["new"]["messages"], 0);
+
+    // The copy: every mailbox verified complete, exit 0; the journal says so.
+    let out = cutover(&plan, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Pre-copy"),
+        "before the switch it is a pre-copy: {}",
+        text(&out)
+    );
+    let v = status(&plan);
+    assert_eq!(v["mailboxes"][0]["new"]["messages"], 4);
+    assert_eq!(v["mailboxes"][1]["new"]["messages"], 1);
+    assert_eq!(v["mailboxes"][0]["verified"], true);
+    // Verified, but before the 24 h gate: the final copy's check does not count it.
+    assert_eq!(
+        check(&v, "final-copy", "mail.copy-verified")["status"],
+        "fail"
+    );
+
+    // A rerun copies nothing more.
+    let out = cutover(&plan, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(status(&plan)["mailboxes"][0]["new"]["messages"], 4);
+}
+
+#[test]
+fn a_wrong_password_exits_3_naming_mailbox_and_side_never_the_password() {
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_users(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]);
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[
+            (ALICE, "alice-pw", "Sup3rSecret-typo"),
+            (BOB, "bob-pw", "bob-pw"),
+        ],
+        None,
+    );
+    let out = cutover(&plan, &["sync", "--mailbox", ALICE]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains(ALICE) && all.contains("new"), "{all}");
+    assert!(
+        !all.contains("Sup3rSecret-typo"),
+        "the password leaked: {all}"
+    );
+    let v = status(&plan);
+    assert_eq!(v["mailboxes"][0]["new"]["login"], "auth_failed");
+    assert!(!v.to_string().contains("Sup3rSecret-typo"));
+    assert_eq!(
+        check(&v, "new-server-ready", "mail.new-login")["status"],
+        "fail"
+    );
+    let journal = std::fs::read_to_string(dir.path().join("cutover.journal")).unwrap_or_default();
+    assert!(
+        !journal.contains("Sup3rSecret-typo"),
+        "the password reached the journal"
+    );
+}
+
+#[test]
+fn a_secrets_file_others_may_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(&secrets, &[(ALICE, "a", "a")], None);
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = cutover(&plan, &["sync"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("chmod 600"), "{}", text(&out));
+}
