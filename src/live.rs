@@ -1,5 +1,6 @@
-//! The cockpit's live workers: the DNS watcher (and, once it lands, the mailbox prober),
-//! each a tokio task that owns its I/O and talks to the loop only through channels.
+//! The cockpit's live workers: the DNS watcher and the mailbox prober, each a tokio
+//! task that owns its I/O and talks to the loop only through channels. Each journals
+//! the facts it observes first (DNS TTLs and MX transitions, old INBOX UIDNEXT).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,9 @@ use crate::app::Event;
 use crate::clock::SystemClock;
 use crate::dns::{DnsCommand, DnsFacts, DnsSnapshot, RoundOptions};
 use crate::journal::{Follower, Journal};
+use crate::mail::{CredentialSource, MailboxProbe, ProbeCommand};
 use crate::plan::Plan;
+use crate::runbook::History;
 use crate::tui::{StartWorkers, Workers};
 
 /// Starts the live workers for a cockpit on `plan`.
@@ -24,7 +27,12 @@ pub fn workers() -> StartWorkers {
             snapshots_tx,
         );
         let journal_path = Journal::path_for_plan(&plan.path);
-        tokio::spawn(relay_dns(plan.clone(), journal_path, snapshots, events));
+        tokio::spawn(relay_dns(
+            plan.clone(),
+            journal_path,
+            snapshots,
+            events.clone(),
+        ));
         let (refresh, mut refresh_rx) = mpsc::channel::<()>(4);
         tokio::spawn(async move {
             while refresh_rx.recv().await.is_some() {
@@ -33,10 +41,110 @@ pub fn workers() -> StartWorkers {
                 }
             }
         });
+        let mut refreshers = vec![refresh];
+        match start_prober(plan, events) {
+            Ok(refresh) => refreshers.push(refresh),
+            Err(why) => tracing::info!("{why}"),
+        }
         Workers {
-            refresh: vec![refresh],
+            refresh: refreshers,
         }
     })
+}
+
+/// How often every mailbox is probed again (each probe is a login and a STATUS per folder).
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Probes are handed to the loop at most this often, all at once.
+const PROBE_BATCH: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Starts the prober; without credentials the mailbox checks stay unknown and it says why.
+fn start_prober(plan: &Plan, events: mpsc::Sender<Event>) -> Result<mpsc::Sender<()>, String> {
+    let creds = match &plan.credentials {
+        None => return Err("no [credentials] in the plan: mailboxes are not probed".into()),
+        Some(c) => {
+            CredentialSource::new(Some(c)).map_err(|e| format!("mailboxes are not probed: {e}"))?
+        }
+    };
+    let (commands, commands_rx) = mpsc::channel::<ProbeCommand>(8);
+    let (results_tx, results) = mpsc::channel::<MailboxProbe>(256);
+    tokio::spawn(crate::mail::run_prober(
+        Arc::new(plan.clone()),
+        Arc::new(creds),
+        Arc::new(SystemClock),
+        crate::mail::probe::ProbeOptions::default(),
+        commands_rx,
+        results_tx,
+    ));
+    let (refresh, refresh_rx) = mpsc::channel::<()>(4);
+    tokio::spawn(relay_probes(
+        plan.clone(),
+        commands,
+        refresh_rx,
+        results,
+        events,
+    ));
+    Ok(refresh)
+}
+
+/// Asks for a probe of every mailbox now, every minute and on refresh; journals
+/// old INBOX UIDNEXT changes; hands the loop every probe so far, in plan order.
+async fn relay_probes(
+    plan: Plan,
+    commands: mpsc::Sender<ProbeCommand>,
+    mut refresh: mpsc::Receiver<()>,
+    mut results: mpsc::Receiver<MailboxProbe>,
+    events: mpsc::Sender<Event>,
+) {
+    let journal_path = Journal::path_for_plan(&plan.path);
+    let journal = Journal::open(&journal_path).ok();
+    let mut follower = Follower::new(&journal_path);
+    let mut history = History::default();
+    let mut latest: Vec<Option<MailboxProbe>> = vec![None; plan.mailboxes.len()];
+    let index: std::collections::HashMap<String, usize> = plan
+        .mailboxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.address.to_lowercase(), i))
+        .collect();
+    let mut changed = false;
+    let mut every = tokio::time::interval(PROBE_EVERY);
+    let mut batch = tokio::time::interval(PROBE_BATCH);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
+            }
+            Some(()) = refresh.recv() => {
+                if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
+            }
+            probe = results.recv() => {
+                let Some(probe) = probe else { break };
+                if let Some(&i) = index.get(&probe.address.to_lowercase()) {
+                    latest[i] = Some(probe);
+                    changed = true;
+                }
+            }
+            _ = batch.tick(), if changed => {
+                changed = false;
+                let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
+                if let Ok(entries) = follower.poll() {
+                    if follower.restarted() {
+                        history = History::default();
+                    }
+                    entries.iter().for_each(|e| history.apply(e));
+                }
+                if let Some(journal) = &journal {
+                    for fact in crate::mail::steps::mail_facts(&history, &probes, jiff::Timestamp::now()) {
+                        match journal.append(&fact) {
+                            Ok(()) => history.apply(&fact),
+                            Err(e) => tracing::error!(error = %e, "cannot journal a mailbox fact"),
+                        }
+                    }
+                }
+                if events.send(Event::MailProbes(probes)).await.is_err() { break; }
+            }
+        }
+    }
 }
 
 /// Journals each round's first-seen facts, then hands the round to the loop.

@@ -104,16 +104,19 @@ fn old_inboxes_quiet(
 ) -> Check {
     let id = "mail.old-inbox-quiet";
     let recorded = uidnext_history(history);
+    let probed: HashMap<String, &MailboxProbe> = probes
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p.address.to_lowercase(), p))
+        .collect();
     let mut growing = Vec::new();
     let mut unknown = Vec::new();
     let mut until: Option<Timestamp> = None;
     for mailbox in &plan.mailboxes {
         let key = mailbox.address.to_lowercase();
         let mut seen: Vec<(Timestamp, u32)> = recorded.get(&key).cloned().unwrap_or_default();
-        if let Some(probe) = probes.and_then(|p| {
-            p.iter()
-                .find(|p| p.address.eq_ignore_ascii_case(&mailbox.address))
-        }) && let Some(uidnext) = probe.old.inbox_uidnext()
+        if let Some(probe) = probed.get(&key)
+            && let Some(uidnext) = probe.old.inbox_uidnext()
         {
             seen.push((now, uidnext));
         }

@@ -1,12 +1,23 @@
 //! Mailbox probes shaped for the cockpit's table: one row per mailbox, folders for the detail view.
 
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
+use crate::plan::Plan;
 use crate::sanitize::sanitize;
 use crate::ui::model::{FolderRow, LoginState, MailboxRow};
 
-/// The table rows for the plan's mailboxes, in the probes' order.
-pub fn mailbox_rows(probes: &[MailboxProbe]) -> Vec<MailboxRow> {
-    probes.iter().map(row).collect()
+/// The table rows for every mailbox of the plan: probed ones from their probe, the rest unmeasured.
+pub fn mailbox_rows(plan: &Plan, probes: &[MailboxProbe]) -> Vec<MailboxRow> {
+    let by_address: std::collections::HashMap<String, &MailboxProbe> = probes
+        .iter()
+        .map(|p| (p.address.to_lowercase(), p))
+        .collect();
+    plan.mailboxes
+        .iter()
+        .map(|m| match by_address.get(&m.address.to_lowercase()) {
+            Some(p) => row(p),
+            None => MailboxRow::unmeasured(&m.address),
+        })
+        .collect()
 }
 
 fn row(p: &MailboxProbe) -> MailboxRow {
