@@ -589,11 +589,64 @@ fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u
             text.push_str("\nDNS\n");
             text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
         }
+        text.push_str(&mailboxes_text(&session, &observed));
         text
     };
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(0)
+}
+
+/// The mailboxes in short: logins and counts on both sides, copy state; at most 20 rows.
+fn mailboxes_text(session: &Session, observed: &Observations) -> String {
+    const SHOWN: usize = 20;
+    let mut s = String::from("\nMailboxes\n");
+    if let Some(note) = &observed.mail_note {
+        s.push_str(&format!("  {}\n", sanitize(note)));
+    }
+    let Some(probes) = &observed.mail else {
+        return s;
+    };
+    let word = |l: crate::mail::LoginState| {
+        serde_json::to_value(l)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    s.push_str(&format!(
+        "  {:<32} {:<13} {:<13} {:>7} {:>7}  copy\n",
+        "address", "old login", "new login", "old #", "new #"
+    ));
+    for p in probes.iter().take(SHOWN) {
+        let copy = session
+            .history
+            .sync
+            .get(&p.address)
+            .map(|c| {
+                format!(
+                    "{} ({} copied, {} left)",
+                    c.state, c.messages_done, c.messages_left
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        s.push_str(&format!(
+            "  {:<32} {:<13} {:<13} {:>7} {:>7}  {}\n",
+            sanitize(&p.address),
+            word(p.old.login),
+            word(p.new.login),
+            count(p.old.messages),
+            count(p.new.messages),
+            sanitize(&copy)
+        ));
+    }
+    if probes.len() > SHOWN {
+        s.push_str(&format!(
+            "  … and {} more (`status --json` lists every one)\n",
+            probes.len() - SHOWN
+        ));
+    }
+    s
 }
 
 /// The status as an operator reads it on a terminal or in a mail.
