@@ -445,3 +445,75 @@ fn in_the_next_step_pane_enter_and_a_act_on_the_next_step() {
     let entries = settle(&mut app, commands);
     assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if *step == next));
 }
+
+fn probe(address: &str, new_login: cutover::mail::LoginState) -> cutover::mail::MailboxProbe {
+    use cutover::mail::probe::{FolderProbe, SideProbe};
+    let side = |login, messages| SideProbe {
+        login,
+        messages: Some(messages),
+        folders: vec![FolderProbe {
+            name: "INBOX".into(),
+            messages: messages as u32,
+            uidnext: messages as u32 + 1,
+            uidvalidity: 7,
+            special_use: None,
+        }],
+        error: None,
+        inbox: None,
+    };
+    cutover::mail::MailboxProbe {
+        address: address.into(),
+        old: side(cutover::mail::LoginState::Ok, 12),
+        new: side(new_login, 3),
+        synced_percent: None,
+        fetch_detected: None,
+        fetch_share: None,
+        verified: None,
+        probed_at: now(),
+    }
+}
+
+#[test]
+fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
+    use cutover::mail::LoginState;
+    let mut app = app();
+    let mail_check = |app: &App| {
+        app.eval
+            .step("new-server-ready")
+            .and_then(|s| s.checks.iter().find(|c| c.id == "mail.new-login"))
+            .map(|c| c.status)
+    };
+    assert_eq!(
+        mail_check(&app),
+        Some(Status::Unknown),
+        "nothing probed: unknown, never green"
+    );
+    // Only alice probed so far: the check waits for every mailbox.
+    update(
+        &mut app,
+        Event::MailProbes(vec![probe("alice@example.com", LoginState::Ok)]),
+    );
+    assert_eq!(app.mailboxes.len(), 2, "unprobed mailboxes keep their row");
+    assert_eq!(app.mailboxes[0].old_messages, Some(12));
+    assert_eq!(mail_check(&app), Some(Status::Unknown));
+    update(
+        &mut app,
+        Event::MailProbes(vec![
+            probe("alice@example.com", LoginState::Ok),
+            probe("bob@example.com", LoginState::AuthFailed),
+        ]),
+    );
+    assert_eq!(mail_check(&app), Some(Status::Fail));
+    assert_eq!(
+        app.mailboxes[1].new_login,
+        cutover::ui::model::LoginState::Failed
+    );
+    update(
+        &mut app,
+        Event::MailProbes(vec![
+            probe("alice@example.com", LoginState::Ok),
+            probe("bob@example.com", LoginState::Ok),
+        ]),
+    );
+    assert_eq!(mail_check(&app), Some(Status::Pass));
+}

@@ -80,7 +80,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Command> {
             Vec::new()
         }
         Event::MailProbes(probes) => {
-            app.mailboxes = crate::ui::mail_view::mailbox_rows(&app.plan, &probes);
+            app.mailboxes = crate::ui::mail_view::mailbox_rows(&app.plan, &probes, &app.history);
             app.mail_probes = Some(probes);
             app.reorder_mailboxes();
             app.reevaluate();

@@ -2,20 +2,35 @@
 
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
 use crate::plan::Plan;
+use crate::runbook::History;
 use crate::sanitize::sanitize;
 use crate::ui::model::{FolderRow, LoginState, MailboxRow};
 
-/// The table rows for every mailbox of the plan: probed ones from their probe, the rest unmeasured.
-pub fn mailbox_rows(plan: &Plan, probes: &[MailboxProbe]) -> Vec<MailboxRow> {
+/// The table rows for every mailbox of the plan: probed ones from their probe, the rest
+/// unmeasured; the synced share from the last copy the journal records.
+pub fn mailbox_rows(plan: &Plan, probes: &[MailboxProbe], history: &History) -> Vec<MailboxRow> {
     let by_address: std::collections::HashMap<String, &MailboxProbe> = probes
         .iter()
         .map(|p| (p.address.to_lowercase(), p))
         .collect();
     plan.mailboxes
         .iter()
-        .map(|m| match by_address.get(&m.address.to_lowercase()) {
-            Some(p) => row(p),
-            None => MailboxRow::unmeasured(&m.address),
+        .map(|m| {
+            let mut row = match by_address.get(&m.address.to_lowercase()) {
+                Some(p) => row(p),
+                None => MailboxRow::unmeasured(&m.address),
+            };
+            if row.synced_percent.is_none()
+                && let Some(copy) = history.sync.get(&m.address)
+            {
+                let total = copy.messages_done + copy.messages_left;
+                row.synced_percent = Some(if total == 0 {
+                    if copy.state == "verified" { 100.0 } else { 0.0 }
+                } else {
+                    (copy.messages_done as f64 * 100.0 / total as f64) as f32
+                });
+            }
+            row
         })
         .collect()
 }
