@@ -229,3 +229,69 @@ fn a_secrets_file_others_may_read_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("chmod 600"), "{}", text(&out));
 }
+
+#[test]
+fn a_detached_copy_runs_in_its_own_session_and_reports_through_the_journal() {
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_users(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]);
+    }
+    old.seed(ALICE, "INBOX", &[msg(1, ALICE), msg(2, ALICE)]);
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
+        None,
+    );
+    let out = cutover(&plan, &["sync", "--detach"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("cutover.sync.log"),
+        "the log file is named: {said}"
+    );
+    let pid: i32 = said
+        .split("pid ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .expect("the pid is named");
+    // Its own session: hanging up this terminal (SIGHUP to our session) does not reach it.
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        let session: i32 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(3))
+            .and_then(|s| s.parse().ok())
+            .expect("session id");
+        assert_eq!(session, pid, "the copy leads its own session");
+    }
+    // It finishes by itself; the journal says every mailbox is verified.
+    let journal =
+        cutover::journal::Journal::open(dir.path().join("cutover.journal")).expect("journal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let history =
+            cutover::runbook::History::from_entries(&journal.replay().expect("replay").entries);
+        let states: Vec<&str> = [ALICE, BOB]
+            .iter()
+            .filter_map(|m| history.sync.get(*m))
+            .map(|s| s.state.as_str())
+            .collect();
+        if states == ["verified", "verified"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the detached copy did not finish: {states:?}\n{}",
+            std::fs::read_to_string(dir.path().join("cutover.sync.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let log = std::fs::read_to_string(dir.path().join("cutover.sync.log")).expect("log");
+    assert!(log.contains("verified complete"), "{log}");
+}
