@@ -121,6 +121,38 @@ on the same plan observes (read-only) while the first drives. Press ? inside for
         #[arg(long)]
         offline: bool,
     },
+    /// Rehearse the whole migration on a sandbox on 127.0.0.1 (needs nothing installed).
+    #[command(
+        long_about = "Rehearse the whole three-day migration on a sandbox: an authoritative DNS server, \
+three caching public resolvers and an old and a new IMAP server, all in-process on 127.0.0.1, \
+with a simulated clock. The rehearsal's plan, secrets (mode 0600) and journal are written to a \
+fresh temporary directory, removed at the end; --keep DIR keeps them in DIR instead. Nothing \
+else is written.\n\n--autopilot runs the procedure without the cockpit and prints a report; \
+--mistake makes one classic mistake on purpose. Exit codes with --autopilot: 0 clean; 1 a check \
+alarmed (or was overridden) or mail was deferred, nothing lost; 2 mail would have been lost; \
+3 the rehearsal could not run."
+    )]
+    Demo {
+        /// Simulated seconds per real second (default: 432, three days in about ten minutes;
+        /// with --autopilot: as fast as possible).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Keep the rehearsal's plan, secrets and journal in DIR.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Run the whole procedure without the cockpit and print a report.
+        #[arg(long)]
+        autopilot: bool,
+        /// Make this mistake on purpose (with --autopilot).
+        #[arg(long, value_enum, requires = "autopilot")]
+        mistake: Option<crate::sandbox::autopilot::Mistake>,
+        /// How many mailboxes the rehearsal company has.
+        #[arg(long, default_value_t = 5)]
+        mailboxes: usize,
+        /// Old messages in total on the old server.
+        #[arg(long, default_value_t = 400)]
+        messages: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -180,6 +212,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Dns { watch, json }) => {
             with_plan(&cli.plan, |plan| dns_cmd(plan, watch, json, &clock))
         }
+        Some(Command::Demo {
+            speed,
+            keep,
+            autopilot,
+            mistake,
+            mailboxes,
+            messages,
+        }) => Ok(crate::sandbox::demo::run(
+            &crate::sandbox::demo::DemoOptions {
+                speed,
+                keep,
+                autopilot,
+                mistake,
+                mailboxes,
+                messages,
+            },
+        )),
         Some(Command::Notice) => with_plan(&cli.plan, |plan| {
             print!("{}", notice(plan));
             Ok(0)
