@@ -356,7 +356,10 @@ fn check(path: &Path) -> Result<u8, Failure> {
 fn cockpit(plan: &Plan, offline: bool) -> Result<u8, Failure> {
     crate::tui::run(
         plan,
-        crate::tui::Options { offline },
+        crate::tui::Options {
+            offline,
+            ..crate::tui::Options::default()
+        },
         Some(crate::live::workers()),
     )
     .map_err(|e| Failure {

@@ -35,6 +35,7 @@ pub fn workers() -> StartWorkers {
         });
         Workers {
             refresh: vec![refresh],
+            ..Workers::default()
         }
     })
 }

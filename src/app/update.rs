@@ -149,7 +149,12 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         edit_filter(app, key);
         return Vec::new();
     }
-    let Some(action) = lookup(app.focus.scope(), &key) else {
+    let action = lookup(app.focus.scope(), &key).or_else(|| {
+        app.rehearsal
+            .then(|| lookup(Scope::Rehearsal, &key))
+            .flatten()
+    });
+    let Some(action) = action else {
         return Vec::new();
     };
     on_action(app, action)
@@ -231,6 +236,8 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.mailbox_view.marked.clear();
         }
         Action::Yes | Action::No => {}
+        Action::Rehearsal(what) if app.rehearsal => return vec![Command::Rehearsal(what)],
+        Action::Rehearsal(_) => {}
     }
     Vec::new()
 }

@@ -419,17 +419,32 @@ struct Queued {
 }
 
 /// What the autopilot has learnt from the mailbox probes and copies.
+/// (The interactive rehearsal reuses it until the integrator's mailbox checks reach
+/// `runbook::eval::Inputs`.)
 #[derive(Default)]
-struct MailView {
-    probes: Vec<MailboxProbe>,
+pub(crate) struct MailView {
+    pub(crate) probes: Vec<MailboxProbe>,
     /// Per mailbox: (probed at, old INBOX UIDNEXT), oldest first.
-    uidnext: HashMap<String, Vec<(Timestamp, u32)>>,
-    last_copy: Option<SyncReport>,
+    pub(crate) uidnext: HashMap<String, Vec<(Timestamp, u32)>>,
+    pub(crate) last_copy: Option<SyncReport>,
 }
 
 impl MailView {
+    /// Folds in one probe round.
+    pub(crate) fn record(&mut self, probes: Vec<MailboxProbe>) {
+        for p in &probes {
+            if let Some(uidnext) = p.old.inbox_uidnext() {
+                self.uidnext
+                    .entry(p.address.clone())
+                    .or_default()
+                    .push((p.probed_at, uidnext));
+            }
+        }
+        self.probes = probes;
+    }
+
     /// The mailbox checks of one step, under the runbook's ids.
-    fn checks(&self, def: &StepDef, expected: usize, now: Timestamp) -> Vec<Check> {
+    pub(crate) fn checks(&self, def: &StepDef, expected: usize, now: Timestamp) -> Vec<Check> {
         let wanted: Vec<&String> = def.gate.iter().chain(&def.outcome).collect();
         let mut out = Vec::new();
         for id in wanted {
@@ -823,16 +838,7 @@ impl Autopilot {
             let _guard = self.world.clock.io_guard();
             crate::mail::probe_all_once(&self.session.plan, &self.creds, &self.world.clock).await
         };
-        for p in &probes {
-            if let Some(uidnext) = p.old.inbox_uidnext() {
-                self.mail
-                    .uidnext
-                    .entry(p.address.clone())
-                    .or_default()
-                    .push((p.probed_at, uidnext));
-            }
-        }
-        self.mail.probes = probes;
+        self.mail.record(probes);
     }
 
     fn evaluate(&self) -> Evaluation {
@@ -1552,7 +1558,7 @@ fn defer_text(reason: &DeferReason) -> String {
 }
 
 /// One generated message of the rehearsal's live traffic.
-fn message(n: u64, to: &str, domain: &str, at: Timestamp, from: &str) -> Vec<u8> {
+pub(crate) fn message(n: u64, to: &str, domain: &str, at: Timestamp, from: &str) -> Vec<u8> {
     let date = at
         .to_zoned_datetime(TimeZone::UTC)
         .strftime("%a, %d %b %Y %H:%M:%S %z")
