@@ -1574,3 +1574,80 @@ Sent during the rehearsal at {date}.\r\n"
     )
     .into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_exit_code_says_lost_over_alarmed_over_clean() {
+        let clean = Report {
+            finished: true,
+            ..Report::default()
+        };
+        assert_eq!(clean.exit_code(), 0);
+        let deferred = Report {
+            deferrals: 3,
+            deferred_messages: 1,
+            ..clean.clone()
+        };
+        assert_eq!(deferred.exit_code(), 1);
+        let alarmed = Report {
+            alarms: vec![Caught {
+                at: t("2026-03-03T08:10:00Z"),
+                step: "add-new-mx".into(),
+                check: "mx-no-alarm".into(),
+                status: Status::Fail,
+                evidence: "empty MX set".into(),
+                until: None,
+            }],
+            ..clean.clone()
+        };
+        assert_eq!(alarmed.exit_code(), 1);
+        let unfinished = Report {
+            finished: false,
+            ..clean.clone()
+        };
+        assert_eq!(unfinished.exit_code(), 1);
+        let lost = Report {
+            lost: vec![MissingMessage {
+                mailbox: "user1@example-firm.test".into(),
+                folder: "Sent".into(),
+                subject: "Quarterly report".into(),
+            }],
+            ..deferred
+        };
+        assert_eq!(lost.exit_code(), 2);
+        assert!(lost.render().contains("Quarterly report"));
+        let never_delivered = Report {
+            still_queued: 2,
+            ..clean
+        };
+        assert_eq!(never_delivered.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_old_inboxes_are_quiet_only_when_every_one_is() {
+        let mut view = MailView::default();
+        let h = |n: i64| {
+            t("2026-03-03T08:00:00Z")
+                .checked_add(SignedDuration::from_hours(n))
+                .unwrap()
+        };
+        view.uidnext
+            .insert("a@x".into(), vec![(h(0), 10), (h(1), 10), (h(30), 10)]);
+        view.uidnext
+            .insert("b@x".into(), vec![(h(0), 10), (h(20), 12), (h(30), 12)]);
+        let quiet = view.old_inbox_quiet(2, h(30));
+        assert_eq!(quiet.status, Status::Fail);
+        assert_eq!(quiet.until, Some(h(44)));
+        assert!(quiet.evidence.contains("b@x"), "{}", quiet.evidence);
+        assert_eq!(view.old_inbox_quiet(2, h(44)).status, Status::Pass);
+        // A mailbox never probed is not "quiet".
+        assert_eq!(view.old_inbox_quiet(3, h(44)).status, Status::Unknown);
+    }
+}
