@@ -262,7 +262,7 @@ impl Report {
             s.push_str(&format!("  {}  {}\n", when(e.at), e.text));
         }
         if !self.blocked.is_empty() || !self.alarms.is_empty() {
-            s.push_str("\nWhat the checks caught\n");
+            s.push_str("\nWhat the checks held back, blocked or alarmed\n");
             for c in self.alarms.iter().chain(&self.blocked) {
                 let until = c
                     .until
@@ -880,7 +880,7 @@ impl Autopilot {
         for step in &eval.steps {
             if step.state.is_finished() && !self.finished_steps.contains(&step.id) {
                 self.finished_steps.insert(step.id.clone());
-                if step.mode == crate::runbook::Mode::Automatic {
+                if step.mode == crate::runbook::Mode::Automatic && step.state == StepState::Done {
                     self.event(format!("{}: done (observed)", step.id));
                 }
             }
