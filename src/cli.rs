@@ -125,7 +125,7 @@ on the same plan observes (read-only) while the first drives. Press ? inside for
     #[command(
         long_about = "Rehearse the whole three-day migration on a sandbox: an authoritative DNS server, \
 three caching public resolvers and an old and a new IMAP server, all in-process on 127.0.0.1, \
-with a simulated clock. The rehearsal's plan, secrets (mode 0600) and journal are written to a \
+with a simulated clock. The rehearsal's plan, secrets (mode 0600), journal and cockpit log are written to a \
 fresh temporary directory, removed at the end; --keep DIR keeps them in DIR instead. Nothing \
 else is written.\n\n--autopilot runs the procedure without the cockpit and prints a report; \
 --mistake makes one classic mistake on purpose. Exit codes with --autopilot: 0 clean; 1 a check \
