@@ -140,6 +140,38 @@ on the same plan observes (read-only) while the first drives. Press ? inside for
         #[arg(long)]
         offline: bool,
     },
+    /// Rehearse the whole migration on a sandbox on 127.0.0.1 (needs nothing installed).
+    #[command(
+        long_about = "Rehearse the whole three-day migration on a sandbox: an authoritative DNS server, \
+three caching public resolvers and an old and a new IMAP server, all in-process on 127.0.0.1, \
+with a simulated clock. The rehearsal's plan, secrets (mode 0600), journal and cockpit log are written to a \
+fresh temporary directory, removed at the end; --keep DIR keeps them in DIR instead. Nothing \
+else is written.\n\n--autopilot runs the procedure without the cockpit and prints a report; \
+--mistake makes one classic mistake on purpose. Exit codes with --autopilot: 0 clean; 1 a check \
+alarmed (or was overridden) or mail was deferred, nothing lost; 2 mail would have been lost; \
+3 the rehearsal could not run."
+    )]
+    Demo {
+        /// Simulated seconds per real second (default: 432, three days in about ten minutes;
+        /// with --autopilot: as fast as possible).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Keep the rehearsal's plan, secrets and journal in DIR.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Run the whole procedure without the cockpit and print a report.
+        #[arg(long)]
+        autopilot: bool,
+        /// Make this mistake on purpose (with --autopilot).
+        #[arg(long, value_enum, requires = "autopilot")]
+        mistake: Option<crate::sandbox::autopilot::Mistake>,
+        /// How many mailboxes the rehearsal company has.
+        #[arg(long, default_value_t = 5)]
+        mailboxes: usize,
+        /// Old messages in total on the old server.
+        #[arg(long, default_value_t = 400)]
+        messages: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,6 +242,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Dns { watch, json }) => {
             with_plan(&cli.plan, |plan| dns_cmd(plan, watch, json, &clock))
         }
+        Some(Command::Demo {
+            speed,
+            keep,
+            autopilot,
+            mistake,
+            mailboxes,
+            messages,
+        }) => Ok(crate::sandbox::demo::run(
+            &crate::sandbox::demo::DemoOptions {
+                speed,
+                keep,
+                autopilot,
+                mistake,
+                mailboxes,
+                messages,
+            },
+        )),
         Some(Command::Notice) => with_plan(&cli.plan, |plan| {
             print!("{}", notice(plan));
             Ok(0)
@@ -337,7 +386,10 @@ fn check(path: &Path) -> Result<u8, Failure> {
 fn cockpit(plan: &Plan, offline: bool) -> Result<u8, Failure> {
     crate::tui::run(
         plan,
-        crate::tui::Options { offline },
+        crate::tui::Options {
+            offline,
+            ..crate::tui::Options::default()
+        },
         Some(crate::live::workers()),
     )
     .map_err(|e| Failure {
@@ -460,6 +512,25 @@ impl Session {
         })
     }
 
+    /// Journals the automatic steps this evaluation shows done for the first time, and
+    /// evaluates again so the result reflects the journal.
+    pub fn record_observed_steps(
+        &mut self,
+        eval: Evaluation,
+        now: Timestamp,
+        observed: &Observations,
+    ) -> Result<Evaluation, Failure> {
+        let entries = crate::runbook::eval::observed_steps(&eval, &self.history, now);
+        if entries.is_empty() {
+            return Ok(eval);
+        }
+        for entry in &entries {
+            self.journal.append(entry)?;
+            self.history.apply(entry);
+        }
+        Ok(self.evaluate(now, observed, &no_extra_checks))
+    }
+
     /// Journals what this DNS round shows for the first time (TTL baseline, MX transitions, alarms).
     pub fn record_dns_facts(&mut self, snapshot: &DnsSnapshot) -> Result<(), Failure> {
         let (_, entries) = crate::dns::dns_facts(&self.plan, &self.history.dns, snapshot);
@@ -572,7 +643,9 @@ fn mailboxes_json(session: &Session, observed: &Observations) -> serde_json::Val
 fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u8, Failure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
-    let eval = session.evaluate(clock.now(), &observed, &no_extra_checks);
+    let now = clock.now();
+    let eval = session.evaluate(now, &observed, &no_extra_checks);
+    let eval = session.record_observed_steps(eval, now, &observed)?;
     let text = if json {
         let mut value = serde_json::to_value(&eval)
             .map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))?;

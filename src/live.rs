@@ -48,6 +48,7 @@ pub fn workers() -> StartWorkers {
         }
         Workers {
             refresh: refreshers,
+            ..Workers::default()
         }
     })
 }
@@ -95,10 +96,7 @@ async fn relay_probes(
     mut results: mpsc::Receiver<MailboxProbe>,
     events: mpsc::Sender<Event>,
 ) {
-    let journal_path = Journal::path_for_plan(&plan.path);
-    let journal = Journal::open(&journal_path).ok();
-    let mut follower = Follower::new(&journal_path);
-    let mut history = History::default();
+    let mut facts = MailFacts::new(&plan);
     let mut latest: Vec<Option<MailboxProbe>> = vec![None; plan.mailboxes.len()];
     let index: std::collections::HashMap<String, usize> = plan
         .mailboxes
@@ -127,20 +125,7 @@ async fn relay_probes(
             _ = batch.tick(), if changed => {
                 changed = false;
                 let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
-                if let Ok(entries) = follower.poll() {
-                    if follower.restarted() {
-                        history = History::default();
-                    }
-                    entries.iter().for_each(|e| history.apply(e));
-                }
-                if let Some(journal) = &journal {
-                    for fact in crate::mail::steps::mail_facts(&history, &probes, jiff::Timestamp::now()) {
-                        match journal.append(&fact) {
-                            Ok(()) => history.apply(&fact),
-                            Err(e) => tracing::error!(error = %e, "cannot journal a mailbox fact"),
-                        }
-                    }
-                }
+                facts.record(&probes, jiff::Timestamp::now());
                 if events.send(Event::MailProbes(probes)).await.is_err() { break; }
             }
         }
@@ -198,6 +183,44 @@ async fn relay_dns(
             .is_err()
         {
             break;
+        }
+    }
+}
+
+/// Journals what mailbox probes show first (an old INBOX's UIDNEXT when it changes),
+/// following the journal so facts another process recorded are not recorded twice.
+pub(crate) struct MailFacts {
+    journal: Option<Journal>,
+    follower: Follower,
+    history: History,
+}
+
+impl MailFacts {
+    pub(crate) fn new(plan: &Plan) -> MailFacts {
+        let path = Journal::path_for_plan(&plan.path);
+        MailFacts {
+            journal: Journal::open(&path).ok(),
+            follower: Follower::new(&path),
+            history: History::default(),
+        }
+    }
+
+    pub(crate) fn record(&mut self, probes: &[MailboxProbe], now: jiff::Timestamp) {
+        match self.follower.poll() {
+            Ok(entries) => {
+                if self.follower.restarted() {
+                    self.history = History::default();
+                }
+                entries.iter().for_each(|e| self.history.apply(e));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot follow the journal for mailbox facts"),
+        }
+        let Some(journal) = &self.journal else { return };
+        for fact in crate::mail::steps::mail_facts(&self.history, probes, now) {
+            match journal.append(&fact) {
+                Ok(()) => self.history.apply(&fact),
+                Err(e) => tracing::error!(error = %e, "cannot journal a mailbox fact"),
+            }
         }
     }
 }

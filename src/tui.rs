@@ -46,10 +46,32 @@ pub enum TuiError {
 }
 
 /// How the cockpit starts.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// No network I/O: no DNS or mailbox workers are started.
     pub offline: bool,
+    /// Where "now" comes from; the wall clock when `None` (the rehearsal injects its own).
+    pub clock: Option<std::sync::Arc<dyn Clock>>,
+    /// `cutover demo`: label the screen REHEARSAL and enable the rehearsal keys.
+    pub rehearsal: bool,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("offline", &self.offline)
+            .field("injected_clock", &self.clock.is_some())
+            .field("rehearsal", &self.rehearsal)
+            .finish()
+    }
+}
+
+/// A rehearsal key as the sandbox receives it; `skip_to` is when the next waiting gate
+/// clears (for [`Rehearse::SkipToGate`](crate::app::Rehearse::SkipToGate)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RehearsalRequest {
+    pub what: crate::app::Rehearse,
+    pub skip_to: Option<jiff::Timestamp>,
 }
 
 /// What the live parts (DNS watcher, mailbox prober) hand the loop: where
@@ -57,6 +79,8 @@ pub struct Options {
 #[derive(Debug, Default)]
 pub struct Workers {
     pub refresh: Vec<mpsc::Sender<()>>,
+    /// `cutover demo`: where the rehearsal keys go (the sandbox's console and clock).
+    pub rehearsal: Option<mpsc::Sender<RehearsalRequest>>,
 }
 
 /// Starts the live workers; they send `Event::Dns`, `Event::Mailboxes` and
@@ -80,7 +104,10 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
     start_logging(&log_path)?;
     tracing::info!(plan = %plan.path.display(), offline = options.offline, "cockpit starting");
 
-    let clock = SystemClock;
+    let clock: std::sync::Arc<dyn Clock> = options
+        .clock
+        .clone()
+        .unwrap_or_else(|| std::sync::Arc::new(SystemClock));
     let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
     let mut drive = DriverLock::acquire(journal.path(), Driver::this_process(clock.now()))?;
     let replay = journal.replay()?;
@@ -91,6 +118,7 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
     };
     let mut app = App::new(plan.clone(), &replay.entries, role, clock.now());
     app.offline = options.offline;
+    app.rehearsal = options.rehearsal;
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.log_path = Some(log_path.clone());
     if let Some(torn) = &replay.torn {
@@ -226,13 +254,13 @@ fn spawn_input(tx: mpsc::Sender<Event>) {
     });
 }
 
-fn spawn_clock(tx: mpsc::Sender<Event>) {
+fn spawn_clock(tx: mpsc::Sender<Event>, clock: std::sync::Arc<dyn Clock>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            if tx.send(Event::Tick(SystemClock.now())).await.is_err() {
+            if tx.send(Event::Tick(clock.now())).await.is_err() {
                 break;
             }
         }
@@ -265,7 +293,13 @@ async fn run_loop(
 ) -> Result<u8, TuiError> {
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     spawn_input(tx.clone());
-    spawn_clock(tx.clone());
+    spawn_clock(
+        tx.clone(),
+        options
+            .clock
+            .clone()
+            .unwrap_or_else(|| std::sync::Arc::new(SystemClock)),
+    );
     spawn_signals(tx.clone())?;
     let workers = match (options.offline, start_workers) {
         (false, Some(start)) => start(&app.plan, tx.clone()),
@@ -430,6 +464,25 @@ fn carry_out(
             };
             app::update(app, Event::Notice(notice));
         }
+        Command::Rehearsal(what) => match &workers.rehearsal {
+            Some(console) => {
+                // The earliest wait still ahead: "skip to when the next gate clears".
+                let skip_to = app
+                    .eval
+                    .steps
+                    .iter()
+                    .filter_map(|s| s.wait_until)
+                    .filter(|at| *at > app.now)
+                    .min();
+                let _ = console.try_send(RehearsalRequest { what, skip_to });
+            }
+            None => {
+                app::update(
+                    app,
+                    Event::Notice("Rehearsal keys work only in `cutover demo`.".into()),
+                );
+            }
+        },
         Command::Quit => {}
     }
 }

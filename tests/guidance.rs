@@ -379,3 +379,44 @@ fn status_json_has_the_documented_keys() {
     }
     assert_eq!(v["next"]["step"], "lower-ttl");
 }
+
+#[test]
+fn an_automatic_step_seen_done_stays_done_once_journaled() {
+    use cutover::runbook::eval::observed_steps;
+    let plan = plan_from(PLAN);
+    let check = |status| {
+        move |def: &StepDef| -> Vec<Check> {
+            if def.id == "ttl-wait" {
+                vec![
+                    Check::new("old-ttl-expired", Kind::Gate, status, "the old TTL"),
+                    Check::new("resolvers-ttl-low", Kind::Outcome, status, "resolvers"),
+                ]
+            } else {
+                vec![]
+            }
+        }
+    };
+    let mut entries = vec![confirm("lower-ttl", "2026-12-07T07:15:00Z")];
+    let passing = check(Status::Pass);
+    let e = eval_with(&plan, &entries, "2026-12-08T08:00:00Z", &passing);
+    assert_eq!(state(&e, "ttl-wait"), StepState::Done);
+    let history = History::from_entries(&entries);
+    let facts = observed_steps(&e, &history, t("2026-12-08T08:00:00Z"));
+    assert_eq!(facts.len(), 1, "one fact for the newly observed step");
+    // Later the TTLs are restored and the resolvers hold the MX for a day again.
+    let failing = check(Status::Fail);
+    let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", &failing);
+    assert_eq!(
+        state(&e, "ttl-wait"),
+        StepState::Blocked,
+        "without the fact it would flip back"
+    );
+    entries.extend(facts);
+    let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", &failing);
+    assert_eq!(state(&e, "ttl-wait"), StepState::Done);
+    let history = History::from_entries(&entries);
+    assert!(
+        observed_steps(&e, &history, t("2026-12-10T08:00:00Z")).is_empty(),
+        "recorded once"
+    );
+}

@@ -57,6 +57,8 @@ pub enum Command {
     },
     /// Pause a running copy: stop its process (the copy resumes from its checkpoints).
     PauseCopy { mailbox: String, pid: u32 },
+    /// `cutover demo`: a DNS host console edit or a clock change for the sandbox.
+    Rehearsal(crate::app::Rehearse),
     /// Leave the cockpit.
     Quit,
 }

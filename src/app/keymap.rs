@@ -39,6 +39,27 @@ pub enum Action {
     Yes,
     /// In a confirmation popup: cancel.
     No,
+    /// `cutover demo` only: the DNS host console and the simulated clock.
+    Rehearsal(Rehearse),
+}
+
+/// What the rehearsal's keys do: the DNS host console (in any order, wrong ones included),
+/// the sandbox's mail servers, and the simulated clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rehearse {
+    LowerTtl,
+    SpfAddNew,
+    CreateMailboxes,
+    StartPop3Fetch,
+    AddNewMx,
+    DeleteOldMx,
+    DkimSpfFinal,
+    RestoreTtl,
+    PauseClock,
+    Faster,
+    Slower,
+    /// Jump to when the next waiting gate clears.
+    SkipToGate,
 }
 
 /// Where a binding applies.
@@ -54,6 +75,8 @@ pub enum Scope {
     Mailboxes,
     /// A confirmation popup.
     Popup,
+    /// `cutover demo` only, in every pane.
+    Rehearsal,
 }
 
 impl Scope {
@@ -64,6 +87,7 @@ impl Scope {
             Scope::Dns => "DNS",
             Scope::Mailboxes => "Mailboxes",
             Scope::Popup => "Confirmation popup",
+            Scope::Rehearsal => "Rehearsal: DNS host console and clock",
         }
     }
 }
@@ -347,6 +371,102 @@ pub const KEYMAP: &[Binding] = &[
         "q",
         Action::Quit,
         "quit (copies go on)",
+        true,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('1')],
+        "1",
+        Action::Rehearsal(Rehearse::LowerTtl),
+        "DNS host: lower the MX and TXT TTLs to 5 min",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('2')],
+        "2",
+        Action::Rehearsal(Rehearse::SpfAddNew),
+        "DNS host: add the new server to SPF",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('3')],
+        "3",
+        Action::Rehearsal(Rehearse::CreateMailboxes),
+        "new server: create every mailbox",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('4')],
+        "4",
+        Action::Rehearsal(Rehearse::StartPop3Fetch),
+        "employees: set up POP3 fetch from the old server",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('5')],
+        "5",
+        Action::Rehearsal(Rehearse::AddNewMx),
+        "DNS host: add the new MX",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('6')],
+        "6",
+        Action::Rehearsal(Rehearse::DeleteOldMx),
+        "DNS host: delete the old MX",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('7')],
+        "7",
+        Action::Rehearsal(Rehearse::DkimSpfFinal),
+        "DNS host: publish DKIM, old server out of SPF",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('8')],
+        "8",
+        Action::Rehearsal(Rehearse::RestoreTtl),
+        "DNS host: restore the TTLs (24 h MX, 6 h TXT)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('p')],
+        "p",
+        Action::Rehearsal(Rehearse::PauseClock),
+        "pause or resume simulated time",
+        true,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('+')],
+        "+",
+        Action::Rehearsal(Rehearse::Faster),
+        "simulated time twice as fast",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('-')],
+        "-",
+        Action::Rehearsal(Rehearse::Slower),
+        "simulated time half as fast",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('>')],
+        ">",
+        Action::Rehearsal(Rehearse::SkipToGate),
+        "skip to when the next gate clears",
         true,
     ),
 ];

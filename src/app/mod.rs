@@ -23,7 +23,7 @@ use crate::runbook::{Evaluation, History, Runbook, StepStatus, evaluate};
 use crate::ui::model::{DnsView, MailboxRow};
 
 pub use event::{Command, Event};
-pub use keymap::{Action, Scope};
+pub use keymap::{Action, Rehearse, Scope};
 pub use update::update;
 
 /// How many journal entries the journal pane keeps.
@@ -172,6 +172,8 @@ pub struct App {
     pub offline: bool,
     /// `NO_COLOR` is set: no colours, only bold and reverse.
     pub no_color: bool,
+    /// `cutover demo`: a rehearsal on the sandbox (labelled so; the rehearsal keys work).
+    pub rehearsal: bool,
     pub log_path: Option<PathBuf>,
     /// The latest DNS round, which the DNS checks read.
     pub dns_round: Option<crate::dns::DnsSnapshot>,
@@ -202,6 +204,8 @@ pub struct App {
     pub dirty: bool,
     /// The clock value last shown (minutes, or seconds near a deadline).
     shown_clock: i64,
+    /// Automatic steps whose observed-done fact was asked for (not asked twice).
+    pub observed_requested: BTreeSet<String>,
 }
 
 impl App {
@@ -248,6 +252,7 @@ impl App {
             role,
             offline: false,
             no_color: false,
+            rehearsal: false,
             log_path: None,
             dns_round: None,
             mail_probes: None,
@@ -276,6 +281,7 @@ impl App {
             quit: false,
             dirty: true,
             shown_clock: 0,
+            observed_requested: BTreeSet::new(),
         };
         app.shown_clock = app.clock_key();
         app.reorder_mailboxes();

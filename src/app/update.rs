@@ -12,6 +12,35 @@ use crate::sanitize::sanitize;
 
 /// Applies one event to the state; returns what must be done outside (I/O).
 pub fn update(app: &mut App, event: Event) -> Vec<Command> {
+    let mut commands = apply(app, event);
+    commands.extend(observed_steps(app));
+    commands
+}
+
+/// The driving cockpit journals automatic steps it sees done, so they stay done.
+fn observed_steps(app: &mut App) -> Vec<Command> {
+    if !app.driving() {
+        return Vec::new();
+    }
+    crate::runbook::eval::observed_steps(&app.eval, &app.history, app.now)
+        .into_iter()
+        .filter_map(|entry| {
+            let Entry::Fact { value, .. } = &entry else {
+                return None;
+            };
+            let step = value.get("step")?.as_str()?.to_string();
+            // Asked once; the journal's echo then marks it done in the history.
+            app.observed_requested
+                .insert(step.clone())
+                .then(|| Command::Append {
+                    entry,
+                    done: format!("{step} observed done"),
+                })
+        })
+        .collect()
+}
+
+fn apply(app: &mut App, event: Event) -> Vec<Command> {
     match event {
         Event::Key(key) => {
             if key.kind != KeyEventKind::Press {
@@ -157,7 +186,12 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         edit_filter(app, key);
         return Vec::new();
     }
-    let Some(action) = lookup(app.focus.scope(), &key) else {
+    let action = lookup(app.focus.scope(), &key).or_else(|| {
+        app.rehearsal
+            .then(|| lookup(Scope::Rehearsal, &key))
+            .flatten()
+    });
+    let Some(action) = action else {
         return Vec::new();
     };
     on_action(app, action)
@@ -239,6 +273,8 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.mailbox_view.marked.clear();
         }
         Action::Yes | Action::No => {}
+        Action::Rehearsal(what) if app.rehearsal => return vec![Command::Rehearsal(what)],
+        Action::Rehearsal(_) => {}
     }
     Vec::new()
 }

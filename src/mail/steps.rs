@@ -265,3 +265,102 @@ fn list(names: &[&str]) -> String {
         shown.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Mailbox;
+
+    fn plan_with(addresses: &[&str]) -> Plan {
+        let mut plan = crate::plan::load::parse(
+            std::path::Path::new("/nonexistent/p.toml"),
+            "domain = \"x.test\"\nstart = \"2026-03-02T09:00\"\ntimezone = \"UTC\"\n\
+             [old]\nmx = [\"1 a.x.\"]\nspf = [\"mx\"]\nimap = \"imaps://a.x\"\n\
+             [new]\nmx = [\"1 b.x.\"]\nspf = [\"mx\"]\ndkim_selector = \"s\"\nimap = \"imaps://b.x\"\n\
+             [[mailbox]]\naddress = \"z@x.test\"\n",
+            &crate::plan::load::Environment {
+                login_user: "t".into(),
+                system_timezone: None,
+            },
+        )
+        .expect("plan")
+        .plan;
+        plan.mailboxes = addresses
+            .iter()
+            .map(|a| Mailbox {
+                address: a.to_string(),
+                old_login: a.to_string(),
+                new_login: a.to_string(),
+            })
+            .collect();
+        plan
+    }
+
+    fn fact(at: Timestamp, mailbox: &str, uidnext: u32) -> Entry {
+        Entry::Fact {
+            at,
+            key: OLD_INBOX_UIDNEXT.into(),
+            value: json!({"mailbox": mailbox, "uidnext": uidnext}),
+            evidence: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_old_inboxes_are_quiet_only_when_every_one_is_for_24_hours() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let history = History::from_entries(&[
+            fact(h(0), "a@x", 10),
+            fact(h(0), "b@x", 10),
+            fact(h(20), "b@x", 12),
+        ]);
+        let plan = plan_with(&["a@x", "b@x"]);
+        let quiet = old_inboxes_quiet(&plan, None, &history, h(30));
+        assert_eq!(quiet.status, Status::Fail);
+        assert_eq!(quiet.until, Some(h(44)));
+        assert!(quiet.evidence.contains("b@x"), "{}", quiet.evidence);
+        assert_eq!(
+            old_inboxes_quiet(&plan, None, &history, h(44)).status,
+            Status::Pass
+        );
+        // A mailbox whose old INBOX was never seen is not "quiet".
+        let plan = plan_with(&["a@x", "b@x", "c@x"]);
+        assert_eq!(
+            old_inboxes_quiet(&plan, None, &history, h(44)).status,
+            Status::Unknown
+        );
+    }
+
+    #[test]
+    fn only_changes_of_uidnext_become_facts() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let history = History::from_entries(&[fact(t0, "a@x", 10)]);
+        let probe = |uidnext: u32| {
+            let side = crate::mail::probe::SideProbe {
+                login: crate::mail::LoginState::Ok,
+                messages: Some(1),
+                folders: vec![crate::mail::probe::FolderProbe {
+                    name: "INBOX".into(),
+                    messages: 1,
+                    uidnext,
+                    uidvalidity: 1,
+                    special_use: None,
+                }],
+                error: None,
+                inbox: None,
+            };
+            MailboxProbe {
+                address: "a@x".into(),
+                old: side.clone(),
+                new: side,
+                synced_percent: None,
+                fetch_detected: None,
+                fetch_share: None,
+                verified: None,
+                probed_at: t0,
+            }
+        };
+        assert!(mail_facts(&history, &[probe(10)], t0).is_empty());
+        assert_eq!(mail_facts(&history, &[probe(11)], t0).len(), 1);
+    }
+}

@@ -540,3 +540,28 @@ pub fn confirm_blockers(status: &StepStatus, mailbox: bool) -> Vec<Check> {
         .cloned()
         .collect()
 }
+
+/// The facts to journal for automatic steps observed done now and not yet
+/// recorded, so they stay done (with the evidence that showed it).
+pub fn observed_steps(
+    eval: &Evaluation,
+    history: &History,
+    now: Timestamp,
+) -> Vec<crate::journal::Entry> {
+    eval.steps
+        .iter()
+        .filter(|s| s.mode == Mode::Automatic && s.state == StepState::Done)
+        .filter(|s| history.step(&s.id).is_none_or(|r| r.confirmed.is_none()))
+        .map(|s| crate::journal::Entry::Fact {
+            at: now,
+            key: crate::runbook::history::STEP_OBSERVED.to_string(),
+            value: serde_json::json!({ "step": s.id }),
+            evidence: s
+                .checks
+                .iter()
+                .map(|c| format!("{} {}: {}", c.status.as_str(), c.id, c.evidence))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect()
+}

@@ -6,6 +6,9 @@ use jiff::Timestamp;
 
 use crate::journal::Entry;
 
+/// The fact recording that an automatic step was observed done (`{"step": id}`).
+pub const STEP_OBSERVED: &str = "step-observed";
+
 /// A step's confirmation as the journal holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirmation {
@@ -109,6 +112,25 @@ impl History {
                         record.applied_at = None;
                     }
                 }
+            }
+            Entry::Fact { at, key, value, .. } if key == STEP_OBSERVED => {
+                // An automatic step seen done stays done, even if its evidence later changes
+                // (restored TTLs, a resolver's cached answer): the journal remembers it.
+                if let Some(step) = value.get("step").and_then(|v| v.as_str()) {
+                    let record = self.steps.entry(step.to_string()).or_default();
+                    if record.confirmed.is_none() {
+                        record.confirmed = Some(Confirmation {
+                            at: *at,
+                            operator: "cutover (observed)".to_string(),
+                            reason: None,
+                        });
+                    }
+                }
+                self.facts.entry(key.clone()).or_default().push(FactRecord {
+                    at: *at,
+                    value: value.clone(),
+                    evidence: String::new(),
+                });
             }
             Entry::Fact {
                 at,

@@ -9,8 +9,12 @@
 //! - [`mailflow`]: [`Sender`]s that deliver where the MX they resolve points, and the
 //!   employees' [`Pop3Fetch`].
 //! - [`world`]: [`World`], all of the above started together, the old server seeded.
+//! - [`demo`]: `cutover demo`: the rehearsal's plan and files, and its runner.
+//! - [`autopilot`]: the whole procedure run on the sandbox in simulated time, with a report.
 
+pub mod autopilot;
 pub mod clock;
+pub mod demo;
 pub mod dns_zone;
 pub mod imap;
 pub mod mailflow;

@@ -197,6 +197,11 @@ fn header(app: &App, w: u16) -> Line<'static> {
     } else {
         role
     };
+    let role = if app.rehearsal {
+        format!("REHEARSAL · {role}")
+    } else {
+        role
+    };
     let domain = app.plan.domain.clone();
     let sides = format!(
         "{} → {}",
@@ -286,6 +291,12 @@ fn footer(app: &App, w: u16) -> Line<'static> {
         } else {
             keymap::footer(Scope::Popup)
         }
+    } else if app.rehearsal {
+        // The rehearsal's own keys first: they are what a newcomer looks for.
+        let mut hints = keymap::footer(Scope::Rehearsal);
+        hints.push(("1-8", "DNS host console"));
+        hints.extend(keymap::footer(scope(app)));
+        hints
     } else {
         keymap::footer(scope(app))
     };

@@ -182,7 +182,11 @@ pub fn help(frame: &mut Frame, app: &App, area: Rect) {
         Scope::Dns,
         Scope::Mailboxes,
         Scope::Popup,
+        Scope::Rehearsal,
     ] {
+        if scope == Scope::Rehearsal && !app.rehearsal {
+            continue;
+        }
         lines.push(bold(scope.title().to_string()));
         for b in KEYMAP.iter().filter(|b| b.scope == scope) {
             lines.push(Line::from(fit(

@@ -1,0 +1,687 @@
+//! `cutover demo`: starts the sandbox world, writes a plan (and its secrets and journal) for it
+//! into one rehearsal directory, and runs the rehearsal there.
+//!
+//! Nothing outside the rehearsal directory is written: the plan, `secrets.toml` (mode 0600) and
+//! the journal beside the plan. Without `--keep` the directory is a fresh one under the system's
+//! temporary directory and is removed at the end.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+use super::autopilot::{self, AutopilotOptions, Mistake, Report};
+use super::world::{World, WorldError, WorldSpec};
+
+/// What the operator asked `cutover demo` for.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Simulated seconds per real second; `None`: the default (interactive) or as fast as
+    /// possible (autopilot).
+    pub speed: Option<f64>,
+    /// Keep the rehearsal's plan, secrets and journal in this directory.
+    pub keep: Option<PathBuf>,
+    pub autopilot: bool,
+    pub mistake: Option<Mistake>,
+    pub mailboxes: usize,
+    /// Old mail in total, spread over the mailboxes and their folders.
+    pub messages: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> DemoOptions {
+        DemoOptions {
+            speed: None,
+            keep: None,
+            autopilot: false,
+            mistake: None,
+            mailboxes: 5,
+            messages: 400,
+        }
+    }
+}
+
+/// Simulated seconds per real second so the three days take about ten minutes of wall time.
+pub const DEFAULT_SPEED: f64 = 432.0;
+
+/// The rehearsal domain's first working day begins here (a Monday, UTC).
+pub const REHEARSAL_START: &str = "2026-03-02T08:00:00Z";
+
+/// Folders each rehearsal mailbox is seeded with (INBOX and the sandbox's seeded folders).
+const FOLDERS_PER_MAILBOX: usize = 8;
+
+/// Why the rehearsal could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    #[error("cannot start the rehearsal world: {0}")]
+    World(#[from] WorldError),
+    #[error("cannot write the rehearsal files in {dir}: {source}")]
+    Files {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the generated rehearsal plan {path} does not load (a bug): {detail}")]
+    Plan { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Autopilot(#[from] autopilot::AutopilotError),
+    #[error("the rehearsal cockpit: {0}")]
+    Cockpit(String),
+}
+
+/// The rehearsal directory: kept (`--keep`) or removed when dropped.
+#[derive(Debug)]
+pub struct RehearsalDir {
+    pub path: PathBuf,
+    keep: bool,
+}
+
+impl RehearsalDir {
+    /// `keep` as given (created if missing), else a fresh directory under the temp dir.
+    pub fn create(keep: Option<&Path>) -> Result<RehearsalDir, DemoError> {
+        let (path, kept) = match keep {
+            Some(dir) => (dir.to_path_buf(), true),
+            None => {
+                let nanos = Timestamp::now().as_nanosecond();
+                let name = format!("cutover-rehearsal-{}-{nanos}", std::process::id());
+                (std::env::temp_dir().join(name), false)
+            }
+        };
+        std::fs::create_dir_all(&path).map_err(|source| DemoError::Files {
+            dir: path.clone(),
+            source,
+        })?;
+        Ok(RehearsalDir { path, keep: kept })
+    }
+}
+
+impl Drop for RehearsalDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Best effort: a temp dir left behind is harmless and the OS cleans it eventually.
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// The world for a rehearsal of `mailboxes` mailboxes and about `messages` old messages.
+pub fn world_spec(mailboxes: usize, messages: usize, speed: f64) -> WorldSpec {
+    let start: Timestamp = REHEARSAL_START.parse().unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut spec = WorldSpec::small(start);
+    spec.mailboxes = mailboxes.max(1);
+    spec.messages_per_folder = (messages / spec.mailboxes / FOLDERS_PER_MAILBOX).max(1);
+    spec.body_size = 1_500;
+    spec.speed = speed;
+    spec
+}
+
+/// The DKIM selector the rehearsal's new provider "gave" the operator.
+pub const DKIM_SELECTOR: &str = "rehearsal";
+
+/// Writes `cutover.toml` and `secrets.toml` (mode 0600) for `world` into `dir`; returns the
+/// plan's path. The journal will be `cutover.journal` beside it.
+pub fn write_plan(dir: &Path, world: &World) -> Result<PathBuf, DemoError> {
+    let spec = &world.spec;
+    let files = |source| DemoError::Files {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let quoted = |addrs: Vec<String>| {
+        addrs
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let resolvers = quoted(
+        world
+            .resolver_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+    );
+    let mut plan = format!(
+        "# cutover rehearsal plan: every server runs in-process on 127.0.0.1 (cutover demo).\n\
+domain = \"{domain}\"\n\
+start = \"{start}\"\n\
+timezone = \"UTC\"\n\
+working_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
+operator = \"rehearsal\"\n\
+\n\
+[dns]\n\
+migration_ttl = \"5m\"\n\
+restore_ttl = {{ mx = \"24h\", txt = \"6h\" }}\n\
+poll = \"5m\"\n\
+timeout = \"2s\"\n\
+resolvers = [{resolvers}]\n\
+authoritative = [\"{zone}\"]\n\
+\n\
+[old]\n\
+name = \"Old host (rehearsal)\"\n\
+mx = [\"10 {old_mx}.\"]\n\
+spf = [\"a:{old_mx}\"]\n\
+imap = {{ url = \"imap://{old}\", tls = \"none\" }}\n\
+\n\
+[new]\n\
+name = \"New host (rehearsal)\"\n\
+mx = [\"10 {new_mx}.\"]\n\
+spf = [\"a:{new_mx}\"]\n\
+dkim_selector = \"{DKIM_SELECTOR}\"\n\
+imap = {{ url = \"imap://{new}\", tls = \"none\" }}\n\
+\n\
+[credentials]\n\
+secrets_file = \"secrets.toml\"\n\
+\n\
+[sync]\n\
+concurrency = 8\n",
+        domain = spec.domain,
+        start = REHEARSAL_START.trim_end_matches(":00Z"),
+        zone = world.zone.addr(),
+        old_mx = spec.old_mx,
+        new_mx = spec.new_mx,
+        old = world.old.addr(),
+        new = world.new.addr(),
+    );
+    let mut secrets = String::from("# Rehearsal passwords (generated; valid only for this run).\n");
+    for employee in &world.employees {
+        plan.push_str(&format!(
+            "\n[[mailbox]]\naddress = \"{}\"\nold_login = \"{}\"\nnew_login = \"{}\"\n",
+            employee.address, employee.login, employee.login
+        ));
+        secrets.push_str(&format!(
+            "\n[\"{}\"]\nold = \"{}\"\nnew = \"{}\"\n",
+            employee.address, employee.password, employee.password
+        ));
+    }
+    let plan_path = dir.join("cutover.toml");
+    std::fs::write(&plan_path, plan).map_err(files)?;
+    write_private(&dir.join("secrets.toml"), secrets.as_bytes()).map_err(files)?;
+    Ok(plan_path)
+}
+
+/// Creates `path` readable by its owner only, then writes `bytes`.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// What a finished rehearsal leaves: the report and where its files are.
+#[derive(Debug)]
+pub struct Rehearsal {
+    pub report: Report,
+    pub dir: RehearsalDir,
+    pub plan_path: PathBuf,
+}
+
+/// Runs the autopilot rehearsal (the caller's tokio runtime must be multi-threaded or
+/// current-thread with I/O and time enabled).
+pub async fn rehearse(opts: &DemoOptions) -> Result<Rehearsal, DemoError> {
+    let dir = RehearsalDir::create(opts.keep.as_deref())?;
+    // The autopilot drives simulated time itself: the clock stands still between its steps.
+    let world = World::start(world_spec(opts.mailboxes, opts.messages, 0.0)).await?;
+    let plan_path = write_plan(&dir.path, &world)?;
+    let plan = crate::plan::load(&plan_path)
+        .map_err(|errors| DemoError::Plan {
+            path: plan_path.clone(),
+            detail: errors.to_string(),
+        })?
+        .plan;
+    let mut autopilot_opts = AutopilotOptions::for_mailboxes(opts.mailboxes);
+    autopilot_opts.mistake = opts.mistake;
+    autopilot_opts.pace = opts.speed;
+    let report = autopilot::run(world, plan, autopilot_opts).await?;
+    Ok(Rehearsal {
+        report,
+        dir,
+        plan_path,
+    })
+}
+
+/// `cutover demo`: returns the process exit code.
+pub fn run(opts: &DemoOptions) -> u8 {
+    if !opts.autopilot {
+        return match run_interactive(opts) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("cutover demo: {e}");
+                3
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cutover demo: cannot start the I/O runtime: {e}");
+            return 3;
+        }
+    };
+    match runtime.block_on(rehearse(opts)) {
+        Ok(rehearsal) => {
+            print!("{}", rehearsal.report.render());
+            if opts.keep.is_some() {
+                println!(
+                    "\nThe rehearsal's plan and journal are kept in {}.",
+                    rehearsal.dir.path.display()
+                );
+            }
+            rehearsal.report.exit_code()
+        }
+        Err(e) => {
+            eprintln!("cutover demo: {e}");
+            3
+        }
+    }
+}
+
+/// The interactive rehearsal: the cockpit on the sandbox, on its simulated clock.
+mod interactive {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use hickory_proto::rr::RecordType;
+    use jiff::SignedDuration;
+    use tokio::sync::mpsc;
+
+    use super::super::autopilot::message;
+    use super::super::mailflow::{MailRoutes, Pop3Fetch, Sender};
+    use super::super::world::World;
+    use super::DKIM_SELECTOR;
+    use crate::app::{Event, Rehearse};
+    use crate::clock::Clock;
+    use crate::dns::DnsFacts;
+    use crate::journal::{Follower, Journal};
+    use crate::mail::CredentialSource;
+    use crate::plan::Plan;
+    use crate::tui::{RehearsalRequest, StartWorkers, Workers};
+
+    /// Mail to the domain per simulated hour in the interactive rehearsal, per mailbox.
+    const MAIL_PER_MAILBOX_HOUR: f64 = 4.0;
+
+    /// The cockpit's workers on the sandbox: DNS rounds and mailbox probes on the simulated
+    /// clock, the senders and POP3 fetches, and the DNS host console behind the rehearsal keys.
+    pub fn workers(world: Arc<World>, sandbox: tokio::runtime::Handle) -> StartWorkers {
+        Box::new(move |plan: &Plan, events: mpsc::Sender<Event>| {
+            let (refresh_tx, refresh_rx) = mpsc::channel::<()>(4);
+            let (console_tx, console_rx) = mpsc::channel::<RehearsalRequest>(16);
+            let fetching = Arc::new(AtomicBool::new(false));
+            sandbox.spawn(dns_rounds(
+                plan.clone(),
+                world.clone(),
+                events.clone(),
+                refresh_rx,
+            ));
+            // The probe's future is not provably `Send` (a higher-ranked lifetime in the
+            // prober's stream), so it runs on a thread of its own with its own runtime.
+            let (probe_plan, probe_world, probe_events) =
+                (plan.clone(), world.clone(), events.clone());
+            std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(probes(probe_plan, probe_world, probe_events));
+                }
+            });
+            sandbox.spawn(mail_traffic(world.clone(), fetching.clone()));
+            sandbox.spawn(console(
+                world.clone(),
+                console_rx,
+                events,
+                refresh_tx.clone(),
+                fetching,
+            ));
+            Workers {
+                refresh: vec![refresh_tx],
+                rehearsal: Some(console_tx),
+            }
+        })
+    }
+
+    /// A DNS round every poll of simulated time (or when asked), its first-seen facts journaled.
+    async fn dns_rounds(
+        plan: Plan,
+        world: Arc<World>,
+        events: mpsc::Sender<Event>,
+        mut refresh: mpsc::Receiver<()>,
+    ) {
+        let journal_path = Journal::path_for_plan(&plan.path);
+        let Ok(journal) = Journal::open(&journal_path) else {
+            let _ = events
+                .send(Event::Notice(
+                    "the rehearsal journal cannot be opened".into(),
+                ))
+                .await;
+            return;
+        };
+        let mut follower = Follower::new(&journal_path);
+        let mut facts = DnsFacts::default();
+        let poll = SignedDuration::try_from(plan.dns.poll).unwrap_or(SignedDuration::from_mins(5));
+        loop {
+            if let Ok(entries) = follower.poll() {
+                if follower.restarted() {
+                    facts = DnsFacts::default();
+                }
+                for e in &entries {
+                    facts.apply(e);
+                }
+            }
+            let snapshot = {
+                let _guard = world.clock.io_guard();
+                crate::dns::one_round(&plan, &world.clock).await
+            };
+            let (_, new_facts) = crate::dns::dns_facts(&plan, &facts, &snapshot);
+            for entry in &new_facts {
+                if journal.append(entry).is_ok() {
+                    facts.apply(entry);
+                }
+            }
+            if events
+                .send(Event::DnsRound(Box::new(snapshot)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let next = world
+                .clock
+                .now()
+                .checked_add(poll)
+                .unwrap_or(world.clock.now());
+            tokio::select! {
+                _ = world.clock.sleep_until(next) => {}
+                asked = refresh.recv() => if asked.is_none() { return },
+            }
+        }
+    }
+
+    /// Mailbox probes every simulated half hour; the mail checks go to the cockpit.
+    async fn probes(plan: Plan, world: Arc<World>, events: mpsc::Sender<Event>) {
+        let creds = match CredentialSource::new(plan.credentials.as_ref()) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = events
+                    .send(Event::Notice(format!("rehearsal credentials: {e}")))
+                    .await;
+                return;
+            }
+        };
+        // The same path as the cockpit's prober: facts journaled, probes to the loop.
+        let mut facts = crate::live::MailFacts::new(&plan);
+        loop {
+            let probes = {
+                let _guard = world.clock.io_guard();
+                crate::mail::probe_all_once(&plan, &creds, &world.clock).await
+            };
+            let now = world.clock.now();
+            facts.record(&probes, now);
+            if events.send(Event::MailProbes(probes)).await.is_err() {
+                return;
+            }
+            let next = now
+                .checked_add(SignedDuration::from_mins(30))
+                .unwrap_or(now);
+            world.clock.sleep_until(next).await;
+        }
+    }
+
+    /// Senders deliver through the public resolvers every simulated minute; POP3 fetches run
+    /// every quarter hour once the employees set them up (key 4).
+    async fn mail_traffic(world: Arc<World>, fetching: Arc<AtomicBool>) {
+        let mut routes = MailRoutes::new();
+        routes
+            .add(&world.spec.old_mx, world.old.store().clone())
+            .add(&world.spec.new_mx, world.new.store().clone());
+        let senders: Vec<Sender> = world
+            .resolvers
+            .iter()
+            .map(|r| {
+                Sender::new(
+                    r.addr(),
+                    world.zone.origin(),
+                    routes.clone(),
+                    world.clock.clone(),
+                )
+            })
+            .collect();
+        let users: Vec<String> = world.employees.iter().map(|e| e.login.clone()).collect();
+        let mut fetches: Vec<Pop3Fetch> = Vec::new();
+        let per_minute = MAIL_PER_MAILBOX_HOUR * users.len() as f64 / 60.0;
+        let mut due = 0.0;
+        let mut sent: u64 = 0;
+        let mut queue: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut minute: u64 = 0;
+        loop {
+            let now = world.clock.now();
+            due += per_minute;
+            while due >= 1.0 && !users.is_empty() {
+                due -= 1.0;
+                sent += 1;
+                let user = users[(sent as usize) % users.len()].clone();
+                queue.push((
+                    user.clone(),
+                    message(sent, &user, &world.spec.domain, now, "customer"),
+                ));
+            }
+            for (i, (user, raw)) in std::mem::take(&mut queue).into_iter().enumerate() {
+                let sender = &senders[i % senders.len()];
+                if let super::super::mailflow::Delivery::Deferred { .. } =
+                    sender.send(&user, raw.clone()).await
+                {
+                    queue.push((user, raw));
+                }
+            }
+            if fetching.load(Ordering::SeqCst) && fetches.is_empty() {
+                fetches = world
+                    .employees
+                    .iter()
+                    .step_by(2)
+                    .map(|e| {
+                        Pop3Fetch::new(
+                            world.old.store().clone(),
+                            &e.login,
+                            world.new.store().clone(),
+                            &e.login,
+                        )
+                    })
+                    .collect();
+            }
+            if minute.is_multiple_of(15) {
+                for fetch in &mut fetches {
+                    let _ = fetch.run(&world.clock);
+                }
+            }
+            minute += 1;
+            let next = now.checked_add(SignedDuration::from_mins(1)).unwrap_or(now);
+            world.clock.sleep_until(next).await;
+        }
+    }
+
+    /// The DNS host console and the clock, behind the rehearsal keys.
+    async fn console(
+        world: Arc<World>,
+        mut requests: mpsc::Receiver<RehearsalRequest>,
+        events: mpsc::Sender<Event>,
+        refresh: mpsc::Sender<()>,
+        fetching: Arc<AtomicBool>,
+    ) {
+        let spec = world.spec.clone();
+        while let Some(request) = requests.recv().await {
+            let zone = &world.zone;
+            let clock = &world.clock;
+            let outcome: Result<String, String> = match request.what {
+                Rehearse::LowerTtl => async {
+                    zone.set_ttl("@", RecordType::MX, 300).await?;
+                    zone.set_ttl("@", RecordType::TXT, 300).await?;
+                    Ok("DNS host: MX and TXT TTLs set to 5 min".to_string())
+                }
+                .await
+                .map_err(|e: super::super::ZoneError| e.to_string()),
+                Rehearse::SpfAddNew => {
+                    let spf = format!("v=spf1 a:{} a:{} -all", spec.old_mx, spec.new_mx);
+                    zone.set_txt("@", &[&spf], 300)
+                        .await
+                        .map(|()| format!("DNS host: SPF is now \"{spf}\""))
+                        .map_err(|e| e.to_string())
+                }
+                Rehearse::CreateMailboxes => {
+                    let made = world
+                        .employees
+                        .iter()
+                        .filter(|e| world.create_new_account(e).is_ok())
+                        .count();
+                    Ok(format!("new server: {made} mailboxes created"))
+                }
+                Rehearse::StartPop3Fetch => {
+                    fetching.store(true, Ordering::SeqCst);
+                    Ok("every other employee sets up POP3 fetch from the old server".into())
+                }
+                Rehearse::AddNewMx => zone
+                    .add_mx(10, &spec.new_mx)
+                    .await
+                    .map(|()| format!("DNS host: MX 10 {} added", spec.new_mx))
+                    .map_err(|e| e.to_string()),
+                Rehearse::DeleteOldMx => zone
+                    .remove_mx(&spec.old_mx)
+                    .await
+                    .map(|()| format!("DNS host: MX {} deleted", spec.old_mx))
+                    .map_err(|e| e.to_string()),
+                Rehearse::DkimSpfFinal => async {
+                    let name = format!("{DKIM_SELECTOR}._domainkey");
+                    zone.set_txt(
+                        &name,
+                        &["v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArehearsalAQAB"],
+                        300,
+                    )
+                    .await?;
+                    let spf = format!("v=spf1 a:{} -all", spec.new_mx);
+                    zone.set_txt("@", &[&spf], 300).await?;
+                    Ok(format!("DNS host: DKIM published at {name}; SPF is now \"{spf}\""))
+                }
+                .await
+                .map_err(|e: super::super::ZoneError| e.to_string()),
+                Rehearse::RestoreTtl => async {
+                    zone.set_ttl("@", RecordType::MX, 86_400).await?;
+                    zone.set_ttl("@", RecordType::TXT, 21_600).await?;
+                    Ok("DNS host: TTLs restored (24 h MX, 6 h TXT)".to_string())
+                }
+                .await
+                .map_err(|e: super::super::ZoneError| e.to_string()),
+                Rehearse::PauseClock => {
+                    if clock.is_paused() {
+                        clock.resume();
+                        Ok("simulated time runs again".into())
+                    } else {
+                        clock.pause();
+                        Ok("simulated time paused (p resumes)".into())
+                    }
+                }
+                Rehearse::Faster | Rehearse::Slower => {
+                    let factor = if request.what == Rehearse::Faster { 2.0 } else { 0.5 };
+                    let speed = (clock.speed() * factor).clamp(1.0, 100_000.0);
+                    clock.set_speed(speed);
+                    Ok(format!("simulated time runs {speed:.0}× real time"))
+                }
+                Rehearse::SkipToGate => match request.skip_to {
+                    Some(at) => {
+                        clock.skip_to(at);
+                        Ok(format!(
+                            "skipped to {}, when the next gate clears",
+                            at.strftime("%a %-d %b %H:%M UTC")
+                        ))
+                    }
+                    None => Ok("nothing is waiting on time: no gate to skip to".into()),
+                },
+            };
+            let notice = match outcome {
+                Ok(done) => format!("REHEARSAL: {done}"),
+                Err(why) => format!("REHEARSAL: refused: {why}"),
+            };
+            let _ = refresh.try_send(());
+            if events.send(Event::Notice(notice)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The cockpit's log, without a line per query the sandbox's own DNS servers answer (hickory
+/// logs each at `info`, megabytes per rehearsal). Installed before the cockpit's, which then
+/// keeps it; `CUTOVER_LOG` still decides when set.
+fn quiet_sandbox_logs(path: &Path) {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// `cutover demo` without `--autopilot`: the cockpit on the sandbox. Returns the exit code.
+fn run_interactive(opts: &DemoOptions) -> Result<u8, DemoError> {
+    let dir = RehearsalDir::create(opts.keep.as_deref())?;
+    // The sandbox runs on its own runtime; the cockpit builds its own for the terminal.
+    let sandbox = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|source| DemoError::Files {
+            dir: dir.path.clone(),
+            source,
+        })?;
+    let speed = opts.speed.unwrap_or(DEFAULT_SPEED);
+    let world = sandbox.block_on(World::start(world_spec(
+        opts.mailboxes,
+        opts.messages,
+        speed,
+    )))?;
+    let plan_path = write_plan(&dir.path, &world)?;
+    let plan = crate::plan::load(&plan_path)
+        .map_err(|errors| DemoError::Plan {
+            path: plan_path.clone(),
+            detail: errors.to_string(),
+        })?
+        .plan;
+    quiet_sandbox_logs(&crate::tui::log_path_for_plan(&plan_path));
+    let world = std::sync::Arc::new(world);
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(world.clock.clone());
+    let workers = interactive::workers(world.clone(), sandbox.handle().clone());
+    let code = crate::tui::run(
+        &plan,
+        crate::tui::Options {
+            offline: false,
+            clock: Some(clock),
+            rehearsal: true,
+        },
+        Some(workers),
+    )
+    .map_err(|e| DemoError::Cockpit(e.to_string()))?;
+    if opts.keep.is_some() {
+        println!(
+            "The rehearsal's plan and journal are kept in {}.",
+            dir.path.display()
+        );
+    }
+    drop(world);
+    sandbox.shutdown_background();
+    Ok(code)
+}
