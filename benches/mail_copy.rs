@@ -53,6 +53,21 @@ fn message(n: usize, folder: &str) -> Vec<u8> {
     m.into_bytes()
 }
 
+/// User and system CPU seconds of this process so far.
+fn cpu_time() -> String {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    format!("{:.2} s user, {:.2} s system", tick(11), tick(12))
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -87,7 +102,14 @@ fn child_copy() {
     let creds = CredentialSource::new(plan.credentials.as_ref()).unwrap();
     let rss_before = peak_rss_kib();
     let log = MemoryLog::default();
-    let opts = SyncOptions::default();
+    let opts = SyncOptions {
+        connections_per_mailbox: env_usize(
+            "CUTOVER_BENCH_LANES",
+            SyncOptions::default().connections_per_mailbox,
+        ),
+        batch_messages: env_usize("CUTOVER_BENCH_BATCH", SyncOptions::default().batch_messages),
+        ..SyncOptions::default()
+    };
     let t = Instant::now();
     let report = runtime.block_on(run_sync(&plan, &creds, &SystemClock, &opts, &log, None));
     let secs = t.elapsed().as_secs_f64();
@@ -98,6 +120,7 @@ fn child_copy() {
         report.exit_code()
     );
     println!("cutover-seconds {secs}");
+    println!("cutover CPU time: {}", cpu_time());
     println!(
         "cutover peak RSS (whole process): {:.1} MiB (at start: {:.1} MiB)",
         peak_rss_kib() as f64 / 1024.0,

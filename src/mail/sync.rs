@@ -164,7 +164,7 @@ impl Default for SyncOptions {
             attempts: 4,
             backoff: Duration::from_secs(1),
             pipeline: true,
-            connections_per_mailbox: 3,
+            connections_per_mailbox: 4,
         }
     }
 }
