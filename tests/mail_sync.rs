@@ -498,3 +498,43 @@ async fn virtual_all_mail_folder_is_skipped_with_its_reason() {
         "{table}"
     );
 }
+
+/// A changed UIDVALIDITY on the old side (a restored or rebuilt mailbox) is no reason to
+/// copy again: messages are compared by identity, not by UID.
+#[tokio::test]
+async fn changed_uidvalidity_on_old_copies_nothing_twice() {
+    let Some(w) = world("new-pw") else { return };
+    let messages: Vec<SeedMessage> = (0..5)
+        .map(|n| SeedMessage::new(msg(Some(&format!("{n}@x")), &format!("m{n}"), "b")))
+        .collect();
+    w.old.seed(ALICE, "INBOX", &messages);
+    let creds = CredentialSource::new(w.plan.credentials.as_ref()).unwrap();
+    let log = MemoryLog::default();
+    let opts = SyncOptions::default();
+    let first = run_sync(&w.plan, &creds, &SystemClock, &opts, &log, None).await;
+    assert_eq!(first.mailboxes[0].copied(), 5, "{}", first.render_table());
+
+    let mut imap = login(&w.old, WhichSide::Old, "old-pw").await;
+    let before = imap.status("INBOX").await.unwrap().uidvalidity;
+    imap.logout().await;
+    w.old.doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        ALICE,
+        "--uid-validity",
+        &(before + 1000).to_string(),
+        "INBOX",
+    ]);
+    let mut imap = login(&w.old, WhichSide::Old, "old-pw").await;
+    assert_eq!(
+        imap.status("INBOX").await.unwrap().uidvalidity,
+        before + 1000
+    );
+    imap.logout().await;
+
+    let again = run_sync(&w.plan, &creds, &SystemClock, &opts, &log, None).await;
+    assert_eq!(again.mailboxes[0].copied(), 0, "{}", again.render_table());
+    assert_eq!(again.exit_code(), 0);
+    assert_eq!(contents(&w.new, "new-pw").await["INBOX"].len(), 5);
+}
