@@ -70,6 +70,13 @@ async fn every_security_mode_and_auth_method_logs_in() {
             folders.iter().any(|f| f.wire == "INBOX"),
             "{what}: {folders:?}"
         );
+        // Capabilities after login are known (from LOGIN's answer or CAPABILITY): the copy
+        // engine pipelines APPENDs only when LITERAL+ is among them.
+        assert!(
+            imap.has_capability("LITERAL+"),
+            "{what}: {:?}",
+            imap.capabilities
+        );
         // Every login, the admin ones included, opened alice's own mailbox.
         assert_eq!(
             imap.status("INBOX").await.expect("STATUS").messages,
