@@ -294,14 +294,15 @@ pub async fn probe_all(
     clock: &dyn Clock,
     opts: ProbeOptions,
 ) -> Vec<MailboxProbe> {
-    use futures_util::StreamExt;
     let limits = ServerLimits::new(plan.sync.concurrency);
-    // Twice the per-server limit in flight keeps both servers busy without queuing thousands.
-    futures_util::stream::iter(&plan.mailboxes)
+    // Built eagerly (a Vec, not a lazy stream: keeps the future `Send`); the per-server
+    // semaphores bound the connections.
+    let probes: Vec<_> = plan
+        .mailboxes
+        .iter()
         .map(|m| probe_mailbox(plan, creds, m, &limits, clock, opts))
-        .buffered(plan.sync.concurrency.max(1) * 2)
-        .collect()
-        .await
+        .collect();
+    futures_util::future::join_all(probes).await
 }
 
 /// The prober task: waits for commands, sends one `MailboxProbe` per probed mailbox.
@@ -358,6 +359,13 @@ pub async fn run_prober(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `status` may run the one-shot probe on a spawned task: its future must be `Send`.
+    #[allow(dead_code)]
+    fn probe_all_once_can_be_spawned(plan: &Plan, creds: &CredentialSource) {
+        fn send<T: Send>(_: T) {}
+        send(probe_all_once(plan, creds, &crate::clock::SystemClock));
+    }
 
     #[test]
     fn json_shape_matches_status_contract() {
