@@ -109,6 +109,15 @@ pub struct MailboxProbe {
     pub probed_at: Timestamp,
 }
 
+impl MailboxProbe {
+    /// Fills `synced_percent` and `verified` from the mailbox's last copy.
+    pub fn with_sync(mut self, report: &crate::mail::sync::MailboxReport) -> MailboxProbe {
+        self.synced_percent = report.synced_percent();
+        self.verified = Some(report.verified());
+        self
+    }
+}
+
 /// What the prober is asked to do, on its own channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeCommand {
