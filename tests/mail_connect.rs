@@ -1,11 +1,12 @@
 //! Connections and logins against a real private Dovecot.
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use cutover::mail::credentials::{AuthMethod, Login, Secret};
 use cutover::mail::{Place, Timeouts, connect};
 use cutover::plan::{Security, WhichSide};
-use support::dovecot::{Dovecot, MASTER_PASSWORD, MASTER_USER, SeedMessage};
+use dovecot::{Dovecot, MASTER_PASSWORD, MASTER_USER, SeedMessage};
 
 const USER: &str = "alice@example.com";
 const PASSWORD: &str = "alice-pw-\"quoted\"";

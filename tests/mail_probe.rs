@@ -1,13 +1,14 @@
 //! The prober against two real private Dovecots.
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use std::sync::Arc;
 
 use cutover::clock::SystemClock;
 use cutover::mail::credentials::CredentialSource;
 use cutover::mail::probe::{LoginState, ProbeCommand, probe_all_once, run_prober};
-use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
+use dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -227,12 +228,8 @@ async fn throttling_answers_show_as_throttled_and_one_shot_tries_once() {
         ca_file: None,
         insecure_skip_verify: false,
     };
-    let plan = support::dovecot::plan_for_endpoints(
-        endpoint(old_port),
-        endpoint(new_port),
-        &[ALICE],
-        &secrets,
-    );
+    let plan =
+        dovecot::plan_for_endpoints(endpoint(old_port), endpoint(new_port), &[ALICE], &secrets);
     let creds = CredentialSource::new(plan.credentials.as_ref()).unwrap();
     let probes = probe_all_once(&plan, &creds, &SystemClock).await;
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The copy engine against two real private Dovecots ("old" and "new").
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,8 @@ use cutover::mail::credentials::{AuthMethod, CredentialSource, Login, Secret};
 use cutover::mail::sync::{MemoryLog, SyncOptions, run_sync};
 use cutover::mail::{Imap, Place, Timeouts, connect};
 use cutover::plan::{Plan, Security, WhichSide};
+use dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 use futures_util::TryStreamExt;
-use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 
@@ -405,16 +406,13 @@ async fn master_user_copies_a_mailbox_without_the_users_password() {
     write_secrets(
         &secrets,
         &[],
-        Some((
-            support::dovecot::MASTER_PASSWORD,
-            support::dovecot::MASTER_PASSWORD,
-        )),
+        Some((dovecot::MASTER_PASSWORD, dovecot::MASTER_PASSWORD)),
     );
     w.plan.credentials = Some(cutover::plan::Credentials {
         secrets_file: Some(secrets),
         admin: Some(cutover::plan::Admin {
-            old: Some(support::dovecot::MASTER_USER.to_string()),
-            new: Some(support::dovecot::MASTER_USER.to_string()),
+            old: Some(dovecot::MASTER_USER.to_string()),
+            new: Some(dovecot::MASTER_USER.to_string()),
             mode: cutover::plan::AdminMode::Master,
         }),
         ..Default::default()
