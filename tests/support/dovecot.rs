@@ -73,6 +73,11 @@ fn servers_required() -> bool {
 }
 
 fn dovecot_binary() -> Option<PathBuf> {
+    // CUTOVER_DOVECOT_BIN names another binary (or a missing one, to try the skip path).
+    if let Some(path) = std::env::var_os("CUTOVER_DOVECOT_BIN") {
+        let path = PathBuf::from(path);
+        return path.exists().then_some(path);
+    }
     ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
         .iter()
         .map(PathBuf::from)
