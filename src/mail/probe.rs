@@ -220,13 +220,22 @@ async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
             special_use: f.special_use,
         });
     }
-    let inbox_status = imap.examine("INBOX").await?;
-    let inbox: IdentityCounts = imap
-        .scan(inbox_status.messages)
-        .await?
-        .into_iter()
-        .map(|m| m.identity)
-        .collect();
+    // An empty INBOX (STATUS said so) needs no EXAMINE and no scan.
+    let inbox_messages = names
+        .iter()
+        .zip(&folders)
+        .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"))
+        .map_or(1, |(_, f)| f.messages);
+    let inbox: IdentityCounts = if inbox_messages == 0 {
+        IdentityCounts::default()
+    } else {
+        let inbox_status = imap.examine("INBOX").await?;
+        imap.scan(inbox_status.messages)
+            .await?
+            .into_iter()
+            .map(|m| m.identity)
+            .collect()
+    };
     Ok(SideProbe {
         login: LoginState::Ok,
         messages: Some(total),
