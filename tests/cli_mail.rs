@@ -1,13 +1,14 @@
 //! `cutover status` and `cutover sync` against two real private Dovecots: the `mailboxes[]`
 //! keys scripts rely on, the mailbox checks, the copy's exit codes, and secrets kept out of output.
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use cutover::plan::Security;
-use support::dovecot::{Dovecot, SeedMessage, write_secrets};
+use dovecot::{Dovecot, SeedMessage, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";

@@ -1,11 +1,12 @@
 //! Connections and logins against a real private Dovecot.
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use cutover::mail::credentials::{AuthMethod, Login, Secret};
 use cutover::mail::{Place, Timeouts, connect};
 use cutover::plan::{Security, WhichSide};
-use support::dovecot::{Dovecot, MASTER_PASSWORD, MASTER_USER, SeedMessage};
+use dovecot::{Dovecot, MASTER_PASSWORD, MASTER_USER, SeedMessage};
 
 const USER: &str = "alice@example.com";
 const PASSWORD: &str = "alice-pw-\"quoted\"";
@@ -69,6 +70,13 @@ async fn every_security_mode_and_auth_method_logs_in() {
         assert!(
             folders.iter().any(|f| f.wire == "INBOX"),
             "{what}: {folders:?}"
+        );
+        // Capabilities after login are known (from LOGIN's answer or CAPABILITY): the copy
+        // engine pipelines APPENDs only when LITERAL+ is among them.
+        assert!(
+            imap.has_capability("LITERAL+"),
+            "{what}: {:?}",
+            imap.capabilities
         );
         // Every login, the admin ones included, opened alice's own mailbox.
         assert_eq!(
@@ -220,5 +228,85 @@ async fn starttls_not_offered_is_refused_before_login() {
     assert!(
         !seen.contains("pw-never-sent") && !seen.contains("LOGIN"),
         "{seen}"
+    );
+}
+
+/// XOAUTH2 (Gmail, Microsoft 365): the token comes from the plan's `token_command` and
+/// goes out in the providers' SASL format; checked by a small fake server.
+#[tokio::test]
+async fn xoauth2_sends_the_token_from_the_token_command() {
+    use base64::Engine as _;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"* OK fake ready\r\n").await.unwrap();
+        let mut sasl = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let tag = line.split_whitespace().next().unwrap_or("*").to_string();
+            if line.contains("AUTHENTICATE XOAUTH2") {
+                write.write_all(b"+ \r\n").await.unwrap();
+                let answer = lines.next_line().await.unwrap().unwrap();
+                sasl = String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(answer.trim())
+                        .unwrap(),
+                )
+                .unwrap();
+                write
+                    .write_all(format!("{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n").as_bytes())
+                    .await
+                    .unwrap();
+            } else if line.contains("LOGOUT") {
+                write
+                    .write_all(format!("* BYE\r\n{tag} OK bye\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                break;
+            } else {
+                write
+                    .write_all(format!("{tag} OK done\r\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+        }
+        sasl
+    });
+    let credentials = cutover::plan::Credentials {
+        token_command: Some("printf 'tok-%s-%s\\n' {side} {login}".to_string()),
+        ..Default::default()
+    };
+    let source = cutover::mail::CredentialSource::new(Some(&credentials)).unwrap();
+    let mailbox = cutover::plan::Mailbox {
+        address: USER.into(),
+        old_login: USER.into(),
+        new_login: "alice@new.example".into(),
+    };
+    let login = source.login(&mailbox, WhichSide::New).await.unwrap();
+    assert_eq!(login.method, AuthMethod::XOAuth2);
+    let endpoint = cutover::plan::ImapEndpoint {
+        url: format!("imap://127.0.0.1:{port}"),
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::None,
+        ca_file: None,
+        insecure_skip_verify: false,
+    };
+    let imap = connect(
+        &endpoint,
+        &Place::new(USER, WhichSide::New, &endpoint.url),
+        &login,
+        Timeouts::default(),
+    )
+    .await
+    .expect("XOAUTH2 login");
+    imap.logout().await;
+    let sasl = server.await.unwrap();
+    assert_eq!(
+        sasl,
+        "user=alice@new.example\x01auth=Bearer tok-new-alice@new.example\x01\x01"
     );
 }

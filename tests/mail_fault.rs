@@ -2,7 +2,8 @@
 //! random points (during the FETCHes from old and the APPENDs to new). After the reruns
 //! the new side must hold exactly the old side's messages: none twice, none missing.
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use cutover::mail::credentials::{AuthMethod, CredentialSource, Login, Secret};
 use cutover::mail::sync::{MemoryLog, SyncOptions, run_sync};
 use cutover::mail::{Place, Timeouts, connect};
 use cutover::plan::{Security, WhichSide};
+use dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 use futures_util::TryStreamExt;
-use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

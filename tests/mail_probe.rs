@@ -1,13 +1,14 @@
 //! The prober against two real private Dovecots.
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use std::sync::Arc;
 
 use cutover::clock::SystemClock;
 use cutover::mail::credentials::CredentialSource;
 use cutover::mail::probe::{LoginState, ProbeCommand, probe_all_once, run_prober};
-use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
+use dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -181,4 +182,68 @@ async fn prober_task_answers_commands_on_its_channel() {
 
     cmd_tx.send(ProbeCommand::Stop).await.unwrap();
     tokio::time::timeout(timeout, task).await.unwrap().unwrap();
+}
+
+/// A server that answers every login with a throttling answer; counts connections.
+async fn throttling_server(answer: &'static str) -> (u16, Arc<std::sync::atomic::AtomicU32>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"* OK fake server ready\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let tag = line.split_whitespace().next().unwrap_or("*").to_string();
+                    let _ = write
+                        .write_all(format!("{tag} {answer}\r\n").as_bytes())
+                        .await;
+                }
+            });
+        }
+    });
+    (port, connections)
+}
+
+#[tokio::test]
+async fn throttling_answers_show_as_throttled_and_one_shot_tries_once() {
+    let (old_port, old_connections) = throttling_server(
+        "NO [THROTTLED] Request is throttled. Suggested Backoff Time: 3000 milliseconds",
+    )
+    .await;
+    let (new_port, _) = throttling_server("NO [LIMIT] too many logins").await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(&secrets, &[(ALICE, "pw", "pw")], None);
+    let endpoint = |port: u16| cutover::plan::ImapEndpoint {
+        url: format!("imap://127.0.0.1:{port}"),
+        host: "127.0.0.1".into(),
+        port,
+        security: cutover::plan::Security::None,
+        ca_file: None,
+        insecure_skip_verify: false,
+    };
+    let plan =
+        dovecot::plan_for_endpoints(endpoint(old_port), endpoint(new_port), &[ALICE], &secrets);
+    let creds = CredentialSource::new(plan.credentials.as_ref()).unwrap();
+    let probes = probe_all_once(&plan, &creds, &SystemClock).await;
+    assert_eq!(
+        probes[0].old.login,
+        LoginState::Throttled,
+        "{:?}",
+        probes[0].old.error
+    );
+    assert_eq!(
+        probes[0].new.login,
+        LoginState::Throttled,
+        "{:?}",
+        probes[0].new.error
+    );
+    // `status` makes one attempt per server: no retry, no backoff.
+    assert_eq!(old_connections.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

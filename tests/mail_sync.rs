@@ -1,6 +1,7 @@
 //! The copy engine against two real private Dovecots ("old" and "new").
 
-mod support;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,8 @@ use cutover::mail::credentials::{AuthMethod, CredentialSource, Login, Secret};
 use cutover::mail::sync::{MemoryLog, SyncOptions, run_sync};
 use cutover::mail::{Imap, Place, Timeouts, connect};
 use cutover::plan::{Plan, Security, WhichSide};
+use dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 use futures_util::TryStreamExt;
-use support::dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 
@@ -405,16 +406,13 @@ async fn master_user_copies_a_mailbox_without_the_users_password() {
     write_secrets(
         &secrets,
         &[],
-        Some((
-            support::dovecot::MASTER_PASSWORD,
-            support::dovecot::MASTER_PASSWORD,
-        )),
+        Some((dovecot::MASTER_PASSWORD, dovecot::MASTER_PASSWORD)),
     );
     w.plan.credentials = Some(cutover::plan::Credentials {
         secrets_file: Some(secrets),
         admin: Some(cutover::plan::Admin {
-            old: Some(support::dovecot::MASTER_USER.to_string()),
-            new: Some(support::dovecot::MASTER_USER.to_string()),
+            old: Some(dovecot::MASTER_USER.to_string()),
+            new: Some(dovecot::MASTER_USER.to_string()),
             mode: cutover::plan::AdminMode::Master,
         }),
         ..Default::default()
@@ -497,4 +495,44 @@ async fn virtual_all_mail_folder_is_skipped_with_its_reason() {
         table.contains("skipped All Mail: virtual folder"),
         "{table}"
     );
+}
+
+/// A changed UIDVALIDITY on the old side (a restored or rebuilt mailbox) is no reason to
+/// copy again: messages are compared by identity, not by UID.
+#[tokio::test]
+async fn changed_uidvalidity_on_old_copies_nothing_twice() {
+    let Some(w) = world("new-pw") else { return };
+    let messages: Vec<SeedMessage> = (0..5)
+        .map(|n| SeedMessage::new(msg(Some(&format!("{n}@x")), &format!("m{n}"), "b")))
+        .collect();
+    w.old.seed(ALICE, "INBOX", &messages);
+    let creds = CredentialSource::new(w.plan.credentials.as_ref()).unwrap();
+    let log = MemoryLog::default();
+    let opts = SyncOptions::default();
+    let first = run_sync(&w.plan, &creds, &SystemClock, &opts, &log, None).await;
+    assert_eq!(first.mailboxes[0].copied(), 5, "{}", first.render_table());
+
+    let mut imap = login(&w.old, WhichSide::Old, "old-pw").await;
+    let before = imap.status("INBOX").await.unwrap().uidvalidity;
+    imap.logout().await;
+    w.old.doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        ALICE,
+        "--uid-validity",
+        &(before + 1000).to_string(),
+        "INBOX",
+    ]);
+    let mut imap = login(&w.old, WhichSide::Old, "old-pw").await;
+    assert_eq!(
+        imap.status("INBOX").await.unwrap().uidvalidity,
+        before + 1000
+    );
+    imap.logout().await;
+
+    let again = run_sync(&w.plan, &creds, &SystemClock, &opts, &log, None).await;
+    assert_eq!(again.mailboxes[0].copied(), 0, "{}", again.render_table());
+    assert_eq!(again.exit_code(), 0);
+    assert_eq!(contents(&w.new, "new-pw").await["INBOX"].len(), 5);
 }

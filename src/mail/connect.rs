@@ -297,21 +297,27 @@ pub async fn connect(
     if endpoint.security != Security::StartTls {
         read_greeting(&mut client, place, timeouts).await?;
     }
-    let mut session = authenticate(client, place, login, timeouts).await?;
-    let capabilities = timed(
-        place,
-        "CAPABILITY",
-        timeouts.command,
-        session.capabilities(),
-    )
-    .await?
-    .iter()
-    .map(|c| match c {
-        async_imap::types::Capability::Imap4rev1 => "IMAP4REV1".to_string(),
-        async_imap::types::Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
-        async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
-    })
-    .collect();
+    let (mut session, from_login) = authenticate(client, place, login, timeouts).await?;
+    let capabilities = match from_login {
+        Some(caps) => caps,
+        None => {
+            timed(
+                place,
+                "CAPABILITY",
+                timeouts.command,
+                session.capabilities(),
+            )
+            .await?
+        }
+    };
+    let capabilities = capabilities
+        .iter()
+        .map(|c| match c {
+            async_imap::types::Capability::Imap4rev1 => "IMAP4REV1".to_string(),
+            async_imap::types::Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
+            async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
+        })
+        .collect();
     Ok(Imap {
         session,
         place: place.clone(),
@@ -597,27 +603,39 @@ async fn authenticate(
     place: &Place,
     login: &Login,
     timeouts: Timeouts,
-) -> Result<Session, MailError> {
+) -> Result<(Session, Option<async_imap::types::Capabilities>), MailError> {
     let secret = login.secret.expose();
     let attempt = async {
         match &login.method {
-            AuthMethod::Password | AuthMethod::Login => client.login(&login.user, secret).await,
+            // LOGIN's answer usually carries the capabilities: one round trip saved.
+            AuthMethod::Password | AuthMethod::Login => {
+                client.login_with_capabilities(&login.user, secret).await
+            }
             AuthMethod::Master { admin } => {
                 client
-                    .login(format!("{}*{admin}", login.user), secret)
+                    .login_with_capabilities(format!("{}*{admin}", login.user), secret)
                     .await
             }
             AuthMethod::Plain => {
                 let message = sasl_plain("", &login.user, secret);
-                client.authenticate("PLAIN", Plain { message }).await
+                client
+                    .authenticate("PLAIN", Plain { message })
+                    .await
+                    .map(|s| (s, None))
             }
             AuthMethod::Authzid { admin } => {
                 let message = sasl_plain(&login.user, admin, secret);
-                client.authenticate("PLAIN", Plain { message }).await
+                client
+                    .authenticate("PLAIN", Plain { message })
+                    .await
+                    .map(|s| (s, None))
             }
             AuthMethod::XOAuth2 => {
                 let message = xoauth2_message(&login.user, secret);
-                client.authenticate("XOAUTH2", Plain { message }).await
+                client
+                    .authenticate("XOAUTH2", Plain { message })
+                    .await
+                    .map(|s| (s, None))
             }
         }
     };

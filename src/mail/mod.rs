@@ -8,6 +8,14 @@
 //! - [`scan`]: EXAMINE and header-only identity scans (the old side is never modified).
 //! - [`sync`]: the copy engine: folder mapping, ledger, checkpoints, verification, report.
 //! - [`utf7`]: modified UTF-7 folder names.
+//!
+//! For the integrator: `CredentialSource::new(plan.credentials.as_ref())` once (it
+//! refuses a secrets file others may read); `probe_all_once(&plan, &creds, &clock)` for
+//! `status --json` (`mailboxes[]` is the `Vec<MailboxProbe>` serialised, completed with
+//! `MailboxProbe::with_sync`); `run_prober(...)` as the cockpit's prober task (commands
+//! in, `MailboxProbe`s out); `run_sync(&plan, &creds, &clock, &SyncOptions, &log,
+//! progress)` for `cutover sync`, with the journal behind [`SyncLog`]; then
+//! `SyncReport::render_table()` and `SyncReport::exit_code()`.
 
 pub mod checks;
 pub mod connect;

@@ -109,6 +109,15 @@ pub struct MailboxProbe {
     pub probed_at: Timestamp,
 }
 
+impl MailboxProbe {
+    /// Fills `synced_percent` and `verified` from the mailbox's last copy.
+    pub fn with_sync(mut self, report: &crate::mail::sync::MailboxReport) -> MailboxProbe {
+        self.synced_percent = report.synced_percent();
+        self.verified = Some(report.verified());
+        self
+    }
+}
+
 /// What the prober is asked to do, on its own channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeCommand {
@@ -211,13 +220,22 @@ async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
             special_use: f.special_use,
         });
     }
-    let inbox_status = imap.examine("INBOX").await?;
-    let inbox: IdentityCounts = imap
-        .scan(inbox_status.messages)
-        .await?
-        .into_iter()
-        .map(|m| m.identity)
-        .collect();
+    // An empty INBOX (STATUS said so) needs no EXAMINE and no scan.
+    let inbox_messages = names
+        .iter()
+        .zip(&folders)
+        .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"))
+        .map_or(1, |(_, f)| f.messages);
+    let inbox: IdentityCounts = if inbox_messages == 0 {
+        IdentityCounts::default()
+    } else {
+        let inbox_status = imap.examine("INBOX").await?;
+        imap.scan(inbox_status.messages)
+            .await?
+            .into_iter()
+            .map(|m| m.identity)
+            .collect()
+    };
     Ok(SideProbe {
         login: LoginState::Ok,
         messages: Some(total),
@@ -294,14 +312,15 @@ pub async fn probe_all(
     clock: &dyn Clock,
     opts: ProbeOptions,
 ) -> Vec<MailboxProbe> {
-    use futures_util::StreamExt;
     let limits = ServerLimits::new(plan.sync.concurrency);
-    // Twice the per-server limit in flight keeps both servers busy without queuing thousands.
-    futures_util::stream::iter(&plan.mailboxes)
+    // Built eagerly (a Vec, not a lazy stream: keeps the future `Send`); the per-server
+    // semaphores bound the connections.
+    let probes: Vec<_> = plan
+        .mailboxes
+        .iter()
         .map(|m| probe_mailbox(plan, creds, m, &limits, clock, opts))
-        .buffered(plan.sync.concurrency.max(1) * 2)
-        .collect()
-        .await
+        .collect();
+    futures_util::future::join_all(probes).await
 }
 
 /// The prober task: waits for commands, sends one `MailboxProbe` per probed mailbox.
@@ -358,6 +377,13 @@ pub async fn run_prober(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `status` may run the one-shot probe on a spawned task: its future must be `Send`.
+    #[allow(dead_code)]
+    fn probe_all_once_can_be_spawned(plan: &Plan, creds: &CredentialSource) {
+        fn send<T: Send>(_: T) {}
+        send(probe_all_once(plan, creds, &crate::clock::SystemClock));
+    }
 
     #[test]
     fn json_shape_matches_status_contract() {

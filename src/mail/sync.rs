@@ -164,7 +164,7 @@ impl Default for SyncOptions {
             attempts: 4,
             backoff: Duration::from_secs(1),
             pipeline: true,
-            connections_per_mailbox: 3,
+            connections_per_mailbox: 4,
         }
     }
 }
@@ -460,7 +460,6 @@ pub async fn run_sync(
     log: &dyn SyncLog,
     progress: Option<mpsc::Sender<SyncProgress>>,
 ) -> SyncReport {
-    use futures_util::StreamExt;
     let selected: Vec<&Mailbox> = plan
         .mailboxes
         .iter()
@@ -476,7 +475,10 @@ pub async fn run_sync(
     let limit = Arc::new(Semaphore::new(plan.sync.concurrency.max(1)));
     let ledger = Ledger::from_entries(&log.entries().unwrap_or_default());
     let throttle = Throttle::new(&plan.sync);
-    let mailboxes = futures_util::stream::iter(selected)
+    // Built eagerly (a Vec, not a lazy stream: keeps the future `Send`); the semaphore
+    // bounds how many run at once.
+    let copies: Vec<_> = selected
+        .into_iter()
         .map(|m| {
             let limit = limit.clone();
             let progress = progress.clone();
@@ -486,9 +488,8 @@ pub async fn run_sync(
                 sync_mailbox(plan, creds, clock, opts, log, ledger, throttle, m, progress).await
             }
         })
-        .buffered(plan.sync.concurrency.max(1))
-        .collect()
-        .await;
+        .collect();
+    let mailboxes = futures_util::future::join_all(copies).await;
     SyncReport {
         dry_run: opts.dry_run,
         mailboxes,
@@ -921,14 +922,18 @@ impl MailboxRun<'_> {
         if !plan.to_copy.is_empty() {
             old.examine(&plan.old.wire).await?;
         }
-        for batch in batches(
+        let batches = batches(
             &plan.to_copy,
             self.opts.batch_messages,
             self.opts.batch_bytes,
-        ) {
-            let pipelined = self.opts.pipeline && new.has_capability("LITERAL+");
-            let outcome =
-                copy_batch(old, new, &target_wire, batch, pipelined, self.throttle).await?;
+        );
+        let pipelined = self.opts.pipeline && new.has_capability("LITERAL+");
+        // The old side is read and the new side written at the same time, with a
+        // bounded amount of mail in between.
+        let budget = Arc::new(Semaphore::new(IN_FLIGHT_KIB as usize));
+        let (tx, rx) = mpsc::channel(64);
+        let on_batch = |index: usize, outcome: Vec<Result<(), String>>| {
+            let batch = batches[index];
             let mut delta = HashMap::new();
             let mut last_uid = 0;
             for (m, result) in batch.iter().zip(outcome) {
@@ -936,13 +941,15 @@ impl MailboxRun<'_> {
                     Ok(()) => {
                         report.copied += 1;
                         report.bytes_copied += u64::from(m.size);
-                        let mut c = self.counters();
-                        c.done_messages += 1;
-                        c.done_bytes += u64::from(m.size);
+                        {
+                            let mut c = self.counters();
+                            c.done_messages += 1;
+                            c.done_bytes += u64::from(m.size);
+                        }
                         last_uid = last_uid.max(m.uid);
-                        let c = copied_per_id.entry(m.identity).or_insert(0);
-                        *c += 1;
-                        let value = plan.new_counts.count(&m.identity) + *c;
+                        let copies = copied_per_id.entry(m.identity).or_insert(0);
+                        *copies += 1;
+                        let value = plan.new_counts.count(&m.identity) + *copies;
                         let l = ledger_now.entry(m.identity).or_insert(0);
                         if value > *l {
                             *l = value;
@@ -978,7 +985,21 @@ impl MailboxRun<'_> {
                 });
             }
             self.send_progress(&plan.target);
-        }
+        };
+        let (read, write) = tokio::join!(
+            read_batches(old, &batches, budget, tx),
+            write_batches(
+                new,
+                &target_wire,
+                &batches,
+                pipelined,
+                self.throttle,
+                rx,
+                on_batch
+            )
+        );
+        read?;
+        write?;
         // Verification: the new side must now hold every old message, except those the
         // user deleted there after an earlier copy.
         let st = new.examine(&target_wire).await?;
@@ -1097,158 +1118,224 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Copies one batch: one UID FETCH on old, streamed into APPENDs on new (pipelined with
-/// LITERAL+ when the new server offers it). Per message: Ok, or the reason it failed.
-/// A broken connection is an `Err` for the whole batch (the caller retries afresh).
-async fn copy_batch(
+/// Mail in flight between reading old and writing new, at most (KiB).
+const IN_FLIGHT_KIB: u32 = 16 * 1024;
+
+/// What the reader hands the writer.
+enum Fetched {
+    /// One message from old, holding its share of the in-flight budget.
+    Message(async_imap::types::Fetch, tokio::sync::OwnedSemaphorePermit),
+    /// Every message of batch `n` has been handed over.
+    EndOfBatch(usize),
+}
+
+/// Reads the batches from old (one UID FETCH each, BODY.PEEK: nothing changes there).
+/// Stops quietly when the writer has stopped.
+async fn read_batches(
     old: &mut Imap,
-    new: &mut Imap,
-    target_wire: &str,
-    batch: &[ScannedMessage],
-    pipelined: bool,
-    throttle: &Throttle,
-) -> Result<Vec<Result<(), String>>, MailError> {
-    let uids: Vec<String> = batch.iter().map(|m| m.uid.to_string()).collect();
-    let uid_set = uids.join(",");
+    batches: &[&[ScannedMessage]],
+    budget: Arc<Semaphore>,
+    tx: mpsc::Sender<Fetched>,
+) -> Result<(), MailError> {
     let limit = old.timeouts.command;
-    let mut results: HashMap<u32, Result<(), String>> = HashMap::new();
-    let mut pending: Vec<(String, u32)> = Vec::new();
-    {
-        let old_place = old.place.clone();
+    let place = old.place.clone();
+    for (index, batch) in batches.iter().enumerate() {
+        let uids: Vec<String> = batch.iter().map(|m| m.uid.to_string()).collect();
+        let uid_set = uids.join(",");
         let mut stream = timed(
-            &old_place,
+            &place,
             "UID FETCH",
             limit,
             old.session
                 .uid_fetch(&uid_set, "(UID FLAGS INTERNALDATE BODY.PEEK[])"),
         )
         .await?;
-        let mut n = 0u32;
         loop {
-            let next = timed(&old_place, "UID FETCH", limit, stream.try_next()).await?;
+            let next = timed(&place, "UID FETCH", limit, stream.try_next()).await?;
             let Some(fetch) = next else { break };
-            let Some(uid) = fetch.uid else { continue };
-            let Some(body) = fetch.body() else { continue };
+            let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) else {
+                continue;
+            };
             if !batch.iter().any(|m| m.uid == uid) {
                 continue; // an unsolicited FETCH (flag change) for another message
             }
-            let flags = append_flags(&fetch);
-            let date = fetch
-                .internal_date()
-                .map(|d| quote(&d.format("%d-%b-%Y %H:%M:%S %z").to_string()));
-            throttle.pass(body.len() as u64).await;
-            if pipelined {
-                n += 1;
-                let tag = format!("P{n}");
-                let mut command = format!("{tag} APPEND {} {flags}", quote(target_wire));
-                if let Some(d) = &date {
-                    command.push(' ');
-                    command.push_str(d);
-                }
-                command.push_str(&format!(" {{{}+}}\r\n", body.len()));
-                let write = async {
-                    let stream = new.session.get_mut();
-                    stream.write_all(command.as_bytes()).await?;
-                    stream.write_all(body).await?;
-                    stream.write_all(b"\r\n").await?;
-                    Ok::<(), async_imap::error::Error>(())
+            let kib = u32::try_from(body.len() / 1024 + 1)
+                .unwrap_or(u32::MAX)
+                .min(IN_FLIGHT_KIB);
+            let Ok(permit) = budget.clone().acquire_many_owned(kib).await else {
+                return Ok(());
+            };
+            if tx.send(Fetched::Message(fetch, permit)).await.is_err() {
+                return Ok(());
+            }
+        }
+        drop(stream);
+        if tx.send(Fetched::EndOfBatch(index)).await.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Appends what the reader hands over (pipelined with LITERAL+ when offered) and
+/// reports each batch's outcome: per message Ok, or the reason it failed. A broken
+/// connection is an `Err` (the caller retries afresh; nothing is lost or doubled, as
+/// every run compares identities first).
+async fn write_batches(
+    new: &mut Imap,
+    target_wire: &str,
+    batches: &[&[ScannedMessage]],
+    pipelined: bool,
+    throttle: &Throttle,
+    mut rx: mpsc::Receiver<Fetched>,
+    mut on_batch: impl FnMut(usize, Vec<Result<(), String>>),
+) -> Result<(), MailError> {
+    let mut results: HashMap<u32, Result<(), String>> = HashMap::new();
+    let mut pending: HashMap<String, u32> = HashMap::new();
+    let mut n = 0u64;
+    while let Some(item) = rx.recv().await {
+        match item {
+            Fetched::Message(fetch, permit) => {
+                let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) else {
+                    continue;
                 };
-                timed(&new.place, "APPEND", new.timeouts.command, write).await?;
-                pending.push((tag, uid));
-            } else {
-                let append = new
-                    .session
-                    .append(target_wire, Some(&flags), date.as_deref(), body);
-                match tokio::time::timeout(new.timeouts.command, append).await {
-                    Ok(Ok(())) => {
-                        results.insert(uid, Ok(()));
+                let flags = append_flags(&fetch);
+                let date = fetch
+                    .internal_date()
+                    .map(|d| quote(&d.format("%d-%b-%Y %H:%M:%S %z").to_string()));
+                throttle.pass(body.len() as u64).await;
+                if pipelined {
+                    n += 1;
+                    let tag = format!("P{n}");
+                    let mut command = format!("{tag} APPEND {} {flags}", quote(target_wire));
+                    if let Some(d) = &date {
+                        command.push(' ');
+                        command.push_str(d);
                     }
-                    Ok(Err(
-                        e @ (async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)),
-                    )) => {
-                        let text = sanitize(&e.to_string());
-                        if crate::mail::error::is_throttling_text(&text) {
-                            return Err(MailError::Throttled {
-                                place: new.place.clone(),
-                                detail: text,
-                            });
-                        }
-                        results.insert(uid, Err(format!("the new server refused it: {text}")));
-                    }
-                    Ok(Err(e)) => return Err(MailError::from_imap(&new.place, "APPEND", &e)),
-                    Err(_) => {
-                        return Err(MailError::Timeout {
-                            place: new.place.clone(),
-                            during: "APPEND".to_string(),
-                            seconds: new.timeouts.command.as_secs(),
-                        });
-                    }
+                    command.push_str(&format!(" {{{}+}}\r\n", body.len()));
+                    let write = async {
+                        let stream = new.session.get_mut();
+                        stream.write_all(command.as_bytes()).await?;
+                        stream.write_all(body).await?;
+                        stream.write_all(b"\r\n").await?;
+                        Ok::<(), async_imap::error::Error>(())
+                    };
+                    timed(&new.place, "APPEND", new.timeouts.command, write).await?;
+                    pending.insert(tag, uid);
+                } else {
+                    let result =
+                        append_one(new, target_wire, &flags, date.as_deref(), body).await?;
+                    results.insert(uid, result);
                 }
+                drop(permit);
+            }
+            Fetched::EndOfBatch(index) => {
+                if pipelined {
+                    drain_appends(new, &mut pending, &mut results).await?;
+                }
+                let outcome = batches[index]
+                    .iter()
+                    .map(|m| {
+                        results.remove(&m.uid).unwrap_or_else(|| {
+                            Err("vanished from the old server during the copy".to_string())
+                        })
+                    })
+                    .collect();
+                on_batch(index, outcome);
             }
         }
     }
-    if pipelined {
-        let limit = new.timeouts.command;
-        timed(&new.place, "APPEND", limit, async {
-            new.session.get_mut().flush().await?;
-            Ok(())
-        })
-        .await?;
-        let mut open: HashMap<String, u32> = pending.into_iter().collect();
-        while !open.is_empty() {
-            let response = match tokio::time::timeout(limit, new.session.read_response()).await {
-                Err(_) => {
-                    return Err(MailError::Timeout {
+    Ok(())
+}
+
+/// One APPEND with a round trip (servers without LITERAL+).
+async fn append_one(
+    new: &mut Imap,
+    target_wire: &str,
+    flags: &str,
+    date: Option<&str>,
+    body: &[u8],
+) -> Result<Result<(), String>, MailError> {
+    let append = new.session.append(target_wire, Some(flags), date, body);
+    match tokio::time::timeout(new.timeouts.command, append).await {
+        Ok(Ok(())) => Ok(Ok(())),
+        Ok(Err(e @ (async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)))) => {
+            let text = sanitize(&e.to_string());
+            if crate::mail::error::is_throttling_text(&text) {
+                return Err(MailError::Throttled {
+                    place: new.place.clone(),
+                    detail: text,
+                });
+            }
+            Ok(Err(format!("the new server refused it: {text}")))
+        }
+        Ok(Err(e)) => Err(MailError::from_imap(&new.place, "APPEND", &e)),
+        Err(_) => Err(MailError::Timeout {
+            place: new.place.clone(),
+            during: "APPEND".to_string(),
+            seconds: new.timeouts.command.as_secs(),
+        }),
+    }
+}
+
+/// Reads the tagged answers of every pipelined APPEND still open.
+async fn drain_appends(
+    new: &mut Imap,
+    pending: &mut HashMap<String, u32>,
+    results: &mut HashMap<u32, Result<(), String>>,
+) -> Result<(), MailError> {
+    let limit = new.timeouts.command;
+    timed(&new.place, "APPEND", limit, async {
+        new.session.get_mut().flush().await?;
+        Ok(())
+    })
+    .await?;
+    while !pending.is_empty() {
+        let response = match tokio::time::timeout(limit, new.session.read_response()).await {
+            Err(_) => {
+                return Err(MailError::Timeout {
+                    place: new.place.clone(),
+                    during: "APPEND".to_string(),
+                    seconds: limit.as_secs(),
+                });
+            }
+            Ok(Err(e)) => return Err(MailError::from_imap(&new.place, "APPEND", &e.into())),
+            Ok(Ok(None)) => {
+                return Err(MailError::from_imap(
+                    &new.place,
+                    "APPEND",
+                    &async_imap::error::Error::ConnectionLost,
+                ));
+            }
+            Ok(Ok(Some(r))) => r,
+        };
+        if let async_imap::imap_proto::Response::Done {
+            tag,
+            status,
+            outcome,
+        } = response.parsed()
+            && let Some(uid) = pending.remove(&tag.0)
+        {
+            let result = if matches!(status, async_imap::imap_proto::Status::Ok) {
+                Ok(())
+            } else {
+                let text = sanitize(&format!(
+                    "{:?} {}",
+                    outcome.code,
+                    outcome.information.as_deref().unwrap_or("")
+                ));
+                if crate::mail::error::is_throttling_text(&text) {
+                    return Err(MailError::Throttled {
                         place: new.place.clone(),
-                        during: "APPEND".to_string(),
-                        seconds: limit.as_secs(),
+                        detail: text,
                     });
                 }
-                Ok(Err(e)) => return Err(MailError::from_imap(&new.place, "APPEND", &e.into())),
-                Ok(Ok(None)) => {
-                    return Err(MailError::from_imap(
-                        &new.place,
-                        "APPEND",
-                        &async_imap::error::Error::ConnectionLost,
-                    ));
-                }
-                Ok(Ok(Some(r))) => r,
+                Err(format!("the new server refused it: {text}"))
             };
-            if let async_imap::imap_proto::Response::Done {
-                tag,
-                status,
-                outcome,
-            } = response.parsed()
-                && let Some(uid) = open.remove(&tag.0)
-            {
-                let result = if matches!(status, async_imap::imap_proto::Status::Ok) {
-                    Ok(())
-                } else {
-                    let text = sanitize(&format!(
-                        "{:?} {}",
-                        outcome.code,
-                        outcome.information.as_deref().unwrap_or("")
-                    ));
-                    if crate::mail::error::is_throttling_text(&text) {
-                        return Err(MailError::Throttled {
-                            place: new.place.clone(),
-                            detail: text,
-                        });
-                    }
-                    Err(format!("the new server refused it: {text}"))
-                };
-                results.insert(uid, result);
-            }
+            results.insert(uid, result);
         }
     }
-    Ok(batch
-        .iter()
-        .map(|m| {
-            results
-                .remove(&m.uid)
-                .unwrap_or_else(|| Err("vanished from the old server during the copy".to_string()))
-        })
-        .collect())
+    Ok(())
 }
 
 /// A batch summary per folder, for tests and the CLI: old name → copied count.
@@ -1315,6 +1402,20 @@ mod tests {
             ),
             "Müll"
         );
+    }
+
+    /// The integrator spawns the copy on tokio: its future must be `Send`.
+    #[allow(dead_code)]
+    fn run_sync_can_be_spawned(plan: &Plan, creds: &CredentialSource, log: &MemoryLog) {
+        fn send<T: Send>(_: T) {}
+        send(run_sync(
+            plan,
+            creds,
+            &crate::clock::SystemClock,
+            &SyncOptions::default(),
+            log,
+            None,
+        ));
     }
 
     #[test]

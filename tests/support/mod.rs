@@ -1,2 +1,0 @@
-//! Shared test support: real servers on loopback.
-pub mod dovecot;
