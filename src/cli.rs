@@ -845,11 +845,7 @@ pub fn countdown(d: jiff::SignedDuration) -> String {
 
 /// `<plan-dir>/<plan-stem>.sync.log`: where a detached copy writes what it would print.
 pub fn sync_log_path(plan: &Path) -> PathBuf {
-    let stem = plan
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cutover".into());
-    plan.with_file_name(format!("{stem}.sync.log"))
+    crate::plan::beside(plan, "sync.log")
 }
 
 /// Starts this same copy as a process of its own session, so a dropped SSH link never stops it.

@@ -89,11 +89,7 @@ pub type StartWorkers = Box<dyn FnOnce(&Plan, mpsc::Sender<Event>) -> Workers + 
 
 /// The log file of a plan: `<plan-dir>/<plan-stem>.log`.
 pub fn log_path_for_plan(plan: &Path) -> PathBuf {
-    let stem = plan
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cutover".into());
-    plan.with_file_name(format!("{stem}.log"))
+    crate::plan::beside(plan, "log")
 }
 
 /// Opens the cockpit on `plan` and runs it until the operator quits or a

@@ -1,6 +1,5 @@
 //! The journal file itself: append one fsynced line, replay every line, set a torn tail aside.
 
-use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -59,12 +58,7 @@ pub struct BadLine {
 impl Journal {
     /// The journal that belongs to a plan: `<dir>/<plan-stem>.journal`.
     pub fn path_for_plan(plan: &Path) -> PathBuf {
-        let mut name: OsString = plan
-            .file_stem()
-            .map(|stem| stem.to_os_string())
-            .unwrap_or_else(|| OsString::from("plan"));
-        name.push(".journal");
-        plan.with_file_name(name)
+        crate::plan::beside(plan, "journal")
     }
 
     /// A handle on the journal at `path`. The file is created by the first

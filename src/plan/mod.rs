@@ -183,6 +183,17 @@ pub struct ExtraStep {
     pub per_mailbox: bool,
 }
 
+/// A file beside the plan named after it: `beside("/x/cutover.toml", "journal")` is `/x/cutover.journal`.
+pub fn beside(plan: &std::path::Path, extension: &str) -> PathBuf {
+    let mut name = plan
+        .file_stem()
+        .map(|stem| stem.to_os_string())
+        .unwrap_or_else(|| std::ffi::OsString::from("cutover"));
+    name.push(".");
+    name.push(extension);
+    plan.with_file_name(name)
+}
+
 impl Plan {
     pub fn side(&self, which: WhichSide) -> &Side {
         match which {
