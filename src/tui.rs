@@ -81,6 +81,9 @@ pub struct Workers {
     pub refresh: Vec<mpsc::Sender<()>>,
     /// `cutover demo`: where the rehearsal keys go (the sandbox's console and clock).
     pub rehearsal: Option<mpsc::Sender<RehearsalRequest>>,
+    /// `cutover demo`: copies run in the rehearsal itself, on its simulated clock
+    /// (`None`: every mailbox), instead of a detached `cutover sync` on the wall clock.
+    pub copy: Option<mpsc::Sender<Option<String>>>,
 }
 
 /// Starts the live workers; they send `Event::Dns`, `Event::Mailboxes` and
@@ -446,7 +449,17 @@ fn carry_out(
                 let _ = worker.try_send(());
             }
         }
-        Command::StartCopy { mailbox, precopy } => start_copy(app, mailbox, precopy, tx),
+        Command::StartCopy { mailbox, precopy } => match &workers.copy {
+            Some(copier) => {
+                let what = mailbox.clone().unwrap_or_else(|| "every mailbox".into());
+                let notice = match copier.try_send(mailbox) {
+                    Ok(()) => format!("Copy of {} started in the rehearsal.", sanitize(&what)),
+                    Err(_) => "A copy is already queued in the rehearsal.".to_string(),
+                };
+                app::update(app, Event::Notice(notice));
+            }
+            None => start_copy(app, mailbox, precopy, tx),
+        },
         Command::PauseCopy { mailbox, pid } => {
             let notice = match pause(pid) {
                 Ok(()) => format!(

@@ -334,6 +334,7 @@ mod interactive {
                     runtime.block_on(probes(probe_plan, probe_world, probe_events));
                 }
             });
+            let copy = start_copier(plan.clone(), world.clone(), events.clone());
             sandbox.spawn(mail_traffic(world.clone(), fetching.clone()));
             sandbox.spawn(console(
                 world.clone(),
@@ -345,8 +346,69 @@ mod interactive {
             Workers {
                 refresh: vec![refresh_tx],
                 rehearsal: Some(console_tx),
+                copy: Some(copy),
             }
         })
+    }
+
+    /// The copy key in the rehearsal: the copy engine on the simulated clock (frozen while it
+    /// runs), journaling its checkpoints and result as a detached `cutover sync` would.
+    /// Like the probe, it runs on a thread of its own with its own runtime.
+    fn start_copier(
+        plan: Plan,
+        world: Arc<World>,
+        events: mpsc::Sender<Event>,
+    ) -> mpsc::Sender<Option<String>> {
+        let (tx, mut rx) = mpsc::channel::<Option<String>>(1);
+        std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let creds = match CredentialSource::new(plan.credentials.as_ref()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = events.send(Event::Notice(format!("rehearsal credentials: {e}"))).await;
+                        return;
+                    }
+                };
+                let Ok(journal) = Journal::open(Journal::path_for_plan(&plan.path)) else {
+                    return;
+                };
+                while let Some(mailbox) = rx.recv().await {
+                    let options = crate::mail::SyncOptions {
+                        mailboxes: mailbox.into_iter().collect(),
+                        ..crate::mail::SyncOptions::default()
+                    };
+                    let report = {
+                        let _guard = world.clock.io_guard();
+                        crate::mail::run_sync(&plan, &creds, &world.clock, &options, &journal, None).await
+                    };
+                    let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
+                    let verified = report.mailboxes.iter().filter(|m| m.verified()).count();
+                    let mut notice = format!(
+                        "Copy done: {copied} messages copied; {verified} of {} mailboxes verified complete.",
+                        report.mailboxes.len()
+                    );
+                    let failed: Vec<String> = report
+                        .mailboxes
+                        .iter()
+                        .filter_map(|m| m.error.as_ref())
+                        .map(|e| crate::sanitize::sanitize(&e.to_string()))
+                        .collect();
+                    if let Some(first) = failed.first() {
+                        notice.push_str(&format!(" {} failed, e.g. {first}", failed.len()));
+                    }
+                    if events.send(Event::Notice(notice)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        });
+        tx
     }
 
     /// A DNS round every poll of simulated time (or when asked), its first-seen facts journaled.
