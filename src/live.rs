@@ -2,7 +2,6 @@
 //! task that owns its I/O and talks to the loop only through channels. Each journals
 //! the facts it observes first (DNS TTLs and MX transitions, old INBOX UIDNEXT).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -26,13 +25,7 @@ pub fn workers() -> StartWorkers {
             RoundOptions::default(),
             snapshots_tx,
         );
-        let journal_path = Journal::path_for_plan(&plan.path);
-        tokio::spawn(relay_dns(
-            plan.clone(),
-            journal_path,
-            snapshots,
-            events.clone(),
-        ));
+        tokio::spawn(relay_dns(plan.clone(), snapshots, events.clone()));
         let (refresh, mut refresh_rx) = mpsc::channel::<()>(4);
         tokio::spawn(async move {
             while refresh_rx.recv().await.is_some() {
@@ -133,48 +126,18 @@ async fn relay_probes(
 }
 
 /// Journals each round's first-seen facts, then hands the round to the loop.
-/// Its DNS facts follow the journal, so facts another process (a `status`
-/// run) recorded are not recorded twice.
 async fn relay_dns(
     plan: Plan,
-    journal_path: PathBuf,
     mut snapshots: mpsc::Receiver<DnsSnapshot>,
     events: mpsc::Sender<Event>,
 ) {
-    let journal = match Journal::open(&journal_path) {
-        Ok(j) => j,
-        Err(e) => {
-            let _ = events
-                .send(Event::Notice(format!("DNS facts are not journaled: {e}")))
-                .await;
-            return;
-        }
-    };
-    let mut facts = DnsFacts::default();
-    let mut follower = Follower::new(&journal_path);
+    let mut facts = DnsFactsRecorder::new(&plan);
     while let Some(snapshot) = snapshots.recv().await {
-        match follower.poll() {
-            Ok(entries) => {
-                if follower.restarted() {
-                    facts = DnsFacts::default();
-                }
-                for e in &entries {
-                    facts.apply(e);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot follow the journal for DNS facts"),
-        }
-        let (_, new_facts) = crate::dns::dns_facts(&plan, &facts, &snapshot);
-        for entry in &new_facts {
-            match journal.append(entry) {
-                Ok(()) => facts.apply(entry),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot journal a DNS fact");
-                    let _ = events
-                        .send(Event::Notice(format!("cannot journal a DNS fact: {e}")))
-                        .await;
-                }
-            }
+        if let Err(e) = facts.record(&snapshot) {
+            tracing::error!(error = %e, "cannot journal a DNS fact");
+            let _ = events
+                .send(Event::Notice(format!("cannot journal a DNS fact: {e}")))
+                .await;
         }
         // The facts just written reach the loop through its own journal follower.
         if events
@@ -184,6 +147,52 @@ async fn relay_dns(
         {
             break;
         }
+    }
+}
+
+/// Journals what DNS rounds show first (TTL baseline, lowered TTL, MX transitions,
+/// alarms), following the journal so facts another process (a `status` run)
+/// recorded are not recorded twice.
+pub(crate) struct DnsFactsRecorder {
+    plan: Plan,
+    journal: Option<Journal>,
+    follower: Follower,
+    facts: DnsFacts,
+}
+
+impl DnsFactsRecorder {
+    pub(crate) fn new(plan: &Plan) -> DnsFactsRecorder {
+        let path = Journal::path_for_plan(&plan.path);
+        DnsFactsRecorder {
+            plan: plan.clone(),
+            journal: Journal::open(&path).ok(),
+            follower: Follower::new(&path),
+            facts: DnsFacts::default(),
+        }
+    }
+
+    pub(crate) fn record(
+        &mut self,
+        snapshot: &DnsSnapshot,
+    ) -> Result<(), crate::journal::JournalError> {
+        match self.follower.poll() {
+            Ok(entries) => {
+                if self.follower.restarted() {
+                    self.facts = DnsFacts::default();
+                }
+                entries.iter().for_each(|e| self.facts.apply(e));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot follow the journal for DNS facts"),
+        }
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        let (_, new_facts) = crate::dns::dns_facts(&self.plan, &self.facts, snapshot);
+        for entry in &new_facts {
+            journal.append(entry)?;
+            self.facts.apply(entry);
+        }
+        Ok(())
     }
 }
 

@@ -488,7 +488,15 @@ fn next_step(
         .map(|s| s.id.clone())
         .collect();
     let records = crate::dns::records_to_paste(&def.id, plan, dns);
-    let records_from_plan_only = dns.is_none() && !records.is_empty();
+    // Without a single answer from an authoritative server, the records come from the plan.
+    let measured = dns.is_some_and(|d| {
+        d.authoritative().any(|s| {
+            s.answers
+                .iter()
+                .any(|a| a.status == crate::dns::AnswerStatus::Ok)
+        })
+    });
+    let records_from_plan_only = !measured && !records.is_empty();
     Some(Next {
         records,
         records_from_plan_only,

@@ -300,8 +300,7 @@ mod interactive {
     use super::DKIM_SELECTOR;
     use crate::app::{Event, Rehearse};
     use crate::clock::Clock;
-    use crate::dns::DnsFacts;
-    use crate::journal::{Follower, Journal};
+    use crate::journal::Journal;
     use crate::mail::CredentialSource;
     use crate::plan::Plan;
     use crate::tui::{RehearsalRequest, StartWorkers, Workers};
@@ -418,36 +417,18 @@ mod interactive {
         events: mpsc::Sender<Event>,
         mut refresh: mpsc::Receiver<()>,
     ) {
-        let journal_path = Journal::path_for_plan(&plan.path);
-        let Ok(journal) = Journal::open(&journal_path) else {
-            let _ = events
-                .send(Event::Notice(
-                    "the rehearsal journal cannot be opened".into(),
-                ))
-                .await;
-            return;
-        };
-        let mut follower = Follower::new(&journal_path);
-        let mut facts = DnsFacts::default();
+        // The same path as the cockpit's DNS worker: facts journaled, rounds to the loop.
+        let mut facts = crate::live::DnsFactsRecorder::new(&plan);
         let poll = SignedDuration::try_from(plan.dns.poll).unwrap_or(SignedDuration::from_mins(5));
         loop {
-            if let Ok(entries) = follower.poll() {
-                if follower.restarted() {
-                    facts = DnsFacts::default();
-                }
-                for e in &entries {
-                    facts.apply(e);
-                }
-            }
             let snapshot = {
                 let _guard = world.clock.io_guard();
                 crate::dns::one_round(&plan, &world.clock).await
             };
-            let (_, new_facts) = crate::dns::dns_facts(&plan, &facts, &snapshot);
-            for entry in &new_facts {
-                if journal.append(entry).is_ok() {
-                    facts.apply(entry);
-                }
+            if let Err(e) = facts.record(&snapshot) {
+                let _ = events
+                    .send(Event::Notice(format!("cannot journal a DNS fact: {e}")))
+                    .await;
             }
             if events
                 .send(Event::DnsRound(Box::new(snapshot)))
