@@ -2,68 +2,16 @@
 //! REHEARSAL, a DNS host console key changes the zone, the cockpit's own DNS watcher sees it on
 //! the simulated clock (a journaled fact), the clock keys work, and `q` leaves cleanly.
 
-use std::process::Command;
+#[path = "support/tmux.rs"]
+mod tmux;
+
 use std::time::{Duration, Instant};
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "demo"])
-    }
-
-    fn key(&self, key: &str) {
-        self.run(&["send-keys", "-t", "demo", key]);
-        std::thread::sleep(Duration::from_millis(60));
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if pred(&screen) {
-                return screen;
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!("timed out waiting for {what}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use tmux::{Tmux, require_tmux};
 
 #[test]
 fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zone() {
-    if !tmux_available() {
-        if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
-        }
-        eprintln!("SKIPPED: tmux is not installed");
+    if !require_tmux() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
@@ -88,20 +36,20 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
         "NO_COLOR=1",
         &shell,
     ]);
-    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    tmux.wait_on("demo", "the shell prompt", |s| s.contains("READY$"));
     let command = format!(
         "env -u CUTOVER_PLAN {} demo --mailboxes 2 --messages 16 --keep {}",
         env!("CARGO_BIN_EXE_cutover"),
         kept.display()
     );
     tmux.run(&["send-keys", "-t", "demo", "-l", &command]);
-    tmux.key("Enter");
-    tmux.wait_for("the REHEARSAL label", |s| s.contains("REHEARSAL"));
+    tmux.keys_to("demo", &["Enter"]);
+    tmux.wait_on("demo", "the REHEARSAL label", |s| s.contains("REHEARSAL"));
 
     // The DNS host console: lower the TTLs. The cockpit's watcher, on the simulated clock,
     // journals that every authoritative server now serves the lowered TTL.
-    tmux.key("1");
-    tmux.wait_for("the console's answer", |s| {
+    tmux.keys_to("demo", &["1"]);
+    tmux.wait_on("demo", "the console's answer", |s| {
         s.contains("MX and TXT TTLs set to 5 min")
     });
     let journal = kept.join("cutover.journal");
@@ -121,14 +69,16 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
     }
 
     // The clock keys, and the help lists the rehearsal's keys from the one key table.
-    tmux.key("p");
-    tmux.wait_for("the pause", |s| s.contains("simulated time paused"));
-    tmux.key("?");
-    tmux.wait_for("the rehearsal keys in the help", |s| {
+    tmux.keys_to("demo", &["p"]);
+    tmux.wait_on("demo", "the pause", |s| s.contains("simulated time paused"));
+    tmux.keys_to("demo", &["?"]);
+    tmux.wait_on("demo", "the rehearsal keys in the help", |s| {
         s.contains("Rehearsal: DNS host console and clock")
     });
-    tmux.key("Escape");
-    tmux.key("q");
-    tmux.wait_for("the shell again", |s| s.trim_end().ends_with("READY$"));
+    tmux.keys_to("demo", &["Escape"]);
+    tmux.keys_to("demo", &["q"]);
+    tmux.wait_on("demo", "the shell again", |s| {
+        s.trim_end().ends_with("READY$")
+    });
     assert!(kept.join("cutover.toml").exists());
 }

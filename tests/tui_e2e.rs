@@ -4,95 +4,14 @@
 
 #[path = "support/plans.rs"]
 mod plans;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A tmux server of our own, so the test never touches the user's sessions.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen_of(&self, target: &str) -> String {
-        self.run(&["capture-pane", "-p", "-t", target])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        self.keys_to("e2e", keys)
-    }
-
-    fn keys_to(&self, target: &str, keys: &[&str]) {
-        for k in keys {
-            self.run(&["send-keys", "-t", target, k]);
-            // A lone Esc followed at once by another key reads as Alt+key.
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        self.type_to("e2e", text)
-    }
-
-    fn type_to(&self, target: &str, text: &str) {
-        self.run(&["send-keys", "-t", target, "-l", text]);
-    }
-
-    /// Waits until the screen satisfies `pred`, or fails with the screen.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        self.wait_on("e2e", what, pred)
-    }
-
-    fn wait_on(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen_of(target);
-            if pred(&screen) {
-                return screen;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                panic!("timed out waiting for {what}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
-
-/// Skips (or fails under `CUTOVER_REQUIRE_SERVERS=1`) when tmux is missing.
-fn require_tmux() -> bool {
-    if tmux_available() {
-        return true;
-    }
-    if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
-        panic!("tmux is required (CUTOVER_REQUIRE_SERVERS=1) but not installed");
-    }
-    eprintln!("SKIPPED: tmux is not installed");
-    false
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use tmux::{Tmux, require_tmux};
 
 #[test]
 fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
