@@ -118,7 +118,7 @@ async fn relay_probes(
             _ = batch.tick(), if changed => {
                 changed = false;
                 let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
-                facts.record(&probes, jiff::Timestamp::now());
+                facts.record(&probes, crate::clock::Clock::now(&SystemClock));
                 if events.send(Event::MailProbes(probes)).await.is_err() { break; }
             }
         }

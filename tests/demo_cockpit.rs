@@ -19,24 +19,7 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
     let tmux = Tmux {
         socket: format!("cutover-demo-{}", std::process::id()),
     };
-    let shell = format!(
-        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
-        scratch.path().display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "demo",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "-e",
-        "NO_COLOR=1",
-        &shell,
-    ]);
-    tmux.wait_on("demo", "the shell prompt", |s| s.contains("READY$"));
+    tmux.shell("demo", scratch.path(), (120, 36), &["NO_COLOR=1"]);
     let command = format!(
         "env -u CUTOVER_PLAN {} demo --mailboxes 2 --messages 16 --keep {}",
         env!("CARGO_BIN_EXE_cutover"),

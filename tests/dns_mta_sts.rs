@@ -2,18 +2,19 @@
 //! HTTPS (a local rustls server with a test CA), and an `enforce` policy that
 //! does not list the new MX hosts blocks `add-new-mx` with the lines to publish.
 
+#[path = "support/dns_plan.rs"]
+mod dns_plan;
 #[path = "support/dns_server.rs"]
 mod dns_server;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cutover::check::Status;
 use cutover::clock::ManualClock;
 use cutover::dns::{self, DnsFacts, RoundOptions};
-use cutover::plan::{DnsPlan, ImapEndpoint, MxRecord, Plan, Security, Side, SyncPlan};
+use cutover::plan::Plan;
 use dns_server::TestDns;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -52,59 +53,11 @@ K4g3VgLU7dEDkLfX7mmSJiCicT2O9y2TUqJn+1BdBUBYBO6ln1qPu8yk
 
 const APEX: &str = "example.com.";
 
-fn mx(preference: u16, host: &str) -> MxRecord {
-    MxRecord {
-        preference,
-        host: host.to_string(),
-    }
-}
-
-fn side(mxs: Vec<MxRecord>, spf: &str) -> Side {
-    Side {
-        name: "host".into(),
-        mx: mxs,
-        spf: vec![spf.to_string()],
-        dkim_selector: Some("sel1".into()),
-        imap: ImapEndpoint {
-            url: "imap://127.0.0.1:1".into(),
-            host: "127.0.0.1".into(),
-            port: 1,
-            security: Security::None,
-            ca_file: None,
-            insecure_skip_verify: false,
-        },
-    }
-}
-
+/// The DNS tests' plan with one authoritative server; the HTTPS fetch gets 2 s.
 fn plan(authoritative: SocketAddr) -> Plan {
-    Plan {
-        path: PathBuf::from("/tmp/cutover.toml"),
-        domain: "example.com".into(),
-        start: "2026-12-07T09:00".parse().unwrap(),
-        timezone_name: "UTC".into(),
-        timezone: jiff::tz::TimeZone::UTC,
-        working_days: vec![],
-        operator: "ops".into(),
-        dns: DnsPlan {
-            migration_ttl: 300,
-            restore_ttl_mx: 86400,
-            restore_ttl_txt: 21600,
-            old_ttl: None,
-            poll: Duration::from_secs(30),
-            timeout: Duration::from_secs(2),
-            resolvers: vec![],
-            authoritative: vec![authoritative],
-        },
-        old: side(
-            vec![mx(10, "mx1.old.example."), mx(20, "mx2.old.example.")],
-            "include:_spf.old.example",
-        ),
-        new: side(vec![mx(1, "smtp.new.example.")], "include:_spf.new.example"),
-        credentials: None,
-        sync: SyncPlan::default(),
-        mailboxes: vec![],
-        extra_steps: vec![],
-    }
+    let mut plan = dns_plan::plan(vec![authoritative], vec![]);
+    plan.dns.timeout = Duration::from_secs(2);
+    plan
 }
 
 /// An HTTPS server for mta-sts.example.com serving whatever policy is set.

@@ -1,11 +1,12 @@
 //! The DNS watcher against real authoritative servers on loopback (hickory-server,
 //! UDP and TCP), with zones changed while it runs and a manual clock.
 
+#[path = "support/dns_plan.rs"]
+mod dns_plan;
 #[path = "support/dns_server.rs"]
 mod dns_server;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use cutover::dns::{
     Rtype,
 };
 use cutover::journal::Entry;
-use cutover::plan::{DnsPlan, ImapEndpoint, MxRecord, Plan, Security, Side, SyncPlan};
+use cutover::plan::Plan;
+use dns_plan::plan;
 use dns_server::{Behaviour, BlackHole, TestDns};
 use hickory_server::proto::rr::RecordType;
 use jiff::{SignedDuration, Timestamp};
@@ -25,68 +27,6 @@ const DOMAIN: &str = "example.com";
 const APEX: &str = "example.com.";
 const OLD_SPF: &str = "v=spf1 include:_spf.old.example ~all";
 const MERGED_SPF: &str = "v=spf1 include:_spf.old.example include:_spf.new.example ~all";
-
-fn mx(preference: u16, host: &str) -> MxRecord {
-    MxRecord {
-        preference,
-        host: host.to_string(),
-    }
-}
-
-fn side(name: &str, mxs: Vec<MxRecord>, spf: &str, selector: Option<&str>) -> Side {
-    Side {
-        name: name.to_string(),
-        mx: mxs,
-        spf: vec![spf.to_string()],
-        dkim_selector: selector.map(str::to_string),
-        imap: ImapEndpoint {
-            url: "imap://127.0.0.1:1".into(),
-            host: "127.0.0.1".into(),
-            port: 1,
-            security: Security::None,
-            ca_file: None,
-            insecure_skip_verify: false,
-        },
-    }
-}
-
-fn plan(authoritative: Vec<SocketAddr>, resolvers: Vec<SocketAddr>) -> Plan {
-    Plan {
-        path: PathBuf::from("/tmp/cutover.toml"),
-        domain: DOMAIN.into(),
-        start: "2026-12-07T09:00".parse().unwrap(),
-        timezone_name: "UTC".into(),
-        timezone: jiff::tz::TimeZone::UTC,
-        working_days: vec![],
-        operator: "ops".into(),
-        dns: DnsPlan {
-            migration_ttl: 300,
-            restore_ttl_mx: 86400,
-            restore_ttl_txt: 21600,
-            old_ttl: None,
-            poll: Duration::from_secs(30),
-            timeout: Duration::from_millis(800),
-            resolvers,
-            authoritative,
-        },
-        old: side(
-            "Old host",
-            vec![mx(10, "mx1.old.example."), mx(20, "mx2.old.example.")],
-            "include:_spf.old.example",
-            None,
-        ),
-        new: side(
-            "New host",
-            vec![mx(1, "smtp.new.example.")],
-            "include:_spf.new.example",
-            Some("sel1"),
-        ),
-        credentials: None,
-        sync: SyncPlan::default(),
-        mailboxes: vec![],
-        extra_steps: vec![],
-    }
-}
 
 /// The old provider's zone: old MX and SPF at a 1 h TTL, a website at 1 h.
 async fn old_zone(dns: &TestDns) {

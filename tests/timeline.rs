@@ -118,3 +118,30 @@ fn a_known_old_ttl_sets_the_wait() {
     let wait = t.waits.iter().find(|w| w.id == "ttl-wait").expect("wait");
     assert_eq!(rfc3339_string(&wait.end), "2026-12-07T15:15:00+02:00");
 }
+
+#[test]
+fn text_and_markdown_list_each_step_once_and_the_waits_apart() {
+    let plan = plan_starting("2026-12-07T09:00", "");
+    let t = build(&plan, &Runbook::for_plan(&plan));
+    let text = t.text();
+    assert!(text.contains("Day 1 — Monday 7 December 2026"), "{text}");
+    assert!(text.contains("  09:00–09:15  lower-ttl "), "{text}");
+    assert_eq!(
+        text.matches("ttl-wait").count(),
+        1,
+        "a wait is listed only under Waits: {text}"
+    );
+    assert!(
+        text.contains("ttl-wait     Mon 7 Dec 09:15 → Tue 8 Dec 09:15 EET"),
+        "{text}"
+    );
+    let md = t.markdown();
+    assert!(
+        md.contains("| 09:00–09:15 | `lower-ttl` | Lower the TTL of MX and TXT records to 5 min |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `monitor-24h` | Tue 8 Dec 09:30 | Wed 9 Dec 09:30 EET |"),
+        "{md}"
+    );
+}

@@ -22,24 +22,7 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     let tmux = Tmux {
         socket: format!("cutover-e2e-{}", std::process::id()),
     };
-    let shell = format!(
-        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
-        dir.path().display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-e",
-        "NO_COLOR=1",
-        &shell,
-    ]);
-    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    tmux.shell("e2e", dir.path(), (80, 24), &["NO_COLOR=1"]);
     let command = format!(
         "env -u CUTOVER_PLAN {} tui --offline --plan {}",
         env!("CARGO_BIN_EXE_cutover"),
@@ -124,22 +107,7 @@ fn a_panic_in_a_worker_restores_the_terminal_and_exits_with_the_report_in_the_lo
     let tmux = Tmux {
         socket: format!("cutover-e2e-panic-{}", std::process::id()),
     };
-    let shell = format!(
-        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
-        dir.path().display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &shell,
-    ]);
-    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    tmux.shell("e2e", dir.path(), (80, 24), &[]);
     // The fault hook exists in debug builds only (tests build debug).
     tmux.type_text(&format!(
         "env -u CUTOVER_PLAN CUTOVER_FAULT=worker-panic {} tui --offline --plan {}; echo EXIT=$?",
@@ -172,23 +140,8 @@ fn a_second_cockpit_observes_follows_live_and_takes_over_when_the_driver_leaves(
     let tmux = Tmux {
         socket: format!("cutover-e2e-observe-{}", std::process::id()),
     };
-    let shell = format!(
-        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
-        dir.path().display()
-    );
     for name in ["driver", "observer"] {
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            &shell,
-        ]);
-        tmux.wait_on(name, "the shell prompt", |s| s.contains("READY$"));
+        tmux.shell(name, dir.path(), (100, 30), &[]);
     }
     let command = format!(
         "env -u CUTOVER_PLAN {} tui --offline --plan {}",
@@ -245,22 +198,7 @@ fn a_dropped_link_sighup_closes_the_cockpit_cleanly() {
     let tmux = Tmux {
         socket: format!("cutover-e2e-hup-{}", std::process::id()),
     };
-    let shell = format!(
-        "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
-        dir.path().display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &shell,
-    ]);
-    tmux.wait_for("the shell prompt", |s| s.contains("READY$"));
+    tmux.shell("e2e", dir.path(), (80, 24), &[]);
     tmux.type_text(&format!(
         "env -u CUTOVER_PLAN {} tui --offline --plan {}",
         env!("CARGO_BIN_EXE_cutover"),

@@ -154,35 +154,25 @@ impl Timeline {
         }
     }
 
+    /// A day's steps that are not waits (waits are listed on their own).
+    fn work_on<'a>(&'a self, day: &'a Day) -> impl Iterator<Item = &'a PlannedStep> {
+        day.steps
+            .iter()
+            .filter(|s| !self.waits.iter().any(|w| w.id == s.id))
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         for day in &self.days {
-            out.push_str(&format!(
-                "Day {} — {}\n",
-                day.day,
-                day.date.strftime("%A %-d %B %Y")
-            ));
-            for s in &day.steps {
-                if self.waits.iter().any(|w| w.id == s.id) {
-                    continue;
-                }
-                out.push_str(&format!(
-                    "  {}–{}  {:<20} {}\n",
-                    s.start.strftime("%H:%M"),
-                    s.end.strftime("%H:%M"),
-                    s.id,
-                    s.title
-                ));
+            out.push_str(&format!("Day {} — {}\n", day.day, long_date(day.date)));
+            for s in self.work_on(day) {
+                out.push_str(&format!("  {}  {:<20} {}\n", hours(s), s.id, s.title));
             }
         }
         out.push_str("Waits\n");
         for w in &self.waits {
-            out.push_str(&format!(
-                "  {:<12} {} → {}\n",
-                w.id,
-                w.start.strftime("%a %-d %b %H:%M"),
-                w.end.strftime("%a %-d %b %H:%M %Z")
-            ));
+            let (from, until) = wait_span(w);
+            out.push_str(&format!("  {:<12} {from} → {until}\n", w.id));
         }
         out
     }
@@ -193,33 +183,37 @@ impl Timeline {
             out.push_str(&format!(
                 "## Day {} — {}\n\n| time | step | what |\n|---|---|---|\n",
                 day.day,
-                day.date.strftime("%A %-d %B %Y")
+                long_date(day.date)
             ));
-            for s in &day.steps {
-                if self.waits.iter().any(|w| w.id == s.id) {
-                    continue;
-                }
-                out.push_str(&format!(
-                    "| {}–{} | `{}` | {} |\n",
-                    s.start.strftime("%H:%M"),
-                    s.end.strftime("%H:%M"),
-                    s.id,
-                    s.title.replace('|', "\\|")
-                ));
+            for s in self.work_on(day) {
+                let title = s.title.replace('|', "\\|");
+                out.push_str(&format!("| {} | `{}` | {title} |\n", hours(s), s.id));
             }
             out.push('\n');
         }
         out.push_str("## Waits\n\n| wait | from | until |\n|---|---|---|\n");
         for w in &self.waits {
-            out.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                w.id,
-                w.start.strftime("%a %-d %b %H:%M"),
-                w.end.strftime("%a %-d %b %H:%M %Z")
-            ));
+            let (from, until) = wait_span(w);
+            out.push_str(&format!("| `{}` | {from} | {until} |\n", w.id));
         }
         out
     }
+}
+
+fn long_date(date: Date) -> String {
+    date.strftime("%A %-d %B %Y").to_string()
+}
+
+/// `09:00–09:15`
+fn hours(s: &PlannedStep) -> String {
+    format!("{}–{}", s.start.strftime("%H:%M"), s.end.strftime("%H:%M"))
+}
+
+fn wait_span(w: &Wait) -> (String, String) {
+    (
+        w.start.strftime("%a %-d %b %H:%M").to_string(),
+        w.end.strftime("%a %-d %b %H:%M %Z").to_string(),
+    )
 }
 
 /// RFC 3339 with the plan's local offset, e.g. `2026-12-07T09:00:00+02:00`.

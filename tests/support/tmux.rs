@@ -11,6 +11,23 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// Opens session `name` (columns × rows) running a bare bash in `dir` with the prompt
+    /// `READY$ `, with `env` (`KEY=value`) set, and waits for the prompt.
+    pub fn shell(&self, name: &str, dir: &std::path::Path, size: (u16, u16), env: &[&str]) {
+        let shell = format!(
+            "cd {} && PS1='READY$ ' exec bash --norc --noprofile",
+            dir.display()
+        );
+        let (columns, rows) = (size.0.to_string(), size.1.to_string());
+        let mut args = vec!["new-session", "-d", "-s", name, "-x", &columns, "-y", &rows];
+        for e in env {
+            args.extend(["-e", e]);
+        }
+        args.push(&shell);
+        self.run(&args);
+        self.wait_on(name, "the shell prompt", |s| s.contains("READY$"));
+    }
+
     pub fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
