@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use cutover::journal::History;
 use cutover::journal::{Entry, Journal};
-use cutover::plan::timeline;
 use cutover::runbook::eval::Inputs;
-use cutover::runbook::{History, Runbook, evaluate};
+use cutover::runbook::timeline;
+use cutover::runbook::{Runbook, evaluate};
 
 const MAILBOXES: usize = 5_000;
 const LINES: usize = 100_000;

@@ -11,15 +11,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
 use crate::actions::{Refusal, confirmation_entry};
-use crate::check::{Check, Status};
 use crate::clock::{Clock, SystemClock};
-use crate::dns::DnsSnapshot;
-use crate::journal::{DriverLock, Entry, Journal};
-use crate::plan::timeline::{self, Timeline};
+use crate::journal::Entry;
 use crate::plan::{Plan, Severity};
-use crate::runbook::eval::{Inputs, confirm_blockers};
-use crate::runbook::{Evaluation, History, Runbook, StepDef, evaluate};
+use crate::runbook::eval::confirm_blockers;
+use crate::runbook::timeline;
+use crate::runbook::{Evaluation, Runbook};
 use crate::sanitize::sanitize;
+pub use crate::session::{Failure, Observations, Session, no_extra_checks};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -273,39 +272,6 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// An error that ends a command, with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crate::journal::JournalError> for Failure {
-    fn from(e: crate::journal::JournalError) -> Failure {
-        let hint = if e.is_disk_full() {
-            " — free some disk space; nothing was recorded"
-        } else {
-            " — nothing was recorded"
-        };
-        Failure::new(1, format!("{e}{hint}"))
-    }
-}
-
 fn with_plan(path: &Path, f: impl FnOnce(&Plan) -> Result<u8, Failure>) -> Result<u8, Failure> {
     match crate::plan::load(path) {
         Ok(loaded) => {
@@ -410,193 +376,6 @@ fn timeline_cmd(plan: &Plan, format: Format) -> Result<u8, Failure> {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
     serde_json::to_string_pretty(v).map_err(|e| Failure::new(1, format!("cannot encode JSON: {e}")))
-}
-
-/// What the commands evaluate against: the plan, its runbook and timeline, the journal.
-pub struct Session {
-    pub plan: Plan,
-    pub runbook: Runbook,
-    pub timeline: Timeline,
-    pub journal: Journal,
-    pub history: History,
-}
-
-impl Session {
-    pub fn open(plan: &Plan) -> Result<Session, Failure> {
-        let runbook = Runbook::for_plan(plan);
-        let timeline = timeline::build(plan, &runbook);
-        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
-        let replay = journal.replay()?;
-        if let Some(torn) = &replay.torn {
-            eprintln!(
-                "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
-                torn.bytes.len(),
-                torn.saved_to.display()
-            );
-        }
-        for bad in &replay.bad_lines {
-            eprintln!(
-                "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
-                journal.path().display(),
-                bad.line,
-                sanitize(&bad.error)
-            );
-        }
-        let history = History::from_entries(&replay.entries);
-        Ok(Session {
-            plan: plan.clone(),
-            runbook,
-            timeline,
-            journal,
-            history,
-        })
-    }
-
-    /// Evaluates every step against what was observed and the given extra checks.
-    pub fn evaluate(
-        &self,
-        now: Timestamp,
-        observed: &Observations,
-        live: &dyn Fn(&StepDef) -> Vec<Check>,
-    ) -> Evaluation {
-        evaluate(
-            &Inputs {
-                plan: &self.plan,
-                runbook: &self.runbook,
-                timeline: &self.timeline,
-                history: &self.history,
-                dns: observed.dns.as_ref(),
-                mail: observed.mail.as_deref(),
-                now,
-            },
-            live,
-        )
-    }
-
-    /// One round of live observation (nothing when offline). First-seen
-    /// facts are journaled and folded into the history before evaluation.
-    pub fn observe(&mut self, clock: &dyn Clock, offline: bool) -> Result<Observations, Failure> {
-        if offline {
-            return Ok(Observations::default());
-        }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::new(1, format!("cannot start the I/O runtime: {e}")))?;
-        let credentials = match &self.plan.credentials {
-            None => Err("the plan has no [credentials]: mailbox checks stay unknown".to_string()),
-            Some(c) => crate::mail::CredentialSource::new(Some(c))
-                .map_err(|e| format!("mailbox checks stay unknown: {e}")),
-        };
-        // DNS and mailboxes are measured at the same time: a one-shot command takes about one timeout.
-        let (snapshot, probes) = runtime.block_on(async {
-            let probes = async {
-                match &credentials {
-                    Ok(creds) => Some(crate::mail::probe_all_once(&self.plan, creds, clock).await),
-                    Err(_) => None,
-                }
-            };
-            tokio::join!(crate::dns::one_round(&self.plan, clock), probes)
-        });
-        self.record_dns_facts(&snapshot)?;
-        if let Some(probes) = &probes {
-            for entry in crate::mail::steps::mail_facts(&self.history, probes, clock.now()) {
-                self.journal.append(&entry)?;
-                self.history.apply(&entry);
-            }
-        }
-        Ok(Observations {
-            dns: Some(snapshot),
-            mail: probes,
-            mail_note: credentials.err(),
-        })
-    }
-
-    /// Journals the automatic steps this evaluation shows done for the first time, and
-    /// evaluates again so the result reflects the journal.
-    pub fn record_observed_steps(
-        &mut self,
-        eval: Evaluation,
-        now: Timestamp,
-        observed: &Observations,
-    ) -> Result<Evaluation, Failure> {
-        let entries = crate::runbook::eval::observed_steps(&eval, &self.history, now);
-        if entries.is_empty() {
-            return Ok(eval);
-        }
-        for entry in &entries {
-            self.journal.append(entry)?;
-            self.history.apply(entry);
-        }
-        Ok(self.evaluate(now, observed, &no_extra_checks))
-    }
-
-    /// Journals what this DNS round shows for the first time (TTL baseline, MX transitions, alarms).
-    pub fn record_dns_facts(&mut self, snapshot: &DnsSnapshot) -> Result<(), Failure> {
-        let (_, entries) = crate::dns::dns_facts(&self.plan, &self.history.dns, snapshot);
-        for entry in entries {
-            self.journal.append(&entry)?;
-            self.history.apply(&entry);
-        }
-        Ok(())
-    }
-
-    /// Refuses while another process drives (holds the cockpit's driver lock).
-    fn ensure_not_observing(&self) -> Result<(), Failure> {
-        if let Some(driver) = DriverLock::current(self.journal.path())?
-            && driver.pid != std::process::id()
-        {
-            return Err(Failure::new(
-                1,
-                format!(
-                    "refused: this migration is driven by {driver}; confirm from that cockpit, or ask its operator"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn step_def(&self, step: &str) -> Result<&StepDef, Failure> {
-        self.runbook.step(step).ok_or_else(|| {
-            let ids: Vec<&str> = self.runbook.steps.iter().map(|s| s.id.as_str()).collect();
-            Failure::new(
-                2,
-                format!(
-                    "no step `{}`; the steps are: {}",
-                    sanitize(step),
-                    ids.join(", ")
-                ),
-            )
-        })
-    }
-
-    fn mailbox(&self, address: &str) -> Result<String, Failure> {
-        self.plan
-            .mailboxes
-            .iter()
-            .find(|m| m.address.eq_ignore_ascii_case(address))
-            .map(|m| m.address.clone())
-            .ok_or_else(|| {
-                Failure::new(
-                    2,
-                    format!("{} is not a mailbox of this plan", sanitize(address)),
-                )
-            })
-    }
-}
-
-/// What a one-shot command measured live; empty offline.
-#[derive(Debug, Default)]
-pub struct Observations {
-    pub dns: Option<DnsSnapshot>,
-    pub mail: Option<Vec<crate::mail::MailboxProbe>>,
-    /// Why the mailboxes were not probed, when they could not be.
-    pub mail_note: Option<String>,
-}
-
-/// No extra checks: the DNS and mailbox checks come from the observations.
-fn no_extra_checks(_def: &StepDef) -> Vec<Check> {
-    Vec::new()
 }
 
 /// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
@@ -751,7 +530,7 @@ pub fn status_text(session: &Session, eval: &Evaluation) -> String {
             .unwrap_or_default();
         s.push_str(&format!(
             "  {} {:<10} d{} {:<20} {}{}\n",
-            glyph(st.state),
+            st.state.glyph(),
             st.state.as_str(),
             st.day,
             st.id,
@@ -779,7 +558,7 @@ pub fn status_text(session: &Session, eval: &Evaluation) -> String {
             for c in &next.blocked_by {
                 s.push_str(&format!(
                     "    {} {}: {}\n",
-                    status_mark(c.status),
+                    c.status.mark(),
                     c.id,
                     sanitize(&c.evidence)
                 ));
@@ -812,36 +591,7 @@ fn session_now(eval: &Evaluation) -> Timestamp {
     eval.now.parse().unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-pub fn glyph(state: crate::runbook::StepState) -> &'static str {
-    use crate::runbook::StepState::*;
-    match state {
-        Pending => "·",
-        Ready => "▶",
-        Waiting => "⧗",
-        Blocked => "✗",
-        Applied => "…",
-        Done => "✓",
-        Overridden => "!",
-    }
-}
-
-pub fn status_mark(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "✓",
-        Status::Warn => "!",
-        Status::Fail => "✗",
-        Status::Unknown => "?",
-    }
-}
-
-pub fn countdown(d: jiff::SignedDuration) -> String {
-    let secs = d.as_secs().max(0);
-    match secs {
-        s if s >= 3600 => format!("in {} h {:02} min", s / 3600, (s % 3600) / 60),
-        s if s >= 60 => format!("in {} min", s / 60),
-        s => format!("in {s} s"),
-    }
-}
+use crate::units::countdown;
 
 /// `<plan-dir>/<plan-stem>.sync.log`: where a detached copy writes what it would print.
 pub fn sync_log_path(plan: &Path) -> PathBuf {
@@ -1099,7 +849,7 @@ fn confirm(
             for c in &blockers {
                 msg.push_str(&format!(
                     "  {} {} ({}): {}\n",
-                    status_mark(c.status),
+                    c.status.mark(),
                     c.id,
                     c.status.as_str(),
                     sanitize(&c.evidence)

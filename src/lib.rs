@@ -22,5 +22,8 @@ pub mod plan;
 pub mod runbook;
 pub mod sandbox;
 pub mod sanitize;
+pub mod session;
+pub mod step_ids;
 pub mod tui;
 pub mod ui;
+pub mod units;

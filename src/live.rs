@@ -9,10 +9,10 @@ use tokio::sync::mpsc;
 use crate::app::Event;
 use crate::clock::SystemClock;
 use crate::dns::{DnsCommand, DnsFacts, DnsSnapshot, RoundOptions};
+use crate::journal::History;
 use crate::journal::{Follower, Journal};
 use crate::mail::{CredentialSource, MailboxProbe, ProbeCommand};
 use crate::plan::Plan;
-use crate::runbook::History;
 use crate::tui::{StartWorkers, Workers};
 
 /// Starts the live workers for a cockpit on `plan`.

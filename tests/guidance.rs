@@ -5,10 +5,11 @@ mod plans;
 
 use cutover::check::{Check, Kind, Status};
 use cutover::journal::Entry;
+use cutover::journal::History;
 use cutover::plan::Plan;
-use cutover::plan::timeline::build;
 use cutover::runbook::eval::{Inputs, confirm_blockers};
-use cutover::runbook::{Evaluation, History, Runbook, StepDef, StepState, evaluate};
+use cutover::runbook::timeline::build;
+use cutover::runbook::{Evaluation, Runbook, StepDef, StepState, evaluate};
 use jiff::{SignedDuration, Timestamp};
 use plans::{PLAN, plan_from};
 

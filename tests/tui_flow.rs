@@ -506,7 +506,7 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
     assert_eq!(mail_check(&app), Some(Status::Fail));
     assert_eq!(
         app.mailboxes[1].new_login,
-        cutover::ui::model::LoginState::Failed
+        cutover::app::model::LoginState::Failed
     );
     update(
         &mut app,

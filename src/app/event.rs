@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 
+use crate::app::model::{DnsView, MailboxRow};
 use crate::check::Check;
 use crate::journal::Entry;
-use crate::ui::model::{DnsView, MailboxRow};
 
 /// Everything that can change the cockpit's state. Workers send data, never handles.
 #[derive(Debug, Clone)]

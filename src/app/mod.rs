@@ -5,8 +5,12 @@
 //! loop to carry out (append to the journal, start a copy, refresh now).
 //! Rendering (`crate::ui`) reads the state and nothing else.
 
+pub mod dns_view;
 pub mod event;
 pub mod keymap;
+pub mod layout;
+pub mod mail_view;
+pub mod model;
 pub(crate) mod update;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -14,13 +18,14 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::app::model::{DnsView, MailboxRow};
 use crate::check::Check;
+use crate::journal::History;
 use crate::journal::{Driver, Entry};
 use crate::plan::Plan;
-use crate::plan::timeline::{self, Timeline};
 use crate::runbook::eval::Inputs;
-use crate::runbook::{Evaluation, History, Runbook, StepStatus, evaluate};
-use crate::ui::model::{DnsView, MailboxRow};
+use crate::runbook::timeline::{self, Timeline};
+use crate::runbook::{Evaluation, Runbook, StepStatus, evaluate};
 
 pub use event::{Command, Event};
 pub use keymap::{Action, Rehearse, Scope};
@@ -429,7 +434,7 @@ impl App {
 
     /// Keeps the cursor row on screen, moving the window as little as possible.
     pub fn scroll_mailboxes_into_view(&mut self) {
-        let rows = crate::ui::mailbox_rows_visible(self).max(1);
+        let rows = layout::mailbox_rows_visible(self).max(1);
         let view = &mut self.mailbox_view;
         let len = view.order.len();
         view.selected = view.selected.min(len.saturating_sub(1));
@@ -442,9 +447,9 @@ impl App {
     }
 
     /// The copy progress of a mailbox: a running copy's journal lines win over the prober's view.
-    pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::ui::model::CopyProgress> {
+    pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::app::model::CopyProgress> {
         match self.history.sync.get(&row.address) {
-            Some(s) => Some(crate::ui::model::CopyProgress {
+            Some(s) => Some(crate::app::model::CopyProgress {
                 state: s.state.clone(),
                 messages_done: s.messages_done,
                 messages_left: s.messages_left,

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::check::{Check, Kind, Status};
 use crate::dns::DnsSnapshot;
+use crate::journal::history::History;
 use crate::mail::MailboxProbe;
 use crate::plan::Plan;
-use crate::plan::timeline::{self, Timeline};
-use crate::runbook::history::History;
+use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Mode, Runbook, StepDef, template};
 
 /// Where a step stands.
@@ -34,6 +34,19 @@ pub enum StepState {
 }
 
 impl StepState {
+    /// The glyph shown beside a step in the timeline and in `status`.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            StepState::Pending => "·",
+            StepState::Ready => "▶",
+            StepState::Waiting => "⧗",
+            StepState::Blocked => "✗",
+            StepState::Applied => "…",
+            StepState::Done => "✓",
+            StepState::Overridden => "!",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StepState::Pending => "pending",
@@ -378,7 +391,7 @@ pub fn local(plan: &Plan, at: Timestamp) -> String {
 fn step_state(
     def: &StepDef,
     checks: &[Check],
-    record: Option<&crate::runbook::history::StepRecord>,
+    record: Option<&crate::journal::history::StepRecord>,
     preds_done: bool,
 ) -> (StepState, Option<Timestamp>) {
     if let Some(c) = record.and_then(|r| r.confirmed.as_ref()) {
@@ -530,11 +543,7 @@ fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule>
 }
 
 fn human_minutes(m: i64) -> String {
-    match m {
-        m if m >= 24 * 60 => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
-        m if m >= 60 => format!("{} h {} min", m / 60, m % 60),
-        m => format!("{m} min"),
-    }
+    crate::units::duration_secs(u64::try_from(m).unwrap_or(0) * 60)
 }
 
 /// Why a confirmation is refused: the checks that do not hold.
@@ -562,7 +571,7 @@ pub fn observed_steps(
         .filter(|s| history.step(&s.id).is_none_or(|r| r.confirmed.is_none()))
         .map(|s| crate::journal::Entry::Fact {
             at: now,
-            key: crate::runbook::history::STEP_OBSERVED.to_string(),
+            key: crate::journal::history::STEP_OBSERVED.to_string(),
             value: serde_json::json!({ "step": s.id }),
             evidence: s
                 .checks

@@ -23,13 +23,13 @@ use super::mailflow::{DeferReason, Delivery, MailRoutes, Pop3Fetch, Sender};
 use super::world::World;
 use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
-use crate::cli::{Failure, Observations, Session};
 use crate::clock::Clock;
 use crate::journal::Entry;
 use crate::mail::identity::Identity;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
+use crate::session::{Failure, Observations, Session};
 
 /// A classic mistake the autopilot makes on purpose, to show what the cockpit does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -1183,7 +1183,7 @@ impl Autopilot {
             .journal
             .replay()
             .map_err(|e| AutopilotError::Journal(e.to_string()))?;
-        self.session.history = crate::runbook::History::from_entries(&replay.entries);
+        self.session.history = crate::journal::History::from_entries(&replay.entries);
         let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
         let verified = report.mailboxes.iter().all(|m| m.verified());
         if self.at_early_copy.is_some() && label.starts_with("verification") {

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use jiff::civil::{Weekday, date};
 use jiff::tz::TimeZone;
 
-use super::model::{
+use crate::app::model::{
     CopyProgress, DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, ServerColumn,
     ServerRole, Tone,
 };
