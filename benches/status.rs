@@ -95,18 +95,15 @@ fn main() {
             .replay()
             .expect("replay");
         let history = History::from_entries(&replay.entries);
-        let eval = evaluate(
-            &Inputs {
-                plan: &plan,
-                runbook: &runbook,
-                timeline: &tl,
-                history: &history,
-                dns: None,
-                mail: None,
-                now: at,
-            },
-            &|_| vec![],
-        );
+        let eval = evaluate(&Inputs {
+            plan: &plan,
+            runbook: &runbook,
+            timeline: &tl,
+            history: &history,
+            dns: None,
+            mail: None,
+            now: at,
+        });
         let json = serde_json::to_string(&eval).expect("json");
         full.push(t0.elapsed());
         evaluated_steps = eval.steps.len();

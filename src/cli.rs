@@ -18,7 +18,7 @@ use crate::runbook::eval::confirm_blockers;
 use crate::runbook::timeline;
 use crate::runbook::{Evaluation, Runbook};
 use crate::sanitize::sanitize;
-pub use crate::session::{Failure, Observations, Session, no_extra_checks};
+pub use crate::session::{Failure, Observations, Session};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -423,7 +423,7 @@ fn status(plan: &Plan, json: bool, offline: bool, clock: &dyn Clock) -> Result<u
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
     let now = clock.now();
-    let eval = session.evaluate(now, &observed, &no_extra_checks);
+    let eval = session.evaluate(now, &observed);
     let eval = session.record_observed_steps(eval, now, &observed)?;
     let text = if json {
         let mut value = serde_json::to_value(&eval)
@@ -826,7 +826,7 @@ fn confirm(
     };
     let observed = session.observe(clock, offline)?;
     let now = clock.now();
-    let eval = session.evaluate(now, &observed, &no_extra_checks);
+    let eval = session.evaluate(now, &observed);
     let status = eval
         .step(&def.id)
         .ok_or_else(|| Failure::new(2, format!("no step {}", def.id)))?;

@@ -4,7 +4,6 @@
 
 use jiff::Timestamp;
 
-use crate::check::Check;
 use crate::clock::Clock;
 use crate::dns::DnsSnapshot;
 use crate::journal::{DriverLock, History, Journal};
@@ -87,25 +86,17 @@ impl Session {
         })
     }
 
-    /// Evaluates every step against what was observed and the given extra checks.
-    pub fn evaluate(
-        &self,
-        now: Timestamp,
-        observed: &Observations,
-        live: &dyn Fn(&StepDef) -> Vec<Check>,
-    ) -> Evaluation {
-        evaluate(
-            &Inputs {
-                plan: &self.plan,
-                runbook: &self.runbook,
-                timeline: &self.timeline,
-                history: &self.history,
-                dns: observed.dns.as_ref(),
-                mail: observed.mail.as_deref(),
-                now,
-            },
-            live,
-        )
+    /// Evaluates every step against the journal and what was observed.
+    pub fn evaluate(&self, now: Timestamp, observed: &Observations) -> Evaluation {
+        evaluate(&Inputs {
+            plan: &self.plan,
+            runbook: &self.runbook,
+            timeline: &self.timeline,
+            history: &self.history,
+            dns: observed.dns.as_ref(),
+            mail: observed.mail.as_deref(),
+            now,
+        })
     }
 
     /// One round of live observation (nothing when offline). First-seen
@@ -163,7 +154,7 @@ impl Session {
             self.journal.append(entry)?;
             self.history.apply(entry);
         }
-        Ok(self.evaluate(now, observed, &no_extra_checks))
+        Ok(self.evaluate(now, observed))
     }
 
     /// Journals what this DNS round shows for the first time (TTL baseline, MX transitions, alarms).
@@ -227,9 +218,4 @@ pub struct Observations {
     pub mail: Option<Vec<crate::mail::MailboxProbe>>,
     /// Why the mailboxes were not probed, when they could not be.
     pub mail_note: Option<String>,
-}
-
-/// No extra checks: the DNS and mailbox checks come from the observations.
-pub fn no_extra_checks(_def: &StepDef) -> Vec<Check> {
-    Vec::new()
 }

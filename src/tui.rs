@@ -86,8 +86,8 @@ pub struct Workers {
     pub copy: Option<mpsc::Sender<Option<String>>>,
 }
 
-/// Starts the live workers; they send `Event::Dns`, `Event::Mailboxes` and
-/// `Event::LiveChecks` on the sender they are given.
+/// Starts the live workers; they send `Event::DnsRound` and `Event::MailProbes`
+/// on the sender they are given.
 pub type StartWorkers = Box<dyn FnOnce(&Plan, mpsc::Sender<Event>) -> Workers + Send>;
 
 /// The log file of a plan: `<plan-dir>/<plan-stem>.log`.

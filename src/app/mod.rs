@@ -13,13 +13,12 @@ pub mod mail_view;
 pub mod model;
 pub(crate) mod update;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 
 use crate::app::model::{DnsView, MailboxRow};
-use crate::check::Check;
 use crate::journal::History;
 use crate::journal::{Driver, Entry};
 use crate::plan::Plan;
@@ -170,8 +169,6 @@ pub struct App {
     pub history: History,
     pub now: Timestamp,
     pub eval: Evaluation,
-    /// Checks that need live data, by step id (empty until measured).
-    pub live: HashMap<String, Vec<Check>>,
     pub role: Role,
     /// Started with `--offline`: no DNS or mailbox workers run.
     pub offline: bool,
@@ -184,7 +181,7 @@ pub struct App {
     pub dns_round: Option<crate::dns::DnsSnapshot>,
     /// The latest mailbox probes, which the mailbox checks read.
     pub mail_probes: Option<Vec<crate::mail::MailboxProbe>>,
-    /// What the DNS pane shows (from `dns_round`, or given directly in tests).
+    /// What the DNS pane shows, built from `dns_round` and the journal's DNS facts.
     pub dns: Option<DnsView>,
     pub mailboxes: Vec<MailboxRow>,
     pub mailbox_view: MailboxView,
@@ -229,18 +226,15 @@ impl App {
             .skip(entries.len().saturating_sub(JOURNAL_TAIL))
             .cloned()
             .collect();
-        let eval = evaluate(
-            &Inputs {
-                plan: &plan,
-                runbook: &runbook,
-                timeline: &timeline,
-                history: &history,
-                dns: None,
-                mail: None,
-                now,
-            },
-            &|_| Vec::new(),
-        );
+        let eval = evaluate(&Inputs {
+            plan: &plan,
+            runbook: &runbook,
+            timeline: &timeline,
+            history: &history,
+            dns: None,
+            mail: None,
+            now,
+        });
         let selected_step = eval
             .next
             .as_ref()
@@ -253,7 +247,6 @@ impl App {
             history,
             now,
             eval,
-            live: HashMap::new(),
             role,
             offline: false,
             no_color: false,
@@ -299,19 +292,15 @@ impl App {
         let was_next = self.eval.next.as_ref().map(|n| n.step.clone());
         let on_next =
             was_next.is_some() && self.selected_step().map(|s| &s.id) == was_next.as_ref();
-        let live = &self.live;
-        let eval = evaluate(
-            &Inputs {
-                plan: &self.plan,
-                runbook: &self.runbook,
-                timeline: &self.timeline,
-                history: &self.history,
-                dns: self.dns_round.as_ref(),
-                mail: self.mail_probes.as_deref(),
-                now: self.now,
-            },
-            &|def| live.get(&def.id).cloned().unwrap_or_default(),
-        );
+        let eval = evaluate(&Inputs {
+            plan: &self.plan,
+            runbook: &self.runbook,
+            timeline: &self.timeline,
+            history: &self.history,
+            dns: self.dns_round.as_ref(),
+            mail: self.mail_probes.as_deref(),
+            now: self.now,
+        });
         let changed = eval.steps.len() != self.eval.steps.len()
             || eval.steps.iter().zip(&self.eval.steps).any(|(a, b)| {
                 a.state != b.state || a.checks != b.checks || a.wait_until != b.wait_until

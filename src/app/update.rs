@@ -104,27 +104,10 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
-        Event::Dns(view) => {
-            app.dns = Some(*view);
-            app.dirty = true;
-            Vec::new()
-        }
         Event::MailProbes(probes) => {
             app.mailboxes = crate::app::mail_view::mailbox_rows(&app.plan, &probes, &app.history);
             app.mail_probes = Some(probes);
             app.reorder_mailboxes();
-            app.reevaluate();
-            app.dirty = true;
-            Vec::new()
-        }
-        Event::Mailboxes(rows) => {
-            app.mailboxes = rows;
-            app.reorder_mailboxes();
-            app.dirty = true;
-            Vec::new()
-        }
-        Event::LiveChecks(checks) => {
-            app.live = checks;
             app.reevaluate();
             app.dirty = true;
             Vec::new()

@@ -1,6 +1,6 @@
 //! The guidance engine: every step's state from its checks, and what to do next.
 //!
-//! Pure: (plan, runbook, journal history, live checks, now) → [`Evaluation`].
+//! Pure: (plan, runbook, journal history, DNS round, mailbox probes, now) → [`Evaluation`].
 //! `status`, the cockpit and the tests all read the same evaluation.
 
 use jiff::{SignedDuration, Timestamp};
@@ -165,10 +165,9 @@ pub struct Inputs<'a> {
 }
 
 /// Evaluates every step. The journal and the clock answer some checks, the
-/// DNS round and the mailbox probes others (with the journal's facts), and
-/// `live` may add or stand over any (tests, the rehearsal). Any check the
-/// runbook names that nothing answers is `unknown`, never green.
-pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
+/// DNS round and the mailbox probes others (with the journal's facts). Any
+/// check the runbook names that nothing answers is `unknown`, never green.
+pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let Inputs {
         plan,
         runbook,
@@ -186,16 +185,8 @@ pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> E
             checks.push(predecessor_check(after, state));
         }
         let applied_at = history.step(&def.id).and_then(|r| r.applied_at);
-        // `live` first: a check it gives stands over the DNS module's of the same id.
-        let mut live_checks = live(def);
-        live_checks.extend(crate::dns::step_checks(
-            &def.id,
-            plan,
-            dns,
-            &history.dns,
-            applied_at,
-            now,
-        ));
+        let mut live_checks =
+            crate::dns::step_checks(&def.id, plan, dns, &history.dns, applied_at, now);
         live_checks.extend(crate::mail::steps::step_checks(
             &def.id, plan, mail, history, now,
         ));

@@ -703,8 +703,7 @@ impl Autopilot {
     }
 
     fn evaluate(&self) -> Evaluation {
-        self.session
-            .evaluate(self.now(), &self.observed, &|_| Vec::new())
+        self.session.evaluate(self.now(), &self.observed)
     }
 
     /// Looks at the runbook and does what is due. Returns true when every step is finished.

@@ -5,7 +5,6 @@
 //! come from the 16-colour palette only (none with `NO_COLOR`), and every
 //! piece of server or journal text goes through [`crate::sanitize`].
 
-pub mod fake;
 mod panes;
 mod popups;
 pub mod text;
