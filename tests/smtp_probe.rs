@@ -159,9 +159,11 @@ async fn a_missing_address_fails_naming_it_with_postfix_reply_until_it_is_create
     // The administrator creates the alias at the new MX; the next probe passes.
     postfix.accept_only(&[ALICE, SALES]);
     let mut latest = probe.clone();
+    let mut probes = 1;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         latest.merge(probe_postfix(&postfix, &[ALICE, SALES]).await);
+        probes += 1;
         let check = new_mx_accepts(&latest, &wanted);
         if check.status == Status::Pass {
             break;
@@ -175,9 +177,7 @@ async fn a_missing_address_fails_naming_it_with_postfix_reply_until_it_is_create
     }
     assert_eq!(latest.hosts.len(), 1);
     assert_eq!(latest.answers.len(), 2);
-    let sessions = postfix.smtp_sessions(0).len();
-    assert!(sessions >= 2);
-    sessions_without_data(&postfix, sessions);
+    sessions_without_data(&postfix, probes);
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ pub const DOMAIN: &str = "example.com";
 /// One running private Postfix.
 pub struct Postfix {
     dir: tempfile::TempDir,
+    binary: PathBuf,
     /// `postfix start-fg`: Postfix's master runs in it until `postfix stop`.
     master: Child,
     pub port: u16,
@@ -215,6 +216,7 @@ smtpd_tls_security_level = may
             .spawn()
             .map_err(|e| e.to_string())?;
         let mut postfix = Postfix {
+            binary: binary.to_path_buf(),
             ca_file: root.join("ca.pem"),
             dir,
             master,
@@ -285,7 +287,7 @@ smtpd_tls_security_level = may
     /// Replaces the accepted addresses and makes Postfix read them again.
     pub fn accept_only(&self, accepted: &[&str]) {
         write_addresses(&self.dir.path().join("vmailbox"), accepted).expect("write vmailbox");
-        run(Command::new("postfix")
+        run(Command::new(&self.binary)
             .arg("-c")
             .arg(self.dir.path())
             .arg("reload"));
@@ -302,7 +304,7 @@ fn write_addresses(path: &Path, accepted: &[&str]) -> Result<(), String> {
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        let _ = Command::new("postfix")
+        let _ = Command::new(&self.binary)
             .arg("-c")
             .arg(self.dir.path())
             .arg("stop")
