@@ -578,6 +578,76 @@ async fn a_server_accepting_every_address_proves_nothing() {
     fake.assert_no_data();
 }
 
+/// A server offering STARTTLS that answers it with `starttls_reply`, otherwise knowing alice.
+fn offers_starttls(starttls_reply: &'static str) -> impl Fn(&str, usize) -> Say + Send + Sync {
+    move |command: &str, n| {
+        let upper = command.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            reply("250-fake.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+        } else if upper == "STARTTLS" {
+            reply(starttls_reply)
+        } else {
+            knows(&[ALICE])(command, n)
+        }
+    }
+}
+
+#[tokio::test]
+async fn starttls_refused_or_followed_by_injected_data_falls_back_to_plain_text() {
+    // A refusal (RFC 3207): the same session goes on without TLS.
+    let refusing = Fake::start(
+        "220 fake.test ESMTP\r\n",
+        offers_starttls("454 4.7.0 TLS not available\r\n"),
+    )
+    .await;
+    let probe = refusing.probe(&[ALICE]).await;
+    let host = &probe.hosts[0];
+    assert!(host.starttls);
+    assert_eq!(host.cert_valid, None);
+    assert_eq!(
+        host.tls_error.as_deref(),
+        Some("the server refused STARTTLS: 454 4.7.0 TLS not available")
+    );
+    assert_eq!(probe.answers[0].accepts, Some(true));
+    let commands = refusing.commands();
+    assert_eq!(
+        commands.iter().filter(|c| c.starts_with("EHLO")).count(),
+        1,
+        "{commands:?}"
+    );
+
+    // Bytes after the 220 would be read as if they came over TLS: never trusted.
+    let injecting = Fake::start(
+        "220 fake.test ESMTP\r\n",
+        offers_starttls("220 2.0.0 Ready to start TLS\r\n250 2.1.5 injected\r\n"),
+    )
+    .await;
+    let probe = injecting.probe(&[ALICE]).await;
+    let host = &probe.hosts[0];
+    assert_eq!(host.cert_valid, Some(false), "{host:?}");
+    assert!(
+        host.tls_error
+            .as_deref()
+            .is_some_and(|e| e.contains("sent data after its STARTTLS answer")),
+        "{host:?}"
+    );
+    // Asked again on a new connection, without TLS.
+    assert_eq!(probe.answers[0].accepts, Some(true));
+    assert_eq!(probe.answers[0].reply, "250 2.1.5 Ok");
+    let commands = injecting.commands();
+    assert_eq!(
+        commands.iter().filter(|c| *c == "STARTTLS").count(),
+        1,
+        "{commands:?}"
+    );
+    assert_eq!(
+        commands.iter().filter(|c| c.starts_with("EHLO")).count(),
+        2,
+        "{commands:?}"
+    );
+    injecting.assert_no_data();
+}
+
 /// Every string in the probe and the check, to look for control characters.
 fn all_text(probe: &SmtpProbe, evidence: &str) -> Vec<String> {
     fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
