@@ -15,6 +15,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod detach;
 pub mod dns;
 pub mod journal;
 pub mod live;
