@@ -18,8 +18,9 @@ const LAYERS: &[&[&str]] = &[
     &["journal"],
     // I/O against the world: DNS, IMAP, SMTP.
     &["dns", "mail", "smtp"],
-    // Steps, checks, guidance; the confirmation rule; the evaluation context.
-    &["runbook", "actions", "session"],
+    // Steps, checks, guidance; the confirmation rule; the evaluation context; starting a
+    // background copy (for the cockpit and `sync --detach`).
+    &["runbook", "actions", "session", "detach"],
     // The cockpit's state, events, pure update and view models.
     &["app"],
     // Pure rendering.

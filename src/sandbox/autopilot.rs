@@ -109,7 +109,7 @@ pub enum AutopilotError {
 
 impl From<Failure> for AutopilotError {
     fn from(f: Failure) -> AutopilotError {
-        AutopilotError::Journal(f.message)
+        AutopilotError::Journal(f.to_string())
     }
 }
 
