@@ -21,9 +21,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// A length of time in its two largest units, the smaller left out when zero:
-/// "23 h 27 min", "24 h", "5 min", "5 min 40 s", "40 s". Seconds are dropped
-/// once there are hours: nobody waits on them then.
+/// "23 h 27 min", "24 h", "5 min", "5 min 40 s", "40 s"; from two days on,
+/// "3 d 4 h". Seconds are dropped once there are hours: nobody waits on them then.
 pub fn duration_secs(secs: u64) -> String {
+    if secs >= 2 * 86_400 {
+        let (d, h) = (secs / 86_400, (secs % 86_400) / 3600);
+        return if h == 0 {
+            format!("{d} d")
+        } else {
+            format!("{d} d {h} h")
+        };
+    }
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     match (h, m, s) {
         (0, 0, s) => format!("{s} s"),
@@ -70,6 +78,9 @@ mod tests {
         assert_eq!(duration_secs(40), "40 s");
         assert_eq!(duration_secs(0), "0 s");
         assert_eq!(duration_secs(77_968), "21 h 39 min");
+        assert_eq!(duration_secs(47 * 3600 + 59 * 60), "47 h 59 min");
+        assert_eq!(duration_secs(2 * 86_400), "2 d");
+        assert_eq!(duration_secs(272 * 86_400 + 10 * 3600 + 360), "272 d 10 h");
         assert_eq!(duration(SignedDuration::from_secs(-5)), "0 s");
         assert_eq!(countdown(SignedDuration::from_mins(90)), "in 1 h 30 min");
     }
