@@ -316,7 +316,9 @@ fn confirmations_survive_kill_9() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_micros(seed % 12_000));
-        if child.try_wait().expect("wait").is_none() {
+        // Every fourth one is left to finish, so some confirmations complete
+        // however slow a loaded machine makes each process.
+        if i % 4 != 3 && child.try_wait().expect("wait").is_none() {
             let _ = child.kill();
             kills += 1;
         }
