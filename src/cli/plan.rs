@@ -80,7 +80,7 @@ pub(crate) fn init(
                 text
             }
             Err(e) => {
-                eprintln!("cutover: {e}; no plan written");
+                eprintln!("cutover: {e}\nNo plan was written.");
                 return Ok(ExitCode::from(1));
             }
         }

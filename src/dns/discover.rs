@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use crate::dns::query::{self, AnswerStatus, Ask, Rtype};
 use crate::dns::spf;
 use crate::plan::WhichSide;
-use crate::plan::init::{Overrides, Provider, toml_array, toml_string};
+use crate::plan::init::{Overrides, Provider, commented, toml_array, toml_string};
 use crate::sanitize::sanitize;
 
 /// The DKIM selectors tried, the common providers' and hosting panels' conventions.
@@ -123,8 +123,12 @@ pub enum DiscoverError {
     NoSuchDomain { domain: String, server: String },
     #[error("cannot find the name servers of {domain}: {why}")]
     NoNameServers { domain: String, why: String },
-    #[error("no authoritative server answered for {domain} ({detail}); is the network up?")]
-    NoAnswer { domain: String, detail: String },
+    #[error("no authoritative server answered for {domain} (asked {servers}: {detail})")]
+    NoAnswer {
+        domain: String,
+        servers: String,
+        detail: String,
+    },
     #[error(
         "no resolver to ask: /etc/resolv.conf names none ({0}); give one with --resolver ADDR[:PORT]"
     )]
@@ -254,6 +258,12 @@ pub async fn discover(domain: &str, o: &DiscoverOptions) -> Result<Discovery, Di
         other => {
             return Err(DiscoverError::NoAnswer {
                 domain,
+                servers: d
+                    .servers
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 detail: format!(
                     "{}{}",
                     other.as_str(),
@@ -522,6 +532,7 @@ pub fn mx_hosts(d: &Discovery) -> Vec<String> {
         .flat_map(|m| m.records.iter())
         .filter_map(|r| r.split_whitespace().nth(1))
         .map(|h| format!("{}.", h.trim_end_matches('.').to_ascii_lowercase()))
+        .filter(|h| h != ".") // a null MX names no host
         .collect()
 }
 
@@ -661,9 +672,9 @@ fn attribute_mechanism(
             None if names_mx_domain(t, hosts, &d.domain) => {
                 Attribution::Old("names the MX hosts' domain".into())
             }
-            None => {
-                Attribution::Stays("another service's include (e.g. a CRM or newsletter)".into())
-            }
+            None => Attribution::Stays(
+                "another service's include, e.g. a CRM's or a newsletter's".into(),
+            ),
         },
         _ => Attribution::Unknown("does not name the MX hosts or the old provider".into()),
     }
@@ -793,14 +804,24 @@ pub fn plan_overrides(
             .unwrap_or_else(|| "no provider cutover knows".into());
         t.push(format!("# MX host {}: {whose}", sanitize(host)));
     }
+    // A null MX ("0 .", RFC 7505) says the domain takes no mail: not a server to plan for.
+    let served: Vec<String> =
+        d.mx.iter()
+            .flat_map(|m| m.records.iter())
+            .filter(|r| r.split_whitespace().nth(1).is_some_and(|h| h != "."))
+            .map(|r| sanitize(r))
+            .collect();
     match &d.mx {
-        Some(mx) => t.push(format!(
+        Some(mx) if !served.is_empty() => t.push(format!(
             "mx = {}   # the domain's MX records, TTL {}",
-            toml_array(&mx.records.iter().map(|r| sanitize(r)).collect::<Vec<_>>()),
+            toml_array(&served),
             crate::units::ttl(mx.ttl)
         )),
-        None => {
-            t.push("# The domain has no MX records: write the old server's here.".into());
+        _ => {
+            t.push(
+                "# The domain serves no MX record of a mail server: write the old server's here."
+                    .into(),
+            );
             t.push("mx = [\"10 mx1.old.example.\"]".into());
         }
     }
@@ -899,7 +920,10 @@ pub fn plan_overrides(
                 .join(", ")
         )
     };
-    let authoritative = format!("authoritative = {}   # {source}", toml_array(&servers));
+    let authoritative = commented(
+        &format!("authoritative = {}", toml_array(&servers)),
+        &source,
+    );
 
     let seen: Vec<(&str, u32)> =
         d.mx.as_ref()
@@ -914,9 +938,9 @@ pub fn plan_overrides(
         .collect::<Vec<_>>()
         .join(", ");
     let old_ttl = match largest {
-        Some(ttl) if ttl > migration_ttl => format!(
-            "old_ttl = {}                # the largest TTL served before the lowering ({seen_text})",
-            toml_string(&plan_duration(ttl))
+        Some(ttl) if ttl > migration_ttl => commented(
+            &format!("old_ttl = {}", toml_string(&plan_duration(ttl))),
+            &format!("the largest TTL served before the lowering ({seen_text})"),
         ),
         Some(_) => format!(
             "# old_ttl unset: the TTLs served now ({seen_text}) are at or under the migration TTL, so say nothing of the old one; 24 h will be assumed"
@@ -1080,6 +1104,17 @@ mod tests {
             line.starts_with('#') && line.contains("24 h will be assumed"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_null_mx_is_no_server_to_plan_for() {
+        let d = discovery(&["0 ."], "v=spf1 -all");
+        assert!(mx_hosts(&d).is_empty());
+        let old = plan_overrides(&d, None, &providers().unwrap(), 300)
+            .old
+            .unwrap();
+        assert!(old.contains("mx = [\"10 mx1.old.example.\"]"), "{old}");
+        assert!(old.contains("no MX record of a mail server"), "{old}");
     }
 
     #[test]

@@ -231,6 +231,11 @@ pub fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// `code` with `# comment` after it, in the template's comment column.
+pub fn commented(code: &str, comment: &str) -> String {
+    format!("{code:<32} # {comment}")
+}
+
 /// A one-line TOML array of strings.
 pub fn toml_array(items: &[String]) -> String {
     let inner: Vec<String> = items.iter().map(|s| toml_string(s)).collect();
@@ -264,7 +269,14 @@ pub fn apply(text: &str, o: &Overrides) -> String {
         replace_line(&mut lines, "authoritative =", line);
     }
     if let Some(line) = &o.old_ttl {
-        replace_line(&mut lines, "# old_ttl =", line);
+        // The template's old_ttl comment runs on to a second, indented line: both go.
+        if let Some(at) = lines.iter().position(|l| l.starts_with("# old_ttl =")) {
+            let continued = lines
+                .get(at + 1)
+                .is_some_and(|l| l.starts_with(' ') && l.trim_start().starts_with('#'));
+            let end = if continued { at + 2 } else { at + 1 };
+            lines.splice(at..end, [line.clone()]);
+        }
     }
     if let Some(header) = &o.header
         && !lines.is_empty()
@@ -350,5 +362,13 @@ mod preset_tests {
         assert!(out.contains("[old]\nname = \"X\"\n\n[new]"), "{out}");
         assert!(!out.contains("mx1.old.example"));
         assert!(out.contains("authoritative = [\"192.0.2.1\"]\n"));
+        let out = apply(
+            &text,
+            &Overrides {
+                old_ttl: Some("old_ttl = \"2h\"".into()),
+                ..Overrides::default()
+            },
+        );
+        assert!(out.contains("\nold_ttl = \"2h\"\npoll ="), "{out}");
     }
 }
