@@ -49,10 +49,16 @@ async fn checked(plan: &Path) -> cutover::plan::Plan {
     cutover::plan::load(plan).expect("loads").plan
 }
 
-/// example.com with two MX at an old host, an SPF record with the old host's terms and a
-/// newsletter service's include, and DKIM keys at `default` (TXT) and `selector1` (CNAME).
+/// example.com with two MX at an old host, an SPF record with the old host's terms, an
+/// address no MX host has and a newsletter service's include, and DKIM keys at `default`
+/// (TXT), `selector1` (CNAME in the zone) and `fm1` (CNAME to another zone). The same
+/// server serves the old host's zone and the DKIM provider's, so a resolver pointed at
+/// it finds the MX hosts' addresses and the CNAME's target.
 async fn old_host_zone() -> TestDns {
-    let dns = TestDns::start("example.com.").await;
+    let dns =
+        TestDns::start_zones(&["example.com.", "oldhost.example.", "dkimhost.example."]).await;
+    dns.set_a("mx1.oldhost.example.", 3_600, &["198.51.100.7"])
+        .await;
     dns.set_mx(
         "example.com.",
         86_400,
@@ -63,7 +69,7 @@ async fn old_host_zone() -> TestDns {
         "example.com.",
         3_600,
         &[
-            "v=spf1 mx include:_spf.oldhost.example include:servers.mcsv.net ~all",
+            "v=spf1 mx include:_spf.oldhost.example ip4:198.51.100.7 ip4:203.0.113.9 include:servers.mcsv.net ~all",
             "google-site-verification=abc",
         ],
     )
@@ -89,6 +95,20 @@ async fn old_host_zone() -> TestDns {
         "selector1-example-com._domainkey.example.com.",
         3_600,
         &["v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"],
+    )
+    .await;
+    let outside = Name::from_ascii("fm1.example.com.dkimhost.example.").unwrap();
+    dns.set(
+        "fm1._domainkey.example.com.",
+        RecordType::CNAME,
+        3_600,
+        vec![RData::CNAME(CNAME(outside))],
+    )
+    .await;
+    dns.set_txt(
+        "fm1.example.com.dkimhost.example.",
+        3_600,
+        &["v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQD"],
     )
     .await;
     dns
@@ -131,9 +151,14 @@ async fn discover_writes_old_from_the_zone_and_check_accepts_it() {
     // Only the old host's terms; the newsletter service's include stays, named in a comment.
     assert_eq!(
         p.old.spf,
-        ["mx", "include:_spf.oldhost.example"],
+        ["mx", "include:_spf.oldhost.example", "ip4:198.51.100.7"],
         "{written}"
     );
+    let unknown = written
+        .lines()
+        .find(|l| l.contains("cannot tell"))
+        .unwrap_or_else(|| panic!("no comment on the terms left out:\n{written}"));
+    assert!(unknown.contains("ip4:203.0.113.9"), "{unknown}");
     let stays = written
         .lines()
         .find(|l| l.contains("untouched"))
@@ -147,6 +172,12 @@ async fn discover_writes_old_from_the_zone_and_check_accepts_it() {
     );
     assert!(
         written.contains("# DKIM selector default: TXT key"),
+        "{written}"
+    );
+    assert!(
+        written.contains(
+            "# DKIM selector fm1: CNAME to fm1.example.com.dkimhost.example., key found there"
+        ),
         "{written}"
     );
     assert!(written.contains("v=DMARC1; p=none"), "{written}");

@@ -194,14 +194,10 @@ pub async fn discover(domain: &str, o: &DiscoverOptions) -> Result<Discovery, Di
     };
     // With --authoritative, a resolver is only needed for names outside the zone (MX
     // hosts' addresses, DKIM CNAME targets): its absence is no failure then.
-    let stub = match (&resolvers, o.authoritative.is_empty()) {
-        (Ok(r), _) => Some(stub_resolver(r, o.timeout)?),
-        (Err(_), false) => None,
-        (Err(_), true) => {
-            return Err(resolvers
-                .err()
-                .unwrap_or(DiscoverError::NoResolver(String::new())));
-        }
+    let stub = match resolvers {
+        Ok(r) => Some(stub_resolver(&r, o.timeout)?),
+        Err(e) if o.authoritative.is_empty() => return Err(e),
+        Err(_) => None,
     };
     let mut d = Discovery {
         domain: domain.clone(),
@@ -791,10 +787,17 @@ pub fn plan_overrides(
     t.push(format!(
         "[old]                            # discovered from the domain's DNS, asked at {asked}"
     ));
-    t.push(format!(
-        "name = {}",
-        toml_string(old.map_or("Old host", |p| p.name.as_str()))
-    ));
+    t.push(match (old, from) {
+        (Some(p), Some(_)) => commented(
+            &format!("name = {}", toml_string(&p.name)),
+            &format!("from --from {}", p.id),
+        ),
+        (Some(p), None) => commented(
+            &format!("name = {}", toml_string(&p.name)),
+            "the provider the MX hosts point at",
+        ),
+        (None, _) => "name = \"Old host\"".into(),
+    });
     // Which provider each MX host points at.
     for host in &hosts {
         let whose = providers
