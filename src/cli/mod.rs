@@ -51,16 +51,46 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Write a complete, commented plan for a domain.
+    #[command(
+        long_about = "Write a complete, commented plan for a domain, which passes `cutover check` as written.\n\n\
+--discover fills [old] (MX, the old mail host's SPF terms), [dns] authoritative and old_ttl from \
+the domain's DNS: the NS are found through --resolver (else /etc/resolv.conf) and asked directly \
+(or the --authoritative servers instead). --to and --from fill [new] and [old] from a provider \
+preset (--list-providers). Exit codes: 0 written; 1 the DNS could not be asked or the domain \
+does not exist (nothing written); 2 usage."
+    )]
     Init {
         /// The mail domain that moves, e.g. example.com.
-        #[arg(long)]
-        domain: String,
+        #[arg(long, required_unless_present = "list_providers")]
+        domain: Option<String>,
         /// Where to write it (default: the --plan path, ./cutover.toml).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// Fill [old] and [dns] from the domain's DNS as served now.
+        #[arg(long)]
+        discover: bool,
+        /// A resolver to find the NS through (repeatable); default: /etc/resolv.conf's.
+        #[arg(long = "resolver", value_name = "ADDR[:PORT]", requires = "discover")]
+        resolvers: Vec<String>,
+        /// Ask this server instead of the NS hosts (repeatable).
+        #[arg(
+            long = "authoritative",
+            value_name = "ADDR[:PORT]",
+            requires = "discover"
+        )]
+        authoritative: Vec<String>,
+        /// Fill [new] from this provider's preset (see --list-providers).
+        #[arg(long, value_name = "PROVIDER")]
+        to: Option<String>,
+        /// Fill [old] from this provider's preset (with --discover: the old provider the SPF terms are attributed to).
+        #[arg(long, value_name = "PROVIDER")]
+        from: Option<String>,
+        /// List the provider presets, one line each.
+        #[arg(long, exclusive = true)]
+        list_providers: bool,
     },
     /// Validate the plan: every error as FILE:LINE:COLUMN, exit 0 or 2.
     Check,
@@ -192,15 +222,35 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let path = cli.plan.as_path();
     match cli.command {
         Some(Command::Init {
+            list_providers: true,
+            ..
+        }) => plan::list_providers()?,
+        Some(Command::Init {
             domain,
             output,
             force,
-        }) => plan::init(
-            &domain,
-            output.as_deref().unwrap_or(path),
-            force,
-            clock.now(),
-        )?,
+            discover,
+            resolvers,
+            authoritative,
+            to,
+            from,
+            list_providers: false,
+        }) => {
+            let choice = plan::InitChoice {
+                discover,
+                resolvers,
+                authoritative,
+                to,
+                from,
+            };
+            return plan::init(
+                domain.as_deref().unwrap_or_default(),
+                output.as_deref().unwrap_or(path),
+                force,
+                &choice,
+                clock.now(),
+            );
+        }
         Some(Command::Check) => plan::check(path)?,
         Some(Command::Timeline { format }) => plan::timeline(&load_plan(path)?, format)?,
         Some(Command::Notice) => print!("{}", plan::notice(&load_plan(path)?)),

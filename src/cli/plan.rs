@@ -1,28 +1,101 @@
 //! The commands about the plan itself: `init`, `check`, `timeline` and `notice`.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use jiff::Timestamp;
 
 use super::{Format, to_json};
+use crate::dns::discover::{DiscoverOptions, Discovery, discover, plan_text};
 use crate::plan::Plan;
 use crate::runbook::Runbook;
 use crate::runbook::timeline;
 use crate::sanitize::sanitize;
 use crate::session::Failure;
 
-/// `cutover init`: writes a complete, commented plan for `domain` to `output`.
+/// What `cutover init` fills beyond the template.
+#[derive(Debug, Default)]
+pub(crate) struct InitChoice {
+    pub(crate) discover: bool,
+    /// As written after --resolver and --authoritative: "addr" or "addr:port".
+    pub(crate) resolvers: Vec<String>,
+    pub(crate) authoritative: Vec<String>,
+    /// Provider preset ids.
+    pub(crate) to: Option<String>,
+    pub(crate) from: Option<String>,
+}
+
+/// `cutover init`: writes a complete, commented plan for `domain` to `output`. Exit 1
+/// (nothing written) when `--discover` could not ask the DNS or the domain does not exist.
 pub(crate) fn init(
     domain: &str,
     output: &Path,
     force: bool,
+    choice: &InitChoice,
     now: Timestamp,
-) -> Result<(), Failure> {
+) -> Result<ExitCode, Failure> {
+    use crate::plan::WhichSide;
+    use crate::plan::init::{Overrides, apply, provider, providers, render};
+
+    let preset = |id: &Option<String>| {
+        id.as_deref()
+            .map(provider)
+            .transpose()
+            .map_err(|e| Failure::Usage(e.to_string()))
+    };
+    let to = preset(&choice.to)?;
+    let from = preset(&choice.from)?;
+    let all = providers().map_err(|e| Failure::Usage(e.to_string()))?;
+    let addresses = |texts: &[String], flag: &str| {
+        texts
+            .iter()
+            .map(|t| {
+                crate::plan::load::parse_server_address(t).ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "{flag} `{}` is not an IP address with an optional port; write e.g. 9.9.9.9 or 127.0.0.1:5353",
+                        sanitize(t)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let resolvers = addresses(&choice.resolvers, "--resolver")?;
+    let authoritative = addresses(&choice.authoritative, "--authoritative")?;
     // `to_string`: the template's error is a message for the operator, whatever its type.
-    let text = crate::plan::init::render(domain, now).map_err(|e| Failure::Usage(e.to_string()))?;
+    let template = render(domain, now).map_err(|e| Failure::Usage(e.to_string()))?;
     if output.exists() && !force {
         return Err(Failure::WouldOverwrite(output.to_path_buf()));
     }
+    let text = if choice.discover {
+        let options = DiscoverOptions::new(resolvers, authoritative);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Failure::Runtime)?;
+        match runtime.block_on(discover(domain, &options)) {
+            Ok(found) => {
+                let text = plan_text(&found, from.as_ref(), to.as_ref(), &all, now)
+                    .map_err(Failure::Usage)?;
+                println!("{}", discovery_summary(&found));
+                text
+            }
+            Err(e) => {
+                eprintln!("cutover: {e}\nNo plan was written.");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    } else {
+        let overrides = Overrides {
+            old: from
+                .as_ref()
+                .map(|p| p.side_table(WhichSide::Old, domain_of(&template))),
+            new: to
+                .as_ref()
+                .map(|p| p.side_table(WhichSide::New, domain_of(&template))),
+            ..Overrides::default()
+        };
+        apply(&template, &overrides)
+    };
     std::fs::write(output, text).map_err(|source| Failure::Write {
         path: output.to_path_buf(),
         source,
@@ -32,6 +105,45 @@ pub(crate) fn init(
         output.display(),
         output.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The domain as the template wrote it (lowercase, no trailing dot), from its `domain =` line.
+fn domain_of(template: &str) -> &str {
+    template
+        .lines()
+        .find_map(|l| l.strip_prefix("domain = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+}
+
+/// One line on what discovery found, for the terminal.
+fn discovery_summary(d: &Discovery) -> String {
+    format!(
+        "Discovered {}: {} MX, {}, {} DKIM selector(s), asked at {}.",
+        d.domain,
+        d.mx.as_ref().map_or(0, |m| m.records.len()),
+        if d.spf.is_some() {
+            "an SPF record"
+        } else {
+            "no SPF record"
+        },
+        d.dkim.len(),
+        d.servers
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `cutover init --list-providers`: one line per preset.
+pub(crate) fn list_providers() -> Result<(), Failure> {
+    let all = crate::plan::init::providers().map_err(|e| Failure::Usage(e.to_string()))?;
+    let width = all.iter().map(|p| p.id.len()).max().unwrap_or(0);
+    for p in all {
+        println!("{:width$}  {}", p.id, p.summary);
+    }
     Ok(())
 }
 

@@ -24,6 +24,7 @@
 //! on its channel and sends [`DnsCommand`]s on the one it gets back.
 
 pub mod checks;
+pub mod discover;
 pub mod dkim;
 pub mod facts;
 pub mod matrix;
