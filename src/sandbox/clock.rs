@@ -209,6 +209,20 @@ impl Clock for SimClock {
         let state = self.lock();
         state.now_at((self.real)())
     }
+
+    /// Waits `period` of simulated time, counted from now.
+    fn wait(&self, period: Duration) -> crate::clock::Wait {
+        let clock = self.clone();
+        let at = SignedDuration::try_from(period)
+            .ok()
+            .and_then(|by| self.now().checked_add(by).ok())
+            .unwrap_or(Timestamp::MAX);
+        Box::pin(async move { clock.sleep_until(at).await })
+    }
+
+    fn hold_for_io(&self) -> crate::clock::IoHold {
+        crate::clock::IoHold::keeping(self.io_guard())
+    }
 }
 
 fn sane_speed(speed: f64) -> f64 {
