@@ -12,14 +12,18 @@
 //! at speed 0), and every DNS round, probe and copy holds an I/O guard besides: no wait, TTL or
 //! timeout can lie because real I/O took time.
 
-use std::collections::{BTreeMap, HashMap};
+mod mistakes;
+mod report;
+mod traffic;
 
-use hickory_proto::rr::RecordType;
+use std::collections::HashMap;
+
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::imap::Mailstore;
-use super::mailflow::{DeferReason, Delivery, MailRoutes, Pop3Fetch, Sender};
+use super::mailflow::{Pop3Fetch, Sender};
+use super::operator::{self, Action, OperatorError};
 use super::world::World;
 use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
@@ -31,29 +35,11 @@ use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
 
-/// A classic mistake the autopilot makes on purpose, to show what the cockpit does about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mistake {
-    /// Switch the MX right after lowering the TTL, without waiting out the old TTL.
-    NoTtlWait,
-    /// Delete the old MX records before the new ones are added.
-    DeleteOldMxFirst,
-    /// Run the final copy right at the switch instead of 24 h after it.
-    EarlyFinalCopy,
-    /// Shut the old server down before it is quiet and before the final copy.
-    EarlyDecommission,
-}
-
-impl Mistake {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mistake::NoTtlWait => "no-ttl-wait",
-            Mistake::DeleteOldMxFirst => "delete-old-mx-first",
-            Mistake::EarlyFinalCopy => "early-final-copy",
-            Mistake::EarlyDecommission => "early-decommission",
-        }
-    }
-}
+use mistakes::Hook;
+pub use mistakes::Mistake;
+pub use report::{Caught, CopyRun, Event, MissingMessage, Report, Server};
+pub(crate) use traffic::message;
+use traffic::{Queued, senders};
 
 /// How the autopilot runs.
 #[derive(Debug, Clone)]
@@ -101,8 +87,8 @@ pub enum AutopilotError {
     Journal(String),
     #[error("rehearsal credentials: {0}")]
     Credentials(String),
-    #[error("the rehearsal's DNS host console refused {what}: {detail}")]
-    Console { what: String, detail: String },
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
     #[error("the rehearsal's mail store refused {what}: {detail}")]
     Store { what: String, detail: String },
 }
@@ -111,296 +97,6 @@ impl From<Failure> for AutopilotError {
     fn from(f: Failure) -> AutopilotError {
         AutopilotError::Journal(f.message)
     }
-}
-
-/// Which mail server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Server {
-    Old,
-    New,
-}
-
-impl Server {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Server::Old => "old",
-            Server::New => "new",
-        }
-    }
-}
-
-/// A check that blocked a step, or alarmed, when the autopilot looked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Caught {
-    pub at: Timestamp,
-    pub step: String,
-    pub check: String,
-    pub status: Status,
-    pub evidence: String,
-    pub until: Option<Timestamp>,
-}
-
-/// One line of the rehearsal's timeline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub at: Timestamp,
-    pub text: String,
-}
-
-/// One copy run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CopyRun {
-    pub at: Timestamp,
-    pub copied: u64,
-    pub verified: bool,
-}
-
-/// A message that is on the old server and not on the new one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingMessage {
-    pub mailbox: String,
-    pub folder: String,
-    pub subject: String,
-}
-
-/// What happened, for the operator and the tests.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    pub mistake: Option<Mistake>,
-    pub start: Option<Timestamp>,
-    pub end: Option<Timestamp>,
-    pub events: Vec<Event>,
-    /// Gates that blocked a step the autopilot wanted to do, first sighting per (step, check).
-    pub blocked: Vec<Caught>,
-    /// Checks that alarmed (MX alarm), first sighting per (step, check).
-    pub alarms: Vec<Caught>,
-    /// (at, step, reason) of every override.
-    pub overrides: Vec<(Timestamp, String, String)>,
-    /// Mail delivered by the senders, per working day (1-based) and server.
-    pub delivered: BTreeMap<(u32, Server), u64>,
-    /// Sent copies employees saved on the old server through their old account.
-    pub sent_via_old: u64,
-    /// Delivery attempts deferred by senders (each retried every tick).
-    pub deferrals: u64,
-    /// Distinct messages deferred at least once.
-    pub deferred_messages: u64,
-    /// Messages still queued at the senders when the run ended.
-    pub still_queued: u64,
-    pub bounced: Vec<String>,
-    pub pop3_fetched: u64,
-    pub copies: Vec<CopyRun>,
-    /// Messages that arrived on the old server after an early final copy, caught by the next one.
-    pub caught_by_next_copy: u64,
-    /// When the old server was shut down, what was on it and not on the new one: lost.
-    pub lost: Vec<MissingMessage>,
-    /// At the end: old messages (seeded and delivered) not on the new server.
-    pub missing_at_end: Vec<MissingMessage>,
-    /// Messages on the old server at the end (all folders, all mailboxes).
-    pub old_messages_at_end: u64,
-    /// Every runbook step finished.
-    pub finished: bool,
-}
-
-impl Report {
-    /// 0 no check alarmed, nothing deferred or lost; 1 an alarm (or a blocked gate overridden)
-    /// or deferred mail, nothing lost; 2 mail lost (or the run could not prove none was).
-    pub fn exit_code(&self) -> u8 {
-        if !self.lost.is_empty()
-            || !self.bounced.is_empty()
-            || !self.missing_at_end.is_empty()
-            || self.still_queued > 0
-        {
-            2
-        } else if !self.alarms.is_empty()
-            || !self.overrides.is_empty()
-            || self.deferrals > 0
-            || !self.finished
-        {
-            1
-        } else {
-            0
-        }
-    }
-
-    /// The first time `check` blocked or alarmed (any step).
-    pub fn caught(&self, check: &str) -> Option<&Caught> {
-        self.alarms
-            .iter()
-            .chain(&self.blocked)
-            .filter(|c| c.check == check)
-            .min_by_key(|c| c.at)
-    }
-
-    pub fn delivered_to(&self, server: Server) -> u64 {
-        self.delivered
-            .iter()
-            .filter(|((_, s), _)| *s == server)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// The report as printed by `cutover demo --autopilot`.
-    pub fn render(&self) -> String {
-        let when = |at: Timestamp| {
-            at.to_zoned_datetime(TimeZone::UTC)
-                .strftime("%a %-d %b %H:%M")
-                .to_string()
-        };
-        let mut s = String::new();
-        s.push_str(&format!(
-            "REHEARSAL — cutover autopilot{}\n",
-            match self.mistake {
-                Some(m) => format!(", with the mistake `{}`", m.as_str()),
-                None => String::new(),
-            }
-        ));
-        if let (Some(a), Some(b)) = (self.start, self.end) {
-            s.push_str(&format!("Simulated {} → {} (UTC)\n", when(a), when(b)));
-        }
-        s.push_str("\nTimeline\n");
-        for e in &self.events {
-            s.push_str(&format!("  {}  {}\n", when(e.at), e.text));
-        }
-        if !self.blocked.is_empty() || !self.alarms.is_empty() {
-            s.push_str("\nWhat the checks held back, blocked or alarmed\n");
-            for c in self.alarms.iter().chain(&self.blocked) {
-                let until = c
-                    .until
-                    .map(|u| format!(" (clears {})", when(u)))
-                    .unwrap_or_default();
-                s.push_str(&format!(
-                    "  {}  {} {} on {}: {}{until}\n",
-                    when(c.at),
-                    c.status.as_str().to_uppercase(),
-                    c.check,
-                    c.step,
-                    crate::sanitize::sanitize(&c.evidence)
-                ));
-            }
-        }
-        s.push_str("\nMail delivered by senders\n  day   old server   new server\n");
-        let days: std::collections::BTreeSet<u32> =
-            self.delivered.keys().map(|(d, _)| *d).collect();
-        for day in days {
-            let n = |server| self.delivered.get(&(day, server)).copied().unwrap_or(0);
-            s.push_str(&format!(
-                "  {day:>3}   {:>10}   {:>10}\n",
-                n(Server::Old),
-                n(Server::New)
-            ));
-        }
-        s.push_str(&format!(
-            "  deferred attempts: {} ({} messages), still queued: {}, bounced: {}\n",
-            self.deferrals,
-            self.deferred_messages,
-            self.still_queued,
-            self.bounced.len()
-        ));
-        s.push_str(&format!(
-            "  sent copies saved on the old server by employees: {}; POP3-fetched: {}\n",
-            self.sent_via_old, self.pop3_fetched
-        ));
-        s.push_str("\nCopies\n");
-        if self.copies.is_empty() {
-            s.push_str("  none\n");
-        }
-        for c in &self.copies {
-            s.push_str(&format!(
-                "  {}  {} messages copied, {}\n",
-                when(c.at),
-                c.copied,
-                if c.verified {
-                    "verified complete"
-                } else {
-                    "NOT verified complete"
-                }
-            ));
-        }
-        if self.caught_by_next_copy > 0 {
-            s.push_str(&format!(
-                "  {} messages reached the old server after the early copy and were only caught by the next one\n",
-                self.caught_by_next_copy
-            ));
-        }
-        if !self.lost.is_empty() {
-            s.push_str(&format!(
-                "\nLOST: {} messages were on the old server and not on the new one when it was shut down\n",
-                self.lost.len()
-            ));
-            for m in self.lost.iter().take(20) {
-                s.push_str(&format!(
-                    "  {} / {}: {}\n",
-                    m.mailbox,
-                    m.folder,
-                    crate::sanitize::sanitize(&m.subject)
-                ));
-            }
-            if self.lost.len() > 20 {
-                s.push_str(&format!("  … and {} more\n", self.lost.len() - 20));
-            }
-        }
-        if !self.missing_at_end.is_empty() && self.lost.is_empty() {
-            s.push_str(&format!(
-                "\n{} messages of the old server are not on the new one\n",
-                self.missing_at_end.len()
-            ));
-        }
-        s.push_str(&format!(
-            "\nVerdict (exit {}): {}\n",
-            self.exit_code(),
-            self.verdict()
-        ));
-        s
-    }
-
-    fn verdict(&self) -> String {
-        match self.exit_code() {
-            0 => format!(
-                "clean. Every message — {} on the old server, old mail and mail delivered during the rehearsal — is on the new server, verified.",
-                self.old_messages_at_end
-            ),
-            1 => {
-                let mut why = Vec::new();
-                if !self.alarms.is_empty() {
-                    why.push(format!("{} alarm(s)", self.alarms.len()));
-                }
-                if !self.overrides.is_empty() {
-                    why.push(format!("{} check(s) overridden", self.overrides.len()));
-                }
-                if self.deferrals > 0 {
-                    why.push(format!("{} messages deferred", self.deferred_messages));
-                }
-                if !self.finished {
-                    why.push("the procedure did not finish".to_string());
-                }
-                format!("no mail lost, but: {}.", why.join(", "))
-            }
-            _ => format!(
-                "MAIL LOST: {} messages lost at shutdown, {} bounced, {} never delivered, {} not on the new server.",
-                self.lost.len(),
-                self.bounced.len(),
-                self.still_queued,
-                self.missing_at_end.len()
-            ),
-        }
-    }
-}
-
-/// What the mistake hook did this time.
-enum Hook {
-    /// It acted: evaluate again.
-    Acted,
-    /// The operator is busy making (or noticing) the mistake: do nothing else this tick.
-    Hold,
-    /// Nothing: the normal procedure goes on.
-    Nothing,
-}
-
-/// A message a sender still has to deliver.
-struct Queued {
-    user: String,
-    raw: Vec<u8>,
-    deferred: bool,
 }
 
 /// The rehearsal's state while it runs.
@@ -471,27 +167,6 @@ pub async fn run(
     Ok(pilot.report)
 }
 
-/// One sender per public resolver; `with_old` false once the old server is shut down.
-fn senders(world: &World, with_old: bool) -> Vec<Sender> {
-    let mut routes = MailRoutes::new();
-    if with_old {
-        routes.add(&world.spec.old_mx, world.old.store().clone());
-    }
-    routes.add(&world.spec.new_mx, world.new.store().clone());
-    world
-        .resolvers
-        .iter()
-        .map(|r| {
-            Sender::new(
-                r.addr(),
-                world.zone.origin(),
-                routes.clone(),
-                world.clock.clone(),
-            )
-        })
-        .collect()
-}
-
 impl Autopilot {
     fn now(&self) -> Timestamp {
         self.world.clock.now()
@@ -555,114 +230,6 @@ impl Autopilot {
                 self.event("the autopilot gives up: the procedure did not finish in time");
                 break;
             }
-        }
-        Ok(())
-    }
-
-    /// This tick's mail: new messages from the senders, retries of deferred ones, and sent
-    /// copies employees save on the old server while they still use the old account.
-    async fn send_mail(&mut self) {
-        let now = self.now();
-        self.mail_due += self.opts.mail_per_hour * self.opts.tick.as_secs_f64() / 3600.0;
-        let users: Vec<String> = self
-            .world
-            .employees
-            .iter()
-            .map(|e| e.login.clone())
-            .collect();
-        while self.mail_due >= 1.0 {
-            self.mail_due -= 1.0;
-            self.sent += 1;
-            let user = users[(self.sent as usize) % users.len()].clone();
-            let raw = message(self.sent, &user, &self.world.spec.domain, now, "customer");
-            self.queue.push(Queued {
-                user,
-                raw,
-                deferred: false,
-            });
-        }
-        let queue = std::mem::take(&mut self.queue);
-        let senders = self.senders.clone();
-        let day = self.day(now);
-        for (i, mut item) in queue.into_iter().enumerate() {
-            let sender = &senders[i % senders.len()];
-            match sender.send(&item.user, item.raw.clone()).await {
-                Delivery::Delivered { host, .. } => {
-                    let server = if host.trim_end_matches('.') == self.world.spec.old_mx {
-                        Server::Old
-                    } else {
-                        Server::New
-                    };
-                    *self.report.delivered.entry((day, server)).or_insert(0) += 1;
-                }
-                Delivery::Deferred { reason } => {
-                    self.report.deferrals += 1;
-                    if !item.deferred {
-                        item.deferred = true;
-                        self.report.deferred_messages += 1;
-                        if self.report.deferred_messages == 1 {
-                            self.event(format!(
-                                "senders start deferring mail: {}",
-                                defer_text(&reason)
-                            ));
-                        }
-                    }
-                    self.queue.push(item);
-                }
-                Delivery::Bounced { host, user } => {
-                    self.report.bounced.push(format!("{user} at {host}"));
-                }
-            }
-        }
-        // Every third employee still sends from the old account on a phone, once an hour in
-        // working hours, until the evening of the switch day (their sent copies stay there).
-        let zoned = now.to_zoned_datetime(TimeZone::UTC);
-        let working = (8..18).contains(&zoned.hour()) && zoned.minute() == 0;
-        let still = self.old_account_until.is_none_or(|until| now < until);
-        if working && still && !self.decommissioned {
-            for (n, employee) in self.world.employees.iter().enumerate().step_by(3) {
-                let raw = message(
-                    self.sent * 1000 + n as u64,
-                    "colleague",
-                    &self.world.spec.domain,
-                    now,
-                    &employee.login,
-                );
-                if self
-                    .world
-                    .old
-                    .store()
-                    .deliver(&employee.login, "Sent", raw, zoned.clone())
-                    .is_ok()
-                {
-                    self.report.sent_via_old += 1;
-                }
-            }
-        }
-    }
-
-    /// The rehearsal day `at` falls on, counted in calendar days from the first (1-based).
-    fn day(&self, at: Timestamp) -> u32 {
-        let date = |t: Timestamp| t.to_zoned_datetime(TimeZone::UTC).date();
-        let start = date(self.report.start.unwrap_or(at));
-        let days = start
-            .until(date(at))
-            .map(|span| span.get_days())
-            .unwrap_or(0);
-        u32::try_from(days).unwrap_or(0) + 1
-    }
-
-    fn run_fetches(&mut self) -> Result<(), AutopilotError> {
-        if self.decommissioned {
-            return Ok(());
-        }
-        let clock = self.world.clock.clone();
-        for fetch in &mut self.fetches {
-            let copied = fetch.run(&clock).map_err(|e| AutopilotError::Store {
-                what: format!("the POP3 fetch for {}", fetch.new_user),
-                detail: e.to_string(),
-            })?;
-            self.report.pop3_fetched += copied as u64;
         }
         Ok(())
     }
@@ -864,51 +431,6 @@ impl Autopilot {
         Ok(false)
     }
 
-    /// After a mistake, some checks can never hold again (the order was wrong); the operator
-    /// then confirms by override, with the reason journaled. Only after the step stayed stuck.
-    fn unstick(
-        &mut self,
-        step: &crate::runbook::StepStatus,
-        now: Timestamp,
-    ) -> Result<bool, AutopilotError> {
-        let Some(mistake) = self.opts.mistake else {
-            return Ok(false);
-        };
-        let blockers = crate::runbook::eval::confirm_blockers(step, false);
-        // Only what the mistake broke for good: deleting the old MX first means the old and
-        // new set was never served, and the order can never be proven.
-        let broken_for_good: &[&str] = match mistake {
-            // The empty MX set is negatively cached by the resolvers, so `ttl-wait` (automatic,
-            // judged live) reads as not done again until that cache expires.
-            Mistake::DeleteOldMxFirst => &["mx-old-and-new-served", "mx-order", "done:ttl-wait"],
-            _ => &[],
-        };
-        if blockers.is_empty()
-            || !blockers
-                .iter()
-                .all(|c| broken_for_good.contains(&c.id.as_str()))
-        {
-            self.stuck_since.remove(&step.id);
-            return Ok(false);
-        }
-        let since = *self.stuck_since.entry(step.id.clone()).or_insert(now);
-        if now.duration_since(since) < SignedDuration::from_hours(1) {
-            return Ok(false);
-        }
-        let reason = format!(
-            "rehearsal: continuing after the mistake {} ({} no longer holds)",
-            mistake.as_str(),
-            blockers
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        self.confirm(&step.id, None, Some(&reason))?;
-        self.after_confirm(&step.id);
-        Ok(true)
-    }
-
     fn after_confirm(&mut self, step: &str) {
         if step == "remove-old-mx" && self.old_account_until.is_none() {
             // Employees drop the old account from their phones by the evening of the switch.
@@ -1027,108 +549,18 @@ impl Autopilot {
 
     /// Makes the change of a step the operator does and cutover verifies, then marks it applied.
     async fn apply(&mut self, def: &StepDef) -> Result<(), AutopilotError> {
-        let spec = self.world.spec.clone();
-        let what = match def.id.as_str() {
-            "lower-ttl" => {
-                self.console(
-                    "lower the MX TTL",
-                    self.world.zone.set_ttl("@", RecordType::MX, 300).await,
-                )?;
-                self.console(
-                    "lower the TXT TTL",
-                    self.world.zone.set_ttl("@", RecordType::TXT, 300).await,
-                )?;
-                "MX and TXT TTLs lowered to 5 min at the DNS host".to_string()
-            }
-            "spf-add-new" => {
-                let spf = format!("v=spf1 a:{} a:{} -all", spec.old_mx, spec.new_mx);
-                self.console("edit SPF", self.world.zone.set_txt("@", &[&spf], 300).await)?;
-                format!("SPF is now \"{spf}\"")
-            }
-            "new-server-ready" => {
-                for employee in self.world.employees.clone() {
-                    self.world.create_new_account(&employee).map_err(|e| {
-                        AutopilotError::Store {
-                            what: format!("creating {} on the new server", employee.login),
-                            detail: e.to_string(),
-                        }
-                    })?;
-                }
-                format!(
-                    "{} mailboxes created on the new server",
-                    self.world.employees.len()
-                )
-            }
-            "users-connected" => "every employee logs in to the new mailbox once".to_string(),
-            "pop3-fetch" => {
-                // Every other employee sets up the POP3 fetch.
-                for employee in self.world.employees.iter().step_by(2) {
-                    self.fetches.push(Pop3Fetch::new(
-                        self.world.old.store().clone(),
-                        &employee.login,
-                        self.world.new.store().clone(),
-                        &employee.login,
-                    ));
-                }
-                format!(
-                    "{} employees set up POP3 fetch from the old server",
-                    self.fetches.len()
-                )
-            }
-            "add-new-mx" => {
-                self.console(
-                    "add the new MX",
-                    self.world.zone.add_mx(10, &spec.new_mx).await,
-                )?;
-                format!(
-                    "MX 10 {} added at the DNS host (the old one stays)",
-                    spec.new_mx
-                )
-            }
-            "remove-old-mx" => {
-                if self
-                    .mx_hosts()
-                    .await
-                    .iter()
-                    .any(|h| h.trim_end_matches('.') == spec.old_mx)
-                {
-                    self.console(
-                        "delete the old MX",
-                        self.world.zone.remove_mx(&spec.old_mx).await,
-                    )?;
-                }
-                format!("MX {} deleted at the DNS host", spec.old_mx)
-            }
-            "dkim-spf-final" => {
-                let dkim = format!(
-                    "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArehearsal{}",
-                    "AQAB"
-                );
-                let name = format!("{}._domainkey", super::demo::DKIM_SELECTOR);
-                self.console(
-                    "add DKIM",
-                    self.world.zone.set_txt(&name, &[&dkim], 300).await,
-                )?;
-                let spf = format!("v=spf1 a:{} -all", spec.new_mx);
-                self.console("edit SPF", self.world.zone.set_txt("@", &[&spf], 300).await)?;
-                format!("DKIM published at {name}; SPF is now \"{spf}\"")
-            }
-            "restore-ttl" => {
-                self.console(
-                    "restore the MX TTL",
-                    self.world.zone.set_ttl("@", RecordType::MX, 86_400).await,
-                )?;
-                self.console(
-                    "restore the TXT TTL",
-                    self.world.zone.set_ttl("@", RecordType::TXT, 21_600).await,
-                )?;
-                "TTLs restored: 24 h for MX, 6 h for TXT".to_string()
-            }
-            "final-copy" => {
+        let what = match (def.id.as_str(), Action::for_step(&def.id)) {
+            ("final-copy", _) => {
                 self.copy("final copy").await?;
                 "final copy run".to_string()
             }
-            other => format!("{other} done"),
+            ("users-connected", _) => "every employee logs in to the new mailbox once".to_string(),
+            (_, Some(action)) => {
+                let done = operator::perform(&self.world, action).await?;
+                self.fetches.extend(done.fetches);
+                done.text
+            }
+            (other, None) => format!("{other} done"),
         };
         self.event(format!("{}: {what}", def.id));
         let entry = Entry::Applied {
@@ -1137,30 +569,6 @@ impl Autopilot {
             step: def.id.clone(),
         };
         self.journal(entry)
-    }
-
-    fn console(
-        &self,
-        what: &str,
-        result: Result<(), super::dns_zone::ZoneError>,
-    ) -> Result<(), AutopilotError> {
-        result.map_err(|e| AutopilotError::Console {
-            what: what.to_string(),
-            detail: e.to_string(),
-        })
-    }
-
-    async fn mx_hosts(&self) -> Vec<String> {
-        match self.world.zone.lookup("@", RecordType::MX).await {
-            Some((_, rdata)) => rdata
-                .iter()
-                .filter_map(|r| match r {
-                    hickory_proto::rr::RData::MX(mx) => Some(mx.exchange.to_string()),
-                    _ => None,
-                })
-                .collect(),
-            None => Vec::new(),
-        }
     }
 
     /// Runs the copy engine over every mailbox and remembers its verification.
@@ -1221,132 +629,6 @@ impl Autopilot {
         self.senders = senders(&self.world, false);
         self.decommissioned = true;
         Ok(())
-    }
-
-    /// Records every check of `step` that does not hold now (the mistake overrides them).
-    fn catch(&mut self, eval: &Evaluation, step: &str) {
-        let now = self.now();
-        let Some(status) = eval.step(step) else {
-            return;
-        };
-        for c in &status.checks {
-            if c.status.holds() || c.id.starts_with("done:") {
-                continue;
-            }
-            if self
-                .report
-                .blocked
-                .iter()
-                .any(|k| k.step == step && k.check == c.id && k.at == now)
-            {
-                continue;
-            }
-            self.report.blocked.push(Caught {
-                at: now,
-                step: step.to_string(),
-                check: c.id.clone(),
-                status: c.status,
-                evidence: c.evidence.clone(),
-                until: c.until,
-            });
-        }
-    }
-
-    /// The mistake of this rehearsal, made at its moment.
-    async fn mistake_hook(&mut self, eval: &Evaluation) -> Result<Hook, AutopilotError> {
-        let Some(mistake) = self.opts.mistake else {
-            return Ok(Hook::Nothing);
-        };
-        let state = |id: &str| eval.step(id).map(|s| s.state);
-        let finished = |id: &str| state(id).is_some_and(|s| s.is_finished());
-        let applied = |id: &str| {
-            self.session
-                .history
-                .step(id)
-                .is_some_and(|r| r.applied_at.is_some())
-        };
-        let reason = format!("rehearsal mistake `{}`", mistake.as_str());
-        match mistake {
-            Mistake::NoTtlWait if !self.mistake_done => {
-                let others = ["spf-add-new", "users-connected", "clients-configured"];
-                if finished("lower-ttl")
-                    && others.iter().all(|s| finished(s))
-                    && !finished("ttl-wait")
-                {
-                    self.mistake_done = true;
-                    self.event(
-                        "MISTAKE: the operator switches the MX without waiting out the old TTL",
-                    );
-                    self.catch(eval, "ttl-wait");
-                    self.confirm(
-                        "ttl-wait",
-                        None,
-                        Some(&format!("{reason}: switch MX right after lowering the TTL")),
-                    )?;
-                    return Ok(Hook::Acted);
-                }
-            }
-            Mistake::DeleteOldMxFirst => {
-                if !self.mistake_done
-                    && state("add-new-mx") == Some(StepState::Ready)
-                    && !applied("add-new-mx")
-                {
-                    self.mistake_done = true;
-                    self.event(
-                        "MISTAKE: the operator deletes the old MX before adding the new one",
-                    );
-                    let old_mx = self.world.spec.old_mx.clone();
-                    self.console(
-                        "delete the old MX",
-                        self.world.zone.remove_mx(&old_mx).await,
-                    )?;
-                    return Ok(Hook::Hold);
-                }
-                if self.mistake_done && !applied("add-new-mx") {
-                    // The operator reacts half an hour after the alarm; until then nothing else.
-                    if let Some(seen) = self.alarm_seen_at
-                        && self.now().duration_since(seen) >= SignedDuration::from_mins(30)
-                        && let Some(def) = self.session.runbook.step("add-new-mx").cloned()
-                    {
-                        self.event("the operator sees the alarm and adds the new MX");
-                        self.apply(&def).await?;
-                        return Ok(Hook::Acted);
-                    }
-                    return Ok(Hook::Hold);
-                }
-            }
-            Mistake::EarlyFinalCopy
-                if !self.mistake_done && self.session.history.switch_at().is_some() =>
-            {
-                self.mistake_done = true;
-                self.event("MISTAKE: the operator runs the final copy right at the switch");
-                self.catch(eval, "final-copy");
-                self.confirm(
-                    "final-copy",
-                    None,
-                    Some(&format!("{reason}: copy now, not 24 h after the switch")),
-                )?;
-                self.copy("early final copy").await?;
-                self.at_early_copy = Some(self.report.copies.last().map_or(0, |c| c.copied));
-                return Ok(Hook::Acted);
-            }
-            Mistake::EarlyDecommission if !self.mistake_done => {
-                if let Some(switch) = self.session.history.switch_at()
-                    && self.now().duration_since(switch) >= SignedDuration::from_hours(1)
-                {
-                    self.mistake_done = true;
-                    self.event(
-                        "MISTAKE: the operator shuts the old server down an hour after the switch",
-                    );
-                    self.catch(eval, "decommission-old");
-                    self.decommission(Some(&format!("{reason}: shut the old server down now")))
-                        .await?;
-                    return Ok(Hook::Acted);
-                }
-            }
-            _ => {}
-        }
-        Ok(Hook::Nothing)
     }
 
     /// Ends the run: what is on the old server and not on the new one, what is still queued.
@@ -1427,86 +709,4 @@ fn subject(raw: &[u8]) -> String {
     crate::mail::identity::HeaderFields::parse(raw)
         .subject
         .unwrap_or_else(|| "(no subject)".to_string())
-}
-
-fn defer_text(reason: &DeferReason) -> String {
-    match reason {
-        DeferReason::ResolverFailed => "the resolver did not answer".to_string(),
-        DeferReason::NoMx => "the domain has no MX records".to_string(),
-        DeferReason::NoReachableHost { hosts } => format!("no mail server at {}", hosts.join(", ")),
-    }
-}
-
-/// One generated message of the rehearsal's live traffic.
-pub(crate) fn message(n: u64, to: &str, domain: &str, at: Timestamp, from: &str) -> Vec<u8> {
-    let date = at
-        .to_zoned_datetime(TimeZone::UTC)
-        .strftime("%a, %d %b %Y %H:%M:%S %z")
-        .to_string();
-    format!(
-        "Message-ID: <live-{n}-{from}@rehearsal.test>\r\n\
-Date: {date}\r\n\
-From: {from}@elsewhere.test\r\n\
-To: {to}@{domain}\r\n\
-Subject: rehearsal mail {n} from {from} to {to}\r\n\
-\r\n\
-Sent during the rehearsal at {date}.\r\n"
-    )
-    .into_bytes()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn the_exit_code_says_lost_over_alarmed_over_clean() {
-        let clean = Report {
-            finished: true,
-            ..Report::default()
-        };
-        assert_eq!(clean.exit_code(), 0);
-        let deferred = Report {
-            deferrals: 3,
-            deferred_messages: 1,
-            ..clean.clone()
-        };
-        assert_eq!(deferred.exit_code(), 1);
-        let alarmed = Report {
-            alarms: vec![Caught {
-                at: t("2026-03-03T08:10:00Z"),
-                step: "add-new-mx".into(),
-                check: "mx-no-alarm".into(),
-                status: Status::Fail,
-                evidence: "empty MX set".into(),
-                until: None,
-            }],
-            ..clean.clone()
-        };
-        assert_eq!(alarmed.exit_code(), 1);
-        let unfinished = Report {
-            finished: false,
-            ..clean.clone()
-        };
-        assert_eq!(unfinished.exit_code(), 1);
-        let lost = Report {
-            lost: vec![MissingMessage {
-                mailbox: "user1@example-firm.test".into(),
-                folder: "Sent".into(),
-                subject: "Quarterly report".into(),
-            }],
-            ..deferred
-        };
-        assert_eq!(lost.exit_code(), 2);
-        assert!(lost.render().contains("Quarterly report"));
-        let never_delivered = Report {
-            still_queued: 2,
-            ..clean
-        };
-        assert_eq!(never_delivered.exit_code(), 2);
-    }
 }
