@@ -354,7 +354,8 @@ mod interactive {
 
     /// The copy key in the rehearsal: the copy engine on the simulated clock (frozen while it
     /// runs), journaling its checkpoints and result as a detached `cutover sync` would.
-    /// It runs on a thread of its own with its own runtime.
+    /// It runs on a thread of its own with its own runtime, so a long copy takes no time from
+    /// the cockpit's loop or the sandbox's servers.
     fn start_copier(
         plan: Plan,
         world: Arc<World>,
@@ -535,6 +536,7 @@ mod interactive {
                 }
                 None => "nothing is waiting on time: no gate to skip to".into(),
             },
+            // The other keys are the operator's (`Action::for_key`) and never come here.
             other => format!("{other:?} is not a clock key"),
         }
     }

@@ -155,8 +155,9 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                     }
                 }
             }
+            let mailboxes = if made == 1 { "mailbox" } else { "mailboxes" };
             Ok(Done::said(format!(
-                "{made} mailboxes created on the new server"
+                "{made} {mailboxes} created on the new server"
             )))
         }
         Action::StartPop3Fetch => {
@@ -173,11 +174,12 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                     )
                 })
                 .collect();
+            let who = match fetches.len() {
+                1 => "1 employee sets".to_string(),
+                n => format!("{n} employees set"),
+            };
             Ok(Done {
-                text: format!(
-                    "{} employees set up POP3 fetch from the old server",
-                    fetches.len()
-                ),
+                text: format!("{who} up POP3 fetch from the old server"),
                 fetches,
             })
         }
