@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use cutover::journal::History;
 use cutover::journal::{Entry, Journal};
-use cutover::plan::timeline;
 use cutover::runbook::eval::Inputs;
-use cutover::runbook::{History, Runbook, evaluate};
+use cutover::runbook::timeline;
+use cutover::runbook::{Runbook, evaluate};
 
 const MAILBOXES: usize = 5_000;
 const LINES: usize = 100_000;
@@ -94,18 +95,15 @@ fn main() {
             .replay()
             .expect("replay");
         let history = History::from_entries(&replay.entries);
-        let eval = evaluate(
-            &Inputs {
-                plan: &plan,
-                runbook: &runbook,
-                timeline: &tl,
-                history: &history,
-                dns: None,
-                mail: None,
-                now: at,
-            },
-            &|_| vec![],
-        );
+        let eval = evaluate(&Inputs {
+            plan: &plan,
+            runbook: &runbook,
+            timeline: &tl,
+            history: &history,
+            dns: None,
+            mail: None,
+            now: at,
+        });
         let json = serde_json::to_string(&eval).expect("json");
         full.push(t0.elapsed());
         evaluated_steps = eval.steps.len();

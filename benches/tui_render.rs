@@ -7,6 +7,8 @@
 //! 3. bytes an idle cockpit writes to its terminal per second (target < 200 B/s),
 //!    over `CUTOVER_BENCH_IDLE_SECS` seconds (default 20).
 
+#[path = "../tests/support/fake.rs"]
+mod fake;
 #[path = "../tests/support/plans.rs"]
 mod plans;
 
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cutover::app::{App, Event, Pane, Role, update};
-use cutover::ui::{self, fake};
+use cutover::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -26,9 +28,9 @@ fn app_with(mailboxes: usize) -> App {
     let plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), mailboxes);
     let mut app = App::new(plan, &[], Role::Driving, fake::day1_morning());
     let rows = fake::mailbox_rows(&app.plan, 0.5);
-    update(&mut app, Event::Mailboxes(rows));
+    fake::show_mailboxes(&mut app, rows);
     let view = fake::dns_view(app.now, false);
-    update(&mut app, Event::Dns(Box::new(view)));
+    fake::show_dns(&mut app, view);
     update(&mut app, Event::Resize(120, 40));
     app.focus = Pane::Mailboxes;
     app.mailbox_view.selected = mailboxes / 2;

@@ -19,6 +19,16 @@ impl Status {
         matches!(self, Status::Pass | Status::Warn)
     }
 
+    /// The mark shown beside a check: ✓ only for a measured pass.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Pass => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+            Status::Unknown => "?",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",

@@ -6,6 +6,7 @@
 //! - [`journal`]: the append-only memory of what was done and seen.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
+//! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
 //! - [`sandbox`]: the rehearsal's own DNS and IMAP servers and simulated clock.
 
@@ -14,6 +15,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod detach;
 pub mod dns;
 pub mod journal;
 pub mod live;
@@ -22,5 +24,9 @@ pub mod plan;
 pub mod runbook;
 pub mod sandbox;
 pub mod sanitize;
+pub mod session;
+pub mod smtp;
+pub mod step_ids;
 pub mod tui;
 pub mod ui;
+pub mod units;

@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 use crate::app::Event;
 use crate::clock::{Clock, SystemClock};
 use crate::dns::{DnsCommand, DnsFacts, DnsSnapshot, RoundOptions};
+use crate::journal::History;
 use crate::journal::{Follower, Journal};
 use crate::mail::probe::ProbeOptions;
 use crate::mail::{CredentialSource, MailboxProbe, ProbeCommand};
 use crate::plan::{ImapEndpoint, Plan};
-use crate::runbook::History;
 use crate::tui::{StartWorkers, Workers};
 
 /// How often the cockpit probes every mailbox again (each probe is a login and a STATUS per

@@ -88,8 +88,8 @@ pub struct Workers {
     pub copy: Option<mpsc::Sender<Option<String>>>,
 }
 
-/// Starts the live workers; they send `Event::Dns`, `Event::Mailboxes` and
-/// `Event::LiveChecks` on the sender they are given.
+/// Starts the live workers; they send `Event::DnsRound` and `Event::MailProbes`
+/// on the sender they are given.
 pub type StartWorkers = Box<dyn FnOnce(&Plan, mpsc::Sender<Event>) -> Workers + Send>;
 
 /// The log file of a plan: `<plan-dir>/<plan-stem>.log`.
@@ -527,51 +527,53 @@ fn pause(pid: u32) -> io::Result<()> {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(io::Error::from)
 }
 
-/// Runs `cutover sync --detach --plan P [--mailbox X]` in its own process
-/// group, so neither quitting nor a dropped SSH link stops it.
+/// How often the cockpit looks whether a copy it started has ended.
+const REAP_POLL: Duration = Duration::from_secs(1);
+
+/// Starts `cutover sync --plan P [--mailbox X]` in a session of its own (the one way
+/// `sync --detach` uses too), so neither quitting nor a dropped SSH link stops it; its
+/// output goes to `<plan-stem>.sync.log`.
 fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::Sender<Event>) {
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cutover"));
-    let mut args: Vec<String> = vec![
-        "sync".into(),
-        "--detach".into(),
-        "--plan".into(),
-        app.plan.path.display().to_string(),
-    ];
-    if let Some(m) = &mailbox {
-        args.push("--mailbox".into());
-        args.push(m.clone());
-    }
-    let shown = format!("cutover {}", args.join(" "));
     let what = if precopy { "Pre-copy" } else { "Copy" };
-    let spawned = tokio::process::Command::new(&exe)
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn();
-    let notice = match spawned {
-        Ok(mut child) => {
-            let pid = child.id().unwrap_or(0);
+    let mailboxes: Vec<String> = mailbox.into_iter().collect();
+    let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false) {
+        Ok(started) => {
+            let pid = started.child.id();
+            let shown = started.shown;
+            let log = started.log;
             tracing::info!(pid, command = %shown, precopy, "copy started");
+            let notice = format!("{what} started (pid {pid}): {shown}");
+            let mut child = started.child;
             let tx = tx.clone();
-            let shown_done = shown.clone();
-            // Reap it, and say so if it stopped with an error.
+            // Reap it, and say so if it stopped with an error. Polled, not waited on a
+            // thread, so quitting the cockpit never waits for the copy.
             tokio::spawn(async move {
-                if let Ok(status) = child.wait().await
-                    && !status.success()
-                {
-                    tracing::warn!(%status, command = %shown_done, "copy process ended with an error");
-                    let _ = tx
-                        .send(Event::Notice(format!(
-                            "`{shown_done}` ended with {status}; see the log."
-                        )))
-                        .await;
+                let mut every = tokio::time::interval(REAP_POLL);
+                loop {
+                    every.tick().await;
+                    match child.try_wait() {
+                        Ok(None) => continue,
+                        Ok(Some(status)) if status.success() => break,
+                        Ok(Some(status)) => {
+                            tracing::warn!(%status, command = %shown, "copy process ended with an error");
+                            let _ = tx
+                                .send(Event::Notice(format!(
+                                    "`{shown}` ended with {status}; see {}.",
+                                    log.display()
+                                )))
+                                .await;
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, command = %shown, "cannot follow the copy process");
+                            break;
+                        }
+                    }
                 }
             });
-            format!("{what} started (pid {pid}): {shown}")
+            notice
         }
-        Err(err) => format!("Cannot start `{shown}`: {err}"),
+        Err(err) => format!("{what} not started: {err}"),
     };
     app::update(app, Event::Notice(notice));
 }

@@ -277,7 +277,7 @@ fn a_detached_copy_runs_in_its_own_session_and_reports_through_the_journal() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let history =
-            cutover::runbook::History::from_entries(&journal.replay().expect("replay").entries);
+            cutover::journal::History::from_entries(&journal.replay().expect("replay").entries);
         let states: Vec<&str> = [ALICE, BOB]
             .iter()
             .filter_map(|m| history.sync.get(*m))

@@ -2,13 +2,17 @@
 
 #[path = "support/plans.rs"]
 mod plans;
+#[path = "support/rounds.rs"]
+mod rounds;
 
-use cutover::check::{Check, Kind, Status};
+use cutover::check::{Kind, Status};
+use cutover::dns::{DnsFacts, DnsSnapshot, MtaStsView};
 use cutover::journal::Entry;
+use cutover::journal::History;
 use cutover::plan::Plan;
-use cutover::plan::timeline::build;
 use cutover::runbook::eval::{Inputs, confirm_blockers};
-use cutover::runbook::{Evaluation, History, Runbook, StepDef, StepState, evaluate};
+use cutover::runbook::timeline::build;
+use cutover::runbook::{Evaluation, Runbook, StepState, evaluate};
 use jiff::{SignedDuration, Timestamp};
 use plans::{PLAN, plan_from};
 
@@ -26,31 +30,43 @@ fn confirm(step: &str, at: &str) -> Entry {
     }
 }
 
-fn eval_with(
-    plan: &Plan,
-    entries: &[Entry],
-    now: &str,
-    live: &dyn Fn(&StepDef) -> Vec<Check>,
-) -> Evaluation {
+/// The evaluation with the journal's `entries` and the DNS `round` (none: offline).
+fn eval_with(plan: &Plan, entries: &[Entry], now: &str, round: Option<&DnsSnapshot>) -> Evaluation {
     let runbook = Runbook::for_plan(plan);
     let timeline = build(plan, &runbook);
     let history = History::from_entries(entries);
-    evaluate(
-        &Inputs {
-            plan,
-            runbook: &runbook,
-            timeline: &timeline,
-            history: &history,
-            dns: None,
-            mail: None,
-            now: t(now),
-        },
-        live,
-    )
+    evaluate(&Inputs {
+        plan,
+        runbook: &runbook,
+        timeline: &timeline,
+        history: &history,
+        dns: round,
+        mail: None,
+        now: t(now),
+    })
 }
 
 fn eval(plan: &Plan, entries: &[Entry], now: &str) -> Evaluation {
-    eval_with(plan, entries, now, &|_| vec![])
+    eval_with(plan, entries, now, None)
+}
+
+/// The facts a DNS round first shows, as the watcher journals them.
+fn dns_facts(plan: &Plan, round: &DnsSnapshot) -> Vec<Entry> {
+    cutover::dns::dns_facts(plan, &DnsFacts::default(), round).1
+}
+
+/// Step lower-ttl confirmed at `at`, after the lowered TTL was first seen
+/// served everywhere then (the journal's `ttl-lowered` fact starts R4's wait).
+fn ttl_lowered_at(plan: &Plan, at: &str) -> Vec<Entry> {
+    let mut entries = dns_facts(plan, &rounds::ttl_lowered(plan, t(at)));
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, Entry::Fact { key, .. } if key == "ttl-lowered")),
+        "{entries:?}"
+    );
+    entries.push(confirm("lower-ttl", at));
+    entries
 }
 
 fn state(e: &Evaluation, id: &str) -> StepState {
@@ -138,73 +154,34 @@ fn applied_steps_wait_for_their_outcome_and_come_first() {
 #[test]
 fn a_time_gate_makes_a_step_wait_with_a_countdown() {
     let plan = plan_from(PLAN);
+    // The plan gives no old TTL and none was seen before the lowering: 24 h is assumed.
     let clears = t("2026-12-08T07:15:00Z");
-    let live = move |def: &StepDef| -> Vec<Check> {
-        if def.id == "ttl-wait" {
-            vec![
-                Check::new(
-                    "old-ttl-expired",
-                    Kind::Gate,
-                    Status::Fail,
-                    "the old TTL of 24 h passes at Tue 09:15",
-                )
-                .until(clears),
-                Check::new(
-                    "resolvers-ttl-low",
-                    Kind::Outcome,
-                    Status::Pass,
-                    "every resolver holds at most 300 s",
-                ),
-            ]
-        } else {
-            vec![]
-        }
-    };
-    let entries = [confirm("lower-ttl", "2026-12-07T07:15:00Z")];
-    let e = eval_with(&plan, &entries, "2026-12-07T12:00:00Z", &live);
+    let entries = ttl_lowered_at(&plan, "2026-12-07T07:15:00Z");
+    // Every resolver already holds the MX for at most the migration TTL.
+    let round = rounds::ttl_lowered(&plan, t("2026-12-07T12:00:00Z"));
+    let e = eval_with(&plan, &entries, "2026-12-07T12:00:00Z", Some(&round));
     let wait = e.step("ttl-wait").expect("step");
     assert_eq!(wait.state, StepState::Waiting);
     assert_eq!(wait.wait_until, Some(clears));
     // Once the time has come and the evidence holds, the automatic step is done by itself.
-    let live_done = |def: &StepDef| -> Vec<Check> {
-        if def.id == "ttl-wait" {
-            vec![
-                Check::new(
-                    "old-ttl-expired",
-                    Kind::Gate,
-                    Status::Pass,
-                    "24 h have passed",
-                ),
-                Check::new(
-                    "resolvers-ttl-low",
-                    Kind::Outcome,
-                    Status::Pass,
-                    "every resolver holds at most 300 s",
-                ),
-            ]
-        } else {
-            vec![]
-        }
-    };
-    let e = eval_with(&plan, &entries, "2026-12-08T07:16:00Z", &live_done);
+    let round = rounds::ttl_lowered(&plan, t("2026-12-08T07:16:00Z"));
+    let e = eval_with(&plan, &entries, "2026-12-08T07:16:00Z", Some(&round));
     assert_eq!(state(&e, "ttl-wait"), StepState::Done);
 }
 
 #[test]
 fn a_failing_gate_blocks_and_names_the_evidence() {
     let plan = plan_from(PLAN);
-    let live = |def: &StepDef| -> Vec<Check> {
-        if def.id == "add-new-mx" {
-            vec![Check::new(
-                "mta-sts-covers-new",
-                Kind::Gate,
-                Status::Fail,
-                "the MTA-STS policy in enforce mode does not list smtp.new.example",
-            )]
-        } else {
-            vec![]
-        }
-    };
+    // The domain's MTA-STS policy enforces the old MX hosts only.
+    let mut round = rounds::ttl_lowered(&plan, t("2026-12-08T07:00:00Z"));
+    round.mta_sts = Some(MtaStsView {
+        txt: "v=STSv1; id=20261201".into(),
+        policy: Some(
+            "version: STSv1\nmode: enforce\nmx: mx1.old.example\nmx: mx2.old.example\nmax_age: 604800\n"
+                .into(),
+        ),
+        error: None,
+    });
     let entries: Vec<Entry> = [
         "lower-ttl",
         "spf-add-new",
@@ -217,14 +194,15 @@ fn a_failing_gate_blocks_and_names_the_evidence() {
     .iter()
     .map(|s| confirm(s, "2026-12-07T08:00:00Z"))
     .collect();
-    let e = eval_with(&plan, &entries, "2026-12-08T07:00:00Z", &live);
+    let e = eval_with(&plan, &entries, "2026-12-08T07:00:00Z", Some(&round));
     let add = e.step("add-new-mx").expect("step");
     assert_eq!(add.state, StepState::Blocked);
     let blockers = confirm_blockers(add, false);
     assert!(
         blockers
             .iter()
-            .any(|c| c.id == "mta-sts-covers-new" && c.evidence.contains("smtp.new.example"))
+            .any(|c| c.id == "mta-sts-covers-new" && c.evidence.contains("smtp.new.example")),
+        "{blockers:?}"
     );
     let next = e.next.expect("next");
     assert_eq!(next.step, "add-new-mx");
@@ -384,35 +362,24 @@ fn status_json_has_the_documented_keys() {
 fn an_automatic_step_seen_done_stays_done_once_journaled() {
     use cutover::runbook::eval::observed_steps;
     let plan = plan_from(PLAN);
-    let check = |status| {
-        move |def: &StepDef| -> Vec<Check> {
-            if def.id == "ttl-wait" {
-                vec![
-                    Check::new("old-ttl-expired", Kind::Gate, status, "the old TTL"),
-                    Check::new("resolvers-ttl-low", Kind::Outcome, status, "resolvers"),
-                ]
-            } else {
-                vec![]
-            }
-        }
-    };
-    let mut entries = vec![confirm("lower-ttl", "2026-12-07T07:15:00Z")];
-    let passing = check(Status::Pass);
-    let e = eval_with(&plan, &entries, "2026-12-08T08:00:00Z", &passing);
+    let mut entries = ttl_lowered_at(&plan, "2026-12-07T07:15:00Z");
+    // A day later the old TTL has passed and the resolvers hold the MX for 5 min at most.
+    let round = rounds::ttl_lowered(&plan, t("2026-12-08T08:00:00Z"));
+    let e = eval_with(&plan, &entries, "2026-12-08T08:00:00Z", Some(&round));
     assert_eq!(state(&e, "ttl-wait"), StepState::Done);
     let history = History::from_entries(&entries);
     let facts = observed_steps(&e, &history, t("2026-12-08T08:00:00Z"));
     assert_eq!(facts.len(), 1, "one fact for the newly observed step");
     // Later the TTLs are restored and the resolvers hold the MX for a day again.
-    let failing = check(Status::Fail);
-    let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", &failing);
+    let restored = rounds::resolvers_hold_mx_for(&plan, t("2026-12-10T08:00:00Z"), 86_400);
+    let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", Some(&restored));
     assert_eq!(
         state(&e, "ttl-wait"),
         StepState::Blocked,
         "without the fact it would flip back"
     );
     entries.extend(facts);
-    let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", &failing);
+    let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", Some(&restored));
     assert_eq!(state(&e, "ttl-wait"), StepState::Done);
     let history = History::from_entries(&entries);
     assert!(

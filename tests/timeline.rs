@@ -3,8 +3,8 @@
 #[path = "support/plans.rs"]
 mod plans;
 
-use cutover::plan::timeline::{build, rfc3339_string};
 use cutover::runbook::Runbook;
+use cutover::runbook::timeline::{build, rfc3339_string};
 use plans::{PLAN, plan_from};
 
 fn plan_starting(start: &str, extra: &str) -> cutover::plan::Plan {

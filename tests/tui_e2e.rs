@@ -32,7 +32,10 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     tmux.keys(&["Enter"]);
 
     // Header and panes (80×24: the panes are tabs).
-    let screen = tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
+    // The whole first frame: over a loaded machine tmux can show one half-drawn.
+    let screen = tmux.wait_for("the cockpit", |s| {
+        s.contains("DRIVING") && s.contains("? help")
+    });
     let header = screen.lines().next().unwrap_or_default();
     assert!(header.contains("example.com"), "{screen}");
     assert!(header.contains("OFFLINE"), "{screen}");

@@ -3,11 +3,12 @@
 
 #[path = "support/plans.rs"]
 mod plans;
-
-use std::collections::HashMap;
+#[path = "support/rounds.rs"]
+mod rounds;
 
 use cutover::app::{App, Command, ConfirmKind, Event, Pane, Popup, Role, update};
-use cutover::check::{Check, Kind, Status};
+use cutover::check::Status;
+use cutover::dns::DnsSnapshot;
 use cutover::journal::{Driver, Entry};
 use cutover::runbook::StepState;
 use jiff::Timestamp;
@@ -80,24 +81,24 @@ fn override_entry(step: &str) -> Entry {
     }
 }
 
-fn lowered_ttl_measured() -> HashMap<String, Vec<Check>> {
-    let pass = |id: &str| {
-        Check::new(
-            id,
-            Kind::Outcome,
-            Status::Pass,
-            format!("{id}: seen at ns1"),
-        )
-    };
-    HashMap::from([(
-        "lower-ttl".to_string(),
-        vec![
-            pass("mx-ttl-lowered"),
-            pass("txt-ttl-lowered"),
-            pass("other-ttls-untouched"),
-            pass("ttl-honoured"),
-        ],
-    )])
+/// What the DNS watcher's relay does with a round: journal the facts it shows
+/// first (the loop reads them back), then hand the round to the loop.
+fn dns_round(app: &mut App, round: DnsSnapshot) {
+    let (_, facts) = cutover::dns::dns_facts(&app.plan, &app.history.dns, &round);
+    update(
+        app,
+        Event::Journal {
+            entries: facts,
+            restarted: false,
+        },
+    );
+    update(app, Event::DnsRound(Box::new(round)));
+}
+
+/// A round showing step lower-ttl done at the DNS host: every check of it holds.
+fn lowered_ttl_measured(app: &mut App) {
+    let round = rounds::ttl_lowered(&app.plan, now());
+    dns_round(app, round);
 }
 
 #[test]
@@ -117,13 +118,14 @@ fn a_marks_the_selected_step_applied() {
 #[test]
 fn a_step_whose_checks_hold_is_confirmed_with_y_and_records_the_evidence_shown() {
     let mut app = app();
-    update(&mut app, Event::LiveChecks(lowered_ttl_measured()));
+    lowered_ttl_measured(&mut app);
     select_step(&mut app, "lower-ttl");
     assert!(key(&mut app, KeyCode::Enter).is_empty());
     assert!(
         matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == "lower-ttl" && p.kind == ConfirmKind::Confirm)
     );
     let shown = app.eval.step("lower-ttl").unwrap().checks.clone();
+    assert!(shown.iter().all(|c| c.status == Status::Pass), "{shown:?}");
     let commands = key(&mut app, KeyCode::Char('y'));
     let entries = settle(&mut app, commands);
     match &entries[..] {
@@ -149,7 +151,7 @@ fn a_step_whose_checks_hold_is_confirmed_with_y_and_records_the_evidence_shown()
 #[test]
 fn n_and_esc_cancel_without_recording() {
     let mut app = app();
-    update(&mut app, Event::LiveChecks(lowered_ttl_measured()));
+    lowered_ttl_measured(&mut app);
     select_step(&mut app, "lower-ttl");
     key(&mut app, KeyCode::Enter);
     assert!(key(&mut app, KeyCode::Char('n')).is_empty());
@@ -506,7 +508,7 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
     assert_eq!(mail_check(&app), Some(Status::Fail));
     assert_eq!(
         app.mailboxes[1].new_login,
-        cutover::ui::model::LoginState::Failed
+        cutover::app::model::LoginState::Failed
     );
     update(
         &mut app,

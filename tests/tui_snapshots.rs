@@ -1,13 +1,17 @@
 //! Whole cockpit screens at 80×24 and 120×40, rendered into a `TestBackend`.
 //! The header's clock is masked (`[now]`) so the snapshots hold what matters.
+//! The panes' data is made up and put into the state (`support/fake.rs`): these
+//! test what a screen shows, `tui_flow` what the workers' data means.
 
-use std::collections::HashMap;
+#[path = "support/fake.rs"]
+mod fake;
+
 use std::path::PathBuf;
 
 use cutover::app::{App, Event, Pane, Role, update};
 use cutover::check::{Check, Kind, Status};
 use cutover::journal::{Driver, Entry};
-use cutover::ui::{self, fake};
+use cutover::ui;
 use jiff::{SignedDuration, Timestamp};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -100,10 +104,7 @@ fn waiting_out_the_ttl_app() -> App {
         Status::Pass,
         "every watched resolver holds the MX for at most 300 s",
     )];
-    update(
-        &mut app,
-        Event::LiveChecks(HashMap::from([("ttl-wait".to_string(), checks)])),
-    );
+    fake::measured(&mut app, "ttl-wait", checks);
     app.journal_scroll = 0;
     app
 }
@@ -113,25 +114,22 @@ fn waiting_out_the_ttl() {
     snapshot("waiting_out_the_ttl", waiting_out_the_ttl_app);
 }
 
-fn lower_ttl_measured() -> HashMap<String, Vec<Check>> {
+fn lower_ttl_measured() -> Vec<Check> {
     let pass = |id: &str, e: &str| Check::new(id, Kind::Outcome, Status::Pass, e);
-    HashMap::from([(
-        "lower-ttl".to_string(),
-        vec![
-            pass("mx-ttl-lowered", "ns1 and ns2 serve the MX with TTL 300"),
-            pass(
-                "txt-ttl-lowered",
-                "ns1 and ns2 serve the SPF TXT with TTL 300",
-            ),
-            pass("other-ttls-untouched", "A and AAAA keep their TTL of 3600"),
-            pass("ttl-honoured", "the TTL served is the TTL set"),
-        ],
-    )])
+    vec![
+        pass("mx-ttl-lowered", "ns1 and ns2 serve the MX with TTL 300"),
+        pass(
+            "txt-ttl-lowered",
+            "ns1 and ns2 serve the SPF TXT with TTL 300",
+        ),
+        pass("other-ttls-untouched", "A and AAAA keep their TTL of 3600"),
+        pass("ttl-honoured", "the TTL served is the TTL set"),
+    ]
 }
 
 fn confirm_ready_app() -> App {
     let mut app = app_at(3, &[], Role::Driving, at(20));
-    update(&mut app, Event::LiveChecks(lower_ttl_measured()));
+    fake::measured(&mut app, "lower-ttl", lower_ttl_measured());
     app.selected_step = 0;
     key(&mut app, KeyCode::Enter);
     app
@@ -160,7 +158,7 @@ fn confirm_popup_for_a_gated_step() {
 fn alarm_app() -> App {
     let mut app = app_at(3, &[], Role::Driving, at(24 * 60 + 20));
     let view = fake::dns_view(app.now, true);
-    update(&mut app, Event::Dns(Box::new(view)));
+    fake::show_dns(&mut app, view);
     app.focus = Pane::Dns;
     app
 }
@@ -174,7 +172,7 @@ fn half_synced_app() -> App {
     let mut app = app_at(40, &[], Role::Driving, at(2 * 24 * 60 + 70));
     let rows = fake::mailbox_rows(&app.plan, 0.5);
     let now = app.now;
-    update(&mut app, Event::Mailboxes(rows));
+    fake::show_mailboxes(&mut app, rows);
     update(
         &mut app,
         Event::Journal {
@@ -240,7 +238,7 @@ fn server_text_cannot_reach_the_terminal_raw() {
     let mut view = fake::dns_view(app.now, false);
     view.rows[0].cells[0].short = "\x1b[2Jevil".into();
     view.alarm = Some("bad\x07bell".into());
-    update(&mut app, Event::Dns(Box::new(view)));
+    fake::show_dns(&mut app, view);
     let text = screen(&mut app, (120, 40));
     assert!(!text.contains('\x1b') && !text.contains('\x07'));
     assert!(text.contains("\\u{1b}"), "the escape is shown as text");

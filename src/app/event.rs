@@ -1,13 +1,9 @@
 //! What flows into the cockpit's loop (events) and out of it to workers (commands).
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 
-use crate::check::Check;
 use crate::journal::Entry;
-use crate::ui::model::{DnsView, MailboxRow};
 
 /// Everything that can change the cockpit's state. Workers send data, never handles.
 #[derive(Debug, Clone)]
@@ -26,14 +22,8 @@ pub enum Event {
     },
     /// A new DNS round from the watcher.
     DnsRound(Box<crate::dns::DnsSnapshot>),
-    /// A DNS view to show as it is (tests and snapshots).
-    Dns(Box<DnsView>),
     /// A new probe of every mailbox from the prober.
     MailProbes(Vec<crate::mail::MailboxProbe>),
-    /// Mailbox rows to show as they are (tests and snapshots).
-    Mailboxes(Vec<MailboxRow>),
-    /// The checks that need live data, keyed by step id (computed by the integrator).
-    LiveChecks(HashMap<String, Vec<Check>>),
     /// A worker's one-line report for the status line (e.g. "copy started, pid 123").
     Notice(String),
     /// Who drives changed: the driver left and this cockpit took over, or another took over.

@@ -5,22 +5,26 @@
 //! loop to carry out (append to the journal, start a copy, refresh now).
 //! Rendering (`crate::ui`) reads the state and nothing else.
 
+pub mod dns_view;
 pub mod event;
 pub mod keymap;
+pub mod layout;
+pub mod mail_view;
+pub mod model;
 pub(crate) mod update;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use crate::check::Check;
+use crate::app::model::{DnsView, MailboxRow};
+use crate::journal::History;
 use crate::journal::{Driver, Entry};
 use crate::plan::Plan;
-use crate::plan::timeline::{self, Timeline};
 use crate::runbook::eval::Inputs;
-use crate::runbook::{Evaluation, History, Runbook, StepStatus, evaluate};
-use crate::ui::model::{DnsView, MailboxRow};
+use crate::runbook::timeline::{self, Timeline};
+use crate::runbook::{Evaluation, Runbook, StepStatus, evaluate};
 
 pub use event::{Command, Event};
 pub use keymap::{Action, Rehearse, Scope};
@@ -165,8 +169,6 @@ pub struct App {
     pub history: History,
     pub now: Timestamp,
     pub eval: Evaluation,
-    /// Checks that need live data, by step id (empty until measured).
-    pub live: HashMap<String, Vec<Check>>,
     pub role: Role,
     /// Started with `--offline`: no DNS or mailbox workers run.
     pub offline: bool,
@@ -179,7 +181,7 @@ pub struct App {
     pub dns_round: Option<crate::dns::DnsSnapshot>,
     /// The latest mailbox probes, which the mailbox checks read.
     pub mail_probes: Option<Vec<crate::mail::MailboxProbe>>,
-    /// What the DNS pane shows (from `dns_round`, or given directly in tests).
+    /// What the DNS pane shows, built from `dns_round` and the journal's DNS facts.
     pub dns: Option<DnsView>,
     pub mailboxes: Vec<MailboxRow>,
     pub mailbox_view: MailboxView,
@@ -224,18 +226,15 @@ impl App {
             .skip(entries.len().saturating_sub(JOURNAL_TAIL))
             .cloned()
             .collect();
-        let eval = evaluate(
-            &Inputs {
-                plan: &plan,
-                runbook: &runbook,
-                timeline: &timeline,
-                history: &history,
-                dns: None,
-                mail: None,
-                now,
-            },
-            &|_| Vec::new(),
-        );
+        let eval = evaluate(&Inputs {
+            plan: &plan,
+            runbook: &runbook,
+            timeline: &timeline,
+            history: &history,
+            dns: None,
+            mail: None,
+            now,
+        });
         let selected_step = eval
             .next
             .as_ref()
@@ -248,7 +247,6 @@ impl App {
             history,
             now,
             eval,
-            live: HashMap::new(),
             role,
             offline: false,
             no_color: false,
@@ -294,19 +292,15 @@ impl App {
         let was_next = self.eval.next.as_ref().map(|n| n.step.clone());
         let on_next =
             was_next.is_some() && self.selected_step().map(|s| &s.id) == was_next.as_ref();
-        let live = &self.live;
-        let eval = evaluate(
-            &Inputs {
-                plan: &self.plan,
-                runbook: &self.runbook,
-                timeline: &self.timeline,
-                history: &self.history,
-                dns: self.dns_round.as_ref(),
-                mail: self.mail_probes.as_deref(),
-                now: self.now,
-            },
-            &|def| live.get(&def.id).cloned().unwrap_or_default(),
-        );
+        let eval = evaluate(&Inputs {
+            plan: &self.plan,
+            runbook: &self.runbook,
+            timeline: &self.timeline,
+            history: &self.history,
+            dns: self.dns_round.as_ref(),
+            mail: self.mail_probes.as_deref(),
+            now: self.now,
+        });
         let changed = eval.steps.len() != self.eval.steps.len()
             || eval.steps.iter().zip(&self.eval.steps).any(|(a, b)| {
                 a.state != b.state || a.checks != b.checks || a.wait_until != b.wait_until
@@ -429,7 +423,7 @@ impl App {
 
     /// Keeps the cursor row on screen, moving the window as little as possible.
     pub fn scroll_mailboxes_into_view(&mut self) {
-        let rows = crate::ui::mailbox_rows_visible(self).max(1);
+        let rows = layout::mailbox_rows_visible(self).max(1);
         let view = &mut self.mailbox_view;
         let len = view.order.len();
         view.selected = view.selected.min(len.saturating_sub(1));
@@ -442,9 +436,9 @@ impl App {
     }
 
     /// The copy progress of a mailbox: a running copy's journal lines win over the prober's view.
-    pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::ui::model::CopyProgress> {
+    pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::app::model::CopyProgress> {
         match self.history.sync.get(&row.address) {
-            Some(s) => Some(crate::ui::model::CopyProgress {
+            Some(s) => Some(crate::app::model::CopyProgress {
                 state: s.state.clone(),
                 messages_done: s.messages_done,
                 messages_left: s.messages_left,

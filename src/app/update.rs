@@ -6,8 +6,9 @@ use super::keymap::{Action, Scope, lookup};
 use super::{App, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, Pane, Popup, Role};
 use crate::actions::{Refusal, confirmation_entry};
 use crate::journal::Entry;
+use crate::journal::History;
+use crate::runbook::Mode;
 use crate::runbook::eval::confirm_blockers;
-use crate::runbook::{History, Mode};
 use crate::sanitize::sanitize;
 
 /// Applies one event to the state; returns what must be done outside (I/O).
@@ -81,7 +82,7 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
                 }
                 // New DNS facts (an alarm, a transition) change what the DNS pane says.
                 if let Some(round) = &app.dns_round {
-                    app.dns = Some(crate::ui::dns_view::dns_view(
+                    app.dns = Some(crate::app::dns_view::dns_view(
                         &app.plan,
                         round,
                         &app.history.dns,
@@ -93,7 +94,7 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             Vec::new()
         }
         Event::DnsRound(round) => {
-            app.dns = Some(crate::ui::dns_view::dns_view(
+            app.dns = Some(crate::app::dns_view::dns_view(
                 &app.plan,
                 &round,
                 &app.history.dns,
@@ -103,27 +104,10 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
-        Event::Dns(view) => {
-            app.dns = Some(*view);
-            app.dirty = true;
-            Vec::new()
-        }
         Event::MailProbes(probes) => {
-            app.mailboxes = crate::ui::mail_view::mailbox_rows(&app.plan, &probes, &app.history);
+            app.mailboxes = crate::app::mail_view::mailbox_rows(&app.plan, &probes, &app.history);
             app.mail_probes = Some(probes);
             app.reorder_mailboxes();
-            app.reevaluate();
-            app.dirty = true;
-            Vec::new()
-        }
-        Event::Mailboxes(rows) => {
-            app.mailboxes = rows;
-            app.reorder_mailboxes();
-            app.dirty = true;
-            Vec::new()
-        }
-        Event::LiveChecks(checks) => {
-            app.live = checks;
             app.reevaluate();
             app.dirty = true;
             Vec::new()
@@ -280,7 +264,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
 }
 
 fn page(app: &App) -> isize {
-    isize::try_from(crate::ui::mailbox_rows_visible(app).max(1)).unwrap_or(10)
+    isize::try_from(crate::app::layout::mailbox_rows_visible(app).max(1)).unwrap_or(10)
 }
 
 fn step_by(at: usize, by: isize, len: usize) -> usize {

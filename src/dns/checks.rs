@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::check::{Check, Kind, Status};
 use crate::dns::dkim;
-use crate::dns::facts::{DnsFacts, human_seconds, server_mx_state};
+use crate::dns::facts::{DnsFacts, server_mx_state};
 use crate::dns::mta_sts;
 use crate::dns::mx::{self, MxState};
 use crate::dns::query::{Answer, AnswerStatus, Rtype, fqdn};
@@ -15,6 +15,7 @@ use crate::dns::spf;
 use crate::dns::watch::{DnsSnapshot, ServerView};
 use crate::plan::{MxRecord, Plan};
 use crate::sanitize::sanitize;
+use crate::units::ttl as human_seconds;
 
 /// How long a DNS host gets to serve a changed TTL before R3's blocker.
 const TTL_GRACE: SignedDuration = SignedDuration::from_secs(600);

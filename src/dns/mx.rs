@@ -2,61 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use crate::plan::MxRecord;
 
-/// Where a served MX set stands between the old and the new server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MxState {
-    /// Only old hosts: before the switch.
-    Old,
-    /// Old and new hosts: the safe middle of the switch.
-    #[serde(rename = "old+new")]
-    OldAndNew,
-    /// Only new hosts: switched.
-    New,
-    /// No MX at all: senders fall back to the apex A record or defer (alarm).
-    Empty,
-    /// Neither old nor new hosts: mail goes somewhere else (alarm).
-    Foreign,
-    /// Authoritative servers disagree with each other.
-    Mixed,
-    /// Not measured (no definite answer).
-    Unknown,
-}
-
-impl MxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MxState::Old => "old",
-            MxState::OldAndNew => "old+new",
-            MxState::New => "new",
-            MxState::Empty => "empty",
-            MxState::Foreign => "foreign",
-            MxState::Mixed => "mixed",
-            MxState::Unknown => "unknown",
-        }
-    }
-
-    pub fn from_str_lossy(text: &str) -> MxState {
-        match text {
-            "old" => MxState::Old,
-            "old+new" => MxState::OldAndNew,
-            "new" => MxState::New,
-            "empty" => MxState::Empty,
-            "foreign" => MxState::Foreign,
-            "mixed" => MxState::Mixed,
-            _ => MxState::Unknown,
-        }
-    }
-
-    /// A set that loses or misroutes mail.
-    pub fn is_alarm(self) -> bool {
-        matches!(self, MxState::Empty | MxState::Foreign)
-    }
-}
+pub use crate::journal::dns_facts::MxState;
 
 /// A host name normalised for comparison: lowercase, no trailing dot.
 pub fn normalise_host(host: &str) -> String {

@@ -32,10 +32,12 @@
 //! # Ok::<(), cutover::journal::JournalError>(())
 //! ```
 
+pub mod dns_facts;
 mod driver;
 pub mod entry;
 mod file;
 mod follow;
+pub mod history;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub use driver::{Drive, Driver, DriverGuard, DriverLock};
 pub use entry::Entry;
 pub use file::{BadLine, Journal, Replay, Torn};
 pub use follow::Follower;
+pub use history::History;
 
 /// Why the journal (or its driver lock) could not be used. Each variant names
 /// the file, so the operator knows where to look.

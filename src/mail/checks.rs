@@ -175,14 +175,7 @@ pub fn old_inbox_quiet(
     }
 }
 
-fn human(d: SignedDuration) -> String {
-    let secs = d.as_secs().max(0);
-    if secs >= 3600 {
-        format!("{} h {} min", secs / 3600, (secs % 3600) / 60)
-    } else {
-        format!("{} min", secs / 60)
-    }
-}
+use crate::units::duration as human;
 
 /// R12/R14: the last copy verified every mailbox complete (`final-copy`, `decommission-old`).
 pub fn copy_verified(report: Option<&SyncReport>, expected: usize) -> Check {

@@ -8,10 +8,10 @@ use serde_json::json;
 
 use crate::check::{Check, Kind, Status};
 use crate::journal::Entry;
+use crate::journal::History;
 use crate::mail::checks;
 use crate::mail::probe::MailboxProbe;
 use crate::plan::Plan;
-use crate::runbook::History;
 
 /// The journal fact recording an old INBOX's UIDNEXT whenever it changes.
 pub const OLD_INBOX_UIDNEXT: &str = "old-inbox-uidnext";

@@ -492,7 +492,7 @@ impl<'s> Loader<'s> {
         let v = Self::value(table, key)?;
         let span = v.span();
         let parsed = match v.get_ref() {
-            DeValue::String(s) => parse_duration(s),
+            DeValue::String(s) => crate::units::parse_duration(s),
             DeValue::Integer(i) => i
                 .as_str()
                 .replace('_', "")
@@ -669,7 +669,7 @@ impl<'s> Loader<'s> {
                             &span,
                             format!(
                                 "a migration TTL of {} keeps a mistake alive that long",
-                                human_secs(t)
+                                crate::units::ttl(t)
                             ),
                             "the procedure uses `migration_ttl = \"5m\"`",
                         );
@@ -1425,7 +1425,7 @@ impl<'s> Loader<'s> {
             );
             return out;
         };
-        let known = crate::runbook::STEP_IDS;
+        let known = crate::step_ids::STEP_IDS;
         for item in array.iter() {
             let Some(t) = item.get_ref().as_table() else {
                 self.error(
@@ -1604,27 +1604,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// "5m", "24h", "1h30m", "2d", "90s".
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let span: jiff::Span = text.trim().parse().ok()?;
-    let secs = span
-        .total((
-            jiff::Unit::Second,
-            jiff::SpanRelativeTo::days_are_24_hours(),
-        ))
-        .ok()?;
-    (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
-}
-
-pub fn human_secs(secs: u32) -> String {
-    match secs {
-        s if s % 86_400 == 0 && s > 172_800 => format!("{} d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
-}
-
 fn parse_weekday(name: &str) -> Option<Weekday> {
     let n = name.trim().to_ascii_lowercase();
     let day = match n.get(..3)? {
@@ -1723,14 +1702,6 @@ fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_as_humans_write_them() {
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("24h"), Some(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        assert_eq!(parse_duration("five"), None);
-    }
 
     #[test]
     fn server_addresses_get_port_53() {

@@ -205,6 +205,5 @@ impl Plan {
 
 pub mod init;
 pub mod load;
-pub mod timeline;
 
 pub use load::{Diagnostic, Loaded, PlanErrors, Severity, load};

@@ -1,6 +1,6 @@
 //! The guidance engine: every step's state from its checks, and what to do next.
 //!
-//! Pure: (plan, runbook, journal history, live checks, now) → [`Evaluation`].
+//! Pure: (plan, runbook, journal history, DNS round, mailbox probes, now) → [`Evaluation`].
 //! `status`, the cockpit and the tests all read the same evaluation.
 
 use jiff::{SignedDuration, Timestamp};
@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::check::{Check, Kind, Status};
 use crate::dns::DnsSnapshot;
+use crate::journal::history::History;
 use crate::mail::MailboxProbe;
 use crate::plan::Plan;
-use crate::plan::timeline::{self, Timeline};
-use crate::runbook::history::History;
+use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Mode, Runbook, StepDef, template};
 
 /// Where a step stands.
@@ -34,6 +34,19 @@ pub enum StepState {
 }
 
 impl StepState {
+    /// The glyph shown beside a step in the timeline and in `status`.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            StepState::Pending => "·",
+            StepState::Ready => "▶",
+            StepState::Waiting => "⧗",
+            StepState::Blocked => "✗",
+            StepState::Applied => "…",
+            StepState::Done => "✓",
+            StepState::Overridden => "!",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StepState::Pending => "pending",
@@ -152,10 +165,9 @@ pub struct Inputs<'a> {
 }
 
 /// Evaluates every step. The journal and the clock answer some checks, the
-/// DNS round and the mailbox probes others (with the journal's facts), and
-/// `live` may add or stand over any (tests, the rehearsal). Any check the
-/// runbook names that nothing answers is `unknown`, never green.
-pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> Evaluation {
+/// DNS round and the mailbox probes others (with the journal's facts). Any
+/// check the runbook names that nothing answers is `unknown`, never green.
+pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let Inputs {
         plan,
         runbook,
@@ -173,16 +185,8 @@ pub fn evaluate(inputs: &Inputs<'_>, live: &dyn Fn(&StepDef) -> Vec<Check>) -> E
             checks.push(predecessor_check(after, state));
         }
         let applied_at = history.step(&def.id).and_then(|r| r.applied_at);
-        // `live` first: a check it gives stands over the DNS module's of the same id.
-        let mut live_checks = live(def);
-        live_checks.extend(crate::dns::step_checks(
-            &def.id,
-            plan,
-            dns,
-            &history.dns,
-            applied_at,
-            now,
-        ));
+        let mut live_checks =
+            crate::dns::step_checks(&def.id, plan, dns, &history.dns, applied_at, now);
         live_checks.extend(crate::mail::steps::step_checks(
             &def.id, plan, mail, history, now,
         ));
@@ -378,7 +382,7 @@ pub fn local(plan: &Plan, at: Timestamp) -> String {
 fn step_state(
     def: &StepDef,
     checks: &[Check],
-    record: Option<&crate::runbook::history::StepRecord>,
+    record: Option<&crate::journal::history::StepRecord>,
     preds_done: bool,
 ) -> (StepState, Option<Timestamp>) {
     if let Some(c) = record.and_then(|r| r.confirmed.as_ref()) {
@@ -530,11 +534,7 @@ fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule>
 }
 
 fn human_minutes(m: i64) -> String {
-    match m {
-        m if m >= 24 * 60 => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
-        m if m >= 60 => format!("{} h {} min", m / 60, m % 60),
-        m => format!("{m} min"),
-    }
+    crate::units::duration_secs(u64::try_from(m).unwrap_or(0) * 60)
 }
 
 /// Why a confirmation is refused: the checks that do not hold.
@@ -562,7 +562,7 @@ pub fn observed_steps(
         .filter(|s| history.step(&s.id).is_none_or(|r| r.confirmed.is_none()))
         .map(|s| crate::journal::Entry::Fact {
             at: now,
-            key: crate::runbook::history::STEP_OBSERVED.to_string(),
+            key: crate::journal::history::STEP_OBSERVED.to_string(),
             value: serde_json::json!({ "step": s.id }),
             evidence: s
                 .checks

@@ -5,36 +5,16 @@
 //! live checks, now) into each step's state and the next thing to do.
 
 pub mod eval;
-pub mod history;
 pub mod template;
+pub mod timeline;
 
 use serde::Deserialize;
 
 use crate::plan::Plan;
 
 pub use eval::{Evaluation, Next, StepState, StepStatus, evaluate};
-pub use history::History;
 
-/// The runbook's step ids, in order. Stable: the CLI, the journal and tests use them.
-pub const STEP_IDS: &[&str] = &[
-    "lower-ttl",
-    "spf-add-new",
-    "new-server-ready",
-    "users-connected",
-    "clients-configured",
-    "pop3-fetch",
-    "ttl-wait",
-    "add-new-mx",
-    "remove-old-mx",
-    "dkim-spf-final",
-    "monitor-24h",
-    "restore-ttl",
-    "final-copy",
-    "other-data",
-    "announce-shutdown",
-    "remove-old-accounts",
-    "decommission-old",
-];
+pub use crate::step_ids::STEP_IDS;
 
 const RUNBOOK: &str = include_str!("../../assets/runbook.toml");
 
@@ -79,11 +59,11 @@ pub struct StepDef {
 
 impl StepDef {
     pub fn at_offset(&self) -> std::time::Duration {
-        crate::plan::load::parse_duration(&self.at).unwrap_or_default()
+        crate::units::parse_duration(&self.at).unwrap_or_default()
     }
 
     pub fn planned_duration(&self) -> std::time::Duration {
-        crate::plan::load::parse_duration(&self.duration).unwrap_or_default()
+        crate::units::parse_duration(&self.duration).unwrap_or_default()
     }
 }
 
@@ -200,12 +180,12 @@ mod tests {
         for step in &runbook.steps {
             assert!((1..=3).contains(&step.day), "{} day", step.id);
             assert!(
-                crate::plan::load::parse_duration(&step.at).is_some(),
+                crate::units::parse_duration(&step.at).is_some(),
                 "{} at",
                 step.id
             );
             assert!(
-                crate::plan::load::parse_duration(&step.duration).is_some(),
+                crate::units::parse_duration(&step.duration).is_some(),
                 "{} duration",
                 step.id
             );

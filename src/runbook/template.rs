@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::plan::Plan;
-use crate::plan::load::human_secs;
+use crate::units::ttl as human_secs;
 
 /// The values every placeholder can take for this plan.
 pub fn variables(

@@ -7,9 +7,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::model::{LoginState, MailboxRow, ServerRole, Tone};
 use super::text::{fit, pad, pad_left, wrap};
 use super::{local, style};
+use crate::app::model::{LoginState, MailboxRow, ServerRole, Tone};
 use crate::app::{App, Pane};
 use crate::check::Status;
 use crate::journal::Entry;
@@ -122,11 +122,11 @@ fn wait_bar(app: &App, id: &str, end: Option<Timestamp>, w: usize) -> String {
     let countdown = if not_started {
         format!(
             "{} wait from {}",
-            crate::cli::countdown(length).replacen("in ", "", 1),
+            crate::units::duration(length),
             local(app, wait.start.timestamp(), "%a %H:%M")
         )
     } else if left > SignedDuration::ZERO {
-        crate::cli::countdown(left).replacen("in ", "", 1) + " left"
+        crate::units::duration(left) + " left"
     } else {
         "over".to_string()
     };
@@ -178,7 +178,7 @@ fn steps(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
                 lines.push(now_marker(app));
                 now_drawn = true;
             }
-            let glyph = crate::cli::glyph(status.state);
+            let glyph = status.state.glyph();
             let is_wait = app.timeline.waits.iter().any(|x| x.id == planned.id);
             let prefix = format!("{glyph} {} ", planned.start.strftime("%H:%M"));
             let rest = if is_wait && !status.state.is_finished() {
@@ -215,7 +215,7 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     };
     let head = format!(
         "{} {} — {} ({})",
-        crate::cli::glyph(next.state),
+        next.state.glyph(),
         next.step,
         next.title,
         next.state.as_str()
@@ -232,7 +232,7 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             fit(
                 &format!(
                     "Clears {} ({})",
-                    crate::cli::countdown(left),
+                    crate::units::countdown(left),
                     local(app, until, "%a %-d %b %H:%M")
                 ),
                 w,
@@ -253,12 +253,12 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             if let Some(u) = c.until {
                 until = format!(
                     " — clears {}",
-                    crate::cli::countdown(u.duration_since(app.now))
+                    crate::units::countdown(u.duration_since(app.now))
                 );
             }
             let text = format!(
                 "{} {}: {}{until}",
-                crate::cli::status_mark(c.status),
+                c.status.mark(),
                 c.id,
                 sanitize(&c.evidence)
             );
@@ -414,7 +414,7 @@ fn count(n: Option<u64>) -> String {
 /// One mailbox as a table row of `w` columns; narrow tables drop the right columns.
 /// The ticks of the per-mailbox step the mailbox pane ticks for (lowercase addresses).
 type Ticks<'a> =
-    Option<&'a std::collections::HashMap<String, crate::runbook::history::Confirmation>>;
+    Option<&'a std::collections::HashMap<String, crate::journal::history::Confirmation>>;
 
 fn mailbox_line(
     app: &App,

@@ -113,7 +113,7 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                 };
                 let text = format!(
                     "{} {kind:<7} {}: {}",
-                    crate::cli::status_mark(c.status),
+                    c.status.mark(),
                     c.id,
                     sanitize(&c.evidence)
                 );

@@ -27,13 +27,13 @@ use super::operator::{self, Action, OperatorError};
 use super::world::World;
 use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
-use crate::cli::{Failure, Observations, Session};
 use crate::clock::Clock;
 use crate::journal::Entry;
 use crate::mail::identity::Identity;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
+use crate::session::{Failure, Observations, Session};
 
 use mistakes::Hook;
 pub use mistakes::Mistake;
@@ -95,7 +95,7 @@ pub enum AutopilotError {
 
 impl From<Failure> for AutopilotError {
     fn from(f: Failure) -> AutopilotError {
-        AutopilotError::Journal(f.message)
+        AutopilotError::Journal(f.to_string())
     }
 }
 
@@ -270,8 +270,7 @@ impl Autopilot {
     }
 
     fn evaluate(&self) -> Evaluation {
-        self.session
-            .evaluate(self.now(), &self.observed, &|_| Vec::new())
+        self.session.evaluate(self.now(), &self.observed)
     }
 
     /// Looks at the runbook and does what is due. Returns true when every step is finished.
@@ -591,7 +590,7 @@ impl Autopilot {
             .journal
             .replay()
             .map_err(|e| AutopilotError::Journal(e.to_string()))?;
-        self.session.history = crate::runbook::History::from_entries(&replay.entries);
+        self.session.history = crate::journal::History::from_entries(&replay.entries);
         let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
         let verified = report.mailboxes.iter().all(|m| m.verified());
         if self.at_early_copy.is_some() && label.starts_with("verification") {

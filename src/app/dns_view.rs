@@ -1,13 +1,13 @@
 //! A DNS round shaped for the cockpit's matrix: one row per name and type, one cell per server.
 
-use crate::dns::facts::DnsFacts;
+use crate::app::model::{DnsCell, DnsRow, DnsView, ServerColumn, ServerRole, Tone};
 use crate::dns::matrix::{relative, summary};
 use crate::dns::query::{Answer, AnswerStatus, Rtype, fqdn};
 use crate::dns::watch::{DnsSnapshot, Role, questions};
 use crate::dns::{MxState, mx, spf};
+use crate::journal::dns_facts::DnsFacts;
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
-use crate::ui::model::{DnsCell, DnsRow, DnsView, ServerColumn, ServerRole, Tone};
 
 /// The view of one round; the alarm comes from the journal's DNS facts.
 pub fn dns_view(plan: &Plan, snapshot: &DnsSnapshot, facts: &DnsFacts) -> DnsView {

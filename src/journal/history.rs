@@ -57,7 +57,7 @@ pub struct History {
     /// (mailbox, folder) → (uidvalidity, last uid).
     pub checkpoints: HashMap<(String, String), (u32, u32)>,
     /// What DNS facts the journal holds (first-seen TTLs, MX transitions, alarms).
-    pub dns: crate::dns::DnsFacts,
+    pub dns: crate::journal::dns_facts::DnsFacts,
     pub entries: usize,
 }
 

@@ -1,4 +1,10 @@
-//! Made-up data for snapshots, benchmarks and the look of the cockpit before the live parts land.
+//! Made-up cockpit state for screen snapshots and benchmarks: a plan, the DNS
+//! and mailbox view models, and measured verdicts, put straight into an `App`.
+//! Whole screens are drawn from state alone, so these give the panes exact,
+//! stable content. Tests of what real data means send the workers' own events
+//! (`Event::DnsRound` with a round from `rounds.rs`, `Event::MailProbes`) instead.
+
+#![allow(dead_code)] // each test binary and bench uses a different part of it
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,11 +13,13 @@ use jiff::Timestamp;
 use jiff::civil::{Weekday, date};
 use jiff::tz::TimeZone;
 
-use super::model::{
+use cutover::app::App;
+use cutover::app::model::{
     CopyProgress, DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, ServerColumn,
     ServerRole, Tone,
 };
-use crate::plan::{DnsPlan, ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SyncPlan};
+use cutover::check::Check;
+use cutover::plan::{DnsPlan, ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SyncPlan};
 
 /// A plan for example.com (Vilnius time, day 1 on Monday 7 December 2026 at 09:00)
 /// with `mailboxes` mailboxes named user0000@example.com and on.
@@ -236,4 +244,54 @@ pub fn mailbox_rows(plan: &Plan, synced: f32) -> Vec<MailboxRow> {
             }
         })
         .collect()
+}
+
+/// Shows `view` in the DNS pane, as a round the watcher measured would (the
+/// steps' DNS checks are not touched: no round stands behind a made-up view).
+pub fn show_dns(app: &mut App, view: DnsView) {
+    app.dns = Some(view);
+    app.dirty = true;
+}
+
+/// Fills the mailbox table with `rows`, as the prober's probes would (the
+/// mailbox checks are not touched).
+pub fn show_mailboxes(app: &mut App, rows: Vec<MailboxRow>) {
+    app.mailboxes = rows;
+    app.reorder_mailboxes();
+    app.dirty = true;
+}
+
+/// Shows `checks` as the verdicts on `step`'s checks of the same ids (each keeps
+/// the kind the runbook gives it), with the next-step pane's list of what holds
+/// the step back to match. States are not derived again: give verdicts that
+/// leave the step where it is, as the screens using this do (a ready step's
+/// outcomes measured, a waiting step's other outcome passing).
+pub fn measured(app: &mut App, step: &str, checks: Vec<Check>) {
+    let status = app
+        .eval
+        .steps
+        .iter_mut()
+        .find(|s| s.id == step)
+        .unwrap_or_else(|| panic!("{step} is not a step of the runbook"));
+    for given in checks {
+        let slot = status
+            .checks
+            .iter_mut()
+            .find(|c| c.id == given.id)
+            .unwrap_or_else(|| panic!("{step} has no check {}", given.id));
+        *slot = Check {
+            kind: slot.kind,
+            ..given
+        };
+    }
+    let checks = status.checks.clone();
+    if let Some(next) = app.eval.next.as_mut().filter(|n| n.step == step) {
+        next.blocked_by = next
+            .blocked_by
+            .iter()
+            .filter_map(|b| checks.iter().find(|c| c.id == b.id && !c.status.holds()))
+            .cloned()
+            .collect();
+    }
+    app.dirty = true;
 }

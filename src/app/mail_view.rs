@@ -1,10 +1,10 @@
 //! Mailbox probes shaped for the cockpit's table: one row per mailbox, folders for the detail view.
 
+use crate::app::model::{FolderRow, LoginState, MailboxRow};
+use crate::journal::History;
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
 use crate::plan::Plan;
-use crate::runbook::History;
 use crate::sanitize::sanitize;
-use crate::ui::model::{FolderRow, LoginState, MailboxRow};
 
 /// The table rows for every mailbox of the plan: probed ones from their probe, the rest
 /// unmeasured; the synced share from the last copy the journal records.

@@ -1,8 +1,8 @@
 //! View models the live parts fill: what the DNS watcher and the mailbox prober measured, shaped for the screen.
 //!
-//! The cockpit never reads DNS or IMAP types directly; the integrator turns
-//! their snapshots into these and sends them as `Event::Dns` / `Event::Mailboxes`.
-//! Until then the panes say "not measured yet", never green.
+//! The panes never read DNS or IMAP types directly: `update` turns the
+//! watcher's `Event::DnsRound` and the prober's `Event::MailProbes` into these
+//! (`dns_view`, `mail_view`). Until then the panes say "not measured yet", never green.
 
 use jiff::Timestamp;
 

@@ -1,0 +1,285 @@
+//! The commands, one file per group as cargo has them: the plan itself (`plan`), the
+//! evaluation (`status`), what the operator did (`steps`), the copy (`sync`), DNS
+//! (`dns`), and the full-screen cockpit and rehearsal (`cockpit`). This file parses the
+//! command line and sends each command to its file.
+//!
+//! A command ends with `Ok` or with a [`Failure`], whose `exit_code()` is the
+//! process's: 0 success; 1 refused (a check fails, or another cockpit drives); 2 an
+//! invalid plan or wrong usage; for `sync`, 1 incomplete, 3 a login failed, 4 a server
+//! unreachable.
+
+mod cockpit;
+mod dns;
+mod plan;
+mod status;
+mod steps;
+mod sync;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clock::{Clock, SystemClock};
+use crate::plan::Plan;
+use crate::session::Failure;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cutover",
+    version,
+    about = "A terminal cockpit for moving a company's email to a new mail server with no downtime and no lost message",
+    long_about = "A terminal cockpit for moving a company's email to a new mail server with no downtime \
+and no lost message.\n\nThe plan file defaults to ./cutover.toml or $CUTOVER_PLAN. The journal \
+(every confirmation with its evidence) is written beside it as <plan-stem>.journal.\n\n\
+Exit codes: 0 success; 1 refused (a check fails, or another cockpit drives); 2 invalid plan or usage."
+)]
+/// The command line: `--plan` and one command (none: the cockpit on a terminal, else `status`).
+pub struct Cli {
+    /// The plan file.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_PLAN",
+        default_value = "cutover.toml"
+    )]
+    pub(crate) plan: PathBuf,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Write a complete, commented plan for a domain.
+    Init {
+        /// The mail domain that moves, e.g. example.com.
+        #[arg(long)]
+        domain: String,
+        /// Where to write it (default: the --plan path, ./cutover.toml).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the plan: every error as FILE:LINE:COLUMN, exit 0 or 2.
+    Check,
+    /// The three working days with every step and wait.
+    Timeline {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Evaluate every step and print what to do next (exit 0 whenever it could evaluate).
+    Status {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// No network I/O: checks that need live data are unknown.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Record that you made a step's change (at the DNS host or elsewhere); no gate.
+    Applied {
+        /// A step id, e.g. lower-ttl.
+        step: String,
+    },
+    /// Confirm a step with the evidence now; refused (exit 1) while a check fails.
+    Confirm {
+        step: String,
+        /// Tick one mailbox of a per-mailbox step.
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Confirm although checks fail; the reason is journaled verbatim.
+        #[arg(long = "override", value_name = "REASON")]
+        override_reason: Option<String>,
+        /// No network I/O: record the latest evidence the journal holds.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Take back a confirmation (or one mailbox's tick).
+    Reopen {
+        step: String,
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
+    /// The announcement to employees (R13), with the dates from the timeline.
+    Notice,
+    /// Copy the mail the new server lacks from the old one, verified; the old server is only read.
+    ///
+    /// Runs at any time (a pre-copy before the switch makes the final copy short); only
+    /// confirming `final-copy` waits for its 24 h gate. Checkpoints and progress go to the
+    /// journal, so a rerun resumes and the cockpit follows. Exit codes: 0 every mailbox
+    /// verified complete; 1 some incomplete; 2 plan or usage error; 3 authentication
+    /// failed; 4 a server unreachable.
+    Sync {
+        /// Copy only this mailbox (repeatable); default: every mailbox of the plan.
+        #[arg(long = "mailbox", value_name = "ADDRESS")]
+        mailboxes: Vec<String>,
+        /// List what would be copied; change nothing anywhere.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run in the background, surviving the end of the SSH session; output goes to
+        /// <plan-dir>/<plan-stem>.sync.log.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// The DNS matrix: every name and type at every authoritative server and resolver.
+    Dns {
+        /// Query again every `dns.poll` until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Print the round as JSON (the `dns` object of `status --json`).
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+    },
+    /// Open the cockpit (the default on a terminal). Logs go to <plan-dir>/<plan-stem>.log.
+    #[command(
+        long_about = "Open the full-screen cockpit: timeline, next step, DNS, mailboxes, journal. \
+It is also what `cutover` does with no command when stdout is a terminal (else it prints `status`).\n\n\
+Logs go to <plan-dir>/<plan-stem>.log (e.g. ./cutover.log), never to the screen. A second cockpit \
+on the same plan observes (read-only) while the first drives. Press ? inside for the keys."
+    )]
+    Tui {
+        /// No network I/O: start no DNS or mailbox watcher; live checks stay unknown.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Rehearse the whole migration on a sandbox on 127.0.0.1 (needs nothing installed).
+    #[command(
+        long_about = "Rehearse the whole three-day migration on a sandbox: an authoritative DNS server, \
+three caching public resolvers and an old and a new IMAP server, all in-process on 127.0.0.1, \
+with a simulated clock. The rehearsal's plan, secrets (mode 0600), journal and cockpit log are written to a \
+fresh temporary directory, removed at the end; --keep DIR keeps them in DIR instead. Nothing \
+else is written.\n\n--autopilot runs the procedure without the cockpit and prints a report; \
+--mistake makes one classic mistake on purpose. Exit codes with --autopilot: 0 clean; 1 a check \
+alarmed (or was overridden) or mail was deferred, nothing lost; 2 mail would have been lost; \
+3 the rehearsal could not run."
+    )]
+    Demo {
+        /// Simulated seconds per real second (default: 432, three days in about ten minutes;
+        /// with --autopilot: as fast as possible).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Keep the rehearsal's plan, secrets and journal in DIR.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Run the whole procedure without the cockpit and print a report.
+        #[arg(long)]
+        autopilot: bool,
+        /// Make this mistake on purpose (with --autopilot).
+        #[arg(long, value_enum, requires = "autopilot")]
+        mistake: Option<crate::sandbox::autopilot::Mistake>,
+        /// How many mailboxes the rehearsal company has.
+        #[arg(long, default_value_t = 5)]
+        mailboxes: usize,
+        /// Old messages in total on the old server.
+        #[arg(long, default_value_t = 400)]
+        messages: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Runs one command. `Ok` carries the exit code of a command that finished (0, or the
+/// cockpit's or the rehearsal's); every other outcome is a [`Failure`] with its own code.
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let clock = SystemClock;
+    let path = cli.plan.as_path();
+    match cli.command {
+        Some(Command::Init {
+            domain,
+            output,
+            force,
+        }) => plan::init(
+            &domain,
+            output.as_deref().unwrap_or(path),
+            force,
+            clock.now(),
+        )?,
+        Some(Command::Check) => plan::check(path)?,
+        Some(Command::Timeline { format }) => plan::timeline(&load_plan(path)?, format)?,
+        Some(Command::Notice) => print!("{}", plan::notice(&load_plan(path)?)),
+        Some(Command::Status { json, offline }) => {
+            status::run(&load_plan(path)?, json, offline, &clock)?
+        }
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            return cockpit::run(&load_plan(path)?, false).map(ExitCode::from);
+        }
+        None => status::run(&load_plan(path)?, false, false, &clock)?,
+        Some(Command::Tui { offline }) => {
+            return cockpit::run(&load_plan(path)?, offline).map(ExitCode::from);
+        }
+        Some(Command::Applied { step }) => steps::applied(&load_plan(path)?, &step, &clock)?,
+        Some(Command::Confirm {
+            step,
+            mailbox,
+            override_reason,
+            offline,
+        }) => steps::confirm(
+            &load_plan(path)?,
+            &step,
+            mailbox.as_deref(),
+            override_reason.as_deref(),
+            offline,
+            &clock,
+        )?,
+        Some(Command::Reopen { step, mailbox }) => {
+            steps::reopen(&load_plan(path)?, &step, mailbox.as_deref(), &clock)?
+        }
+        Some(Command::Sync {
+            mailboxes,
+            dry_run,
+            detach: true,
+        }) => sync::detached(&load_plan(path)?, &mailboxes, dry_run)?,
+        Some(Command::Sync {
+            mailboxes,
+            dry_run,
+            detach: false,
+        }) => sync::run(&load_plan(path)?, mailboxes, dry_run, &clock)?,
+        Some(Command::Dns { watch, json }) => dns::run(&load_plan(path)?, watch, json, &clock)?,
+        Some(Command::Demo {
+            speed,
+            keep,
+            autopilot,
+            mistake,
+            mailboxes,
+            messages,
+        }) => {
+            let code = cockpit::demo(speed, keep, autopilot, mistake, mailboxes, messages);
+            return Ok(ExitCode::from(code));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the plan, printing its warnings on stderr.
+fn load_plan(path: &Path) -> Result<Plan, Failure> {
+    let loaded = crate::plan::load(path).map_err(Failure::InvalidPlan)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    Ok(loaded.plan)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
+    serde_json::to_string_pretty(v).map_err(Failure::Json)
+}
+
+/// The terminal's width for the DNS matrix: `$COLUMNS`, else the terminal's, else 100.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| {
+            ratatui::crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+        })
+        .unwrap_or(100)
+        .clamp(60, 240)
+}

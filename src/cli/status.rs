@@ -1,0 +1,231 @@
+//! `cutover status`: every step's state and what to do next, as text or JSON.
+
+use std::io::Write;
+
+use jiff::Timestamp;
+
+use super::{terminal_width, to_json};
+use crate::clock::Clock;
+use crate::plan::Plan;
+use crate::runbook::Evaluation;
+use crate::sanitize::sanitize;
+use crate::session::{Failure, Observations, Session};
+use crate::units::countdown;
+
+/// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
+/// with `synced_percent` and `verified` from the copies the journal records.
+fn mailboxes_json(session: &Session, observed: &Observations) -> serde_json::Value {
+    let unknown_side = |login: &str| serde_json::json!({"login": login, "messages": null, "folders": [], "error": observed.mail_note});
+    let mut rows: Vec<serde_json::Value> = match &observed.mail {
+        Some(probes) => probes
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap_or(serde_json::Value::Null))
+            .collect(),
+        None => session
+            .plan
+            .mailboxes
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "address": m.address,
+                    "old": unknown_side("unknown"),
+                    "new": unknown_side("unknown"),
+                    "synced_percent": null,
+                    "fetch_detected": null,
+                    "verified": null,
+                })
+            })
+            .collect(),
+    };
+    for row in &mut rows {
+        let address = row["address"].as_str().unwrap_or_default().to_string();
+        if let Some(sync) = session.history.sync.get(&address) {
+            let total = sync.messages_done + sync.messages_left;
+            if row["synced_percent"].is_null() && total > 0 {
+                row["synced_percent"] =
+                    serde_json::json!(sync.messages_done as f64 * 100.0 / total as f64);
+            }
+            if row["verified"].is_null() {
+                row["verified"] = serde_json::json!(sync.state == "verified");
+            }
+        }
+    }
+    serde_json::Value::Array(rows)
+}
+
+/// `cutover status`: one live round (none offline), the automatic steps it shows done
+/// journaled, then the evaluation as text or JSON.
+pub(crate) fn run(
+    plan: &Plan,
+    json: bool,
+    offline: bool,
+    clock: &dyn Clock,
+) -> Result<(), Failure> {
+    let mut session = Session::open(plan)?;
+    let observed = session.observe(clock, offline)?;
+    let now = clock.now();
+    let eval = session.evaluate(now, &observed);
+    let eval = session.record_observed_steps(eval, now, &observed)?;
+    let text = if json {
+        let mut value = serde_json::to_value(&eval).map_err(Failure::Json)?;
+        value["dns"] = match &observed.dns {
+            Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
+            None => serde_json::Value::Null,
+        };
+        value["mailboxes"] = mailboxes_json(&session, &observed);
+        format!("{}\n", to_json(&value)?)
+    } else {
+        let mut text = status_text(&session, &eval);
+        if let Some(snapshot) = &observed.dns {
+            text.push_str("\nDNS\n");
+            text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
+        }
+        text.push_str(&mailboxes_text(&session, &observed));
+        text
+    };
+    // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// The mailboxes in short: logins and counts on both sides, copy state; at most 20 rows.
+fn mailboxes_text(session: &Session, observed: &Observations) -> String {
+    const SHOWN: usize = 20;
+    let mut s = String::from("\nMailboxes\n");
+    if let Some(note) = &observed.mail_note {
+        s.push_str(&format!("  {}\n", sanitize(note)));
+    }
+    let Some(probes) = &observed.mail else {
+        return s;
+    };
+    let word = |l: crate::mail::LoginState| {
+        serde_json::to_value(l)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    s.push_str(&format!(
+        "  {:<32} {:<13} {:<13} {:>7} {:>7}  copy\n",
+        "address", "old login", "new login", "old #", "new #"
+    ));
+    for p in probes.iter().take(SHOWN) {
+        let copy = session
+            .history
+            .sync
+            .get(&p.address)
+            .map(|c| {
+                format!(
+                    "{} ({} copied, {} left)",
+                    c.state, c.messages_done, c.messages_left
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        s.push_str(&format!(
+            "  {:<32} {:<13} {:<13} {:>7} {:>7}  {}\n",
+            sanitize(&p.address),
+            word(p.old.login),
+            word(p.new.login),
+            count(p.old.messages),
+            count(p.new.messages),
+            sanitize(&copy)
+        ));
+    }
+    if probes.len() > SHOWN {
+        s.push_str(&format!(
+            "  … and {} more (`status --json` lists every one)\n",
+            probes.len() - SHOWN
+        ));
+    }
+    s
+}
+
+/// The status as an operator reads it on a terminal or in a mail.
+fn status_text(session: &Session, eval: &Evaluation) -> String {
+    let plan = &session.plan;
+    let mut s = String::new();
+    let day = match eval.day {
+        0 => "before day 1".to_string(),
+        4 => "after day 3".to_string(),
+        d => format!("day {d} of 3"),
+    };
+    s.push_str(&format!(
+        "{} — {} → {} — {} — {}\n",
+        plan.domain,
+        sanitize(&plan.old.name),
+        sanitize(&plan.new.name),
+        day,
+        eval.now
+    ));
+    if let Some(sch) = &eval.schedule {
+        s.push_str(&format!("Schedule: {}\n", sch.text));
+    }
+    s.push_str("\nSteps\n");
+    for st in &eval.steps {
+        let ticks = st
+            .mailboxes
+            .as_ref()
+            .map(|t| format!(" ({}/{} mailboxes)", t.ticked, t.total))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "  {} {:<10} d{} {:<20} {}{}\n",
+            st.state.glyph(),
+            st.state.as_str(),
+            st.day,
+            st.id,
+            st.title,
+            ticks
+        ));
+    }
+    if let Some(next) = &eval.next {
+        s.push_str(&format!(
+            "\nNext: {} — {} ({})\n",
+            next.step,
+            next.title,
+            next.state.as_str()
+        ));
+        s.push_str(&format!("  Why: {}\n", next.why));
+        if let Some(until) = next.wait_until {
+            s.push_str(&format!(
+                "  Waiting until {} ({})\n",
+                crate::runbook::eval::local(plan, until),
+                countdown(until.duration_since(session_now(eval)))
+            ));
+        }
+        if !next.blocked_by.is_empty() {
+            s.push_str("  Blocked by:\n");
+            for c in &next.blocked_by {
+                s.push_str(&format!(
+                    "    {} {}: {}\n",
+                    c.status.mark(),
+                    c.id,
+                    sanitize(&c.evidence)
+                ));
+            }
+        }
+        s.push_str("  Do:\n");
+        for a in &next.actions {
+            s.push_str(&format!("    {a}\n"));
+        }
+        if !next.records.is_empty() {
+            s.push_str(if next.records_from_plan_only {
+                "  Records (from the plan; measure live DNS to merge with what is served now):\n"
+            } else {
+                "  Records:\n"
+            });
+            for r in &next.records {
+                s.push_str(&format!("    {r}\n"));
+            }
+        }
+        if !next.also_ready.is_empty() {
+            s.push_str(&format!("  Also ready: {}\n", next.also_ready.join(", ")));
+        }
+    } else {
+        s.push_str("\nEvery step is done.\n");
+    }
+    s
+}
+
+fn session_now(eval: &Evaluation) -> Timestamp {
+    eval.now.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+}

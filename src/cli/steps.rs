@@ -1,0 +1,112 @@
+//! The commands that record what the operator did: `applied`, `confirm` and `reopen`.
+//! Each is refused while another process drives the migration.
+
+use crate::actions::{Refusal, confirmation_entry};
+use crate::clock::Clock;
+use crate::journal::Entry;
+use crate::plan::Plan;
+use crate::runbook::eval::confirm_blockers;
+use crate::sanitize::sanitize;
+use crate::session::{Failure, Session};
+
+/// `cutover applied STEP`: the operator made the step's change; no gate.
+pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), Failure> {
+    let session = Session::open(plan)?;
+    let def = session.step_def(step)?;
+    session.ensure_not_observing()?;
+    session.journal.append(&Entry::Applied {
+        at: clock.now(),
+        operator: plan.operator.clone(),
+        step: def.id.clone(),
+    })?;
+    println!(
+        "Recorded: {} applied. cutover now watches for its outcome.",
+        def.id
+    );
+    Ok(())
+}
+
+/// `cutover confirm STEP`: records the step done with the evidence now, or by override
+/// with a reason; refused while a check does not hold.
+pub(crate) fn confirm(
+    plan: &Plan,
+    step: &str,
+    mailbox: Option<&str>,
+    override_reason: Option<&str>,
+    offline: bool,
+    clock: &dyn Clock,
+) -> Result<(), Failure> {
+    let mut session = Session::open(plan)?;
+    let def = session.step_def(step)?.clone();
+    session.ensure_not_observing()?;
+    let mailbox = match mailbox {
+        Some(m) if !def.per_mailbox => {
+            return Err(Failure::Usage(format!(
+                "{} is not a per-mailbox step; confirm it without --mailbox ({})",
+                def.id,
+                sanitize(m)
+            )));
+        }
+        Some(m) => Some(session.mailbox(m)?),
+        None => None,
+    };
+    let observed = session.observe(clock, offline)?;
+    let now = clock.now();
+    let eval = session.evaluate(now, &observed);
+    let status = eval
+        .step(&def.id)
+        .ok_or_else(|| Failure::Usage(format!("no step {}", def.id)))?;
+    let blockers = confirm_blockers(status, mailbox.is_some());
+    let what = match &mailbox {
+        Some(m) => format!("{} for {m}", def.id),
+        None => def.id.clone(),
+    };
+    let entry = match confirmation_entry(status, mailbox, override_reason, &plan.operator, now) {
+        Ok(entry) => entry,
+        Err(Refusal::EmptyReason) => {
+            return Err(Failure::Usage(
+                "--override needs a reason: say why the failing checks may be ignored".into(),
+            ));
+        }
+        Err(Refusal::Blocked(blockers)) => {
+            return Err(Failure::Refused {
+                what,
+                blockers,
+                offline,
+            });
+        }
+    };
+    session.journal.append(&entry)?;
+    match entry {
+        Entry::Override { .. } => println!(
+            "Recorded: {what} confirmed by override ({} check(s) did not hold).",
+            blockers.len()
+        ),
+        _ => println!("Recorded: {what} confirmed."),
+    }
+    Ok(())
+}
+
+/// `cutover reopen STEP`: takes back a confirmation, or one mailbox's tick.
+pub(crate) fn reopen(
+    plan: &Plan,
+    step: &str,
+    mailbox: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<(), Failure> {
+    let session = Session::open(plan)?;
+    let def = session.step_def(step)?.clone();
+    session.ensure_not_observing()?;
+    let mailbox = mailbox.map(|m| session.mailbox(m)).transpose()?;
+    session.journal.append(&Entry::Reopen {
+        at: clock.now(),
+        operator: plan.operator.clone(),
+        step: def.id.clone(),
+        mailbox: mailbox.clone(),
+    })?;
+    match mailbox {
+        Some(m) => println!("Recorded: {} reopened for {m}.", def.id),
+        None => println!("Recorded: {} reopened.", def.id),
+    }
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! What a one-shot command (and the autopilot) evaluates against: the plan,
+//! its runbook and timeline, the journal and what one live round observed;
+//! and the error that ends a command, with its exit code.
+
+use std::io;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+use crate::check::Check;
+use crate::clock::Clock;
+use crate::detach::DetachError;
+use crate::dns::DnsSnapshot;
+use crate::journal::{Driver, DriverLock, History, Journal, JournalError};
+use crate::mail::MailError;
+use crate::mail::credentials::CredentialError;
+use crate::plan::{Plan, PlanErrors, Severity};
+use crate::runbook::eval::Inputs;
+use crate::runbook::timeline::{self, Timeline};
+use crate::runbook::{Evaluation, Runbook, StepDef, evaluate};
+use crate::sanitize::sanitize;
+
+/// Why a command ended without doing what it was asked, with the exit code the
+/// README documents. Expected failures are told to the operator as one plain
+/// message (`cutover: …`); the few that mean a bug or a broken system
+/// ([`Failure::is_expected`] is false) are reported with their causes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The plan does not load: every diagnostic as FILE:LINE:COLUMN (exit 2).
+    #[error(transparent)]
+    InvalidPlan(PlanErrors),
+    /// `cutover check` found errors, already listed on stdout; says how many (exit 2).
+    #[error("{} error(s) in the plan", count_errors(.0))]
+    PlanHasErrors(PlanErrors),
+    /// The command line asks for what cannot be; the message says what to write instead (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// No step has this id; the message lists the ids there are (exit 2).
+    #[error("no step `{}`; the steps are: {}", sanitize(.step), .known.join(", "))]
+    UnknownStep { step: String, known: Vec<String> },
+    /// The address is not one of the plan's mailboxes (exit 2).
+    #[error("{} is not a mailbox of this plan", sanitize(.0))]
+    UnknownMailbox(String),
+    /// `cutover init` would overwrite a file without `--force` (exit 2).
+    #[error("{} exists; use --force to overwrite it, or -o to write elsewhere", .0.display())]
+    WouldOverwrite(PathBuf),
+    /// A file could not be written (exit 2).
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    /// A step's checks do not hold, so its confirmation is refused (exit 1).
+    #[error(
+        "refused: {what} cannot be confirmed while these checks do not hold:\n{}\
+Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled).{}",
+        blocker_lines(.blockers),
+        if *.offline { " Without --offline, cutover measures the live checks." } else { "" }
+    )]
+    Refused {
+        /// The step, and the mailbox for a per-mailbox tick ("clients-configured for a@x").
+        what: String,
+        /// The checks that do not hold.
+        blockers: Vec<Check>,
+        /// Whether live checks were left unmeasured (`--offline`).
+        offline: bool,
+    },
+    /// Another process drives this migration (holds the cockpit's driver lock) (exit 1).
+    #[error(
+        "refused: this migration is driven by {0}; confirm from that cockpit, or ask its operator"
+    )]
+    DrivenElsewhere(Driver),
+    /// The journal could not be read or appended to; nothing was recorded (exit 1).
+    #[error("{}{}", .0, journal_hint(.0))]
+    Journal(#[from] JournalError),
+    /// `sync` needs credentials and the plan names none (exit 2).
+    #[error(
+        "the plan has no [credentials]: add `secrets_file = \"secrets.toml\"` (or a password_command) to copy mail"
+    )]
+    NoCredentials,
+    /// The plan's credentials could not be read (exit 2).
+    #[error("cannot read the credentials: {0}")]
+    Credentials(#[source] CredentialError),
+    /// `sync --detach` could not start the copy in the background (exit 2).
+    #[error(transparent)]
+    Detach(#[from] DetachError),
+    /// `sync` ran, but not every mailbox is verified complete (dry run: could be looked at) (exit 1).
+    #[error(
+        "{unfinished} of {total} mailbox(es) {}; the table above says why",
+        if *.dry_run { "could not be looked at" } else { "not verified complete" }
+    )]
+    Incomplete {
+        unfinished: usize,
+        total: usize,
+        dry_run: bool,
+    },
+    /// `sync`: a server refused a login, or the credentials for it could not be had (exit 3).
+    #[error("{0}")]
+    Login(MailError),
+    /// `sync`: a server could not be reached, or its TLS failed (exit 4).
+    #[error("{0}")]
+    Unreachable(MailError),
+    /// Unexpected: the I/O runtime could not start (exit 1).
+    #[error("cannot start the I/O runtime")]
+    Runtime(#[source] io::Error),
+    /// Unexpected: a value could not be written as JSON (exit 1).
+    #[error("cannot encode JSON")]
+    Json(#[source] serde_json::Error),
+    /// Unexpected: the cockpit stopped with an error (`tui::TuiError`, which lives a layer up) (exit 1).
+    #[error("the cockpit stopped")]
+    Cockpit(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl Failure {
+    /// The process's exit code: 1 refused or incomplete, 2 invalid plan or usage,
+    /// 3 a login failed, 4 a server unreachable (as the README documents).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::InvalidPlan(_)
+            | Failure::PlanHasErrors(_)
+            | Failure::Usage(_)
+            | Failure::UnknownStep { .. }
+            | Failure::UnknownMailbox(_)
+            | Failure::WouldOverwrite(_)
+            | Failure::Write { .. }
+            | Failure::NoCredentials
+            | Failure::Credentials(_)
+            | Failure::Detach(_) => 2,
+            Failure::Refused { .. }
+            | Failure::DrivenElsewhere(_)
+            | Failure::Journal(_)
+            | Failure::Incomplete { .. }
+            | Failure::Runtime(_)
+            | Failure::Json(_)
+            | Failure::Cockpit(_) => 1,
+            Failure::Login(_) => 3,
+            Failure::Unreachable(_) => 4,
+        }
+    }
+
+    /// Whether this is an outcome an operator can act on from its message alone
+    /// (false: a bug or a broken system, worth a report with every cause).
+    pub fn is_expected(&self) -> bool {
+        !matches!(
+            self,
+            Failure::Runtime(_) | Failure::Json(_) | Failure::Cockpit(_)
+        )
+    }
+}
+
+fn count_errors(errors: &PlanErrors) -> usize {
+    errors
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
+}
+
+fn blocker_lines(blockers: &[Check]) -> String {
+    blockers
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} {} ({}): {}\n",
+                c.status.mark(),
+                c.id,
+                c.status.as_str(),
+                sanitize(&c.evidence)
+            )
+        })
+        .collect()
+}
+
+fn journal_hint(e: &JournalError) -> &'static str {
+    if e.is_disk_full() {
+        " — free some disk space; nothing was recorded"
+    } else {
+        " — nothing was recorded"
+    }
+}
+
+/// What the commands evaluate against: the plan, its runbook and timeline, the journal.
+pub(crate) struct Session {
+    pub(crate) plan: Plan,
+    pub(crate) runbook: Runbook,
+    pub(crate) timeline: Timeline,
+    pub(crate) journal: Journal,
+    pub(crate) history: History,
+}
+
+impl Session {
+    /// Reads the journal beside the plan (warning about a torn or bad line) and folds it.
+    pub(crate) fn open(plan: &Plan) -> Result<Session, Failure> {
+        let runbook = Runbook::for_plan(plan);
+        let timeline = timeline::build(plan, &runbook);
+        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+        let replay = journal.replay()?;
+        if let Some(torn) = &replay.torn {
+            eprintln!(
+                "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
+                torn.bytes.len(),
+                torn.saved_to.display()
+            );
+        }
+        for bad in &replay.bad_lines {
+            eprintln!(
+                "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
+                journal.path().display(),
+                bad.line,
+                sanitize(&bad.error)
+            );
+        }
+        let history = History::from_entries(&replay.entries);
+        Ok(Session {
+            plan: plan.clone(),
+            runbook,
+            timeline,
+            journal,
+            history,
+        })
+    }
+
+    /// Evaluates every step against the journal and what was observed.
+    pub(crate) fn evaluate(&self, now: Timestamp, observed: &Observations) -> Evaluation {
+        evaluate(&Inputs {
+            plan: &self.plan,
+            runbook: &self.runbook,
+            timeline: &self.timeline,
+            history: &self.history,
+            dns: observed.dns.as_ref(),
+            mail: observed.mail.as_deref(),
+            now,
+        })
+    }
+
+    /// One round of live observation (nothing when offline). First-seen
+    /// facts are journaled and folded into the history before evaluation.
+    pub(crate) fn observe(
+        &mut self,
+        clock: &dyn Clock,
+        offline: bool,
+    ) -> Result<Observations, Failure> {
+        if offline {
+            return Ok(Observations::default());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Failure::Runtime)?;
+        // Without credentials the mailbox checks stay unknown, and the note says why.
+        let (credentials, mail_note) = match &self.plan.credentials {
+            None => (
+                None,
+                Some("the plan has no [credentials]: mailbox checks stay unknown".to_string()),
+            ),
+            Some(c) => match crate::mail::CredentialSource::new(Some(c)) {
+                Ok(source) => (Some(source), None),
+                Err(e) => (None, Some(format!("mailbox checks stay unknown: {e}"))),
+            },
+        };
+        // DNS and mailboxes are measured at the same time: a one-shot command takes about one timeout.
+        let (snapshot, probes) = runtime.block_on(async {
+            let probes = async {
+                match &credentials {
+                    Some(creds) => {
+                        Some(crate::mail::probe_all_once(&self.plan, creds, clock).await)
+                    }
+                    None => None,
+                }
+            };
+            tokio::join!(crate::dns::one_round(&self.plan, clock), probes)
+        });
+        self.record_dns_facts(&snapshot)?;
+        if let Some(probes) = &probes {
+            for entry in crate::mail::steps::mail_facts(&self.history, probes, clock.now()) {
+                self.journal.append(&entry)?;
+                self.history.apply(&entry);
+            }
+        }
+        Ok(Observations {
+            dns: Some(snapshot),
+            mail: probes,
+            mail_note,
+        })
+    }
+
+    /// Journals the automatic steps this evaluation shows done for the first time, and
+    /// evaluates again so the result reflects the journal.
+    pub(crate) fn record_observed_steps(
+        &mut self,
+        eval: Evaluation,
+        now: Timestamp,
+        observed: &Observations,
+    ) -> Result<Evaluation, Failure> {
+        let entries = crate::runbook::eval::observed_steps(&eval, &self.history, now);
+        if entries.is_empty() {
+            return Ok(eval);
+        }
+        for entry in &entries {
+            self.journal.append(entry)?;
+            self.history.apply(entry);
+        }
+        Ok(self.evaluate(now, observed))
+    }
+
+    /// Journals what this DNS round shows for the first time (TTL baseline, MX transitions, alarms).
+    pub(crate) fn record_dns_facts(&mut self, snapshot: &DnsSnapshot) -> Result<(), Failure> {
+        let (_, entries) = crate::dns::dns_facts(&self.plan, &self.history.dns, snapshot);
+        for entry in entries {
+            self.journal.append(&entry)?;
+            self.history.apply(&entry);
+        }
+        Ok(())
+    }
+
+    /// Refuses while another process drives (holds the cockpit's driver lock).
+    pub(crate) fn ensure_not_observing(&self) -> Result<(), Failure> {
+        if let Some(driver) = DriverLock::current(self.journal.path())?
+            && driver.pid != std::process::id()
+        {
+            return Err(Failure::DrivenElsewhere(driver));
+        }
+        Ok(())
+    }
+
+    /// The runbook's step with this id.
+    pub(crate) fn step_def(&self, step: &str) -> Result<&StepDef, Failure> {
+        self.runbook.step(step).ok_or_else(|| Failure::UnknownStep {
+            step: step.to_string(),
+            known: self.runbook.steps.iter().map(|s| s.id.clone()).collect(),
+        })
+    }
+
+    /// The plan's spelling of a mailbox address, matched without regard to case.
+    pub(crate) fn mailbox(&self, address: &str) -> Result<String, Failure> {
+        self.plan
+            .mailboxes
+            .iter()
+            .find(|m| m.address.eq_ignore_ascii_case(address))
+            .map(|m| m.address.clone())
+            .ok_or_else(|| Failure::UnknownMailbox(address.to_string()))
+    }
+}
+
+/// What a one-shot command measured live; empty offline.
+#[derive(Debug, Default)]
+pub(crate) struct Observations {
+    pub(crate) dns: Option<DnsSnapshot>,
+    pub(crate) mail: Option<Vec<crate::mail::MailboxProbe>>,
+    /// Why the mailboxes were not probed, when they could not be.
+    pub(crate) mail_note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Kind, Status};
+    use crate::mail::Place;
+    use crate::plan::{Diagnostic, WhichSide};
+
+    fn plan_errors() -> PlanErrors {
+        PlanErrors {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: "cutover.toml".into(),
+                line: 3,
+                column: 12,
+                message: "unknown time zone".into(),
+                instead: String::new(),
+            }],
+        }
+    }
+
+    fn mail_error(auth: bool) -> MailError {
+        let place = Place::new("alice@example.com", WhichSide::New, "imaps://new:993");
+        if auth {
+            MailError::Auth {
+                place,
+                login: "alice".into(),
+                detail: "[AUTHENTICATIONFAILED] Authentication failed.".into(),
+            }
+        } else {
+            MailError::Unreachable {
+                place,
+                detail: "connection refused".into(),
+            }
+        }
+    }
+
+    fn io_error() -> io::Error {
+        io::Error::other("no space")
+    }
+
+    #[test]
+    fn every_failure_has_its_documented_exit_code() {
+        let driver = Driver {
+            user: "eve".into(),
+            pid: 4242,
+            host: "jump".into(),
+            since: Timestamp::UNIX_EPOCH,
+        };
+        let cases: Vec<(Failure, u8, bool)> = vec![
+            (Failure::InvalidPlan(plan_errors()), 2, true),
+            (Failure::PlanHasErrors(plan_errors()), 2, true),
+            (Failure::Usage("--override needs a reason".into()), 2, true),
+            (
+                Failure::UnknownStep {
+                    step: "lower".into(),
+                    known: vec!["lower-ttl".into()],
+                },
+                2,
+                true,
+            ),
+            (Failure::UnknownMailbox("x@y".into()), 2, true),
+            (Failure::WouldOverwrite("cutover.toml".into()), 2, true),
+            (
+                Failure::Write {
+                    path: "cutover.toml".into(),
+                    source: io_error(),
+                },
+                2,
+                true,
+            ),
+            (Failure::NoCredentials, 2, true),
+            (
+                Failure::Credentials(CredentialError::Missing {
+                    login: "alice".into(),
+                    side: "old",
+                }),
+                2,
+                true,
+            ),
+            (Failure::Detach(DetachError::Spawn(io_error())), 2, true),
+            (
+                Failure::Refused {
+                    what: "lower-ttl".into(),
+                    blockers: vec![],
+                    offline: true,
+                },
+                1,
+                true,
+            ),
+            (Failure::DrivenElsewhere(driver), 1, true),
+            (
+                Failure::Journal(JournalError::NoDirectory {
+                    path: "/gone/cutover.journal".into(),
+                }),
+                1,
+                true,
+            ),
+            (
+                Failure::Incomplete {
+                    unfinished: 1,
+                    total: 2,
+                    dry_run: false,
+                },
+                1,
+                true,
+            ),
+            (Failure::Login(mail_error(true)), 3, true),
+            (Failure::Unreachable(mail_error(false)), 4, true),
+            (Failure::Runtime(io_error()), 1, false),
+            (
+                Failure::Json(serde_json::from_str::<u8>("x").expect_err("not JSON")),
+                1,
+                false,
+            ),
+            (Failure::Cockpit(Box::new(io_error())), 1, false),
+        ];
+        for (failure, code, expected) in cases {
+            assert_eq!(failure.exit_code(), code, "{failure:?}");
+            assert_eq!(failure.is_expected(), expected, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn messages_read_as_the_commands_always_said_them() {
+        assert_eq!(
+            Failure::UnknownStep {
+                step: "lower\x1b[2J".into(),
+                known: vec!["lower-ttl".into(), "spf-add-new".into()],
+            }
+            .to_string(),
+            "no step `lower\\u{1b}[2J`; the steps are: lower-ttl, spf-add-new"
+        );
+        assert_eq!(
+            Failure::PlanHasErrors(plan_errors()).to_string(),
+            "1 error(s) in the plan"
+        );
+        assert_eq!(
+            Failure::InvalidPlan(plan_errors()).to_string(),
+            "cutover.toml:3:12: unknown time zone\n1 error(s): the plan was not loaded"
+        );
+        let refused = Failure::Refused {
+            what: "spf-add-new".into(),
+            blockers: vec![Check::new(
+                "done:lower-ttl",
+                Kind::Gate,
+                Status::Fail,
+                "lower-ttl is not done yet (ready)",
+            )],
+            offline: true,
+        };
+        assert_eq!(
+            refused.to_string(),
+            "refused: spf-add-new cannot be confirmed while these checks do not hold:\n  \
+✗ done:lower-ttl (fail): lower-ttl is not done yet (ready)\n\
+Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled). \
+Without --offline, cutover measures the live checks."
+        );
+        assert_eq!(
+            Failure::Journal(JournalError::NoDirectory {
+                path: "/gone/cutover.journal".into()
+            })
+            .to_string(),
+            "the journal's directory /gone/cutover.journal does not exist (is the plan file's directory right?) — nothing was recorded"
+        );
+        assert_eq!(
+            Failure::Login(mail_error(true)).to_string(),
+            "alice@example.com on the new server (imaps://new:993): login refused for alice: [AUTHENTICATIONFAILED] Authentication failed."
+        );
+    }
+}

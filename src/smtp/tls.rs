@@ -1,0 +1,116 @@
+//! TLS for the probe: a rustls client configuration (ring provider) trusting the
+//! system's roots plus an optional extra CA, and the days left on a certificate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::sanitize::sanitize;
+use crate::smtp::error::SmtpError;
+
+/// A client configuration verifying servers against the system's roots and, when
+/// given, the certificates of `extra_ca_file` (PEM) as further trust anchors.
+///
+/// (`mail::connect::tls_config` and `dns::mta_sts::tls_config_with_roots` do the same
+/// for their layers; this one is kept apart until they are merged into one leaf.)
+pub fn tls_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, SmtpError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // One unreadable system certificate should not stop the others.
+    let (_added, _ignored) =
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = extra_ca_file {
+        let ca_error = |detail: String| SmtpError::CaFile {
+            path: sanitize(&path.display().to_string()),
+            detail: sanitize(&detail),
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_error(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("holds no certificate".to_string()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SmtpError::TlsConfig {
+            detail: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Whole days from `now` until the certificate's notAfter (negative once expired);
+/// `None` when the certificate cannot be parsed.
+pub(crate) fn days_left(cert: &CertificateDer<'_>, now: jiff::Timestamp) -> Option<i64> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    let not_after = cert
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration()
+        .as_secs();
+    let not_after = i64::try_from(not_after).ok()?;
+    Some((not_after - now.as_second()).div_euclid(86_400))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate for mta-sts.example.com (the one tests/dns_mta_sts.rs serves),
+    /// notAfter 2126-11-05 04:24:07 UTC.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIB0zCCAXmgAwIBAgIUPE/96fMYNO/rKShS1Pc+eIspwLgwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPY3V0b3ZlciB0ZXN0IENBMCAXDTI2MTEyOTA0MjQwN1oYDzIx
+MjYxMTA1MDQyNDA3WjAeMRwwGgYDVQQDDBNtdGEtc3RzLmV4YW1wbGUuY29tMFkw
+EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEE7vVYAbXLHi+vBSPbMErlPZrlWMvkSuI
+N1YC1O3RA5C31+5pkiYgonE9jvctk1KiZ/tQXQVAWATupZ9aj7vMpKOBljCBkzAe
+BgNVHREEFzAVghNtdGEtc3RzLmV4YW1wbGUuY29tMAwGA1UdEwEB/wQCMAAwDgYD
+VR0PAQH/BAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMB0GA1UdDgQWBBQdCS5m
+bgr+Rl66r7z0F0+JMSXtwTAfBgNVHSMEGDAWgBSc8bujPQ8bSDhFfOhdVlFNkIW0
+QjAKBggqhkjOPQQDAgNIADBFAiEA2u6mOyQG5BZ0jmKQzSZli5aEGUIazfgQeMP2
+W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn days_left_count_whole_days_to_not_after() {
+        let cert = CertificateDer::from_pem_slice(CERT.as_bytes()).expect("pem");
+        let not_after: jiff::Timestamp = "2126-11-05T04:24:07Z".parse().expect("time");
+        let day = jiff::SignedDuration::from_hours(24);
+        assert_eq!(days_left(&cert, not_after - day * 30), Some(30));
+        assert_eq!(
+            days_left(
+                &cert,
+                not_after - day * 30 + jiff::SignedDuration::from_secs(1)
+            ),
+            Some(29)
+        );
+        assert_eq!(days_left(&cert, not_after + day), Some(-1));
+        assert_eq!(
+            days_left(&CertificateDer::from(vec![1u8, 2, 3]), not_after),
+            None
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_named() {
+        let dir = std::env::temp_dir().join(format!("cutover-smtp-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").expect("write");
+        let e = tls_config(Some(&empty)).expect_err("empty");
+        assert!(e.to_string().contains("holds no certificate"), "{e}");
+        let e = tls_config(Some(&dir.join("missing.pem"))).expect_err("missing");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,87 @@
+//! Durations, parsed and written one way everywhere: "23 h 27 min", "5 min", "40 s".
+//!
+//! Every screen, status line, evidence string and report writes a duration
+//! through [`duration`], so one wait never reads as "77968 s" in one place and
+//! "1435 min" in another.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+
+/// "5m", "24h", "1h30m", "2d", "90s" (what a person writes in the plan).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let span: jiff::Span = text.trim().parse().ok()?;
+    let secs = span
+        .total((
+            jiff::Unit::Second,
+            jiff::SpanRelativeTo::days_are_24_hours(),
+        ))
+        .ok()?;
+    (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
+}
+
+/// A length of time in its two largest units, the smaller left out when zero:
+/// "23 h 27 min", "24 h", "5 min", "5 min 40 s", "40 s"; from two days on,
+/// "3 d 4 h". Seconds are dropped once there are hours: nobody waits on them then.
+pub fn duration_secs(secs: u64) -> String {
+    if secs >= 2 * 86_400 {
+        let (d, h) = (secs / 86_400, (secs % 86_400) / 3600);
+        return if h == 0 {
+            format!("{d} d")
+        } else {
+            format!("{d} d {h} h")
+        };
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// [`duration_secs`] for a TTL or another count of seconds as DNS writes them.
+pub fn ttl(secs: u32) -> String {
+    duration_secs(u64::from(secs))
+}
+
+/// [`duration_secs`] for a signed span; a negative one reads as "0 s".
+pub fn duration(d: SignedDuration) -> String {
+    duration_secs(u64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// "in 23 h 27 min": time left until something happens.
+pub fn countdown(d: SignedDuration) -> String {
+    format!("in {}", duration(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_humans_write_them() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("five"), None);
+    }
+
+    #[test]
+    fn one_way_of_writing_a_duration() {
+        assert_eq!(duration_secs(84_420), "23 h 27 min");
+        assert_eq!(duration_secs(86_400), "24 h");
+        assert_eq!(duration_secs(300), "5 min");
+        assert_eq!(duration_secs(340), "5 min 40 s");
+        assert_eq!(duration_secs(40), "40 s");
+        assert_eq!(duration_secs(0), "0 s");
+        assert_eq!(duration_secs(77_968), "21 h 39 min");
+        assert_eq!(duration_secs(47 * 3600 + 59 * 60), "47 h 59 min");
+        assert_eq!(duration_secs(2 * 86_400), "2 d");
+        assert_eq!(duration_secs(272 * 86_400 + 10 * 3600 + 360), "272 d 10 h");
+        assert_eq!(duration(SignedDuration::from_secs(-5)), "0 s");
+        assert_eq!(countdown(SignedDuration::from_mins(90)), "in 1 h 30 min");
+    }
+}

@@ -1,0 +1,54 @@
+//! One way to start a background copy: the cockpit's `s` key starts `cutover sync` as
+//! `sync --detach` does, in a session of its own with its output in
+//! `<plan-stem>.sync.log`, and says so when the copy ends with an error.
+
+#[path = "support/plans.rs"]
+mod plans;
+#[path = "support/tmux.rs"]
+mod tmux;
+
+use tmux::{Tmux, require_tmux};
+
+#[test]
+fn the_cockpit_starts_the_copy_like_sync_detach_and_reports_its_failure() {
+    if !require_tmux() {
+        return;
+    }
+    // No [credentials]: the copy starts, then stops at once with exit code 2.
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-detach-{}", std::process::id()),
+    };
+    tmux.shell("e2e", dir.path(), (200, 40), &["NO_COLOR=1"]);
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
+
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("the copy to start", |s| s.contains("started (pid"));
+    assert!(
+        screen.contains(&format!("cutover sync --plan {}", plan.display())),
+        "the notice shows the command: {screen}"
+    );
+    let log = dir.path().join("cutover.sync.log");
+    let screen = tmux.wait_for("the copy's failure", |s| {
+        s.contains("ended with exit status: 2")
+    });
+    assert!(
+        screen.contains("cutover.sync.log"),
+        "the notice names the log: {screen}"
+    );
+    let said = std::fs::read_to_string(&log).expect("the copy's log");
+    assert_eq!(
+        said,
+        "cutover: the plan has no [credentials]: add `secrets_file = \"secrets.toml\"` (or a password_command) to copy mail\n"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+}
