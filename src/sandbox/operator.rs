@@ -8,6 +8,7 @@ use super::dns_zone::ZoneError;
 use super::imap::StoreError;
 use super::mailflow::Pop3Fetch;
 use super::world::World;
+use crate::units;
 
 /// The TTL set for the migration (the rehearsal plan's `migration_ttl`).
 pub const MIGRATION_TTL: u32 = 300;
@@ -129,8 +130,8 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 .await
                 .map_err(console("lower the TXT TTL"))?;
             Ok(Done::said(format!(
-                "MX and TXT TTLs set to {} min at the DNS host",
-                MIGRATION_TTL / 60
+                "MX and TXT TTLs set to {} at the DNS host",
+                units::ttl(MIGRATION_TTL)
             )))
         }
         Action::SpfAddNew => {
@@ -231,9 +232,9 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 .await
                 .map_err(console("restore the TXT TTL"))?;
             Ok(Done::said(format!(
-                "TTLs restored: {} h for MX, {} h for TXT",
-                RESTORED_MX_TTL / 3600,
-                RESTORED_TXT_TTL / 3600
+                "TTLs restored: {} for MX, {} for TXT",
+                units::ttl(RESTORED_MX_TTL),
+                units::ttl(RESTORED_TXT_TTL)
             )))
         }
     }
