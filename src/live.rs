@@ -1,62 +1,149 @@
-//! The cockpit's live workers: the DNS watcher and the mailbox prober, each a tokio
-//! task that owns its I/O and talks to the loop only through channels. Each journals
-//! the facts it observes first (DNS TTLs and MX transitions, old INBOX UIDNEXT).
+//! The cockpit's live workers: the DNS watcher and the mailbox prober, each a tokio task that
+//! owns its I/O and talks to the loop only through channels, and their relays, which journal
+//! the facts they observe first (DNS TTLs and MX transitions, old INBOX UIDNEXT) and hand
+//! every round to the loop.
+//!
+//! The clock and the servers are parameters ([`Setup`]): the cockpit runs the workers on the
+//! wall clock against the plan's servers, the rehearsal (`cutover demo`) runs the same workers
+//! on its simulated clock against its loopback servers.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::app::Event;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::dns::{DnsCommand, DnsFacts, DnsSnapshot, RoundOptions};
 use crate::journal::History;
 use crate::journal::{Follower, Journal};
+use crate::mail::probe::ProbeOptions;
 use crate::mail::{CredentialSource, MailboxProbe, ProbeCommand};
-use crate::plan::Plan;
+use crate::plan::{ImapEndpoint, Plan};
 use crate::tui::{StartWorkers, Workers};
 
-/// Starts the live workers for a cockpit on `plan`.
-pub fn workers() -> StartWorkers {
-    Box::new(|plan: &Plan, events: mpsc::Sender<Event>| {
-        let (snapshots_tx, snapshots) = mpsc::channel::<DnsSnapshot>(4);
-        let (dns_commands, _watcher) = crate::dns::spawn_watcher(
-            plan.clone(),
-            Arc::new(SystemClock),
-            RoundOptions::default(),
-            snapshots_tx,
-        );
-        tokio::spawn(relay_dns(plan.clone(), snapshots, events.clone()));
-        let (refresh, mut refresh_rx) = mpsc::channel::<()>(4);
-        tokio::spawn(async move {
-            while refresh_rx.recv().await.is_some() {
-                if dns_commands.send(DnsCommand::RefreshNow).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let mut refreshers = vec![refresh];
-        match start_prober(plan, events) {
-            Ok(refresh) => refreshers.push(refresh),
-            Err(why) => tracing::info!("{why}"),
-        }
-        Workers {
-            refresh: refreshers,
-            ..Workers::default()
-        }
-    })
+/// How often the cockpit probes every mailbox again (each probe is a login and a STATUS per
+/// folder).
+pub const PROBE_EVERY: Duration = Duration::from_secs(60);
+/// Probes are handed to the loop at most this often, all at once (real time: it paces the
+/// screen, not the migration).
+const PROBE_BATCH: Duration = Duration::from_millis(500);
+
+/// The servers the workers ask.
+#[derive(Debug, Clone)]
+pub struct Servers {
+    /// The domain's authoritative DNS servers; empty: found through NS at the resolvers.
+    pub authoritative: Vec<SocketAddr>,
+    /// The public resolvers whose caches senders see.
+    pub resolvers: Vec<SocketAddr>,
+    /// The old and the new IMAP server.
+    pub old_imap: ImapEndpoint,
+    pub new_imap: ImapEndpoint,
 }
 
-/// How often every mailbox is probed again (each probe is a login and a STATUS per folder).
-const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-/// Probes are handed to the loop at most this often, all at once.
-const PROBE_BATCH: std::time::Duration = std::time::Duration::from_millis(500);
+impl Servers {
+    /// The servers a plan names.
+    pub fn of_plan(plan: &Plan) -> Servers {
+        Servers {
+            authoritative: plan.dns.authoritative.clone(),
+            resolvers: plan.dns.resolvers.clone(),
+            old_imap: plan.old.imap.clone(),
+            new_imap: plan.new.imap.clone(),
+        }
+    }
 
-/// Starts the prober; without credentials the mailbox checks stay unknown and it says why.
-fn start_prober(plan: &Plan, events: mpsc::Sender<Event>) -> Result<mpsc::Sender<()>, String> {
-    let creds = match &plan.credentials {
-        None => return Err("no [credentials] in the plan: mailboxes are not probed".into()),
-        Some(c) => {
-            CredentialSource::new(Some(c)).map_err(|e| format!("mailboxes are not probed: {e}"))?
+    /// `plan` with these servers in place of its own (the workers read their servers from
+    /// the plan they are given).
+    fn in_plan(&self, plan: &Plan) -> Plan {
+        let mut plan = plan.clone();
+        plan.dns.authoritative = self.authoritative.clone();
+        plan.dns.resolvers = self.resolvers.clone();
+        plan.old.imap = self.old_imap.clone();
+        plan.new.imap = self.new_imap.clone();
+        plan
+    }
+}
+
+/// What the workers need besides the plan.
+#[derive(Clone)]
+pub struct Setup {
+    /// Where "now" comes from; the DNS poll and the probe period are counted on it.
+    pub clock: Arc<dyn Clock>,
+    pub servers: Servers,
+    /// Every mailbox is probed again this often, in the clock's time.
+    pub probe_every: Duration,
+    pub dns: RoundOptions,
+}
+
+impl Setup {
+    /// The cockpit: the wall clock and the plan's own servers.
+    pub fn cockpit(plan: &Plan) -> Setup {
+        Setup {
+            clock: Arc::new(SystemClock),
+            servers: Servers::of_plan(plan),
+            probe_every: PROBE_EVERY,
+            dns: RoundOptions::default(),
+        }
+    }
+}
+
+/// Starts the live workers for a cockpit on `plan`, on the wall clock and the plan's servers.
+pub fn workers() -> StartWorkers {
+    Box::new(|plan: &Plan, events: mpsc::Sender<Event>| start(plan, Setup::cockpit(plan), events))
+}
+
+/// Starts the DNS watcher and the prober with their relays on the current tokio runtime;
+/// returns where to send "measure now". Facts go to `plan`'s journal, rounds to `events`.
+pub fn start(plan: &Plan, setup: Setup, events: mpsc::Sender<Event>) -> Workers {
+    let plan = setup.servers.in_plan(plan);
+    let mut refreshers = vec![start_dns(&plan, &setup, events.clone())];
+    if let Some(refresh) = start_prober(&plan, &setup, events) {
+        refreshers.push(refresh);
+    }
+    Workers {
+        refresh: refreshers,
+        ..Workers::default()
+    }
+}
+
+/// The DNS watcher (a round every poll of the plan, on the setup's clock) and its relay.
+fn start_dns(plan: &Plan, setup: &Setup, events: mpsc::Sender<Event>) -> mpsc::Sender<()> {
+    let (snapshots_tx, snapshots) = mpsc::channel::<DnsSnapshot>(4);
+    let (dns_commands, _watcher) = crate::dns::spawn_watcher(
+        plan.clone(),
+        setup.clock.clone(),
+        setup.dns.clone(),
+        snapshots_tx,
+    );
+    tokio::spawn(relay_dns(plan.clone(), snapshots, events));
+    let (refresh, mut refresh_rx) = mpsc::channel::<()>(4);
+    tokio::spawn(async move {
+        while refresh_rx.recv().await.is_some() {
+            if dns_commands.send(DnsCommand::RefreshNow).await.is_err() {
+                break;
+            }
+        }
+    });
+    refresh
+}
+
+/// Starts the prober; without credentials the mailbox checks stay unknown and the log says why.
+fn start_prober(
+    plan: &Plan,
+    setup: &Setup,
+    events: mpsc::Sender<Event>,
+) -> Option<mpsc::Sender<()>> {
+    let Some(credentials) = &plan.credentials else {
+        tracing::info!("no [credentials] in the plan: mailboxes are not probed");
+        return None;
+    };
+    let creds = match CredentialSource::new(Some(credentials)) {
+        Ok(creds) => creds,
+        Err(e) => {
+            tracing::info!("mailboxes are not probed: {e}");
+            return None;
         }
     };
     let (commands, commands_rx) = mpsc::channel::<ProbeCommand>(8);
@@ -64,45 +151,58 @@ fn start_prober(plan: &Plan, events: mpsc::Sender<Event>) -> Result<mpsc::Sender
     tokio::spawn(crate::mail::run_prober(
         Arc::new(plan.clone()),
         Arc::new(creds),
-        Arc::new(SystemClock),
-        crate::mail::probe::ProbeOptions::default(),
+        setup.clock.clone(),
+        ProbeOptions::default(),
         commands_rx,
         results_tx,
     ));
     let (refresh, refresh_rx) = mpsc::channel::<()>(4);
     tokio::spawn(relay_probes(
-        plan.clone(),
+        ProbeRelay {
+            plan: plan.clone(),
+            clock: setup.clock.clone(),
+            every: setup.probe_every,
+        },
         commands,
         refresh_rx,
         results,
         events,
     ));
-    Ok(refresh)
+    Some(refresh)
 }
 
-/// Asks for a probe of every mailbox now, every minute and on refresh; journals
+/// What the probe relay works with.
+struct ProbeRelay {
+    plan: Plan,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+}
+
+/// Asks for a probe of every mailbox now, every period of the clock and on refresh; journals
 /// old INBOX UIDNEXT changes; hands the loop every probe so far, in plan order.
 async fn relay_probes(
-    plan: Plan,
+    relay: ProbeRelay,
     commands: mpsc::Sender<ProbeCommand>,
     mut refresh: mpsc::Receiver<()>,
     mut results: mpsc::Receiver<MailboxProbe>,
     events: mpsc::Sender<Event>,
 ) {
+    let ProbeRelay { plan, clock, every } = relay;
     let mut facts = MailFacts::new(&plan);
     let mut latest: Vec<Option<MailboxProbe>> = vec![None; plan.mailboxes.len()];
-    let index: std::collections::HashMap<String, usize> = plan
+    let index: HashMap<String, usize> = plan
         .mailboxes
         .iter()
         .enumerate()
         .map(|(i, m)| (m.address.to_lowercase(), i))
         .collect();
     let mut changed = false;
-    let mut every = tokio::time::interval(PROBE_EVERY);
+    let mut period = clock.wait(Duration::ZERO);
     let mut batch = tokio::time::interval(PROBE_BATCH);
     loop {
         tokio::select! {
-            _ = every.tick() => {
+            _ = &mut period => {
+                period = clock.wait(every);
                 if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
             }
             Some(()) = refresh.recv() => {
@@ -118,7 +218,7 @@ async fn relay_probes(
             _ = batch.tick(), if changed => {
                 changed = false;
                 let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
-                facts.record(&probes, crate::clock::Clock::now(&SystemClock));
+                facts.record(&probes, clock.now());
                 if events.send(Event::MailProbes(probes)).await.is_err() { break; }
             }
         }
@@ -153,7 +253,7 @@ async fn relay_dns(
 /// Journals what DNS rounds show first (TTL baseline, lowered TTL, MX transitions,
 /// alarms), following the journal so facts another process (a `status` run)
 /// recorded are not recorded twice.
-pub(crate) struct DnsFactsRecorder {
+struct DnsFactsRecorder {
     plan: Plan,
     journal: Option<Journal>,
     follower: Follower,
@@ -161,7 +261,7 @@ pub(crate) struct DnsFactsRecorder {
 }
 
 impl DnsFactsRecorder {
-    pub(crate) fn new(plan: &Plan) -> DnsFactsRecorder {
+    fn new(plan: &Plan) -> DnsFactsRecorder {
         let path = Journal::path_for_plan(&plan.path);
         DnsFactsRecorder {
             plan: plan.clone(),
@@ -171,10 +271,7 @@ impl DnsFactsRecorder {
         }
     }
 
-    pub(crate) fn record(
-        &mut self,
-        snapshot: &DnsSnapshot,
-    ) -> Result<(), crate::journal::JournalError> {
+    fn record(&mut self, snapshot: &DnsSnapshot) -> Result<(), crate::journal::JournalError> {
         match self.follower.poll() {
             Ok(entries) => {
                 if self.follower.restarted() {
@@ -198,14 +295,14 @@ impl DnsFactsRecorder {
 
 /// Journals what mailbox probes show first (an old INBOX's UIDNEXT when it changes),
 /// following the journal so facts another process recorded are not recorded twice.
-pub(crate) struct MailFacts {
+struct MailFacts {
     journal: Option<Journal>,
     follower: Follower,
     history: History,
 }
 
 impl MailFacts {
-    pub(crate) fn new(plan: &Plan) -> MailFacts {
+    fn new(plan: &Plan) -> MailFacts {
         let path = Journal::path_for_plan(&plan.path);
         MailFacts {
             journal: Journal::open(&path).ok(),
@@ -214,7 +311,7 @@ impl MailFacts {
         }
     }
 
-    pub(crate) fn record(&mut self, probes: &[MailboxProbe], now: jiff::Timestamp) {
+    fn record(&mut self, probes: &[MailboxProbe], now: jiff::Timestamp) {
         match self.follower.poll() {
             Ok(entries) => {
                 if self.follower.restarted() {

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self as term_event, Event as TermEvent};
 use ratatui::crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
@@ -23,6 +24,7 @@ use crate::app::{self, App, Command, Event, Role};
 use crate::clock::{Clock, SystemClock};
 use crate::journal::{Drive, Driver, DriverLock, Follower, Journal, JournalError};
 use crate::plan::Plan;
+use crate::runbook::{Evaluation, StepState};
 use crate::sanitize::sanitize;
 
 /// How often the journal is read for lines other processes appended.
@@ -66,8 +68,8 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// A rehearsal key as the sandbox receives it; `skip_to` is when the next waiting gate
-/// clears (for [`Rehearse::SkipToGate`](crate::app::Rehearse::SkipToGate)).
+/// A rehearsal key as the sandbox receives it; `skip_to` is when the next gate clears (see
+/// [`next_gate_clears`]), for [`Rehearse::SkipToGate`](crate::app::Rehearse::SkipToGate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RehearsalRequest {
     pub what: crate::app::Rehearse,
@@ -475,14 +477,7 @@ fn carry_out(
         }
         Command::Rehearsal(what) => match &workers.rehearsal {
             Some(console) => {
-                // The earliest wait still ahead: "skip to when the next gate clears".
-                let skip_to = app
-                    .eval
-                    .steps
-                    .iter()
-                    .filter_map(|s| s.wait_until)
-                    .filter(|at| *at > app.now)
-                    .min();
+                let skip_to = next_gate_clears(&app.eval, app.now);
                 let _ = console.try_send(RehearsalRequest { what, skip_to });
             }
             None => {
@@ -494,6 +489,34 @@ fn carry_out(
         },
         Command::Quit => {}
     }
+}
+
+/// Where the rehearsal's `>` skips to: when the next gate clears, as the cockpit shows it.
+/// The next step's own wait first (its `wait_until`, or the `until` of a check that blocks
+/// it: the Next pane's "clears in …"); when the next step waits on no time (it is ready while
+/// the TTL wait runs beside it), the earliest such time of any other open step.
+pub fn next_gate_clears(eval: &Evaluation, now: Timestamp) -> Option<Timestamp> {
+    let ahead = |at: &Timestamp| *at > now;
+    let next = eval.next.iter().flat_map(|next| {
+        next.wait_until
+            .into_iter()
+            .chain(next.blocked_by.iter().filter_map(|c| c.until))
+    });
+    next.filter(ahead).min().or_else(|| {
+        eval.steps
+            .iter()
+            .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
+            .flat_map(|s| {
+                s.wait_until.into_iter().chain(
+                    s.checks
+                        .iter()
+                        .filter(|c| !c.status.holds())
+                        .filter_map(|c| c.until),
+                )
+            })
+            .filter(ahead)
+            .min()
+    })
 }
 
 fn pause(pid: u32) -> io::Result<()> {
@@ -553,4 +576,121 @@ fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::
         Err(err) => format!("{what} not started: {err}"),
     };
     app::update(app, Event::Notice(notice));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Check, Kind, Status};
+    use crate::runbook::{Mode, Next, StepStatus};
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn step(id: &str, state: StepState, checks: Vec<Check>) -> StepStatus {
+        StepStatus {
+            id: id.into(),
+            day: 1,
+            title: id.into(),
+            state,
+            mode: Mode::Both,
+            checks,
+            wait_until: None,
+            mailboxes: None,
+            planned_start: String::new(),
+            planned_end: String::new(),
+        }
+    }
+
+    fn failing(id: &str, until: Option<&str>) -> Check {
+        let check = Check::new(id, Kind::Gate, Status::Fail, "not yet");
+        match until {
+            Some(u) => check.until(at(u)),
+            None => check,
+        }
+    }
+
+    fn evaluation(steps: Vec<StepStatus>, next: &str, blocked_by: Vec<Check>) -> Evaluation {
+        let state = steps
+            .iter()
+            .find(|s| s.id == next)
+            .map_or(StepState::Ready, |s| s.state);
+        Evaluation {
+            domain: "example.com".into(),
+            now: String::new(),
+            day: 1,
+            steps,
+            next: Some(Next {
+                step: next.into(),
+                title: next.into(),
+                state,
+                ready: state == StepState::Ready,
+                why: String::new(),
+                blocked_by,
+                wait_until: None,
+                actions: vec![],
+                records: vec![],
+                records_from_plan_only: false,
+                also_ready: vec![],
+            }),
+            schedule: None,
+        }
+    }
+
+    const NOW: &str = "2026-03-02T09:30:00Z";
+
+    #[test]
+    fn skipping_goes_to_when_the_check_blocking_the_next_step_clears() {
+        // ttl-wait is blocked (its resolvers still cache the MX, no time on that) while its
+        // old-ttl-expired gate clears at a known time: that time, not "nothing to wait for".
+        let blockers = vec![
+            failing("old-ttl-expired", Some("2026-03-03T08:31:00Z")),
+            failing("resolvers-ttl-low", None),
+        ];
+        let eval = evaluation(
+            vec![step("ttl-wait", StepState::Blocked, blockers.clone())],
+            "ttl-wait",
+            blockers,
+        );
+        assert_eq!(
+            next_gate_clears(&eval, at(NOW)),
+            Some(at("2026-03-03T08:31:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_ready_next_step_skips_to_the_wait_running_beside_it_and_the_past_does_not_count() {
+        let eval = evaluation(
+            vec![
+                step("spf-add-new", StepState::Ready, vec![]),
+                step(
+                    "ttl-wait",
+                    StepState::Blocked,
+                    vec![
+                        failing("stale", Some("2026-03-02T09:00:00Z")),
+                        failing("old-ttl-expired", Some("2026-03-03T08:31:00Z")),
+                    ],
+                ),
+                // A step whose predecessors are not done cannot be helped by waiting.
+                step(
+                    "monitor-24h",
+                    StepState::Pending,
+                    vec![failing("switch-24h-elapsed", Some("2026-03-02T10:00:00Z"))],
+                ),
+            ],
+            "spf-add-new",
+            vec![],
+        );
+        assert_eq!(
+            next_gate_clears(&eval, at(NOW)),
+            Some(at("2026-03-03T08:31:00Z"))
+        );
+        let nothing = evaluation(
+            vec![step("spf-add-new", StepState::Ready, vec![])],
+            "spf-add-new",
+            vec![],
+        );
+        assert_eq!(next_gate_clears(&nothing, at(NOW)), None);
+    }
 }

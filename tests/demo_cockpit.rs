@@ -1,13 +1,55 @@
 //! `cutover demo` in a real terminal (tmux): the cockpit opens on the sandbox labelled
 //! REHEARSAL, a DNS host console key changes the zone, the cockpit's own DNS watcher sees it on
-//! the simulated clock (a journaled fact), the clock keys work, and `q` leaves cleanly.
+//! the simulated clock (a journaled fact), the clock keys work, `>` skips the TTL wait the
+//! cockpit counts down, and `q` leaves cleanly.
 
 #[path = "support/tmux.rs"]
 mod tmux;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use jiff::{SignedDuration, Timestamp};
 use tmux::{Tmux, require_tmux};
+
+/// Starts `cutover demo` (2 mailboxes, files kept in `kept`) in tmux session `name`.
+fn start_demo(tmux: &Tmux, name: &str, dir: &Path, kept: &Path) {
+    tmux.shell(name, dir, (120, 36), &["NO_COLOR=1"]);
+    let command = format!(
+        "env -u CUTOVER_PLAN {} demo --mailboxes 2 --messages 16 --keep {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        kept.display()
+    );
+    tmux.run(&["send-keys", "-t", name, "-l", &command]);
+    tmux.keys_to(name, &["Enter"]);
+    tmux.wait_on(name, "the REHEARSAL label", |s| s.contains("REHEARSAL"));
+}
+
+/// When the journal's first `key` fact (whose value names `step`, if given) was recorded.
+fn fact_at(journal: &Path, key: &str, step: Option<&str>) -> Option<Timestamp> {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["key"] == key)
+        .find(|entry| step.is_none_or(|step| entry["value"]["step"] == step))
+        .and_then(|entry| entry["at"].as_str()?.parse().ok())
+}
+
+/// Waits (real time) until the journal holds that fact.
+fn wait_for_fact(journal: &Path, key: &str, step: Option<&str>) -> Timestamp {
+    let start = Instant::now();
+    loop {
+        if let Some(at) = fact_at(journal, key, step) {
+            return at;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no {key} fact for {step:?} was journaled:\n{}",
+            std::fs::read_to_string(journal).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 #[test]
 fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zone() {
@@ -19,15 +61,7 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
     let tmux = Tmux {
         socket: format!("cutover-demo-{}", std::process::id()),
     };
-    tmux.shell("demo", scratch.path(), (120, 36), &["NO_COLOR=1"]);
-    let command = format!(
-        "env -u CUTOVER_PLAN {} demo --mailboxes 2 --messages 16 --keep {}",
-        env!("CARGO_BIN_EXE_cutover"),
-        kept.display()
-    );
-    tmux.run(&["send-keys", "-t", "demo", "-l", &command]);
-    tmux.keys_to("demo", &["Enter"]);
-    tmux.wait_on("demo", "the REHEARSAL label", |s| s.contains("REHEARSAL"));
+    start_demo(&tmux, "demo", scratch.path(), &kept);
 
     // The DNS host console: lower the TTLs. The cockpit's watcher, on the simulated clock,
     // journals that every authoritative server now serves the lowered TTL.
@@ -64,4 +98,55 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
         s.trim_end().ends_with("READY$")
     });
     assert!(kept.join("cutover.toml").exists());
+}
+
+#[test]
+fn skipping_during_the_ttl_wait_jumps_to_when_the_old_ttl_has_run_out() {
+    if !require_tmux() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let kept = scratch.path().join("rehearsal");
+    let journal = kept.join("cutover.journal");
+    let tmux = Tmux {
+        socket: format!("cutover-demo-skip-{}", std::process::id()),
+    };
+    start_demo(&tmux, "skip", scratch.path(), &kept);
+
+    // Lower the TTLs at the console; the cockpit's watcher journals when they are served.
+    tmux.keys_to("skip", &["1"]);
+    let lowered = wait_for_fact(&journal, "ttl-lowered", None);
+    // Mark lower-ttl applied and confirm it (the step under the cursor): the TTL wait starts.
+    tmux.keys_to("skip", &["a"]);
+    tmux.wait_on("skip", "lower-ttl applied", |s| {
+        s.contains("Recorded: lower-ttl applied")
+    });
+    tmux.keys_to("skip", &["Enter"]);
+    tmux.wait_on("skip", "the confirmation", |s| {
+        s.contains("Every check holds")
+    });
+    tmux.keys_to("skip", &["y"]);
+    tmux.wait_on("skip", "lower-ttl confirmed", |s| {
+        s.contains("Recorded: lower-ttl confirmed")
+    });
+    // The cockpit counts the wait down (the old TTL, 24 h, from the lowering).
+    tmux.wait_on("skip", "the TTL wait's countdown", |s| {
+        s.contains("ttl-wait") && s.contains(" left")
+    });
+
+    // `>` skips to when the old TTL has run out; the next DNS round sees the resolvers hold
+    // the lowered TTL, and ttl-wait is observed done at once, on day 2, not 23 h later.
+    tmux.keys_to("skip", &[">"]);
+    let clears = lowered + SignedDuration::from_hours(24);
+    let done = wait_for_fact(&journal, "step-observed", Some("ttl-wait"));
+    assert!(done >= clears, "ttl-wait done at {done}, before {clears}");
+    assert!(
+        done < clears + SignedDuration::from_hours(1),
+        "ttl-wait done at {done}: `>` did not skip to {clears}"
+    );
+    tmux.wait_on("skip", "day 2", |s| s.contains("day 2 of 3"));
+    tmux.keys_to("skip", &["q"]);
+    tmux.wait_on("skip", "the shell again", |s| {
+        s.trim_end().ends_with("READY$")
+    });
 }

@@ -426,7 +426,7 @@ async fn fetch_mta_sts(
 /// How often the watcher finds the authoritative servers again (in rounds).
 const REDISCOVER_EVERY: u64 = 20;
 
-/// The watcher task: a round now, then one per interval (or on `RefreshNow`),
+/// The watcher task: a round now, then one per interval of `clock`'s time (or on `RefreshNow`),
 /// each snapshot sent whole. Ends on `Stop`, or when either channel closes.
 pub async fn run_watcher(
     plan: Plan,
@@ -441,6 +441,8 @@ pub async fn run_watcher(
     let mut discovery_error: Option<String> = None;
     loop {
         round += 1;
+        // A fast clock (the rehearsal's) stands still while the round is in flight.
+        let hold = clock.hold_for_io();
         let rediscover = plan.dns.authoritative.is_empty()
             && (authoritative.is_empty() || round % REDISCOVER_EVERY == 1);
         if rediscover || round == 1 {
@@ -461,11 +463,12 @@ pub async fn run_watcher(
         );
         // Commands that arrive during a round are honoured right after it.
         let snapshot = round_work.await;
+        drop(hold);
         if snapshots.send(snapshot).await.is_err() {
             return; // the app is gone
         }
-        let sleep = tokio::time::sleep(interval);
-        tokio::pin!(sleep);
+        // The poll is counted on the injected clock, so simulated time drives it too.
+        let mut sleep = clock.wait(interval);
         loop {
             tokio::select! {
                 _ = &mut sleep => break,
@@ -474,7 +477,7 @@ pub async fn run_watcher(
                     Some(DnsCommand::RefreshNow) => break,
                     Some(DnsCommand::SetInterval(every)) => {
                         interval = every.max(Duration::from_millis(10));
-                        sleep.as_mut().reset(tokio::time::Instant::now() + interval);
+                        sleep = clock.wait(interval);
                     }
                 },
             }

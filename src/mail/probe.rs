@@ -360,7 +360,11 @@ pub async fn run_prober(
                         while *paused.borrow_and_update() {
                             if paused.changed().await.is_err() { return; }
                         }
-                        let probe = probe_mailbox(&plan, &creds, &mailbox, &limits, clock.as_ref(), opts).await;
+                        let probe = {
+                            // A fast clock (the rehearsal's) stands still while the probe is in flight.
+                            let _hold = clock.hold_for_io();
+                            probe_mailbox(&plan, &creds, &mailbox, &limits, clock.as_ref(), opts).await
+                        };
                         let _ = results.send(probe).await;
                     });
                 }

@@ -209,6 +209,20 @@ impl Clock for SimClock {
         let state = self.lock();
         state.now_at((self.real)())
     }
+
+    /// Waits `period` of simulated time, counted from now.
+    fn wait(&self, period: Duration) -> crate::clock::Wait {
+        let clock = self.clone();
+        let at = SignedDuration::try_from(period)
+            .ok()
+            .and_then(|by| self.now().checked_add(by).ok())
+            .unwrap_or(Timestamp::MAX);
+        Box::pin(async move { clock.sleep_until(at).await })
+    }
+
+    fn hold_for_io(&self) -> crate::clock::IoHold {
+        crate::clock::IoHold::keeping(self.io_guard())
+    }
 }
 
 fn sane_speed(speed: f64) -> f64 {
@@ -356,5 +370,29 @@ mod tests {
         ms.fetch_add(1_000, Ordering::SeqCst);
         assert_eq!(clock.now(), start());
         assert!(clock.is_paused());
+    }
+
+    #[tokio::test]
+    async fn a_workers_wait_is_counted_in_simulated_time_and_ends_on_a_skip() {
+        let clock = SimClock::new(start(), 1.0);
+        let as_worker: &dyn Clock = &clock;
+        // An hour of simulated time at real speed: only the skip ends it.
+        let wait = as_worker.wait(Duration::from_secs(3600));
+        clock.skip(SignedDuration::from_hours(1));
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("the skip ends the wait");
+    }
+
+    #[test]
+    fn a_workers_io_hold_stops_simulated_time() {
+        let (real, ms) = manual_real();
+        let clock = SimClock::with_real_time(start(), 100.0, real);
+        let hold = Clock::hold_for_io(&clock);
+        ms.fetch_add(1_000, Ordering::SeqCst);
+        assert_eq!(clock.now(), start());
+        drop(hold);
+        ms.fetch_add(1_000, Ordering::SeqCst);
+        assert_eq!(clock.now(), start() + SignedDuration::from_secs(100));
     }
 }

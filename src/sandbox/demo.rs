@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use super::autopilot::{self, AutopilotOptions, Mistake, Report};
+use super::operator::{DKIM_SELECTOR, MIGRATION_TTL, RESTORED_MX_TTL, RESTORED_TXT_TTL};
 use super::world::{World, WorldError, WorldSpec};
+use crate::plan::WhichSide;
 
 /// What the operator asked `cutover demo` for.
 #[derive(Debug, Clone)]
@@ -116,9 +118,6 @@ pub fn world_spec(mailboxes: usize, messages: usize, speed: f64) -> WorldSpec {
     spec
 }
 
-/// The DKIM selector the rehearsal's new provider "gave" the operator.
-pub const DKIM_SELECTOR: &str = "rehearsal";
-
 /// Writes `cutover.toml` and `secrets.toml` (mode 0600) for `world` into `dir`; returns the
 /// plan's path. The journal will be `cutover.journal` beside it.
 pub fn write_plan(dir: &Path, world: &World) -> Result<PathBuf, DemoError> {
@@ -150,8 +149,8 @@ working_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
 operator = \"rehearsal\"\n\
 \n\
 [dns]\n\
-migration_ttl = \"5m\"\n\
-restore_ttl = {{ mx = \"24h\", txt = \"6h\" }}\n\
+migration_ttl = \"{migration}m\"\n\
+restore_ttl = {{ mx = \"{restore_mx}h\", txt = \"{restore_txt}h\" }}\n\
 poll = \"5m\"\n\
 timeout = \"2s\"\n\
 resolvers = [{resolvers}]\n\
@@ -161,14 +160,14 @@ authoritative = [\"{zone}\"]\n\
 name = \"Old host (rehearsal)\"\n\
 mx = [\"10 {old_mx}.\"]\n\
 spf = [\"a:{old_mx}\"]\n\
-imap = {{ url = \"imap://{old}\", tls = \"none\" }}\n\
+imap = {{ url = \"{old}\", tls = \"none\" }}\n\
 \n\
 [new]\n\
 name = \"New host (rehearsal)\"\n\
 mx = [\"10 {new_mx}.\"]\n\
 spf = [\"a:{new_mx}\"]\n\
 dkim_selector = \"{DKIM_SELECTOR}\"\n\
-imap = {{ url = \"imap://{new}\", tls = \"none\" }}\n\
+imap = {{ url = \"{new}\", tls = \"none\" }}\n\
 \n\
 [credentials]\n\
 secrets_file = \"secrets.toml\"\n\
@@ -176,12 +175,15 @@ secrets_file = \"secrets.toml\"\n\
 [sync]\n\
 concurrency = 8\n",
         domain = spec.domain,
+        migration = MIGRATION_TTL / 60,
+        restore_mx = RESTORED_MX_TTL / 3600,
+        restore_txt = RESTORED_TXT_TTL / 3600,
         start = REHEARSAL_START.trim_end_matches(":00Z"),
         zone = world.zone.addr(),
         old_mx = spec.old_mx,
         new_mx = spec.new_mx,
-        old = world.old.addr(),
-        new = world.new.addr(),
+        old = world.imap_endpoint(WhichSide::Old).url,
+        new = world.imap_endpoint(WhichSide::New).url,
     );
     let mut secrets = String::from("# Rehearsal passwords (generated; valid only for this run).\n");
     for employee in &world.employees {
@@ -288,71 +290,72 @@ pub fn run(opts: &DemoOptions) -> u8 {
 /// The interactive rehearsal: the cockpit on the sandbox, on its simulated clock.
 mod interactive {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
 
-    use hickory_proto::rr::RecordType;
     use jiff::SignedDuration;
     use tokio::sync::mpsc;
 
+    use super::super::SimClock;
     use super::super::autopilot::message;
-    use super::super::mailflow::{MailRoutes, Pop3Fetch, Sender};
+    use super::super::mailflow::{Delivery, MailRoutes, Pop3Fetch, Sender};
+    use super::super::operator::{self, Action};
     use super::super::world::World;
-    use super::DKIM_SELECTOR;
     use crate::app::{Event, Rehearse};
     use crate::clock::Clock;
     use crate::journal::Journal;
+    use crate::live::{Servers, Setup};
     use crate::mail::CredentialSource;
-    use crate::plan::Plan;
-    use crate::tui::{RehearsalRequest, StartWorkers, Workers};
+    use crate::plan::{Plan, WhichSide};
+    use crate::tui::{RehearsalRequest, StartWorkers};
 
     /// Mail to the domain per simulated hour in the interactive rehearsal, per mailbox.
     const MAIL_PER_MAILBOX_HOUR: f64 = 4.0;
 
-    /// The cockpit's workers on the sandbox: DNS rounds and mailbox probes on the simulated
-    /// clock, the senders and POP3 fetches, and the DNS host console behind the rehearsal keys.
+    /// Every mailbox is probed again this often, in simulated time.
+    const PROBE_EVERY: Duration = Duration::from_secs(30 * 60);
+
+    /// The cockpit's own workers (DNS watcher, prober, the facts they journal) on the
+    /// sandbox's clock and servers; besides them, the senders and POP3 fetches, the copy key's
+    /// engine, and the DNS host console behind the rehearsal keys.
     pub fn workers(world: Arc<World>, sandbox: tokio::runtime::Handle) -> StartWorkers {
         Box::new(move |plan: &Plan, events: mpsc::Sender<Event>| {
-            let (refresh_tx, refresh_rx) = mpsc::channel::<()>(4);
+            let mut workers = crate::live::start(plan, setup(&world), events.clone());
             let (console_tx, console_rx) = mpsc::channel::<RehearsalRequest>(16);
-            let fetching = Arc::new(AtomicBool::new(false));
-            sandbox.spawn(dns_rounds(
-                plan.clone(),
-                world.clone(),
-                events.clone(),
-                refresh_rx,
-            ));
-            // The probe's future is not provably `Send` (a higher-ranked lifetime in the
-            // prober's stream), so it runs on a thread of its own with its own runtime.
-            let (probe_plan, probe_world, probe_events) =
-                (plan.clone(), world.clone(), events.clone());
-            std::thread::spawn(move || {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    runtime.block_on(probes(probe_plan, probe_world, probe_events));
-                }
-            });
+            let (fetches_tx, fetches_rx) = mpsc::channel::<Vec<Pop3Fetch>>(4);
             let copy = start_copier(plan.clone(), world.clone(), events.clone());
-            sandbox.spawn(mail_traffic(world.clone(), fetching.clone()));
+            sandbox.spawn(mail_traffic(world.clone(), fetches_rx));
             sandbox.spawn(console(
                 world.clone(),
                 console_rx,
                 events,
-                refresh_tx.clone(),
-                fetching,
+                workers.refresh.clone(),
+                fetches_tx,
             ));
-            Workers {
-                refresh: vec![refresh_tx],
-                rehearsal: Some(console_tx),
-                copy: Some(copy),
-            }
+            workers.rehearsal = Some(console_tx);
+            workers.copy = Some(copy);
+            workers
         })
+    }
+
+    /// The live workers' setup in the sandbox: its simulated clock and its loopback servers.
+    fn setup(world: &World) -> Setup {
+        Setup {
+            clock: Arc::new(world.clock.clone()),
+            servers: Servers {
+                authoritative: vec![world.zone.addr()],
+                resolvers: world.resolver_addrs(),
+                old_imap: world.imap_endpoint(WhichSide::Old),
+                new_imap: world.imap_endpoint(WhichSide::New),
+            },
+            probe_every: PROBE_EVERY,
+            dns: crate::dns::RoundOptions::default(),
+        }
     }
 
     /// The copy key in the rehearsal: the copy engine on the simulated clock (frozen while it
     /// runs), journaling its checkpoints and result as a detached `cutover sync` would.
-    /// Like the probe, it runs on a thread of its own with its own runtime.
+    /// It runs on a thread of its own with its own runtime, so a long copy takes no time from
+    /// the cockpit's loop or the sandbox's servers.
     fn start_copier(
         plan: Plan,
         world: Arc<World>,
@@ -410,78 +413,9 @@ mod interactive {
         tx
     }
 
-    /// A DNS round every poll of simulated time (or when asked), its first-seen facts journaled.
-    async fn dns_rounds(
-        plan: Plan,
-        world: Arc<World>,
-        events: mpsc::Sender<Event>,
-        mut refresh: mpsc::Receiver<()>,
-    ) {
-        // The same path as the cockpit's DNS worker: facts journaled, rounds to the loop.
-        let mut facts = crate::live::DnsFactsRecorder::new(&plan);
-        let poll = SignedDuration::try_from(plan.dns.poll).unwrap_or(SignedDuration::from_mins(5));
-        loop {
-            let snapshot = {
-                let _guard = world.clock.io_guard();
-                crate::dns::one_round(&plan, &world.clock).await
-            };
-            if let Err(e) = facts.record(&snapshot) {
-                let _ = events
-                    .send(Event::Notice(format!("cannot journal a DNS fact: {e}")))
-                    .await;
-            }
-            if events
-                .send(Event::DnsRound(Box::new(snapshot)))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let next = world
-                .clock
-                .now()
-                .checked_add(poll)
-                .unwrap_or(world.clock.now());
-            tokio::select! {
-                _ = world.clock.sleep_until(next) => {}
-                asked = refresh.recv() => if asked.is_none() { return },
-            }
-        }
-    }
-
-    /// Mailbox probes every simulated half hour; the mail checks go to the cockpit.
-    async fn probes(plan: Plan, world: Arc<World>, events: mpsc::Sender<Event>) {
-        let creds = match CredentialSource::new(plan.credentials.as_ref()) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = events
-                    .send(Event::Notice(format!("rehearsal credentials: {e}")))
-                    .await;
-                return;
-            }
-        };
-        // The same path as the cockpit's prober: facts journaled, probes to the loop.
-        let mut facts = crate::live::MailFacts::new(&plan);
-        loop {
-            let probes = {
-                let _guard = world.clock.io_guard();
-                crate::mail::probe_all_once(&plan, &creds, &world.clock).await
-            };
-            let now = world.clock.now();
-            facts.record(&probes, now);
-            if events.send(Event::MailProbes(probes)).await.is_err() {
-                return;
-            }
-            let next = now
-                .checked_add(SignedDuration::from_mins(30))
-                .unwrap_or(now);
-            world.clock.sleep_until(next).await;
-        }
-    }
-
-    /// Senders deliver through the public resolvers every simulated minute; POP3 fetches run
-    /// every quarter hour once the employees set them up (key 4).
-    async fn mail_traffic(world: Arc<World>, fetching: Arc<AtomicBool>) {
+    /// Senders deliver through the public resolvers every simulated minute; the POP3 fetches
+    /// the employees set up (key 4) run every quarter hour.
+    async fn mail_traffic(world: Arc<World>, mut set_up: mpsc::Receiver<Vec<Pop3Fetch>>) {
         let mut routes = MailRoutes::new();
         routes
             .add(&world.spec.old_mx, world.old.store().clone())
@@ -519,26 +453,15 @@ mod interactive {
             }
             for (i, (user, raw)) in std::mem::take(&mut queue).into_iter().enumerate() {
                 let sender = &senders[i % senders.len()];
-                if let super::super::mailflow::Delivery::Deferred { .. } =
-                    sender.send(&user, raw.clone()).await
-                {
+                if let Delivery::Deferred { .. } = sender.send(&user, raw.clone()).await {
                     queue.push((user, raw));
                 }
             }
-            if fetching.load(Ordering::SeqCst) && fetches.is_empty() {
-                fetches = world
-                    .employees
-                    .iter()
-                    .step_by(2)
-                    .map(|e| {
-                        Pop3Fetch::new(
-                            world.old.store().clone(),
-                            &e.login,
-                            world.new.store().clone(),
-                            &e.login,
-                        )
-                    })
-                    .collect();
+            // The fetches are set up once; pressing the key again changes nothing.
+            while let Ok(new) = set_up.try_recv() {
+                if fetches.is_empty() {
+                    fetches = new;
+                }
             }
             if minute.is_multiple_of(15) {
                 for fetch in &mut fetches {
@@ -551,110 +474,70 @@ mod interactive {
         }
     }
 
-    /// The DNS host console and the clock, behind the rehearsal keys.
+    /// The DNS host console, the mail servers and the clock, behind the rehearsal keys; after
+    /// each key the live workers measure again.
     async fn console(
         world: Arc<World>,
         mut requests: mpsc::Receiver<RehearsalRequest>,
         events: mpsc::Sender<Event>,
-        refresh: mpsc::Sender<()>,
-        fetching: Arc<AtomicBool>,
+        refresh: Vec<mpsc::Sender<()>>,
+        fetches: mpsc::Sender<Vec<Pop3Fetch>>,
     ) {
-        let spec = world.spec.clone();
         while let Some(request) = requests.recv().await {
-            let zone = &world.zone;
-            let clock = &world.clock;
-            let outcome: Result<String, String> = match request.what {
-                Rehearse::LowerTtl => async {
-                    zone.set_ttl("@", RecordType::MX, 300).await?;
-                    zone.set_ttl("@", RecordType::TXT, 300).await?;
-                    Ok("DNS host: MX and TXT TTLs set to 5 min".to_string())
-                }
-                .await
-                .map_err(|e: super::super::ZoneError| e.to_string()),
-                Rehearse::SpfAddNew => {
-                    let spf = format!("v=spf1 a:{} a:{} -all", spec.old_mx, spec.new_mx);
-                    zone.set_txt("@", &[&spf], 300)
-                        .await
-                        .map(|()| format!("DNS host: SPF is now \"{spf}\""))
-                        .map_err(|e| e.to_string())
-                }
-                Rehearse::CreateMailboxes => {
-                    let made = world
-                        .employees
-                        .iter()
-                        .filter(|e| world.create_new_account(e).is_ok())
-                        .count();
-                    Ok(format!("new server: {made} mailboxes created"))
-                }
-                Rehearse::StartPop3Fetch => {
-                    fetching.store(true, Ordering::SeqCst);
-                    Ok("every other employee sets up POP3 fetch from the old server".into())
-                }
-                Rehearse::AddNewMx => zone
-                    .add_mx(10, &spec.new_mx)
-                    .await
-                    .map(|()| format!("DNS host: MX 10 {} added", spec.new_mx))
-                    .map_err(|e| e.to_string()),
-                Rehearse::DeleteOldMx => zone
-                    .remove_mx(&spec.old_mx)
-                    .await
-                    .map(|()| format!("DNS host: MX {} deleted", spec.old_mx))
-                    .map_err(|e| e.to_string()),
-                Rehearse::DkimSpfFinal => async {
-                    let name = format!("{DKIM_SELECTOR}._domainkey");
-                    zone.set_txt(
-                        &name,
-                        &["v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArehearsalAQAB"],
-                        300,
-                    )
-                    .await?;
-                    let spf = format!("v=spf1 a:{} -all", spec.new_mx);
-                    zone.set_txt("@", &[&spf], 300).await?;
-                    Ok(format!("DNS host: DKIM published at {name}; SPF is now \"{spf}\""))
-                }
-                .await
-                .map_err(|e: super::super::ZoneError| e.to_string()),
-                Rehearse::RestoreTtl => async {
-                    zone.set_ttl("@", RecordType::MX, 86_400).await?;
-                    zone.set_ttl("@", RecordType::TXT, 21_600).await?;
-                    Ok("DNS host: TTLs restored (24 h MX, 6 h TXT)".to_string())
-                }
-                .await
-                .map_err(|e: super::super::ZoneError| e.to_string()),
-                Rehearse::PauseClock => {
-                    if clock.is_paused() {
-                        clock.resume();
-                        Ok("simulated time runs again".into())
-                    } else {
-                        clock.pause();
-                        Ok("simulated time paused (p resumes)".into())
+            let notice = match Action::for_key(request.what) {
+                Some(action) => match operator::perform(&world, action).await {
+                    Ok(done) => {
+                        if !done.fetches.is_empty() {
+                            let _ = fetches.send(done.fetches).await;
+                        }
+                        format!("REHEARSAL: {}", done.text)
                     }
-                }
-                Rehearse::Faster | Rehearse::Slower => {
-                    let factor = if request.what == Rehearse::Faster { 2.0 } else { 0.5 };
-                    let speed = (clock.speed() * factor).clamp(1.0, 100_000.0);
-                    clock.set_speed(speed);
-                    Ok(format!("simulated time runs {speed:.0}× real time"))
-                }
-                Rehearse::SkipToGate => match request.skip_to {
-                    Some(at) => {
-                        clock.skip_to(at);
-                        Ok(format!(
-                            "skipped to {}, when the next gate clears",
-                            at.strftime("%a %-d %b %H:%M UTC")
-                        ))
-                    }
-                    None => Ok("nothing is waiting on time: no gate to skip to".into()),
+                    Err(why) => format!("REHEARSAL: {why}"),
                 },
+                None => format!("REHEARSAL: {}", clock_key(&world.clock, request)),
             };
-            let notice = match outcome {
-                Ok(done) => format!("REHEARSAL: {done}"),
-                Err(why) => format!("REHEARSAL: refused: {why}"),
-            };
-            let _ = refresh.try_send(());
+            for worker in &refresh {
+                let _ = worker.try_send(());
+            }
             if events.send(Event::Notice(notice)).await.is_err() {
                 return;
             }
+        }
+    }
+
+    /// The clock keys: pause, faster, slower, and skip to when the next gate clears.
+    fn clock_key(clock: &SimClock, request: RehearsalRequest) -> String {
+        match request.what {
+            Rehearse::PauseClock if clock.is_paused() => {
+                clock.resume();
+                "simulated time runs again".into()
+            }
+            Rehearse::PauseClock => {
+                clock.pause();
+                "simulated time paused (p resumes)".into()
+            }
+            Rehearse::Faster | Rehearse::Slower => {
+                let factor = if request.what == Rehearse::Faster {
+                    2.0
+                } else {
+                    0.5
+                };
+                let speed = (clock.speed() * factor).clamp(1.0, 100_000.0);
+                clock.set_speed(speed);
+                format!("simulated time runs {speed:.0}× real time")
+            }
+            Rehearse::SkipToGate => match request.skip_to {
+                Some(at) => {
+                    clock.skip_to(at);
+                    format!(
+                        "skipped to {}, when the next gate clears",
+                        at.strftime("%a %-d %b %H:%M UTC")
+                    )
+                }
+                None => "nothing is waiting on time: no gate to skip to".into(),
+            },
+            // The other keys are the operator's (`Action::for_key`) and never come here.
+            other => format!("{other:?} is not a clock key"),
         }
     }
 }

@@ -8,9 +8,12 @@
 //! - [`imap`]: [`ImapServer`] and its [`Mailstore`], a small in-memory IMAP4rev1 server.
 //! - [`mailflow`]: [`Sender`]s that deliver where the MX they resolve points, and the
 //!   employees' [`Pop3Fetch`].
+//! - [`operator`]: every change made by hand at the DNS host and on the mail servers, for the
+//!   console keys and the autopilot alike.
 //! - [`world`]: [`World`], all of the above started together, the old server seeded.
 //! - [`demo`]: `cutover demo`: the rehearsal's plan and files, and its runner.
-//! - [`autopilot`]: the whole procedure run on the sandbox in simulated time, with a report.
+//! - [`autopilot`]: the whole procedure run on the sandbox in simulated time, with a report
+//!   (the driver, its mail traffic, its mistakes and its report).
 
 pub mod autopilot;
 pub mod clock;
@@ -18,6 +21,7 @@ pub mod demo;
 pub mod dns_zone;
 pub mod imap;
 pub mod mailflow;
+pub mod operator;
 pub mod resolver;
 pub mod world;
 

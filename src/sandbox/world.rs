@@ -17,6 +17,7 @@ use super::imap::{
 use super::mailflow::{MailRoutes, Sender};
 use super::resolver::CachingResolver;
 use crate::clock::Clock;
+use crate::plan::{ImapEndpoint, Security, WhichSide};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -188,6 +189,22 @@ impl World {
             self.routes(),
             self.clock.clone(),
         ))
+    }
+
+    /// How a plan names the old or the new IMAP server: plain text on loopback.
+    pub fn imap_endpoint(&self, side: WhichSide) -> ImapEndpoint {
+        let addr = match side {
+            WhichSide::Old => self.old.addr(),
+            WhichSide::New => self.new.addr(),
+        };
+        ImapEndpoint {
+            url: format!("imap://{addr}"),
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            security: Security::None,
+            ca_file: None,
+            insecure_skip_verify: false,
+        }
     }
 
     /// The resolvers' addresses, as a plan lists them.

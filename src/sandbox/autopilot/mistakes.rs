@@ -1,0 +1,212 @@
+//! The classic mistakes the autopilot makes on purpose (`--mistake`), each at its moment, and
+//! how it carries on after one: an override with the reason journaled, once a check the
+//! mistake broke for good has kept a step stuck.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::super::operator::{self, Action};
+use super::{Autopilot, AutopilotError, Caught};
+use crate::runbook::{Evaluation, StepState};
+
+/// A classic mistake the autopilot makes on purpose, to show what the cockpit does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mistake {
+    /// Switch the MX right after lowering the TTL, without waiting out the old TTL.
+    NoTtlWait,
+    /// Delete the old MX records before the new ones are added.
+    DeleteOldMxFirst,
+    /// Run the final copy right at the switch instead of 24 h after it.
+    EarlyFinalCopy,
+    /// Shut the old server down before it is quiet and before the final copy.
+    EarlyDecommission,
+}
+
+impl Mistake {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mistake::NoTtlWait => "no-ttl-wait",
+            Mistake::DeleteOldMxFirst => "delete-old-mx-first",
+            Mistake::EarlyFinalCopy => "early-final-copy",
+            Mistake::EarlyDecommission => "early-decommission",
+        }
+    }
+}
+
+/// What the mistake hook did this time.
+pub(super) enum Hook {
+    /// It acted: evaluate again.
+    Acted,
+    /// The operator is busy making (or noticing) the mistake: do nothing else this tick.
+    Hold,
+    /// Nothing: the normal procedure goes on.
+    Nothing,
+}
+
+impl Autopilot {
+    /// After a mistake, some checks can never hold again (the order was wrong); the operator
+    /// then confirms by override, with the reason journaled. Only after the step stayed stuck.
+    pub(super) fn unstick(
+        &mut self,
+        step: &crate::runbook::StepStatus,
+        now: Timestamp,
+    ) -> Result<bool, AutopilotError> {
+        let Some(mistake) = self.opts.mistake else {
+            return Ok(false);
+        };
+        let blockers = crate::runbook::eval::confirm_blockers(step, false);
+        // Only what the mistake broke for good: deleting the old MX first means the old and
+        // new set was never served, and the order can never be proven.
+        let broken_for_good: &[&str] = match mistake {
+            // The empty MX set is negatively cached by the resolvers, so `ttl-wait` (automatic,
+            // judged live) reads as not done again until that cache expires.
+            Mistake::DeleteOldMxFirst => &["mx-old-and-new-served", "mx-order", "done:ttl-wait"],
+            _ => &[],
+        };
+        if blockers.is_empty()
+            || !blockers
+                .iter()
+                .all(|c| broken_for_good.contains(&c.id.as_str()))
+        {
+            self.stuck_since.remove(&step.id);
+            return Ok(false);
+        }
+        let since = *self.stuck_since.entry(step.id.clone()).or_insert(now);
+        if now.duration_since(since) < SignedDuration::from_hours(1) {
+            return Ok(false);
+        }
+        let reason = format!(
+            "rehearsal: continuing after the mistake {} ({} no longer holds)",
+            mistake.as_str(),
+            blockers
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.confirm(&step.id, None, Some(&reason))?;
+        self.after_confirm(&step.id);
+        Ok(true)
+    }
+
+    /// Records every check of `step` that does not hold now (the mistake overrides them).
+    fn catch(&mut self, eval: &Evaluation, step: &str) {
+        let now = self.now();
+        let Some(status) = eval.step(step) else {
+            return;
+        };
+        for c in &status.checks {
+            if c.status.holds() || c.id.starts_with("done:") {
+                continue;
+            }
+            if self
+                .report
+                .blocked
+                .iter()
+                .any(|k| k.step == step && k.check == c.id && k.at == now)
+            {
+                continue;
+            }
+            self.report.blocked.push(Caught {
+                at: now,
+                step: step.to_string(),
+                check: c.id.clone(),
+                status: c.status,
+                evidence: c.evidence.clone(),
+                until: c.until,
+            });
+        }
+    }
+
+    /// The mistake of this rehearsal, made at its moment.
+    pub(super) async fn mistake_hook(&mut self, eval: &Evaluation) -> Result<Hook, AutopilotError> {
+        let Some(mistake) = self.opts.mistake else {
+            return Ok(Hook::Nothing);
+        };
+        let state = |id: &str| eval.step(id).map(|s| s.state);
+        let finished = |id: &str| state(id).is_some_and(|s| s.is_finished());
+        let applied = |id: &str| {
+            self.session
+                .history
+                .step(id)
+                .is_some_and(|r| r.applied_at.is_some())
+        };
+        let reason = format!("rehearsal mistake `{}`", mistake.as_str());
+        match mistake {
+            Mistake::NoTtlWait if !self.mistake_done => {
+                let others = ["spf-add-new", "users-connected", "clients-configured"];
+                if finished("lower-ttl")
+                    && others.iter().all(|s| finished(s))
+                    && !finished("ttl-wait")
+                {
+                    self.mistake_done = true;
+                    self.event(
+                        "MISTAKE: the operator switches the MX without waiting out the old TTL",
+                    );
+                    self.catch(eval, "ttl-wait");
+                    self.confirm(
+                        "ttl-wait",
+                        None,
+                        Some(&format!("{reason}: switch MX right after lowering the TTL")),
+                    )?;
+                    return Ok(Hook::Acted);
+                }
+            }
+            Mistake::DeleteOldMxFirst => {
+                if !self.mistake_done
+                    && state("add-new-mx") == Some(StepState::Ready)
+                    && !applied("add-new-mx")
+                {
+                    self.mistake_done = true;
+                    self.event(
+                        "MISTAKE: the operator deletes the old MX before adding the new one",
+                    );
+                    operator::perform(&self.world, Action::DeleteOldMx).await?;
+                    return Ok(Hook::Hold);
+                }
+                if self.mistake_done && !applied("add-new-mx") {
+                    // The operator reacts half an hour after the alarm; until then nothing else.
+                    if let Some(seen) = self.alarm_seen_at
+                        && self.now().duration_since(seen) >= SignedDuration::from_mins(30)
+                        && let Some(def) = self.session.runbook.step("add-new-mx").cloned()
+                    {
+                        self.event("the operator sees the alarm and adds the new MX");
+                        self.apply(&def).await?;
+                        return Ok(Hook::Acted);
+                    }
+                    return Ok(Hook::Hold);
+                }
+            }
+            Mistake::EarlyFinalCopy
+                if !self.mistake_done && self.session.history.switch_at().is_some() =>
+            {
+                self.mistake_done = true;
+                self.event("MISTAKE: the operator runs the final copy right at the switch");
+                self.catch(eval, "final-copy");
+                self.confirm(
+                    "final-copy",
+                    None,
+                    Some(&format!("{reason}: copy now, not 24 h after the switch")),
+                )?;
+                self.copy("early final copy").await?;
+                self.at_early_copy = Some(self.report.copies.last().map_or(0, |c| c.copied));
+                return Ok(Hook::Acted);
+            }
+            Mistake::EarlyDecommission if !self.mistake_done => {
+                if let Some(switch) = self.session.history.switch_at()
+                    && self.now().duration_since(switch) >= SignedDuration::from_hours(1)
+                {
+                    self.mistake_done = true;
+                    self.event(
+                        "MISTAKE: the operator shuts the old server down an hour after the switch",
+                    );
+                    self.catch(eval, "decommission-old");
+                    self.decommission(Some(&format!("{reason}: shut the old server down now")))
+                        .await?;
+                    return Ok(Hook::Acted);
+                }
+            }
+            _ => {}
+        }
+        Ok(Hook::Nothing)
+    }
+}

@@ -1,0 +1,255 @@
+//! The rehearsal's hands: every change made at the DNS host console and on the mail servers
+//! during a migration, performed in one place for the interactive console's keys (1–8) and the
+//! autopilot, so both make exactly the same change.
+
+use hickory_proto::rr::{RData, RecordType};
+
+use super::dns_zone::ZoneError;
+use super::imap::StoreError;
+use super::mailflow::Pop3Fetch;
+use super::world::World;
+use crate::units;
+
+/// The TTL set for the migration (the rehearsal plan's `migration_ttl`).
+pub const MIGRATION_TTL: u32 = 300;
+/// The TTLs restored at the end (the rehearsal plan's `restore_ttl`).
+pub const RESTORED_MX_TTL: u32 = 86_400;
+pub const RESTORED_TXT_TTL: u32 = 21_600;
+/// The DKIM selector the rehearsal's new provider "gave" the operator.
+pub const DKIM_SELECTOR: &str = "rehearsal";
+/// The public key the new provider "gave" the operator for that selector.
+const DKIM_RECORD: &str =
+    "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArehearsalAQAB";
+
+/// One change made by hand during the migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// DNS host: MX and TXT TTLs down to the migration TTL.
+    LowerTtl,
+    /// DNS host: SPF names the old and the new provider.
+    SpfAddNew,
+    /// New server: every employee's mailbox, with the usual folders.
+    CreateMailboxes,
+    /// Employees: every other one sets up a POP3 fetch from the old server.
+    StartPop3Fetch,
+    /// DNS host: the new MX record beside the old one.
+    AddNewMx,
+    /// DNS host: the old MX record deleted.
+    DeleteOldMx,
+    /// DNS host: the DKIM key published, SPF down to the new provider.
+    DkimSpfFinal,
+    /// DNS host: the TTLs back to everyday values.
+    RestoreTtl,
+}
+
+impl Action {
+    /// The action that makes the change of runbook step `step`, if one does.
+    pub fn for_step(step: &str) -> Option<Action> {
+        Some(match step {
+            "lower-ttl" => Action::LowerTtl,
+            "spf-add-new" => Action::SpfAddNew,
+            "new-server-ready" => Action::CreateMailboxes,
+            "pop3-fetch" => Action::StartPop3Fetch,
+            "add-new-mx" => Action::AddNewMx,
+            "remove-old-mx" => Action::DeleteOldMx,
+            "dkim-spf-final" => Action::DkimSpfFinal,
+            "restore-ttl" => Action::RestoreTtl,
+            _ => return None,
+        })
+    }
+
+    /// The console key's action, if it is one of the DNS host and mail server keys.
+    pub fn for_key(key: crate::app::Rehearse) -> Option<Action> {
+        use crate::app::Rehearse;
+        Some(match key {
+            Rehearse::LowerTtl => Action::LowerTtl,
+            Rehearse::SpfAddNew => Action::SpfAddNew,
+            Rehearse::CreateMailboxes => Action::CreateMailboxes,
+            Rehearse::StartPop3Fetch => Action::StartPop3Fetch,
+            Rehearse::AddNewMx => Action::AddNewMx,
+            Rehearse::DeleteOldMx => Action::DeleteOldMx,
+            Rehearse::DkimSpfFinal => Action::DkimSpfFinal,
+            Rehearse::RestoreTtl => Action::RestoreTtl,
+            Rehearse::PauseClock | Rehearse::Faster | Rehearse::Slower | Rehearse::SkipToGate => {
+                return None;
+            }
+        })
+    }
+}
+
+/// What an action did.
+#[derive(Debug)]
+pub struct Done {
+    /// As the console shows it and the autopilot's timeline records it.
+    pub text: String,
+    /// The POP3 fetches the employees set up ([`Action::StartPop3Fetch`]), for the caller's
+    /// mail traffic to run.
+    pub fetches: Vec<Pop3Fetch>,
+}
+
+impl Done {
+    fn said(text: impl Into<String>) -> Done {
+        Done {
+            text: text.into(),
+            fetches: Vec::new(),
+        }
+    }
+}
+
+/// Why an action could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperatorError {
+    /// The DNS host console refused a change.
+    #[error("the rehearsal's DNS host console refused to {what}: {source}")]
+    DnsHost {
+        what: &'static str,
+        #[source]
+        source: ZoneError,
+    },
+    /// The new mail server refused to create a mailbox.
+    #[error("the rehearsal's mail store refused {what}: {source}")]
+    Store {
+        what: String,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// Makes the change `action` stands for in `world`.
+pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorError> {
+    let spec = &world.spec;
+    let zone = &world.zone;
+    let console = |what: &'static str| move |source| OperatorError::DnsHost { what, source };
+    match action {
+        Action::LowerTtl => {
+            zone.set_ttl("@", RecordType::MX, MIGRATION_TTL)
+                .await
+                .map_err(console("lower the MX TTL"))?;
+            zone.set_ttl("@", RecordType::TXT, MIGRATION_TTL)
+                .await
+                .map_err(console("lower the TXT TTL"))?;
+            Ok(Done::said(format!(
+                "MX and TXT TTLs set to {} at the DNS host",
+                units::ttl(MIGRATION_TTL)
+            )))
+        }
+        Action::SpfAddNew => {
+            let spf = format!("v=spf1 a:{} a:{} -all", spec.old_mx, spec.new_mx);
+            zone.set_txt("@", &[&spf], MIGRATION_TTL)
+                .await
+                .map_err(console("edit SPF"))?;
+            Ok(Done::said(format!("SPF is now \"{spf}\"")))
+        }
+        Action::CreateMailboxes => {
+            let mut made = 0;
+            for employee in &world.employees {
+                match world.create_new_account(employee) {
+                    Ok(()) => made += 1,
+                    // Created by an earlier press of the key: nothing to do.
+                    Err(StoreError::UserExists { .. }) => {}
+                    Err(source) => {
+                        return Err(OperatorError::Store {
+                            what: format!("creating {} on the new server", employee.login),
+                            source,
+                        });
+                    }
+                }
+            }
+            let mailboxes = if made == 1 { "mailbox" } else { "mailboxes" };
+            Ok(Done::said(format!(
+                "{made} {mailboxes} created on the new server"
+            )))
+        }
+        Action::StartPop3Fetch => {
+            let fetches: Vec<Pop3Fetch> = world
+                .employees
+                .iter()
+                .step_by(2)
+                .map(|e| {
+                    Pop3Fetch::new(
+                        world.old.store().clone(),
+                        &e.login,
+                        world.new.store().clone(),
+                        &e.login,
+                    )
+                })
+                .collect();
+            let who = match fetches.len() {
+                1 => "1 employee sets".to_string(),
+                n => format!("{n} employees set"),
+            };
+            Ok(Done {
+                text: format!("{who} up POP3 fetch from the old server"),
+                fetches,
+            })
+        }
+        Action::AddNewMx => {
+            let old_stays = mx_hosts(world).await.contains(&spec.old_mx);
+            zone.add_mx(10, &spec.new_mx)
+                .await
+                .map_err(console("add the new MX"))?;
+            Ok(Done::said(format!(
+                "MX 10 {} added at the DNS host{}",
+                spec.new_mx,
+                if old_stays {
+                    " (the old one stays)"
+                } else {
+                    ""
+                }
+            )))
+        }
+        Action::DeleteOldMx => {
+            // Already gone (deleted first by mistake, or the key pressed twice): nothing to do.
+            if mx_hosts(world).await.contains(&spec.old_mx) {
+                zone.remove_mx(&spec.old_mx)
+                    .await
+                    .map_err(console("delete the old MX"))?;
+            }
+            Ok(Done::said(format!(
+                "MX {} deleted at the DNS host",
+                spec.old_mx
+            )))
+        }
+        Action::DkimSpfFinal => {
+            let name = format!("{DKIM_SELECTOR}._domainkey");
+            zone.set_txt(&name, &[DKIM_RECORD], MIGRATION_TTL)
+                .await
+                .map_err(console("add DKIM"))?;
+            let spf = format!("v=spf1 a:{} -all", spec.new_mx);
+            zone.set_txt("@", &[&spf], MIGRATION_TTL)
+                .await
+                .map_err(console("edit SPF"))?;
+            Ok(Done::said(format!(
+                "DKIM published at {name}; SPF is now \"{spf}\""
+            )))
+        }
+        Action::RestoreTtl => {
+            zone.set_ttl("@", RecordType::MX, RESTORED_MX_TTL)
+                .await
+                .map_err(console("restore the MX TTL"))?;
+            zone.set_ttl("@", RecordType::TXT, RESTORED_TXT_TTL)
+                .await
+                .map_err(console("restore the TXT TTL"))?;
+            Ok(Done::said(format!(
+                "TTLs restored: {} for MX, {} for TXT",
+                units::ttl(RESTORED_MX_TTL),
+                units::ttl(RESTORED_TXT_TTL)
+            )))
+        }
+    }
+}
+
+/// The MX hosts the zone holds now, without the final dot.
+async fn mx_hosts(world: &World) -> Vec<String> {
+    match world.zone.lookup("@", RecordType::MX).await {
+        Some((_, rdata)) => rdata
+            .iter()
+            .filter_map(|r| match r {
+                RData::MX(mx) => Some(mx.exchange.to_string().trim_end_matches('.').to_string()),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    }
+}
