@@ -7,6 +7,7 @@
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
+//! - [`tls`]: one TLS client configuration for every client: system roots, a CA file, a pinned certificate.
 //! - [`sandbox`]: the rehearsal's own DNS and IMAP servers and simulated clock.
 
 pub mod actions;
@@ -24,6 +25,7 @@ pub mod sandbox;
 pub mod sanitize;
 pub mod session;
 pub mod step_ids;
+pub mod tls;
 pub mod tui;
 pub mod ui;
 pub mod units;
