@@ -99,7 +99,8 @@ impl AsyncWrite for MailStream {
 
 pub type Session = async_imap::Session<MailStream>;
 
-/// A special-use role (RFC 6154) a folder plays.
+/// A special-use role (RFC 6154) a folder plays: read from servers' LIST answers, and
+/// announced by the rehearsal's server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpecialUse {
@@ -108,8 +109,25 @@ pub enum SpecialUse {
     Trash,
     Junk,
     Archive,
+    /// A virtual folder showing every message (Gmail's "All Mail").
     All,
+    /// A virtual folder showing the flagged messages (Gmail's "Starred").
     Flagged,
+}
+
+impl SpecialUse {
+    /// The LIST attribute without its backslash (`Sent` for `\Sent`).
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SpecialUse::Sent => "Sent",
+            SpecialUse::Drafts => "Drafts",
+            SpecialUse::Trash => "Trash",
+            SpecialUse::Junk => "Junk",
+            SpecialUse::Archive => "Archive",
+            SpecialUse::All => "All",
+            SpecialUse::Flagged => "Flagged",
+        }
+    }
 }
 
 /// One folder as LIST shows it.
