@@ -105,6 +105,13 @@ async fn wrong_password_is_an_auth_failure_that_never_shows_the_password() {
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(wrong), "{shown}");
         assert!(shown.contains(USER) && shown.contains("old"), "{shown}");
+        // The server's own words, not the IMAP library's debug text.
+        assert!(
+            err.to_string().ends_with(&format!(
+                "login refused for {USER}: [AUTHENTICATIONFAILED] Authentication failed."
+            )),
+            "{err}"
+        );
     }
     let err = connect(
         &d.endpoint(Security::Implicit),

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::mail::credentials::{AuthMethod, Login};
-use crate::mail::error::{MailError, Place, is_throttling_text};
+use crate::mail::error::{MailError, Place, is_throttling_text, outcome_text, server_text};
 use crate::mail::utf7;
 use crate::plan::{ImapEndpoint, Security};
 use crate::sanitize::sanitize;
@@ -274,10 +274,6 @@ pub async fn connect(
         place: place.clone(),
         detail,
     };
-    let tls_failed = |detail: String| MailError::Tls {
-        place: place.clone(),
-        detail,
-    };
     let tcp = match tokio::time::timeout(
         timeouts.connect,
         TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
@@ -297,16 +293,12 @@ pub async fn connect(
     let stream = match endpoint.security {
         Security::None => MailStream::Plain(tcp),
         Security::Implicit => {
-            let tls = handshake(endpoint, tcp, timeouts)
-                .await
-                .map_err(tls_failed)?;
+            let tls = handshake(endpoint, place, tcp, timeouts).await?;
             MailStream::Tls(Box::new(tls))
         }
         Security::StartTls => {
             let tcp = starttls_preamble(tcp, place, timeouts).await?;
-            let tls = handshake(endpoint, tcp, timeouts)
-                .await
-                .map_err(tls_failed)?;
+            let tls = handshake(endpoint, place, tcp, timeouts).await?;
             MailStream::Tls(Box::new(tls))
         }
     };
@@ -371,7 +363,7 @@ async fn read_greeting(
             status: Status::Bye,
             outcome,
         } => {
-            let text = sanitize(outcome.information.as_deref().unwrap_or(""));
+            let text = outcome_text(outcome.code.as_ref(), outcome.information.as_deref());
             if is_throttling_text(&text) {
                 Err(MailError::Throttled {
                     place: place.clone(),
@@ -381,10 +373,18 @@ async fn read_greeting(
                 Err(unreachable(format!("server said BYE: {text}")))
             }
         }
-        other => Err(unreachable(format!(
-            "unexpected greeting: {}",
-            sanitize(&format!("{other:?}"))
+        Response::Data { status, outcome } => Err(unreachable(format!(
+            "unexpected greeting: {} {}",
+            match status {
+                Status::No => "NO",
+                Status::Bad => "BAD",
+                _ => "(another status)",
+            },
+            outcome_text(outcome.code.as_ref(), outcome.information.as_deref())
         ))),
+        _ => Err(unreachable(
+            "unexpected greeting: not an OK, PREAUTH or BYE line".to_string(),
+        )),
     }
 }
 
@@ -493,18 +493,28 @@ pub fn trust(endpoint: &ImapEndpoint) -> Result<Trust, TlsError> {
 /// subject, expiry), so the operator can check it by another channel and pin it.
 async fn handshake(
     endpoint: &ImapEndpoint,
+    place: &Place,
     tcp: TcpStream,
     timeouts: Timeouts,
-) -> Result<TlsStream<TcpStream>, String> {
-    let trust = trust(endpoint).map_err(|e| e.to_string())?;
-    let (config, served) = tls::watched_tls_config(&trust).map_err(|e| e.to_string())?;
+) -> Result<TlsStream<TcpStream>, MailError> {
+    let tls_failed = |detail: String| MailError::Tls {
+        place: place.clone(),
+        detail,
+    };
+    let trust = trust(endpoint).map_err(|e| tls_failed(e.to_string()))?;
+    let (config, served) =
+        tls::watched_tls_config(&trust).map_err(|e| tls_failed(e.to_string()))?;
     let name = ServerName::try_from(endpoint.host.clone())
-        .map_err(|e| format!("server name {}: {e}", sanitize(&endpoint.host)))?;
+        .map_err(|e| tls_failed(format!("server name {}: {e}", sanitize(&endpoint.host))))?;
     let connector = tokio_rustls::TlsConnector::from(config);
     match tokio::time::timeout(timeouts.greeting, connector.connect(name, tcp)).await {
         Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(tls::describe_failure(&e, &trust, served.summary().as_ref())),
-        Err(_) => Err("TLS handshake timed out".to_string()),
+        Ok(Err(e)) => Err(tls_failed(tls::describe_failure(
+            &e,
+            &trust,
+            served.summary().as_ref(),
+        ))),
+        Err(_) => Err(tls_failed("TLS handshake timed out".to_string())),
     }
 }
 
@@ -591,8 +601,8 @@ async fn authenticate(
         }),
         Ok(Ok(session)) => Ok(session),
         Ok(Err((e, _client))) => {
-            // The server's text never contains the password (it is never echoed); sanitise anyway.
-            let detail = sanitize(&e.to_string());
+            // The server's text never contains the password (it is never echoed); sanitised anyway.
+            let detail = server_text(&e);
             Err(match e {
                 _ if is_throttling_text(&detail) => MailError::Throttled {
                     place: place.clone(),

@@ -22,10 +22,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::clock::Clock;
-use crate::journal::Entry;
+use crate::journal::{Entry, JournalError};
 use crate::mail::connect::{FolderName, Imap, SpecialUse, Timeouts, connect, timed};
 use crate::mail::credentials::CredentialSource;
-use crate::mail::error::{MailError, Place};
+use crate::mail::error::{MailError, Place, is_throttling_text, outcome_text, server_text};
 use crate::mail::identity::{Identity, IdentityCounts};
 use crate::mail::scan::ScannedMessage;
 use crate::mail::{pattern, utf7};
@@ -38,9 +38,9 @@ pub const LEDGER_FACT: &str = "mail-ledger";
 /// Where the copy engine writes its checkpoints, ledger and progress, and reads the
 /// ledger back. The integrator plugs the journal in; tests use [`MemoryLog`].
 pub trait SyncLog: Send + Sync {
-    fn record(&self, entry: &Entry) -> Result<(), String>;
+    fn record(&self, entry: &Entry) -> Result<(), JournalError>;
     /// Every entry so far (the ledger is rebuilt from the `mail-ledger` facts).
-    fn entries(&self) -> Result<Vec<Entry>, String>;
+    fn entries(&self) -> Result<Vec<Entry>, JournalError>;
 }
 
 /// A `SyncLog` in memory (tests, dry runs).
@@ -54,14 +54,14 @@ impl MemoryLog {
 }
 
 impl SyncLog for MemoryLog {
-    fn record(&self, entry: &Entry) -> Result<(), String> {
+    fn record(&self, entry: &Entry) -> Result<(), JournalError> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(entry.clone());
         Ok(())
     }
-    fn entries(&self) -> Result<Vec<Entry>, String> {
+    fn entries(&self) -> Result<Vec<Entry>, JournalError> {
         Ok(self.snapshot())
     }
 }
@@ -190,6 +190,18 @@ pub struct MessageRef {
     pub size: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Why one message was not copied (its report line says so).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageFailure {
+    /// The new server answered NO or BAD to its APPEND: the server's text, sanitised.
+    #[error("the new server refused it: {0}")]
+    Refused(String),
+    /// It was to be copied, but the old server no longer had it when it was fetched.
+    #[error("vanished from the old server during the copy")]
+    Vanished,
 }
 
 /// One folder's outcome.
@@ -921,7 +933,7 @@ impl MailboxRun<'_> {
         // bounded amount of mail in between.
         let budget = Arc::new(Semaphore::new(IN_FLIGHT_KIB as usize));
         let (tx, rx) = mpsc::channel(64);
-        let on_batch = |index: usize, outcome: Vec<Result<(), String>>| {
+        let on_batch = |index: usize, outcome: Vec<Result<(), MessageFailure>>| {
             let batch = batches[index];
             let mut delta = HashMap::new();
             let mut last_uid = 0;
@@ -947,7 +959,7 @@ impl MailboxRun<'_> {
                     }
                     Err(reason) => {
                         let mut r = message_ref(m);
-                        r.reason = Some(reason);
+                        r.reason = Some(reason.to_string());
                         report.failed.push(r);
                     }
                 }
@@ -1177,9 +1189,9 @@ async fn write_batches(
     pipelined: bool,
     throttle: &Throttle,
     mut rx: mpsc::Receiver<Fetched>,
-    mut on_batch: impl FnMut(usize, Vec<Result<(), String>>),
+    mut on_batch: impl FnMut(usize, Vec<Result<(), MessageFailure>>),
 ) -> Result<(), MailError> {
-    let mut results: HashMap<u32, Result<(), String>> = HashMap::new();
+    let mut results: HashMap<u32, Result<(), MessageFailure>> = HashMap::new();
     let mut pending: HashMap<String, u32> = HashMap::new();
     let mut n = 0u64;
     while let Some(item) = rx.recv().await {
@@ -1225,9 +1237,9 @@ async fn write_batches(
                 let outcome = batches[index]
                     .iter()
                     .map(|m| {
-                        results.remove(&m.uid).unwrap_or_else(|| {
-                            Err("vanished from the old server during the copy".to_string())
-                        })
+                        results
+                            .remove(&m.uid)
+                            .unwrap_or(Err(MessageFailure::Vanished))
                     })
                     .collect();
                 on_batch(index, outcome);
@@ -1244,19 +1256,19 @@ async fn append_one(
     flags: &str,
     date: Option<&str>,
     body: &[u8],
-) -> Result<Result<(), String>, MailError> {
+) -> Result<Result<(), MessageFailure>, MailError> {
     let append = new.session.append(target_wire, Some(flags), date, body);
     match tokio::time::timeout(new.timeouts.command, append).await {
         Ok(Ok(())) => Ok(Ok(())),
         Ok(Err(e @ (async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)))) => {
-            let text = sanitize(&e.to_string());
-            if crate::mail::error::is_throttling_text(&text) {
+            let text = server_text(&e);
+            if is_throttling_text(&text) {
                 return Err(MailError::Throttled {
                     place: new.place.clone(),
                     detail: text,
                 });
             }
-            Ok(Err(format!("the new server refused it: {text}")))
+            Ok(Err(MessageFailure::Refused(text)))
         }
         Ok(Err(e)) => Err(MailError::from_imap(&new.place, "APPEND", &e)),
         Err(_) => Err(MailError::Timeout {
@@ -1271,7 +1283,7 @@ async fn append_one(
 async fn drain_appends(
     new: &mut Imap,
     pending: &mut HashMap<String, u32>,
-    results: &mut HashMap<u32, Result<(), String>>,
+    results: &mut HashMap<u32, Result<(), MessageFailure>>,
 ) -> Result<(), MailError> {
     let limit = new.timeouts.command;
     timed(&new.place, "APPEND", limit, async {
@@ -1308,18 +1320,14 @@ async fn drain_appends(
             let result = if matches!(status, async_imap::imap_proto::Status::Ok) {
                 Ok(())
             } else {
-                let text = sanitize(&format!(
-                    "{:?} {}",
-                    outcome.code,
-                    outcome.information.as_deref().unwrap_or("")
-                ));
-                if crate::mail::error::is_throttling_text(&text) {
+                let text = outcome_text(outcome.code.as_ref(), outcome.information.as_deref());
+                if is_throttling_text(&text) {
                     return Err(MailError::Throttled {
                         place: new.place.clone(),
                         detail: text,
                     });
                 }
-                Err(format!("the new server refused it: {text}"))
+                Err(MessageFailure::Refused(text))
             };
             results.insert(uid, result);
         }
