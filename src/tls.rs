@@ -33,7 +33,7 @@ pub enum TlsError {
     CaFile { path: String, detail: String },
     /// A pin that is not a SHA-256 fingerprint (64 hex digits, colons allowed).
     #[error(
-        "pin_sha256 {pin:?} is not a SHA-256 fingerprint: write the 64 hex digits (colons allowed) that `openssl x509 -fingerprint -sha256 -noout -in cert.pem` prints"
+        "pin_sha256 \"{pin}\" is not a SHA-256 fingerprint: write the 64 hex digits (colons allowed) that `openssl x509 -fingerprint -sha256 -noout -in cert.pem` prints"
     )]
     BadPin { pin: String },
     /// rustls refused the configuration itself (no protocol version the provider supports).

@@ -513,6 +513,28 @@ namespace inbox {{
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// How many IMAP sessions of `login` the server still has (`doveadm who`): a session
+    /// whose client is gone lives on until it has finished the commands it had received.
+    pub fn sessions(&self, login: &str) -> usize {
+        self.doveadm(&["who", "-1", login])
+            .lines()
+            .filter(|line| line.split_whitespace().next() == Some(login))
+            .count()
+    }
+
+    /// Waits (at most 10 s) until the server has no session of `login` left.
+    pub fn wait_until_no_sessions(&self, login: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.sessions(login) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{login} still has sessions after 10 s: {}",
+                self.doveadm(&["who", "-1", login])
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Every message file of a user (path relative to the maildir → contents),
     /// Dovecot's own index and state files left out: a byte-for-byte picture of the mail.
     pub fn message_files(&self, login: &str) -> BTreeMap<String, Vec<u8>> {
