@@ -32,6 +32,7 @@ fn side(mx: &str, spf: &str) -> Side {
             security: Security::None,
             ca_file: None,
             insecure_skip_verify: false,
+            pin_sha256: None,
         },
     }
 }

@@ -87,6 +87,7 @@ fn child_copy() {
         security: cutover::plan::Security::Implicit,
         ca_file: Some(ca.into()),
         insecure_skip_verify: false,
+        pin_sha256: None,
     };
     let secrets = std::path::PathBuf::from(env("CUTOVER_BENCH_SECRETS"));
     let plan = dovecot::plan_for_endpoints(

@@ -8,6 +8,7 @@
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 //! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
+//! - [`tls`]: one TLS client configuration for every client: system roots, a CA file, a pinned certificate.
 //! - [`sandbox`]: the rehearsal's own DNS and IMAP servers and simulated clock.
 
 pub mod actions;
@@ -27,6 +28,7 @@ pub mod sanitize;
 pub mod session;
 pub mod smtp;
 pub mod step_ids;
+pub mod tls;
 pub mod tui;
 pub mod ui;
 pub mod units;

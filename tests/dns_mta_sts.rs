@@ -117,7 +117,7 @@ fn trusting_test_ca() -> Arc<rustls::ClientConfig> {
     roots
         .add(CertificateDer::from_pem_slice(TEST_CA.as_bytes()).unwrap())
         .unwrap();
-    dns::mta_sts::tls_config_with_roots(roots).unwrap()
+    cutover::tls::tls_config_with_roots(roots).unwrap()
 }
 
 const OLD_POLICY: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx1.old.example\r\nmx: mx2.old.example\r\nmax_age: 604800\r\n";
@@ -216,7 +216,7 @@ async fn an_untrusted_or_unreachable_policy_server_is_a_warning_not_a_pass() {
     let options = RoundOptions {
         mta_sts_connect: Some(policy_server(Arc::new(Mutex::new(OLD_POLICY.into()))).await),
         mta_sts_tls: Some(
-            dns::mta_sts::tls_config_with_roots(rustls::RootCertStore::empty()).unwrap(),
+            cutover::tls::tls_config_with_roots(rustls::RootCertStore::empty()).unwrap(),
         ),
     };
     let s = dns::one_round_with(&plan, &clock, &options, 1).await;

@@ -105,6 +105,13 @@ async fn wrong_password_is_an_auth_failure_that_never_shows_the_password() {
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(wrong), "{shown}");
         assert!(shown.contains(USER) && shown.contains("old"), "{shown}");
+        // The server's own words, not the IMAP library's debug text.
+        assert!(
+            err.to_string().ends_with(&format!(
+                "login refused for {USER}: [AUTHENTICATIONFAILED] Authentication failed."
+            )),
+            "{err}"
+        );
     }
     let err = connect(
         &d.endpoint(Security::Implicit),
@@ -162,6 +169,118 @@ async fn unknown_certificate_is_a_tls_failure_unless_skipping_is_written_out() {
     assert!(err.is_tls() || err.is_unreachable(), "{err}");
 }
 
+/// What `openssl x509 -fingerprint -sha256 -noout` and `-enddate -noout` print for a PEM
+/// certificate, without their `…=` prefixes.
+fn openssl_says(pem: &std::path::Path, what: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", what, "-noout", "-in"])
+        .arg(pem)
+        .args(if what == "-fingerprint" {
+            &["-sha256"][..]
+        } else {
+            &[][..]
+        })
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).expect("openssl prints text");
+    let (_, value) = line.trim().split_once('=').expect("openssl's KEY=VALUE");
+    value.to_string()
+}
+
+/// Old servers serve `openssl req -x509` certificates (CA:TRUE), which rustls refuses even as
+/// their own trust anchor. The refusal names the served certificate so the operator can check
+/// it by another channel; pinned, the login works; a wrong pin is refused.
+#[tokio::test]
+async fn a_self_signed_certificate_is_named_when_refused_and_accepted_when_pinned() {
+    let Some(d) = Dovecot::start_self_signed("old") else {
+        return;
+    };
+    d.add_user(USER, PASSWORD);
+    let fingerprint = openssl_says(&d.server_cert, "-fingerprint");
+    let not_after = jiff::fmt::strtime::parse("%b %d %H:%M:%S %Y GMT", {
+        // openssl pads a one-digit day with a space: "Dec  3 …".
+        openssl_says(&d.server_cert, "-enddate")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+    .and_then(|t| t.to_datetime())
+    .expect("openssl's notAfter")
+    .strftime("%Y-%m-%d %H:%M:%S UTC")
+    .to_string();
+    let try_with = |endpoint: cutover::plan::ImapEndpoint| {
+        let place = place(&d);
+        async move {
+            connect(
+                &endpoint,
+                &place,
+                &login(AuthMethod::Password, PASSWORD),
+                Timeouts::default(),
+            )
+            .await
+        }
+    };
+    // No pin, `ca_file` naming the certificate itself (what operators try first), then
+    // without it: refused, and the error says what was served.
+    let mut endpoint = d.endpoint(Security::Implicit);
+    for ca_file in [Some(d.server_cert.clone()), None] {
+        endpoint.ca_file = ca_file;
+        let err = try_with(endpoint.clone())
+            .await
+            .expect_err("a self-signed certificate without a pin");
+        assert!(err.is_tls(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "the server's certificate: SHA-256 {fingerprint}, subject CN=mail.old.example, valid until {not_after}"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("pin_sha256 = \"{fingerprint}\"")),
+            "{text}"
+        );
+    }
+    // Pinned as openssl prints it, or in lower case without colons: the login works.
+    for pin in [
+        fingerprint.clone(),
+        fingerprint.replace(':', "").to_ascii_lowercase(),
+    ] {
+        endpoint.pin_sha256 = Some(pin);
+        let mut imap = try_with(endpoint.clone())
+            .await
+            .unwrap_or_else(|e| panic!("pinned: {e}\n{}", d.log()));
+        assert_eq!(imap.status("INBOX").await.expect("STATUS").messages, 0);
+        imap.logout().await;
+    }
+    // A wrong pin is refused, even with `insecure_skip_verify` also written.
+    let last = fingerprint.chars().last().expect("a fingerprint");
+    let wrong = format!(
+        "{}{}",
+        &fingerprint[..fingerprint.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    endpoint.pin_sha256 = Some(wrong.clone());
+    endpoint.insecure_skip_verify = true;
+    let err = try_with(endpoint.clone()).await.expect_err("a wrong pin");
+    assert!(err.is_tls(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("does not match pin_sha256")
+            && text.contains(&format!("SHA-256 {fingerprint}"))
+            && text.contains(&format!("the plan pins {wrong}")),
+        "{text}"
+    );
+    // A pin that is no fingerprint is said so before anything is sent.
+    endpoint.pin_sha256 = Some("AB:CD".into());
+    let err = try_with(endpoint).await.expect_err("not a fingerprint");
+    assert!(
+        err.is_tls() && err.to_string().contains("64 hex digits"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn closed_port_is_unreachable() {
     let Some(d) = server() else { return };
@@ -212,6 +331,7 @@ async fn starttls_not_offered_is_refused_before_login() {
         security: Security::StartTls,
         ca_file: None,
         insecure_skip_verify: false,
+        pin_sha256: None,
     };
     let p = Place::new(USER, WhichSide::New, &endpoint.url);
     let err = connect(
@@ -294,6 +414,7 @@ async fn xoauth2_sends_the_token_from_the_token_command() {
         security: Security::None,
         ca_file: None,
         insecure_skip_verify: false,
+        pin_sha256: None,
     };
     let imap = connect(
         &endpoint,

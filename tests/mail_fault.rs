@@ -186,12 +186,18 @@ async fn cut_connections_never_lose_or_duplicate_a_message() {
             .collect();
         old.seed(ALICE, folder, &messages);
     }
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    // CUTOVER_FAULT_SEED replays the cuts of a failed run (timing still varies).
+    let seed = std::env::var("CUTOVER_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
         | 1;
-    println!("fault proxy seed {seed}");
+    println!("fault proxy seed {seed} (CUTOVER_FAULT_SEED={seed} replays it)");
     // The old side's budget is larger, so that many runs end by a cut on the new side
     // (APPEND) rather than on the old one (FETCH).
     let old_proxy = CuttingProxy::start(old.imaps_port, seed, 400_000).await;
@@ -221,6 +227,11 @@ async fn cut_connections_never_lose_or_duplicate_a_message() {
         runs += 1;
         assert!(runs < 400, "only {} cuts after {runs} runs", cuts());
         let _ = run_sync(&plan, &creds, &SystemClock, &opts, &log, None).await;
+        // A cut leaves Dovecot with the APPENDs it had received; it saves them after the
+        // client is gone. The next look must come after that, as it does in real life (the
+        // engine's own retry waits `backoff`, a person rerunning takes seconds): rerun at
+        // once and the new side may be scanned before they land, then copied a second time.
+        new.wait_until_no_sessions(ALICE);
     }
     println!(
         "{} cuts in {runs} runs (old {}, new {})",

@@ -227,6 +227,7 @@ async fn throttling_answers_show_as_throttled_and_one_shot_tries_once() {
         security: cutover::plan::Security::None,
         ca_file: None,
         insecure_skip_verify: false,
+        pin_sha256: None,
     };
     let plan =
         dovecot::plan_for_endpoints(endpoint(old_port), endpoint(new_port), &[ALICE], &secrets);

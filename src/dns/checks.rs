@@ -1149,6 +1149,7 @@ pub(crate) mod tests_support {
                 security: Security::None,
                 ca_file: None,
                 insecure_skip_verify: false,
+                pin_sha256: None,
             },
         }
     }

@@ -128,33 +128,9 @@ pub fn policy_to_publish(current: &Policy, uncovered_hosts: &[&String]) -> Vec<S
     lines
 }
 
-/// A TLS client configuration trusting the system's roots (ring provider).
-pub fn system_tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for cert in found.certs {
-        // One unreadable system certificate should not stop the others.
-        let _ = roots.add(cert);
-    }
-    tls_config_with_roots(roots)
-}
-
-pub fn tls_config_with_roots(
-    roots: rustls::RootCertStore,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// Fetches `https://mta-sts.<domain>/.well-known/mta-sts.txt` (HTTP/1.1 GET
-/// over rustls). `connect_to` overrides where to connect (tests, rehearsal);
-/// the certificate is always checked against `mta-sts.<domain>`.
+/// Fetches `https://mta-sts.<domain>/.well-known/mta-sts.txt` (HTTP/1.1 GET over
+/// rustls, `tls` usually from [`crate::tls::tls_config`]). `connect_to` overrides where to
+/// connect (tests, rehearsal); the certificate is always checked against `mta-sts.<domain>`.
 pub async fn fetch_policy(
     domain: &str,
     tls: Arc<rustls::ClientConfig>,

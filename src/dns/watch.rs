@@ -399,7 +399,7 @@ async fn fetch_mta_sts(
         .clone();
     let tls = match &options.mta_sts_tls {
         Some(tls) => Ok(tls.clone()),
-        None => mta_sts::system_tls_config(),
+        None => crate::tls::tls_config(None).map_err(|e| e.to_string()),
     };
     let fetched = match tls {
         Err(why) => Err(why),

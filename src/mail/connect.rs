@@ -5,24 +5,23 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::imap_proto::{Response, Status};
 use async_imap::types::NameAttribute;
 use futures_util::TryStreamExt;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::mail::credentials::{AuthMethod, Login};
-use crate::mail::error::{MailError, Place, is_throttling_text};
+use crate::mail::error::{MailError, Place, is_throttling_text, outcome_text, server_text};
 use crate::mail::utf7;
 use crate::plan::{ImapEndpoint, Security};
 use crate::sanitize::sanitize;
+use crate::tls::{self, Fingerprint, TlsError, Trust};
 
 /// How long each phase may take.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +99,8 @@ impl AsyncWrite for MailStream {
 
 pub type Session = async_imap::Session<MailStream>;
 
-/// A special-use role (RFC 6154) a folder plays.
+/// A special-use role (RFC 6154) a folder plays: read from servers' LIST answers, and
+/// announced by the rehearsal's server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpecialUse {
@@ -109,8 +109,25 @@ pub enum SpecialUse {
     Trash,
     Junk,
     Archive,
+    /// A virtual folder showing every message (Gmail's "All Mail").
     All,
+    /// A virtual folder showing the flagged messages (Gmail's "Starred").
     Flagged,
+}
+
+impl SpecialUse {
+    /// The LIST attribute without its backslash (`Sent` for `\Sent`).
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SpecialUse::Sent => "Sent",
+            SpecialUse::Drafts => "Drafts",
+            SpecialUse::Trash => "Trash",
+            SpecialUse::Junk => "Junk",
+            SpecialUse::Archive => "Archive",
+            SpecialUse::All => "All",
+            SpecialUse::Flagged => "Flagged",
+        }
+    }
 }
 
 /// One folder as LIST shows it.
@@ -257,10 +274,6 @@ pub async fn connect(
         place: place.clone(),
         detail,
     };
-    let tls_failed = |detail: String| MailError::Tls {
-        place: place.clone(),
-        detail,
-    };
     let tcp = match tokio::time::timeout(
         timeouts.connect,
         TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
@@ -280,16 +293,12 @@ pub async fn connect(
     let stream = match endpoint.security {
         Security::None => MailStream::Plain(tcp),
         Security::Implicit => {
-            let tls = handshake(endpoint, tcp, timeouts)
-                .await
-                .map_err(tls_failed)?;
+            let tls = handshake(endpoint, place, tcp, timeouts).await?;
             MailStream::Tls(Box::new(tls))
         }
         Security::StartTls => {
             let tcp = starttls_preamble(tcp, place, timeouts).await?;
-            let tls = handshake(endpoint, tcp, timeouts)
-                .await
-                .map_err(tls_failed)?;
+            let tls = handshake(endpoint, place, tcp, timeouts).await?;
             MailStream::Tls(Box::new(tls))
         }
     };
@@ -354,7 +363,7 @@ async fn read_greeting(
             status: Status::Bye,
             outcome,
         } => {
-            let text = sanitize(outcome.information.as_deref().unwrap_or(""));
+            let text = outcome_text(outcome.code.as_ref(), outcome.information.as_deref());
             if is_throttling_text(&text) {
                 Err(MailError::Throttled {
                     place: place.clone(),
@@ -364,10 +373,18 @@ async fn read_greeting(
                 Err(unreachable(format!("server said BYE: {text}")))
             }
         }
-        other => Err(unreachable(format!(
-            "unexpected greeting: {}",
-            sanitize(&format!("{other:?}"))
+        Response::Data { status, outcome } => Err(unreachable(format!(
+            "unexpected greeting: {} {}",
+            match status {
+                Status::No => "NO",
+                Status::Bad => "BAD",
+                _ => "(another status)",
+            },
+            outcome_text(outcome.code.as_ref(), outcome.information.as_deref())
         ))),
+        _ => Err(unreachable(
+            "unexpected greeting: not an OK, PREAUTH or BYE line".to_string(),
+        )),
     }
 }
 
@@ -457,110 +474,47 @@ async fn starttls_preamble(
     Ok(tcp)
 }
 
-/// Certificates the system trusts, loaded once.
-fn native_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+/// How this endpoint's certificate is trusted: a pin wins (it names exactly one
+/// certificate, whatever else the plan says), then `insecure_skip_verify`, then the system's
+/// roots plus `ca_file`.
+pub fn trust(endpoint: &ImapEndpoint) -> Result<Trust, TlsError> {
+    if let Some(pin) = &endpoint.pin_sha256 {
+        return Ok(Trust::Pinned(Fingerprint::parse(pin)?));
+    }
+    if endpoint.insecure_skip_verify {
+        return Ok(Trust::Anything);
+    }
+    Ok(Trust::Roots {
+        extra_ca: endpoint.ca_file.clone(),
+    })
 }
 
-/// The rustls client configuration for one endpoint (ring provider, explicit).
-pub fn tls_config(endpoint: &ImapEndpoint) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let config = if endpoint.insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        let (_added, _ignored) = roots.add_parsable_certificates(native_roots().iter().cloned());
-        if let Some(ca_file) = &endpoint.ca_file {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-                .map_err(|e| format!("CA file {}: {e}", ca_file.display()))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("CA file {}: {e}", ca_file.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "CA file {} holds no certificate",
-                    ca_file.display()
-                ));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("CA file {}: {e}", ca_file.display()))?;
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    Ok(config)
-}
-
+/// The TLS handshake; a failure says why and what the server served (fingerprint,
+/// subject, expiry), so the operator can check it by another channel and pin it.
 async fn handshake(
     endpoint: &ImapEndpoint,
+    place: &Place,
     tcp: TcpStream,
     timeouts: Timeouts,
-) -> Result<TlsStream<TcpStream>, String> {
-    let config = tls_config(endpoint)?;
+) -> Result<TlsStream<TcpStream>, MailError> {
+    let tls_failed = |detail: String| MailError::Tls {
+        place: place.clone(),
+        detail,
+    };
+    let trust = trust(endpoint).map_err(|e| tls_failed(e.to_string()))?;
+    let (config, served) =
+        tls::watched_tls_config(&trust).map_err(|e| tls_failed(e.to_string()))?;
     let name = ServerName::try_from(endpoint.host.clone())
-        .map_err(|e| format!("server name {}: {e}", endpoint.host))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        .map_err(|e| tls_failed(format!("server name {}: {e}", sanitize(&endpoint.host))))?;
+    let connector = tokio_rustls::TlsConnector::from(config);
     match tokio::time::timeout(timeouts.greeting, connector.connect(name, tcp)).await {
         Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(sanitize(&e.to_string())),
-        Err(_) => Err("TLS handshake timed out".to_string()),
-    }
-}
-
-/// Accepts any certificate: only when the plan writes `insecure_skip_verify` for this server.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        Ok(Err(e)) => Err(tls_failed(tls::describe_failure(
+            &e,
+            &trust,
+            served.summary().as_ref(),
+        ))),
+        Err(_) => Err(tls_failed("TLS handshake timed out".to_string())),
     }
 }
 
@@ -647,8 +601,8 @@ async fn authenticate(
         }),
         Ok(Ok(session)) => Ok(session),
         Ok(Err((e, _client))) => {
-            // The server's text never contains the password (it is never echoed); sanitise anyway.
-            let detail = sanitize(&e.to_string());
+            // The server's text never contains the password (it is never echoed); sanitised anyway.
+            let detail = server_text(&e);
             Err(match e {
                 _ if is_throttling_text(&detail) => MailError::Throttled {
                     place: place.clone(),

@@ -89,22 +89,41 @@ impl Login {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CredentialError {
+    /// The secrets file may be read by group or others: refused until `chmod 600`.
     #[error(
         "secrets file {path} may be read by group or others (mode {mode:o}); run: chmod 600 {path}"
     )]
     SecretsFileOpen { path: PathBuf, mode: u32 },
+    /// The secrets file could not be read or parsed.
     #[error("secrets file {path}: {detail}")]
     SecretsFile { path: PathBuf, detail: String },
+    /// A password or token command could not run, failed, or printed nothing.
     #[error("command for {login} ({side}) failed: {detail}")]
     Command {
         login: String,
         side: &'static str,
         detail: String,
     },
+    /// No source in the plan has a secret for this login.
     #[error(
         "no password or token for {login} on the {side} side: the plan names no source that has it"
     )]
     Missing { login: String, side: &'static str },
+}
+
+/// What is wrong in a secrets file's text. Names tables and keys, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsFileError {
+    /// Not TOML; where, as a byte offset (toml's own message quotes the line: a password).
+    #[error("not valid TOML{}", near_byte.map(|at| format!(" near byte {at}")).unwrap_or_default())]
+    NotToml { near_byte: Option<usize> },
+    /// A top-level key that is not a table of `old` and `new`.
+    #[error("`{key}` must be a table with `old` and/or `new`")]
+    NotATable { key: String },
+    /// An `old` or `new` that is not a string.
+    #[error("`{key}.{side}` must be a string")]
+    NotAString { key: String, side: &'static str },
 }
 
 /// The secrets file: `["alice@example.com"] old = "…" new = "…"` and `[admin] old/new`.
@@ -141,31 +160,35 @@ impl SecretsFile {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        SecretsFile::parse(&text).map_err(|detail| CredentialError::SecretsFile {
+        SecretsFile::parse(&text).map_err(|e| CredentialError::SecretsFile {
             path: path.to_path_buf(),
-            detail,
+            detail: e.to_string(),
         })
     }
 
     /// Parses the TOML text. Errors name the table, never a value.
-    pub fn parse(text: &str) -> Result<SecretsFile, String> {
+    pub fn parse(text: &str) -> Result<SecretsFile, SecretsFileError> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             // toml's message quotes the offending line, which may hold a password.
-            match e.span() {
-                Some(span) => format!("not valid TOML near byte {}", span.start),
-                None => "not valid TOML".to_string(),
+            SecretsFileError::NotToml {
+                near_byte: e.span().map(|span| span.start),
             }
         })?;
         let mut file = SecretsFile::default();
         for (key, value) in table {
             let Some(sides) = value.as_table() else {
-                return Err(format!("`{key}` must be a table with `old` and/or `new`"));
+                return Err(SecretsFileError::NotATable {
+                    key: sanitize(&key),
+                });
             };
-            let get = |side: &str| -> Result<Option<Secret>, String> {
+            let get = |side: &'static str| -> Result<Option<Secret>, SecretsFileError> {
                 match sides.get(side) {
                     None => Ok(None),
                     Some(toml::Value::String(s)) => Ok(Some(Secret::new(s))),
-                    Some(_) => Err(format!("`{key}.{side}` must be a string")),
+                    Some(_) => Err(SecretsFileError::NotAString {
+                        key: sanitize(&key),
+                        side,
+                    }),
                 }
             };
             let pair = (get("old")?, get("new")?);
@@ -390,7 +413,10 @@ mod tests {
         let err = SecretsFile::parse("[\"a@b\"]\nold = \"s3cret-value")
             .err()
             .unwrap();
-        assert!(!err.contains("s3cret"), "{err}");
+        assert!(matches!(err, SecretsFileError::NotToml { .. }), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = SecretsFile::parse("[\"a@b\"]\nold = 42").err().unwrap();
+        assert_eq!(err.to_string(), "`a@b.old` must be a string");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! - [`connect`]: TLS, STARTTLS, login (password, PLAIN, XOAUTH2, admin modes), timeouts.
 //! - [`credentials`]: secrets file, password and token commands; secrets never shown.
 //! - [`identity`]: the one message identity used by probe, copy and verification.
+//! - [`pattern`]: folder-name patterns (`*`, and `%` for IMAP LIST), for excludes and the rehearsal's LIST.
 //! - [`probe`]: login, folders, counters and POP3-fetch share per mailbox and side.
 //! - [`scan`]: EXAMINE and header-only identity scans (the old side is never modified).
 //! - [`sync`]: the copy engine: folder mapping, ledger, checkpoints, verification, report.
-//! - [`utf7`]: modified UTF-7 folder names.
+//! - [`utf7`]: modified UTF-7 folder names (the rehearsal's server uses it too).
 //!
 //! For the integrator: `CredentialSource::new(plan.credentials.as_ref())` once (it
 //! refuses a secrets file others may read); `probe_all_once(&plan, &creds, &clock)` for
@@ -23,6 +24,7 @@ pub mod credentials;
 pub mod error;
 pub mod identity;
 pub mod log;
+pub mod pattern;
 pub mod probe;
 pub mod scan;
 pub mod steps;

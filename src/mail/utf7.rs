@@ -1,6 +1,18 @@
-//! Modified UTF-7 (RFC 3501 §5.1.3): how IMAP servers spell non-ASCII folder names on the wire.
+//! Modified UTF-7 (RFC 3501 §5.1.3): how IMAP servers spell non-ASCII folder names on the
+//! wire. The one codec of the crate: the client reads names leniently ([`decode`]), the
+//! rehearsal's server checks them strictly ([`try_decode`]).
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+use base64::Engine;
+use base64::alphabet::IMAP_MUTF7;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+/// Modified base64 (`,` for `/`, no padding).
+const ENGINE: GeneralPurpose = GeneralPurpose::new(
+    &IMAP_MUTF7,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
 
 /// Encodes a UTF-8 folder name for the wire ("Entwürfe" → "Entw&APw-rfe").
 pub fn encode(name: &str) -> String {
@@ -15,8 +27,8 @@ pub fn encode(name: &str) -> String {
                 out.push(c);
             }
         } else {
-            let mut buf = [0u16; 2];
-            pending.extend_from_slice(c.encode_utf16(&mut buf));
+            let mut units = [0u16; 2];
+            pending.extend_from_slice(c.encode_utf16(&mut units));
         }
     }
     flush(&mut pending, &mut out);
@@ -28,66 +40,56 @@ fn flush(pending: &mut Vec<u16>, out: &mut String) {
     if pending.is_empty() {
         return;
     }
-    let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+    let bytes: Vec<u8> = pending.iter().flat_map(|unit| unit.to_be_bytes()).collect();
     out.push('&');
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
+    out.push_str(&ENGINE.encode(bytes));
     out.push('-');
     pending.clear();
 }
 
-/// Decodes a wire name to UTF-8. A malformed name is returned as it came
-/// (the server's spelling is then still usable to address the folder).
+/// Decodes a wire name to UTF-8 for a client. A name that is not valid modified UTF-7 is
+/// returned as it came (the server's spelling is then still usable to address the folder).
 pub fn decode(wire: &str) -> String {
-    try_decode(wire).unwrap_or_else(|| wire.to_string())
+    try_decode(wire.as_bytes()).unwrap_or_else(|| wire.to_string())
 }
 
-fn try_decode(wire: &str) -> Option<String> {
+/// Decodes a wire name to UTF-8; `None` when it is not valid modified UTF-7 (raw 8-bit
+/// bytes, an unterminated shift, or a shift carrying what could have been written directly).
+pub fn try_decode(wire: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(wire.len());
     let mut rest = wire;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        let end = after.find('-')?;
-        let run = &after[..end];
-        if run.is_empty() {
-            out.push('&');
-        } else {
-            let mut bits: u32 = 0;
-            let mut nbits = 0;
-            let mut bytes = Vec::new();
-            for c in run.bytes() {
-                let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-                bits = (bits << 6) | v;
-                nbits += 6;
-                if nbits >= 8 {
-                    nbits -= 8;
-                    bytes.push((bits >> nbits) as u8);
-                    bits &= (1 << nbits) - 1;
+    while let Some((&byte, tail)) = rest.split_first() {
+        match byte {
+            b'&' => {
+                let end = tail.iter().position(|&b| b == b'-')?;
+                let (encoded, after) = (&tail[..end], &tail[end + 1..]);
+                if encoded.is_empty() {
+                    out.push('&');
+                } else {
+                    let bytes = ENGINE.decode(encoded).ok()?;
+                    if bytes.len() % 2 != 0 {
+                        return None;
+                    }
+                    let units: Vec<u16> = bytes
+                        .chunks_exact(2)
+                        .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                        .collect();
+                    let text = String::from_utf16(&units).ok()?;
+                    // A shift must not carry what could have been written directly.
+                    if text.chars().any(|c| (' '..='~').contains(&c)) {
+                        return None;
+                    }
+                    out.push_str(&text);
                 }
+                rest = after;
             }
-            if bytes.len() % 2 != 0 {
-                return None;
+            0x20..=0x7e => {
+                out.push(char::from(byte));
+                rest = tail;
             }
-            let units: Vec<u16> = bytes
-                .chunks(2)
-                .map(|p| u16::from_be_bytes([p[0], p[1]]))
-                .collect();
-            out.push_str(&String::from_utf16(&units).ok()?);
+            _ => return None,
         }
-        rest = &after[end + 1..];
     }
-    out.push_str(rest);
     Some(out)
 }
 
@@ -97,27 +99,45 @@ mod tests {
 
     #[test]
     fn known_spellings() {
-        assert_eq!(encode("Entwürfe"), "Entw&APw-rfe");
-        assert_eq!(encode("Gesendete Objekte"), "Gesendete Objekte");
-        assert_eq!(encode("Tom & Jerry"), "Tom &- Jerry");
-        assert_eq!(encode("日本語"), "&ZeVnLIqe-");
-        assert_eq!(decode("&ZeVnLIqe-"), "日本語");
-        assert_eq!(decode("Entw&APw-rfe"), "Entwürfe");
-        assert_eq!(decode("Tom &- Jerry"), "Tom & Jerry");
+        for (utf8, wire) in [
+            ("INBOX", "INBOX"),
+            ("Entwürfe", "Entw&APw-rfe"),
+            ("Gesendete Objekte", "Gesendete Objekte"),
+            ("Отправленные", "&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-"),
+            ("Tom & Jerry", "Tom &- Jerry"),
+            ("日本語", "&ZeVnLIqe-"),
+            ("😀 mail", "&2D3eAA- mail"),
+        ] {
+            assert_eq!(encode(utf8), wire, "encoding {utf8}");
+            assert_eq!(decode(wire), utf8, "decoding {wire}");
+            assert_eq!(try_decode(wire.as_bytes()).as_deref(), Some(utf8));
+        }
     }
 
     #[test]
-    fn round_trip_with_astral_and_malformed_left_alone() {
+    fn malformed_names_are_refused_strictly_and_kept_leniently() {
+        for (wire, why) in [
+            ("&APw", "unterminated shift"),
+            ("&AGE-", "ASCII inside a shift"),
+            ("ü", "raw 8-bit"),
+            ("broken&AB", "odd bytes in a shift"),
+        ] {
+            assert_eq!(try_decode(wire.as_bytes()), None, "{why}");
+            assert_eq!(decode(wire), wire, "{why}");
+        }
+    }
+
+    #[test]
+    fn round_trip_with_astral_characters() {
         for name in ["Příchozí/Účty 😀", "a&b", "Корзина", "~peter/mail/台北"] {
             assert_eq!(decode(&encode(name)), name);
         }
-        assert_eq!(decode("broken&AB"), "broken&AB");
     }
 
     proptest::proptest! {
         #[test]
         fn any_name_round_trips(name in "\\PC{0,20}") {
-            proptest::prop_assert_eq!(decode(&encode(&name)), name);
+            proptest::prop_assert_eq!(try_decode(encode(&name).as_bytes()), Some(name));
         }
     }
 }

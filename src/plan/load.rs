@@ -1039,6 +1039,7 @@ impl<'s> Loader<'s> {
             security,
             ca_file: ca_file.map(|(p, _)| p),
             insecure_skip_verify: insecure,
+            pin_sha256: None,
         })
     }
 

@@ -91,6 +91,9 @@ pub struct ImapEndpoint {
     pub security: Security,
     pub ca_file: Option<PathBuf>,
     pub insecure_skip_verify: bool,
+    /// `pin_sha256`: the SHA-256 fingerprint of the one certificate to accept, as written
+    /// (hex, colons allowed, any case); read by `crate::tls::Fingerprint::parse`.
+    pub pin_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

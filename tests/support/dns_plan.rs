@@ -27,6 +27,7 @@ fn side(name: &str, mxs: Vec<MxRecord>, spf: &str, selector: Option<&str>) -> Si
             security: Security::None,
             ca_file: None,
             insecure_skip_verify: false,
+            pin_sha256: None,
         },
     }
 }

@@ -34,8 +34,11 @@ pub struct Dovecot {
     pub imap_port: u16,
     /// Implicit TLS port.
     pub imaps_port: u16,
-    /// The CA that signed the server's certificate (for `ca_file`).
+    /// The CA that signed the server's certificate (for `ca_file`); with
+    /// [`Dovecot::start_self_signed`], the server's certificate itself.
     pub ca_file: PathBuf,
+    /// The certificate the server serves (PEM).
+    pub server_cert: PathBuf,
     /// Whether Dovecot may have read the users file already (a login or a doveadm call).
     used: std::sync::atomic::AtomicBool,
 }
@@ -157,10 +160,51 @@ fn make_certificates(dir: &Path) {
     ]));
 }
 
+/// A self-signed server certificate as old servers have them: `openssl req -x509` marks it
+/// `CA:TRUE`, which rustls refuses as a server's certificate even when it is the trust anchor.
+fn make_self_signed_certificate(dir: &Path) {
+    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mail.old.example",
+        "-keyout",
+        &d("server.key"),
+        "-out",
+        &d("server.pem"),
+    ]));
+}
+
+/// Which certificate a private instance serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Certificate {
+    /// Signed by a test CA, valid for 127.0.0.1 and localhost.
+    FromTestCa,
+    /// Self-signed with `openssl req -x509` (CA:TRUE), for mail.old.example.
+    SelfSigned,
+}
+
 impl Dovecot {
     /// Starts a private instance, or returns `None` (after saying so) when Dovecot
     /// is not installed and the servers are not required.
     pub fn start(name: &str) -> Option<Dovecot> {
+        Dovecot::start_serving(name, Certificate::FromTestCa)
+    }
+
+    /// Like [`Dovecot::start`], serving a self-signed `openssl req -x509` certificate.
+    pub fn start_self_signed(name: &str) -> Option<Dovecot> {
+        Dovecot::start_serving(name, Certificate::SelfSigned)
+    }
+
+    fn start_serving(name: &str, certificate: Certificate) -> Option<Dovecot> {
         let Some(binary) = dovecot_binary() else {
             if servers_required() {
                 panic!(
@@ -181,7 +225,7 @@ impl Dovecot {
         // Two tries: a port picked free may be taken by a parallel test before Dovecot binds it.
         let mut last = String::new();
         for _ in 0..3 {
-            match Dovecot::try_start(&binary, name) {
+            match Dovecot::try_start(&binary, name, certificate) {
                 Ok(d) => return Some(d),
                 Err(e) => last = e,
             }
@@ -189,7 +233,7 @@ impl Dovecot {
         panic!("dovecot {name} did not start: {last}");
     }
 
-    fn try_start(binary: &Path, name: &str) -> Result<Dovecot, String> {
+    fn try_start(binary: &Path, name: &str, certificate: Certificate) -> Result<Dovecot, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("cutover-dovecot-{name}-"))
             .tempdir()
@@ -204,7 +248,10 @@ impl Dovecot {
         fs::set_permissions(base_dir.path(), fs::Permissions::from_mode(0o755))
             .map_err(|e| e.to_string())?;
         let root = dir.path();
-        make_certificates(root);
+        match certificate {
+            Certificate::FromTestCa => make_certificates(root),
+            Certificate::SelfSigned => make_self_signed_certificate(root),
+        }
         for sub in ["mail", "state"] {
             fs::create_dir_all(root.join(sub)).map_err(|e| e.to_string())?;
         }
@@ -310,7 +357,11 @@ namespace inbox {{
             .stderr(startup_log)
             .status()
             .map_err(|e| e.to_string())?;
-        let ca_file = root.join("ca.pem");
+        let server_cert = root.join("server.pem");
+        let ca_file = match certificate {
+            Certificate::FromTestCa => root.join("ca.pem"),
+            Certificate::SelfSigned => server_cert.clone(),
+        };
         let dovecot = Dovecot {
             name: name.to_string(),
             dir,
@@ -319,6 +370,7 @@ namespace inbox {{
             imap_port,
             imaps_port,
             ca_file,
+            server_cert,
             used: std::sync::atomic::AtomicBool::new(false),
         };
         if !status.success() {
@@ -461,6 +513,28 @@ namespace inbox {{
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// How many IMAP sessions of `login` the server still has (`doveadm who`): a session
+    /// whose client is gone lives on until it has finished the commands it had received.
+    pub fn sessions(&self, login: &str) -> usize {
+        self.doveadm(&["who", "-1", login])
+            .lines()
+            .filter(|line| line.split_whitespace().next() == Some(login))
+            .count()
+    }
+
+    /// Waits (at most 10 s) until the server has no session of `login` left.
+    pub fn wait_until_no_sessions(&self, login: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.sessions(login) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{login} still has sessions after 10 s: {}",
+                self.doveadm(&["who", "-1", login])
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Every message file of a user (path relative to the maildir → contents),
     /// Dovecot's own index and state files left out: a byte-for-byte picture of the mail.
     pub fn message_files(&self, login: &str) -> BTreeMap<String, Vec<u8>> {
@@ -507,6 +581,7 @@ namespace inbox {{
             security,
             ca_file: Some(self.ca_file.clone()),
             insecure_skip_verify: false,
+            pin_sha256: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             security: Security::Implicit,
             ca_file: None,
             insecure_skip_verify: false,
+            pin_sha256: None,
         },
     };
     Plan {

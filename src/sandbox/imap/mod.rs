@@ -35,7 +35,6 @@
 mod seed;
 mod session;
 mod store;
-mod utf7;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -49,9 +48,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+pub use crate::mail::SpecialUse;
+pub use crate::mail::utf7::{encode as encode_folder_name, try_decode as decode_folder_name};
 pub use seed::{MessageSpec, SEEDED_FOLDERS, SeedSpec, SeededUser, generate_message, seed_user};
-pub use store::{Fault, FolderInfo, Mailstore, SpecialUse, StoreError, StoredMessage};
-pub use utf7::{decode as decode_folder_name, encode as encode_folder_name};
+pub use store::{Fault, FolderInfo, Mailstore, StoreError, StoredMessage};
 
 use crate::clock::Clock;
 use session::{Next, Session};

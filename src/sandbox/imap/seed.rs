@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, ZonedDateTime};
 
-use super::store::{Mailstore, SpecialUse, StoreError};
+use super::store::{Mailstore, StoreError};
+use crate::mail::SpecialUse;
 
 /// One message to generate.
 #[derive(Debug, Clone)]

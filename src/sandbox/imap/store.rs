@@ -6,28 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::ZonedDateTime;
 
-/// A folder's special use (RFC 6154), shown as an attribute in LIST.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SpecialUse {
-    Sent,
-    Drafts,
-    Trash,
-    Junk,
-    Archive,
-}
-
-impl SpecialUse {
-    /// The LIST attribute without its backslash (`Sent` for `\Sent`).
-    pub fn attribute(self) -> &'static str {
-        match self {
-            SpecialUse::Sent => "Sent",
-            SpecialUse::Drafts => "Drafts",
-            SpecialUse::Trash => "Trash",
-            SpecialUse::Junk => "Junk",
-            SpecialUse::Archive => "Archive",
-        }
-    }
-}
+use crate::mail::SpecialUse;
 
 /// One stored message. `raw` is shared, so snapshots are cheap.
 #[derive(Debug, Clone)]
