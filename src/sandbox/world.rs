@@ -204,6 +204,7 @@ impl World {
             security: Security::None,
             ca_file: None,
             insecure_skip_verify: false,
+            pin_sha256: None,
         }
     }
 

@@ -1,15 +1,12 @@
 //! What can go wrong asking an MX host, said so an operator can act on it.
 
 /// An SMTP probe error. Every text field is already sanitised (it may hold server text).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SmtpError {
-    /// The extra trust anchor (a CA file for tests or a private CA) could not be used.
-    #[error("CA file {path}: {detail}")]
-    CaFile { path: String, detail: String },
-    /// rustls refused to build a client configuration.
-    #[error("TLS configuration: {detail}")]
-    TlsConfig { detail: String },
+    /// The trust anchors (the system's, or an extra CA file) could not be set up.
+    #[error(transparent)]
+    Trust(crate::tls::TlsError),
     /// No TCP connection (refused, unroutable, no such name, or no answer in time).
     #[error("cannot connect to {target}: {detail}")]
     Connect { target: String, detail: String },

@@ -1,50 +1,16 @@
-//! TLS for the probe: a rustls client configuration (ring provider) trusting the
-//! system's roots plus an optional extra CA, and the days left on a certificate.
+//! TLS for the probe: the crate's one client configuration, and the days left on a certificate.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
-use crate::sanitize::sanitize;
 use crate::smtp::error::SmtpError;
 
-/// A client configuration verifying servers against the system's roots and, when
-/// given, the certificates of `extra_ca_file` (PEM) as further trust anchors.
-///
-/// (`mail::connect::tls_config` and `dns::mta_sts::tls_config_with_roots` do the same
-/// for their layers; this one is kept apart until they are merged into one leaf.)
+/// The crate's one client configuration (`crate::tls`): the system's roots
+/// plus, when given, the certificates of `extra_ca_file` (PEM).
 pub fn tls_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, SmtpError> {
-    let mut roots = rustls::RootCertStore::empty();
-    // One unreadable system certificate should not stop the others.
-    let (_added, _ignored) =
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = extra_ca_file {
-        let ca_error = |detail: String| SmtpError::CaFile {
-            path: sanitize(&path.display().to_string()),
-            detail: sanitize(&detail),
-        };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_error(e.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| ca_error(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(ca_error("holds no certificate".to_string()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SmtpError::TlsConfig {
-            detail: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    crate::tls::tls_config(extra_ca_file).map_err(SmtpError::Trust)
 }
 
 /// Whole days from `now` until the certificate's notAfter (negative once expired);
@@ -65,6 +31,7 @@ pub(crate) fn days_left(cert: &CertificateDer<'_>, now: jiff::Timestamp) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
 
     /// A certificate for mta-sts.example.com (the one tests/dns_mta_sts.rs serves),
     /// notAfter 2126-11-05 04:24:07 UTC.
