@@ -4,6 +4,7 @@
 //! - [`plan`]: the plan file, validated with line:column errors; the timeline.
 //! - [`runbook`]: the procedure's steps, their checks, and the guidance engine.
 //! - [`journal`]: the append-only memory of what was done and seen.
+//! - [`syntax`]: domain names, MX record texts and SPF records parsed to their RFCs' grammar.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
@@ -22,5 +23,6 @@ pub mod plan;
 pub mod runbook;
 pub mod sandbox;
 pub mod sanitize;
+pub mod syntax;
 pub mod tui;
 pub mod ui;
