@@ -1244,6 +1244,55 @@ mod tests {
         );
     }
 
+    /// Issue 11's list of records receivers reject and cutover used to pass:
+    /// each a permerror naming its term and position.
+    #[test]
+    fn the_records_cutover_used_to_pass_are_permerrors() {
+        let zone = google();
+        for (record, term, position) in [
+            ("v=spf1 ip4:1.2.3.4/33 -all", "ip4:1.2.3.4/33", 1),
+            ("v=spf1 mx ip4:1.2.3 -all", "ip4:1.2.3", 2),
+            ("v=spf1 ip6::CAFE::BABE -all", "ip6::CAFE::BABE", 1),
+            ("v=spf1 a/33 -all", "a/33", 1),
+            ("v=spf1 mx//129 -all", "mx//129", 1),
+            (
+                "v=spf1 exists:mail.example.com/24 -all",
+                "exists:mail.example.com/24",
+                1,
+            ),
+            ("v=spf1 ptr/0 -all", "ptr/0", 1),
+            ("v=spf1 a:foo-bar -all", "a:foo-bar", 1),
+            ("v=spf1 a:abc.123 -all", "a:abc.123", 1),
+            ("v=spf1 a:example.-com -all", "a:example.-com", 1),
+            ("v=spf1 a:example.com:8080 -all", "a:example.com:8080", 1),
+            (
+                "v=spf1 -exists:%(ir).sbl.example.org",
+                "-exists:%(ir).sbl.example.org",
+                1,
+            ),
+            ("v=spf1 a:%{a}.example.com -all", "a:%{a}.example.com", 1),
+            ("v=spf1 1up=foo -all", "1up=foo", 1),
+            ("v=spf1 -all exp=", "exp=", 2),
+            (
+                "v=spf1 redirect=a.example redirect=b.example",
+                "redirect=b.example",
+                2,
+            ),
+            ("v=spf1 a\r\n-all", "a\\u{d}\\u{a}-all", 1),
+            ("v=spf1 mx\n-all", "mx\\u{a}-all", 1),
+            ("v=spf1 include -all", "include", 1),
+        ] {
+            let v = zone.judge(record);
+            assert_eq!(v.result, SpfResult::Permerror, "{record:?}: {v:#?}");
+            assert_eq!(v.errors.len(), 1, "{record:?}: {v:#?}");
+            assert_eq!(
+                (v.errors[0].term.as_str(), v.errors[0].position),
+                (term, position),
+                "{record:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_verdict_serialises_as_status_json_wants_it() {
         let v = google().judge("v=spf1 a/33 -all");

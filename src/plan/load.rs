@@ -1752,6 +1752,33 @@ mod tests {
     }
 
     #[test]
+    fn spf_terms_follow_the_rfc_grammar() {
+        for good in [
+            "include:_spf.example.net",
+            "ip4:192.0.2.0/24",
+            "ip6:2001:db8::/32",
+            "mx",
+            "a:mail.example.net/28",
+            "exists:%{i}._spf.example.net",
+            "redirect=_spf.example.net",
+            "?include:x.example.net",
+        ] {
+            assert_eq!(spf_term_problem(good), None, "{good}");
+        }
+        for (bad, says) in [
+            ("include", "include needs a domain"),
+            ("ip4:1.2.3.4/33", "over 32"),
+            ("a:foo-bar", "no dot"),
+            ("-all", "`all` ends the whole record"),
+            ("foo=bar", "not a modifier receivers know"),
+            ("include:x.example mx", "it contains a space"),
+        ] {
+            let why = spf_term_problem(bad).unwrap_or_default();
+            assert!(why.contains(says), "{bad}: {why}");
+        }
+    }
+
+    #[test]
     fn typos_get_suggestions() {
         assert_eq!(closest("migraton_ttl", DNS_KEYS), Some("migration_ttl"));
         assert_eq!(closest("zzz", DNS_KEYS), None);
