@@ -4,6 +4,7 @@
 //! - [`plan`]: the plan file, validated with line:column errors; the timeline.
 //! - [`runbook`]: the procedure's steps, their checks, and the guidance engine.
 //! - [`journal`]: the append-only memory of what was done and seen.
+//! - [`syntax`]: domain names, MX record texts and SPF records parsed to their RFCs' grammar.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 //! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
@@ -28,6 +29,7 @@ pub mod sanitize;
 pub mod session;
 pub mod smtp;
 pub mod step_ids;
+pub mod syntax;
 pub mod tls;
 pub mod tui;
 pub mod ui;

@@ -677,6 +677,91 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     assert_eq!(memory.facts.mx_transitions.len(), 3);
 }
 
+/// The round follows SPF as far as receivers do (RFC 7208 4.6.4): an
+/// 11-deep include chain is fetched to its end and fails, naming the include
+/// in the domain's own record; `a`, `mx` and `exists` targets are looked up
+/// and their void answers counted.
+#[tokio::test]
+async fn the_round_follows_spf_includes_and_lookups_to_the_limit() {
+    let auth = TestDns::start(APEX).await;
+    let resolver = TestDns::start_zones(&[APEX, "chain.example."]).await;
+    for dns in [&auth, &resolver] {
+        old_zone(dns).await;
+    }
+    for i in 1..=11 {
+        let record = if i < 11 {
+            format!("v=spf1 include:l{}.chain.example -all", i + 1)
+        } else {
+            "v=spf1 ip4:192.0.2.1 -all".to_string()
+        };
+        resolver
+            .set_txt(&format!("l{i}.chain.example."), 300, &[&record])
+            .await;
+    }
+    let plan = plan(vec![auth.addr], vec![resolver.addr]);
+    let clock = ManualClock::new(t0());
+    let spf_lookups = |s: &DnsSnapshot| {
+        let checks = dns::step_checks(
+            "spf-add-new",
+            &plan,
+            Some(s),
+            &DnsFacts::default(),
+            None,
+            t0(),
+        );
+        check(&checks, "spf-lookups").clone()
+    };
+
+    auth.set_txt(APEX, 300, &["v=spf1 include:l1.chain.example -all"])
+        .await;
+    let s = dns::one_round(&plan, &clock).await;
+    let c = spf_lookups(&s);
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(
+        c.evidence
+            .contains("term 1 \"include:l1.chain.example\": via include:l1.chain.example → include:l2.chain.example"),
+        "{c:?}"
+    );
+    assert!(c.evidence.contains("this is DNS lookup 11"), "{c:?}");
+
+    // Ten deep is within the limit.
+    resolver
+        .set_txt("l10.chain.example.", 300, &["v=spf1 ip4:192.0.2.1 -all"])
+        .await;
+    let s = dns::one_round(&plan, &clock).await;
+    let c = spf_lookups(&s);
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.evidence.contains("needs 10 DNS lookups"), "{c:?}");
+
+    // Three names that do not exist, through a, mx and exists.
+    auth.set_txt(
+        APEX,
+        300,
+        &["v=spf1 a:none1.chain.example mx:none2.chain.example exists:none3.chain.example -all"],
+    )
+    .await;
+    let s = dns::one_round(&plan, &clock).await;
+    let c = spf_lookups(&s);
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(
+        c.evidence.contains("term 3 \"exists:none3.chain.example\": none3.chain.example does not exist (NXDOMAIN): the third lookup that finds nothing"),
+        "{c:?}"
+    );
+    for (name, rtype) in [
+        ("none1.chain.example.", Rtype::A),
+        ("none2.chain.example.", Rtype::MX),
+        ("none3.chain.example.", Rtype::A),
+    ] {
+        assert!(
+            s.spf_targets
+                .iter()
+                .any(|a| a.name == name && a.rtype == rtype && a.status == AnswerStatus::Nxdomain),
+            "{name} {rtype:?} not asked: {:#?}",
+            s.spf_targets
+        );
+    }
+}
+
 #[tokio::test]
 async fn deleting_the_old_mx_first_raises_the_alarm() {
     let auth = TestDns::start(APEX).await;

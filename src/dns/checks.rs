@@ -452,9 +452,13 @@ impl Ctx<'_> {
             |s| match self.spf_txts(s) {
                 Err(j) => j,
                 Ok(txts) => {
-                    let a = spf::analyse(txts, &plan.old.spf, &plan.new.spf, &|_: &str| {
-                        spf::Fetched::Unknown
-                    });
+                    let a = spf::analyse(
+                        &plan.domain,
+                        txts,
+                        &plan.old.spf,
+                        &plan.new.spf,
+                        &|_: &str, _: Rtype| spf::Fetched::Unknown,
+                    );
                     let current = a.record.as_deref();
                     if a.record_count == 0 {
                         let publish = if with_old {
@@ -524,8 +528,14 @@ impl Ctx<'_> {
                 None,
             );
         };
-        let fetched = |d: &str| self.snapshot.spf_fetched(d);
-        let a = spf::analyse(txts, &self.plan.old.spf, &self.plan.new.spf, &fetched);
+        let fetched = |name: &str, rtype: Rtype| self.snapshot.spf_fetched(name, rtype);
+        let a = spf::analyse(
+            &self.plan.domain,
+            txts,
+            &self.plan.old.spf,
+            &self.plan.new.spf,
+            &fetched,
+        );
         if a.record_count != 1 {
             return (
                 Status::Fail,
@@ -536,30 +546,37 @@ impl Ctx<'_> {
                 None,
             );
         }
-        if let Some(e) = &a.parse_error {
-            return (
-                Status::Fail,
-                format!(
-                    "The SPF record at {server} does not parse: {}.",
-                    sanitize(e)
-                ),
-                None,
-            );
-        }
-        let count = &a.lookups;
-        if !count.within_limits() {
-            return (
-                Status::Fail,
-                format!(
-                    "The SPF record needs {} DNS lookups (limit {}) and {} void lookups (limit {}): receivers reject it as a permerror{}.",
-                    count.dns_terms,
-                    spf::LOOKUP_LIMIT,
-                    count.void,
-                    spf::VOID_LIMIT,
-                    problems(count)
-                ),
-                None,
-            );
+        let Some(verdict) = &a.verdict else {
+            return (Status::Unknown, "No SPF record to judge.".into(), None);
+        };
+        match verdict.result {
+            spf::SpfResult::Permerror => {
+                return (
+                    Status::Fail,
+                    format!(
+                        "Receivers reject the SPF record at {server} as a permerror ({} DNS lookups, limit {}; {} void, limit {}): {}.",
+                        verdict.lookups,
+                        spf::LOOKUP_LIMIT,
+                        verdict.void_lookups,
+                        spf::VOID_LIMIT,
+                        spf::SpfVerdict::describe(&verdict.errors)
+                    ),
+                    None,
+                );
+            }
+            spf::SpfResult::Temperror => {
+                return (
+                    Status::Unknown,
+                    format!(
+                        "The SPF record needs at least {} DNS lookups (limit {}); not everything could be looked up: {}.",
+                        verdict.lookups,
+                        spf::LOOKUP_LIMIT,
+                        spf::SpfVerdict::describe(&verdict.unresolved)
+                    ),
+                    None,
+                );
+            }
+            spf::SpfResult::Pass | spf::SpfResult::Warn => {}
         }
         if let Some(all) = &a.permissive_all {
             return (
@@ -571,14 +588,14 @@ impl Ctx<'_> {
                 None,
             );
         }
-        if !count.unresolved.is_empty() {
+        if verdict.result == spf::SpfResult::Warn {
             return (
                 Status::Warn,
                 format!(
-                    "The SPF record needs at least {} DNS lookups (limit {}); {} could not be looked up.",
-                    count.dns_terms,
+                    "The SPF record parses and needs {} DNS lookups (limit {}), but: {}.",
+                    verdict.lookups,
                     spf::LOOKUP_LIMIT,
-                    sanitize(&count.unresolved.join(", "))
+                    spf::SpfVerdict::describe(&verdict.warnings)
                 ),
                 None,
             );
@@ -587,7 +604,7 @@ impl Ctx<'_> {
             Status::Pass,
             format!(
                 "The SPF record parses and needs {} DNS lookups (limit {}).",
-                count.dns_terms,
+                verdict.lookups,
                 spf::LOOKUP_LIMIT
             ),
             None,
@@ -930,14 +947,6 @@ impl Ctx<'_> {
                 human_seconds(wanted)
             ),
         )
-    }
-}
-
-fn problems(count: &spf::LookupCount) -> String {
-    if count.problems.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", sanitize(&count.problems.join("; ")))
     }
 }
 

@@ -25,6 +25,7 @@ use crate::dns::spf;
 use crate::plan::WhichSide;
 use crate::plan::init::{Overrides, Provider, commented, toml_array, toml_string};
 use crate::sanitize::sanitize;
+use crate::syntax::spf::{Modifier, TermKind};
 
 /// The DKIM selectors tried, the common providers' and hosting panels' conventions.
 pub const DKIM_SELECTORS: [&str; 12] = [
@@ -584,7 +585,7 @@ pub fn attribute_spf(
     // Words as written (qualifier kept) beside the parsed terms; the parse is the
     // judge of what a term is.
     let words: Vec<&str> = record.split_ascii_whitespace().skip(1).collect();
-    let Ok(parsed) = spf::parse(record) else {
+    let Ok(parsed) = crate::syntax::spf::parse(record) else {
         return words
             .iter()
             .map(|w| {
@@ -599,26 +600,34 @@ pub fn attribute_spf(
         .iter()
         .zip(parsed.terms.iter())
         .map(|(word, term)| {
-            let a = match term {
-                spf::Term::Modifier { name, value } if name == "redirect" => {
-                    match provider_of_include(value, old, providers) {
+            let a = match &term.kind {
+                TermKind::Modifier(Modifier::Redirect(value)) => {
+                    match provider_of_include(value.as_str(), old, providers) {
                         Some((p, true)) => Attribution::Old(format!("{}'s SPF", p.name)),
                         _ => Attribution::Unknown(
                             "a redirect hands the whole policy elsewhere".into(),
                         ),
                     }
                 }
-                spf::Term::Modifier { .. } => Attribution::NotASender,
-                spf::Term::Mechanism { name, value, .. } => attribute_mechanism(
-                    name,
-                    value.as_deref(),
-                    d,
-                    &hosts,
-                    &mx_ips,
-                    &apex_ips,
-                    old,
-                    providers,
-                ),
+                TermKind::Modifier(_) => Attribution::NotASender,
+                TermKind::Mechanism { mechanism, .. } => {
+                    // The argument as written, after the name's colon (CIDR lengths included).
+                    let value = term
+                        .text
+                        .trim_start_matches(['+', '-', '~', '?'])
+                        .split_once(':')
+                        .map(|(_, v)| v);
+                    attribute_mechanism(
+                        mechanism.name(),
+                        value,
+                        d,
+                        &hosts,
+                        &mx_ips,
+                        &apex_ips,
+                        old,
+                        providers,
+                    )
+                }
             };
             (word.to_string(), a)
         })

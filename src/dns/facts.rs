@@ -215,7 +215,7 @@ pub fn dmarc_policy(plan: &Plan, snapshot: &DnsSnapshot) -> Option<String> {
         .find(|a| a.status == AnswerStatus::Ok)?
         .records
         .iter()
-        .find_map(|r| crate::dns::dkim::parse_dmarc(r).ok())
+        .find_map(|r| crate::dns::dmarc::parse_dmarc(r).ok())
         .map(|d| d.policy)
 }
 

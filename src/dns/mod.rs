@@ -3,7 +3,8 @@
 //! - [`query`]: one question to one server, directly (UDP, TCP on truncation).
 //! - [`watch`]: a round over every server and question; the watcher task; `one_round`.
 //! - [`matrix`]: the names × servers text matrix for `cutover dns` and `status`.
-//! - [`spf`], [`dkim`], [`mx`], [`mta_sts`]: pure analysis of what was served.
+//! - [`spf`], [`dkim`], [`dmarc`], [`mx`], [`mta_sts`]: pure analysis of what was served
+//!   (the grammar of names, MX texts and SPF records is `crate::syntax`'s).
 //! - [`facts`]: first-seen facts for the journal, and their replay.
 //! - [`checks`]: the DNS checks of the runbook's steps, and the records to paste.
 //!
@@ -26,6 +27,7 @@
 pub mod checks;
 pub mod discover;
 pub mod dkim;
+pub mod dmarc;
 pub mod facts;
 pub mod matrix;
 pub mod mta_sts;

@@ -11,19 +11,12 @@ pub fn normalise_host(host: &str) -> String {
     host.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Parses one served MX record ("10 mx1.example.") into (preference, host).
+/// Parses one served MX record ("10 mx1.example.") into (preference, host);
+/// the null MX ("0 .") has an empty host. The grammar is `syntax::mx`'s.
 pub fn parse_mx(record: &str) -> Option<(u16, String)> {
-    let mut parts = record.split_whitespace();
-    let preference = parts.next()?.parse().ok()?;
-    let host = normalise_host(parts.next()?);
-    // A host name is letters, digits, `-`, `_` and dots; anything else is not an MX record we understand.
-    let plausible = host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'));
-    if parts.next().is_some() || !plausible {
-        return None;
-    }
-    Some((preference, host))
+    crate::syntax::mx::parse_mx(record)
+        .ok()
+        .map(|mx| (mx.preference, mx.host))
 }
 
 /// The hosts of a served MX set (preference ignored: a changed preference is

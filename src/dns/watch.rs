@@ -2,7 +2,8 @@
 //! sends the whole picture (a `DnsSnapshot`) to the app; it obeys commands on
 //! its own channel. `one_round` is the same round for one-shot commands.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,10 +79,11 @@ pub struct DnsSnapshot {
     /// Why the authoritative servers could not be discovered, if they could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_error: Option<String>,
-    /// TXT answers for the domains SPF includes and redirects name (asked at
-    /// the resolvers), so lookups can be counted; key: domain without dot.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub spf_targets: BTreeMap<String, Answer>,
+    /// The answers the SPF evaluation needs beyond the apex (asked at the
+    /// resolvers): TXT at include and redirect targets, A/AAAA for `a` and
+    /// `exists`, MX for `mx`, across the whole tree, up to the lookup limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spf_targets: Vec<Answer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mta_sts: Option<MtaStsView>,
 }
@@ -97,16 +99,29 @@ impl DnsSnapshot {
         self.servers.iter().filter(|s| s.role == Role::Resolver)
     }
 
-    /// The SPF lookup function over what this round fetched.
-    pub fn spf_fetched(&self, domain: &str) -> spf::Fetched {
-        let key = domain.trim_end_matches('.').to_ascii_lowercase();
-        match self.spf_targets.get(&key) {
-            Some(a) if a.status == AnswerStatus::Ok => spf::Fetched::Records(a.records.clone()),
-            Some(a) if matches!(a.status, AnswerStatus::Nxdomain | AnswerStatus::Nodata) => {
-                spf::Fetched::Void
-            }
-            _ => spf::Fetched::Unknown,
-        }
+    /// The SPF lookup function over what this round fetched (unknown when
+    /// not fetched).
+    pub fn spf_fetched(&self, name: &str, rtype: Rtype) -> spf::Fetched {
+        self.spf_answer(name, rtype)
+            .map(fetched)
+            .unwrap_or(spf::Fetched::Unknown)
+    }
+
+    fn spf_answer(&self, name: &str, rtype: Rtype) -> Option<&Answer> {
+        let name = fqdn(name);
+        self.spf_targets
+            .iter()
+            .find(|a| a.rtype == rtype && a.name.eq_ignore_ascii_case(&name))
+    }
+}
+
+/// An answer as the SPF evaluation reads it.
+fn fetched(answer: &Answer) -> spf::Fetched {
+    match answer.status {
+        AnswerStatus::Ok => spf::Fetched::Records(answer.records.clone()),
+        AnswerStatus::Nxdomain => spf::Fetched::NxDomain,
+        AnswerStatus::Nodata => spf::Fetched::NoData,
+        _ => spf::Fetched::Unknown,
     }
 }
 
@@ -314,7 +329,7 @@ async fn run_round(
         measured_at,
         servers,
         discovery_error,
-        spf_targets: BTreeMap::new(),
+        spf_targets: Vec::new(),
         mta_sts: None,
     };
     fetch_spf_targets(plan, &mut snapshot).await;
@@ -322,7 +337,16 @@ async fn run_round(
     snapshot
 }
 
-/// Follows SPF include/redirect targets, level by level, at the resolvers.
+/// At most this many rounds of SPF questions: each goes one include deeper
+/// (or from A to AAAA), and the lookup limit ends any tree within it.
+const SPF_ROUNDS: u32 = spf::LOOKUP_LIMIT + 3;
+/// At most this many SPF questions in one DNS round, whatever is served.
+const SPF_QUESTIONS: usize = 200;
+
+/// Asks the resolvers what the SPF evaluation of the served records, and of
+/// the records to publish, needs: the evaluation itself says which questions
+/// it could not answer yet, round after round, until it needs nothing more.
+/// It stops looking past the 10-lookup limit, which bounds the questions.
 /// Only resolvers that answered this round are asked, so a dead one cannot
 /// add another timeout to the round.
 async fn fetch_spf_targets(plan: &Plan, snapshot: &mut DnsSnapshot) {
@@ -335,52 +359,68 @@ async fn fetch_spf_targets(plan: &Plan, snapshot: &mut DnsSnapshot) {
         return;
     }
     let apex = fqdn(&plan.domain);
-    let mut records: Vec<String> = snapshot
+    let mut served: Vec<String> = snapshot
         .servers
         .iter()
         .filter_map(|s| s.answer(&apex, Rtype::TXT))
         .flat_map(|a| a.records.iter().filter(|r| spf::is_spf(r)).cloned())
         .collect();
-    // The records we will ask the operator to publish count too.
-    records.push(spf::merged_spf(None, &plan.old.spf, &plan.new.spf));
-    for _level in 0..5 {
-        let mut targets: Vec<String> = records
-            .iter()
-            .filter_map(|r| spf::parse(r).ok())
-            .flat_map(|r| {
-                r.terms
-                    .iter()
-                    .filter_map(|t| {
-                        t.target()
-                            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .filter(|d| !snapshot.spf_targets.contains_key(d) && !d.contains('%'))
+    served.sort();
+    served.dedup();
+    let roots = spf::records_to_judge(&served, &plan.old.spf, &plan.new.spf);
+    let mut asked = 0;
+    for _round in 0..SPF_ROUNDS {
+        let wanted = RefCell::new(BTreeSet::new());
+        {
+            let lookup = |name: &str, rtype: Rtype| match snapshot.spf_answer(name, rtype) {
+                Some(answer) => fetched(answer),
+                None => {
+                    wanted.borrow_mut().insert((name.to_string(), rtype));
+                    spf::Fetched::Unknown
+                }
+            };
+            for root in &roots {
+                spf::evaluate(&plan.domain, root, &lookup);
+            }
+        }
+        let wanted: Vec<(String, Rtype)> = wanted
+            .into_inner()
+            .into_iter()
+            .take(SPF_QUESTIONS.saturating_sub(asked))
             .collect();
-        targets.sort();
-        targets.dedup();
-        targets.truncate(32);
-        if targets.is_empty() {
+        if wanted.is_empty() {
             return;
         }
+        asked += wanted.len();
         let mut asks = JoinSet::new();
-        for target in targets {
+        for (name, rtype) in wanted {
             let resolvers = healthy.clone();
             let timeout = plan.dns.timeout;
             let at = snapshot.measured_at;
             asks.spawn(async move {
-                let answer = first_definite_at(&resolvers, timeout, &target, Rtype::TXT, at).await;
-                (target, answer)
+                let answer = first_definite_at(&resolvers, timeout, &name, rtype, at).await;
+                (name, rtype, answer)
             });
         }
-        records.clear();
+        let mut answers = Vec::new();
         while let Some(done) = asks.join_next().await {
-            if let Ok((target, Some(answer))) = done {
-                records.extend(answer.records.iter().filter(|r| spf::is_spf(r)).cloned());
-                snapshot.spf_targets.insert(target, answer);
+            if let Ok((name, rtype, answer)) = done {
+                // Without any answer the question still counts as asked (unknown).
+                answers.push(answer.unwrap_or_else(|| Answer {
+                    name: fqdn(&name),
+                    rtype,
+                    status: AnswerStatus::Timeout,
+                    ttl: 0,
+                    records: vec![],
+                    measured_at: snapshot.measured_at,
+                    latency_ms: 0,
+                    tcp: false,
+                    detail: Some("no resolver answered".into()),
+                }));
             }
         }
+        answers.sort_by(|a, b| (&a.name, a.rtype).cmp(&(&b.name, b.rtype)));
+        snapshot.spf_targets.extend(answers);
     }
 }
 

@@ -7,16 +7,15 @@ const TEMPLATE: &str = include_str!("../../assets/plan-template.toml");
 
 /// The plan for `domain`, starting next Monday at 09:00 in the system's time zone.
 pub fn render(domain: &str, now: Timestamp) -> Result<String, String> {
-    let d = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    let valid = d.contains('.')
-        && d.split('.')
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if !valid {
-        return Err(format!(
-            "`{}` is not a domain name — write the mail domain, e.g. --domain example.com",
-            crate::sanitize::sanitize(domain)
-        ));
-    }
+    let d = match crate::syntax::domain::parse_domain(domain.trim()) {
+        Ok(d) => d,
+        Err(why) => {
+            return Err(format!(
+                "`{}` is not a domain name: {why} — write the mail domain, e.g. --domain example.com",
+                crate::sanitize::sanitize(domain)
+            ));
+        }
+    };
     let tz = jiff::tz::TimeZone::system();
     let tz_name = tz.iana_name().unwrap_or("UTC").to_string();
     let today = now.to_zoned_datetime(tz).date();
@@ -370,5 +369,16 @@ mod preset_tests {
             },
         );
         assert!(out.contains("\nold_ttl = \"2h\"\npoll ="), "{out}");
+    }
+
+    #[test]
+    fn the_domain_is_checked_as_the_plan_loader_checks_it() {
+        let now = Timestamp::UNIX_EPOCH;
+        let e = render("-x.com", now).unwrap_err();
+        assert!(e.contains("starts or ends with a hyphen"), "{e}");
+        assert!(render("abc.123", now).is_err());
+        assert!(render("localhost", now).is_err());
+        let plan = render(" Example.COM. ", now).unwrap();
+        assert!(plan.contains("example.com"), "{plan}");
     }
 }

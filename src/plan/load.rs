@@ -538,24 +538,19 @@ impl<'s> Loader<'s> {
     }
 
     fn domain(&mut self, raw: &str, span: &Range<usize>) -> Option<String> {
-        let d = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-        let ok = d.contains('.')
-            && d.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            });
-        if ok {
-            Some(d)
-        } else {
-            self.error(
-                span,
-                format!("`{}` is not a domain name", crate::sanitize::sanitize(raw)),
-                "write the mail domain itself, e.g. `domain = \"example.com\"` (internationalised names in their xn-- form)",
-            );
-            None
+        match crate::syntax::domain::parse_domain(raw.trim()) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.error(
+                    span,
+                    format!(
+                        "`{}` is not a domain name: {why}",
+                        crate::sanitize::sanitize(raw)
+                    ),
+                    "write the mail domain itself, e.g. `domain = \"example.com\"` (internationalised names in their xn-- form)",
+                );
+                None
+            }
         }
     }
 
@@ -836,13 +831,13 @@ impl<'s> Loader<'s> {
             Some(items) if !items.is_empty() => {
                 for (text, span) in items {
                     match parse_mx(&text) {
-                        Some(r) => mx.push(r),
-                        None => {
+                        Ok(r) => mx.push(r),
+                        Err(why) => {
                             ok = false;
                             self.error(
                                 &span,
                                 format!(
-                                    "`{}` is not an MX record",
+                                    "`{}` is not an MX record: {why}",
                                     crate::sanitize::sanitize(&text)
                                 ),
                                 "write the preference and the host: \"10 mx1.example.net.\"",
@@ -877,15 +872,16 @@ impl<'s> Loader<'s> {
             Some(items) => {
                 let mut terms = Vec::new();
                 for (term, span) in items {
-                    if spf_term_ok(&term) {
-                        terms.push(term);
-                    } else {
-                        ok = false;
-                        self.error(
-                            &span,
-                            format!("`{}` is not an SPF mechanism", crate::sanitize::sanitize(&term)),
-                            "write one mechanism per string, e.g. \"include:_spf.example.net\", \"ip4:192.0.2.0/24\", \"mx\"",
-                        );
+                    match spf_term_problem(&term) {
+                        None => terms.push(term),
+                        Some(why) => {
+                            ok = false;
+                            self.error(
+                                &span,
+                                format!("`{}` is not an SPF mechanism: {why}", crate::sanitize::sanitize(&term)),
+                                "write one mechanism per string, e.g. \"include:_spf.example.net\", \"ip4:192.0.2.0/24\", \"mx\"",
+                            );
+                        }
                     }
                 }
                 terms
@@ -1635,36 +1631,35 @@ pub fn parse_server_address(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, 53))
 }
 
-fn parse_mx(text: &str) -> Option<MxRecord> {
-    let mut parts = text.split_whitespace();
-    let preference: u16 = parts.next()?.parse().ok()?;
-    let host = parts.next()?.to_ascii_lowercase();
-    if parts.next().is_some() || host.is_empty() || host == "." {
-        return None;
+/// An MX record of the plan: `preference host`, the host stored with its final dot.
+fn parse_mx(text: &str) -> Result<MxRecord, crate::syntax::mx::MxError> {
+    let mx = crate::syntax::mx::parse_mx(text)?;
+    if mx.is_null() {
+        // "0 ." says the domain takes no mail: never a side of a migration.
+        return Err(crate::syntax::mx::MxError::NoHost(mx.preference));
     }
-    let bare = host.trim_end_matches('.');
-    let ok = bare.split('.').all(|l| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    });
-    ok.then(|| MxRecord {
-        preference,
-        host: format!("{bare}."),
+    Ok(MxRecord {
+        preference: mx.preference,
+        host: mx.host_fqdn(),
     })
 }
 
-fn spf_term_ok(term: &str) -> bool {
-    let t = term
-        .trim_start_matches(['+', '-', '~', '?'])
-        .to_ascii_lowercase();
-    let name = t.split([':', '/', '=']).next().unwrap_or("");
-    matches!(
-        name,
-        "include" | "a" | "mx" | "ip4" | "ip6" | "exists" | "ptr" | "redirect" | "exp"
-    ) && !term.contains(char::is_whitespace)
-        && t != "all"
+/// What is wrong with one SPF term of a side, if anything. A side names a
+/// mechanism other than `all` (the record's own policy), or a `redirect=` or
+/// `exp=` modifier, valid by RFC 7208's grammar.
+fn spf_term_problem(term: &str) -> Option<String> {
+    use crate::syntax::spf::{Modifier, TermKind, parse_term};
+    match parse_term(term) {
+        Ok(kind) if kind.is_all() => Some(
+            "`all` ends the whole record; cutover writes it (the record to publish ends in ~all)"
+                .into(),
+        ),
+        Ok(TermKind::Modifier(Modifier::Unknown { name, .. })) => Some(format!(
+            "`{name}=` is not a modifier receivers know (redirect=, exp=)"
+        )),
+        Ok(_) => None,
+        Err(why) => Some(why.to_string()),
+    }
 }
 
 fn parse_imap_url(url: &str) -> Option<(String, String, u16)> {
@@ -1719,12 +1714,40 @@ mod tests {
     fn mx_is_normalised() {
         assert_eq!(
             parse_mx("10 MX1.Old.Example"),
-            Some(MxRecord {
+            Ok(MxRecord {
                 preference: 10,
                 host: "mx1.old.example.".into()
             })
         );
-        assert_eq!(parse_mx("mx1.old.example"), None);
+        assert!(parse_mx("mx1.old.example").is_err());
+        assert!(parse_mx("0 .").is_err());
+    }
+
+    #[test]
+    fn spf_terms_follow_the_rfc_grammar() {
+        for good in [
+            "include:_spf.example.net",
+            "ip4:192.0.2.0/24",
+            "ip6:2001:db8::/32",
+            "mx",
+            "a:mail.example.net/28",
+            "exists:%{i}._spf.example.net",
+            "redirect=_spf.example.net",
+            "?include:x.example.net",
+        ] {
+            assert_eq!(spf_term_problem(good), None, "{good}");
+        }
+        for (bad, says) in [
+            ("include", "include needs a domain"),
+            ("ip4:1.2.3.4/33", "over 32"),
+            ("a:foo-bar", "no dot"),
+            ("-all", "`all` ends the whole record"),
+            ("foo=bar", "not a modifier receivers know"),
+            ("include:x.example mx", "it contains a space"),
+        ] {
+            let why = spf_term_problem(bad).unwrap_or_default();
+            assert!(why.contains(says), "{bad}: {why}");
+        }
     }
 
     #[test]

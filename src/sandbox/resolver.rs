@@ -7,8 +7,11 @@
 //! visible: a resolver that cached the old MX with a 24 h TTL keeps answering it for 24
 //! simulated hours. hickory's own resolver cache runs on real time, so it is not used here.
 //!
-//! Not a real recursor: there is no recursion to the internet, ever. Anything outside the
-//! rehearsal zone is REFUSED. Queries are answered the same whether RD is set or not.
+//! Not a real recursor: there is no recursion to the internet, ever. A name outside the
+//! rehearsal zone does not exist in the rehearsal's world: NXDOMAIN, answered without asking
+//! anyone (a refusal would be a DNS failure, and the SPF evaluation would call every `a:`
+//! term naming a provider's host unknown). Queries are answered the same whether RD is set
+//! or not; anything but one plain query is REFUSED.
 //! Negative answers (NXDOMAIN, NODATA) are cached for the SOA's negative TTL (RFC 2308).
 //! A resolver can be made to stop answering ([`CachingResolver::set_answering`]) for failure
 //! drills; it then drops queries silently, like an unreachable server.
@@ -334,10 +337,8 @@ impl RequestHandler for ResolverHandler {
             [question] => Some(question),
             _ => None,
         };
-        let in_zone = question.is_some_and(|q| self.shared.zone.zone_of(q.name()));
-        let (Some(question), true, OpCode::Query, MessageType::Query) = (
+        let (Some(question), OpCode::Query, MessageType::Query) = (
             question,
-            in_zone,
             request.metadata.op_code,
             request.metadata.message_type,
         ) else {
@@ -348,6 +349,14 @@ impl RequestHandler for ResolverHandler {
                 .await
                 .unwrap_or_else(|_| not_sent(metadata));
         };
+        if !self.shared.zone.zone_of(question.name()) {
+            metadata.response_code = ResponseCode::NXDomain;
+            let response = builder.build_no_records(metadata);
+            return response_handle
+                .send_response(response)
+                .await
+                .unwrap_or_else(|_| not_sent(metadata));
+        }
 
         let entry = self
             .shared
