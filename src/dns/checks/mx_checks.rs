@@ -1,0 +1,150 @@
+//! MX checks: the sets served (R8), no alarm, resolvers following, the order proven.
+
+use super::*;
+
+impl Ctx<'_> {
+    pub(super) fn auth_mx(&self, wanted: &[MxState], pass: &str) -> Verdict {
+        every(
+            &self.auth,
+            "authoritative",
+            |s| {
+                let state = server_mx_state(self.plan, s);
+                if wanted.contains(&state) {
+                    return Judged::Good;
+                }
+                let answer = self.answer(s, &self.apex, Rtype::MX);
+                match state {
+                    MxState::Unknown => unmeasured(s.address, answer),
+                    MxState::Empty => Judged::Bad(format!(
+                        "ALARM: {} serves no MX record at all: senders fall back to the apex A record or defer",
+                        s.address
+                    )),
+                    MxState::Foreign => Judged::Bad(format!(
+                        "ALARM: {} serves MX hosts that are neither old nor new ({})",
+                        s.address,
+                        sanitize(&answer.map(|a| a.records.join(", ")).unwrap_or_default())
+                    )),
+                    MxState::Old => {
+                        Judged::Bad(format!("{} still serves only the old MX hosts", s.address))
+                    }
+                    MxState::OldAndNew => Judged::Bad(format!(
+                        "{} still serves the old MX hosts beside the new ones",
+                        s.address
+                    )),
+                    MxState::New | MxState::Mixed => {
+                        Judged::Bad(format!("{} serves {}", s.address, state.as_str()))
+                    }
+                }
+            },
+            format!("Every authoritative server {pass}."),
+        )
+    }
+
+    pub(super) fn no_alarm(&self) -> Verdict {
+        if self.facts.alarm_active {
+            let last = self.facts.alarms.last();
+            return (
+                Status::Fail,
+                format!(
+                    "ALARM: since {} {} serves {} MX set; mail is deferred or lost until old or new hosts are served again.",
+                    last.map(|a| a.at.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default(),
+                    last.map(|a| a.server.as_str())
+                        .unwrap_or("an authoritative server"),
+                    last.map(|a| if a.state == MxState::Empty {
+                        "an empty"
+                    } else {
+                        "a foreign"
+                    })
+                    .unwrap_or("a broken")
+                ),
+                None,
+            );
+        }
+        if let Some(last) = self.facts.alarms.last() {
+            return (
+                Status::Warn,
+                format!(
+                    "No MX alarm now, but at {} {} served {} MX set; mail sent then may have been deferred.",
+                    last.at.strftime("%Y-%m-%d %H:%M UTC"),
+                    last.server,
+                    if last.state == MxState::Empty {
+                        "an empty"
+                    } else {
+                        "a foreign"
+                    }
+                ),
+                None,
+            );
+        }
+        (
+            Status::Pass,
+            "No empty or foreign MX set has been seen at the authoritative servers.".into(),
+            None,
+        )
+    }
+
+    pub(super) fn resolvers_new_mx(&self, now: Timestamp) -> Verdict {
+        let mut longest = 0u32;
+        for r in &self.resolvers {
+            if let Some(a) = self.answer(r, &self.apex, Rtype::MX)
+                && a.status == AnswerStatus::Ok
+                && server_mx_state(self.plan, r) != MxState::New
+            {
+                longest = longest.max(a.ttl);
+            }
+        }
+        let (status, evidence, _) = every(
+            &self.resolvers,
+            "resolver",
+            |s| {
+                let state = server_mx_state(self.plan, s);
+                let answer = self.answer(s, &self.apex, Rtype::MX);
+                match (state, answer) {
+                    (MxState::New, _) => Judged::Good,
+                    (MxState::Unknown, a) => unmeasured(s.address, a),
+                    (state, Some(a)) => Judged::Bad(format!(
+                        "resolver {} still answers the {} MX set for another {}",
+                        s.address,
+                        state.as_str(),
+                        human_seconds(a.ttl)
+                    )),
+                    (_, None) => unmeasured(s.address, None),
+                }
+            },
+            "Every watched resolver answers the new MX hosts.".to_string(),
+        );
+        let until = (status == Status::Fail)
+            .then(|| {
+                now.checked_add(SignedDuration::from_secs(i64::from(longest)))
+                    .ok()
+            })
+            .flatten();
+        (status, evidence, until)
+    }
+
+    pub(super) fn mx_order(&self) -> Verdict {
+        if let Some(at) = self.facts.order_unproven_at {
+            return (
+                Status::Warn,
+                format!(
+                    "At {} the MX set went from old to new between two polls without old+new being seen: the order is unproven (R8 wants the new MX added before the old is deleted).",
+                    at.strftime("%Y-%m-%d %H:%M UTC")
+                ),
+                None,
+            );
+        }
+        if self.facts.seen_old_and_new {
+            return (
+                Status::Pass,
+                "Old and new MX hosts were served together before the old ones went: the order was right.".into(),
+                None,
+            );
+        }
+        (
+            Status::Unknown,
+            "The old+new MX set has not been seen yet.".into(),
+            None,
+        )
+    }
+}
