@@ -493,3 +493,56 @@ fn the_example_plan_in_assets_is_valid() {
     let loaded = cutover::plan::load(&path).expect("assets/example.toml is valid");
     assert_eq!(loaded.plan.domain, "example.com");
 }
+
+#[test]
+fn the_mailbox_csv_takes_quoted_fields_and_commas_inside_quotes() {
+    let d = dir();
+    let csv = "address,old_login,new_login\n# the sales team\n\"alice@example.com\",\"Alice, Sales\",\n  bob@example.com , bob ,\"bob@new\"\n\"carol@example.com\",a,b,c\n";
+    std::fs::write(d.path().join("users.csv"), csv).expect("write csv");
+    let text = BASE
+        .replace("[[mailbox]]\naddress = \"alice@example.com\"\n", "")
+        .replace(
+            "domain = \"example.com\"\n",
+            "domain = \"example.com\"\nmailboxes_csv = \"users.csv\"\n",
+        );
+    assert_eq!(
+        diagnostics_in(d.path(), &text),
+        vec![
+            "users.csv:5:1: 4 fields where the header has 3 — one line per mailbox: address,old_login,new_login (quote a field that holds a comma)"
+        ]
+    );
+    std::fs::write(
+        d.path().join("users.csv"),
+        csv.replace("\"carol@example.com\",a,b,c\n", ""),
+    )
+    .expect("write csv");
+    let plan = parse(&d.path().join("plan.toml"), &text, &env())
+        .expect("valid")
+        .plan;
+    assert_eq!(plan.mailboxes.len(), 2);
+    assert_eq!(plan.mailboxes[0].old_login, "Alice, Sales");
+    assert_eq!(plan.mailboxes[1].address, "bob@example.com");
+    assert_eq!(plan.mailboxes[1].old_login, "bob");
+    assert_eq!(plan.mailboxes[1].new_login, "bob@new");
+}
+
+#[test]
+fn a_pinned_certificate_is_a_fingerprint() {
+    let pinned = |pin: &str| {
+        BASE.replace(
+            "imap = \"imaps://imap.old.example:993\"",
+            &format!("imap = {{ url = \"imaps://imap.old.example:993\", pin_sha256 = \"{pin}\" }}"),
+        )
+    };
+    let good = "sha256 Fingerprint=AB:".to_string() + &["CD"; 31].join(":");
+    let plan = parse(&dir().path().join("plan.toml"), &pinned(&good), &env())
+        .expect("a fingerprint as openssl prints it")
+        .plan;
+    assert_eq!(plan.old.imap.pin_sha256.as_deref(), Some(good.as_str()));
+    assert_error(
+        &pinned("ab:cd"),
+        "8:61",
+        "`ab:cd` is not a SHA-256 fingerprint",
+        "write the 64 hex digits",
+    );
+}
