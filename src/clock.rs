@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 /// A wait on a clock (see [`Clock::wait`]).
-pub type Wait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+pub(crate) type Wait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Where "now" comes from.
 pub trait Clock: Send + Sync {

@@ -41,16 +41,6 @@ pub enum TlsError {
     Config { detail: String },
 }
 
-impl TlsError {
-    pub fn is_ca_file(&self) -> bool {
-        matches!(self, TlsError::CaFile { .. })
-    }
-
-    pub fn is_bad_pin(&self) -> bool {
-        matches!(self, TlsError::BadPin { .. })
-    }
-}
-
 /// A certificate's SHA-256 fingerprint (of its DER bytes, as openssl computes it).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 32]);
@@ -198,7 +188,7 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
 }
 
 /// The system's roots plus every certificate of `extra_ca` (PEM).
-pub fn root_store(extra_ca: Option<&Path>) -> Result<RootCertStore, TlsError> {
+pub(crate) fn root_store(extra_ca: Option<&Path>) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     // One unreadable system certificate should not stop the others.
     let (_added, _ignored) = roots.add_parsable_certificates(native_roots().iter().cloned());
@@ -474,7 +464,7 @@ W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
         ] {
             let e = Fingerprint::parse(bad).expect_err(bad);
             assert!(
-                e.is_bad_pin() && e.to_string().contains("64 hex digits"),
+                matches!(e, TlsError::BadPin { .. }) && e.to_string().contains("64 hex digits"),
                 "{e}"
             );
         }
@@ -505,7 +495,7 @@ W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
         std::fs::write(&empty, "").expect("write");
         let e = tls_config(Some(&empty)).expect_err("empty");
         assert!(
-            e.is_ca_file() && e.to_string().contains("holds no certificate"),
+            matches!(e, TlsError::CaFile { .. }) && e.to_string().contains("holds no certificate"),
             "{e}"
         );
         let e = tls_config(Some(&dir.path().join("missing.pem"))).expect_err("missing");
@@ -514,7 +504,7 @@ W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
             extra_ca: Some(empty),
         })
         .expect_err("empty");
-        assert!(e.is_ca_file(), "{e}");
+        assert!(matches!(e, TlsError::CaFile { .. }), "{e}");
     }
 
     fn verifier(check: Check) -> Watched {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 
 /// "5m", "24h", "1h30m", "2d", "90s" (what a person writes in the plan).
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let span: jiff::Span = text.trim().parse().ok()?;
     let secs = span
         .total((

@@ -14,7 +14,7 @@ use crate::dns::mx::normalise_host;
 const MAX_POLICY_BYTES: usize = 64 * 1024;
 
 /// Whether a TXT record at `_mta-sts.<domain>` announces a policy (`v=STSv1`).
-pub fn is_sts_txt(txt: &str) -> bool {
+pub(crate) fn is_sts_txt(txt: &str) -> bool {
     txt.trim_start().starts_with("v=STSv1")
 }
 
@@ -46,7 +46,7 @@ pub struct Policy {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum MtaStsError {
+pub(crate) enum MtaStsError {
     #[error("the policy has no \"version: STSv1\" line")]
     NoVersion,
     #[error("the policy has no valid mode (enforce, testing, none)")]
@@ -55,7 +55,7 @@ pub enum MtaStsError {
     Fetch { domain: String, why: String },
 }
 
-pub fn parse_policy(text: &str) -> Result<Policy, MtaStsError> {
+pub(crate) fn parse_policy(text: &str) -> Result<Policy, MtaStsError> {
     let mut version = false;
     let mut mode = None;
     let mut mx = Vec::new();
@@ -92,7 +92,7 @@ pub fn parse_policy(text: &str) -> Result<Policy, MtaStsError> {
 
 /// Whether an `mx:` pattern matches a host (RFC 8461 §4.1: a leading `*.`
 /// matches exactly one label).
-pub fn pattern_matches(pattern: &str, host: &str) -> bool {
+pub(crate) fn pattern_matches(pattern: &str, host: &str) -> bool {
     let pattern = normalise_host(pattern);
     let host = normalise_host(host);
     match pattern.strip_prefix("*.") {
@@ -113,7 +113,7 @@ pub fn uncovered<'a>(policy: &Policy, hosts: &'a [String]) -> Vec<&'a String> {
 
 /// The policy file to publish so that both old and new hosts are covered:
 /// the current lines, with an `mx:` line per uncovered host added.
-pub fn policy_to_publish(current: &Policy, uncovered_hosts: &[&String]) -> Vec<String> {
+pub(crate) fn policy_to_publish(current: &Policy, uncovered_hosts: &[&String]) -> Vec<String> {
     let mut lines = vec![
         "version: STSv1".to_string(),
         format!("mode: {}", current.mode.as_str()),
@@ -131,7 +131,7 @@ pub fn policy_to_publish(current: &Policy, uncovered_hosts: &[&String]) -> Vec<S
 /// Fetches `https://mta-sts.<domain>/.well-known/mta-sts.txt` (HTTP/1.1 GET over
 /// rustls, `tls` usually from [`crate::tls::tls_config`]). `connect_to` overrides where to
 /// connect (tests, rehearsal); the certificate is always checked against `mta-sts.<domain>`.
-pub async fn fetch_policy(
+pub(crate) async fn fetch_policy(
     domain: &str,
     tls: Arc<rustls::ClientConfig>,
     connect_to: Option<SocketAddr>,

@@ -7,13 +7,13 @@ use crate::plan::MxRecord;
 pub use crate::journal::dns_facts::MxState;
 
 /// A host name normalised for comparison: lowercase, no trailing dot.
-pub fn normalise_host(host: &str) -> String {
+pub(crate) fn normalise_host(host: &str) -> String {
     host.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Parses one served MX record ("10 mx1.example.") into (preference, host);
 /// the null MX ("0 .") has an empty host. The grammar is `syntax::mx`'s.
-pub fn parse_mx(record: &str) -> Option<(u16, String)> {
+pub(crate) fn parse_mx(record: &str) -> Option<(u16, String)> {
     crate::syntax::mx::parse_mx(record)
         .ok()
         .map(|mx| (mx.preference, mx.host))
@@ -32,12 +32,12 @@ pub fn hosts(records: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
-pub fn planned_hosts(planned: &[MxRecord]) -> BTreeSet<String> {
+pub(crate) fn planned_hosts(planned: &[MxRecord]) -> BTreeSet<String> {
     planned.iter().map(|m| normalise_host(&m.host)).collect()
 }
 
 /// Classifies one served MX set against the plan.
-pub fn classify(served: &[String], old: &[MxRecord], new: &[MxRecord]) -> MxState {
+pub(crate) fn classify(served: &[String], old: &[MxRecord], new: &[MxRecord]) -> MxState {
     let served = hosts(served);
     if served.is_empty() {
         return MxState::Empty;
@@ -56,7 +56,7 @@ pub fn classify(served: &[String], old: &[MxRecord], new: &[MxRecord]) -> MxStat
 
 /// One state for several servers: theirs when they agree, `Mixed` otherwise;
 /// servers without a definite answer are left out (`Unknown` when none has one).
-pub fn combine(states: &[MxState]) -> MxState {
+pub(crate) fn combine(states: &[MxState]) -> MxState {
     let known: Vec<MxState> = states
         .iter()
         .copied()

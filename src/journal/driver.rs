@@ -94,7 +94,7 @@ pub struct DriverLock;
 
 impl DriverLock {
     /// The lock file for a journal: `<dir>/<stem>.driver`.
-    pub fn path_for_journal(journal: &Path) -> PathBuf {
+    pub(crate) fn path_for_journal(journal: &Path) -> PathBuf {
         journal.with_extension("driver")
     }
 

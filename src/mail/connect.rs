@@ -548,7 +548,7 @@ fn sasl_plain(authzid: &str, authcid: &str, password: &str) -> Vec<u8> {
 }
 
 /// The XOAUTH2 initial response (Google's and Microsoft's format).
-pub fn xoauth2_message(user: &str, token: &str) -> Vec<u8> {
+pub(crate) fn xoauth2_message(user: &str, token: &str) -> Vec<u8> {
     format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes()
 }
 

@@ -24,7 +24,7 @@ impl Secret {
     }
 
     /// The secret itself, for the one place that sends it to the server.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         // Built only from `&str`, so always UTF-8.
         std::str::from_utf8(&self.0).unwrap_or("")
     }
@@ -76,7 +76,7 @@ pub struct Login {
 
 impl Login {
     /// The name the server sees as the authenticating identity (for errors).
-    pub fn shown_as(&self) -> String {
+    pub(crate) fn shown_as(&self) -> String {
         match &self.method {
             AuthMethod::Master { admin } => format!("{}*{admin}", self.user),
             AuthMethod::Authzid { admin } => format!("{admin} (as {})", self.user),
@@ -128,7 +128,7 @@ pub enum SecretsFileError {
 
 /// The secrets file: `["alice@example.com"] old = "…" new = "…"` and `[admin] old/new`.
 #[derive(Default)]
-pub struct SecretsFile {
+pub(crate) struct SecretsFile {
     users: HashMap<String, (Option<Secret>, Option<Secret>)>,
     admin: (Option<Secret>, Option<Secret>),
 }
@@ -310,21 +310,21 @@ impl CredentialSource {
 }
 
 /// Quotes a value for `sh` so a login can never become shell syntax.
-pub fn shell_quote(value: &str) -> String {
+pub(crate) fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 /// The command line with `{side}` and `{login}` replaced by quoted values.
 /// Write the placeholders unquoted in the plan (`pass show mail/{login}`): inside
 /// the template's own double quotes the shell would still expand `$(…)`.
-pub fn expand_command(template: &str, side: WhichSide, login: &str) -> String {
+pub(crate) fn expand_command(template: &str, side: WhichSide, login: &str) -> String {
     template
         .replace("{side}", &shell_quote(side.as_str()))
         .replace("{login}", &shell_quote(login))
 }
 
 /// Runs a password or token command (`sh -c`); its first output line is the secret.
-pub async fn run_secret_command(
+pub(crate) async fn run_secret_command(
     template: &str,
     side: WhichSide,
     login: &str,

@@ -100,12 +100,12 @@ impl MailError {
         matches!(self, MailError::Tls { .. })
     }
 
-    pub fn is_throttled(&self) -> bool {
+    pub(crate) fn is_throttled(&self) -> bool {
         matches!(self, MailError::Throttled { .. })
     }
 
     /// Whether trying again later may help (a cut connection, a timeout, throttling).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(
             self,
             MailError::Throttled { .. } | MailError::Timeout { .. } | MailError::Protocol { .. }
@@ -138,7 +138,7 @@ impl MailError {
 /// What an IMAP error says, in words: for a NO or BAD answer, the server's own text
 /// (`[AUTHENTICATIONFAILED] Authentication failed.`), never the library's debug text.
 /// Sanitised (the server's text is untrusted).
-pub fn server_text(err: &async_imap::error::Error) -> String {
+pub(crate) fn server_text(err: &async_imap::error::Error) -> String {
     use async_imap::error::{Error, ParseError};
     let text = match err {
         // async-imap keeps only `format!("code: {code:?}, info: {information:?}")` (or the
@@ -171,7 +171,7 @@ pub fn server_text(err: &async_imap::error::Error) -> String {
 }
 
 /// An answer's text as the server wrote it: `[CODE] words`, or either alone. Sanitised.
-pub fn outcome_text(
+pub(crate) fn outcome_text(
     code: Option<&async_imap::imap_proto::ResponseCode<'_>>,
     information: Option<&str>,
 ) -> String {
@@ -252,7 +252,7 @@ fn code_atom(variant: &str) -> String {
 }
 
 /// Throttling answers of the big providers and of RFC 5530.
-pub fn is_throttling_text(text: &str) -> bool {
+pub(crate) fn is_throttling_text(text: &str) -> bool {
     let upper = text.to_ascii_uppercase();
     upper.contains("THROTTLED")
         || upper.contains("[LIMIT]")

@@ -13,7 +13,8 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 /// The header fields a FETCH must return for [`Identity::from_header`].
-pub const IDENTITY_FETCH: &str = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)]";
+pub(crate) const IDENTITY_FETCH: &str =
+    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)]";
 
 /// A message's identity: compact, comparable, storable in the ledger.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,11 +49,11 @@ impl Identity {
     }
 
     /// Hex form, as written to the ledger.
-    pub fn to_hex(self) -> String {
+    pub(crate) fn to_hex(self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    pub fn from_hex(hex: &str) -> Option<Identity> {
+    pub(crate) fn from_hex(hex: &str) -> Option<Identity> {
         if hex.len() != 32 || !hex.is_ascii() {
             return None;
         }
@@ -72,7 +73,7 @@ impl fmt::Debug for Identity {
 
 /// The header values the identity is built from, unfolded and whitespace-normalised.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct HeaderFields {
+pub(crate) struct HeaderFields {
     pub message_id: Option<String>,
     pub date: Option<String>,
     pub from: Option<String>,
@@ -160,23 +161,12 @@ impl IdentityCounts {
         self.0.get(id).copied().unwrap_or(0)
     }
 
-    /// Takes one occurrence away; false if there was none.
-    pub fn take_one(&mut self, id: &Identity) -> bool {
-        match self.0.get_mut(id) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
     pub fn total(&self) -> u64 {
         self.0.values().map(|&n| u64::from(n)).sum()
     }
 
     /// How many of `self`'s messages (with multiplicity) `other` holds too.
-    pub fn present_in(&self, other: &IdentityCounts) -> u64 {
+    pub(crate) fn present_in(&self, other: &IdentityCounts) -> u64 {
         self.0
             .iter()
             .map(|(id, &n)| u64::from(n.min(other.count(id))))

@@ -40,7 +40,7 @@ const PROVIDERS: &str = include_str!("../../assets/providers.toml");
 
 /// The MX and TXT TTL the template sets for the migration (`migration_ttl = "5m"`): an
 /// old TTL at or under it says nothing of the TTL before the lowering.
-pub const TEMPLATE_MIGRATION_TTL: u32 = 300;
+pub(crate) const TEMPLATE_MIGRATION_TTL: u32 = 300;
 
 /// One mail provider from `assets/providers.toml`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -127,20 +127,20 @@ impl Provider {
     }
 
     /// Its MX records for `domain`, e.g. `0 example-com.mail.protection.outlook.com.`.
-    pub fn mx_for(&self, domain: &str) -> Vec<String> {
+    pub(crate) fn mx_for(&self, domain: &str) -> Vec<String> {
         self.mx.iter().map(|m| self.fill(m, domain)).collect()
     }
 
-    pub fn spf_for(&self, domain: &str) -> Vec<String> {
+    pub(crate) fn spf_for(&self, domain: &str) -> Vec<String> {
         self.spf.iter().map(|t| self.fill(t, domain)).collect()
     }
 
-    pub fn imap_for(&self, domain: &str) -> String {
+    pub(crate) fn imap_for(&self, domain: &str) -> String {
         self.fill(&self.imap, domain)
     }
 
     /// Whether an MX host (any case, with or without the trailing dot) is one of this provider's.
-    pub fn owns_mx_host(&self, host: &str) -> bool {
+    pub(crate) fn owns_mx_host(&self, host: &str) -> bool {
         let host = format!("{}.", host.trim_end_matches('.').to_ascii_lowercase());
         self.mx_patterns.iter().any(|p| {
             let p = format!("{}.", p.trim_end_matches('.').to_ascii_lowercase());
@@ -149,7 +149,7 @@ impl Provider {
     }
 
     /// Comment lines on how mailboxes log in and the limits the provider publishes.
-    pub fn login_and_limits_comments(&self) -> Vec<String> {
+    pub(crate) fn login_and_limits_comments(&self) -> Vec<String> {
         let mut lines = vec![match self.auth {
             Auth::Xoauth2 => format!(
                 "# {} logs mailboxes in with XOAUTH2: set `token_command` in [credentials].",
@@ -181,7 +181,7 @@ impl Provider {
     }
 
     /// The `[old]` or `[new]` table for `domain`, as the plan writes it.
-    pub fn side_table(&self, which: crate::plan::WhichSide, domain: &str) -> String {
+    pub(crate) fn side_table(&self, which: crate::plan::WhichSide, domain: &str) -> String {
         use crate::plan::WhichSide;
         let mut t = vec![format!(
             "[{}]{}# {} (preset `{}`)",
@@ -226,7 +226,7 @@ impl Provider {
 }
 
 /// A TOML basic string.
-pub fn toml_string(s: &str) -> String {
+pub(crate) fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
@@ -236,7 +236,7 @@ pub fn commented(code: &str, comment: &str) -> String {
 }
 
 /// A one-line TOML array of strings.
-pub fn toml_array(items: &[String]) -> String {
+pub(crate) fn toml_array(items: &[String]) -> String {
     let inner: Vec<String> = items.iter().map(|s| toml_string(s)).collect();
     format!("[{}]", inner.join(", "))
 }

@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::clock::Clock;
 
 /// Where real (monotonic) time comes from; injectable so tests need no sleeps.
-pub type RealTime = Arc<dyn Fn() -> Instant + Send + Sync>;
+pub(crate) type RealTime = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// A simulated clock shared by every task of the rehearsal (cheap to clone, thread-safe).
 #[derive(Clone)]
@@ -82,7 +82,7 @@ impl SimClock {
     }
 
     /// Like [`SimClock::new`], reading real time from `real` (tests drive it by hand).
-    pub fn with_real_time(start: Timestamp, speed: f64, real: RealTime) -> SimClock {
+    pub(crate) fn with_real_time(start: Timestamp, speed: f64, real: RealTime) -> SimClock {
         let real_base = real();
         SimClock {
             inner: Arc::new(Mutex::new(State {
@@ -118,7 +118,7 @@ impl SimClock {
         state.paused = false;
     }
 
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.lock().paused
     }
 
@@ -166,7 +166,7 @@ impl SimClock {
 
     /// How much real time it takes, at the current speed, until simulated time reaches `at`;
     /// `None` when the clock is not advancing (paused, stopped by a guard, or speed 0).
-    pub fn real_time_until(&self, at: Timestamp) -> Option<Duration> {
+    pub(crate) fn real_time_until(&self, at: Timestamp) -> Option<Duration> {
         let state = self.lock();
         let now = (self.real)();
         if !state.advancing() {

@@ -110,7 +110,7 @@ impl CachingResolver {
 
     /// Starts `count` resolvers labelled `resolver-1`, `resolver-2`, ... (the rehearsal's
     /// "public resolvers"), all serving `zone` from `upstream` on the same clock.
-    pub async fn start_many(
+    pub(crate) async fn start_many(
         count: usize,
         zone: &Name,
         upstream: SocketAddr,
@@ -136,10 +136,6 @@ impl CachingResolver {
     /// `false` makes the resolver drop every query unanswered (a failure drill); `true` heals it.
     pub fn set_answering(&self, answering: bool) {
         self.shared.answering.store(answering, Ordering::SeqCst);
-    }
-
-    pub fn is_answering(&self) -> bool {
-        self.shared.answering.load(Ordering::SeqCst)
     }
 
     /// Forgets everything cached (a resolver restart).

@@ -26,10 +26,3 @@ pub enum SmtpError {
     #[error("TLS: {detail}")]
     Tls { detail: String },
 }
-
-impl SmtpError {
-    /// Whether no TCP connection could be opened (port 25 is often blocked outbound).
-    pub fn is_connect(&self) -> bool {
-        matches!(self, SmtpError::Connect { .. })
-    }
-}

@@ -19,11 +19,11 @@ pub(crate) struct Reply {
 
 impl Reply {
     /// 2 (positive), 3 (intermediate), 4 (transient failure) or 5 (permanent failure).
-    pub fn class(&self) -> u16 {
+    pub(crate) fn class(&self) -> u16 {
         self.code / 100
     }
 
-    pub fn is_positive(&self) -> bool {
+    pub(crate) fn is_positive(&self) -> bool {
         self.class() == 2
     }
 
@@ -53,7 +53,7 @@ impl Reply {
     }
 
     /// The EHLO keywords after the greeting line, upper-case (`STARTTLS`, `PIPELINING`…).
-    pub fn ehlo_keywords(&self) -> Vec<String> {
+    pub(crate) fn ehlo_keywords(&self) -> Vec<String> {
         self.lines
             .iter()
             .skip(1)

@@ -32,7 +32,7 @@ use crate::sanitize::sanitize;
 use crate::syntax::spf::{Modifier, TermKind};
 
 /// The DKIM selectors tried, the common providers' and hosting panels' conventions.
-pub const DKIM_SELECTORS: [&str; 12] = [
+pub(crate) const DKIM_SELECTORS: [&str; 12] = [
     "default",
     "selector1",
     "selector2",

@@ -16,7 +16,7 @@ pub fn mx_hosts(d: &Discovery) -> Vec<String> {
 
 /// Whose an SPF term is, as far as the DNS tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attribution {
+pub(crate) enum Attribution {
     /// The old mail host's (it goes to `[old] spf`); the reason.
     Old(String),
     /// Someone else's, e.g. a CRM's or a newsletter service's include: it stays in the record.
@@ -29,7 +29,7 @@ pub enum Attribution {
 
 /// The provider the MX hosts point at: `from` when given, else the first preset that owns
 /// any MX host.
-pub fn old_provider<'a>(
+pub(crate) fn old_provider<'a>(
     d: &Discovery,
     from: Option<&'a Provider>,
     providers: &'a [Provider],
@@ -43,7 +43,7 @@ pub fn old_provider<'a>(
 }
 
 /// Each term of the SPF record with whose it is. Pure: from what was discovered only.
-pub fn attribute_spf(
+pub(crate) fn attribute_spf(
     d: &Discovery,
     old: Option<&Provider>,
     providers: &[Provider],

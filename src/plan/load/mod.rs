@@ -46,7 +46,7 @@ pub struct Environment {
 }
 
 impl Environment {
-    pub fn from_system() -> Environment {
+    pub(crate) fn from_system() -> Environment {
         let login_user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| format!("uid-{}", rustix::process::getuid().as_raw()));

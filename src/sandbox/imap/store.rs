@@ -217,7 +217,7 @@ impl Mailstore {
     }
 
     /// Creates a folder (UTF-8 name, `/` as hierarchy delimiter).
-    pub fn create_folder(
+    pub(crate) fn create_folder(
         &self,
         user: &str,
         folder: &str,
