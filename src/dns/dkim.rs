@@ -11,7 +11,7 @@
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use pkcs1::der::{self, Decode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sanitize::sanitize;
 
@@ -87,7 +87,7 @@ pub fn parse_tag_list(record: &str) -> Result<Vec<(String, String)>, TagListErro
 }
 
 /// The key algorithm, from `k=` or from the key itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     Rsa,

@@ -1,8 +1,12 @@
 //! DKIM (R9), DMARC and MTA-STS checks.
 
 use super::*;
+use crate::dns::dmarc;
 
 impl Ctx<'_> {
+    /// Every authoritative server serves a DKIM key verifiers can use
+    /// (RFC 6376 3.6.1, RFC 8301, RFC 8463): a cut-off, revoked or short key
+    /// fails; a key under 2048 bits or `t=y` warns.
     pub(super) fn dkim_valid(&self) -> Verdict {
         let Some(selector) = &self.plan.new.dkim_selector else {
             return (
@@ -12,41 +16,71 @@ impl Ctx<'_> {
             );
         };
         let name = format!("{selector}._domainkey.{}", self.apex);
-        every(
-            &self.auth,
-            "authoritative",
-            |s| match self.answer(s, &name, Rtype::TXT) {
+        if self.auth.is_empty() {
+            return (
+                Status::Unknown,
+                "No authoritative server is known, so nothing was measured.".into(),
+                None,
+            );
+        }
+        let (mut bad, mut warned, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        let mut good: Option<dkim::DkimVerdict> = None;
+        for s in &self.auth {
+            match self.answer(s, &name, Rtype::TXT) {
                 Some(a) if a.status == AnswerStatus::Ok => {
-                    let parsed: Vec<Result<dkim::DkimKey, dkim::DkimError>> =
-                        a.records.iter().map(|r| dkim::parse_dkim(r)).collect();
-                    if parsed.iter().any(|p| matches!(p, Ok(k) if !k.is_revoked())) {
-                        Judged::Good
-                    } else if parsed.iter().any(|p| matches!(p, Ok(k) if k.is_revoked())) {
-                        Judged::Bad(format!(
-                            "{} serves a revoked DKIM key (empty p=) at {name}",
-                            s.address
-                        ))
-                    } else {
-                        let why = parsed
-                            .iter()
-                            .find_map(|p| p.as_ref().err().map(|e| e.to_string()))
-                            .unwrap_or_default();
-                        Judged::Bad(format!(
-                            "the DKIM record at {name} on {} does not parse: {why}",
-                            s.address
-                        ))
+                    // Verifiers read one record; several are a mistake at the
+                    // DNS host, so the first is judged and the rest must agree.
+                    let verdicts: Vec<dkim::DkimVerdict> =
+                        a.records.iter().map(|r| dkim::judge(r)).collect();
+                    match verdicts.iter().find(|v| v.result == dkim::DkimResult::Fail) {
+                        Some(v) => bad.push(format!(
+                            "the DKIM record at {name} on {} fails: {}",
+                            s.address,
+                            v.errors.join("; ")
+                        )),
+                        None => match verdicts.first() {
+                            None => {
+                                bad.push(format!("{} serves no DKIM record at {name}", s.address))
+                            }
+                            Some(v) if v.result == dkim::DkimResult::Warn => {
+                                warned.push(format!(
+                                    "the DKIM key at {name} on {} ({}): {}",
+                                    s.address,
+                                    key_summary(v),
+                                    v.warnings.join("; ")
+                                ));
+                            }
+                            Some(v) => good = Some(v.clone()),
+                        },
                     }
                 }
                 Some(a) if matches!(a.status, AnswerStatus::Nodata | AnswerStatus::Nxdomain) => {
-                    Judged::Bad(format!(
+                    bad.push(format!(
                         "{} serves no DKIM record at {name}: mail signed by the new server will fail DKIM",
                         s.address
-                    ))
+                    ));
                 }
-                other => unmeasured(s.address, other),
-            },
-            format!("Every authoritative server serves a valid DKIM key at {name}."),
-        )
+                other => {
+                    if let Judged::Unmeasured(why) = unmeasured(s.address, other) {
+                        unknown.push(why);
+                    }
+                }
+            }
+        }
+        if !bad.is_empty() {
+            (Status::Fail, sentence(&bad), None)
+        } else if !unknown.is_empty() {
+            (Status::Unknown, sentence(&unknown), None)
+        } else if !warned.is_empty() {
+            (Status::Warn, sentence(&warned), None)
+        } else {
+            let what = good.as_ref().map(key_summary).unwrap_or_default();
+            (
+                Status::Pass,
+                format!("Every authoritative server serves a valid DKIM key at {name} ({what})."),
+                None,
+            )
+        }
     }
 
     pub(super) fn dmarc_not_tightened(&self) -> Verdict {
@@ -57,9 +91,10 @@ impl Ctx<'_> {
         };
         let now = crate::dns::facts::dmarc_policy(self.plan, self.snapshot);
         match (&self.facts.dmarc_first, now) {
+            // Advice, never a gate: a monitoring record changes nothing for delivery.
             (_, None) => (
                 Status::Pass,
-                format!("{} publishes no DMARC policy.", self.plan.domain),
+                dmarc::monitoring_advice(&self.plan.domain),
                 None,
             ),
             (Some(first), Some(now)) if rank(&now) > rank(first) => (
@@ -79,6 +114,46 @@ impl Ctx<'_> {
                 format!("The DMARC policy is p={now}, not tightened during the migration."),
                 None,
             ),
+        }
+    }
+
+    /// RFC 7489 7.1: report addresses in another domain need that domain's
+    /// consent. A help, never a gate: missing or unknown consent warns.
+    pub(super) fn dmarc_reports_authorised(&self) -> Verdict {
+        let Some(record) = self.snapshot.dmarc(&self.plan.domain) else {
+            return (
+                Status::Pass,
+                dmarc::monitoring_advice(&self.plan.domain),
+                None,
+            );
+        };
+        let reports = dmarc::external_reports(&self.plan.domain, &record);
+        if reports.is_empty() {
+            return (
+                Status::Pass,
+                format!(
+                    "{}'s DMARC reports go to its own domain: nothing to authorise.",
+                    self.plan.domain
+                ),
+                None,
+            );
+        }
+        let (mut given, mut missing) = (Vec::new(), Vec::new());
+        for report in &reports {
+            let answer = self.snapshot.dmarc_report_answer(&report.query);
+            let (authorisation, sentence) =
+                dmarc::judge_authorisation(&self.plan.domain, report, answer);
+            match authorisation {
+                dmarc::Authorisation::Given => given.push(sentence),
+                dmarc::Authorisation::Missing | dmarc::Authorisation::Unknown => {
+                    missing.push(sentence)
+                }
+            }
+        }
+        if missing.is_empty() {
+            (Status::Pass, given.join(" "), None)
+        } else {
+            (Status::Warn, missing.join(" "), None)
         }
     }
 
@@ -142,5 +217,14 @@ impl Ctx<'_> {
             ),
             None,
         )
+    }
+}
+
+/// "rsa, 2048 bits" for the evidence.
+fn key_summary(verdict: &dkim::DkimVerdict) -> String {
+    match (verdict.key_type, verdict.key_bits) {
+        (Some(t), Some(bits)) => format!("{}, {bits} bits", t.as_str()),
+        (Some(t), None) => t.as_str().to_string(),
+        _ => "key not read".to_string(),
     }
 }

@@ -67,6 +67,7 @@ pub fn check_ids(step_id: &str) -> &'static [(&'static str, Kind)] {
             ("resolvers-new-mx", Outcome),
             ("mx-no-alarm", Outcome),
             ("dmarc-not-tightened", Outcome),
+            ("dmarc-reports-authorised", Outcome),
         ],
         "restore-ttl" => &[("mx-ttl-restored", Outcome), ("txt-ttl-restored", Outcome)],
         _ => &[],
@@ -145,6 +146,7 @@ pub fn step_checks(
                 "dkim-valid" => at.dkim_valid(),
                 "spf-old-removed" => at.spf_terms(false),
                 "dmarc-not-tightened" => at.dmarc_not_tightened(),
+                "dmarc-reports-authorised" => at.dmarc_reports_authorised(),
                 "mx-ttl-restored" => at.ttl_restored(Rtype::MX, plan.dns.restore_ttl_mx),
                 "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, plan.dns.restore_ttl_txt),
                 _ => (Status::Unknown, "No such check.".to_string(), None),
@@ -458,6 +460,7 @@ mod tests {
             servers,
             discovery_error: None,
             spf_targets: Default::default(),
+            judged: Default::default(),
             mta_sts: policy.map(|p| crate::dns::watch::MtaStsView {
                 txt: "v=STSv1; id=1".into(),
                 policy: Some(p),
