@@ -1239,3 +1239,63 @@ async fn the_watcher_sees_the_switch_as_it_happens_and_the_wrong_order_alarms() 
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn dmarc_reports_to_another_domain_are_checked_for_its_consent_at_the_resolvers() {
+    let auth = TestDns::start(APEX).await;
+    let resolver = TestDns::start_zones(&[APEX, "reports.example."]).await;
+    for dns in [&auth, &resolver] {
+        old_zone(dns).await;
+        dns.set_txt(
+            "_dmarc.example.com.",
+            300,
+            &["v=DMARC1; p=none; rua=mailto:agg@reports.example"],
+        )
+        .await;
+    }
+    let plan = plan(vec![auth.addr], vec![resolver.addr]);
+    let clock = ManualClock::new(t0());
+    let reports = |s: &DnsSnapshot| {
+        dns::step_checks(
+            "monitor-24h",
+            &plan,
+            Some(s),
+            &DnsFacts::default(),
+            None,
+            clock.now(),
+        )
+        .into_iter()
+        .find(|c| c.id == "dmarc-reports-authorised")
+        .expect("monitor-24h checks the report authorisation")
+    };
+
+    // reports.example has not authorised example.com's reports: a warning, not a gate.
+    let s = dns::one_round(&plan, &clock).await;
+    let query = "example.com._report._dmarc.reports.example.";
+    let asked = s.judged.dmarc_reports.iter().find(|a| a.name == query);
+    assert_eq!(
+        asked.map(|a| a.status),
+        Some(AnswerStatus::Nxdomain),
+        "{:?}",
+        s.judged.dmarc_reports
+    );
+    let warned = reports(&s);
+    assert_eq!(warned.status, Status::Warn, "{warned:?}");
+    assert!(
+        warned
+            .evidence
+            .contains("example.com._report._dmarc.reports.example"),
+        "{warned:?}"
+    );
+    let json = serde_json::to_value(&s).expect("json");
+    assert_eq!(json["dmarc_reports"][0]["name"], query);
+
+    resolver.set_txt(query, 300, &["v=DMARC1"]).await;
+    let s = dns::one_round(&plan, &clock).await;
+    let given = reports(&s);
+    assert_eq!(given.status, Status::Pass, "{given:?}");
+    assert!(
+        given.evidence.contains("accepts DMARC reports"),
+        "{given:?}"
+    );
+}

@@ -228,3 +228,199 @@ fn key_summary(verdict: &dkim::DkimVerdict) -> String {
         _ => "key not read".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::plan;
+    use super::*;
+    use crate::dns::dkim::tests::{ED25519, RSA_512, RSA_1024, RSA_2048};
+    use crate::dns::watch::{Findings, Role};
+
+    fn answer(name: &str, status: AnswerStatus, records: &[&str]) -> Answer {
+        Answer {
+            name: fqdn(name),
+            rtype: Rtype::TXT,
+            status,
+            ttl: 300,
+            records: records.iter().map(|r| r.to_string()).collect(),
+            measured_at: Timestamp::UNIX_EPOCH,
+            latency_ms: 1,
+            tcp: false,
+            detail: None,
+        }
+    }
+
+    /// One authoritative server serving `answers`; `reports`: the round's
+    /// answers at the DMARC report authorisation names.
+    fn snapshot(answers: Vec<Answer>, reports: Vec<Answer>) -> DnsSnapshot {
+        DnsSnapshot {
+            round: 1,
+            measured_at: Timestamp::UNIX_EPOCH,
+            servers: vec![ServerView {
+                address: "127.0.0.1:5300".parse().unwrap(),
+                role: Role::Authoritative,
+                answers,
+            }],
+            discovery_error: None,
+            spf_targets: vec![],
+            mta_sts: None,
+            judged: Findings {
+                dmarc_reports: reports,
+                ..Findings::default()
+            },
+        }
+    }
+
+    fn run(step: &str, id: &str, snapshot: &DnsSnapshot) -> Check {
+        let plan = plan(None);
+        step_checks(
+            step,
+            &plan,
+            Some(snapshot),
+            &DnsFacts::default(),
+            None,
+            Timestamp::UNIX_EPOCH,
+        )
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap()
+    }
+
+    fn dkim_check(record: &str) -> Check {
+        let s = snapshot(
+            vec![answer(
+                "sel1._domainkey.example.com",
+                AnswerStatus::Ok,
+                &[record],
+            )],
+            vec![],
+        );
+        run("dkim-spf-final", "dkim-valid", &s)
+    }
+
+    #[test]
+    fn dkim_valid_judges_the_key_itself() {
+        let whole = dkim_check(&format!("v=DKIM1; k=rsa; p={RSA_2048}"));
+        assert_eq!(whole.status, Status::Pass, "{whole:?}");
+        assert!(whole.evidence.contains("rsa, 2048 bits"), "{whole:?}");
+
+        let ed = dkim_check(&format!("v=DKIM1; k=ed25519; p={ED25519}"));
+        assert_eq!(ed.status, Status::Pass, "{ed:?}");
+
+        let cut = dkim_check(&format!("v=DKIM1; k=rsa; p={}", &RSA_2048[..200]));
+        assert_eq!(cut.status, Status::Fail, "{cut:?}");
+        assert!(
+            cut.evidence.contains("the key is cut off")
+                && cut.evidence.contains("it was cut at 200 characters"),
+            "{cut:?}"
+        );
+
+        let revoked = dkim_check("v=DKIM1; k=rsa; p=");
+        assert_eq!(revoked.status, Status::Fail, "{revoked:?}");
+        assert!(
+            revoked.evidence.contains("the key is revoked"),
+            "{revoked:?}"
+        );
+
+        let short = dkim_check(&format!("v=DKIM1; k=rsa; p={RSA_512}"));
+        assert_eq!(short.status, Status::Fail, "{short:?}");
+        assert!(short.evidence.contains("512 bits"), "{short:?}");
+
+        let weak = dkim_check(&format!("v=DKIM1; k=rsa; p={RSA_1024}"));
+        assert_eq!(weak.status, Status::Warn, "{weak:?}");
+        assert!(weak.evidence.contains("1024 bits"), "{weak:?}");
+
+        let testing = dkim_check(&format!("v=DKIM1; k=rsa; t=y; p={RSA_2048}"));
+        assert_eq!(testing.status, Status::Warn, "{testing:?}");
+        assert!(testing.evidence.contains("t=y"), "{testing:?}");
+    }
+
+    #[test]
+    fn dkim_valid_fails_without_a_record_and_is_unknown_without_an_answer() {
+        let none = snapshot(
+            vec![answer(
+                "sel1._domainkey.example.com",
+                AnswerStatus::Nxdomain,
+                &[],
+            )],
+            vec![],
+        );
+        assert_eq!(
+            run("dkim-spf-final", "dkim-valid", &none).status,
+            Status::Fail
+        );
+        let timeout = snapshot(
+            vec![answer(
+                "sel1._domainkey.example.com",
+                AnswerStatus::Timeout,
+                &[],
+            )],
+            vec![],
+        );
+        assert_eq!(
+            run("dkim-spf-final", "dkim-valid", &timeout).status,
+            Status::Unknown
+        );
+    }
+
+    const REPORTS_QUERY: &str = "example.com._report._dmarc.reports.example";
+
+    fn dmarc_check(record: Option<&str>, reports: Vec<Answer>) -> Check {
+        let answers = match record {
+            Some(r) => vec![answer("_dmarc.example.com", AnswerStatus::Ok, &[r])],
+            None => vec![answer("_dmarc.example.com", AnswerStatus::Nxdomain, &[])],
+        };
+        run(
+            "monitor-24h",
+            "dmarc-reports-authorised",
+            &snapshot(answers, reports),
+        )
+    }
+
+    #[test]
+    fn report_addresses_in_another_domain_need_its_consent_but_never_gate() {
+        let record = "v=DMARC1; p=none; rua=mailto:agg@reports.example";
+        let missing = dmarc_check(
+            Some(record),
+            vec![answer(REPORTS_QUERY, AnswerStatus::Nxdomain, &[])],
+        );
+        assert_eq!(missing.status, Status::Warn, "{missing:?}");
+        assert!(missing.evidence.contains(REPORTS_QUERY), "{missing:?}");
+        assert!(
+            missing.status.holds(),
+            "a warning never blocks a confirmation"
+        );
+
+        let given = dmarc_check(
+            Some(record),
+            vec![answer(REPORTS_QUERY, AnswerStatus::Ok, &["v=DMARC1"])],
+        );
+        assert_eq!(given.status, Status::Pass, "{given:?}");
+        assert!(
+            given.evidence.contains("accepts DMARC reports"),
+            "{given:?}"
+        );
+
+        // Not asked or not answered: unknown, said so, still not a gate.
+        let unknown = dmarc_check(Some(record), vec![]);
+        assert_eq!(unknown.status, Status::Warn, "{unknown:?}");
+        assert!(unknown.evidence.contains("Not known"), "{unknown:?}");
+
+        let own = dmarc_check(Some("v=DMARC1; p=none; rua=mailto:d@example.com"), vec![]);
+        assert_eq!(own.status, Status::Pass, "{own:?}");
+    }
+
+    #[test]
+    fn without_a_dmarc_record_the_monitoring_record_is_advised_not_required() {
+        let none = dmarc_check(None, vec![]);
+        assert_eq!(none.status, Status::Pass, "{none:?}");
+        assert!(none.evidence.contains(dmarc::MONITORING_RECORD), "{none:?}");
+        let s = snapshot(
+            vec![answer("_dmarc.example.com", AnswerStatus::Nxdomain, &[])],
+            vec![],
+        );
+        let tightened = run("monitor-24h", "dmarc-not-tightened", &s);
+        assert_eq!(tightened.status, Status::Pass);
+        assert!(tightened.evidence.contains("p=none"), "{tightened:?}");
+    }
+}
