@@ -1265,8 +1265,8 @@ async fn dmarc_reports_to_another_domain_are_checked_for_its_consent_at_the_reso
             clock.now(),
         )
         .into_iter()
-        .find(|c| c.id == "dmarc-reports-authorised")
-        .expect("monitor-24h checks the report authorisation")
+        .find(|c| c.id == "dmarc-not-tightened")
+        .expect("monitor-24h checks DMARC")
     };
 
     // reports.example has not authorised example.com's reports: a warning, not a gate.
