@@ -26,6 +26,8 @@ use jiff::{SignedDuration, Timestamp};
 const DOMAIN: &str = "example.com";
 const APEX: &str = "example.com.";
 const OLD_SPF: &str = "v=spf1 include:_spf.old.example ~all";
+/// A whole 2048-bit RSA public key (SubjectPublicKeyInfo, generated with openssl).
+const DKIM_KEY_2048: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu7i/VdKAwOIDU1TVdkHhRe3i8T+7x3ZxK76HGL9mwfEI/M/XhyhVQFBJR+M+cOfnrG2SQ364crZHb3oi5SWXurqUPSPiXHcyn0louDIM3b7YoQlCdE4sFmEB5V1esWZgIgCWeRt+ui84Eze4h8/kYxT2iy1UZ4VOzG65r+RpzA8VaKmjFnJ/69A5IHsxWqiPeo21R6OMo3Qwp7Qdi0ZI/Fu+rjy6RTQMe3uB3uAhI9DUyWOO3K+u6VDuCz2lGeiQe5e/XJ/VExEifAwVW5BJbPOx1CGVggSbJV2HxqlUljgN6GnmNu5UgsTQTilvsWt6Jb714zApJGu7hHbqcx4jCwIDAQAB";
 const MERGED_SPF: &str = "v=spf1 include:_spf.old.example include:_spf.new.example ~all";
 
 /// The old provider's zone: old MX and SPF at a 1 h TTL, a website at 1 h.
@@ -142,7 +144,10 @@ async fn answers_carry_the_served_ttl_and_json_has_the_status_shape() {
 async fn a_4000_byte_txt_record_comes_whole_over_tcp() {
     let auth = TestDns::start(APEX).await;
     old_zone(&auth).await;
-    let big = format!("v=DKIM1; k=rsa; p={}", "A".repeat(4000 - 18));
+    // A real key, padded to 4000 bytes with a notes tag (n=), which verifiers ignore.
+    let head = "v=DKIM1; k=rsa; n=";
+    let tail = format!("; p={DKIM_KEY_2048}");
+    let big = format!("{head}{}{tail}", "x".repeat(4000 - head.len() - tail.len()));
     auth.set_txt(&format!("sel1._domainkey.{APEX}"), 300, &[&big])
         .await;
     let plan = plan(vec![auth.addr], vec![]);
@@ -412,8 +417,16 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     assert!(check(&spf, "spf-old-and-new").evidence.contains(MERGED_SPF));
     let paste = dns::records_to_paste("spf-add-new", &plan, Some(&s));
     assert_eq!(
-        paste,
-        vec![format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")]
+        paste[0],
+        format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")
+    );
+    // The includes' own records are not published yet: the paste says so.
+    assert_eq!(paste.len(), 2, "{paste:?}");
+    assert!(
+        paste[1].starts_with("; receivers would still reject this record")
+            && paste[1].contains("term 2 \"include:_spf.new.example\"")
+            && paste[1].contains("does not exist (NXDOMAIN)"),
+        "{paste:?}"
     );
     for dns in [&auth, &auth2] {
         dns.set_txt(APEX, 300, &[MERGED_SPF]).await;
@@ -610,6 +623,31 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
             "sel1._domainkey.example.com.",
             300,
             &["v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"],
+        )
+        .await;
+    }
+    // A key cut off at the DNS host fails with what to do about it.
+    let s = dns::one_round(&plan, &clock).await;
+    let cut = dns::step_checks(
+        "dkim-spf-final",
+        &plan,
+        Some(&s),
+        &memory.facts,
+        None,
+        clock.now(),
+    );
+    let dkim = check(&cut, "dkim-valid");
+    assert_eq!(dkim.status, Status::Fail, "{dkim:?}");
+    assert!(
+        dkim.evidence.contains("the key is cut off")
+            && dkim.evidence.contains("paste the whole value"),
+        "{dkim:?}"
+    );
+    for dns in [&auth, &auth2] {
+        dns.set_txt(
+            "sel1._domainkey.example.com.",
+            300,
+            &[&format!("v=DKIM1; k=rsa; p={DKIM_KEY_2048}")],
         )
         .await;
     }
@@ -1200,4 +1238,64 @@ async fn the_watcher_sees_the_switch_as_it_happens_and_the_wrong_order_alarms() 
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn dmarc_reports_to_another_domain_are_checked_for_its_consent_at_the_resolvers() {
+    let auth = TestDns::start(APEX).await;
+    let resolver = TestDns::start_zones(&[APEX, "reports.example."]).await;
+    for dns in [&auth, &resolver] {
+        old_zone(dns).await;
+        dns.set_txt(
+            "_dmarc.example.com.",
+            300,
+            &["v=DMARC1; p=none; rua=mailto:agg@reports.example"],
+        )
+        .await;
+    }
+    let plan = plan(vec![auth.addr], vec![resolver.addr]);
+    let clock = ManualClock::new(t0());
+    let reports = |s: &DnsSnapshot| {
+        dns::step_checks(
+            "monitor-24h",
+            &plan,
+            Some(s),
+            &DnsFacts::default(),
+            None,
+            clock.now(),
+        )
+        .into_iter()
+        .find(|c| c.id == "dmarc-not-tightened")
+        .expect("monitor-24h checks DMARC")
+    };
+
+    // reports.example has not authorised example.com's reports: a warning, not a gate.
+    let s = dns::one_round(&plan, &clock).await;
+    let query = "example.com._report._dmarc.reports.example.";
+    let asked = s.judged.dmarc_reports.iter().find(|a| a.name == query);
+    assert_eq!(
+        asked.map(|a| a.status),
+        Some(AnswerStatus::Nxdomain),
+        "{:?}",
+        s.judged.dmarc_reports
+    );
+    let warned = reports(&s);
+    assert_eq!(warned.status, Status::Warn, "{warned:?}");
+    assert!(
+        warned
+            .evidence
+            .contains("example.com._report._dmarc.reports.example"),
+        "{warned:?}"
+    );
+    let json = serde_json::to_value(&s).expect("json");
+    assert_eq!(json["dmarc_reports"][0]["name"], query);
+
+    resolver.set_txt(query, 300, &["v=DMARC1"]).await;
+    let s = dns::one_round(&plan, &clock).await;
+    let given = reports(&s);
+    assert_eq!(given.status, Status::Pass, "{given:?}");
+    assert!(
+        given.evidence.contains("accepts DMARC reports"),
+        "{given:?}"
+    );
 }

@@ -11,7 +11,7 @@
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use pkcs1::der::{self, Decode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sanitize::sanitize;
 
@@ -87,7 +87,7 @@ pub fn parse_tag_list(record: &str) -> Result<Vec<(String, String)>, TagListErro
 }
 
 /// The key algorithm, from `k=` or from the key itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     Rsa,
@@ -472,19 +472,19 @@ pub fn parse_dkim(record: &str) -> Result<DkimKey, DkimError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `openssl genrsa 2048 | openssl rsa -pubout`, base64 of the SubjectPublicKeyInfo.
-    const RSA_2048: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu7i/VdKAwOIDU1TVdkHhRe3i8T+7x3ZxK76HGL9mwfEI/M/XhyhVQFBJR+M+cOfnrG2SQ364crZHb3oi5SWXurqUPSPiXHcyn0louDIM3b7YoQlCdE4sFmEB5V1esWZgIgCWeRt+ui84Eze4h8/kYxT2iy1UZ4VOzG65r+RpzA8VaKmjFnJ/69A5IHsxWqiPeo21R6OMo3Qwp7Qdi0ZI/Fu+rjy6RTQMe3uB3uAhI9DUyWOO3K+u6VDuCz2lGeiQe5e/XJ/VExEifAwVW5BJbPOx1CGVggSbJV2HxqlUljgN6GnmNu5UgsTQTilvsWt6Jb714zApJGu7hHbqcx4jCwIDAQAB";
+    pub(crate) const RSA_2048: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu7i/VdKAwOIDU1TVdkHhRe3i8T+7x3ZxK76HGL9mwfEI/M/XhyhVQFBJR+M+cOfnrG2SQ364crZHb3oi5SWXurqUPSPiXHcyn0louDIM3b7YoQlCdE4sFmEB5V1esWZgIgCWeRt+ui84Eze4h8/kYxT2iy1UZ4VOzG65r+RpzA8VaKmjFnJ/69A5IHsxWqiPeo21R6OMo3Qwp7Qdi0ZI/Fu+rjy6RTQMe3uB3uAhI9DUyWOO3K+u6VDuCz2lGeiQe5e/XJ/VExEifAwVW5BJbPOx1CGVggSbJV2HxqlUljgN6GnmNu5UgsTQTilvsWt6Jb714zApJGu7hHbqcx4jCwIDAQAB";
     /// The same key as a bare PKCS#1 RSAPublicKey (`openssl rsa -RSAPublicKey_out`).
     const RSA_2048_PKCS1: &str = "MIIBCgKCAQEAu7i/VdKAwOIDU1TVdkHhRe3i8T+7x3ZxK76HGL9mwfEI/M/XhyhVQFBJR+M+cOfnrG2SQ364crZHb3oi5SWXurqUPSPiXHcyn0louDIM3b7YoQlCdE4sFmEB5V1esWZgIgCWeRt+ui84Eze4h8/kYxT2iy1UZ4VOzG65r+RpzA8VaKmjFnJ/69A5IHsxWqiPeo21R6OMo3Qwp7Qdi0ZI/Fu+rjy6RTQMe3uB3uAhI9DUyWOO3K+u6VDuCz2lGeiQe5e/XJ/VExEifAwVW5BJbPOx1CGVggSbJV2HxqlUljgN6GnmNu5UgsTQTilvsWt6Jb714zApJGu7hHbqcx4jCwIDAQAB";
     /// `openssl genrsa 1024 | openssl rsa -pubout`.
-    const RSA_1024: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDpMzjMue7bUiuV2C4KR85slrte+H8BIdQm+mOKMnaLbdT0tHFDuJ73N6c13EP2Tv2QJxXP848Y6HAnLJ2uZkExzYeELrZucQxohTid1zPf1tjaVmz0HigPMgyqXlK9BOvbHbuM9xoRgBEvfEHbr0Wj1gfZoHPji3lEHtzIUdLvmQIDAQAB";
+    pub(crate) const RSA_1024: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDpMzjMue7bUiuV2C4KR85slrte+H8BIdQm+mOKMnaLbdT0tHFDuJ73N6c13EP2Tv2QJxXP848Y6HAnLJ2uZkExzYeELrZucQxohTid1zPf1tjaVmz0HigPMgyqXlK9BOvbHbuM9xoRgBEvfEHbr0Wj1gfZoHPji3lEHtzIUdLvmQIDAQAB";
     /// `openssl genrsa 512 | openssl rsa -pubout`.
-    const RSA_512: &str = "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBALNVPmtoRPUtPCxiWOntBFcbDskYKksfmKrsvtg+MhAvZW0m8G7lZ5LZ6fquNe19GsCwtDO+z4DxDq+DoO6wkCkCAwEAAQ==";
+    pub(crate) const RSA_512: &str = "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBALNVPmtoRPUtPCxiWOntBFcbDskYKksfmKrsvtg+MhAvZW0m8G7lZ5LZ6fquNe19GsCwtDO+z4DxDq+DoO6wkCkCAwEAAQ==";
     /// `openssl genpkey -algorithm ed25519`: the bare 32-byte public key, and as SubjectPublicKeyInfo.
-    const ED25519: &str = "K9B5pMlEfm8NPrzqALwUGP4Ut8RKya6s52ZE9n3ad6I=";
+    pub(crate) const ED25519: &str = "K9B5pMlEfm8NPrzqALwUGP4Ut8RKya6s52ZE9n3ad6I=";
     const ED25519_SPKI: &str = "MCowBQYDK2VwAyEAK9B5pMlEfm8NPrzqALwUGP4Ut8RKya6s52ZE9n3ad6I=";
 
     fn assert_fails_with(record: &str, says: &str) -> DkimVerdict {

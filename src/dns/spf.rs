@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dns::query::Rtype;
 use crate::sanitize::sanitize;
@@ -73,7 +73,7 @@ pub enum SpfResult {
 }
 
 /// One finding, at the term of the domain's own record that leads to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpfProblem {
     /// The term as written, control characters made visible.
     pub term: String,

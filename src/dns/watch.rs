@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
+use crate::dns::dkim;
+use crate::dns::dmarc;
 use crate::dns::mta_sts;
 use crate::dns::query::{Answer, AnswerStatus, Ask, Rtype, ask, fqdn};
 use crate::dns::spf;
@@ -86,6 +88,48 @@ pub struct DnsSnapshot {
     pub spf_targets: Vec<Answer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mta_sts: Option<MtaStsView>,
+    /// What the round judged from its answers (flattened into the JSON:
+    /// `spf`, `dkim`, `dmarc_reports`).
+    #[serde(flatten, default)]
+    pub judged: Findings,
+}
+
+/// The round's judgements of what it was served, beside the raw answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Findings {
+    /// The answers at `<domain>._report._dmarc.<their-domain>` for each
+    /// DMARC report address in another domain (asked at the resolvers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dmarc_reports: Vec<Answer>,
+    /// The domain's SPF record judged over the whole tree (`null` when none
+    /// is served).
+    #[serde(default)]
+    pub spf: Option<SpfSummary>,
+    /// The new server's DKIM key record judged (`null` when none is served
+    /// or the plan names no selector).
+    #[serde(default)]
+    pub dkim: Option<DkimSummary>,
+}
+
+/// `status --json`'s `dns.spf`: what receivers make of the served record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpfSummary {
+    /// `null` when a lookup had no definite answer (unknown, not a fail).
+    pub valid: Option<bool>,
+    pub lookups: u32,
+    pub void_lookups: u32,
+    /// Each with the term and its 1-based position in the record.
+    pub errors: Vec<spf::SpfProblem>,
+}
+
+/// `status --json`'s `dns.dkim`: what verifiers make of the served key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimSummary {
+    pub valid: bool,
+    pub key_type: Option<dkim::KeyType>,
+    pub key_bits: Option<u32>,
+    pub testing: bool,
+    pub errors: Vec<String>,
 }
 
 impl DnsSnapshot {
@@ -112,6 +156,72 @@ impl DnsSnapshot {
         self.spf_targets
             .iter()
             .find(|a| a.rtype == rtype && a.name.eq_ignore_ascii_case(&name))
+    }
+
+    /// The first definite answer for `name`, authoritative servers first.
+    fn served(&self, name: &str, rtype: Rtype) -> Option<&Answer> {
+        self.authoritative()
+            .chain(self.resolvers())
+            .filter_map(|s| s.answer(name, rtype))
+            .find(|a| a.status.is_definite())
+    }
+
+    /// The DMARC record at `_dmarc.<domain>`, parsed, when one is served.
+    pub fn dmarc(&self, domain: &str) -> Option<dmarc::Dmarc> {
+        let name = format!("_dmarc.{}", fqdn(domain));
+        self.served(&name, Rtype::TXT)?
+            .records
+            .iter()
+            .filter(|r| dmarc::is_dmarc(r))
+            .find_map(|r| dmarc::parse_dmarc(r).ok())
+    }
+
+    /// The answer this round got for a DMARC report authorisation query.
+    pub fn dmarc_report_answer(&self, query: &str) -> Option<&Answer> {
+        let name = fqdn(query);
+        self.judged
+            .dmarc_reports
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(&name))
+    }
+
+    /// Judges the domain's SPF record (the first authoritative server serving
+    /// one speaks for the zone, as in the `spf-valid` check).
+    fn judge_spf(&self, plan: &Plan) -> Option<SpfSummary> {
+        let apex = fqdn(&plan.domain);
+        let record = self
+            .authoritative()
+            .filter_map(|s| s.answer(&apex, Rtype::TXT))
+            .filter(|a| a.status == AnswerStatus::Ok)
+            .find_map(|a| a.records.iter().find(|r| spf::is_spf(r)))?;
+        let lookup = |name: &str, rtype: Rtype| self.spf_fetched(name, rtype);
+        let verdict = spf::evaluate(&plan.domain, record, &lookup);
+        Some(SpfSummary {
+            valid: verdict.valid,
+            lookups: verdict.lookups,
+            void_lookups: verdict.void_lookups,
+            errors: verdict.errors,
+        })
+    }
+
+    /// Judges the new server's DKIM key record, as the first authoritative
+    /// server serves it.
+    fn judge_dkim(&self, plan: &Plan) -> Option<DkimSummary> {
+        let selector = plan.new.dkim_selector.as_ref()?;
+        let name = format!("{selector}._domainkey.{}", fqdn(&plan.domain));
+        let record = self
+            .authoritative()
+            .filter_map(|s| s.answer(&name, Rtype::TXT))
+            .filter(|a| a.status == AnswerStatus::Ok)
+            .find_map(|a| a.records.first())?;
+        let verdict = dkim::judge(record);
+        Some(DkimSummary {
+            valid: verdict.valid,
+            key_type: verdict.key_type,
+            key_bits: verdict.key_bits,
+            testing: verdict.testing,
+            errors: verdict.errors,
+        })
     }
 }
 
@@ -331,9 +441,13 @@ async fn run_round(
         discovery_error,
         spf_targets: Vec::new(),
         mta_sts: None,
+        judged: Findings::default(),
     };
     fetch_spf_targets(plan, &mut snapshot).await;
+    snapshot.judged.dmarc_reports = fetch_dmarc_reports(plan, &snapshot).await;
     snapshot.mta_sts = fetch_mta_sts(plan, &snapshot, options).await;
+    snapshot.judged.spf = snapshot.judge_spf(plan);
+    snapshot.judged.dkim = snapshot.judge_dkim(plan);
     snapshot
 }
 
@@ -422,6 +536,46 @@ async fn fetch_spf_targets(plan: &Plan, snapshot: &mut DnsSnapshot) {
         answers.sort_by(|a, b| (&a.name, a.rtype).cmp(&(&b.name, b.rtype)));
         snapshot.spf_targets.extend(answers);
     }
+}
+
+/// At most this many report domains are asked about: a record naming more
+/// is unusual, and each costs a question per round.
+const DMARC_REPORT_QUESTIONS: usize = 8;
+
+/// Asks the resolvers (the report domains are other zones) for each
+/// `<domain>._report._dmarc.<their-domain>` the DMARC record needs (RFC 7489 7.1).
+async fn fetch_dmarc_reports(plan: &Plan, snapshot: &DnsSnapshot) -> Vec<Answer> {
+    let Some(record) = snapshot.dmarc(&plan.domain) else {
+        return vec![];
+    };
+    let healthy: Vec<SocketAddr> = snapshot
+        .resolvers()
+        .filter(|s| s.answers.iter().any(|a| a.status.is_definite()))
+        .map(|s| s.address)
+        .collect();
+    if healthy.is_empty() {
+        return vec![];
+    }
+    let mut asks = JoinSet::new();
+    for report in dmarc::external_reports(&plan.domain, &record)
+        .into_iter()
+        .take(DMARC_REPORT_QUESTIONS)
+    {
+        let resolvers = healthy.clone();
+        let timeout = plan.dns.timeout;
+        let at = snapshot.measured_at;
+        asks.spawn(async move {
+            first_definite_at(&resolvers, timeout, &report.query, Rtype::TXT, at).await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        if let Ok(Some(answer)) = done {
+            answers.push(answer);
+        }
+    }
+    answers.sort_by(|a, b| a.name.cmp(&b.name));
+    answers
 }
 
 async fn fetch_mta_sts(

@@ -78,6 +78,7 @@ pub fn round(
         discovery_error: None,
         spf_targets: Default::default(),
         mta_sts: None,
+        judged: Default::default(),
     }
 }
 

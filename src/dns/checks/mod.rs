@@ -458,6 +458,7 @@ mod tests {
             servers,
             discovery_error: None,
             spf_targets: Default::default(),
+            judged: Default::default(),
             mta_sts: policy.map(|p| crate::dns::watch::MtaStsView {
                 txt: "v=STSv1; id=1".into(),
                 policy: Some(p),

@@ -32,11 +32,11 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
             }
             lines
         }
-        "spf-add-new" => vec![txt_line(
-            &apex,
-            ttl,
-            &spf::merged_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf),
-        )],
+        "spf-add-new" => spf_to_paste(
+            plan,
+            snapshot,
+            spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf),
+        ),
         "add-new-mx" => {
             let mut lines: Vec<String> =
                 plan.new.mx.iter().map(|m| mx_line(&apex, ttl, m)).collect();
@@ -58,11 +58,10 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
             lines
         }
         "dkim-spf-final" => {
-            let mut lines = vec![txt_line(
-                &apex,
-                ttl,
-                &spf::final_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf),
-            )];
+            let record = spf::final_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
+            // Terms receivers would reject were already left out by the merge.
+            let dropped = spf::merge(current_spf.as_deref(), &[], &plan.new.spf).dropped;
+            let mut lines = spf_to_paste(plan, snapshot, spf::Merged { record, dropped });
             if let Some(selector) = &plan.new.dkim_selector {
                 lines.push(format!(
                     "; {selector}._domainkey.{apex} {ttl} IN TXT \"v=DKIM1; k=rsa; p=<the public key {} gives you>\"",
@@ -87,6 +86,37 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
         }
         _ => vec![],
     }
+}
+
+/// The SPF record to paste, with `;` notes: the terms of the current record
+/// left out (receivers reject them), and, when the record would need more
+/// than 10 lookups, the largest includes with their counts (the operator
+/// must flatten or drop one: no merge can fix that alone).
+fn spf_to_paste(plan: &Plan, snapshot: Option<&DnsSnapshot>, merged: spf::Merged) -> Vec<String> {
+    let apex = fqdn(&plan.domain);
+    let mut lines = vec![txt_line(&apex, plan.dns.migration_ttl, &merged.record)];
+    if !merged.dropped.is_empty() {
+        lines.push(format!(
+            "; left out of the current record because receivers reject them: {}",
+            merged.dropped.join(" ")
+        ));
+    }
+    let lookup = |name: &str, rtype: Rtype| match snapshot {
+        Some(s) => s.spf_fetched(name, rtype),
+        None => spf::Fetched::Unknown,
+    };
+    if let Some(over) = spf::over_limit(&plan.domain, &merged.record, &lookup) {
+        lines.push(format!("; {}", sanitize(&over.describe())));
+    } else {
+        let verdict = spf::evaluate(&plan.domain, &merged.record, &lookup);
+        if verdict.valid == Some(false) {
+            lines.push(format!(
+                "; receivers would still reject this record: {}",
+                sanitize(&spf::SpfVerdict::describe(&verdict.errors))
+            ));
+        }
+    }
+    lines
 }
 
 /// The MTA-STS policy lines to publish before add-new-mx, when the served
