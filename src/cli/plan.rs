@@ -75,7 +75,7 @@ pub(crate) fn init(
         match runtime.block_on(discover(domain, &options)) {
             Ok(found) => {
                 let text = plan_text(&found, from.as_ref(), to.as_ref(), &all, now)
-                    .map_err(Failure::Usage)?;
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
                 println!("{}", discovery_summary(&found));
                 text
             }

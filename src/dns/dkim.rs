@@ -237,14 +237,14 @@ fn judge_tags(tags: &[(String, String)], v: &mut DkimVerdict) {
     let key = match decode_base64(&base64) {
         Ok(bytes) => bytes,
         Err(why) => {
-            v.errors.push(why);
+            v.errors.push(why.to_string());
             return;
         }
     };
     match read_key(&key, base64.len(), declared) {
         Err(why) => {
             v.key_type = declared;
-            v.errors.push(why);
+            v.errors.push(why.to_string());
         }
         Ok((found, bits)) => {
             v.key_type = Some(found);
@@ -287,18 +287,17 @@ fn judge_tags(tags: &[(String, String)], v: &mut DkimVerdict) {
 
 /// Base64 with whitespace already removed; padding may be missing (a value cut
 /// short), a stray single character at the end is set aside.
-fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+fn decode_base64(text: &str) -> Result<Vec<u8>, KeyProblem> {
     let body = text.trim_end_matches('=');
     if text.len() - body.len() > 2 {
-        return Err("p= ends in more than two = signs: it is not base64".into());
+        return Err(KeyProblem::TooMuchPadding);
     }
     if let Some(bad) = body
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/')))
     {
-        return Err(format!(
-            "p= is not base64: it contains {} (copy the key again, without quotes or line breaks from the provider's page)",
-            crate::syntax::domain::describe_char(bad)
+        return Err(KeyProblem::NotBase64Char(
+            crate::syntax::domain::describe_char(bad),
         ));
     }
     // A single leftover character carries no whole byte: the value was cut there.
@@ -315,14 +314,18 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     );
     LENIENT
         .decode(usable)
-        .map_err(|e| format!("p= is not base64 ({e})"))
+        .map_err(|e| KeyProblem::NotBase64(e.to_string()))
 }
 
 /// The key's type and size, from its bytes; `chars`: the base64 length, for
 /// the message when the key is cut off.
 /// `declared`: the `k=` type, which settles a 32-byte key that happens to
 /// start like DER.
-fn read_key(key: &[u8], chars: usize, declared: Option<KeyType>) -> Result<(KeyType, u32), String> {
+fn read_key(
+    key: &[u8],
+    chars: usize,
+    declared: Option<KeyType>,
+) -> Result<(KeyType, u32), KeyProblem> {
     const DER_SEQUENCE: u8 = 0x30;
     if key.len() == ED25519_KEY_BYTES
         && (declared == Some(KeyType::Ed25519) || key.first() != Some(&DER_SEQUENCE))
@@ -335,22 +338,18 @@ fn read_key(key: &[u8], chars: usize, declared: Option<KeyType>) -> Result<(KeyT
             let inner = info
                 .subject_public_key
                 .as_bytes()
-                .ok_or_else(|| "the RSA key's bit string is malformed".to_string())?;
+                .ok_or(KeyProblem::RsaBitString)?;
             return rsa_bits(inner, chars);
         }
         Ok(info) if info.algorithm.oid == ED25519_OID => {
             let raw = info.subject_public_key.raw_bytes();
-            return Err(format!(
-                "p= holds an Ed25519 key wrapped in SubjectPublicKeyInfo ({} bytes); DKIM wants the bare 32-byte key (RFC 8463): p={}",
-                key.len(),
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            ));
+            return Err(KeyProblem::WrappedEd25519 {
+                bytes: key.len(),
+                bare: base64::engine::general_purpose::STANDARD.encode(raw),
+            });
         }
         Ok(info) => {
-            return Err(format!(
-                "p= holds a key of algorithm {}, neither RSA nor Ed25519",
-                info.algorithm.oid
-            ));
+            return Err(KeyProblem::OtherAlgorithm(info.algorithm.oid.to_string()));
         }
         Err(_) => {}
     }
@@ -363,40 +362,75 @@ fn read_key(key: &[u8], chars: usize, declared: Option<KeyType>) -> Result<(KeyT
                 .flatten()
                 .any(|e| matches!(e.kind(), der::ErrorKind::Incomplete { .. }));
             if declared == Some(KeyType::Ed25519) {
-                Err(format!(
-                    "an Ed25519 key is {ED25519_KEY_BYTES} bytes (RFC 8463); p= holds {}: paste the key exactly as the new server gives it",
-                    key.len()
-                ))
+                Err(KeyProblem::Ed25519Size(key.len()))
             } else if cut {
-                Err(cut_off(key.len(), chars))
+                Err(KeyProblem::CutOff {
+                    bytes: key.len(),
+                    chars,
+                })
             } else {
-                Err(format!(
-                    "{} bytes do not form a public key (neither an RSA key nor a 32-byte Ed25519 key): paste the key exactly as the new server gives it",
-                    key.len()
-                ))
+                Err(KeyProblem::NotAKey(key.len()))
             }
         }
     }
 }
 
-fn cut_off(bytes: usize, chars: usize) -> String {
-    format!(
+/// Why the bytes of `p=` are not a key a verifier can use; each says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum KeyProblem {
+    #[error("p= ends in more than two = signs: it is not base64")]
+    TooMuchPadding,
+    /// The character, described.
+    #[error(
+        "p= is not base64: it contains {0} (copy the key again, without quotes or line breaks from the provider's page)"
+    )]
+    NotBase64Char(String),
+    #[error("p= is not base64 ({0})")]
+    NotBase64(String),
+    #[error("the RSA key's bit string is malformed")]
+    RsaBitString,
+    #[error(
+        "p= holds an Ed25519 key wrapped in SubjectPublicKeyInfo ({bytes} bytes); DKIM wants the bare 32-byte key (RFC 8463): p={bare}"
+    )]
+    WrappedEd25519 { bytes: usize, bare: String },
+    /// The algorithm's OID.
+    #[error("p= holds a key of algorithm {0}, neither RSA nor Ed25519")]
+    OtherAlgorithm(String),
+    #[error(
+        "an Ed25519 key is {ED25519_KEY_BYTES} bytes (RFC 8463); p= holds {0}: paste the key exactly as the new server gives it"
+    )]
+    Ed25519Size(usize),
+    /// The DER ends early: the value was cut at `chars` base64 characters.
+    #[error(
         "the key is cut off: {bytes} bytes do not form an RSA key — paste the whole value (it was cut at {chars} characters); DNS hosts often split long TXT values into several quoted strings, which is fine"
-    )
+    )]
+    CutOff { bytes: usize, chars: usize },
+    #[error(
+        "{0} bytes do not form a public key (neither an RSA key nor a 32-byte Ed25519 key): paste the key exactly as the new server gives it"
+    )]
+    NotAKey(usize),
+    /// The DER parser's own words.
+    #[error("the RSA key does not parse ({0})")]
+    RsaUnreadable(String),
+    #[error("the RSA key's modulus is empty")]
+    EmptyModulus,
 }
 
 /// The modulus size of a PKCS#1 RSAPublicKey.
-fn rsa_bits(der_bytes: &[u8], chars: usize) -> Result<(KeyType, u32), String> {
+fn rsa_bits(der_bytes: &[u8], chars: usize) -> Result<(KeyType, u32), KeyProblem> {
     let key = pkcs1::RsaPublicKeyRef::from_der(der_bytes).map_err(|e| {
         if matches!(e.kind(), der::ErrorKind::Incomplete { .. }) {
-            cut_off(der_bytes.len(), chars)
+            KeyProblem::CutOff {
+                bytes: der_bytes.len(),
+                chars,
+            }
         } else {
-            format!("the RSA key does not parse ({e})")
+            KeyProblem::RsaUnreadable(e.to_string())
         }
     })?;
     let modulus = key.modulus.as_bytes();
     let Some(first) = modulus.first() else {
-        return Err("the RSA key's modulus is empty".into());
+        return Err(KeyProblem::EmptyModulus);
     };
     let bytes = u32::try_from(modulus.len()).unwrap_or(u32::MAX);
     let bits = bytes

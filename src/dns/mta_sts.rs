@@ -175,29 +175,42 @@ pub(crate) async fn fetch_policy(
                 return Err(fail("the answer is larger than 64 KiB".to_string()));
             }
         }
-        parse_http_response(&raw).map_err(fail)
+        parse_http_response(&raw).map_err(|e| fail(e.to_string()))
     };
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| fail(format!("no answer within {} ms", timeout.as_millis())))?
 }
 
+/// Why a policy answer is not a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum HttpError {
+    #[error("the answer is not HTTP")]
+    NotHttp,
+    /// Any status but 200, as the server wrote it (sanitised).
+    #[error("the server answered \"{0}\"")]
+    Status(String),
+    #[error("a chunk is cut short")]
+    ChunkCut,
+    #[error("a chunk size is unreadable")]
+    ChunkSize,
+    #[error("a chunk is cut short or too large")]
+    ChunkTooLarge,
+}
+
 /// The body of a `200` HTTP/1.1 response (plain or chunked).
-fn parse_http_response(raw: &[u8]) -> Result<String, String> {
+fn parse_http_response(raw: &[u8]) -> Result<String, HttpError> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or("the answer is not HTTP")?;
+        .ok_or(HttpError::NotHttp)?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let body = &raw[split + 4..];
     let mut lines = head.lines();
     let status = lines.next().unwrap_or("");
     let code = status.split_whitespace().nth(1).unwrap_or("");
     if code != "200" {
-        return Err(format!(
-            "the server answered \"{}\"",
-            crate::sanitize::sanitize(status)
-        ));
+        return Err(HttpError::Status(crate::sanitize::sanitize(status)));
     }
     let chunked = lines.any(|l| {
         let l = l.to_ascii_lowercase();
@@ -211,23 +224,22 @@ fn parse_http_response(raw: &[u8]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, HttpError> {
     let mut out = Vec::new();
     loop {
         let line_end = body
             .windows(2)
             .position(|w| w == b"\r\n")
-            .ok_or("a chunk is cut short")?;
+            .ok_or(HttpError::ChunkCut)?;
         let size_text = String::from_utf8_lossy(&body[..line_end]);
         let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size =
-            usize::from_str_radix(size_text, 16).map_err(|_| "a chunk size is unreadable")?;
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| HttpError::ChunkSize)?;
         body = &body[line_end + 2..];
         if size == 0 {
             return Ok(out);
         }
         if body.len() < size || out.len() + size > MAX_POLICY_BYTES {
-            return Err("a chunk is cut short or too large".to_string());
+            return Err(HttpError::ChunkTooLarge);
         }
         out.extend_from_slice(&body[..size]);
         body = body.get(size + 2..).unwrap_or(&[]);

@@ -295,31 +295,50 @@ async fn authoritative_servers(
     }
     match discover(plan, clock).await {
         Ok(found) => (found, None),
-        Err(why) => (vec![], Some(why)),
+        Err(why) => (vec![], Some(why.to_string())),
     }
 }
 
+/// Why the authoritative servers could not be found through the resolvers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NsNotFound {
+    /// The plan names neither.
+    #[error("no authoritative servers in the plan and no resolvers to find them")]
+    NoResolvers,
+    /// The resolvers answered, but not with NS records (NXDOMAIN, SERVFAIL, no data).
+    #[error("the resolvers answered {answer} for the NS of {domain}")]
+    Answered {
+        answer: &'static str,
+        domain: String,
+    },
+    /// No resolver answered in time.
+    #[error("no resolver answered for the NS of {domain}")]
+    NoAnswer { domain: String },
+    /// The NS host names have no address at the resolvers.
+    #[error("the name servers of {domain} have no address the resolvers know")]
+    NoAddress { domain: String },
+}
+
 /// NS of the domain at the resolvers, then the NS hosts' A/AAAA, port 53.
-pub async fn discover(plan: &Plan, clock: &dyn Clock) -> Result<Vec<SocketAddr>, String> {
+pub async fn discover(plan: &Plan, clock: &dyn Clock) -> Result<Vec<SocketAddr>, NsNotFound> {
     if plan.dns.resolvers.is_empty() {
-        return Err("no authoritative servers in the plan and no resolvers to find them".into());
+        return Err(NsNotFound::NoResolvers);
     }
     let now = clock.now();
     let ns = first_definite(plan, &plan.domain, Rtype::NS, now).await;
     let hosts = match ns {
         Some(a) if a.status == AnswerStatus::Ok => a.records,
         Some(a) => {
-            return Err(format!(
-                "the resolvers answered {} for the NS of {}",
-                a.status.as_str(),
-                plan.domain
-            ));
+            return Err(NsNotFound::Answered {
+                answer: a.status.as_str(),
+                domain: plan.domain.clone(),
+            });
         }
         None => {
-            return Err(format!(
-                "no resolver answered for the NS of {}",
-                plan.domain
-            ));
+            return Err(NsNotFound::NoAnswer {
+                domain: plan.domain.clone(),
+            });
         }
     };
     let mut lookups = JoinSet::new();
@@ -346,10 +365,9 @@ pub async fn discover(plan: &Plan, clock: &dyn Clock) -> Result<Vec<SocketAddr>,
     found.sort();
     found.dedup();
     if found.is_empty() {
-        return Err(format!(
-            "the name servers of {} have no address the resolvers know",
-            plan.domain
-        ));
+        return Err(NsNotFound::NoAddress {
+            domain: plan.domain.clone(),
+        });
     }
     Ok(found)
 }

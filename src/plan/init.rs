@@ -5,17 +5,21 @@ use jiff::civil::Weekday;
 
 const TEMPLATE: &str = include_str!("../../assets/plan-template.toml");
 
+/// `--domain` is not a domain name.
+#[derive(Debug, thiserror::Error)]
+#[error("`{given}` is not a domain name: {why} — write the mail domain, e.g. --domain example.com")]
+pub struct BadDomain {
+    /// As given, sanitised.
+    pub given: String,
+    pub why: String,
+}
+
 /// The plan for `domain`, starting next Monday at 09:00 in the system's time zone.
-pub fn render(domain: &str, now: Timestamp) -> Result<String, String> {
-    let d = match crate::syntax::domain::parse_domain(domain.trim()) {
-        Ok(d) => d,
-        Err(why) => {
-            return Err(format!(
-                "`{}` is not a domain name: {why} — write the mail domain, e.g. --domain example.com",
-                crate::sanitize::sanitize(domain)
-            ));
-        }
-    };
+pub fn render(domain: &str, now: Timestamp) -> Result<String, BadDomain> {
+    let d = crate::syntax::domain::parse_domain(domain.trim()).map_err(|why| BadDomain {
+        given: crate::sanitize::sanitize(domain),
+        why: why.to_string(),
+    })?;
     let tz = jiff::tz::TimeZone::system();
     let tz_name = tz.iana_name().unwrap_or("UTC").to_string();
     let today = now.to_zoned_datetime(tz).date();
@@ -375,7 +379,7 @@ mod preset_tests {
     fn the_domain_is_checked_as_the_plan_loader_checks_it() {
         let now = Timestamp::UNIX_EPOCH;
         let e = render("-x.com", now).unwrap_err();
-        assert!(e.contains("starts or ends with a hyphen"), "{e}");
+        assert!(e.to_string().contains("starts or ends with a hyphen"), "{e}");
         assert!(render("abc.123", now).is_err());
         assert!(render("localhost", now).is_err());
         let plan = render(" Example.COM. ", now).unwrap();

@@ -460,7 +460,7 @@ pub fn plan_text(
     to: Option<&Provider>,
     providers: &[Provider],
     now: Timestamp,
-) -> Result<String, String> {
+) -> Result<String, crate::plan::init::BadDomain> {
     let text = crate::plan::init::render(&d.domain, now)?;
     let mut o = plan_overrides(
         d,
