@@ -491,32 +491,23 @@ fn carry_out(
     }
 }
 
-/// Where the rehearsal's `>` skips to: when the next gate clears, as the cockpit shows it.
-/// The next step's own wait first (its `wait_until`, or the `until` of a check that blocks
-/// it: the Next pane's "clears in …"); when the next step waits on no time (it is ready while
-/// the TTL wait runs beside it), the earliest such time of any other open step.
+/// Where the rehearsal's `>` skips to: when the next gate clears, as every surface shows it —
+/// the next step's `wait_until`; when the next step waits on no time (it is ready while the
+/// TTL wait runs beside it), the earliest `wait_until` of any other open step.
 pub fn next_gate_clears(eval: &Evaluation, now: Timestamp) -> Option<Timestamp> {
     let ahead = |at: &Timestamp| *at > now;
-    let next = eval.next.iter().flat_map(|next| {
-        next.wait_until
-            .into_iter()
-            .chain(next.blocked_by.iter().filter_map(|c| c.until))
-    });
-    next.filter(ahead).min().or_else(|| {
-        eval.steps
-            .iter()
-            .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
-            .flat_map(|s| {
-                s.wait_until.into_iter().chain(
-                    s.checks
-                        .iter()
-                        .filter(|c| !c.status.holds())
-                        .filter_map(|c| c.until),
-                )
-            })
-            .filter(ahead)
-            .min()
-    })
+    eval.next
+        .as_ref()
+        .and_then(|next| next.wait_until)
+        .filter(ahead)
+        .or_else(|| {
+            eval.steps
+                .iter()
+                .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
+                .filter_map(|s| s.wait_until)
+                .filter(ahead)
+                .min()
+        })
 }
 
 fn pause(pid: u32) -> io::Result<()> {

@@ -354,3 +354,104 @@ fn confirmations_survive_kill_9() {
     );
     assert!(!reported.is_empty(), "some confirmations must complete");
 }
+
+/// The TTL lowered 1 h 48 min after its slot: the wait ends 24 h (the old TTL) after the
+/// lowering, and JSON, `status` text and `cutover timeline` give that one time.
+#[test]
+fn a_late_lowering_gives_one_wait_end_on_every_surface() {
+    use jiff::{SignedDuration, Timestamp, Unit};
+    let now = Timestamp::now();
+    let start = now
+        .checked_sub(SignedDuration::from_hours(3))
+        .unwrap()
+        .round(Unit::Minute)
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let lowered = start
+        .timestamp()
+        .checked_add(SignedDuration::from_mins(108))
+        .unwrap();
+    let clears = lowered.checked_add(SignedDuration::from_hours(24)).unwrap();
+    let text_plan = PLAN
+        .replace(
+            "start = \"2026-12-07T09:00\"",
+            &format!("start = \"{}\"", start.strftime("%Y-%m-%dT%H:%M")),
+        )
+        .replace(
+            "timezone = \"Europe/Vilnius\"",
+            "timezone = \"UTC\"\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]",
+        )
+        .replace("timeout = \"300ms\"", "timeout = \"300ms\"\nold_ttl = 86400");
+    let (_dir, plan) = write_plan(&text_plan);
+    let journal = Journal::open(Journal::path_for_plan(&plan)).expect("journal");
+    for step in [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ] {
+        journal
+            .append(&Entry::Override {
+                at: lowered,
+                operator: "tester".into(),
+                step: step.into(),
+                mailbox: None,
+                reason: "test".into(),
+                evidence: vec![],
+            })
+            .expect("append");
+    }
+    journal
+        .append(&Entry::Fact {
+            at: lowered,
+            key: "ttl-lowered".into(),
+            value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 1}),
+            evidence: "MX and TXT served with TTL 300 by 1 of 1 authoritative servers".into(),
+        })
+        .expect("append");
+
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let step = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "ttl-wait")
+        .unwrap();
+    assert_eq!(step["state"], "waiting", "{step}");
+    let at = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<Timestamp>().ok());
+    assert_eq!(at(&step["wait_until"]), Some(clears), "{step}");
+    assert_eq!(v["next"]["step"], "ttl-wait");
+    assert_eq!(at(&v["next"]["wait_until"]), Some(clears));
+    // Every step carries wait_until, null when it does not wait.
+    assert!(
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.get("wait_until").is_some())
+    );
+    assert!(v["steps"][0]["wait_until"].is_null());
+
+    let shown = clears
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("%a %-d %b %H:%M UTC")
+        .to_string();
+    let status = text(&cutover(&plan, &["status", "--offline"]));
+    assert!(
+        status.contains(&format!("Waiting until {shown}")),
+        "{shown}\n{status}"
+    );
+    assert!(status.contains(&format!("— until {shown}")), "{status}");
+
+    let timeline = text(&cutover(&plan, &["timeline"]));
+    assert!(timeline.contains(&format!("clears {shown}")), "{timeline}");
+    let out = cutover(&plan, &["timeline", "--format", "json"]);
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(t["waits"][0]["id"], "ttl-wait");
+    assert_eq!(at(&t["waits"][0]["wait_until"]), Some(clears));
+    assert!(t["waits"][1]["wait_until"].is_null());
+}

@@ -183,8 +183,16 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
 }
 
 /// `cutover timeline`: the three working days, as text, Markdown or JSON.
+/// The waits' ends come from the journal (never the network).
 pub(crate) fn timeline(plan: &Plan, format: Format) -> Result<(), Failure> {
-    let t = timeline::build(plan, &Runbook::for_plan(plan));
+    use crate::clock::Clock;
+    let session = crate::session::Session::open(plan)?;
+    let eval = session.evaluate(
+        crate::clock::SystemClock.now(),
+        &crate::session::Observations::default(),
+    );
+    let mut t = session.timeline.clone();
+    t.set_wait_ends(&eval.steps);
     match format {
         Format::Text => print!("{}", t.text()),
         Format::Markdown => print!("{}", t.markdown()),

@@ -167,14 +167,19 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             .as_ref()
             .map(|t| format!(" ({}/{} mailboxes)", t.ticked, t.total))
             .unwrap_or_default();
+        let until = st
+            .wait_until
+            .map(|u| format!(" — until {}", crate::runbook::eval::local(plan, u)))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "  {} {:<10} d{} {:<20} {}{}\n",
+            "  {} {:<10} d{} {:<20} {}{}{}\n",
             st.state.glyph(),
             st.state.as_str(),
             st.day,
             st.id,
             st.title,
-            ticks
+            ticks,
+            until
         ));
     }
     if let Some(next) = &eval.next {

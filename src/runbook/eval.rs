@@ -79,7 +79,7 @@ pub struct StepStatus {
     pub state: StepState,
     pub mode: Mode,
     pub checks: Vec<Check>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When every failing check clears by itself (null when a step does not wait on time).
     pub wait_until: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mailboxes: Option<Ticks>,

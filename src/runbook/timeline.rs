@@ -40,6 +40,9 @@ pub struct Wait {
     pub start: ZonedDateTime,
     #[serde(serialize_with = "rfc3339")]
     pub end: ZonedDateTime,
+    /// When the wait clears by the journal (the step's `wait_until`); null when unknown.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub wait_until: Option<ZonedDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +121,7 @@ pub fn build(plan: &Plan, runbook: &Runbook) -> Timeline {
                 id: step.id.clone(),
                 start: start.clone(),
                 end: end.clone(),
+                wait_until: None,
             });
         }
         days[usize::from(step.day.clamp(1, 3)) - 1]
@@ -133,6 +137,17 @@ pub fn build(plan: &Plan, runbook: &Runbook) -> Timeline {
 }
 
 impl Timeline {
+    /// Sets each wait's `wait_until` from an evaluation of the journal.
+    pub fn set_wait_ends(&mut self, steps: &[crate::runbook::eval::StepStatus]) {
+        for wait in &mut self.waits {
+            wait.wait_until = steps
+                .iter()
+                .find(|s| s.id == wait.id && !s.state.is_finished())
+                .and_then(|s| s.wait_until)
+                .map(|t| t.to_zoned_datetime(wait.end.time_zone().clone()));
+        }
+    }
+
     pub fn step(&self, id: &str) -> Option<&PlannedStep> {
         self.days.iter().flat_map(|d| &d.steps).find(|s| s.id == id)
     }
@@ -172,7 +187,7 @@ impl Timeline {
         out.push_str("Waits\n");
         for w in &self.waits {
             let (from, until) = wait_span(w);
-            out.push_str(&format!("  {:<12} {from} → {until}\n", w.id));
+            out.push_str(&format!("  {:<12} {from} → {until}{}\n", w.id, clears(w)));
         }
         out
     }
@@ -194,7 +209,7 @@ impl Timeline {
         out.push_str("## Waits\n\n| wait | from | until |\n|---|---|---|\n");
         for w in &self.waits {
             let (from, until) = wait_span(w);
-            out.push_str(&format!("| `{}` | {from} | {until} |\n", w.id));
+            out.push_str(&format!("| `{}` | {from} | {until}{} |\n", w.id, clears(w)));
         }
         out
     }
@@ -216,6 +231,14 @@ fn wait_span(w: &Wait) -> (String, String) {
     )
 }
 
+/// "; clears Tue 8 Dec 11:03 EET", when the journal says when the wait ends.
+fn clears(w: &Wait) -> String {
+    w.wait_until
+        .as_ref()
+        .map(|z| format!("; clears {}", z.strftime("%a %-d %b %H:%M %Z")))
+        .unwrap_or_default()
+}
+
 /// RFC 3339 with the plan's local offset, e.g. `2026-12-07T09:00:00+02:00`.
 pub fn rfc3339_string(z: &ZonedDateTime) -> String {
     z.timestamp().display_with_offset(z.offset()).to_string()
@@ -227,4 +250,11 @@ fn rfc3339<S: serde::Serializer>(z: &ZonedDateTime, s: S) -> Result<S::Ok, S::Er
 
 fn iso_date<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.to_string())
+}
+
+fn rfc3339_opt<S: serde::Serializer>(z: &Option<ZonedDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match z {
+        Some(z) => s.serialize_str(&rfc3339_string(z)),
+        None => s.serialize_none(),
+    }
 }
