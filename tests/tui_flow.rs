@@ -203,9 +203,15 @@ fn the_cockpit_records_exactly_what_the_cli_would() {
     typed(&mut app, "same rule");
     let commands = key(&mut app, KeyCode::Enter);
     let status = app.eval.step("lower-ttl").unwrap().clone();
-    let expected =
-        cutover::actions::confirmation_entry(&status, None, Some("same rule"), "tester", now())
-            .unwrap();
+    let expected = cutover::actions::confirmation_entry(
+        &status,
+        None,
+        Some("same rule"),
+        "tester",
+        now(),
+        &[],
+    )
+    .unwrap();
     assert_eq!(settle(&mut app, commands), vec![expected]);
 }
 

@@ -521,7 +521,14 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
         ConfirmKind::Confirm => {
             let reason = (!popup.reason.is_empty()).then_some(popup.reason.as_str());
             for m in &targets {
-                match confirmation_entry(status, m.clone(), reason, &operator, app.now) {
+                match confirmation_entry(
+                    status,
+                    m.clone(),
+                    reason,
+                    &operator,
+                    app.now,
+                    &app.eval.alarms,
+                ) {
                     Ok(entry) => {
                         let done = match entry {
                             Entry::Override { .. } => {

@@ -56,12 +56,20 @@ pub(crate) fn confirm(
     let status = eval
         .step(&def.id)
         .ok_or_else(|| Failure::Usage(format!("no step {}", def.id)))?;
-    let blockers = confirm_blockers(status, mailbox.is_some());
+    let mut blockers = confirm_blockers(status, mailbox.is_some());
+    blockers.extend(crate::actions::alarm_blockers(&def.id, &eval.alarms));
     let what = match &mailbox {
         Some(m) => format!("{} for {m}", def.id),
         None => def.id.clone(),
     };
-    let entry = match confirmation_entry(status, mailbox, override_reason, &plan.operator, now) {
+    let entry = match confirmation_entry(
+        status,
+        mailbox,
+        override_reason,
+        &plan.operator,
+        now,
+        &eval.alarms,
+    ) {
         Ok(entry) => entry,
         Err(Refusal::EmptyReason) => {
             return Err(Failure::Usage(

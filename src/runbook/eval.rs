@@ -121,6 +121,26 @@ pub struct Next {
     pub records_from_plan_only: bool,
     /// Other steps that may be worked on at the same time.
     pub also_ready: Vec<String>,
+    /// The raised alarm that leads (its id): `actions` and `records` are then its fix.
+    pub alarm: Option<String>,
+    /// Advice from what was observed, e.g. R8's MX jump from old to new.
+    pub warnings: Vec<String>,
+}
+
+/// An alarm's fix: what to do now, and the exact records to paste (as `next.records`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Fix {
+    pub action: String,
+    pub records: Vec<String>,
+}
+
+/// A raised alarm, as `status --json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alarm {
+    pub id: String,
+    pub since: String,
+    pub evidence: String,
+    pub fix: Fix,
 }
 
 /// Ahead of or behind the timeline (advice, never a gate).
@@ -139,6 +159,8 @@ pub struct Evaluation {
     pub now: String,
     /// The working day now falls on: 1–3, 0 before day 1, 4 after day 3.
     pub day: u8,
+    /// The raised alarms, leading everything else (empty when none).
+    pub alarms: Vec<Alarm>,
     pub steps: Vec<StepStatus>,
     pub next: Option<Next>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,12 +271,23 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         .round(jiff::Unit::Second)
         .unwrap_or(now)
         .to_zoned_datetime(plan.timezone.clone());
-    let next = next_step(plan, runbook, timeline, &steps, dns);
+    let alarms = alarms(plan, history, dns);
+    let mut next = next_step(plan, runbook, timeline, &steps, dns);
+    if let Some(next) = next.as_mut() {
+        if let Some(alarm) = alarms.first() {
+            next.alarm = Some(alarm.id.clone());
+            next.actions = vec![alarm.fix.action.clone()];
+            next.records = alarm.fix.records.clone();
+            next.records_from_plan_only = dns.is_none();
+        }
+        next.warnings = warnings(plan, history);
+    }
     let schedule = next.as_ref().and_then(|n| schedule(timeline, &n.step, now));
     Evaluation {
         domain: plan.domain.clone(),
         now: timeline::rfc3339_string(&now_zoned),
         day: timeline.day_of(&now_zoned),
+        alarms,
         steps,
         next,
         schedule,
@@ -513,7 +546,108 @@ fn next_step(
         wait_until: current.wait_until,
         actions,
         also_ready,
+        alarm: None,
+        warnings: vec![],
     })
+}
+
+/// The steps an alarm holds back: confirming them while it is raised needs an override.
+pub const HELD_BY_ALARMS: [&str; 6] = [
+    "add-new-mx",
+    "remove-old-mx",
+    "dkim-spf-final",
+    "restore-ttl",
+    "final-copy",
+    "decommission-old",
+];
+
+/// The raised alarms with their fixes, in the order they lead.
+fn alarms(plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> Vec<Alarm> {
+    history
+        .dns
+        .raised_alarms()
+        .into_iter()
+        .map(|a| Alarm {
+            id: a.id.clone(),
+            since: timeline::rfc3339_string(&a.since.to_zoned_datetime(plan.timezone.clone())),
+            evidence: a.evidence.clone(),
+            fix: fix(&a.id, plan, history, dns),
+        })
+        .collect()
+}
+
+fn mx_lines(plan: &Plan, mx: &[crate::plan::MxRecord]) -> Vec<String> {
+    let apex = crate::dns::query::fqdn(&plan.domain);
+    mx.iter()
+        .map(|m| {
+            format!(
+                "{apex} {} IN MX {} {}",
+                plan.dns.migration_ttl, m.preference, m.host
+            )
+        })
+        .collect()
+}
+
+/// What puts an alarm's condition right, with the exact records.
+fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> Fix {
+    let done = |step: &str| history.step(step).is_some_and(|r| r.confirmed.is_some());
+    let paste = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| !l.trim_start().starts_with(';'))
+            .collect()
+    };
+    match id {
+        "mx-empty" | "mx-neither" if done("add-new-mx") => {
+            let records = mx_lines(plan, &plan.new.mx);
+            Fix {
+                action: format!("Put the new MX back now: `{}`", records.join("`, `")),
+                records,
+            }
+        }
+        "mx-empty" | "mx-neither" => {
+            let records = mx_lines(plan, &plan.old.mx);
+            Fix {
+                action: format!("Put the old MX back now: `{}`", records.join("`, `")),
+                records,
+            }
+        }
+        "spf-lost" => {
+            let records = paste(crate::dns::records_to_paste("spf-add-new", plan, dns));
+            Fix {
+                action: format!(
+                    "Re-publish the SPF record now, naming the old and the new server: `{}`",
+                    records.join("`, `")
+                ),
+                records,
+            }
+        }
+        _ => {
+            let records = paste(crate::dns::records_to_paste("lower-ttl", plan, dns));
+            Fix {
+                action: format!(
+                    "Set MX and TXT to the migration TTL of {} again at your DNS host; if it does not keep it, move the zone to a DNS host that allows per-record TTLs (R3).",
+                    crate::units::ttl(plan.dns.migration_ttl)
+                ),
+                records,
+            }
+        }
+    }
+}
+
+/// R8: the MX set went from old to new between two polls, so the order is unproven.
+fn warnings(plan: &Plan, history: &History) -> Vec<String> {
+    history
+        .dns
+        .order_unproven_at
+        .map(|at| {
+            format!(
+                "R8: at {} the MX set went from old to new without old+new ever being observed: the order (new added before old removed) is unproven, and mail may have been deferred.",
+                local(plan, at)
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule> {

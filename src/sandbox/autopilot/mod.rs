@@ -462,6 +462,7 @@ impl Autopilot {
             override_reason,
             &operator,
             self.now(),
+            &eval.alarms,
         ) {
             Ok(entry) => {
                 let text = match (&entry, &mailbox) {
