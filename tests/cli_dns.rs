@@ -131,7 +131,18 @@ async fn status_measures_dns_journals_facts_and_gates_lower_ttl() {
     let wait = check(&v, "ttl-wait", "old-ttl-expired");
     assert_eq!(wait["status"], "fail");
     assert!(wait["until"].is_string(), "{wait:#}");
+    // Whether the DNS host serves the TTL set is judged only once the change is marked made.
+    assert_eq!(check(&v, "lower-ttl", "ttl-honoured")["status"], "unknown");
+    let out = cutover(&plan, &["confirm", "lower-ttl"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Not marked as applied yet"),
+        "{}",
+        text(&out)
+    );
 
+    let out = cutover(&plan, &["applied", "lower-ttl"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = cutover(&plan, &["confirm", "lower-ttl"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let entries = journal.replay().expect("replay").entries;

@@ -96,7 +96,12 @@ fn dns_round(app: &mut App, round: DnsSnapshot) {
 }
 
 /// A round showing step lower-ttl done at the DNS host: every check of it holds.
+/// The TTL change marked made (`a`) and then seen served: every check of lower-ttl is
+/// measured (`ttl-honoured` is judged only after `a`).
 fn lowered_ttl_measured(app: &mut App) {
+    select_step(app, "lower-ttl");
+    let commands = key(app, KeyCode::Char('a'));
+    settle(app, commands);
     let round = rounds::ttl_lowered(&app.plan, now());
     dns_round(app, round);
 }
@@ -159,7 +164,8 @@ fn n_and_esc_cancel_without_recording() {
     key(&mut app, KeyCode::Enter);
     assert!(key(&mut app, KeyCode::Esc).is_empty());
     assert!(app.popup.is_none());
-    assert_eq!(state(&app, "lower-ttl"), StepState::Ready);
+    // Still only applied (by `a`), not confirmed.
+    assert_eq!(state(&app, "lower-ttl"), StepState::Applied);
 }
 
 #[test]
@@ -253,6 +259,22 @@ fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
     key(&mut app, KeyCode::Char('t'));
     assert!(
         matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == "clients-configured" && p.mailboxes.len() == 2)
+    );
+    // The popup never says every check holds beside the ✗ of the outcome.
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
+    terminal
+        .draw(|f| cutover::ui::render(f, &mut app))
+        .expect("draw");
+    let screen = format!("{}", terminal.backend());
+    assert!(
+        screen.contains("✗ outcome every-mailbox-ticked"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Every check holds"), "{screen}");
+    assert!(
+        screen.contains("The gates hold; not yet: every-mailbox-ticked"),
+        "{screen}"
     );
     // The outcome (every mailbox ticked) fails, but ticks only need the gates: `y` works.
     let commands = key(&mut app, KeyCode::Char('y'));

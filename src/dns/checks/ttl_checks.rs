@@ -108,9 +108,10 @@ impl Ctx<'_> {
 
     pub(super) fn ttl_honoured(&self, applied_at: Option<Timestamp>, now: Timestamp) -> Verdict {
         let Some(applied) = applied_at else {
+            // Nothing to judge before the change is made: not measured, never green.
             return (
-                Status::Pass,
-                "The TTL change is not marked as made at the DNS host yet.".into(),
+                Status::Unknown,
+                "Not marked as applied yet: `cutover applied lower-ttl` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.".into(),
                 None,
             );
         };
@@ -137,7 +138,12 @@ impl Ctx<'_> {
         if still_high.is_empty() && measured {
             (
                 Status::Pass,
-                "The DNS host serves the TTL you set.".into(),
+                format!(
+                    "Every authoritative server serves MX and TXT at {} with a TTL of at most {} since the change was marked made at {}.",
+                    self.plan.domain,
+                    human_seconds(limit),
+                    applied.strftime("%Y-%m-%d %H:%M UTC")
+                ),
                 None,
             )
         } else if !still_high.is_empty() && since >= TTL_GRACE {
