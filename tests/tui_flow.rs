@@ -264,7 +264,7 @@ fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
     terminal
-        .draw(|f| cutover::ui::render(f, &mut app))
+        .draw(|f| cutover::ui::render(f, &app))
         .expect("draw");
     let screen = format!("{}", terminal.backend());
     assert!(
