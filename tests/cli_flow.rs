@@ -454,4 +454,68 @@ fn a_late_lowering_gives_one_wait_end_on_every_surface() {
     assert_eq!(t["waits"][0]["id"], "ttl-wait");
     assert_eq!(at(&t["waits"][0]["wait_until"]), Some(clears));
     assert!(t["waits"][1]["wait_until"].is_null());
+
+    // The schedule re-planned from the journal: the switch moves to when the wait ends.
+    let step = |id: &str| {
+        t["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["steps"].as_array().unwrap())
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let switch = step("add-new-mx");
+    let planned_switch = at(&switch["start"]).unwrap();
+    assert_eq!(
+        planned_switch,
+        start
+            .timestamp()
+            .checked_add(SignedDuration::from_hours(24))
+            .unwrap(),
+        "{switch}"
+    );
+    assert_eq!(at(&switch["expected_start"]), Some(clears), "{switch}");
+    assert_eq!(
+        at(&switch["expected_end"]),
+        clears.checked_add(SignedDuration::from_mins(15)).ok(),
+        "{switch}"
+    );
+    let ttl_wait = step("ttl-wait");
+    assert_eq!(at(&ttl_wait["expected_end"]), Some(clears), "{ttl_wait}");
+    // Steps already done keep their place; the lower-ttl slot is unchanged in the plan.
+    let lower = step("lower-ttl");
+    assert_eq!(at(&lower["start"]), Some(start.timestamp()));
+    let later = step("remove-old-mx");
+    assert!(
+        at(&later["expected_start"]) >= at(&switch["expected_end"]),
+        "{later}"
+    );
+    let moved_to = clears
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("(moved to %a %-d %b %H:%M")
+        .to_string();
+    assert!(timeline.contains(&moved_to), "{moved_to}\n{timeline}");
+    let md = text(&cutover(&plan, &["timeline", "--format", "markdown"]));
+    assert!(md.contains(&moved_to), "{md}");
+
+    // The notice announces the expected switch, saying it moved.
+    let notice = text(&cutover(&plan, &["notice"]));
+    let switch_words = format!(
+        "From {} (moved from {}), new mail arrives only in the new mailbox",
+        clears
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .strftime("%A %-d %B at %H:%M"),
+        planned_switch
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .strftime("%A %-d %B at %H:%M")
+    );
+    assert!(
+        notice
+            .replace('\n', " ")
+            .replace("  ", " ")
+            .contains(&switch_words),
+        "{switch_words}\n{notice}"
+    );
 }
