@@ -519,3 +519,26 @@ fn a_late_lowering_gives_one_wait_end_on_every_surface() {
         "{switch_words}\n{notice}"
     );
 }
+
+/// `applied` warns, never refuses, when the step's gates do not hold yet, naming them.
+#[test]
+fn applied_before_the_gates_hold_warns_naming_them_and_records() {
+    let (_dir, plan) = write_plan(PLAN);
+    let out = cutover(&plan, &["applied", "add-new-mx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: add-new-mx's gates do not hold yet: done:ttl-wait (fail)"),
+        "{err}"
+    );
+    assert!(err.contains("done:spf-add-new (fail)"), "{err}");
+    assert!(
+        journal_of(&plan)
+            .iter()
+            .any(|e| matches!(e, Entry::Applied { step, .. } if step == "add-new-mx"))
+    );
+    // A step whose gates hold says nothing of the kind.
+    let out = cutover(&plan, &["applied", "lower-ttl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+}

@@ -14,6 +14,14 @@ pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), 
     let session = Session::open(plan)?;
     let def = session.step_def(step)?;
     session.ensure_not_observing()?;
+    // Gates judged from the journal alone (no network round): a warning, never a refusal.
+    let eval = session.evaluate(clock.now(), &crate::session::Observations::default());
+    if let Some(warning) = eval
+        .step(&def.id)
+        .and_then(crate::runbook::eval::applied_warning)
+    {
+        eprintln!("warning: {warning}; recorded anyway.");
+    }
     session.journal.append(&Entry::Applied {
         at: clock.now(),
         operator: plan.operator.clone(),

@@ -671,6 +671,24 @@ fn human_minutes(m: i64) -> String {
     crate::units::duration_secs(u64::try_from(m).unwrap_or(0) * 60)
 }
 
+/// What `cutover applied` and the `a` key say when the step's gates do not hold yet (they
+/// warn, never refuse: the change may already be made), naming each gate; `None` when they hold.
+pub fn applied_warning(status: &StepStatus) -> Option<String> {
+    let gates: Vec<String> = status
+        .checks
+        .iter()
+        .filter(|c| c.kind == Kind::Gate && !c.status.holds())
+        .map(|c| format!("{} ({})", c.id, c.status.as_str()))
+        .collect();
+    (!gates.is_empty()).then(|| {
+        format!(
+            "{}'s gates do not hold yet: {}",
+            status.id,
+            gates.join(", ")
+        )
+    })
+}
+
 /// Why a confirmation is refused: the checks that do not hold.
 /// A per-mailbox tick needs only the gates; a whole step needs gates and outcomes.
 pub fn confirm_blockers(status: &StepStatus, mailbox: bool) -> Vec<Check> {
