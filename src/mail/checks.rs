@@ -161,16 +161,22 @@ pub fn old_inbox_quiet(
             ),
         )
     } else {
-        let check = Check::new(
-            id,
-            Kind::Outcome,
-            Status::Fail,
+        // Said to have received mail only when it did; otherwise it was not watched long enough.
+        let grew = history.iter().any(|(_, uidnext)| *uidnext != latest);
+        let evidence = if grew {
             format!(
-                "{address}: old INBOX last grew {} ago (UIDNEXT {latest}); needs {} quiet",
+                "{address}: old INBOX received mail {} ago (UIDNEXT {latest}); needs {} quiet",
                 human(quiet_for),
                 human(window)
-            ),
-        );
+            )
+        } else {
+            format!(
+                "{address}: no mail seen in the old INBOX, but not watched for {} yet (watched for {})",
+                human(window),
+                human(quiet_for)
+            )
+        };
+        let check = Check::new(id, Kind::Outcome, Status::Fail, evidence);
         match since.checked_add(window) {
             Ok(until) => check.until(until),
             Err(_) => check,

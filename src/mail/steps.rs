@@ -52,7 +52,7 @@ pub fn step_checks(
                 None => not_probed(id),
             },
             "mail.old-inbox-quiet" => old_inboxes_quiet(plan, probes, history, now),
-            _ => copy_verified(plan, history),
+            _ => copy_verified(plan, probes, history),
         })
         .collect()
 }
@@ -110,6 +110,7 @@ fn old_inboxes_quiet(
         .map(|p| (p.address.to_lowercase(), p))
         .collect();
     let mut growing = Vec::new();
+    let mut unwatched = Vec::new();
     let mut unknown = Vec::new();
     let mut until: Option<Timestamp> = None;
     for mailbox in &plan.mailboxes {
@@ -124,24 +125,34 @@ fn old_inboxes_quiet(
         match check.status {
             Status::Unknown => unknown.push(mailbox.address.as_str()),
             Status::Fail => {
-                growing.push(mailbox.address.as_str());
+                let latest = seen.last().map(|(_, u)| *u);
+                if seen.iter().any(|(_, u)| Some(*u) != latest) {
+                    growing.push(mailbox.address.as_str());
+                } else {
+                    unwatched.push(mailbox.address.as_str());
+                }
                 until = until.max(check.until);
             }
             _ => {}
         }
     }
-    if !growing.is_empty() {
-        let check = Check::new(
-            id,
-            Kind::Outcome,
-            Status::Fail,
-            format!(
+    if !growing.is_empty() || !unwatched.is_empty() {
+        let mut parts = Vec::new();
+        if !growing.is_empty() {
+            parts.push(format!(
                 "{} of {} old INBOXes received mail within the last 24 h: {}",
                 growing.len(),
                 plan.mailboxes.len(),
                 list(&growing)
-            ),
-        );
+            ));
+        }
+        if !unwatched.is_empty() {
+            parts.push(format!(
+                "no mail seen but not watched for 24 h yet: {}",
+                list(&unwatched)
+            ));
+        }
+        let check = Check::new(id, Kind::Outcome, Status::Fail, parts.join("; "));
         return match until {
             Some(u) => check.until(u),
             None => check,
@@ -166,8 +177,50 @@ fn old_inboxes_quiet(
     )
 }
 
-/// R12/R14: every mailbox's last copy verified complete, after the 24 h gate.
-fn copy_verified(plan: &Plan, history: &History) -> Check {
+/// The old INBOXes that received mail after their last verified copy: (address, how many
+/// messages by UIDNEXT, when the copy was verified), from the journal's UIDNEXT history and
+/// the latest probe.
+fn received_after_copy(
+    plan: &Plan,
+    probes: Option<&[MailboxProbe]>,
+    history: &History,
+) -> Vec<(String, u32, Timestamp)> {
+    let recorded = uidnext_history(history);
+    let mut out = Vec::new();
+    for mailbox in &plan.mailboxes {
+        let key = mailbox.address.to_lowercase();
+        let Some(copy) = history
+            .sync
+            .get(&mailbox.address)
+            .filter(|s| s.state == "verified")
+        else {
+            continue;
+        };
+        let seen = recorded.get(&key).cloned().unwrap_or_default();
+        // UIDNEXT as it stood when the copy was verified (the last value seen by then).
+        let Some(at_copy) = seen
+            .iter()
+            .filter(|(at, _)| *at <= copy.at)
+            .map(|(_, u)| *u)
+            .next_back()
+        else {
+            continue;
+        };
+        let latest = probes
+            .and_then(|ps| ps.iter().find(|p| p.address.to_lowercase() == key))
+            .and_then(|p| p.old.inbox_uidnext())
+            .or_else(|| seen.last().map(|(_, u)| *u))
+            .unwrap_or(at_copy);
+        if latest > at_copy {
+            out.push((mailbox.address.clone(), latest - at_copy, copy.at));
+        }
+    }
+    out
+}
+
+/// R12/R14: every mailbox's last copy verified complete, after the 24 h gate, and no old
+/// INBOX received mail since.
+fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History) -> Check {
     let id = "mail.copy-verified";
     let gate = history
         .switch_at()
@@ -198,6 +251,28 @@ fn copy_verified(plan: &Plan, history: &History) -> Check {
             parts.push(format!("not copied yet: {}", list(&missing)));
         }
         return Check::new(id, Kind::Outcome, Status::Fail, parts.join("; "));
+    }
+    let late = received_after_copy(plan, probes, history);
+    if !late.is_empty() {
+        let named: Vec<String> = late
+            .iter()
+            .map(|(address, n, at)| {
+                format!(
+                    "{address} ({n} message{} since the copy verified at {})",
+                    if *n == 1 { "" } else { "s" },
+                    at.strftime("%Y-%m-%d %H:%M UTC")
+                )
+            })
+            .collect();
+        return Check::new(
+            id,
+            Kind::Outcome,
+            Status::Fail,
+            format!(
+                "old INBOXes received mail after their last verified copy: {} — copy again",
+                named.join(", ")
+            ),
+        );
     }
     if !early.is_empty() {
         return Check::new(
@@ -362,5 +437,85 @@ mod tests {
         };
         assert!(mail_facts(&history, &[probe(10)], t0).is_empty());
         assert_eq!(mail_facts(&history, &[probe(11)], t0).len(), 1);
+    }
+
+    fn verified(at: Timestamp, mailbox: &str) -> Entry {
+        Entry::Sync {
+            at,
+            mailbox: mailbox.into(),
+            pid: 1,
+            state: "verified".into(),
+            messages_done: 10,
+            messages_left: 0,
+            bytes_done: 100,
+            detail: None,
+        }
+    }
+
+    /// "Received mail" only of a mailbox whose old INBOX grew; one that did not but was
+    /// watched for less than 24 h is "not watched for 24 h yet".
+    #[test]
+    fn received_mail_is_said_only_of_a_mailbox_that_did() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let history = History::from_entries(&[
+            fact(h(0), "a@x", 10),
+            fact(h(2), "a@x", 11),
+            fact(h(10), "b@x", 5),
+        ]);
+        let plan = plan_with(&["a@x", "b@x"]);
+        let c = old_inboxes_quiet(&plan, None, &history, h(12));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.evidence
+                .contains("1 of 2 old INBOXes received mail within the last 24 h: a@x"),
+            "{}",
+            c.evidence
+        );
+        assert!(
+            c.evidence
+                .contains("no mail seen but not watched for 24 h yet: b@x"),
+            "{}",
+            c.evidence
+        );
+        assert_eq!(c.until, Some(h(34)));
+    }
+
+    /// `mail.copy-verified` fails when an old INBOX received mail after its last verified
+    /// copy, naming the mailbox and how many messages.
+    #[test]
+    fn copy_verified_fails_when_mail_arrives_after_the_verified_copy() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let switch = Entry::Fact {
+            at: h(0),
+            key: crate::journal::dns_facts::keys::MX_SET.into(),
+            value: json!({"from": "old+new", "to": "new"}),
+            evidence: String::new(),
+        };
+        let plan = plan_with(&["a@x", "b@x"]);
+        let mut entries = vec![
+            switch,
+            fact(h(0), "a@x", 10),
+            fact(h(0), "b@x", 20),
+            verified(h(25), "a@x"),
+            verified(h(25), "b@x"),
+        ];
+        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        entries.push(fact(h(26), "b@x", 23));
+        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(
+            c.evidence
+                .contains("b@x (3 messages since the copy verified at 2026-03-04 09:00 UTC)"),
+            "{}",
+            c.evidence
+        );
+        assert!(!c.evidence.contains("a@x"), "{}", c.evidence);
+        // A new copy, verified after that mail, passes again.
+        entries.push(verified(h(27), "b@x"));
+        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
     }
 }
