@@ -272,7 +272,8 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         .unwrap_or(now)
         .to_zoned_datetime(plan.timezone.clone());
     let alarms = alarms(plan, history, dns);
-    let mut next = next_step(plan, runbook, timeline, &steps, dns);
+    let vars = replanned_vars(plan, runbook, timeline, &steps, history);
+    let mut next = next_step(plan, runbook, &vars, &steps, dns);
     if let Some(next) = next.as_mut() {
         if let Some(alarm) = alarms.first() {
             next.alarm = Some(alarm.id.clone());
@@ -465,10 +466,38 @@ fn step_state(
     (StepState::Blocked, None)
 }
 
-fn next_step(
+/// The placeholders with the shutdown date re-planned from the journal: the expected day of
+/// `decommission-old`, "(moved from …)" when it differs from the plan's.
+fn replanned_vars(
     plan: &Plan,
     runbook: &Runbook,
     timeline: &Timeline,
+    steps: &[StepStatus],
+    history: &History,
+) -> std::collections::HashMap<&'static str, String> {
+    let mut vars = vars(plan, timeline);
+    let mut replanned = timeline.clone();
+    replanned.set_wait_ends(steps);
+    replanned.replan(plan, runbook, steps, history);
+    if let Some(step) = replanned.step("decommission-old") {
+        let expected = step.expected_start.date();
+        let planned = timeline.days.last().map(|d| d.date);
+        let shown = expected.strftime("%A %-d %B %Y").to_string();
+        let text = match planned {
+            Some(p) if p != expected => {
+                format!("{shown} (moved from {})", p.strftime("%A %-d %B %Y"))
+            }
+            _ => shown,
+        };
+        vars.insert("shutdown_date", text);
+    }
+    vars
+}
+
+fn next_step(
+    plan: &Plan,
+    runbook: &Runbook,
+    vars: &std::collections::HashMap<&'static str, String>,
     steps: &[StepStatus],
     dns: Option<&DnsSnapshot>,
 ) -> Option<Next> {
@@ -482,7 +511,6 @@ fn next_step(
         .find(|s| s.state == StepState::Applied)
         .or_else(|| open.first())?;
     let def = runbook.step(&current.id)?;
-    let vars = vars(plan, timeline);
     let blocked_by: Vec<Check> = match current.state {
         StepState::Applied => current
             .checks
@@ -498,7 +526,7 @@ fn next_step(
             .cloned()
             .collect(),
     };
-    let mut actions: Vec<String> = template::render(def.what.trim(), &vars)
+    let mut actions: Vec<String> = template::render(def.what.trim(), vars)
         .lines()
         .map(str::to_string)
         .collect();
@@ -541,7 +569,7 @@ fn next_step(
         title: current.title.clone(),
         state: current.state,
         ready: current.state == StepState::Ready,
-        why: template::render(&def.why, &vars),
+        why: template::render(&def.why, vars),
         blocked_by,
         wait_until: current.wait_until,
         actions,
