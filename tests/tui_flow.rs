@@ -508,6 +508,7 @@ fn probe(address: &str, new_login: cutover::mail::LoginState) -> cutover::mail::
         }],
         error: None,
         inbox: None,
+        inbox_newest_at: None,
     };
     cutover::mail::MailboxProbe {
         address: address.into(),

@@ -275,6 +275,7 @@ mod tests {
             }],
             error: None,
             inbox: None,
+            inbox_newest_at: None,
         };
         MailboxProbe {
             address: address.into(),

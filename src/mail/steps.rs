@@ -119,7 +119,12 @@ fn old_inboxes_quiet(
         if let Some(probe) = probed.get(&key)
             && let Some(uidnext) = probe.old.inbox_uidnext()
         {
-            seen.push((now, uidnext));
+            let previous = seen.last().copied();
+            let at = match previous {
+                Some((p, u)) if u != uidnext => began(now, probe.old.inbox_newest_at, Some(p)),
+                _ => now,
+            };
+            seen.push((at, uidnext));
         }
         let check = checks::old_inbox_quiet(&mailbox.address, &seen, now, QUIET_WINDOW);
         match check.status {
@@ -307,26 +312,56 @@ pub fn mail_facts(history: &History, probes: &[MailboxProbe], now: Timestamp) ->
                 .get(&p.address.to_lowercase())
                 .and_then(|h| h.last())
                 .map(|(_, u)| *u);
-            (last != Some(uidnext)).then(|| Entry::Fact {
-                at: now,
-                key: OLD_INBOX_UIDNEXT.to_string(),
-                value: json!({ "mailbox": p.address, "uidnext": uidnext }),
-                evidence: format!("{}: old INBOX UIDNEXT {uidnext}", p.address),
+            (last != Some(uidnext)).then(|| {
+                // When the newest message arrived (INTERNALDATE), beside when it was noticed.
+                let mut value = json!({ "mailbox": p.address, "uidnext": uidnext });
+                let mut evidence = format!("{}: old INBOX UIDNEXT {uidnext}", p.address);
+                if let Some(arrived) = p.old.inbox_newest_at {
+                    value["arrived"] = json!(arrived.to_string());
+                    evidence.push_str(&format!(
+                        ", newest message arrived {}",
+                        arrived.strftime("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
+                Entry::Fact {
+                    at: now,
+                    key: OLD_INBOX_UIDNEXT.to_string(),
+                    value,
+                    evidence,
+                }
             })
         })
         .collect()
 }
 
-/// Mailbox (lowercase) → (time, UIDNEXT) of its old INBOX, oldest first.
+/// When a UIDNEXT value began: the newest message's arrival (INTERNALDATE) when known,
+/// with the time it was noticed as the upper bound and the previous observation as the lower.
+fn began(noticed: Timestamp, arrived: Option<Timestamp>, previous: Option<Timestamp>) -> Timestamp {
+    let at = arrived.map_or(noticed, |a| a.min(noticed));
+    previous.map_or(at, |p| at.max(p))
+}
+
+/// Mailbox (lowercase) → (time, UIDNEXT) of its old INBOX, oldest first; each time is when
+/// that value began ([`began`]): mail is judged by its own arrival, not by when it was noticed.
 fn uidnext_history(history: &History) -> HashMap<String, Vec<(Timestamp, u32)>> {
     let mut out: HashMap<String, Vec<(Timestamp, u32)>> = HashMap::new();
     for fact in history.facts.get(OLD_INBOX_UIDNEXT).into_iter().flatten() {
         let mailbox = fact.value.get("mailbox").and_then(|v| v.as_str());
         let uidnext = fact.value.get("uidnext").and_then(|v| v.as_u64());
+        let arrived = fact
+            .value
+            .get("arrived")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<Timestamp>().ok());
         if let (Some(m), Some(u)) = (mailbox, uidnext) {
-            out.entry(m.to_lowercase())
-                .or_default()
-                .push((fact.at, u32::try_from(u).unwrap_or(u32::MAX)));
+            let seen = out.entry(m.to_lowercase()).or_default();
+            let previous = seen.last().map(|(at, _)| *at);
+            // The first observation of a mailbox starts its watch: it is not an arrival.
+            let at = match previous {
+                None => fact.at,
+                Some(_) => began(fact.at, arrived, previous),
+            };
+            seen.push((at, u32::try_from(u).unwrap_or(u32::MAX)));
         }
     }
     out
@@ -423,6 +458,7 @@ mod tests {
                 }],
                 error: None,
                 inbox: None,
+                inbox_newest_at: None,
             };
             MailboxProbe {
                 address: "a@x".into(),
@@ -517,5 +553,83 @@ mod tests {
         entries.push(verified(h(27), "b@x"));
         let c = copy_verified(&plan, None, &History::from_entries(&entries));
         assert_eq!(c.status, Status::Pass, "{c:?}");
+    }
+
+    fn arrived(at: Timestamp, mailbox: &str, uidnext: u32, arrived: Timestamp) -> Entry {
+        Entry::Fact {
+            at,
+            key: OLD_INBOX_UIDNEXT.into(),
+            value: json!({"mailbox": mailbox, "uidnext": uidnext, "arrived": arrived.to_string()}),
+            evidence: String::new(),
+        }
+    }
+
+    /// Mail is judged by its own arrival (INTERNALDATE): a message that arrived at 03:00 but
+    /// was first noticed at 30:00 does not restart the 24 h window from 30:00; the previous
+    /// observation bounds it from below.
+    #[test]
+    fn the_quiet_window_runs_from_the_arrival_not_from_when_it_was_noticed() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let plan = plan_with(&["a@x"]);
+        let noticed_late =
+            History::from_entries(&[fact(h(0), "a@x", 10), arrived(h(30), "a@x", 11, h(3))]);
+        let c = old_inboxes_quiet(&plan, None, &noticed_late, h(30));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        // Without the arrival time, the window runs from when it was noticed.
+        let unknown_arrival =
+            History::from_entries(&[fact(h(0), "a@x", 10), fact(h(30), "a@x", 11)]);
+        let c = old_inboxes_quiet(&plan, None, &unknown_arrival, h(30));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert_eq!(c.until, Some(h(54)));
+        // An arrival dated before the previous observation counts from that observation.
+        let odd = History::from_entries(&[fact(h(10), "a@x", 10), arrived(h(20), "a@x", 11, h(1))]);
+        let c = old_inboxes_quiet(&plan, None, &odd, h(20));
+        assert_eq!(c.until, Some(h(34)), "{c:?}");
+    }
+
+    #[test]
+    fn a_uidnext_fact_carries_the_newest_arrival() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let side = crate::mail::probe::SideProbe {
+            login: crate::mail::LoginState::Ok,
+            messages: Some(1),
+            folders: vec![crate::mail::probe::FolderProbe {
+                name: "INBOX".into(),
+                messages: 1,
+                uidnext: 5,
+                uidvalidity: 1,
+                special_use: None,
+            }],
+            error: None,
+            inbox: None,
+            inbox_newest_at: Some(t0),
+        };
+        let probe = MailboxProbe {
+            address: "a@x".into(),
+            old: side.clone(),
+            new: side,
+            synced_percent: None,
+            fetch_detected: None,
+            fetch_share: None,
+            verified: None,
+            probed_at: t0,
+        };
+        let later = t0.checked_add(SignedDuration::from_hours(2)).expect("time");
+        let facts = mail_facts(&History::default(), &[probe], later);
+        match &facts[..] {
+            [
+                Entry::Fact {
+                    value, evidence, ..
+                },
+            ] => {
+                assert_eq!(value["arrived"], json!(t0.to_string()));
+                assert!(
+                    evidence.contains("newest message arrived 2026-03-03 08:00 UTC"),
+                    "{evidence}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
