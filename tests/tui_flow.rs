@@ -566,3 +566,52 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
     );
     assert_eq!(mail_check(&app), Some(Status::Pass));
 }
+
+/// A raised alarm leads the cockpit: the top banner names it and gives its fix, and the
+/// Next step's actions are the fix (the same as `status`).
+#[test]
+fn an_alarm_puts_its_fix_in_the_top_banner_and_the_next_step() {
+    let mut app = app();
+    // The SPF record named the old server; now it names neither.
+    let named = rounds::ttl_lowered(&app.plan, now());
+    dns_round(&mut app, named);
+    let mut lost = rounds::ttl_lowered(&app.plan, now());
+    for server in &mut lost.servers {
+        for a in &mut server.answers {
+            if a.rtype == cutover::dns::Rtype::TXT {
+                a.records = vec!["v=spf1 include:_spf.other.example -all".into()];
+            }
+        }
+    }
+    dns_round(&mut app, lost);
+    assert_eq!(
+        app.eval
+            .alarms
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>(),
+        ["spf-lost"]
+    );
+    let next = app.eval.next.as_ref().unwrap();
+    assert_eq!(next.alarm.as_deref(), Some("spf-lost"));
+    assert!(
+        next.actions[0].starts_with("Re-publish the SPF record now"),
+        "{next:?}"
+    );
+    assert!(
+        next.records
+            .iter()
+            .any(|r| r.contains("include:_spf.old.example")
+                && r.contains("include:_spf.new.example")),
+        "{next:?}"
+    );
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 40)).expect("terminal");
+    terminal
+        .draw(|f| cutover::ui::render(f, &app))
+        .expect("draw");
+    let screen = format!("{}", terminal.backend());
+    let banner = screen.lines().nth(1).unwrap_or_default().to_string();
+    assert!(banner.contains("ALARM spf-lost"), "{screen}");
+    assert!(banner.contains("Re-publish the SPF record now"), "{banner}");
+}

@@ -467,4 +467,127 @@ mod tests {
         let o = facts_with(300, 300).old_ttl(&plan(Some(3600)));
         assert_eq!((o.seconds, o.source), (3600, OldTtlSource::Plan));
     }
+
+    mod alarms {
+        use super::*;
+        use crate::dns::query::Answer;
+        use crate::dns::watch::Role;
+
+        fn answer(rtype: Rtype, ttl: u32, records: &[&str]) -> Answer {
+            Answer {
+                name: "example.com.".into(),
+                rtype,
+                status: if records.is_empty() {
+                    AnswerStatus::Nodata
+                } else {
+                    AnswerStatus::Ok
+                },
+                ttl,
+                records: records.iter().map(|r| r.to_string()).collect(),
+                measured_at: jiff::Timestamp::UNIX_EPOCH,
+                latency_ms: 1,
+                tcp: false,
+                detail: None,
+            }
+        }
+
+        fn round(mx: &[&str], txt: &[&str], ttl: u32) -> DnsSnapshot {
+            DnsSnapshot {
+                round: 1,
+                measured_at: jiff::Timestamp::UNIX_EPOCH,
+                servers: vec![ServerView {
+                    address: "127.0.0.1:5300".parse().unwrap(),
+                    role: Role::Authoritative,
+                    answers: vec![answer(Rtype::MX, ttl, mx), answer(Rtype::TXT, ttl, txt)],
+                }],
+                discovery_error: None,
+                spf_targets: Default::default(),
+                mta_sts: None,
+            }
+        }
+
+        const OLD_MX: &str = "10 mx1.old.example.";
+        const SPF: &str = "v=spf1 include:_spf.old.example ~all";
+
+        /// Folds rounds in turn and returns the raised alarm ids after each.
+        fn raised_after(rounds: &[DnsSnapshot]) -> Vec<Vec<String>> {
+            let plan = plan(None);
+            let mut facts = DnsFacts::default();
+            let mut out = Vec::new();
+            for r in rounds {
+                let (next, _) = dns_facts(&plan, &facts, r);
+                facts = next;
+                out.push(facts.raised_alarms().iter().map(|a| a.id.clone()).collect());
+            }
+            out
+        }
+
+        #[test]
+        fn mx_neither_is_raised_and_cleared() {
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 300),
+                round(&["10 mail.elsewhere.example."], &[SPF], 300),
+                round(&[OLD_MX], &[SPF], 300),
+            ]);
+            assert_eq!(r, [vec![], vec!["mx-neither".to_string()], vec![]]);
+        }
+
+        #[test]
+        fn spf_lost_needs_an_spf_that_named_a_server_first() {
+            // Never named a server: nothing was lost.
+            let r = raised_after(&[round(&[OLD_MX], &["v=spf1 -all"], 300)]);
+            assert_eq!(r, [Vec::<String>::new()]);
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 300),
+                round(&[OLD_MX], &["v=spf1 include:_spf.other.example -all"], 300),
+                round(&[OLD_MX], &[], 300),
+                round(&[OLD_MX], &[SPF], 300),
+            ]);
+            assert_eq!(
+                r,
+                [
+                    vec![],
+                    vec!["spf-lost".to_string()],
+                    vec!["spf-lost".to_string()],
+                    vec![]
+                ]
+            );
+        }
+
+        #[test]
+        fn spf_lost_evidence_quotes_the_record_served() {
+            let plan = plan(None);
+            let (facts, _) = dns_facts(&plan, &DnsFacts::default(), &round(&[OLD_MX], &[SPF], 300));
+            let (facts, _) = dns_facts(
+                &plan,
+                &facts,
+                &round(&[OLD_MX], &["v=spf1 include:_spf.other.example -all"], 300),
+            );
+            let a = &facts.raised["spf-lost"];
+            assert!(
+                a.evidence.contains(
+                    "127.0.0.1:5300 serves SPF \"v=spf1 include:_spf.other.example -all\", which names neither"
+                ),
+                "{a:?}"
+            );
+        }
+
+        #[test]
+        fn ttl_ignored_after_the_lowering_until_the_switch() {
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 86_400),
+                round(&[OLD_MX], &[SPF], 300),
+                round(&[OLD_MX], &[SPF], 3_600),
+                round(&[OLD_MX], &[SPF], 300),
+            ]);
+            assert_eq!(r, [vec![], vec![], vec!["ttl-ignored".to_string()], vec![]]);
+            // After the switch, restoring the TTLs is the plan, not an alarm.
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 300),
+                round(&["10 smtp.new.example."], &[SPF], 300),
+                round(&["10 smtp.new.example."], &[SPF], 86_400),
+            ]);
+            assert!(r.iter().all(Vec::is_empty), "{r:?}");
+        }
+    }
 }
