@@ -392,3 +392,27 @@ fn an_automatic_step_seen_done_stays_done_once_journaled() {
         "recorded once"
     );
 }
+
+/// R8: an MX jump from old to new with old+new never observed is a warning in the next step
+/// (not only in a later step's JSON), with when it was seen.
+#[test]
+fn an_unproven_mx_order_is_a_warning_in_the_next_step() {
+    let plan = plan_from(PLAN);
+    let jumped = Entry::Fact {
+        at: t("2026-12-08T07:20:00Z"),
+        key: "mx-order-unproven".into(),
+        value: serde_json::json!({"from": "old", "to": "new"}),
+        evidence: String::new(),
+    };
+    let e = eval(&plan, &[jumped], "2026-12-08T07:30:00Z");
+    let next = e.next.expect("next");
+    assert_eq!(next.warnings.len(), 1, "{:?}", next.warnings);
+    assert!(
+        next.warnings[0].starts_with("R8: at Tue 8 Dec 09:20")
+            && next.warnings[0].contains("without old+new ever being observed"),
+        "{:?}",
+        next.warnings
+    );
+    let e = eval(&plan, &[], "2026-12-08T07:30:00Z");
+    assert!(e.next.expect("next").warnings.is_empty());
+}

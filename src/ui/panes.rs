@@ -238,6 +238,23 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             style(app, Color::Blue, None).add_modifier(Modifier::BOLD),
         )));
     }
+    if let Some(alarm) = &next.alarm {
+        for l in wrap(
+            &format!("First, alarm {alarm}: fix it before anything else."),
+            w,
+            "  ",
+        ) {
+            lines.push(Line::from(Span::styled(
+                l,
+                style(app, Color::Red, None).add_modifier(Modifier::BOLD),
+            )));
+        }
+    }
+    for warning in &next.warnings {
+        for l in wrap(&format!("Warning: {}", sanitize(warning)), w, "  ") {
+            lines.push(Line::from(Span::styled(l, style(app, Color::Yellow, None))));
+        }
+    }
     for l in wrap(&format!("Why: {}", next.why), w, "  ") {
         lines.push(Line::from(l));
     }
