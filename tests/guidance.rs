@@ -416,3 +416,55 @@ fn an_unproven_mx_order_is_a_warning_in_the_next_step() {
     let e = eval(&plan, &[], "2026-12-08T07:30:00Z");
     assert!(e.next.expect("next").warnings.is_empty());
 }
+
+/// After the MX jumped from old to new, the next step does not ask to delete records that
+/// are already gone: it says what was observed.
+#[test]
+fn remove_old_mx_says_the_old_records_are_already_gone() {
+    let plan = plan_from(PLAN);
+    let at = "2026-12-08T07:20:00Z";
+    let entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+        "ttl-wait",
+        "add-new-mx",
+    ]
+    .iter()
+    .map(|s| confirm(s, at))
+    .collect();
+    let new_only = rounds::answer(
+        &plan.domain,
+        cutover::dns::Rtype::MX,
+        300,
+        &["1 smtp.new.example."],
+        t(at),
+    );
+    let round = rounds::round(&plan, t(at), &[new_only.clone()], &[new_only]);
+    let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
+    let next = e.next.expect("next");
+    assert_eq!(next.step, "remove-old-mx");
+    assert!(
+        next.actions[0].starts_with("The old MX records are already gone"),
+        "{:?}",
+        next.actions
+    );
+    // With the old MX still served, the usual instruction comes first.
+    let both = rounds::answer(
+        &plan.domain,
+        cutover::dns::Rtype::MX,
+        300,
+        &[
+            "10 mx1.old.example.",
+            "20 mx2.old.example.",
+            "1 smtp.new.example.",
+        ],
+        t(at),
+    );
+    let round = rounds::round(&plan, t(at), &[both.clone()], &[both]);
+    let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
+    assert!(!e.next.expect("next").actions[0].starts_with("The old MX records are already gone"));
+}

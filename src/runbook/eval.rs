@@ -547,6 +547,18 @@ fn next_step(
         }
         _ => {}
     }
+    // The observation comes first: old MX records already gone need no deleting (R8's jump).
+    if def.id == "remove-old-mx"
+        && current
+            .checks
+            .iter()
+            .any(|c| c.id == "mx-only-new-served" && c.status == Status::Pass)
+    {
+        actions.insert(
+            0,
+            "The old MX records are already gone: every authoritative server serves only the new MX hosts. Nothing to delete; confirm once the evidence holds.".to_string(),
+        );
+    }
     let also_ready = open
         .iter()
         .filter(|s| s.id != current.id && matches!(s.state, StepState::Ready | StepState::Applied))
