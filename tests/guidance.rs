@@ -443,7 +443,8 @@ fn remove_old_mx_says_the_old_records_are_already_gone() {
         &["1 smtp.new.example."],
         t(at),
     );
-    let round = rounds::round(&plan, t(at), std::slice::from_ref(&new_only), &[new_only]);
+    let served = std::slice::from_ref(&new_only);
+    let round = rounds::round(&plan, t(at), served, served);
     let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
     let next = e.next.expect("next");
     assert_eq!(next.step, "remove-old-mx");
@@ -464,7 +465,8 @@ fn remove_old_mx_says_the_old_records_are_already_gone() {
         ],
         t(at),
     );
-    let round = rounds::round(&plan, t(at), std::slice::from_ref(&both), &[both]);
+    let served = std::slice::from_ref(&both);
+    let round = rounds::round(&plan, t(at), served, served);
     let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
     assert!(!e.next.expect("next").actions[0].starts_with("The old MX records are already gone"));
 }
