@@ -7,9 +7,31 @@
 use jiff::Timestamp;
 
 use crate::check::Check;
+use crate::check::{Kind, Status};
 use crate::journal::Entry;
 use crate::runbook::StepStatus;
-use crate::runbook::eval::confirm_blockers;
+use crate::runbook::eval::{Alarm, HELD_BY_ALARMS, confirm_blockers};
+
+/// The raised alarms as failing checks of a step they hold back (none for other steps).
+pub fn alarm_blockers(step: &str, alarms: &[Alarm]) -> Vec<Check> {
+    if !HELD_BY_ALARMS.contains(&step) {
+        return vec![];
+    }
+    alarms
+        .iter()
+        .map(|a| {
+            Check::new(
+                &format!("alarm:{}", a.id),
+                Kind::Gate,
+                Status::Fail,
+                format!(
+                    "ALARM {} since {}: {} Fix: {}",
+                    a.id, a.since, a.evidence, a.fix.action
+                ),
+            )
+        })
+        .collect()
+}
 
 /// Why a confirmation cannot be recorded as asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,15 +45,20 @@ pub enum Refusal {
 /// The journal entry confirming `status` (or one `mailbox` of it) at `now`,
 /// or why it is refused. With `override_reason`, the entry is an override that
 /// keeps the reason verbatim; the evidence is always every check shown.
+/// While an alarm is raised, the steps it holds back (`HELD_BY_ALARMS`) are refused too.
 pub fn confirmation_entry(
     status: &StepStatus,
     mailbox: Option<String>,
     override_reason: Option<&str>,
     operator: &str,
     now: Timestamp,
+    alarms: &[Alarm],
 ) -> Result<Entry, Refusal> {
-    let evidence = status.checks.clone();
-    let blockers = confirm_blockers(status, mailbox.is_some());
+    let held = alarm_blockers(&status.id, alarms);
+    let mut evidence = status.checks.clone();
+    evidence.extend(held.iter().cloned());
+    let mut blockers = confirm_blockers(status, mailbox.is_some());
+    blockers.extend(held);
     match override_reason {
         Some(reason) if reason.trim().is_empty() => Err(Refusal::EmptyReason),
         Some(reason) => Ok(Entry::Override {

@@ -491,32 +491,23 @@ fn carry_out(
     }
 }
 
-/// Where the rehearsal's `>` skips to: when the next gate clears, as the cockpit shows it.
-/// The next step's own wait first (its `wait_until`, or the `until` of a check that blocks
-/// it: the Next pane's "clears in …"); when the next step waits on no time (it is ready while
-/// the TTL wait runs beside it), the earliest such time of any other open step.
+/// Where the rehearsal's `>` skips to: when the next gate clears, as every surface shows it —
+/// the next step's `wait_until`; when the next step waits on no time (it is ready while the
+/// TTL wait runs beside it), the earliest `wait_until` of any other open step.
 pub fn next_gate_clears(eval: &Evaluation, now: Timestamp) -> Option<Timestamp> {
     let ahead = |at: &Timestamp| *at > now;
-    let next = eval.next.iter().flat_map(|next| {
-        next.wait_until
-            .into_iter()
-            .chain(next.blocked_by.iter().filter_map(|c| c.until))
-    });
-    next.filter(ahead).min().or_else(|| {
-        eval.steps
-            .iter()
-            .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
-            .flat_map(|s| {
-                s.wait_until.into_iter().chain(
-                    s.checks
-                        .iter()
-                        .filter(|c| !c.status.holds())
-                        .filter_map(|c| c.until),
-                )
-            })
-            .filter(ahead)
-            .min()
-    })
+    eval.next
+        .as_ref()
+        .and_then(|next| next.wait_until)
+        .filter(ahead)
+        .or_else(|| {
+            eval.steps
+                .iter()
+                .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
+                .filter_map(|s| s.wait_until)
+                .filter(ahead)
+                .min()
+        })
 }
 
 fn pause(pid: u32) -> io::Result<()> {
@@ -611,15 +602,26 @@ mod tests {
         }
     }
 
-    fn evaluation(steps: Vec<StepStatus>, next: &str, blocked_by: Vec<Check>) -> Evaluation {
-        let state = steps
-            .iter()
-            .find(|s| s.id == next)
-            .map_or(StepState::Ready, |s| s.state);
+    fn waiting(id: &str, until: &str) -> StepStatus {
+        StepStatus {
+            wait_until: Some(at(until)),
+            ..step(
+                id,
+                StepState::Waiting,
+                vec![failing("old-ttl-expired", Some(until))],
+            )
+        }
+    }
+
+    fn evaluation(steps: Vec<StepStatus>, next: &str) -> Evaluation {
+        let status = steps.iter().find(|s| s.id == next);
+        let state = status.map_or(StepState::Ready, |s| s.state);
+        let wait_until = status.and_then(|s| s.wait_until);
         Evaluation {
             domain: "example.com".into(),
             now: String::new(),
             day: 1,
+            alarms: vec![],
             steps,
             next: Some(Next {
                 step: next.into(),
@@ -627,12 +629,14 @@ mod tests {
                 state,
                 ready: state == StepState::Ready,
                 why: String::new(),
-                blocked_by,
-                wait_until: None,
+                blocked_by: vec![],
+                wait_until,
                 actions: vec![],
                 records: vec![],
                 records_from_plan_only: false,
                 also_ready: vec![],
+                alarm: None,
+                warnings: vec![],
             }),
             schedule: None,
         }
@@ -641,46 +645,40 @@ mod tests {
     const NOW: &str = "2026-03-02T09:30:00Z";
 
     #[test]
-    fn skipping_goes_to_when_the_check_blocking_the_next_step_clears() {
-        // ttl-wait is blocked (its resolvers still cache the MX, no time on that) while its
-        // old-ttl-expired gate clears at a known time: that time, not "nothing to wait for".
-        let blockers = vec![
-            failing("old-ttl-expired", Some("2026-03-03T08:31:00Z")),
-            failing("resolvers-ttl-low", None),
-        ];
+    fn skipping_goes_to_the_next_steps_wait_until() {
         let eval = evaluation(
-            vec![step("ttl-wait", StepState::Blocked, blockers.clone())],
+            vec![waiting("ttl-wait", "2026-03-03T08:31:00Z")],
             "ttl-wait",
-            blockers,
         );
         assert_eq!(
             next_gate_clears(&eval, at(NOW)),
             Some(at("2026-03-03T08:31:00Z"))
         );
+        // A blocked step (a failure with no time) gives nothing to skip to.
+        let blocked = evaluation(
+            vec![step(
+                "ttl-wait",
+                StepState::Blocked,
+                vec![failing("resolvers-ttl-low", None)],
+            )],
+            "ttl-wait",
+        );
+        assert_eq!(next_gate_clears(&blocked, at(NOW)), None);
     }
 
     #[test]
     fn a_ready_next_step_skips_to_the_wait_running_beside_it_and_the_past_does_not_count() {
+        let mut pending = waiting("monitor-24h", "2026-03-02T10:00:00Z");
+        // A step whose predecessors are not done cannot be helped by waiting.
+        pending.state = StepState::Pending;
         let eval = evaluation(
             vec![
                 step("spf-add-new", StepState::Ready, vec![]),
-                step(
-                    "ttl-wait",
-                    StepState::Blocked,
-                    vec![
-                        failing("stale", Some("2026-03-02T09:00:00Z")),
-                        failing("old-ttl-expired", Some("2026-03-03T08:31:00Z")),
-                    ],
-                ),
-                // A step whose predecessors are not done cannot be helped by waiting.
-                step(
-                    "monitor-24h",
-                    StepState::Pending,
-                    vec![failing("switch-24h-elapsed", Some("2026-03-02T10:00:00Z"))],
-                ),
+                waiting("stale", "2026-03-02T09:00:00Z"),
+                waiting("ttl-wait", "2026-03-03T08:31:00Z"),
+                pending,
             ],
             "spf-add-new",
-            vec![],
         );
         assert_eq!(
             next_gate_clears(&eval, at(NOW)),
@@ -689,7 +687,6 @@ mod tests {
         let nothing = evaluation(
             vec![step("spf-add-new", StepState::Ready, vec![])],
             "spf-add-new",
-            vec![],
         );
         assert_eq!(next_gate_clears(&nothing, at(NOW)), None);
     }

@@ -131,7 +131,18 @@ async fn status_measures_dns_journals_facts_and_gates_lower_ttl() {
     let wait = check(&v, "ttl-wait", "old-ttl-expired");
     assert_eq!(wait["status"], "fail");
     assert!(wait["until"].is_string(), "{wait:#}");
+    // Whether the DNS host serves the TTL set is judged only once the change is marked made.
+    assert_eq!(check(&v, "lower-ttl", "ttl-honoured")["status"], "unknown");
+    let out = cutover(&plan, &["confirm", "lower-ttl"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Not marked as applied yet"),
+        "{}",
+        text(&out)
+    );
 
+    let out = cutover(&plan, &["applied", "lower-ttl"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = cutover(&plan, &["confirm", "lower-ttl"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let entries = journal.replay().expect("replay").entries;
@@ -184,4 +195,114 @@ async fn a_dead_dns_server_still_gives_a_status_within_about_one_timeout() {
         check(&v, "lower-ttl", "mx-ttl-lowered")["status"],
         "unknown"
     );
+}
+
+/// The old MX deleted before the new one is served: `status` leads with the `mx-empty`
+/// alarm and the records that put the old MX back, confirming a held step is refused,
+/// and once the MX is served again the alarm clears (both journaled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_mx_set_raises_an_alarm_that_leads_until_the_mx_is_back() {
+    let dns = TestDns::start("example.com.").await;
+    let old_mx = [(10, "mx1.old.example."), (20, "mx2.old.example.")];
+    dns.set_mx("example.com.", 300, &old_mx).await;
+    dns.set_txt(
+        "example.com.",
+        300,
+        &["v=spf1 include:_spf.old.example ~all"],
+    )
+    .await;
+    dns.set_a("example.com.", 3_600, &["192.0.2.10"]).await;
+    let (_dir, plan) = plans::write_plan(&plan_text(&dns.addr.to_string()));
+
+    let out = cutover(&plan, &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["alarms"], serde_json::json!([]));
+    assert!(v["next"]["alarm"].is_null());
+
+    dns.delete("example.com.", hickory_server::proto::rr::RecordType::MX)
+        .await;
+    let out = cutover(&plan, &["status"]).await;
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(shown.starts_with("ALARM mx-empty since "), "{shown}");
+    let first_lines: String = shown.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(
+        first_lines.contains("Put the old MX back now")
+            && first_lines.contains("example.com. 300 IN MX 10 mx1.old.example."),
+        "{shown}"
+    );
+    assert!(
+        shown.find("ALARM").unwrap() < shown.find("Steps").unwrap(),
+        "{shown}"
+    );
+
+    let out = cutover(&plan, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let alarms = v["alarms"].as_array().expect("alarms[]");
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert_eq!(alarms[0]["id"], "mx-empty");
+    assert!(
+        alarms[0]["since"]
+            .as_str()
+            .is_some_and(|s| s.parse::<jiff::Timestamp>().is_ok()),
+        "{alarms:?}"
+    );
+    assert!(
+        alarms[0]["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("serves no MX record for example.com")),
+        "{alarms:?}"
+    );
+    let old_records = [
+        "example.com. 300 IN MX 10 mx1.old.example.",
+        "example.com. 300 IN MX 20 mx2.old.example.",
+    ];
+    assert_eq!(alarms[0]["fix"]["records"], serde_json::json!(old_records));
+    assert_eq!(v["next"]["alarm"], "mx-empty");
+    assert_eq!(v["next"]["records"], serde_json::json!(old_records));
+    assert!(
+        v["next"]["actions"][0].as_str().is_some_and(|a| a
+            .starts_with("Put the old MX back now: `example.com. 300 IN MX 10 mx1.old.example.`")),
+        "{}",
+        v["next"]
+    );
+
+    // A step the alarm holds back is refused without --override, naming the alarm.
+    let out = cutover(&plan, &["confirm", "add-new-mx"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("alarm:mx-empty"), "{}", text(&out));
+
+    dns.set_mx("example.com.", 300, &old_mx).await;
+    let out = cutover(&plan, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["alarms"], serde_json::json!([]), "{}", v["alarms"]);
+    assert!(v["next"]["alarm"].is_null());
+    let out = cutover(&plan, &["status"]).await;
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ALARM"));
+
+    let facts: Vec<(String, serde_json::Value)> = Journal::open(Journal::path_for_plan(&plan))
+        .expect("journal")
+        .replay()
+        .expect("replay")
+        .entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Fact { key, value, .. } if key.starts_with("alarm-") => Some((key, value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            (
+                "alarm-raised".to_string(),
+                serde_json::json!({"id": "mx-empty"})
+            ),
+            (
+                "alarm-cleared".to_string(),
+                serde_json::json!({"id": "mx-empty"})
+            ),
+        ]
+    );
+    dns.stop().await;
 }

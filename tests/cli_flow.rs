@@ -354,3 +354,191 @@ fn confirmations_survive_kill_9() {
     );
     assert!(!reported.is_empty(), "some confirmations must complete");
 }
+
+/// The TTL lowered 1 h 48 min after its slot: the wait ends 24 h (the old TTL) after the
+/// lowering, and JSON, `status` text and `cutover timeline` give that one time.
+#[test]
+fn a_late_lowering_gives_one_wait_end_on_every_surface() {
+    use jiff::{SignedDuration, Timestamp, Unit};
+    let now = Timestamp::now();
+    let start = now
+        .checked_sub(SignedDuration::from_hours(3))
+        .unwrap()
+        .round(Unit::Minute)
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let lowered = start
+        .timestamp()
+        .checked_add(SignedDuration::from_mins(108))
+        .unwrap();
+    let clears = lowered.checked_add(SignedDuration::from_hours(24)).unwrap();
+    let text_plan = PLAN
+        .replace(
+            "start = \"2026-12-07T09:00\"",
+            &format!("start = \"{}\"", start.strftime("%Y-%m-%dT%H:%M")),
+        )
+        .replace(
+            "timezone = \"Europe/Vilnius\"",
+            "timezone = \"UTC\"\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]",
+        )
+        .replace("timeout = \"300ms\"", "timeout = \"300ms\"\nold_ttl = 86400");
+    let (_dir, plan) = write_plan(&text_plan);
+    let journal = Journal::open(Journal::path_for_plan(&plan)).expect("journal");
+    for step in [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ] {
+        journal
+            .append(&Entry::Override {
+                at: lowered,
+                operator: "tester".into(),
+                step: step.into(),
+                mailbox: None,
+                reason: "test".into(),
+                evidence: vec![],
+            })
+            .expect("append");
+    }
+    journal
+        .append(&Entry::Fact {
+            at: lowered,
+            key: "ttl-lowered".into(),
+            value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 1}),
+            evidence: "MX and TXT served with TTL 300 by 1 of 1 authoritative servers".into(),
+        })
+        .expect("append");
+
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let step = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "ttl-wait")
+        .unwrap();
+    assert_eq!(step["state"], "waiting", "{step}");
+    let at = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<Timestamp>().ok());
+    assert_eq!(at(&step["wait_until"]), Some(clears), "{step}");
+    assert_eq!(v["next"]["step"], "ttl-wait");
+    assert_eq!(at(&v["next"]["wait_until"]), Some(clears));
+    // Every step carries wait_until, null when it does not wait.
+    assert!(
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.get("wait_until").is_some())
+    );
+    assert!(v["steps"][0]["wait_until"].is_null());
+
+    let shown = clears
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("%a %-d %b %H:%M UTC")
+        .to_string();
+    let status = text(&cutover(&plan, &["status", "--offline"]));
+    assert!(
+        status.contains(&format!("Waiting until {shown}")),
+        "{shown}\n{status}"
+    );
+    assert!(status.contains(&format!("— until {shown}")), "{status}");
+
+    let timeline = text(&cutover(&plan, &["timeline"]));
+    assert!(timeline.contains(&format!("clears {shown}")), "{timeline}");
+    let out = cutover(&plan, &["timeline", "--format", "json"]);
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(t["waits"][0]["id"], "ttl-wait");
+    assert_eq!(at(&t["waits"][0]["wait_until"]), Some(clears));
+    assert!(t["waits"][1]["wait_until"].is_null());
+
+    // The schedule re-planned from the journal: the switch moves to when the wait ends.
+    let step = |id: &str| {
+        t["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["steps"].as_array().unwrap())
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let switch = step("add-new-mx");
+    let planned_switch = at(&switch["start"]).unwrap();
+    assert_eq!(
+        planned_switch,
+        start
+            .timestamp()
+            .checked_add(SignedDuration::from_hours(24))
+            .unwrap(),
+        "{switch}"
+    );
+    assert_eq!(at(&switch["expected_start"]), Some(clears), "{switch}");
+    assert_eq!(
+        at(&switch["expected_end"]),
+        clears.checked_add(SignedDuration::from_mins(15)).ok(),
+        "{switch}"
+    );
+    let ttl_wait = step("ttl-wait");
+    assert_eq!(at(&ttl_wait["expected_end"]), Some(clears), "{ttl_wait}");
+    // Steps already done keep their place; the lower-ttl slot is unchanged in the plan.
+    let lower = step("lower-ttl");
+    assert_eq!(at(&lower["start"]), Some(start.timestamp()));
+    let later = step("remove-old-mx");
+    assert!(
+        at(&later["expected_start"]) >= at(&switch["expected_end"]),
+        "{later}"
+    );
+    let moved_to = clears
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("(moved to %a %-d %b %H:%M")
+        .to_string();
+    assert!(timeline.contains(&moved_to), "{moved_to}\n{timeline}");
+    let md = text(&cutover(&plan, &["timeline", "--format", "markdown"]));
+    assert!(md.contains(&moved_to), "{md}");
+
+    // The notice announces the expected switch, saying it moved.
+    let notice = text(&cutover(&plan, &["notice"]));
+    let switch_words = format!(
+        "From {} (moved from {}), new mail arrives only in the new mailbox",
+        clears
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .strftime("%A %-d %B at %H:%M"),
+        planned_switch
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .strftime("%A %-d %B at %H:%M")
+    );
+    assert!(
+        notice
+            .replace('\n', " ")
+            .replace("  ", " ")
+            .contains(&switch_words),
+        "{switch_words}\n{notice}"
+    );
+}
+
+/// `applied` warns, never refuses, when the step's gates do not hold yet, naming them.
+#[test]
+fn applied_before_the_gates_hold_warns_naming_them_and_records() {
+    let (_dir, plan) = write_plan(PLAN);
+    let out = cutover(&plan, &["applied", "add-new-mx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: add-new-mx's gates do not hold yet: done:ttl-wait (fail)"),
+        "{err}"
+    );
+    assert!(err.contains("done:spf-add-new (fail)"), "{err}");
+    assert!(
+        journal_of(&plan)
+            .iter()
+            .any(|e| matches!(e, Entry::Applied { step, .. } if step == "add-new-mx"))
+    );
+    // A step whose gates hold says nothing of the kind.
+    let out = cutover(&plan, &["applied", "lower-ttl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+}

@@ -100,6 +100,22 @@ async fn deleting_the_old_mx_first_raises_the_mx_alarm_and_senders_defer() {
     assert!(report.deferred_messages > 0, "{text}");
     assert_eq!(report.still_queued, 0, "{text}");
     assert!(report.missing_at_end.is_empty(), "{text}");
+    // The operator recovers by the alarm's fix: the old MX back, then the procedure in order.
+    let fix = report
+        .events
+        .iter()
+        .position(|e| {
+            e.text
+                .contains("follows the fix of alarm mx-empty: Put the old MX back now")
+        })
+        .unwrap_or_else(|| panic!("the fix is in the timeline\n{text}"));
+    assert!(
+        report.events[fix + 1]
+            .text
+            .contains("put back at the DNS host"),
+        "{text}"
+    );
+    assert!(text.contains("deferred"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -373,10 +373,15 @@ fn an_automatic_step_seen_done_stays_done_once_journaled() {
     // Later the TTLs are restored and the resolvers hold the MX for a day again.
     let restored = rounds::resolvers_hold_mx_for(&plan, t("2026-12-10T08:00:00Z"), 86_400);
     let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", Some(&restored));
+    // (waiting on the resolvers' day-long caches, which clear by themselves)
     assert_eq!(
         state(&e, "ttl-wait"),
-        StepState::Blocked,
+        StepState::Waiting,
         "without the fact it would flip back"
+    );
+    assert_eq!(
+        e.step("ttl-wait").and_then(|s| s.wait_until),
+        Some(t("2026-12-11T08:00:00Z"))
     );
     entries.extend(facts);
     let e = eval_with(&plan, &entries, "2026-12-10T08:00:00Z", Some(&restored));
@@ -386,4 +391,82 @@ fn an_automatic_step_seen_done_stays_done_once_journaled() {
         observed_steps(&e, &history, t("2026-12-10T08:00:00Z")).is_empty(),
         "recorded once"
     );
+}
+
+/// R8: an MX jump from old to new with old+new never observed is a warning in the next step
+/// (not only in a later step's JSON), with when it was seen.
+#[test]
+fn an_unproven_mx_order_is_a_warning_in_the_next_step() {
+    let plan = plan_from(PLAN);
+    let jumped = Entry::Fact {
+        at: t("2026-12-08T07:20:00Z"),
+        key: "mx-order-unproven".into(),
+        value: serde_json::json!({"from": "old", "to": "new"}),
+        evidence: String::new(),
+    };
+    let e = eval(&plan, &[jumped], "2026-12-08T07:30:00Z");
+    let next = e.next.expect("next");
+    assert_eq!(next.warnings.len(), 1, "{:?}", next.warnings);
+    assert!(
+        next.warnings[0].starts_with("R8: at Tue 8 Dec 09:20")
+            && next.warnings[0].contains("without old+new ever being observed"),
+        "{:?}",
+        next.warnings
+    );
+    let e = eval(&plan, &[], "2026-12-08T07:30:00Z");
+    assert!(e.next.expect("next").warnings.is_empty());
+}
+
+/// After the MX jumped from old to new, the next step does not ask to delete records that
+/// are already gone: it says what was observed.
+#[test]
+fn remove_old_mx_says_the_old_records_are_already_gone() {
+    let plan = plan_from(PLAN);
+    let at = "2026-12-08T07:20:00Z";
+    let entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+        "ttl-wait",
+        "add-new-mx",
+    ]
+    .iter()
+    .map(|s| confirm(s, at))
+    .collect();
+    let new_only = rounds::answer(
+        &plan.domain,
+        cutover::dns::Rtype::MX,
+        300,
+        &["1 smtp.new.example."],
+        t(at),
+    );
+    let served = std::slice::from_ref(&new_only);
+    let round = rounds::round(&plan, t(at), served, served);
+    let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
+    let next = e.next.expect("next");
+    assert_eq!(next.step, "remove-old-mx");
+    assert!(
+        next.actions[0].starts_with("The old MX records are already gone"),
+        "{:?}",
+        next.actions
+    );
+    // With the old MX still served, the usual instruction comes first.
+    let both = rounds::answer(
+        &plan.domain,
+        cutover::dns::Rtype::MX,
+        300,
+        &[
+            "10 mx1.old.example.",
+            "20 mx2.old.example.",
+            "1 smtp.new.example.",
+        ],
+        t(at),
+    );
+    let served = std::slice::from_ref(&both);
+    let round = rounds::round(&plan, t(at), served, served);
+    let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
+    assert!(!e.next.expect("next").actions[0].starts_with("The old MX records are already gone"));
 }

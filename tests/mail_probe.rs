@@ -80,6 +80,15 @@ async fn probe_reports_logins_folders_counters_and_pop3_fetch() {
     assert_eq!(draft.messages, 1);
     assert!(draft.uidvalidity > 0 && draft.uidnext == 2);
     assert_eq!(alice.old.inbox_uidnext(), Some(5));
+    // The newest INBOX message's arrival (INTERNALDATE), read from the real server.
+    let arrived = alice
+        .old
+        .inbox_newest_at
+        .expect("INTERNALDATE of the newest message");
+    assert!(
+        arrived <= jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1),
+        "{arrived}"
+    );
     assert_eq!(alice.fetch_share, Some(0.75));
     assert_eq!(alice.fetch_detected, Some(true));
 

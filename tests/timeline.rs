@@ -145,3 +145,78 @@ fn text_and_markdown_list_each_step_once_and_the_waits_apart() {
         "{md}"
     );
 }
+
+/// Re-planned from the journal: a wait that ends on a Saturday moves the switch to Monday at
+/// the day's start time, and the steps after it (the shutdown included) follow.
+#[test]
+fn a_wait_ending_on_a_weekend_moves_the_switch_to_the_next_working_day() {
+    use cutover::journal::{Entry, History};
+    use cutover::runbook::eval::{Inputs, evaluate};
+    let plan = plan_from(
+        &PLAN
+            .replace("2026-12-07T09:00", "2026-12-10T09:00")
+            .replace(
+                "timeout = \"300ms\"",
+                "timeout = \"300ms\"\nold_ttl = 172800",
+            ),
+    );
+    let at: jiff::Timestamp = "2026-12-10T09:00:00Z".parse().unwrap();
+    let mut entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ]
+    .iter()
+    .map(|s| Entry::Override {
+        at,
+        operator: "t".into(),
+        step: s.to_string(),
+        mailbox: None,
+        reason: "test".into(),
+        evidence: vec![],
+    })
+    .collect();
+    entries.push(Entry::Fact {
+        at,
+        key: "ttl-lowered".into(),
+        value: serde_json::json!({}),
+        evidence: String::new(),
+    });
+    let runbook = Runbook::for_plan(&plan);
+    let mut t = build(&plan, &runbook);
+    let history = History::from_entries(&entries);
+    let eval = evaluate(&Inputs {
+        plan: &plan,
+        runbook: &runbook,
+        timeline: &t,
+        history: &history,
+        dns: None,
+        mail: None,
+        now: "2026-12-10T10:00:00Z".parse().unwrap(),
+    });
+    // The wait (48 h from Thursday 11:00) ends on Saturday.
+    assert_eq!(
+        eval.step("ttl-wait").unwrap().wait_until,
+        Some("2026-12-12T09:00:00Z".parse().unwrap())
+    );
+    t.set_wait_ends(&eval.steps);
+    t.replan(&plan, &runbook, &eval.steps, &history);
+    let switch = t.step("add-new-mx").unwrap();
+    assert_eq!(rfc3339_string(&switch.start), "2026-12-11T09:00:00+02:00");
+    assert_eq!(
+        rfc3339_string(&switch.expected_start),
+        "2026-12-14T09:00:00+02:00"
+    );
+    let shutdown = t.step("decommission-old").unwrap();
+    assert!(shutdown.expected_start.date() > shutdown.start.date());
+    assert!(
+        t.text().contains("(moved to Mon 14 Dec 09:00–"),
+        "{}",
+        t.text()
+    );
+    // Done steps keep their planned slot.
+    assert!(!t.step("new-server-ready").unwrap().moved());
+}

@@ -96,7 +96,12 @@ fn dns_round(app: &mut App, round: DnsSnapshot) {
 }
 
 /// A round showing step lower-ttl done at the DNS host: every check of it holds.
+/// The TTL change marked made (`a`) and then seen served: every check of lower-ttl is
+/// measured (`ttl-honoured` is judged only after `a`).
 fn lowered_ttl_measured(app: &mut App) {
+    select_step(app, "lower-ttl");
+    let commands = key(app, KeyCode::Char('a'));
+    settle(app, commands);
     let round = rounds::ttl_lowered(&app.plan, now());
     dns_round(app, round);
 }
@@ -109,6 +114,24 @@ fn a_marks_the_selected_step_applied() {
     let entries = settle(&mut app, commands);
     assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if step == "lower-ttl"));
     assert_eq!(state(&app, "lower-ttl"), StepState::Applied);
+    // Before its gates hold, `a` still records, and what it reports names the gates.
+    select_step(&mut app, "add-new-mx");
+    let commands = key(&mut app, KeyCode::Char('a'));
+    let done: Vec<String> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Append { done, .. } => Some(done.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        done.iter().any(
+            |d| d.contains("Warning: add-new-mx's gates do not hold yet: done:ttl-wait (fail)")
+        ),
+        "{done:?}"
+    );
+    let entries = settle(&mut app, commands);
+    assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if step == "add-new-mx"));
     // Automatic steps have nothing to apply.
     select_step(&mut app, "ttl-wait");
     assert!(key(&mut app, KeyCode::Char('a')).is_empty());
@@ -159,7 +182,8 @@ fn n_and_esc_cancel_without_recording() {
     key(&mut app, KeyCode::Enter);
     assert!(key(&mut app, KeyCode::Esc).is_empty());
     assert!(app.popup.is_none());
-    assert_eq!(state(&app, "lower-ttl"), StepState::Ready);
+    // Still only applied (by `a`), not confirmed.
+    assert_eq!(state(&app, "lower-ttl"), StepState::Applied);
 }
 
 #[test]
@@ -203,9 +227,15 @@ fn the_cockpit_records_exactly_what_the_cli_would() {
     typed(&mut app, "same rule");
     let commands = key(&mut app, KeyCode::Enter);
     let status = app.eval.step("lower-ttl").unwrap().clone();
-    let expected =
-        cutover::actions::confirmation_entry(&status, None, Some("same rule"), "tester", now())
-            .unwrap();
+    let expected = cutover::actions::confirmation_entry(
+        &status,
+        None,
+        Some("same rule"),
+        "tester",
+        now(),
+        &[],
+    )
+    .unwrap();
     assert_eq!(settle(&mut app, commands), vec![expected]);
 }
 
@@ -247,6 +277,22 @@ fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
     key(&mut app, KeyCode::Char('t'));
     assert!(
         matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == "clients-configured" && p.mailboxes.len() == 2)
+    );
+    // The popup never says every check holds beside the ✗ of the outcome.
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
+    terminal
+        .draw(|f| cutover::ui::render(f, &app))
+        .expect("draw");
+    let screen = format!("{}", terminal.backend());
+    assert!(
+        screen.contains("✗ outcome every-mailbox-ticked"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Every check holds"), "{screen}");
+    assert!(
+        screen.contains("The gates hold; not yet: every-mailbox-ticked"),
+        "{screen}"
     );
     // The outcome (every mailbox ticked) fails, but ticks only need the gates: `y` works.
     let commands = key(&mut app, KeyCode::Char('y'));
@@ -462,6 +508,7 @@ fn probe(address: &str, new_login: cutover::mail::LoginState) -> cutover::mail::
         }],
         error: None,
         inbox: None,
+        inbox_newest_at: None,
     };
     cutover::mail::MailboxProbe {
         address: address.into(),
@@ -518,4 +565,53 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
         ]),
     );
     assert_eq!(mail_check(&app), Some(Status::Pass));
+}
+
+/// A raised alarm leads the cockpit: the top banner names it and gives its fix, and the
+/// Next step's actions are the fix (the same as `status`).
+#[test]
+fn an_alarm_puts_its_fix_in_the_top_banner_and_the_next_step() {
+    let mut app = app();
+    // The SPF record named the old server; now it names neither.
+    let named = rounds::ttl_lowered(&app.plan, now());
+    dns_round(&mut app, named);
+    let mut lost = rounds::ttl_lowered(&app.plan, now());
+    for server in &mut lost.servers {
+        for a in &mut server.answers {
+            if a.rtype == cutover::dns::Rtype::TXT {
+                a.records = vec!["v=spf1 include:_spf.other.example -all".into()];
+            }
+        }
+    }
+    dns_round(&mut app, lost);
+    assert_eq!(
+        app.eval
+            .alarms
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>(),
+        ["spf-lost"]
+    );
+    let next = app.eval.next.as_ref().unwrap();
+    assert_eq!(next.alarm.as_deref(), Some("spf-lost"));
+    assert!(
+        next.actions[0].starts_with("Re-publish the SPF record now"),
+        "{next:?}"
+    );
+    assert!(
+        next.records
+            .iter()
+            .any(|r| r.contains("include:_spf.old.example")
+                && r.contains("include:_spf.new.example")),
+        "{next:?}"
+    );
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 40)).expect("terminal");
+    terminal
+        .draw(|f| cutover::ui::render(f, &app))
+        .expect("draw");
+    let screen = format!("{}", terminal.backend());
+    let banner = screen.lines().nth(1).unwrap_or_default().to_string();
+    assert!(banner.contains("ALARM spf-lost"), "{screen}");
+    assert!(banner.contains("Re-publish the SPF record now"), "{banner}");
 }

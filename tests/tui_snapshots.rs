@@ -345,3 +345,50 @@ fn only_the_16_colour_palette_is_used_and_no_color_means_none() {
         );
     }
 }
+
+/// The TTL lowered at 10:48 instead of 09:00 (old TTL 24 h): the Next step pane and the
+/// timeline bar count down to the same end, Tue 8 Dec 10:48, not to the planned slot.
+fn late_lowering_app() -> App {
+    let lowered = at(108);
+    let mut entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ]
+    .iter()
+    .map(|s| overridden(s, lowered))
+    .collect();
+    entries.push(Entry::Fact {
+        at: lowered,
+        key: "ttl-lowered".into(),
+        value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 2}),
+        evidence: "MX and TXT served with TTL 300 by 2 of 2 authoritative servers".into(),
+    });
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.dns.old_ttl = Some(86_400);
+    let mut app = App::new(plan, &entries, Role::Driving, at(200));
+    app.journal_scroll = 0;
+    app
+}
+
+#[test]
+fn a_late_lowering_shows_one_wait_end() {
+    let app = late_lowering_app();
+    let clears = at(108).checked_add(SignedDuration::from_hours(24)).unwrap();
+    let step = app.eval.step("ttl-wait").unwrap();
+    assert_eq!(step.wait_until, Some(clears));
+    assert_eq!(app.eval.next.as_ref().unwrap().wait_until, Some(clears));
+    assert_eq!(
+        cutover::tui::next_gate_clears(&app.eval, app.now),
+        Some(clears)
+    );
+    let mut app = late_lowering_app();
+    let text = screen(&mut app, (120, 40));
+    // 24 h from 10:48 less the 1 h 32 min since: the bar and the Next pane agree.
+    assert!(text.contains("22 h 28 min left"), "{text}");
+    assert!(text.contains("Tue 8 Dec 10:48"), "{text}");
+    snapshot("late_lowering", late_lowering_app);
+}

@@ -39,6 +39,11 @@ pub fn dns_view(plan: &Plan, snapshot: &DnsSnapshot, facts: &DnsFacts) -> DnsVie
                 .collect(),
         })
         .collect();
+    // Any raised alarm (mx-empty, mx-neither, spf-lost, ttl-ignored) puts up the banner.
+    let raised = facts
+        .raised_alarms()
+        .first()
+        .map(|a| format!("{}: {}", a.id, sanitize(&a.evidence)));
     let alarm = facts
         .alarm_active
         .then(|| facts.alarms.last())
@@ -59,7 +64,7 @@ pub fn dns_view(plan: &Plan, snapshot: &DnsSnapshot, facts: &DnsFacts) -> DnsVie
     DnsView {
         servers,
         rows,
-        alarm,
+        alarm: alarm.or(raised),
         measured_at: snapshot.measured_at,
     }
 }

@@ -55,6 +55,10 @@ pub enum Rehearse {
     DeleteOldMx,
     DkimSpfFinal,
     RestoreTtl,
+    /// An alarm's fix: the old MX back at the DNS host.
+    RestoreOldMx,
+    /// An alarm's fix: SPF naming the old and the new server again.
+    RepublishSpf,
     PauseClock,
     Faster,
     Slower,
@@ -435,6 +439,22 @@ pub const KEYMAP: &[Binding] = &[
         "8",
         Action::Rehearsal(Rehearse::RestoreTtl),
         "DNS host: restore the TTLs (24 h MX, 6 h TXT)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('9')],
+        "9",
+        Action::Rehearsal(Rehearse::RestoreOldMx),
+        "DNS host: put the old MX back (an alarm's fix)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('0')],
+        "0",
+        Action::Rehearsal(Rehearse::RepublishSpf),
+        "DNS host: re-publish SPF with old and new (an alarm's fix)",
         false,
     ),
     bind(

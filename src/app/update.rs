@@ -396,13 +396,18 @@ fn applied(app: &mut App) -> Vec<Command> {
         return Vec::new();
     }
     let id = step.id.clone();
+    // Recorded even so (the change may be made already), with the gates named.
+    let done = match crate::runbook::eval::applied_warning(step) {
+        Some(warning) => format!("Recorded: {id} applied. Warning: {warning}."),
+        None => format!("Recorded: {id} applied. cutover now watches for its outcome."),
+    };
     vec![Command::Append {
         entry: Entry::Applied {
             at: app.now,
             operator: app.plan.operator.clone(),
             step: id.clone(),
         },
-        done: format!("Recorded: {id} applied. cutover now watches for its outcome."),
+        done,
     }]
 }
 
@@ -521,7 +526,14 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
         ConfirmKind::Confirm => {
             let reason = (!popup.reason.is_empty()).then_some(popup.reason.as_str());
             for m in &targets {
-                match confirmation_entry(status, m.clone(), reason, &operator, app.now) {
+                match confirmation_entry(
+                    status,
+                    m.clone(),
+                    reason,
+                    &operator,
+                    app.now,
+                    &app.eval.alarms,
+                ) {
                     Ok(entry) => {
                         let done = match entry {
                             Entry::Override { .. } => {

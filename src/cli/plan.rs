@@ -183,8 +183,17 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
 }
 
 /// `cutover timeline`: the three working days, as text, Markdown or JSON.
+/// The waits' ends come from the journal (never the network).
 pub(crate) fn timeline(plan: &Plan, format: Format) -> Result<(), Failure> {
-    let t = timeline::build(plan, &Runbook::for_plan(plan));
+    use crate::clock::Clock;
+    let session = crate::session::Session::open(plan)?;
+    let eval = session.evaluate(
+        crate::clock::SystemClock.now(),
+        &crate::session::Observations::default(),
+    );
+    let mut t = session.timeline.clone();
+    t.set_wait_ends(&eval.steps);
+    t.replan(plan, &session.runbook, &eval.steps, &session.history);
     match format {
         Format::Text => print!("{}", t.text()),
         Format::Markdown => print!("{}", t.markdown()),
@@ -193,19 +202,44 @@ pub(crate) fn timeline(plan: &Plan, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The announcement to employees (R13), dated from the timeline.
+/// The timeline re-planned from the journal (never the network), at `now`; the plan's
+/// timeline when the journal cannot be read.
+fn replanned(plan: &Plan) -> timeline::Timeline {
+    use crate::clock::Clock;
+    match crate::session::Session::open(plan) {
+        Ok(session) => {
+            let eval = session.evaluate(
+                crate::clock::SystemClock.now(),
+                &crate::session::Observations::default(),
+            );
+            let mut t = session.timeline.clone();
+            t.set_wait_ends(&eval.steps);
+            t.replan(plan, &session.runbook, &eval.steps, &session.history);
+            t
+        }
+        Err(_) => timeline::build(plan, &Runbook::for_plan(plan)),
+    }
+}
+
+/// The announcement to employees (R13), dated from the timeline re-planned from the
+/// journal, saying "(moved from …)" where a date differs from the plan's.
 pub(crate) fn notice(plan: &Plan) -> String {
-    let t = timeline::build(plan, &Runbook::for_plan(plan));
-    let when = |id: &str| {
+    let t = replanned(plan);
+    let dated = |id: &str, format: &str| {
         t.step(id)
-            .map(|s| s.start.strftime("%A %-d %B at %H:%M").to_string())
+            .map(|s| {
+                let expected = s.expected_start.strftime(format).to_string();
+                let planned = s.start.strftime(format).to_string();
+                if expected == planned {
+                    expected
+                } else {
+                    format!("{expected} (moved from {planned})")
+                }
+            })
             .unwrap_or_default()
     };
-    let day = |id: &str| {
-        t.step(id)
-            .map(|s| s.start.strftime("%A %-d %B %Y").to_string())
-            .unwrap_or_default()
-    };
+    let when = |id: &str| dated(id, "%A %-d %B at %H:%M");
+    let day = |id: &str| dated(id, "%A %-d %B %Y");
     format!(
         "Subject: Our email moves to {new} — what to do before {shutdown}\n\
 \n\

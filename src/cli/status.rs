@@ -144,6 +144,19 @@ fn mailboxes_text(session: &Session, observed: &Observations) -> String {
 fn status_text(session: &Session, eval: &Evaluation) -> String {
     let plan = &session.plan;
     let mut s = String::new();
+    // Alarms lead: the first lines, above everything else, with their fix and its records.
+    for a in &eval.alarms {
+        s.push_str(&format!(
+            "ALARM {} since {}: {}\n  Fix: {}\n",
+            a.id,
+            a.since,
+            sanitize(&a.evidence),
+            sanitize(&a.fix.action)
+        ));
+        for r in &a.fix.records {
+            s.push_str(&format!("    {r}\n"));
+        }
+    }
     let day = match eval.day {
         0 => "before day 1".to_string(),
         4 => "after day 3".to_string(),
@@ -167,14 +180,19 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             .as_ref()
             .map(|t| format!(" ({}/{} mailboxes)", t.ticked, t.total))
             .unwrap_or_default();
+        let until = st
+            .wait_until
+            .map(|u| format!(" — until {}", crate::runbook::eval::local(plan, u)))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "  {} {:<10} d{} {:<20} {}{}\n",
+            "  {} {:<10} d{} {:<20} {}{}{}\n",
             st.state.glyph(),
             st.state.as_str(),
             st.day,
             st.id,
             st.title,
-            ticks
+            ticks,
+            until
         ));
     }
     if let Some(next) = &eval.next {
@@ -184,6 +202,14 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             next.title,
             next.state.as_str()
         ));
+        if let Some(alarm) = &next.alarm {
+            s.push_str(&format!(
+                "  First, alarm {alarm}: fix it before anything else.\n"
+            ));
+        }
+        for w in &next.warnings {
+            s.push_str(&format!("  Warning: {}\n", sanitize(w)));
+        }
         s.push_str(&format!("  Why: {}\n", next.why));
         if let Some(until) = next.wait_until {
             s.push_str(&format!(

@@ -14,6 +14,14 @@ pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), 
     let session = Session::open(plan)?;
     let def = session.step_def(step)?;
     session.ensure_not_observing()?;
+    // Gates judged from the journal alone (no network round): a warning, never a refusal.
+    let eval = session.evaluate(clock.now(), &crate::session::Observations::default());
+    if let Some(warning) = eval
+        .step(&def.id)
+        .and_then(crate::runbook::eval::applied_warning)
+    {
+        eprintln!("warning: {warning}; recorded anyway.");
+    }
     session.journal.append(&Entry::Applied {
         at: clock.now(),
         operator: plan.operator.clone(),
@@ -56,12 +64,20 @@ pub(crate) fn confirm(
     let status = eval
         .step(&def.id)
         .ok_or_else(|| Failure::Usage(format!("no step {}", def.id)))?;
-    let blockers = confirm_blockers(status, mailbox.is_some());
+    let mut blockers = confirm_blockers(status, mailbox.is_some());
+    blockers.extend(crate::actions::alarm_blockers(&def.id, &eval.alarms));
     let what = match &mailbox {
         Some(m) => format!("{} for {m}", def.id),
         None => def.id.clone(),
     };
-    let entry = match confirmation_entry(status, mailbox, override_reason, &plan.operator, now) {
+    let entry = match confirmation_entry(
+        status,
+        mailbox,
+        override_reason,
+        &plan.operator,
+        now,
+        &eval.alarms,
+    ) {
         Ok(entry) => entry,
         Err(Refusal::EmptyReason) => {
             return Err(Failure::Usage(

@@ -198,11 +198,194 @@ pub fn dns_facts(
         ));
     }
 
+    entries.extend(alarm_facts(
+        plan,
+        previous,
+        &authoritative,
+        &states,
+        combined,
+        at,
+    ));
+
     let mut next = previous.clone();
     for entry in &entries {
         next.apply(entry);
     }
     (next, entries)
+}
+
+/// What one alarm's condition is this round: observed (with evidence), not observed
+/// (measured), or not measured (the alarm stays as it was).
+enum Condition {
+    Observed(String),
+    Clear,
+    Unmeasured,
+}
+
+/// The plan's SPF terms of the old and the new server, lowercased.
+fn server_terms(plan: &Plan) -> Vec<String> {
+    plan.old
+        .spf
+        .iter()
+        .chain(&plan.new.spf)
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// The SPF records an authoritative server serves at the apex (`None` without a definite answer).
+fn served_spf(plan: &Plan, server: &ServerView) -> Option<Vec<String>> {
+    let a = server.answer(&plan.domain, Rtype::TXT)?;
+    match a.status {
+        AnswerStatus::Ok => Some(
+            a.records
+                .iter()
+                .filter(|r| r.trim_start().to_ascii_lowercase().starts_with("v=spf1"))
+                .cloned()
+                .collect(),
+        ),
+        AnswerStatus::Nodata | AnswerStatus::Nxdomain => Some(vec![]),
+        _ => None,
+    }
+}
+
+fn names_a_server(record: &str, terms: &[String]) -> bool {
+    record
+        .split_ascii_whitespace()
+        .any(|t| terms.contains(&t.to_ascii_lowercase()))
+}
+
+/// Raises and clears the alarms (`mx-empty`, `mx-neither`, `spf-lost`, `ttl-ignored`)
+/// from what this round observed; an alarm clears only when its condition was measured again.
+fn alarm_facts(
+    plan: &Plan,
+    previous: &DnsFacts,
+    authoritative: &[&ServerView],
+    states: &[(SocketAddr, MxState, Vec<String>)],
+    combined: MxState,
+    at: jiff::Timestamp,
+) -> Vec<Entry> {
+    use crate::journal::dns_facts::alarm_ids;
+    let sanitize = crate::sanitize::sanitize;
+    let mut entries = Vec::new();
+    let mx_measured = states.iter().any(|(_, s, _)| *s != MxState::Unknown);
+    let mx_condition = |wanted: MxState| {
+        let hits: Vec<String> = states
+            .iter()
+            .filter(|(_, s, _)| *s == wanted)
+            .map(|(server, _, records)| {
+                if wanted == MxState::Empty {
+                    format!("{server} serves no MX record for {}", plan.domain)
+                } else {
+                    format!(
+                        "{server} serves MX {} — neither the old nor the new hosts",
+                        sanitize(&records.join(", "))
+                    )
+                }
+            })
+            .collect();
+        match (hits.is_empty(), mx_measured) {
+            (false, _) => Condition::Observed(hits.join("; ")),
+            (true, true) => Condition::Clear,
+            (true, false) => Condition::Unmeasured,
+        }
+    };
+
+    // spf-lost: an SPF record that named the old or the new server now names neither.
+    let terms = server_terms(plan);
+    let spf: Vec<(SocketAddr, Vec<String>)> = authoritative
+        .iter()
+        .filter_map(|s| served_spf(plan, s).map(|r| (s.address, r)))
+        .collect();
+    let named_now = spf
+        .iter()
+        .any(|(_, records)| records.iter().any(|r| names_a_server(r, &terms)));
+    if named_now && !previous.spf_named {
+        entries.push(Entry::Fact {
+            at,
+            key: keys::SPF_NAMES_SERVER.to_string(),
+            value: json!({}),
+            evidence: "The SPF record served names the old or the new mail server.".to_string(),
+        });
+    }
+    let spf_condition = if !(previous.spf_named || named_now) || spf.is_empty() {
+        Condition::Unmeasured
+    } else {
+        let lost: Vec<String> = spf
+            .iter()
+            .filter(|(_, records)| !records.iter().any(|r| names_a_server(r, &terms)))
+            .map(|(server, records)| match records.first() {
+                None => format!("{server} serves no SPF record for {}", plan.domain),
+                Some(r) => format!(
+                    "{server} serves SPF \"{}\", which names neither the old nor the new server",
+                    sanitize(r)
+                ),
+            })
+            .collect();
+        if lost.is_empty() {
+            Condition::Clear
+        } else {
+            Condition::Observed(lost.join("; "))
+        }
+    };
+
+    // ttl-ignored (R3): after the lowering was served and before the switch, a DNS host
+    // serving MX or TXT above the migration TTL again does not keep the TTL that was set.
+    let switched =
+        combined == MxState::New || previous.mx_transitions.iter().any(|t| t.to == MxState::New);
+    let ttl_condition = if previous.lowered_at.is_none() || switched {
+        Condition::Unmeasured
+    } else {
+        let limit = plan.dns.migration_ttl;
+        let mut measured = false;
+        let mut high = Vec::new();
+        for server in authoritative {
+            for rtype in [Rtype::MX, Rtype::TXT] {
+                if let Some(a) = server.answer(&plan.domain, rtype)
+                    && a.status == AnswerStatus::Ok
+                {
+                    measured = true;
+                    if a.ttl > limit {
+                        high.push(format!(
+                            "{} serves {rtype} with TTL {} (set: {})",
+                            server.address,
+                            crate::units::ttl(a.ttl),
+                            crate::units::ttl(limit)
+                        ));
+                    }
+                }
+            }
+        }
+        match (high.is_empty(), measured) {
+            (false, _) => Condition::Observed(high.join("; ")),
+            (true, true) => Condition::Clear,
+            (true, false) => Condition::Unmeasured,
+        }
+    };
+
+    for (id, condition) in [
+        (alarm_ids::MX_EMPTY, mx_condition(MxState::Empty)),
+        (alarm_ids::MX_NEITHER, mx_condition(MxState::Foreign)),
+        (alarm_ids::SPF_LOST, spf_condition),
+        (alarm_ids::TTL_IGNORED, ttl_condition),
+    ] {
+        let raised = previous.raised.contains_key(id);
+        match condition {
+            Condition::Observed(what) if !raised => entries.push(Entry::Fact {
+                at,
+                key: keys::ALARM_RAISED.to_string(),
+                value: json!({ "id": id }),
+                evidence: format!("{}.", sanitize(&what)),
+            }),
+            Condition::Clear if raised => entries.push(Entry::Fact {
+                at,
+                key: keys::ALARM_CLEARED.to_string(),
+                value: json!({ "id": id }),
+                evidence: format!("Alarm {id} cleared: its condition is no longer observed."),
+            }),
+            _ => {}
+        }
+    }
+    entries
 }
 
 /// The DMARC policy (`p=`) the first authoritative server (else resolver) serves.
@@ -283,5 +466,128 @@ mod tests {
         // Already lowered, but the plan says 1 h: the operator's word.
         let o = facts_with(300, 300).old_ttl(&plan(Some(3600)));
         assert_eq!((o.seconds, o.source), (3600, OldTtlSource::Plan));
+    }
+
+    mod alarms {
+        use super::*;
+        use crate::dns::query::Answer;
+        use crate::dns::watch::Role;
+
+        fn answer(rtype: Rtype, ttl: u32, records: &[&str]) -> Answer {
+            Answer {
+                name: "example.com.".into(),
+                rtype,
+                status: if records.is_empty() {
+                    AnswerStatus::Nodata
+                } else {
+                    AnswerStatus::Ok
+                },
+                ttl,
+                records: records.iter().map(|r| r.to_string()).collect(),
+                measured_at: jiff::Timestamp::UNIX_EPOCH,
+                latency_ms: 1,
+                tcp: false,
+                detail: None,
+            }
+        }
+
+        fn round(mx: &[&str], txt: &[&str], ttl: u32) -> DnsSnapshot {
+            DnsSnapshot {
+                round: 1,
+                measured_at: jiff::Timestamp::UNIX_EPOCH,
+                servers: vec![ServerView {
+                    address: "127.0.0.1:5300".parse().unwrap(),
+                    role: Role::Authoritative,
+                    answers: vec![answer(Rtype::MX, ttl, mx), answer(Rtype::TXT, ttl, txt)],
+                }],
+                discovery_error: None,
+                spf_targets: Default::default(),
+                mta_sts: None,
+            }
+        }
+
+        const OLD_MX: &str = "10 mx1.old.example.";
+        const SPF: &str = "v=spf1 include:_spf.old.example ~all";
+
+        /// Folds rounds in turn and returns the raised alarm ids after each.
+        fn raised_after(rounds: &[DnsSnapshot]) -> Vec<Vec<String>> {
+            let plan = plan(None);
+            let mut facts = DnsFacts::default();
+            let mut out = Vec::new();
+            for r in rounds {
+                let (next, _) = dns_facts(&plan, &facts, r);
+                facts = next;
+                out.push(facts.raised_alarms().iter().map(|a| a.id.clone()).collect());
+            }
+            out
+        }
+
+        #[test]
+        fn mx_neither_is_raised_and_cleared() {
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 300),
+                round(&["10 mail.elsewhere.example."], &[SPF], 300),
+                round(&[OLD_MX], &[SPF], 300),
+            ]);
+            assert_eq!(r, [vec![], vec!["mx-neither".to_string()], vec![]]);
+        }
+
+        #[test]
+        fn spf_lost_needs_an_spf_that_named_a_server_first() {
+            // Never named a server: nothing was lost.
+            let r = raised_after(&[round(&[OLD_MX], &["v=spf1 -all"], 300)]);
+            assert_eq!(r, [Vec::<String>::new()]);
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 300),
+                round(&[OLD_MX], &["v=spf1 include:_spf.other.example -all"], 300),
+                round(&[OLD_MX], &[], 300),
+                round(&[OLD_MX], &[SPF], 300),
+            ]);
+            assert_eq!(
+                r,
+                [
+                    vec![],
+                    vec!["spf-lost".to_string()],
+                    vec!["spf-lost".to_string()],
+                    vec![]
+                ]
+            );
+        }
+
+        #[test]
+        fn spf_lost_evidence_quotes_the_record_served() {
+            let plan = plan(None);
+            let (facts, _) = dns_facts(&plan, &DnsFacts::default(), &round(&[OLD_MX], &[SPF], 300));
+            let (facts, _) = dns_facts(
+                &plan,
+                &facts,
+                &round(&[OLD_MX], &["v=spf1 include:_spf.other.example -all"], 300),
+            );
+            let a = &facts.raised["spf-lost"];
+            assert!(
+                a.evidence.contains(
+                    "127.0.0.1:5300 serves SPF \"v=spf1 include:_spf.other.example -all\", which names neither"
+                ),
+                "{a:?}"
+            );
+        }
+
+        #[test]
+        fn ttl_ignored_after_the_lowering_until_the_switch() {
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 86_400),
+                round(&[OLD_MX], &[SPF], 300),
+                round(&[OLD_MX], &[SPF], 3_600),
+                round(&[OLD_MX], &[SPF], 300),
+            ]);
+            assert_eq!(r, [vec![], vec![], vec!["ttl-ignored".to_string()], vec![]]);
+            // After the switch, restoring the TTLs is the plan, not an alarm.
+            let r = raised_after(&[
+                round(&[OLD_MX], &[SPF], 300),
+                round(&["10 smtp.new.example."], &[SPF], 300),
+                round(&["10 smtp.new.example."], &[SPF], 86_400),
+            ]);
+            assert!(r.iter().all(Vec::is_empty), "{r:?}");
+        }
     }
 }

@@ -73,6 +73,29 @@ pub mod keys {
     pub const MX_ORDER_UNPROVEN: &str = "mx-order-unproven";
     pub const RESOLVERS_NEW_MX: &str = "resolvers-new-mx";
     pub const DMARC_POLICY: &str = "dmarc-policy";
+    /// An alarm raised (`{"id": ...}`): `mx-empty`, `mx-neither`, `spf-lost`, `ttl-ignored`.
+    pub const ALARM_RAISED: &str = "alarm-raised";
+    /// An alarm whose condition is no longer observed (`{"id": ...}`).
+    pub const ALARM_CLEARED: &str = "alarm-cleared";
+    /// An SPF record naming the old or the new server was served (once; `spf-lost` needs it).
+    pub const SPF_NAMES_SERVER: &str = "spf-names-server";
+}
+
+/// The alarm ids, in the order they lead.
+pub mod alarm_ids {
+    pub const MX_EMPTY: &str = "mx-empty";
+    pub const MX_NEITHER: &str = "mx-neither";
+    pub const SPF_LOST: &str = "spf-lost";
+    pub const TTL_IGNORED: &str = "ttl-ignored";
+    pub const ALL: [&str; 4] = [MX_EMPTY, MX_NEITHER, SPF_LOST, TTL_IGNORED];
+}
+
+/// An alarm raised and not cleared: since when, and what was observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaisedAlarm {
+    pub id: String,
+    pub since: Timestamp,
+    pub evidence: String,
 }
 
 /// 24 h: the old TTL assumed when nothing better is known (R4).
@@ -115,6 +138,20 @@ pub struct DnsFacts {
     /// The DMARC policy (`p=`) first seen, and the latest one.
     pub dmarc_first: Option<String>,
     pub dmarc_latest: Option<String>,
+    /// The alarms raised now, by id (`alarm_ids::ALL`), with when and what was seen.
+    pub raised: BTreeMap<String, RaisedAlarm>,
+    /// An SPF record naming the old or the new server was seen.
+    pub spf_named: bool,
+}
+
+impl DnsFacts {
+    /// The raised alarms in the order they lead (`alarm_ids::ALL`).
+    pub fn raised_alarms(&self) -> Vec<&RaisedAlarm> {
+        alarm_ids::ALL
+            .iter()
+            .filter_map(|id| self.raised.get(*id))
+            .collect()
+    }
 }
 
 /// Where the old TTL used by `ttl-wait` comes from.
@@ -233,6 +270,27 @@ impl DnsFacts {
             keys::RESOLVERS_NEW_MX => {
                 self.resolvers_new_mx_at.get_or_insert(*at);
             }
+            keys::ALARM_RAISED => {
+                if let Some(id) = value.get("id").and_then(|v| v.as_str()) {
+                    let evidence = match entry {
+                        Entry::Fact { evidence, .. } => evidence.clone(),
+                        _ => String::new(),
+                    };
+                    self.raised
+                        .entry(id.to_string())
+                        .or_insert_with(|| RaisedAlarm {
+                            id: id.to_string(),
+                            since: *at,
+                            evidence,
+                        });
+                }
+            }
+            keys::ALARM_CLEARED => {
+                if let Some(id) = value.get("id").and_then(|v| v.as_str()) {
+                    self.raised.remove(id);
+                }
+            }
+            keys::SPF_NAMES_SERVER => self.spf_named = true,
             _ => {}
         }
     }

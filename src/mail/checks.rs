@@ -34,7 +34,10 @@ pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
             id,
             Kind::Outcome,
             Status::Pass,
-            format!("all {} mailboxes log in to the new server", probes.len()),
+            format!(
+                "cutover logged in to all {} mailboxes on the new server: the accounts work (each employee's own login is the operator's tick)",
+                probes.len()
+            ),
         )
     } else if probes
         .iter()
@@ -55,7 +58,7 @@ pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
             Kind::Outcome,
             Status::Fail,
             format!(
-                "{} of {} mailboxes cannot log in to the new server: {}",
+                "cutover cannot log in to {} of {} mailboxes on the new server, so those accounts do not work yet: {}",
                 failing.len(),
                 probes.len(),
                 failing.join(", ")
@@ -158,16 +161,22 @@ pub fn old_inbox_quiet(
             ),
         )
     } else {
-        let check = Check::new(
-            id,
-            Kind::Outcome,
-            Status::Fail,
+        // Said to have received mail only when it did; otherwise it was not watched long enough.
+        let grew = history.iter().any(|(_, uidnext)| *uidnext != latest);
+        let evidence = if grew {
             format!(
-                "{address}: old INBOX last grew {} ago (UIDNEXT {latest}); needs {} quiet",
+                "{address}: old INBOX received mail {} ago (UIDNEXT {latest}); needs {} quiet",
                 human(quiet_for),
                 human(window)
-            ),
-        );
+            )
+        } else {
+            format!(
+                "{address}: no mail seen in the old INBOX, but not watched for {} yet (watched for {})",
+                human(window),
+                human(quiet_for)
+            )
+        };
+        let check = Check::new(id, Kind::Outcome, Status::Fail, evidence);
         match since.checked_add(window) {
             Ok(until) => check.until(until),
             Err(_) => check,
@@ -250,5 +259,79 @@ mod tests {
     fn no_copy_is_unknown_never_green() {
         assert_eq!(copy_verified(None, 3).status, Status::Unknown);
         assert_eq!(new_logins(&[], 3).status, Status::Unknown);
+    }
+
+    fn probe(address: &str, new_login: LoginState) -> MailboxProbe {
+        use crate::mail::probe::{FolderProbe, SideProbe};
+        let side = |login, messages: u64| SideProbe {
+            login,
+            messages: Some(messages),
+            folders: vec![FolderProbe {
+                name: "INBOX".into(),
+                messages: messages as u32,
+                uidnext: messages as u32 + 1,
+                uidvalidity: 7,
+                special_use: None,
+            }],
+            error: None,
+            inbox: None,
+            inbox_newest_at: None,
+        };
+        MailboxProbe {
+            address: address.into(),
+            old: side(LoginState::Ok, 12),
+            new: side(new_login, 3),
+            synced_percent: None,
+            fetch_detected: None,
+            fetch_share: None,
+            verified: None,
+            probed_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// `mail.new-login` is cutover's own login: it proves the account works, and says so
+    /// (the employee's login is the operator's tick), naming the mailboxes that fail.
+    #[test]
+    fn new_login_evidence_says_the_accounts_work_or_which_do_not() {
+        let ok = [probe("a@x", LoginState::Ok), probe("b@x", LoginState::Ok)];
+        let c = new_logins(&ok, 2);
+        assert_eq!(c.status, Status::Pass);
+        assert!(
+            c.evidence.contains("cutover logged in to all 2 mailboxes"),
+            "{c:?}"
+        );
+        assert!(c.evidence.contains("the accounts work"), "{c:?}");
+        let bad = [
+            probe("a@x", LoginState::Ok),
+            probe("b@x", LoginState::AuthFailed),
+        ];
+        let c = new_logins(&bad, 2);
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.evidence.contains("cutover cannot log in to 1 of 2"),
+            "{c:?}"
+        );
+        assert!(c.evidence.contains("b@x"), "{c:?}");
+    }
+
+    #[test]
+    fn old_inbox_quiet_evidence_names_the_mailbox_and_the_times() {
+        let t0: Timestamp = "2026-01-05T08:00:00Z".parse().unwrap();
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).unwrap();
+        let day = SignedDuration::from_hours(24);
+        let c = old_inbox_quiet("a@x", &[(t0, 10), (h(2), 12)], h(30), day);
+        assert_eq!(c.status, Status::Pass);
+        assert!(
+            c.evidence
+                .contains("a@x: no new mail on the old server for"),
+            "{c:?}"
+        );
+        let c = old_inbox_quiet("a@x", &[(t0, 10), (h(2), 12)], h(3), day);
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.evidence.contains("a@x") && c.evidence.contains("UIDNEXT 12"),
+            "{c:?}"
+        );
+        assert_eq!(c.until, Some(h(26)));
     }
 }

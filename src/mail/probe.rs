@@ -70,6 +70,9 @@ pub struct SideProbe {
     pub error: Option<String>,
     #[serde(skip)]
     pub inbox: Option<IdentityCounts>,
+    /// When the newest INBOX message arrived (its INTERNALDATE); `None` when empty or unread.
+    #[serde(skip)]
+    pub inbox_newest_at: Option<Timestamp>,
 }
 
 impl SideProbe {
@@ -80,6 +83,7 @@ impl SideProbe {
             folders: Vec::new(),
             error: Some(sanitize(&e.to_string())),
             inbox: None,
+            inbox_newest_at: None,
         }
     }
 
@@ -226,15 +230,17 @@ async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
         .zip(&folders)
         .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"))
         .map_or(1, |(_, f)| f.messages);
-    let inbox: IdentityCounts = if inbox_messages == 0 {
-        IdentityCounts::default()
+    let (inbox, inbox_newest_at): (IdentityCounts, Option<Timestamp>) = if inbox_messages == 0 {
+        (IdentityCounts::default(), None)
     } else {
         let inbox_status = imap.examine("INBOX").await?;
-        imap.scan(inbox_status.messages)
+        let counts = imap
+            .scan(inbox_status.messages)
             .await?
             .into_iter()
             .map(|m| m.identity)
-            .collect()
+            .collect();
+        (counts, newest_arrival(imap).await?)
     };
     Ok(SideProbe {
         login: LoginState::Ok,
@@ -242,7 +248,27 @@ async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
         folders,
         error: None,
         inbox: Some(inbox),
+        inbox_newest_at,
     })
+}
+
+/// The INTERNALDATE of the examined folder's newest message (highest UID): when it arrived,
+/// which R10's quiet window is measured from (when cutover first saw it is only an upper bound).
+async fn newest_arrival(imap: &mut Imap) -> Result<Option<Timestamp>, MailError> {
+    use futures_util::TryStreamExt;
+    let limit = imap.timeouts.command;
+    let session = &mut imap.session;
+    let fetches =
+        crate::mail::connect::timed(&imap.place, "UID FETCH * (INTERNALDATE)", limit, async {
+            let stream = session.uid_fetch("*", "(UID INTERNALDATE)").await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    Ok(fetches
+        .iter()
+        .filter_map(|f| f.internal_date())
+        .filter_map(|d| Timestamp::from_second(d.timestamp()).ok())
+        .max())
 }
 
 /// Probes both sides of a mailbox (each under its server's connection limit).
@@ -403,6 +429,7 @@ mod tests {
             }],
             error: Some("login refused".into()),
             inbox: None,
+            inbox_newest_at: None,
         };
         let p = MailboxProbe {
             address: "a@example.com".into(),

@@ -52,7 +52,7 @@ pub fn step_checks(
                 None => not_probed(id),
             },
             "mail.old-inbox-quiet" => old_inboxes_quiet(plan, probes, history, now),
-            _ => copy_verified(plan, history),
+            _ => copy_verified(plan, probes, history),
         })
         .collect()
 }
@@ -110,6 +110,7 @@ fn old_inboxes_quiet(
         .map(|p| (p.address.to_lowercase(), p))
         .collect();
     let mut growing = Vec::new();
+    let mut unwatched = Vec::new();
     let mut unknown = Vec::new();
     let mut until: Option<Timestamp> = None;
     for mailbox in &plan.mailboxes {
@@ -118,30 +119,45 @@ fn old_inboxes_quiet(
         if let Some(probe) = probed.get(&key)
             && let Some(uidnext) = probe.old.inbox_uidnext()
         {
-            seen.push((now, uidnext));
+            let previous = seen.last().copied();
+            let at = match previous {
+                Some((p, u)) if u != uidnext => began(now, probe.old.inbox_newest_at, Some(p)),
+                _ => now,
+            };
+            seen.push((at, uidnext));
         }
         let check = checks::old_inbox_quiet(&mailbox.address, &seen, now, QUIET_WINDOW);
         match check.status {
             Status::Unknown => unknown.push(mailbox.address.as_str()),
             Status::Fail => {
-                growing.push(mailbox.address.as_str());
+                let latest = seen.last().map(|(_, u)| *u);
+                if seen.iter().any(|(_, u)| Some(*u) != latest) {
+                    growing.push(mailbox.address.as_str());
+                } else {
+                    unwatched.push(mailbox.address.as_str());
+                }
                 until = until.max(check.until);
             }
             _ => {}
         }
     }
-    if !growing.is_empty() {
-        let check = Check::new(
-            id,
-            Kind::Outcome,
-            Status::Fail,
-            format!(
+    if !growing.is_empty() || !unwatched.is_empty() {
+        let mut parts = Vec::new();
+        if !growing.is_empty() {
+            parts.push(format!(
                 "{} of {} old INBOXes received mail within the last 24 h: {}",
                 growing.len(),
                 plan.mailboxes.len(),
                 list(&growing)
-            ),
-        );
+            ));
+        }
+        if !unwatched.is_empty() {
+            parts.push(format!(
+                "no mail seen but not watched for 24 h yet: {}",
+                list(&unwatched)
+            ));
+        }
+        let check = Check::new(id, Kind::Outcome, Status::Fail, parts.join("; "));
         return match until {
             Some(u) => check.until(u),
             None => check,
@@ -166,8 +182,50 @@ fn old_inboxes_quiet(
     )
 }
 
-/// R12/R14: every mailbox's last copy verified complete, after the 24 h gate.
-fn copy_verified(plan: &Plan, history: &History) -> Check {
+/// The old INBOXes that received mail after their last verified copy: (address, how many
+/// messages by UIDNEXT, when the copy was verified), from the journal's UIDNEXT history and
+/// the latest probe.
+fn received_after_copy(
+    plan: &Plan,
+    probes: Option<&[MailboxProbe]>,
+    history: &History,
+) -> Vec<(String, u32, Timestamp)> {
+    let recorded = uidnext_history(history);
+    let mut out = Vec::new();
+    for mailbox in &plan.mailboxes {
+        let key = mailbox.address.to_lowercase();
+        let Some(copy) = history
+            .sync
+            .get(&mailbox.address)
+            .filter(|s| s.state == "verified")
+        else {
+            continue;
+        };
+        let seen = recorded.get(&key).cloned().unwrap_or_default();
+        // UIDNEXT as it stood when the copy was verified (the last value seen by then).
+        let Some(at_copy) = seen
+            .iter()
+            .filter(|(at, _)| *at <= copy.at)
+            .map(|(_, u)| *u)
+            .next_back()
+        else {
+            continue;
+        };
+        let latest = probes
+            .and_then(|ps| ps.iter().find(|p| p.address.to_lowercase() == key))
+            .and_then(|p| p.old.inbox_uidnext())
+            .or_else(|| seen.last().map(|(_, u)| *u))
+            .unwrap_or(at_copy);
+        if latest > at_copy {
+            out.push((mailbox.address.clone(), latest - at_copy, copy.at));
+        }
+    }
+    out
+}
+
+/// R12/R14: every mailbox's last copy verified complete, after the 24 h gate, and no old
+/// INBOX received mail since.
+fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History) -> Check {
     let id = "mail.copy-verified";
     let gate = history
         .switch_at()
@@ -198,6 +256,28 @@ fn copy_verified(plan: &Plan, history: &History) -> Check {
             parts.push(format!("not copied yet: {}", list(&missing)));
         }
         return Check::new(id, Kind::Outcome, Status::Fail, parts.join("; "));
+    }
+    let late = received_after_copy(plan, probes, history);
+    if !late.is_empty() {
+        let named: Vec<String> = late
+            .iter()
+            .map(|(address, n, at)| {
+                format!(
+                    "{address} ({n} message{} since the copy verified at {})",
+                    if *n == 1 { "" } else { "s" },
+                    at.strftime("%Y-%m-%d %H:%M UTC")
+                )
+            })
+            .collect();
+        return Check::new(
+            id,
+            Kind::Outcome,
+            Status::Fail,
+            format!(
+                "old INBOXes received mail after their last verified copy: {} — copy again",
+                named.join(", ")
+            ),
+        );
     }
     if !early.is_empty() {
         return Check::new(
@@ -232,26 +312,56 @@ pub fn mail_facts(history: &History, probes: &[MailboxProbe], now: Timestamp) ->
                 .get(&p.address.to_lowercase())
                 .and_then(|h| h.last())
                 .map(|(_, u)| *u);
-            (last != Some(uidnext)).then(|| Entry::Fact {
-                at: now,
-                key: OLD_INBOX_UIDNEXT.to_string(),
-                value: json!({ "mailbox": p.address, "uidnext": uidnext }),
-                evidence: format!("{}: old INBOX UIDNEXT {uidnext}", p.address),
+            (last != Some(uidnext)).then(|| {
+                // When the newest message arrived (INTERNALDATE), beside when it was noticed.
+                let mut value = json!({ "mailbox": p.address, "uidnext": uidnext });
+                let mut evidence = format!("{}: old INBOX UIDNEXT {uidnext}", p.address);
+                if let Some(arrived) = p.old.inbox_newest_at {
+                    value["arrived"] = json!(arrived.to_string());
+                    evidence.push_str(&format!(
+                        ", newest message arrived {}",
+                        arrived.strftime("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
+                Entry::Fact {
+                    at: now,
+                    key: OLD_INBOX_UIDNEXT.to_string(),
+                    value,
+                    evidence,
+                }
             })
         })
         .collect()
 }
 
-/// Mailbox (lowercase) → (time, UIDNEXT) of its old INBOX, oldest first.
+/// When a UIDNEXT value began: the newest message's arrival (INTERNALDATE) when known,
+/// with the time it was noticed as the upper bound and the previous observation as the lower.
+fn began(noticed: Timestamp, arrived: Option<Timestamp>, previous: Option<Timestamp>) -> Timestamp {
+    let at = arrived.map_or(noticed, |a| a.min(noticed));
+    previous.map_or(at, |p| at.max(p))
+}
+
+/// Mailbox (lowercase) → (time, UIDNEXT) of its old INBOX, oldest first; each time is when
+/// that value began ([`began`]): mail is judged by its own arrival, not by when it was noticed.
 fn uidnext_history(history: &History) -> HashMap<String, Vec<(Timestamp, u32)>> {
     let mut out: HashMap<String, Vec<(Timestamp, u32)>> = HashMap::new();
     for fact in history.facts.get(OLD_INBOX_UIDNEXT).into_iter().flatten() {
         let mailbox = fact.value.get("mailbox").and_then(|v| v.as_str());
         let uidnext = fact.value.get("uidnext").and_then(|v| v.as_u64());
+        let arrived = fact
+            .value
+            .get("arrived")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<Timestamp>().ok());
         if let (Some(m), Some(u)) = (mailbox, uidnext) {
-            out.entry(m.to_lowercase())
-                .or_default()
-                .push((fact.at, u32::try_from(u).unwrap_or(u32::MAX)));
+            let seen = out.entry(m.to_lowercase()).or_default();
+            let previous = seen.last().map(|(at, _)| *at);
+            // The first observation of a mailbox starts its watch: it is not an arrival.
+            let at = match previous {
+                None => fact.at,
+                Some(_) => began(fact.at, arrived, previous),
+            };
+            seen.push((at, u32::try_from(u).unwrap_or(u32::MAX)));
         }
     }
     out
@@ -348,6 +458,7 @@ mod tests {
                 }],
                 error: None,
                 inbox: None,
+                inbox_newest_at: None,
             };
             MailboxProbe {
                 address: "a@x".into(),
@@ -362,5 +473,163 @@ mod tests {
         };
         assert!(mail_facts(&history, &[probe(10)], t0).is_empty());
         assert_eq!(mail_facts(&history, &[probe(11)], t0).len(), 1);
+    }
+
+    fn verified(at: Timestamp, mailbox: &str) -> Entry {
+        Entry::Sync {
+            at,
+            mailbox: mailbox.into(),
+            pid: 1,
+            state: "verified".into(),
+            messages_done: 10,
+            messages_left: 0,
+            bytes_done: 100,
+            detail: None,
+        }
+    }
+
+    /// "Received mail" only of a mailbox whose old INBOX grew; one that did not but was
+    /// watched for less than 24 h is "not watched for 24 h yet".
+    #[test]
+    fn received_mail_is_said_only_of_a_mailbox_that_did() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let history = History::from_entries(&[
+            fact(h(0), "a@x", 10),
+            fact(h(2), "a@x", 11),
+            fact(h(10), "b@x", 5),
+        ]);
+        let plan = plan_with(&["a@x", "b@x"]);
+        let c = old_inboxes_quiet(&plan, None, &history, h(12));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.evidence
+                .contains("1 of 2 old INBOXes received mail within the last 24 h: a@x"),
+            "{}",
+            c.evidence
+        );
+        assert!(
+            c.evidence
+                .contains("no mail seen but not watched for 24 h yet: b@x"),
+            "{}",
+            c.evidence
+        );
+        assert_eq!(c.until, Some(h(34)));
+    }
+
+    /// `mail.copy-verified` fails when an old INBOX received mail after its last verified
+    /// copy, naming the mailbox and how many messages.
+    #[test]
+    fn copy_verified_fails_when_mail_arrives_after_the_verified_copy() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let switch = Entry::Fact {
+            at: h(0),
+            key: crate::journal::dns_facts::keys::MX_SET.into(),
+            value: json!({"from": "old+new", "to": "new"}),
+            evidence: String::new(),
+        };
+        let plan = plan_with(&["a@x", "b@x"]);
+        let mut entries = vec![
+            switch,
+            fact(h(0), "a@x", 10),
+            fact(h(0), "b@x", 20),
+            verified(h(25), "a@x"),
+            verified(h(25), "b@x"),
+        ];
+        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        entries.push(fact(h(26), "b@x", 23));
+        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(
+            c.evidence
+                .contains("b@x (3 messages since the copy verified at 2026-03-04 09:00 UTC)"),
+            "{}",
+            c.evidence
+        );
+        assert!(!c.evidence.contains("a@x"), "{}", c.evidence);
+        // A new copy, verified after that mail, passes again.
+        entries.push(verified(h(27), "b@x"));
+        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+    }
+
+    fn arrived(at: Timestamp, mailbox: &str, uidnext: u32, arrived: Timestamp) -> Entry {
+        Entry::Fact {
+            at,
+            key: OLD_INBOX_UIDNEXT.into(),
+            value: json!({"mailbox": mailbox, "uidnext": uidnext, "arrived": arrived.to_string()}),
+            evidence: String::new(),
+        }
+    }
+
+    /// Mail is judged by its own arrival (INTERNALDATE): a message that arrived at 03:00 but
+    /// was first noticed at 30:00 does not restart the 24 h window from 30:00; the previous
+    /// observation bounds it from below.
+    #[test]
+    fn the_quiet_window_runs_from_the_arrival_not_from_when_it_was_noticed() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        let plan = plan_with(&["a@x"]);
+        let noticed_late =
+            History::from_entries(&[fact(h(0), "a@x", 10), arrived(h(30), "a@x", 11, h(3))]);
+        let c = old_inboxes_quiet(&plan, None, &noticed_late, h(30));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        // Without the arrival time, the window runs from when it was noticed.
+        let unknown_arrival =
+            History::from_entries(&[fact(h(0), "a@x", 10), fact(h(30), "a@x", 11)]);
+        let c = old_inboxes_quiet(&plan, None, &unknown_arrival, h(30));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert_eq!(c.until, Some(h(54)));
+        // An arrival dated before the previous observation counts from that observation.
+        let odd = History::from_entries(&[fact(h(10), "a@x", 10), arrived(h(20), "a@x", 11, h(1))]);
+        let c = old_inboxes_quiet(&plan, None, &odd, h(20));
+        assert_eq!(c.until, Some(h(34)), "{c:?}");
+    }
+
+    #[test]
+    fn a_uidnext_fact_carries_the_newest_arrival() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let side = crate::mail::probe::SideProbe {
+            login: crate::mail::LoginState::Ok,
+            messages: Some(1),
+            folders: vec![crate::mail::probe::FolderProbe {
+                name: "INBOX".into(),
+                messages: 1,
+                uidnext: 5,
+                uidvalidity: 1,
+                special_use: None,
+            }],
+            error: None,
+            inbox: None,
+            inbox_newest_at: Some(t0),
+        };
+        let probe = MailboxProbe {
+            address: "a@x".into(),
+            old: side.clone(),
+            new: side,
+            synced_percent: None,
+            fetch_detected: None,
+            fetch_share: None,
+            verified: None,
+            probed_at: t0,
+        };
+        let later = t0.checked_add(SignedDuration::from_hours(2)).expect("time");
+        let facts = mail_facts(&History::default(), &[probe], later);
+        match &facts[..] {
+            [
+                Entry::Fact {
+                    value, evidence, ..
+                },
+            ] => {
+                assert_eq!(value["arrived"], json!(t0.to_string()));
+                assert!(
+                    evidence.contains("newest message arrived 2026-03-03 08:00 UTC"),
+                    "{evidence}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -79,7 +79,7 @@ pub struct StepStatus {
     pub state: StepState,
     pub mode: Mode,
     pub checks: Vec<Check>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When every failing check clears by itself (null when a step does not wait on time).
     pub wait_until: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mailboxes: Option<Ticks>,
@@ -121,6 +121,26 @@ pub struct Next {
     pub records_from_plan_only: bool,
     /// Other steps that may be worked on at the same time.
     pub also_ready: Vec<String>,
+    /// The raised alarm that leads (its id): `actions` and `records` are then its fix.
+    pub alarm: Option<String>,
+    /// Advice from what was observed, e.g. R8's MX jump from old to new.
+    pub warnings: Vec<String>,
+}
+
+/// An alarm's fix: what to do now, and the exact records to paste (as `next.records`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Fix {
+    pub action: String,
+    pub records: Vec<String>,
+}
+
+/// A raised alarm, as `status --json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alarm {
+    pub id: String,
+    pub since: String,
+    pub evidence: String,
+    pub fix: Fix,
 }
 
 /// Ahead of or behind the timeline (advice, never a gate).
@@ -139,6 +159,8 @@ pub struct Evaluation {
     pub now: String,
     /// The working day now falls on: 1–3, 0 before day 1, 4 after day 3.
     pub day: u8,
+    /// The raised alarms, leading everything else (empty when none).
+    pub alarms: Vec<Alarm>,
     pub steps: Vec<StepStatus>,
     pub next: Option<Next>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,12 +271,24 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         .round(jiff::Unit::Second)
         .unwrap_or(now)
         .to_zoned_datetime(plan.timezone.clone());
-    let next = next_step(plan, runbook, timeline, &steps, dns);
+    let alarms = alarms(plan, history, dns);
+    let vars = replanned_vars(plan, runbook, timeline, &steps, history);
+    let mut next = next_step(plan, runbook, &vars, &steps, dns);
+    if let Some(next) = next.as_mut() {
+        if let Some(alarm) = alarms.first() {
+            next.alarm = Some(alarm.id.clone());
+            next.actions = vec![alarm.fix.action.clone()];
+            next.records = alarm.fix.records.clone();
+            next.records_from_plan_only = dns.is_none();
+        }
+        next.warnings = warnings(plan, history);
+    }
     let schedule = next.as_ref().and_then(|n| schedule(timeline, &n.step, now));
     Evaluation {
         domain: plan.domain.clone(),
         now: timeline::rfc3339_string(&now_zoned),
         day: timeline.day_of(&now_zoned),
+        alarms,
         steps,
         next,
         schedule,
@@ -432,10 +466,38 @@ fn step_state(
     (StepState::Blocked, None)
 }
 
-fn next_step(
+/// The placeholders with the shutdown date re-planned from the journal: the expected day of
+/// `decommission-old`, "(moved from …)" when it differs from the plan's.
+fn replanned_vars(
     plan: &Plan,
     runbook: &Runbook,
     timeline: &Timeline,
+    steps: &[StepStatus],
+    history: &History,
+) -> std::collections::HashMap<&'static str, String> {
+    let mut vars = vars(plan, timeline);
+    let mut replanned = timeline.clone();
+    replanned.set_wait_ends(steps);
+    replanned.replan(plan, runbook, steps, history);
+    if let Some(step) = replanned.step("decommission-old") {
+        let expected = step.expected_start.date();
+        let planned = timeline.days.last().map(|d| d.date);
+        let shown = expected.strftime("%A %-d %B %Y").to_string();
+        let text = match planned {
+            Some(p) if p != expected => {
+                format!("{shown} (moved from {})", p.strftime("%A %-d %B %Y"))
+            }
+            _ => shown,
+        };
+        vars.insert("shutdown_date", text);
+    }
+    vars
+}
+
+fn next_step(
+    plan: &Plan,
+    runbook: &Runbook,
+    vars: &std::collections::HashMap<&'static str, String>,
     steps: &[StepStatus],
     dns: Option<&DnsSnapshot>,
 ) -> Option<Next> {
@@ -449,7 +511,6 @@ fn next_step(
         .find(|s| s.state == StepState::Applied)
         .or_else(|| open.first())?;
     let def = runbook.step(&current.id)?;
-    let vars = vars(plan, timeline);
     let blocked_by: Vec<Check> = match current.state {
         StepState::Applied => current
             .checks
@@ -465,7 +526,7 @@ fn next_step(
             .cloned()
             .collect(),
     };
-    let mut actions: Vec<String> = template::render(def.what.trim(), &vars)
+    let mut actions: Vec<String> = template::render(def.what.trim(), vars)
         .lines()
         .map(str::to_string)
         .collect();
@@ -485,6 +546,18 @@ fn next_step(
             actions.push(format!("When it is done: `cutover confirm {}`.", def.id))
         }
         _ => {}
+    }
+    // The observation comes first: old MX records already gone need no deleting (R8's jump).
+    if def.id == "remove-old-mx"
+        && current
+            .checks
+            .iter()
+            .any(|c| c.id == "mx-only-new-served" && c.status == Status::Pass)
+    {
+        actions.insert(
+            0,
+            "The old MX records are already gone: every authoritative server serves only the new MX hosts. Nothing to delete; confirm once the evidence holds.".to_string(),
+        );
     }
     let also_ready = open
         .iter()
@@ -508,12 +581,113 @@ fn next_step(
         title: current.title.clone(),
         state: current.state,
         ready: current.state == StepState::Ready,
-        why: template::render(&def.why, &vars),
+        why: template::render(&def.why, vars),
         blocked_by,
         wait_until: current.wait_until,
         actions,
         also_ready,
+        alarm: None,
+        warnings: vec![],
     })
+}
+
+/// The steps an alarm holds back: confirming them while it is raised needs an override.
+pub const HELD_BY_ALARMS: [&str; 6] = [
+    "add-new-mx",
+    "remove-old-mx",
+    "dkim-spf-final",
+    "restore-ttl",
+    "final-copy",
+    "decommission-old",
+];
+
+/// The raised alarms with their fixes, in the order they lead.
+fn alarms(plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> Vec<Alarm> {
+    history
+        .dns
+        .raised_alarms()
+        .into_iter()
+        .map(|a| Alarm {
+            id: a.id.clone(),
+            since: timeline::rfc3339_string(&a.since.to_zoned_datetime(plan.timezone.clone())),
+            evidence: a.evidence.clone(),
+            fix: fix(&a.id, plan, history, dns),
+        })
+        .collect()
+}
+
+fn mx_lines(plan: &Plan, mx: &[crate::plan::MxRecord]) -> Vec<String> {
+    let apex = crate::dns::query::fqdn(&plan.domain);
+    mx.iter()
+        .map(|m| {
+            format!(
+                "{apex} {} IN MX {} {}",
+                plan.dns.migration_ttl, m.preference, m.host
+            )
+        })
+        .collect()
+}
+
+/// What puts an alarm's condition right, with the exact records.
+fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> Fix {
+    let done = |step: &str| history.step(step).is_some_and(|r| r.confirmed.is_some());
+    let paste = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| !l.trim_start().starts_with(';'))
+            .collect()
+    };
+    match id {
+        "mx-empty" | "mx-neither" if done("add-new-mx") => {
+            let records = mx_lines(plan, &plan.new.mx);
+            Fix {
+                action: format!("Put the new MX back now: `{}`", records.join("`, `")),
+                records,
+            }
+        }
+        "mx-empty" | "mx-neither" => {
+            let records = mx_lines(plan, &plan.old.mx);
+            Fix {
+                action: format!("Put the old MX back now: `{}`", records.join("`, `")),
+                records,
+            }
+        }
+        "spf-lost" => {
+            let records = paste(crate::dns::records_to_paste("spf-add-new", plan, dns));
+            Fix {
+                action: format!(
+                    "Re-publish the SPF record now, naming the old and the new server: `{}`",
+                    records.join("`, `")
+                ),
+                records,
+            }
+        }
+        _ => {
+            let records = paste(crate::dns::records_to_paste("lower-ttl", plan, dns));
+            Fix {
+                action: format!(
+                    "Set MX and TXT to the migration TTL of {} again at your DNS host; if it does not keep it, move the zone to a DNS host that allows per-record TTLs (R3).",
+                    crate::units::ttl(plan.dns.migration_ttl)
+                ),
+                records,
+            }
+        }
+    }
+}
+
+/// R8: the MX set went from old to new between two polls, so the order is unproven.
+fn warnings(plan: &Plan, history: &History) -> Vec<String> {
+    history
+        .dns
+        .order_unproven_at
+        .map(|at| {
+            format!(
+                "R8: at {} the MX set went from old to new without old+new ever being observed: the order (new added before old removed) is unproven, and mail may have been deferred.",
+                local(plan, at)
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule> {
@@ -535,6 +709,24 @@ fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule>
 
 fn human_minutes(m: i64) -> String {
     crate::units::duration_secs(u64::try_from(m).unwrap_or(0) * 60)
+}
+
+/// What `cutover applied` and the `a` key say when the step's gates do not hold yet (they
+/// warn, never refuse: the change may already be made), naming each gate; `None` when they hold.
+pub fn applied_warning(status: &StepStatus) -> Option<String> {
+    let gates: Vec<String> = status
+        .checks
+        .iter()
+        .filter(|c| c.kind == Kind::Gate && !c.status.holds())
+        .map(|c| format!("{} ({})", c.id, c.status.as_str()))
+        .collect();
+    (!gates.is_empty()).then(|| {
+        format!(
+            "{}'s gates do not hold yet: {}",
+            status.id,
+            gates.join(", ")
+        )
+    })
 }
 
 /// Why a confirmation is refused: the checks that do not hold.

@@ -39,6 +39,10 @@ pub enum Action {
     DkimSpfFinal,
     /// DNS host: the TTLs back to everyday values.
     RestoreTtl,
+    /// DNS host: the old MX record put back (the fix of the `mx-empty` alarm).
+    RestoreOldMx,
+    /// DNS host: SPF naming the old and the new provider again (the fix of `spf-lost`).
+    RepublishSpf,
 }
 
 impl Action {
@@ -69,6 +73,8 @@ impl Action {
             Rehearse::DeleteOldMx => Action::DeleteOldMx,
             Rehearse::DkimSpfFinal => Action::DkimSpfFinal,
             Rehearse::RestoreTtl => Action::RestoreTtl,
+            Rehearse::RestoreOldMx => Action::RestoreOldMx,
+            Rehearse::RepublishSpf => Action::RepublishSpf,
             Rehearse::PauseClock | Rehearse::Faster | Rehearse::Slower | Rehearse::SkipToGate => {
                 return None;
             }
@@ -133,7 +139,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 units::ttl(MIGRATION_TTL)
             )))
         }
-        Action::SpfAddNew => {
+        Action::SpfAddNew | Action::RepublishSpf => {
             let spf = format!("v=spf1 a:{} a:{} -all", spec.old_mx, spec.new_mx);
             zone.set_txt("@", &[&spf], MIGRATION_TTL)
                 .await
@@ -207,6 +213,24 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
             }
             Ok(Done::said(format!(
                 "MX {} deleted at the DNS host",
+                spec.old_mx
+            )))
+        }
+        Action::RestoreOldMx => {
+            // Already served (the key pressed twice): nothing to do.
+            let hosts = mx_hosts(world).await;
+            if hosts.is_empty() {
+                // The set was deleted: it comes back with the migration TTL, as the fix says.
+                zone.set_mx(&[(10, &spec.old_mx)], MIGRATION_TTL)
+                    .await
+                    .map_err(console("put the old MX back"))?;
+            } else if !hosts.contains(&spec.old_mx) {
+                zone.add_mx(10, &spec.old_mx)
+                    .await
+                    .map_err(console("put the old MX back"))?;
+            }
+            Ok(Done::said(format!(
+                "MX 10 {} put back at the DNS host",
                 spec.old_mx
             )))
         }

@@ -23,8 +23,18 @@ fn banner_lines(app: &App, w: u16) -> Vec<Line<'static>> {
     let w = usize::from(w);
     let mut lines = Vec::new();
     if let Some(alarm) = app.dns.as_ref().and_then(|d| d.alarm.as_ref()) {
+        // The evaluation's alarm leads with its fix; the DNS view's sentence otherwise.
+        let text = match app.eval.alarms.first() {
+            Some(a) => format!(
+                " ALARM {}: {} — {}",
+                a.id,
+                sanitize(&a.evidence),
+                sanitize(&a.fix.action)
+            ),
+            None => format!(" ALARM: {}", sanitize(alarm)),
+        };
         lines.push(Line::from(Span::styled(
-            fit(&format!(" ALARM: {}", sanitize(alarm)), w),
+            fit(&text, w),
             style(app, Color::White, Some(Color::Red)).add_modifier(Modifier::BOLD),
         )));
     }

@@ -109,26 +109,24 @@ fn wait_bar(app: &App, id: &str, end: Option<Timestamp>, w: usize) -> String {
         return String::new();
     };
     let length = wait.end.timestamp().duration_since(wait.start.timestamp());
-    let end = end.unwrap_or(wait.end.timestamp());
-    let left = end.duration_since(app.now);
-    let done = if length.as_secs() <= 0 {
-        1.0
-    } else {
-        (1.0 - left.as_secs_f64() / length.as_secs_f64()).clamp(0.0, 1.0)
+    // The bar counts down to the step's own `wait_until` only: the planned slot is not when it clears.
+    let left = end.map(|end| end.duration_since(app.now));
+    let done = match left {
+        None => 0.0,
+        Some(_) if length.as_secs() <= 0 => 1.0,
+        Some(left) => (1.0 - left.as_secs_f64() / length.as_secs_f64()).clamp(0.0, 1.0),
     };
     let bar_w = w.clamp(4, 12);
     let filled = (done * bar_w as f64).round() as usize;
-    let not_started = app.now < wait.start.timestamp() && end == wait.end.timestamp();
-    let countdown = if not_started {
-        format!(
+    let countdown = match left {
+        None if app.now < wait.start.timestamp() => format!(
             "{} wait from {}",
             crate::units::duration(length),
             local(app, wait.start.timestamp(), "%a %H:%M")
-        )
-    } else if left > SignedDuration::ZERO {
-        crate::units::duration(left) + " left"
-    } else {
-        "over".to_string()
+        ),
+        None => format!("{} wait, not started", crate::units::duration(length)),
+        Some(left) if left > SignedDuration::ZERO => crate::units::duration(left) + " left",
+        Some(_) => "over".to_string(),
     };
     format!(
         "▕{}{}▏ {countdown}",
@@ -239,6 +237,23 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             ),
             style(app, Color::Blue, None).add_modifier(Modifier::BOLD),
         )));
+    }
+    if let Some(alarm) = &next.alarm {
+        for l in wrap(
+            &format!("First, alarm {alarm}: fix it before anything else."),
+            w,
+            "  ",
+        ) {
+            lines.push(Line::from(Span::styled(
+                l,
+                style(app, Color::Red, None).add_modifier(Modifier::BOLD),
+            )));
+        }
+    }
+    for warning in &next.warnings {
+        for l in wrap(&format!("Warning: {}", sanitize(warning)), w, "  ") {
+            lines.push(Line::from(Span::styled(l, style(app, Color::Yellow, None))));
+        }
     }
     for l in wrap(&format!("Why: {}", next.why), w, "  ") {
         lines.push(Line::from(l));

@@ -125,8 +125,26 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                 lines.push(Line::from("(no checks)"));
             }
             lines.push(Line::from(""));
-            if blockers.is_empty() {
+            let not_holding: Vec<&str> = status
+                .checks
+                .iter()
+                .filter(|c| !c.status.holds())
+                .map(|c| c.id.as_str())
+                .collect();
+            if blockers.is_empty() && not_holding.is_empty() {
                 lines.push(bold("Every check holds. y confirms · n/Esc cancels".into()));
+            } else if blockers.is_empty() {
+                // A tick needs only the gates: say so, never "every check holds" beside a ✗.
+                for l in wrap(
+                    &format!(
+                        "The gates hold; not yet: {}. y records this tick · n/Esc cancels",
+                        not_holding.join(", ")
+                    ),
+                    tw,
+                    "",
+                ) {
+                    lines.push(bold(l));
+                }
             } else {
                 let ids: Vec<&str> = blockers.iter().map(|c| c.id.as_str()).collect();
                 for l in wrap(

@@ -3,7 +3,35 @@
 use super::*;
 
 impl Ctx<'_> {
-    pub(super) fn auth_mx(&self, wanted: &[MxState], pass: &str) -> Verdict {
+    /// What the authoritative servers serve, in words and records, e.g. "only the new MX
+    /// hosts (1 smtp.new.example.)": evidence is built from the observation.
+    pub(super) fn served_mx(&self) -> String {
+        let mut states: Vec<MxState> = Vec::new();
+        let mut sets: Vec<String> = Vec::new();
+        for s in &self.auth {
+            let state = server_mx_state(self.plan, s);
+            if !states.contains(&state) {
+                states.push(state);
+            }
+            if let Some(a) = self.answer(s, &self.apex, Rtype::MX)
+                && a.status == AnswerStatus::Ok
+            {
+                let set = sanitize(&a.records.join(", "));
+                if !sets.contains(&set) {
+                    sets.push(set);
+                }
+            }
+        }
+        let what = match states.as_slice() {
+            [MxState::OldAndNew] => "the old and the new MX hosts",
+            [MxState::New] => "only the new MX hosts",
+            [MxState::Old] => "only the old MX hosts",
+            _ => "MX sets that differ between servers",
+        };
+        format!("{what} ({})", sets.join("; "))
+    }
+
+    pub(super) fn auth_mx(&self, wanted: &[MxState]) -> Verdict {
         every(
             &self.auth,
             "authoritative",
@@ -36,7 +64,7 @@ impl Ctx<'_> {
                     }
                 }
             },
-            format!("Every authoritative server {pass}."),
+            format!("Every authoritative server serves {}.", self.served_mx()),
         )
     }
 

@@ -108,9 +108,10 @@ impl Ctx<'_> {
 
     pub(super) fn ttl_honoured(&self, applied_at: Option<Timestamp>, now: Timestamp) -> Verdict {
         let Some(applied) = applied_at else {
+            // Nothing to judge before the change is made: not measured, never green.
             return (
-                Status::Pass,
-                "The TTL change is not marked as made at the DNS host yet.".into(),
+                Status::Unknown,
+                "Not marked as applied yet: `cutover applied lower-ttl` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.".into(),
                 None,
             );
         };
@@ -137,7 +138,12 @@ impl Ctx<'_> {
         if still_high.is_empty() && measured {
             (
                 Status::Pass,
-                "The DNS host serves the TTL you set.".into(),
+                format!(
+                    "Every authoritative server serves MX and TXT at {} with a TTL of at most {} since the change was marked made at {}.",
+                    self.plan.domain,
+                    human_seconds(limit),
+                    applied.strftime("%Y-%m-%d %H:%M UTC")
+                ),
                 None,
             )
         } else if !still_high.is_empty() && since >= TTL_GRACE {
@@ -174,17 +180,20 @@ impl Ctx<'_> {
         old_ttl_expired(self.plan, self.facts, now)
     }
 
+    /// Each resolver's remaining cache TTL clears by itself: a failing verdict carries
+    /// the latest time a watched resolver may still hold the old MX.
     pub(super) fn resolvers_ttl_low(&self) -> Verdict {
         let limit = self.plan.dns.migration_ttl;
-        every(
+        let (status, evidence, _) = every(
             &self.resolvers,
             "resolver",
             |s| match self.answer(s, &self.apex, Rtype::MX) {
                 Some(a) if a.status == AnswerStatus::Ok && a.ttl <= limit => Judged::Good,
                 Some(a) if a.status == AnswerStatus::Ok => Judged::Bad(format!(
-                    "resolver {} still holds the MX with {} to go",
+                    "resolver {} still holds the MX with {} to go (until {})",
                     s.address,
-                    human_seconds(a.ttl)
+                    human_seconds(a.ttl),
+                    cache_expiry(a).strftime("%Y-%m-%d %H:%M UTC")
                 )),
                 other => unmeasured(s.address, other),
             },
@@ -192,7 +201,23 @@ impl Ctx<'_> {
                 "Every watched resolver holds the MX for at most {}.",
                 human_seconds(limit)
             ),
-        )
+        );
+        // Only a cached TTL that is too high clears by itself; a resolver that gave no answer does not.
+        let all_timed = self.resolvers.iter().all(|s| {
+            self.answer(s, &self.apex, Rtype::MX)
+                .is_some_and(|a| a.status == AnswerStatus::Ok)
+        });
+        let until = (status == Status::Fail && all_timed)
+            .then(|| {
+                self.resolvers
+                    .iter()
+                    .filter_map(|s| self.answer(s, &self.apex, Rtype::MX))
+                    .filter(|a| a.ttl > limit)
+                    .map(cache_expiry)
+                    .max()
+            })
+            .flatten();
+        (status, evidence, until)
     }
 
     pub(super) fn ttl_restored(&self, rtype: Rtype, wanted: u32) -> Verdict {
@@ -221,4 +246,11 @@ impl Ctx<'_> {
             ),
         )
     }
+}
+
+/// When a resolver's cached answer runs out: when it was measured plus the TTL it had left.
+fn cache_expiry(a: &Answer) -> Timestamp {
+    a.measured_at
+        .checked_add(SignedDuration::from_secs(i64::from(a.ttl)))
+        .unwrap_or(a.measured_at)
 }

@@ -164,16 +164,32 @@ impl Autopilot {
                     return Ok(Hook::Hold);
                 }
                 if self.mistake_done && !applied("add-new-mx") {
-                    // The operator reacts half an hour after the alarm; until then nothing else.
-                    if let Some(seen) = self.alarm_seen_at
-                        && self.now().duration_since(seen) >= SignedDuration::from_mins(30)
-                        && let Some(def) = self.session.runbook.step("add-new-mx").cloned()
-                    {
-                        self.event("the operator sees the alarm and adds the new MX");
-                        self.apply(&def).await?;
-                        return Ok(Hook::Acted);
+                    let raised = self.session.history.dns.raised_alarms();
+                    let Some(seen) = self.alarm_seen_at else {
+                        return Ok(Hook::Hold);
+                    };
+                    if let Some(alarm) = raised.first() {
+                        // The operator reacts half an hour after the alarm, by its fix.
+                        if !self.fix_applied
+                            && self.now().duration_since(seen) >= SignedDuration::from_mins(30)
+                        {
+                            self.fix_applied = true;
+                            let fix = eval
+                                .alarms
+                                .first()
+                                .map(|a| a.fix.action.clone())
+                                .unwrap_or_default();
+                            let id = alarm.id.clone();
+                            self.event(format!(
+                                "the operator follows the fix of alarm {id}: {fix}"
+                            ));
+                            let done = operator::perform(&self.world, Action::RestoreOldMx).await?;
+                            self.event(done.text);
+                            return Ok(Hook::Acted);
+                        }
+                        return Ok(Hook::Hold);
                     }
-                    return Ok(Hook::Hold);
+                    // The alarm cleared: the procedure goes on in order (new MX added, then old deleted).
                 }
             }
             Mistake::EarlyFinalCopy

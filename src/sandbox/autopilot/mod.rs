@@ -116,6 +116,8 @@ struct Autopilot {
     old_account_until: Option<Timestamp>,
     mistake_done: bool,
     alarm_seen_at: Option<Timestamp>,
+    /// The alarm's fix was made (`--mistake delete-old-mx-first`).
+    fix_applied: bool,
     /// When each unfinished step was first seen stuck (not waiting on a time).
     stuck_since: HashMap<String, Timestamp>,
     /// Steps seen finished at least once (an automatic step's state follows its live checks,
@@ -155,6 +157,7 @@ pub async fn run(
         old_account_until: None,
         mistake_done: false,
         alarm_seen_at: None,
+        fix_applied: false,
         stuck_since: HashMap::new(),
         finished_steps: std::collections::BTreeSet::new(),
         at_early_copy: None,
@@ -462,6 +465,7 @@ impl Autopilot {
             override_reason,
             &operator,
             self.now(),
+            &eval.alarms,
         ) {
             Ok(entry) => {
                 let text = match (&entry, &mailbox) {
