@@ -503,6 +503,7 @@ mod tests {
                 discovery_error: None,
                 spf_targets: Default::default(),
                 mta_sts: None,
+                judged: Default::default(),
             }
         }
 

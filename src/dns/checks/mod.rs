@@ -604,6 +604,7 @@ mod evidence_tests {
             discovery_error: None,
             spf_targets: Default::default(),
             mta_sts: None,
+            judged: Default::default(),
         }
     }
 
