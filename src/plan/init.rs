@@ -379,7 +379,10 @@ mod preset_tests {
     fn the_domain_is_checked_as_the_plan_loader_checks_it() {
         let now = Timestamp::UNIX_EPOCH;
         let e = render("-x.com", now).unwrap_err();
-        assert!(e.to_string().contains("starts or ends with a hyphen"), "{e}");
+        assert!(
+            e.to_string().contains("starts or ends with a hyphen"),
+            "{e}"
+        );
         assert!(render("abc.123", now).is_err());
         assert!(render("localhost", now).is_err());
         let plan = render(" Example.COM. ", now).unwrap();
