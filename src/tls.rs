@@ -423,12 +423,12 @@ impl ServerCertVerifier for Watched {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A certificate for mta-sts.example.com signed by "cutover test CA",
-    /// notAfter 2126-11-05 04:24:07 UTC.
-    const CERT: &str = "-----BEGIN CERTIFICATE-----
+    /// notAfter 2126-11-05 04:24:07 UTC (the one tests/dns_mta_sts.rs serves).
+    pub(crate) const CERT: &str = "-----BEGIN CERTIFICATE-----
 MIIB0zCCAXmgAwIBAgIUPE/96fMYNO/rKShS1Pc+eIspwLgwCgYIKoZIzj0EAwIw
 GjEYMBYGA1UEAwwPY3V0b3ZlciB0ZXN0IENBMCAXDTI2MTEyOTA0MjQwN1oYDzIx
 MjYxMTA1MDQyNDA3WjAeMRwwGgYDVQQDDBNtdGEtc3RzLmV4YW1wbGUuY29tMFkw

@@ -31,22 +31,9 @@ pub(crate) fn days_left(cert: &CertificateDer<'_>, now: jiff::Timestamp) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The MTA-STS test certificate, notAfter 2126-11-05 04:24:07 UTC.
+    use crate::tls::tests::CERT;
     use rustls::pki_types::pem::PemObject;
-
-    /// A certificate for mta-sts.example.com (the one tests/dns_mta_sts.rs serves),
-    /// notAfter 2126-11-05 04:24:07 UTC.
-    const CERT: &str = "-----BEGIN CERTIFICATE-----
-MIIB0zCCAXmgAwIBAgIUPE/96fMYNO/rKShS1Pc+eIspwLgwCgYIKoZIzj0EAwIw
-GjEYMBYGA1UEAwwPY3V0b3ZlciB0ZXN0IENBMCAXDTI2MTEyOTA0MjQwN1oYDzIx
-MjYxMTA1MDQyNDA3WjAeMRwwGgYDVQQDDBNtdGEtc3RzLmV4YW1wbGUuY29tMFkw
-EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEE7vVYAbXLHi+vBSPbMErlPZrlWMvkSuI
-N1YC1O3RA5C31+5pkiYgonE9jvctk1KiZ/tQXQVAWATupZ9aj7vMpKOBljCBkzAe
-BgNVHREEFzAVghNtdGEtc3RzLmV4YW1wbGUuY29tMAwGA1UdEwEB/wQCMAAwDgYD
-VR0PAQH/BAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMB0GA1UdDgQWBBQdCS5m
-bgr+Rl66r7z0F0+JMSXtwTAfBgNVHSMEGDAWgBSc8bujPQ8bSDhFfOhdVlFNkIW0
-QjAKBggqhkjOPQQDAgNIADBFAiEA2u6mOyQG5BZ0jmKQzSZli5aEGUIazfgQeMP2
-W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
------END CERTIFICATE-----";
 
     #[test]
     fn days_left_count_whole_days_to_not_after() {
