@@ -322,11 +322,49 @@ impl MailFacts {
             Err(e) => tracing::warn!(error = %e, "cannot follow the journal for mailbox facts"),
         }
         let Some(journal) = &self.journal else { return };
-        for fact in crate::mail::steps::mail_facts(&self.history, probes, now) {
+        let mut facts = crate::mail::steps::mail_facts(&self.history, probes, now);
+        facts.extend(pop3_fetch_facts(&self.history, probes, now));
+        for fact in facts {
             match journal.append(&fact) {
                 Ok(()) => self.history.apply(&fact),
                 Err(e) => tracing::error!(error = %e, "cannot journal a mailbox fact"),
             }
         }
     }
+}
+
+/// A POP3 fetch seen into a mailbox no copy has touched yet, journaled once: after a copy its
+/// messages fill the new INBOX too, and the probe's share can no longer tell a fetch.
+fn pop3_fetch_facts(
+    history: &History,
+    probes: &[MailboxProbe],
+    now: jiff::Timestamp,
+) -> Vec<crate::journal::Entry> {
+    use crate::app::mail_view::{POP3_FETCH_SEEN, fetch_measurable};
+    let seen: std::collections::HashSet<String> = history
+        .facts
+        .get(POP3_FETCH_SEEN)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
+        .collect();
+    probes
+        .iter()
+        .filter(|p| p.fetch_detected == Some(true))
+        .filter(|p| !seen.contains(&p.address.to_lowercase()))
+        .filter(|p| fetch_measurable(history, &p.address))
+        .map(|p| {
+            let share = p.fetch_share.unwrap_or(0.0);
+            crate::journal::Entry::Fact {
+                at: now,
+                key: POP3_FETCH_SEEN.to_string(),
+                value: serde_json::json!({ "mailbox": p.address, "share": share }),
+                evidence: format!(
+                    "{}: {:.0}% of the old INBOX is in the new INBOX before any copy: a POP3 fetch runs",
+                    p.address,
+                    share * 100.0
+                ),
+            }
+        })
+        .collect()
 }

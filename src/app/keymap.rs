@@ -28,6 +28,8 @@ pub enum Action {
     Filter,
     Sort,
     ReverseSort,
+    /// Show the journal pane's lines of one kind (all, confirmations, alarms, facts, copies).
+    JournalFilter,
     /// Start or pause a copy: the selected mailbox in the mailbox pane, else all.
     Copy,
     Refresh,
@@ -320,6 +322,14 @@ pub const KEYMAP: &[Binding] = &[
         Action::Filter,
         "filter by address",
         true,
+    ),
+    bind(
+        Scope::Global,
+        &[ch('f')],
+        "f",
+        Action::JournalFilter,
+        "journal: show all, confirmations, alarms, facts or copies",
+        false,
     ),
     bind(
         Scope::Mailboxes,

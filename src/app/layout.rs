@@ -101,6 +101,7 @@ pub fn mailbox_rows_visible(app: &App) -> usize {
         .or_else(|| a.panes.first())
         .map(|(_, r)| *r)
         .unwrap_or_default();
-    // Borders (2) and the column header (1).
-    usize::from(pane.height.saturating_sub(3))
+    // Borders (2), the column header (1) and, while copies run, their total line (1).
+    let total = u16::from(app.copy_total().is_some());
+    usize::from(pane.height.saturating_sub(3 + total))
 }

@@ -1,58 +1,270 @@
-//! Mailbox probes shaped for the cockpit's table: one row per mailbox, folders for the detail view.
+//! Mailbox probes and copy reports shaped for the cockpit's table: one row per mailbox,
+//! folders for the detail view, and the running copies' progress.
+//!
+//! A row's counts come from whichever is newer, the last probe or the last copy's report
+//! (the `mail-copy-result` fact); `synced` is the share that copy verified, `stale` once the
+//! old side moved since (a later probe or old INBOX UIDNEXT fact disagrees with it).
 
-use crate::app::model::{FolderRow, LoginState, MailboxRow};
-use crate::journal::History;
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::app::model::{CopyProgress, CopyRate, FolderRow, LoginState, MailboxRow, SyncedAs};
+use crate::journal::{Entry, History};
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
+use crate::mail::steps::OLD_INBOX_UIDNEXT;
+use crate::mail::sync::COPY_RESULT_FACT;
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
 
+/// The fact the cockpit journals the first time a probe sees a POP3 fetch into a mailbox no
+/// copy has touched yet (afterwards the copy's messages hide a fetch): `{"mailbox", "share"}`.
+pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
+
+/// One folder as the last copy verified it.
+#[derive(Debug, Clone, Deserialize)]
+struct CopiedFolder {
+    old: String,
+    new: String,
+    old_messages: u64,
+    #[serde(default)]
+    old_uidnext: u32,
+    missing: u64,
+    verified: bool,
+}
+
+/// A copy's report as its `mail-copy-result` fact holds it.
+#[derive(Debug, Clone, Deserialize)]
+struct CopyResult {
+    #[serde(skip, default = "epoch")]
+    at: Timestamp,
+    state: String,
+    folders: Vec<CopiedFolder>,
+}
+
+fn epoch() -> Timestamp {
+    Timestamp::UNIX_EPOCH
+}
+
+impl CopyResult {
+    fn old(&self) -> u64 {
+        self.folders.iter().map(|f| f.old_messages).sum()
+    }
+
+    fn missing(&self) -> u64 {
+        self.folders.iter().map(|f| f.missing).sum()
+    }
+
+    /// The share of old messages on the new side; none when the copy failed before any folder.
+    fn share(&self) -> Option<f32> {
+        let old = self.old();
+        if self.folders.is_empty() && self.state != "verified" {
+            return None;
+        }
+        if old == 0 {
+            return Some(100.0);
+        }
+        Some((old.saturating_sub(self.missing()) as f64 * 100.0 / old as f64) as f32)
+    }
+
+    fn inbox_uidnext(&self) -> Option<u32> {
+        self.folders
+            .iter()
+            .find(|f| f.old.eq_ignore_ascii_case("INBOX"))
+            .map(|f| f.old_uidnext)
+            .filter(|&u| u != 0)
+    }
+
+    /// Whether the old side a probe saw differs from what this copy verified.
+    fn old_side_moved(&self, old: &SideProbe) -> bool {
+        self.folders.iter().any(|f| {
+            old.folders
+                .iter()
+                .find(|p| sanitize(&p.name) == f.old)
+                .is_some_and(|p| {
+                    u64::from(p.messages) != f.old_messages
+                        || (f.old_uidnext != 0 && p.uidnext != f.old_uidnext)
+                })
+        })
+    }
+}
+
+/// What rows are built from besides the probes: read from the journal once per rebuild.
+#[derive(Default)]
+struct Context {
+    /// The last copy report per mailbox (lowercase address).
+    copies: HashMap<String, CopyResult>,
+    /// The last old INBOX UIDNEXT fact per mailbox: when, and the value.
+    uidnext: HashMap<String, (Timestamp, u32)>,
+    /// Mailboxes a POP3 fetch was seen into.
+    fetch_seen: HashSet<String>,
+}
+
+impl Context {
+    /// From the journal's facts; `only`: just these mailboxes (lowercase).
+    fn read(history: &History, only: Option<&HashSet<String>>) -> Context {
+        let wanted = |m: &str| only.is_none_or(|o| o.contains(&m.to_lowercase()));
+        let mailbox = |v: &serde_json::Value| {
+            v.get("mailbox")
+                .and_then(|m| m.as_str())
+                .map(str::to_lowercase)
+        };
+        let mut ctx = Context::default();
+        for f in history.facts.get(COPY_RESULT_FACT).into_iter().flatten() {
+            if let Some(m) = mailbox(&f.value).filter(|m| wanted(m))
+                && let Ok(mut copy) = serde_json::from_value::<CopyResult>(f.value.clone())
+            {
+                copy.at = f.at;
+                ctx.copies.insert(m, copy);
+            }
+        }
+        for f in history.facts.get(OLD_INBOX_UIDNEXT).into_iter().flatten() {
+            if let Some(m) = mailbox(&f.value).filter(|m| wanted(m))
+                && let Some(u) = f.value.get("uidnext").and_then(|u| u.as_u64())
+            {
+                ctx.uidnext
+                    .insert(m, (f.at, u32::try_from(u).unwrap_or(u32::MAX)));
+            }
+        }
+        for f in history.facts.get(POP3_FETCH_SEEN).into_iter().flatten() {
+            if let Some(m) = mailbox(&f.value).filter(|m| wanted(m)) {
+                ctx.fetch_seen.insert(m);
+            }
+        }
+        ctx
+    }
+}
+
 /// The table rows for every mailbox of the plan: probed ones from their probe, the rest
-/// unmeasured; the synced share from the last copy the journal records.
+/// unmeasured; counts, synced share and folders from the last copy's report when newer.
 pub fn mailbox_rows(plan: &Plan, probes: &[MailboxProbe], history: &History) -> Vec<MailboxRow> {
-    let by_address: std::collections::HashMap<String, &MailboxProbe> = probes
+    let by_address: HashMap<String, &MailboxProbe> = probes
         .iter()
         .map(|p| (p.address.to_lowercase(), p))
         .collect();
+    let ctx = Context::read(history, None);
     plan.mailboxes
         .iter()
         .map(|m| {
-            let mut row = match by_address.get(&m.address.to_lowercase()) {
-                Some(p) => row(p),
-                None => MailboxRow::unmeasured(&m.address),
-            };
-            if row.synced_percent.is_none()
-                && let Some(copy) = history.sync.get(&m.address)
-            {
-                let total = copy.messages_done + copy.messages_left;
-                row.synced_percent = Some(if total == 0 {
-                    if copy.state == "verified" { 100.0 } else { 0.0 }
-                } else {
-                    (copy.messages_done as f64 * 100.0 / total as f64) as f32
-                });
-            }
-            row
+            let probe = by_address.get(&m.address.to_lowercase()).copied();
+            row(&m.address, probe, &ctx, history)
         })
         .collect()
 }
 
-fn row(p: &MailboxProbe) -> MailboxRow {
+/// Rebuilds the rows of `touched` mailboxes (lowercase) only, after journal lines about them.
+pub fn refresh_rows(
+    rows: &mut [MailboxRow],
+    touched: &HashSet<String>,
+    probes: Option<&[MailboxProbe]>,
+    history: &History,
+) {
+    let ctx = Context::read(history, Some(touched));
+    for r in rows.iter_mut() {
+        let key = r.address.to_lowercase();
+        if !touched.contains(&key) {
+            continue;
+        }
+        let probe = probes
+            .into_iter()
+            .flatten()
+            .find(|p| p.address.to_lowercase() == key);
+        *r = row(&r.address, probe, &ctx, history);
+    }
+}
+
+/// The mailboxes (lowercase) a journal line changes the row of.
+pub fn touches(entry: &Entry) -> Option<String> {
+    match entry {
+        Entry::Sync { mailbox, .. } => Some(mailbox.to_lowercase()),
+        Entry::Fact { key, value, .. }
+            if key == COPY_RESULT_FACT || key == OLD_INBOX_UIDNEXT || key == POP3_FETCH_SEEN =>
+        {
+            value
+                .get("mailbox")
+                .and_then(|m| m.as_str())
+                .map(str::to_lowercase)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a probe's POP3 share means anything: no copy has put messages into the mailbox
+/// yet (a copy's first journal line comes before it copies anything).
+pub fn fetch_measurable(history: &History, address: &str) -> bool {
+    !history.sync.keys().any(|m| m.eq_ignore_ascii_case(address))
+}
+
+fn row(
+    address: &str,
+    probe: Option<&MailboxProbe>,
+    ctx: &Context,
+    history: &History,
+) -> MailboxRow {
+    let key = address.to_lowercase();
+    let mut r = match probe {
+        Some(p) => probed(p),
+        None => MailboxRow::unmeasured(address),
+    };
+    r.address = address.to_string();
+    r.fetch_detected = if ctx.fetch_seen.contains(&key) {
+        Some(true)
+    } else if history.sync.contains_key(address) || ctx.copies.contains_key(&key) {
+        None
+    } else {
+        probe.and_then(|p| p.fetch_detected)
+    };
+    let Some(copy) = ctx.copies.get(&key) else {
+        // A journal from before copy reports: only a verified end says anything.
+        if let Some(s) = history.sync.get(address)
+            && s.state == "verified"
+        {
+            r.synced_percent = Some(100.0);
+            r.synced_as = SyncedAs::Current;
+            r.copied_at = Some(s.at);
+        }
+        return r;
+    };
+    r.copied_at = Some(copy.at);
+    r.synced_percent = copy.share();
+    let newer_probe = probe.filter(|p| p.probed_at > copy.at && p.old.login == Probed::Ok);
+    let probe_moved = newer_probe.is_some_and(|p| copy.old_side_moved(&p.old));
+    let uidnext_moved = ctx.uidnext.get(&key).is_some_and(|&(at, u)| {
+        at > copy.at && copy.inbox_uidnext().is_some_and(|verified| verified != u)
+    });
+    r.synced_as = if probe_moved || uidnext_moved {
+        SyncedAs::Stale
+    } else {
+        SyncedAs::Current
+    };
+    match newer_probe {
+        Some(p) => r.folders = merged_folders(p, copy),
+        None => {
+            r.old_messages = Some(copy.old());
+            r.new_messages = Some(copy.old().saturating_sub(copy.missing()));
+            r.folders = copied_folders(copy, probe);
+        }
+    }
+    r
+}
+
+fn probed(p: &MailboxProbe) -> MailboxRow {
     let error = match (&p.old.error, &p.new.error) {
         (Some(o), _) => Some(format!("old: {}", sanitize(o))),
         (None, Some(n)) => Some(format!("new: {}", sanitize(n))),
         (None, None) => None,
     };
     MailboxRow {
-        address: p.address.clone(),
         old_login: login(&p.old),
         new_login: login(&p.new),
         old_messages: p.old.messages,
         new_messages: p.new.messages,
         synced_percent: p.synced_percent.map(|s| s as f32),
-        fetch_detected: p.fetch_detected,
         throttled: p.old.login == Probed::Throttled || p.new.login == Probed::Throttled,
         last_error: error,
-        folders: folders(p),
-        copy: None,
+        folders: probe_folders(p),
+        ..MailboxRow::unmeasured(&p.address)
     }
 }
 
@@ -64,8 +276,64 @@ fn login(side: &SideProbe) -> LoginState {
     }
 }
 
+fn count(side: &SideProbe, name: &str) -> Option<u64> {
+    side.folders
+        .iter()
+        .find(|f| sanitize(&f.name) == name)
+        .map(|f| u64::from(f.messages))
+}
+
+/// The probe's folders (old first, then those only the new side has), with what the copy
+/// verified of each: the probe is newer, so its counts stand.
+fn merged_folders(p: &MailboxProbe, copy: &CopyResult) -> Vec<FolderRow> {
+    let mut rows = probe_folders(p);
+    for row in &mut rows {
+        if let Some(c) = copy.folders.iter().find(|c| c.old == row.name) {
+            row.new_messages = count(&p.new, &c.new).or(row.new_messages);
+            row.missing = Some(c.missing);
+            row.verified = Some(c.verified);
+        }
+    }
+    // A folder copied under another name is not "only on the new side".
+    rows.retain(|row| {
+        row.old_messages.is_some()
+            || !copy
+                .folders
+                .iter()
+                .any(|c| c.new == row.name && c.old != row.name)
+    });
+    rows
+}
+
+/// The copy's folders (it is newer than any probe), then folders only a probe has.
+fn copied_folders(copy: &CopyResult, probe: Option<&MailboxProbe>) -> Vec<FolderRow> {
+    let mut rows: Vec<FolderRow> = copy
+        .folders
+        .iter()
+        .map(|c| FolderRow {
+            name: c.old.clone(),
+            old_messages: Some(c.old_messages),
+            new_messages: Some(c.old_messages.saturating_sub(c.missing)),
+            missing: Some(c.missing),
+            verified: Some(c.verified),
+        })
+        .collect();
+    if let Some(p) = probe {
+        for f in probe_folders(p) {
+            let copied = copy
+                .folders
+                .iter()
+                .any(|c| c.old == f.name || c.new == f.name);
+            if !copied {
+                rows.push(f);
+            }
+        }
+    }
+    rows
+}
+
 /// Old folders first, with the new side's count of the same name; then folders only the new side has.
-fn folders(p: &MailboxProbe) -> Vec<FolderRow> {
+fn probe_folders(p: &MailboxProbe) -> Vec<FolderRow> {
     let mut rows: Vec<FolderRow> = p
         .old
         .folders
@@ -77,7 +345,7 @@ fn folders(p: &MailboxProbe) -> Vec<FolderRow> {
                 old_messages: Some(u64::from(f.messages)),
                 new_messages: new.map(|n| u64::from(n.messages)),
                 missing: None,
-                verified: false,
+                verified: None,
             }
         })
         .collect();
@@ -88,9 +356,157 @@ fn folders(p: &MailboxProbe) -> Vec<FolderRow> {
                 old_messages: None,
                 new_messages: Some(u64::from(f.messages)),
                 missing: None,
-                verified: false,
+                verified: None,
             });
         }
     }
     rows
 }
+
+/// One progress sample of a copy: a `sync` journal line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    at: Timestamp,
+    messages: u64,
+    bytes: u64,
+}
+
+/// One mailbox's copy run, from its first `running` line to its last line.
+#[derive(Debug, Clone, PartialEq)]
+struct CopyRun {
+    pid: u32,
+    state: String,
+    first: Sample,
+    last: Sample,
+    messages_left: u64,
+}
+
+impl CopyRun {
+    fn progress(&self) -> CopyProgress {
+        let secs = self.last.at.duration_since(self.first.at).as_secs_f64();
+        // Two samples, some time apart: before that the rate is unknown, not zero.
+        let rate = (secs > 0.0).then(|| CopyRate {
+            messages_per_sec: self.last.messages.saturating_sub(self.first.messages) as f64 / secs,
+            bytes_per_sec: self.last.bytes.saturating_sub(self.first.bytes) as f64 / secs,
+        });
+        CopyProgress {
+            state: self.state.clone(),
+            messages_done: self.last.messages,
+            messages_left: self.messages_left,
+            bytes_done: self.last.bytes,
+            rate,
+        }
+    }
+}
+
+/// The copies the journal reports, per mailbox: folded line by line, so rate and time left
+/// come from the journal's own timestamps (any cockpit following it sees the same).
+#[derive(Debug, Clone, Default)]
+pub struct CopyRuns {
+    runs: HashMap<String, CopyRun>,
+    /// Mailboxes (lowercase) whose copy is running.
+    running: HashSet<String>,
+}
+
+impl CopyRuns {
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> CopyRuns {
+        let mut runs = CopyRuns::default();
+        for e in entries {
+            runs.apply(e);
+        }
+        runs
+    }
+
+    pub fn apply(&mut self, entry: &Entry) {
+        let Entry::Sync {
+            at,
+            mailbox,
+            pid,
+            state,
+            messages_done,
+            messages_left,
+            bytes_done,
+            ..
+        } = entry
+        else {
+            return;
+        };
+        let key = mailbox.to_lowercase();
+        let sample = Sample {
+            at: *at,
+            messages: *messages_done,
+            bytes: *bytes_done,
+        };
+        let fresh = |run: &CopyRun| run.state != "running" || run.pid != *pid;
+        match self.runs.get_mut(&key) {
+            Some(run) if !fresh(run) => {
+                run.last = sample;
+                run.state.clone_from(state);
+                run.messages_left = *messages_left;
+            }
+            _ => {
+                self.runs.insert(
+                    key.clone(),
+                    CopyRun {
+                        pid: *pid,
+                        state: state.clone(),
+                        first: sample,
+                        last: sample,
+                        messages_left: *messages_left,
+                    },
+                );
+            }
+        }
+        if state == "running" {
+            self.running.insert(key);
+        } else {
+            self.running.remove(&key);
+        }
+    }
+
+    pub fn progress(&self, address: &str) -> Option<CopyProgress> {
+        self.runs
+            .get(&address.to_lowercase())
+            .map(CopyRun::progress)
+    }
+
+    pub fn any_running(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// Every running copy together: how many, and their sums. The rate is known only
+    /// when every running copy's is.
+    pub fn total(&self) -> Option<(usize, CopyProgress)> {
+        if self.running.is_empty() {
+            return None;
+        }
+        let mut total = CopyProgress {
+            state: "running".to_string(),
+            messages_done: 0,
+            messages_left: 0,
+            bytes_done: 0,
+            rate: Some(CopyRate {
+                messages_per_sec: 0.0,
+                bytes_per_sec: 0.0,
+            }),
+        };
+        for key in &self.running {
+            let p = self.runs[key].progress();
+            total.messages_done += p.messages_done;
+            total.messages_left += p.messages_left;
+            total.bytes_done += p.bytes_done;
+            total.rate = match (total.rate, p.rate) {
+                (Some(a), Some(b)) => Some(CopyRate {
+                    messages_per_sec: a.messages_per_sec + b.messages_per_sec,
+                    bytes_per_sec: a.bytes_per_sec + b.bytes_per_sec,
+                }),
+                _ => None,
+            };
+        }
+        Some((self.running.len(), total))
+    }
+}
+
+#[cfg(test)]
+#[path = "mail_view_tests.rs"]
+mod tests;

@@ -7,6 +7,7 @@
 
 pub mod dns_view;
 pub mod event;
+pub mod journal_view;
 pub mod keymap;
 pub mod layout;
 pub mod mail_view;
@@ -18,6 +19,8 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::app::journal_view::JournalView;
+use crate::app::mail_view::CopyRuns;
 use crate::app::model::{DnsView, MailboxRow};
 use crate::journal::History;
 use crate::journal::{Driver, Entry};
@@ -186,8 +189,12 @@ pub struct App {
     pub mailboxes: Vec<MailboxRow>,
     pub mailbox_view: MailboxView,
     pub journal: VecDeque<Entry>,
-    /// Journal pane: entries scrolled up from the newest.
+    /// The journal pane's lines: the tail folded for people, with its kind filter.
+    pub journal_view: JournalView,
+    /// Journal pane: lines (of those the filter shows) scrolled up from the newest.
     pub journal_scroll: usize,
+    /// The copies the journal reports: progress, rate and time left per mailbox.
+    pub copies: CopyRuns,
     /// Next-step pane: lines scrolled down from the top.
     pub next_scroll: usize,
     pub focus: Pane,
@@ -216,11 +223,10 @@ impl App {
         let runbook = Runbook::for_plan(&plan);
         let timeline = timeline::build(&plan, &runbook);
         let history = History::from_entries(entries);
-        let mailboxes: Vec<MailboxRow> = plan
-            .mailboxes
-            .iter()
-            .map(|m| MailboxRow::unmeasured(&m.address))
-            .collect();
+        // Until the first probe, what the journal's copy reports say.
+        let mailboxes = mail_view::mailbox_rows(&plan, &[], &history);
+        let copies = CopyRuns::from_entries(entries);
+        let journal_view = JournalView::from_entries(entries, JOURNAL_TAIL, JOURNAL_TAIL);
         let journal: VecDeque<Entry> = entries
             .iter()
             .skip(entries.len().saturating_sub(JOURNAL_TAIL))
@@ -267,7 +273,9 @@ impl App {
                 marked: BTreeSet::new(),
             },
             journal,
+            journal_view,
             journal_scroll: 0,
+            copies,
             next_scroll: 0,
             focus: Pane::Steps,
             selected_step,
@@ -435,17 +443,38 @@ impl App {
         view.offset = view.offset.min(len.saturating_sub(rows));
     }
 
-    /// The copy progress of a mailbox: a running copy's journal lines win over the prober's view.
+    /// The copy progress of a mailbox: the journal's copy lines win over the row's own.
     pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::app::model::CopyProgress> {
-        match self.history.sync.get(&row.address) {
-            Some(s) => Some(crate::app::model::CopyProgress {
-                state: s.state.clone(),
-                messages_done: s.messages_done,
-                messages_left: s.messages_left,
-                bytes_done: s.bytes_done,
-            }),
-            None => row.copy.clone(),
-        }
+        self.copies
+            .progress(&row.address)
+            .or_else(|| row.copy.clone())
+    }
+
+    /// Every running copy together (how many, their sums), for the table's total line.
+    pub fn copy_total(&self) -> Option<(usize, crate::app::model::CopyProgress)> {
+        self.copies.total().or_else(|| {
+            // Rows that carry their own progress (no journal lines for them).
+            let running: Vec<_> = self
+                .mailboxes
+                .iter()
+                .filter_map(|m| m.copy.as_ref().filter(|c| c.running()))
+                .collect();
+            (!running.is_empty()).then(|| {
+                let sum = |f: fn(&crate::app::model::CopyProgress) -> u64| {
+                    running.iter().map(|c| f(c)).sum()
+                };
+                (
+                    running.len(),
+                    crate::app::model::CopyProgress {
+                        state: "running".into(),
+                        messages_done: sum(|c| c.messages_done),
+                        messages_left: sum(|c| c.messages_left),
+                        bytes_done: sum(|c| c.bytes_done),
+                        rate: None,
+                    },
+                )
+            })
+        })
     }
 
     /// Whether R12's 24 h gate for the final copy holds now.

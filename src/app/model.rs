@@ -80,24 +80,64 @@ pub enum LoginState {
     NoCredentials,
 }
 
-/// One folder of a mailbox, for the detail view.
+/// One folder of a mailbox, for the detail view: counts from the newest of the last probe
+/// and the last copy's report, `missing` and `verified` from that copy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FolderRow {
     pub name: String,
     pub old_messages: Option<u64>,
     pub new_messages: Option<u64>,
-    /// Messages on the old side still missing on the new side.
+    /// Messages on the old side still missing on the new side, as the last copy verified.
     pub missing: Option<u64>,
-    pub verified: bool,
+    /// `None`: no copy has verified this folder.
+    pub verified: Option<bool>,
 }
 
-/// A copy in progress, as the prober or a copy process reports it.
+/// A copy's speed, measured between two of its journal lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CopyRate {
+    pub messages_per_sec: f64,
+    pub bytes_per_sec: f64,
+}
+
+/// A copy in progress or ended, as its journal lines report it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyProgress {
     pub state: String,
     pub messages_done: u64,
     pub messages_left: u64,
     pub bytes_done: u64,
+    /// `None` until two progress lines some time apart.
+    pub rate: Option<CopyRate>,
+}
+
+impl CopyProgress {
+    pub fn running(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// Time left at the measured rate; `None` without a rate (or with none moving).
+    pub fn time_left(&self) -> Option<jiff::SignedDuration> {
+        let rate = self.rate?.messages_per_sec;
+        if self.messages_left == 0 {
+            return Some(jiff::SignedDuration::ZERO);
+        }
+        (rate > 0.0).then(|| {
+            jiff::SignedDuration::from_secs((self.messages_left as f64 / rate).ceil() as i64)
+        })
+    }
+}
+
+/// What the synced share rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncedAs {
+    /// No copy has verified this mailbox (or the share came from elsewhere).
+    #[default]
+    Unverified,
+    /// The last copy verified it, and the old side is as it was then (as far as measured).
+    Current,
+    /// The old side changed since the last copy verified it (new mail, UIDNEXT moved).
+    Stale,
 }
 
 /// One row of the mailbox table.
@@ -106,9 +146,15 @@ pub struct MailboxRow {
     pub address: String,
     pub old_login: LoginState,
     pub new_login: LoginState,
+    /// From the newest of the last probe and the last copy's report.
     pub old_messages: Option<u64>,
     pub new_messages: Option<u64>,
+    /// The share of the old messages the last copy verified on the new side.
     pub synced_percent: Option<f32>,
+    pub synced_as: SyncedAs,
+    /// When the last copy's report was written.
+    pub copied_at: Option<Timestamp>,
+    /// A POP3 fetch into the new INBOX, as detected (`None`: not measured, or not measurable).
     pub fetch_detected: Option<bool>,
     pub throttled: bool,
     /// Server text: sanitised before display.
@@ -127,6 +173,8 @@ impl MailboxRow {
             old_messages: None,
             new_messages: None,
             synced_percent: None,
+            synced_as: SyncedAs::Unverified,
+            copied_at: None,
             fetch_detected: None,
             throttled: false,
             last_error: None,

@@ -2,6 +2,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::journal_view::JournalView;
 use super::keymap::{Action, Scope, lookup};
 use super::{App, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, Pane, Popup, Role};
 use crate::actions::{Refusal, confirmation_entry};
@@ -69,13 +70,20 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
         Event::Journal { entries, restarted } => {
             if restarted {
                 app.history = History::from_entries(&entries);
+                app.copies = crate::app::mail_view::CopyRuns::from_entries(&entries);
+                let filter = app.journal_view.filter;
+                app.journal_view = JournalView::from_entries(&entries, JOURNAL_TAIL, JOURNAL_TAIL);
+                app.journal_view.filter = filter;
                 app.journal.clear();
             } else {
                 for entry in &entries {
                     app.history.apply(entry);
+                    app.copies.apply(entry);
+                    app.journal_view.push(entry);
                 }
             }
             if !entries.is_empty() || restarted {
+                refresh_mailboxes(app, &entries, restarted);
                 app.journal.extend(entries);
                 while app.journal.len() > JOURNAL_TAIL {
                     app.journal.pop_front();
@@ -131,6 +139,26 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             vec![Command::Quit]
         }
     }
+}
+
+/// Copy lines and mailbox facts change rows: those mailboxes' rows are built again (all of
+/// them when many changed at once or the journal restarted).
+fn refresh_mailboxes(app: &mut App, entries: &[Entry], restarted: bool) {
+    let touched: std::collections::HashSet<String> = entries
+        .iter()
+        .filter_map(crate::app::mail_view::touches)
+        .collect();
+    if touched.is_empty() && !restarted {
+        return;
+    }
+    let probes = app.mail_probes.as_deref();
+    if restarted || touched.len() > 64 {
+        app.mailboxes =
+            crate::app::mail_view::mailbox_rows(&app.plan, probes.unwrap_or(&[]), &app.history);
+    } else {
+        crate::app::mail_view::refresh_rows(&mut app.mailboxes, &touched, probes, &app.history);
+    }
+    app.reorder_mailboxes();
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
@@ -256,6 +284,14 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.notice = None;
             app.mailbox_view.marked.clear();
         }
+        Action::JournalFilter => {
+            app.journal_view.filter = app.journal_view.filter.next();
+            app.journal_scroll = 0;
+            app.notice = Some(format!(
+                "Journal shows {}.",
+                app.journal_view.filter.as_str()
+            ));
+        }
         Action::Yes | Action::No => {}
         Action::Rehearsal(what) if app.rehearsal => return vec![Command::Rehearsal(what)],
         Action::Rehearsal(_) => {}
@@ -297,7 +333,7 @@ fn move_cursor(app: &mut App, by: isize) {
         Pane::Journal => {
             // Up scrolls back in time.
             let up = -by;
-            app.journal_scroll = step_by(app.journal_scroll, up, app.journal.len());
+            app.journal_scroll = step_by(app.journal_scroll, up, app.journal_view.shown());
         }
     }
 }

@@ -5,6 +5,8 @@
 //! come from the 16-colour palette only (none with `NO_COLOR`), and every
 //! piece of server or journal text goes through [`crate::sanitize`].
 
+mod journal_pane;
+mod mailbox_pane;
 mod panes;
 mod popups;
 pub mod text;

@@ -7,12 +7,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::text::{fit, pad, pad_left, wrap};
-use super::{local, style};
-use crate::app::model::{LoginState, MailboxRow, ServerRole, Tone};
+use super::text::{fit, pad, wrap};
+use super::{journal_pane, local, mailbox_pane, style};
+use crate::app::model::{ServerRole, Tone};
 use crate::app::{App, Pane};
 use crate::check::Status;
-use crate::journal::Entry;
 use crate::runbook::StepState;
 use crate::sanitize::sanitize;
 
@@ -38,7 +37,8 @@ fn frame_block(app: &App, pane: Pane, title: String) -> Block<'static> {
 
 pub fn render(frame: &mut Frame, app: &App, pane: Pane, rect: Rect) {
     let title = match pane {
-        Pane::Mailboxes => mailbox_title(app),
+        Pane::Mailboxes => mailbox_pane::mailbox_title(app),
+        Pane::Journal => journal_pane::title(app),
         Pane::Dns => match &app.dns {
             Some(d) => format!("DNS · measured {}", local(app, d.measured_at, "%H:%M:%S")),
             None => "DNS".to_string(),
@@ -55,8 +55,8 @@ pub fn render(frame: &mut Frame, app: &App, pane: Pane, rect: Rect) {
         Pane::Steps => steps(app, w, h),
         Pane::Next => next(app, w, h),
         Pane::Dns => dns(app, w, h),
-        Pane::Mailboxes => mailboxes(app, w, h),
-        Pane::Journal => journal(app, w, h),
+        Pane::Mailboxes => mailbox_pane::mailboxes(app, w, h),
+        Pane::Journal => journal_pane::journal(app, w, h),
     };
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -386,245 +386,4 @@ fn dns(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
         lines.push(Line::from(spans));
     }
     window(lines, h, focus)
-}
-
-fn mailbox_title(app: &App) -> String {
-    let v = &app.mailbox_view;
-    let mut t = format!("Mailboxes {}/{}", v.order.len(), app.mailboxes.len());
-    t.push_str(&format!(
-        " · by {}{}",
-        v.sort.as_str(),
-        if v.descending { " ↓" } else { "" }
-    ));
-    if !v.filter.is_empty() {
-        t.push_str(&format!(" · /{}", v.filter));
-    }
-    if !v.marked.is_empty() {
-        t.push_str(&format!(" · {} selected", v.marked.len()));
-    }
-    if let Some(step) = app.tick_step()
-        && let Some(ticks) = &step.mailboxes
-    {
-        t.push_str(&format!(
-            " · ticked for {}: {}/{}",
-            step.id, ticks.ticked, ticks.total
-        ));
-    }
-    t
-}
-
-fn login(state: &LoginState) -> &'static str {
-    match state {
-        LoginState::Unknown => "?",
-        LoginState::Ok => "✓",
-        LoginState::Failed => "✗",
-        LoginState::NoCredentials => "–",
-    }
-}
-
-fn count(n: Option<u64>) -> String {
-    n.map_or("?".to_string(), |n| n.to_string())
-}
-
-/// One mailbox as a table row of `w` columns; narrow tables drop the right columns.
-/// The ticks of the per-mailbox step the mailbox pane ticks for (lowercase addresses).
-type Ticks<'a> =
-    Option<&'a std::collections::HashMap<String, crate::journal::history::Confirmation>>;
-
-fn mailbox_line(
-    app: &App,
-    m: &MailboxRow,
-    w: usize,
-    selected: bool,
-    ticks: Ticks<'_>,
-) -> Line<'static> {
-    let lower = m.address.to_lowercase();
-    let marked = app.mailbox_view.marked.contains(&lower);
-    let ticked = ticks.is_some_and(|t| t.contains_key(&lower));
-    let synced = m
-        .synced_percent
-        .map_or("?".to_string(), |p| format!("{p:.0}%"));
-    let fetch = match m.fetch_detected {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "?",
-    };
-    let copy = app
-        .copy_state(m)
-        .map(|c| {
-            let total = (c.messages_done + c.messages_left).max(1);
-            format!("{} {}%", sanitize(&c.state), c.messages_done * 100 / total)
-        })
-        .unwrap_or_default();
-    let error = m.last_error.as_deref().map(sanitize).unwrap_or_default();
-    let (addr_w, rest_w) = columns(w);
-    let mut text = format!(
-        "{}{}{} {} {} {} {} {} {}",
-        if marked { "•" } else { " " },
-        if ticked { "✓" } else { " " },
-        pad(&sanitize(&m.address), addr_w),
-        pad(
-            &format!("{} {}", login(&m.old_login), login(&m.new_login)),
-            3
-        ),
-        pad_left(&count(m.old_messages), 6),
-        pad_left(&count(m.new_messages), 6),
-        pad_left(&synced, 4),
-        pad(fetch, 3),
-        if m.throttled { "T" } else { " " },
-    );
-    if rest_w > 0 {
-        let tail = if error.is_empty() { copy } else { error };
-        text.push(' ');
-        text.push_str(&pad(&tail, rest_w));
-    }
-    let text = pad(&text, w);
-    let mut s = if m.last_error.is_some() {
-        style(app, Color::Red, None)
-    } else if m.synced_percent.is_some_and(|p| p >= 100.0) {
-        style(app, Color::Green, None)
-    } else {
-        Style::default()
-    };
-    if selected {
-        s = s.add_modifier(Modifier::REVERSED);
-    }
-    Line::from(Span::styled(text, s))
-}
-
-/// Widths of the address column and the last (copy/error) column for a table `w` wide.
-fn columns(w: usize) -> (usize, usize) {
-    // marker 1, tick 1, logins 3, messages 6+6, synced 4, fetch 3, throttled 1, 7 separators.
-    let fixed = 1 + 1 + 3 + 6 + 6 + 4 + 3 + 1 + 7;
-    // Leave the copy / error column at least 11 columns when there is room.
-    let addr = w.saturating_sub(fixed + 12).clamp(12, 30);
-    let rest = w.saturating_sub(fixed + addr + 1);
-    (addr, rest)
-}
-
-fn mailboxes(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
-    let (addr_w, rest_w) = columns(w);
-    let mut head = format!(
-        "  {} {} {} {} {} {} {}",
-        pad("address", addr_w),
-        pad("o/n", 3),
-        pad_left("old #", 6),
-        pad_left("new #", 6),
-        pad_left("sync", 4),
-        pad("pop", 3),
-        "T",
-    );
-    if rest_w > 0 {
-        head.push(' ');
-        head.push_str(&pad("copy / last error", rest_w));
-    }
-    let mut lines = vec![Line::from(Span::styled(
-        pad(&head, w),
-        Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
-    ))];
-    let v = &app.mailbox_view;
-    let rows = h.saturating_sub(1);
-    // Only the visible rows are built: 5,000 mailboxes cost what a screenful does.
-    let offset = v.offset.min(v.order.len().saturating_sub(rows));
-    let ticks = app
-        .tick_step()
-        .and_then(|s| app.history.step(&s.id))
-        .map(|r| &r.ticks);
-    for (pos, &i) in v.order.iter().enumerate().skip(offset).take(rows) {
-        let selected = pos == v.selected && app.focus == Pane::Mailboxes;
-        lines.push(mailbox_line(app, &app.mailboxes[i], w, selected, ticks));
-    }
-    if v.order.is_empty() {
-        lines.push(Line::from(fit("no mailbox matches the filter", w)));
-    }
-    lines
-}
-
-fn journal_line(app: &App, e: &Entry) -> String {
-    let at = e
-        .at()
-        .map(|t| local(app, t, "%a %H:%M"))
-        .unwrap_or_else(|| "         ".into());
-    let mb = |m: &Option<String>| {
-        m.as_ref()
-            .map(|m| format!(" for {}", sanitize(m)))
-            .unwrap_or_default()
-    };
-    let what = match e {
-        Entry::Applied { operator, step, .. } => {
-            format!("applied   {step} by {}", sanitize(operator))
-        }
-        Entry::Confirm {
-            operator,
-            step,
-            mailbox,
-            ..
-        } => format!("confirmed {step}{} by {}", mb(mailbox), sanitize(operator)),
-        Entry::Override {
-            operator,
-            step,
-            mailbox,
-            reason,
-            ..
-        } => format!(
-            "OVERRIDE  {step}{} by {}: {}",
-            mb(mailbox),
-            sanitize(operator),
-            sanitize(reason)
-        ),
-        Entry::Reopen {
-            operator,
-            step,
-            mailbox,
-            ..
-        } => format!("reopened  {step}{} by {}", mb(mailbox), sanitize(operator)),
-        Entry::Fact { key, evidence, .. } => {
-            format!("seen      {}: {}", sanitize(key), sanitize(evidence))
-        }
-        Entry::Checkpoint {
-            mailbox,
-            folder,
-            last_uid,
-            ..
-        } => format!(
-            "checkpt   {} {} uid {last_uid}",
-            sanitize(mailbox),
-            sanitize(folder)
-        ),
-        Entry::Sync {
-            mailbox,
-            state,
-            messages_done,
-            messages_left,
-            ..
-        } => format!(
-            "copy      {} {}: {messages_done} done, {messages_left} left",
-            sanitize(mailbox),
-            sanitize(state)
-        ),
-        Entry::Note { operator, text, .. } => {
-            format!("note      {}: {}", sanitize(operator), sanitize(text))
-        }
-        Entry::Other => "(an entry from a newer cutover)".to_string(),
-    };
-    format!("{at} {what}")
-}
-
-fn journal(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
-    if app.journal.is_empty() {
-        return vec![Line::from(fit("nothing recorded yet", w))];
-    }
-    let end = app.journal.len().saturating_sub(app.journal_scroll);
-    let start = end.saturating_sub(h);
-    app.journal
-        .range(start..end)
-        .map(|e| {
-            let s = match e {
-                Entry::Override { .. } => style(app, Color::Yellow, None),
-                Entry::Confirm { .. } => style(app, Color::Green, None),
-                _ => Style::default(),
-            };
-            Line::from(Span::styled(fit(&journal_line(app, e), w), s))
-        })
-        .collect()
 }

@@ -6,10 +6,12 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
+use super::mailbox_pane::{bytes, count, rate_and_left};
 use super::panes::{check_style, tone_style};
 use super::text::{fit, pad, wrap};
 use super::{local, style};
 use crate::app::keymap::{KEYMAP, Scope};
+use crate::app::model::{LoginState, SyncedAs};
 use crate::app::{App, ConfirmKind, ConfirmPopup};
 use crate::check::Kind;
 use crate::runbook::eval::confirm_blockers;
@@ -251,6 +253,15 @@ pub fn help(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+fn login_words(state: &LoginState) -> &'static str {
+    match state {
+        LoginState::Unknown => "not tried yet",
+        LoginState::Ok => "works",
+        LoginState::Failed => "fails",
+        LoginState::NoCredentials => "no credentials",
+    }
+}
+
 pub fn mailbox(frame: &mut Frame, app: &App, address: &str, area: Rect) {
     let Some(m) = app.mailboxes.iter().find(|m| m.address == address) else {
         return;
@@ -258,45 +269,69 @@ pub fn mailbox(frame: &mut Frame, app: &App, address: &str, area: Rect) {
     let w = area.width.saturating_sub(4).min(90);
     let tw = usize::from(w.saturating_sub(2));
     let opt = |n: Option<u64>| n.map_or("not measured".to_string(), |n| n.to_string());
+    let copied = m
+        .copied_at
+        .map(|t| format!("the copy of {}", local(app, t, "%a %H:%M")))
+        .unwrap_or_else(|| "the last copy".to_string());
+    let synced = match (m.synced_as, m.synced_percent) {
+        (SyncedAs::Stale, Some(p)) => {
+            format!("stale: {p:.1}% verified by {copied}; the old side changed since")
+        }
+        (_, Some(p)) => format!("{p:.1}% verified by {copied}"),
+        (_, None) => "no copy has verified it yet".to_string(),
+    };
+    let fetch = match m.fetch_detected {
+        Some(true) => "detected",
+        Some(false) => "not detected",
+        None => "not measured (no probe before a copy put messages there)",
+    };
     let mut lines = vec![
         Line::from(fit(
-            &format!("Login old: {:?} · new: {:?}", m.old_login, m.new_login),
-            tw,
-        )),
-        Line::from(fit(
             &format!(
-                "Messages old: {} · new: {} · synced: {}",
-                opt(m.old_messages),
-                opt(m.new_messages),
-                m.synced_percent
-                    .map_or("not measured".into(), |p| format!("{p:.1}%"))
+                "Login old: {} · new: {}",
+                login_words(&m.old_login),
+                login_words(&m.new_login)
             ),
             tw,
         )),
         Line::from(fit(
             &format!(
-                "POP3 fetch detected: {} · throttled: {}",
-                match m.fetch_detected {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None => "not measured",
-                },
+                "Messages old: {} · new: {}",
+                opt(m.old_messages),
+                opt(m.new_messages),
+            ),
+            tw,
+        )),
+        Line::from(fit(&format!("Synced: {synced}"), tw)),
+        Line::from(fit(
+            &format!(
+                "POP3 fetch: {fetch} · throttled: {}",
                 if m.throttled { "yes" } else { "no" }
             ),
             tw,
         )),
     ];
     if let Some(c) = app.copy_state(m) {
-        lines.push(Line::from(fit(
-            &format!(
-                "Copy: {} · {} done, {} left, {} bytes",
+        let (rate, left) = rate_and_left(&c);
+        let text = if c.running() {
+            format!(
+                "Copy running: {} of {} messages, {} · {rate} · {left}",
+                c.messages_done,
+                c.messages_done + c.messages_left,
+                bytes(c.bytes_done)
+            )
+        } else {
+            format!(
+                "Last copy: {} · {} copied, {} left, {}",
                 sanitize(&c.state),
                 c.messages_done,
                 c.messages_left,
-                c.bytes_done
-            ),
-            tw,
-        )));
+                bytes(c.bytes_done)
+            )
+        };
+        for l in wrap(&text, tw, "  ") {
+            lines.push(Line::from(l));
+        }
     }
     if let Some(e) = &m.last_error {
         for l in wrap(&format!("Last error: {}", sanitize(e)), tw, "  ") {
@@ -319,16 +354,19 @@ pub fn mailbox(frame: &mut Frame, app: &App, address: &str, area: Rect) {
     if m.folders.is_empty() {
         lines.push(Line::from("no folders measured yet"));
     }
-    let c = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
     for f in &m.folders {
         lines.push(Line::from(fit(
             &format!(
                 "{} {:>7} {:>7} {:>7} {}",
                 pad(&sanitize(&f.name), name_w),
-                c(f.old_messages),
-                c(f.new_messages),
-                c(f.missing),
-                if f.verified { "yes" } else { "no" }
+                count(f.old_messages),
+                count(f.new_messages),
+                count(f.missing),
+                match f.verified {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "?",
+                }
             ),
             tw,
         )));

@@ -226,14 +226,14 @@ pub fn mailbox_rows(plan: &Plan, synced: f32) -> Vec<MailboxRow> {
                         old_messages: Some(old * 2 / 3),
                         new_messages: Some(new * 2 / 3),
                         missing: Some(old * 2 / 3 - new * 2 / 3),
-                        verified: done,
+                        verified: Some(done),
                     },
                     FolderRow {
                         name: "Sent Items".into(),
                         old_messages: Some(old - old * 2 / 3),
                         new_messages: Some(new - new * 2 / 3),
                         missing: Some((old - old * 2 / 3).saturating_sub(new - new * 2 / 3)),
-                        verified: done,
+                        verified: Some(done),
                     },
                 ],
                 copy: (!done && i % 3 == 0).then(|| CopyProgress {
@@ -241,7 +241,9 @@ pub fn mailbox_rows(plan: &Plan, synced: f32) -> Vec<MailboxRow> {
                     messages_done: new,
                     messages_left: old - new,
                     bytes_done: new * 40_000,
+                    rate: None,
                 }),
+                ..MailboxRow::unmeasured(&m.address)
             }
         })
         .collect()

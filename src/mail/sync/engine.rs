@@ -156,6 +156,42 @@ fn record_sync(
         bytes_done: report.folders.iter().map(|f| f.bytes_copied).sum(),
         detail: report.error.as_ref().map(|e| sanitize(&e.to_string())),
     });
+    let _ = log.record(&copy_result_entry(clock.now(), report, state));
+}
+
+/// What a copy verified, per folder (old and new name, old count and UIDNEXT, how many
+/// are on the new side, how many missing): the cockpit's mailbox table and its `stale`.
+fn copy_result_entry(at: jiff::Timestamp, report: &MailboxReport, state: &str) -> Entry {
+    let folders: Vec<serde_json::Value> = report
+        .folders
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "old": f.old,
+                "new": f.new,
+                "old_messages": f.old_messages,
+                "old_uidnext": f.old_uidnext,
+                "missing": f.missing.len() as u64 + f.failed.len() as u64,
+                "verified": f.verified,
+            })
+        })
+        .collect();
+    let old: u64 = report.folders.iter().map(|f| f.old_messages).sum();
+    let missing = report.missing() + report.failed();
+    Entry::Fact {
+        at,
+        key: super::ledger::COPY_RESULT_FACT.to_string(),
+        value: serde_json::json!({
+            "mailbox": report.address,
+            "state": state,
+            "folders": folders,
+        }),
+        evidence: format!(
+            "{}: {} of {old} old messages on the new server, {state}",
+            report.address,
+            old.saturating_sub(missing)
+        ),
+    }
 }
 
 struct MailboxRun<'a> {
@@ -190,6 +226,7 @@ struct FolderPlan {
     target: String,
     target_exists: bool,
     old_uidvalidity: u32,
+    old_uidnext: u32,
     old_messages: Vec<ScannedMessage>,
     old_counts: IdentityCounts,
     new_counts: IdentityCounts,
@@ -427,6 +464,7 @@ impl MailboxRun<'_> {
             target,
             target_exists,
             old_uidvalidity: status.uidvalidity,
+            old_uidnext: status.uidnext,
             old_messages,
             old_counts,
             new_counts,
@@ -446,6 +484,7 @@ impl MailboxRun<'_> {
             old: sanitize(&plan.old.name),
             new: sanitize(&plan.target),
             old_messages: plan.old_messages.len() as u64,
+            old_uidnext: plan.old_uidnext,
             deleted_on_new: plan.deleted_on_new.values().map(|&n| u64::from(n)).sum(),
             ..FolderReport::default()
         };
@@ -544,6 +583,7 @@ impl MailboxRun<'_> {
                     last_uid,
                 });
             }
+            self.record_progress();
             self.send_progress(&plan.target);
         };
         let (read, write) = tokio::join!(
@@ -596,6 +636,22 @@ impl MailboxRun<'_> {
         if let Err(e) = self.log.record(&entry) {
             tracing::error!("journal: {e}");
         }
+    }
+
+    /// The copy's progress in the journal, after each batch: what followers (the cockpit)
+    /// show as done, left, rate and time left.
+    fn record_progress(&self) {
+        let c = *self.counters();
+        self.record(Entry::Sync {
+            at: self.clock.now(),
+            mailbox: self.mailbox.address.clone(),
+            pid: std::process::id(),
+            state: "running".to_string(),
+            messages_done: c.done_messages,
+            messages_left: c.left_messages,
+            bytes_done: c.done_bytes,
+            detail: None,
+        });
     }
 
     fn send_progress(&self, folder: &str) {

@@ -11,6 +11,8 @@ use crate::mail::identity::Identity;
 
 /// The journal fact key of ledger lines.
 pub const LEDGER_FACT: &str = "mail-ledger";
+/// The journal fact key of what a copy verified, per folder (written after its last `sync` line).
+pub const COPY_RESULT_FACT: &str = "mail-copy-result";
 
 /// Where the copy engine writes its checkpoints, ledger and progress, and reads the
 /// ledger back. The integrator plugs the journal in; tests use [`MemoryLog`].

@@ -32,7 +32,7 @@ use crate::mail::credentials::CredentialSource;
 use crate::plan::{Mailbox, Plan};
 
 pub use engine::map_folder;
-pub use ledger::{LEDGER_FACT, Ledger, MemoryLog, SyncLog};
+pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
 pub use report::{
     FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport, copied_by_folder,
 };

@@ -50,6 +50,10 @@ pub struct FolderReport {
     /// After verification: old messages still missing on the new side.
     pub missing: Vec<MessageRef>,
     pub verified: bool,
+    /// The old folder's UIDNEXT when it was read: what the cockpit compares later probes
+    /// with, to say a verified copy is stale.
+    #[serde(skip)]
+    pub old_uidnext: u32,
 }
 
 /// One mailbox's outcome.
