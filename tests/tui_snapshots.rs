@@ -392,3 +392,121 @@ fn a_late_lowering_shows_one_wait_end() {
     assert!(text.contains("Tue 8 Dec 10:48"), "{text}");
     snapshot("late_lowering", late_lowering_app);
 }
+
+fn copy_line(mailbox: &str, at: Timestamp, done: u64, left: u64) -> Entry {
+    Entry::Sync {
+        at,
+        mailbox: mailbox.into(),
+        pid: 4242,
+        state: "running".into(),
+        messages_done: done,
+        messages_left: left,
+        bytes_done: done * 40_000,
+        detail: None,
+    }
+}
+
+/// Three copies running: two measured over two minutes of journal lines, one just started.
+fn copying_app() -> App {
+    let now = at(2 * 24 * 60 + 70);
+    let minutes_ago = |m: i64| now.checked_sub(SignedDuration::from_mins(m)).unwrap();
+    let entries = vec![
+        copy_line("user0021@example.com", minutes_ago(2), 0, 0),
+        copy_line("user0023@example.com", minutes_ago(2), 0, 0),
+        copy_line("user0021@example.com", minutes_ago(1), 600, 900),
+        copy_line("user0023@example.com", minutes_ago(1), 300, 2_100),
+        copy_line("user0021@example.com", now, 1_200, 300),
+        copy_line("user0023@example.com", now, 600, 1_800),
+        copy_line("user0025@example.com", now, 0, 0),
+    ];
+    let mut app = app_at(40, &entries, Role::Driving, now);
+    let rows = fake::mailbox_rows(&app.plan, 0.5);
+    fake::show_mailboxes(&mut app, rows);
+    app.focus = Pane::Mailboxes;
+    for _ in 0..25 {
+        key(&mut app, KeyCode::Down);
+    }
+    app
+}
+
+#[test]
+fn mailbox_table_during_a_copy() {
+    snapshot("copying", copying_app);
+}
+
+fn uidnext_round(at: Timestamp, first: u32) -> Vec<Entry> {
+    (0..5)
+        .map(|i| Entry::Fact {
+            at,
+            key: "old-inbox-uidnext".into(),
+            value: serde_json::json!({
+                "mailbox": format!("user{i:04}@example.com"),
+                "uidnext": if i == 1 { first } else { 40 },
+            }),
+            evidence: format!("user{i:04}@example.com: old INBOX UIDNEXT"),
+        })
+        .collect()
+}
+
+/// Rounds of UIDNEXT facts, a copy with its checkpoints and ledger lines, an alarm, people.
+fn folded_journal_app() -> App {
+    let mailbox = "user0002@example.com";
+    let copy_fact = |at, key: &str, value: serde_json::Value| Entry::Fact {
+        at,
+        key: key.into(),
+        value,
+        evidence: "3 messages copied".into(),
+    };
+    let checkpoint = |at, folder: &str| Entry::Checkpoint {
+        at,
+        mailbox: mailbox.into(),
+        folder: folder.into(),
+        uidvalidity: 1,
+        last_uid: 90,
+    };
+    let mut entries = vec![Entry::Confirm {
+        at: at(0),
+        operator: "ann".into(),
+        step: "lower-ttl".into(),
+        mailbox: None,
+        evidence: vec![],
+    }];
+    entries.extend(uidnext_round(at(10), 40));
+    entries.extend(uidnext_round(at(40), 41));
+    entries.push(Entry::Fact {
+        at: at(45),
+        key: "alarm-raised".into(),
+        value: serde_json::json!({ "alarm": "mx-empty" }),
+        evidence: "ns1 served an empty MX set".into(),
+    });
+    let ledger = serde_json::json!({ "mailbox": mailbox, "folder": "INBOX", "ids": {} });
+    entries.extend([
+        copy_line(mailbox, at(50), 0, 0),
+        copy_fact(at(50), "mail-ledger", ledger.clone()),
+        checkpoint(at(50), "INBOX"),
+        copy_line(mailbox, at(51), 120, 60),
+        copy_fact(at(51), "mail-ledger", ledger),
+        checkpoint(at(51), "INBOX"),
+        checkpoint(at(51), "Sent"),
+        Entry::Sync {
+            at: at(52),
+            mailbox: mailbox.into(),
+            pid: 4242,
+            state: "verified".into(),
+            messages_done: 180,
+            messages_left: 0,
+            bytes_done: 180 * 40_000,
+            detail: None,
+        },
+    ]);
+    entries.extend(uidnext_round(at(70), 42));
+    entries.push(overridden("add-new-mx", at(75)));
+    let mut app = app_at(5, &entries, Role::Driving, at(80));
+    app.focus = Pane::Journal;
+    app
+}
+
+#[test]
+fn journal_pane_folded() {
+    snapshot("folded_journal", folded_journal_app);
+}

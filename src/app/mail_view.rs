@@ -174,10 +174,11 @@ pub fn refresh_rows(
     }
 }
 
-/// The mailboxes (lowercase) a journal line changes the row of.
+/// The mailbox (lowercase) a journal line changes the row of.
 pub fn touches(entry: &Entry) -> Option<String> {
     match entry {
-        Entry::Sync { mailbox, .. } => Some(mailbox.to_lowercase()),
+        // A running copy's lines change only its progress, which is not part of the row.
+        Entry::Sync { mailbox, state, .. } if state != "running" => Some(mailbox.to_lowercase()),
         Entry::Fact { key, value, .. }
             if key == COPY_RESULT_FACT || key == OLD_INBOX_UIDNEXT || key == POP3_FETCH_SEEN =>
         {
@@ -474,8 +475,8 @@ impl CopyRuns {
         !self.running.is_empty()
     }
 
-    /// Every running copy together: how many, and their sums. The rate is known only
-    /// when every running copy's is.
+    /// Every running copy together: how many, and their sums; the rate is the sum of those
+    /// measured (none until one is).
     pub fn total(&self) -> Option<(usize, CopyProgress)> {
         if self.running.is_empty() {
             return None;
@@ -485,23 +486,21 @@ impl CopyRuns {
             messages_done: 0,
             messages_left: 0,
             bytes_done: 0,
-            rate: Some(CopyRate {
-                messages_per_sec: 0.0,
-                bytes_per_sec: 0.0,
-            }),
+            rate: None,
         };
         for key in &self.running {
             let p = self.runs[key].progress();
             total.messages_done += p.messages_done;
             total.messages_left += p.messages_left;
             total.bytes_done += p.bytes_done;
-            total.rate = match (total.rate, p.rate) {
-                (Some(a), Some(b)) => Some(CopyRate {
-                    messages_per_sec: a.messages_per_sec + b.messages_per_sec,
-                    bytes_per_sec: a.bytes_per_sec + b.bytes_per_sec,
-                }),
-                _ => None,
-            };
+            if let Some(r) = p.rate {
+                let sum = total.rate.get_or_insert(CopyRate {
+                    messages_per_sec: 0.0,
+                    bytes_per_sec: 0.0,
+                });
+                sum.messages_per_sec += r.messages_per_sec;
+                sum.bytes_per_sec += r.bytes_per_sec;
+            }
         }
         Some((self.running.len(), total))
     }

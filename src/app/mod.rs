@@ -443,38 +443,14 @@ impl App {
         view.offset = view.offset.min(len.saturating_sub(rows));
     }
 
-    /// The copy progress of a mailbox: the journal's copy lines win over the row's own.
+    /// The copy progress of a mailbox, from the journal's copy lines.
     pub fn copy_state(&self, row: &MailboxRow) -> Option<crate::app::model::CopyProgress> {
-        self.copies
-            .progress(&row.address)
-            .or_else(|| row.copy.clone())
+        self.copies.progress(&row.address)
     }
 
     /// Every running copy together (how many, their sums), for the table's total line.
     pub fn copy_total(&self) -> Option<(usize, crate::app::model::CopyProgress)> {
-        self.copies.total().or_else(|| {
-            // Rows that carry their own progress (no journal lines for them).
-            let running: Vec<_> = self
-                .mailboxes
-                .iter()
-                .filter_map(|m| m.copy.as_ref().filter(|c| c.running()))
-                .collect();
-            (!running.is_empty()).then(|| {
-                let sum = |f: fn(&crate::app::model::CopyProgress) -> u64| {
-                    running.iter().map(|c| f(c)).sum()
-                };
-                (
-                    running.len(),
-                    crate::app::model::CopyProgress {
-                        state: "running".into(),
-                        messages_done: sum(|c| c.messages_done),
-                        messages_left: sum(|c| c.messages_left),
-                        bytes_done: sum(|c| c.bytes_done),
-                        rate: None,
-                    },
-                )
-            })
-        })
+        self.copies.total()
     }
 
     /// Whether R12's 24 h gate for the final copy holds now.

@@ -100,7 +100,7 @@ pub struct CopyRate {
     pub bytes_per_sec: f64,
 }
 
-/// A copy in progress or ended, as its journal lines report it.
+/// A copy in progress or ended, as its journal lines report it (`App::copies`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyProgress {
     pub state: String,
@@ -160,7 +160,6 @@ pub struct MailboxRow {
     /// Server text: sanitised before display.
     pub last_error: Option<String>,
     pub folders: Vec<FolderRow>,
-    pub copy: Option<CopyProgress>,
 }
 
 impl MailboxRow {
@@ -179,7 +178,6 @@ impl MailboxRow {
             throttled: false,
             last_error: None,
             folders: Vec::new(),
-            copy: None,
         }
     }
 }

@@ -20,9 +20,18 @@ pub fn title(app: &App) -> String {
     }
 }
 
+/// A mailbox as the pane names it: without `@` and the plan's own domain (short lines fit).
+fn short(app: &App, address: &str) -> String {
+    let local = address
+        .rsplit_once('@')
+        .filter(|(_, domain)| domain.eq_ignore_ascii_case(&app.plan.domain))
+        .map_or(address, |(local, _)| local);
+    sanitize(local)
+}
+
 /// Up to three names, then how many more.
-fn names(list: &[String]) -> String {
-    let shown: Vec<String> = list.iter().take(3).map(|n| sanitize(n)).collect();
+fn names(app: &App, list: &[String]) -> String {
+    let shown: Vec<String> = list.iter().take(3).map(|n| short(app, n)).collect();
     let mut s = shown.join(", ");
     if list.len() > 3 {
         s.push_str(&format!(" and {} more", list.len() - 3));
@@ -98,12 +107,12 @@ fn entry_text(e: &Entry) -> String {
     }
 }
 
-fn copy_text(c: &CopyLine) -> String {
+fn copy_text(app: &App, c: &CopyLine) -> String {
     let state = c
         .state
         .as_deref()
         .map_or("checkpoints".to_string(), sanitize);
-    let mut s = format!("copy      {} {state}", sanitize(&c.mailbox));
+    let mut s = format!("copy      {} {state}", short(app, &c.mailbox));
     if c.state.is_some() {
         s.push_str(&format!(
             ": {} copied, {} left, {}",
@@ -130,16 +139,28 @@ pub fn journal_line(app: &App, item: &JournalItem) -> String {
         .map(|t| local(app, t, "%a %H:%M"))
         .unwrap_or_else(|| "         ".into());
     let what = match &item.fold {
+        Fold::One(Entry::Fact { key, evidence, .. }) if item.kind == JournalKind::Alarm => {
+            let word = if key.contains("cleared") {
+                "cleared  "
+            } else {
+                "ALARM    "
+            };
+            format!("{word} {}", sanitize(evidence))
+        }
         Fold::One(e) => entry_text(e),
         Fold::Uidnext { mailboxes, changed } => {
             let mut s = format!(
-                "seen      old INBOX UIDNEXT for {}",
+                "seen      old INBOX UIDNEXT of {}",
                 plural(*mailboxes, "mailbox", "mailboxes")
             );
-            if !changed.is_empty() {
-                s.push_str(&format!("; {} changed: {}", changed.len(), names(changed)));
-            } else if *mailboxes > 1 {
-                s.push_str("; first sightings");
+            if changed.is_empty() {
+                s.push_str(", none changed");
+            } else {
+                s.push_str(&format!(
+                    "; {} changed: {}",
+                    changed.len(),
+                    names(app, changed)
+                ));
             }
             s
         }
@@ -149,7 +170,7 @@ pub fn journal_line(app: &App, item: &JournalItem) -> String {
             sanitize(first),
             count - 1
         ),
-        Fold::Copy(c) => copy_text(c),
+        Fold::Copy(c) => copy_text(app, c),
     };
     format!("{at} {what}")
 }

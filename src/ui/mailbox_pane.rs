@@ -86,9 +86,9 @@ pub fn fetch(m: &MailboxRow) -> &'static str {
     }
 }
 
-/// A copy's rate and time left in words ("12 msg/s", "25 s left"); unknown said so.
+/// A copy's rate and time left in words ("12 msg/s, 480 kB/s", "25 s left"); unknown said so.
 pub fn rate_and_left(c: &CopyProgress) -> (String, String) {
-    let rate = c.rate.map_or("rate not measured yet".to_string(), |r| {
+    let rate = c.rate.map_or("rate unknown yet".to_string(), |r| {
         format!(
             "{:.0} msg/s, {}/s",
             r.messages_per_sec,
@@ -99,6 +99,15 @@ pub fn rate_and_left(c: &CopyProgress) -> (String, String) {
         format!("{} left", crate::units::duration(d))
     });
     (rate, left)
+}
+
+/// The first of `candidates` that fits `w` columns, else the last (to be cut).
+fn first_fitting(mut candidates: Vec<String>, w: usize) -> String {
+    let last = candidates.pop().unwrap_or_default();
+    candidates
+        .into_iter()
+        .find(|s| super::text::width(s) <= w)
+        .unwrap_or(last)
 }
 
 /// A copy in the row's last column, as long as fits `w`.
@@ -113,31 +122,35 @@ fn copy_cell(c: &CopyProgress, w: usize) -> String {
             state => format!("copy {}", sanitize(state)),
         };
     }
-    let pct = if total == 0 {
-        "…".to_string()
-    } else {
-        format!("{}%", c.messages_done * 100 / total)
-    };
-    let left = c
-        .time_left()
-        .map_or("?".to_string(), |d| crate::units::duration(d));
-    let per_sec = c
-        .rate
-        .map_or("?".to_string(), |r| format!("{:.0}", r.messages_per_sec));
+    if total == 0 {
+        // Its first line: folders are still being read, nothing to count yet.
+        return "starting".to_string();
+    }
+    let pct = format!("{}%", c.messages_done * 100 / total);
     let done = bytes(c.bytes_done);
-    [
-        format!(
-            "{} of {total} · {done} · {per_sec} msg/s · {left} left",
-            c.messages_done
-        ),
-        format!("{}/{total} {done} {per_sec}/s {left}", c.messages_done),
-        format!("{pct} {done} {left}"),
-        format!("{pct} {left}"),
-        pct,
-    ]
-    .into_iter()
-    .find(|s| super::text::width(s) <= w)
-    .unwrap_or_default()
+    let mut candidates = Vec::new();
+    match (c.rate, c.time_left()) {
+        (Some(r), Some(left)) => {
+            let left = crate::units::duration(left);
+            let per_sec = r.messages_per_sec.round();
+            candidates.push(format!(
+                "{} of {total} · {done} · {per_sec} msg/s · {left} left",
+                c.messages_done
+            ));
+            candidates.push(format!("{pct} {done} {per_sec}/s {left}"));
+            candidates.push(format!("{pct} {done} {left}"));
+            candidates.push(format!("{pct} {left}"));
+        }
+        _ => {
+            candidates.push(format!(
+                "{} of {total} · {done} · rate unknown yet",
+                c.messages_done
+            ));
+            candidates.push(format!("{pct} {done}"));
+        }
+    }
+    candidates.push(pct);
+    first_fitting(candidates, w)
 }
 
 /// The ticks of the per-mailbox step the mailbox pane ticks for (lowercase addresses).
@@ -212,14 +225,31 @@ pub fn columns(w: usize) -> (usize, usize) {
 /// The running copies together, for the line under the table.
 fn total_line(app: &App, w: usize) -> Option<Line<'static>> {
     let (n, total) = app.copy_total()?;
-    let (rate, left) = rate_and_left(&total);
-    let text = format!(
-        "Copying {}: {} of {} messages, {} · {rate} · {left}",
+    let head = format!(
+        "Copying {}: {}/{} messages, {}",
         plural(n, "mailbox", "mailboxes"),
         total.messages_done,
         total.messages_done + total.messages_left,
         bytes(total.bytes_done),
     );
+    let text = match (total.rate, total.time_left()) {
+        (Some(r), Some(left)) => {
+            let left = crate::units::duration(left);
+            first_fitting(
+                vec![
+                    format!(
+                        "{head} · {:.0} msg/s, {}/s · {left} left",
+                        r.messages_per_sec,
+                        bytes(r.bytes_per_sec as u64)
+                    ),
+                    format!("{head} · {:.0} msg/s · {left} left", r.messages_per_sec),
+                    format!("{head} · {left} left"),
+                ],
+                w,
+            )
+        }
+        _ => format!("{head} · rate and time left unknown yet"),
+    };
     Some(Line::from(Span::styled(
         pad(&fit(&text, w), w),
         style(app, Color::Cyan, None).add_modifier(Modifier::BOLD),

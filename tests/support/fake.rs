@@ -15,8 +15,7 @@ use jiff::tz::TimeZone;
 
 use cutover::app::App;
 use cutover::app::model::{
-    CopyProgress, DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, ServerColumn,
-    ServerRole, Tone,
+    DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, ServerColumn, ServerRole, Tone,
 };
 use cutover::check::Check;
 use cutover::plan::{DnsPlan, ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SyncPlan};
@@ -236,13 +235,6 @@ pub fn mailbox_rows(plan: &Plan, synced: f32) -> Vec<MailboxRow> {
                         verified: Some(done),
                     },
                 ],
-                copy: (!done && i % 3 == 0).then(|| CopyProgress {
-                    state: "running".into(),
-                    messages_done: new,
-                    messages_left: old - new,
-                    bytes_done: new * 40_000,
-                    rate: None,
-                }),
                 ..MailboxRow::unmeasured(&m.address)
             }
         })
