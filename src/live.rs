@@ -368,3 +368,63 @@ fn pop3_fetch_facts(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Entry;
+
+    fn probe(address: &str, fetch: Option<bool>) -> MailboxProbe {
+        let side = crate::mail::probe::SideProbe {
+            login: crate::mail::LoginState::Ok,
+            messages: Some(4),
+            folders: Vec::new(),
+            error: None,
+            inbox: None,
+            inbox_newest_at: None,
+        };
+        MailboxProbe {
+            address: address.into(),
+            old: side.clone(),
+            new: side,
+            synced_percent: None,
+            fetch_detected: fetch,
+            fetch_share: fetch.map(|f| if f { 1.0 } else { 0.0 }),
+            verified: None,
+            probed_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// Journaled once, only for a fetch a probe saw before any copy of that mailbox.
+    #[test]
+    fn a_pop3_fetch_is_journaled_once_and_only_before_a_copy() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let probes = [
+            probe("a@x.test", Some(true)),
+            probe("b@x.test", Some(false)),
+            probe("c@x.test", Some(true)),
+        ];
+        let copied = Entry::Sync {
+            at: now,
+            mailbox: "c@x.test".into(),
+            pid: 1,
+            state: "running".into(),
+            messages_done: 0,
+            messages_left: 0,
+            bytes_done: 0,
+            detail: None,
+        };
+        let mut history = History::from_entries(&[copied]);
+        let facts = pop3_fetch_facts(&history, &probes, now);
+        let named: Vec<String> = facts
+            .iter()
+            .filter_map(|f| match f {
+                Entry::Fact { value, .. } => Some(value["mailbox"].as_str()?.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, ["a@x.test"]);
+        facts.iter().for_each(|f| history.apply(f));
+        assert!(pop3_fetch_facts(&history, &probes, now).is_empty());
+    }
+}

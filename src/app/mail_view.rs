@@ -8,13 +8,12 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
-use serde::Deserialize;
 
 use crate::app::model::{CopyProgress, CopyRate, FolderRow, LoginState, MailboxRow, SyncedAs};
 use crate::journal::{Entry, History};
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
 use crate::mail::steps::OLD_INBOX_UIDNEXT;
-use crate::mail::sync::COPY_RESULT_FACT;
+use crate::mail::sync::{COPY_RESULT_FACT, CopiedFolder, CopyResult};
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
 
@@ -22,44 +21,30 @@ use crate::sanitize::sanitize;
 /// copy has touched yet (afterwards the copy's messages hide a fetch): `{"mailbox", "share"}`.
 pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
 
-/// One folder as the last copy verified it.
-#[derive(Debug, Clone, Deserialize)]
-struct CopiedFolder {
-    old: String,
-    new: String,
-    old_messages: u64,
-    #[serde(default)]
-    old_uidnext: u32,
-    missing: u64,
-    verified: bool,
-}
-
-/// A copy's report as its `mail-copy-result` fact holds it.
-#[derive(Debug, Clone, Deserialize)]
-struct CopyResult {
-    #[serde(skip, default = "epoch")]
+/// The last copy's report of a mailbox, and when it was written.
+#[derive(Debug, Clone)]
+struct LastCopy {
     at: Timestamp,
-    state: String,
-    folders: Vec<CopiedFolder>,
+    result: CopyResult,
 }
 
-fn epoch() -> Timestamp {
-    Timestamp::UNIX_EPOCH
-}
+impl LastCopy {
+    fn folders(&self) -> &[CopiedFolder] {
+        &self.result.folders
+    }
 
-impl CopyResult {
     fn old(&self) -> u64 {
-        self.folders.iter().map(|f| f.old_messages).sum()
+        self.folders().iter().map(|f| f.old_messages).sum()
     }
 
     fn missing(&self) -> u64 {
-        self.folders.iter().map(|f| f.missing).sum()
+        self.folders().iter().map(|f| f.missing).sum()
     }
 
     /// The share of old messages on the new side; none when the copy failed before any folder.
     fn share(&self) -> Option<f32> {
         let old = self.old();
-        if self.folders.is_empty() && self.state != "verified" {
+        if self.folders().is_empty() && self.result.state != "verified" {
             return None;
         }
         if old == 0 {
@@ -69,7 +54,7 @@ impl CopyResult {
     }
 
     fn inbox_uidnext(&self) -> Option<u32> {
-        self.folders
+        self.folders()
             .iter()
             .find(|f| f.old.eq_ignore_ascii_case("INBOX"))
             .map(|f| f.old_uidnext)
@@ -78,7 +63,7 @@ impl CopyResult {
 
     /// Whether the old side a probe saw differs from what this copy verified.
     fn old_side_moved(&self, old: &SideProbe) -> bool {
-        self.folders.iter().any(|f| {
+        self.folders().iter().any(|f| {
             old.folders
                 .iter()
                 .find(|p| sanitize(&p.name) == f.old)
@@ -94,7 +79,7 @@ impl CopyResult {
 #[derive(Default)]
 struct Context {
     /// The last copy report per mailbox (lowercase address).
-    copies: HashMap<String, CopyResult>,
+    copies: HashMap<String, LastCopy>,
     /// The last old INBOX UIDNEXT fact per mailbox: when, and the value.
     uidnext: HashMap<String, (Timestamp, u32)>,
     /// Mailboxes a POP3 fetch was seen into.
@@ -113,10 +98,9 @@ impl Context {
         let mut ctx = Context::default();
         for f in history.facts.get(COPY_RESULT_FACT).into_iter().flatten() {
             if let Some(m) = mailbox(&f.value).filter(|m| wanted(m))
-                && let Ok(mut copy) = serde_json::from_value::<CopyResult>(f.value.clone())
+                && let Ok(result) = serde_json::from_value::<CopyResult>(f.value.clone())
             {
-                copy.at = f.at;
-                ctx.copies.insert(m, copy);
+                ctx.copies.insert(m, LastCopy { at: f.at, result });
             }
         }
         for f in history.facts.get(OLD_INBOX_UIDNEXT).into_iter().flatten() {
@@ -286,10 +270,10 @@ fn count(side: &SideProbe, name: &str) -> Option<u64> {
 
 /// The probe's folders (old first, then those only the new side has), with what the copy
 /// verified of each: the probe is newer, so its counts stand.
-fn merged_folders(p: &MailboxProbe, copy: &CopyResult) -> Vec<FolderRow> {
+fn merged_folders(p: &MailboxProbe, copy: &LastCopy) -> Vec<FolderRow> {
     let mut rows = probe_folders(p);
     for row in &mut rows {
-        if let Some(c) = copy.folders.iter().find(|c| c.old == row.name) {
+        if let Some(c) = copy.folders().iter().find(|c| c.old == row.name) {
             row.new_messages = count(&p.new, &c.new).or(row.new_messages);
             row.missing = Some(c.missing);
             row.verified = Some(c.verified);
@@ -299,7 +283,7 @@ fn merged_folders(p: &MailboxProbe, copy: &CopyResult) -> Vec<FolderRow> {
     rows.retain(|row| {
         row.old_messages.is_some()
             || !copy
-                .folders
+                .folders()
                 .iter()
                 .any(|c| c.new == row.name && c.old != row.name)
     });
@@ -307,9 +291,9 @@ fn merged_folders(p: &MailboxProbe, copy: &CopyResult) -> Vec<FolderRow> {
 }
 
 /// The copy's folders (it is newer than any probe), then folders only a probe has.
-fn copied_folders(copy: &CopyResult, probe: Option<&MailboxProbe>) -> Vec<FolderRow> {
+fn copied_folders(copy: &LastCopy, probe: Option<&MailboxProbe>) -> Vec<FolderRow> {
     let mut rows: Vec<FolderRow> = copy
-        .folders
+        .folders()
         .iter()
         .map(|c| FolderRow {
             name: c.old.clone(),
@@ -322,7 +306,7 @@ fn copied_folders(copy: &CopyResult, probe: Option<&MailboxProbe>) -> Vec<Folder
     if let Some(p) = probe {
         for f in probe_folders(p) {
             let copied = copy
-                .folders
+                .folders()
                 .iter()
                 .any(|c| c.old == f.name || c.new == f.name);
             if !copied {

@@ -87,14 +87,19 @@ fn copy(address: &str, at: Timestamp, old: u64, uidnext: u32, missing: u64) -> V
         Entry::Fact {
             at,
             key: COPY_RESULT_FACT.into(),
-            value: json!({
-                "mailbox": address,
-                "state": state,
-                "folders": [{
-                    "old": "INBOX", "new": "INBOX", "old_messages": old,
-                    "old_uidnext": uidnext, "missing": missing, "verified": missing == 0
-                }]
-            }),
+            value: serde_json::to_value(CopyResult {
+                mailbox: address.into(),
+                state: state.into(),
+                folders: vec![CopiedFolder {
+                    old: "INBOX".into(),
+                    new: "INBOX".into(),
+                    old_messages: old,
+                    old_uidnext: uidnext,
+                    missing,
+                    verified: missing == 0,
+                }],
+            })
+            .unwrap(),
             evidence: String::new(),
         },
     ]

@@ -160,32 +160,15 @@ fn record_sync(
 }
 
 /// What a copy verified, per folder (old and new name, old count and UIDNEXT, how many
-/// are on the new side, how many missing): the cockpit's mailbox table and its `stale`.
+/// missing): the cockpit's mailbox table and its `stale` read it.
 fn copy_result_entry(at: jiff::Timestamp, report: &MailboxReport, state: &str) -> Entry {
-    let folders: Vec<serde_json::Value> = report
-        .folders
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "old": f.old,
-                "new": f.new,
-                "old_messages": f.old_messages,
-                "old_uidnext": f.old_uidnext,
-                "missing": f.missing.len() as u64 + f.failed.len() as u64,
-                "verified": f.verified,
-            })
-        })
-        .collect();
-    let old: u64 = report.folders.iter().map(|f| f.old_messages).sum();
-    let missing = report.missing() + report.failed();
+    let result = report.copy_result(state);
+    let old: u64 = result.folders.iter().map(|f| f.old_messages).sum();
+    let missing: u64 = result.folders.iter().map(|f| f.missing).sum();
     Entry::Fact {
         at,
         key: super::ledger::COPY_RESULT_FACT.to_string(),
-        value: serde_json::json!({
-            "mailbox": report.address,
-            "state": state,
-            "folders": folders,
-        }),
+        value: serde_json::to_value(&result).unwrap_or_default(),
         evidence: format!(
             "{}: {} of {old} old messages on the new server, {state}",
             report.address,

@@ -34,7 +34,8 @@ use crate::plan::{Mailbox, Plan};
 pub use engine::map_folder;
 pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
 pub use report::{
-    FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport, copied_by_folder,
+    CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
+    copied_by_folder,
 };
 
 /// What to copy and how.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mail::error::MailError;
 use crate::sanitize::sanitize;
@@ -106,6 +106,50 @@ impl MailboxReport {
         }
         let missing: u64 = self.folders.iter().map(|f| f.missing.len() as u64).sum();
         Some(100.0 * old.saturating_sub(missing) as f64 / old as f64)
+    }
+}
+
+/// One folder as a copy verified it: the `folders` of its `mail-copy-result` fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedFolder {
+    pub old: String,
+    pub new: String,
+    pub old_messages: u64,
+    /// The old folder's UIDNEXT when the copy read it (0: not known).
+    #[serde(default)]
+    pub old_uidnext: u32,
+    /// Old messages not on the new side after the copy (missing or refused).
+    pub missing: u64,
+    pub verified: bool,
+}
+
+/// What a copy of one mailbox verified: the value of its `mail-copy-result` fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyResult {
+    pub mailbox: String,
+    /// `verified`, `incomplete` or `failed`, as its last `sync` line.
+    pub state: String,
+    pub folders: Vec<CopiedFolder>,
+}
+
+impl MailboxReport {
+    pub fn copy_result(&self, state: &str) -> CopyResult {
+        CopyResult {
+            mailbox: self.address.clone(),
+            state: state.to_string(),
+            folders: self
+                .folders
+                .iter()
+                .map(|f| CopiedFolder {
+                    old: f.old.clone(),
+                    new: f.new.clone(),
+                    old_messages: f.old_messages,
+                    old_uidnext: f.old_uidnext,
+                    missing: f.missing.len() as u64 + f.failed.len() as u64,
+                    verified: f.verified,
+                })
+                .collect(),
+        }
     }
 }
 
