@@ -315,6 +315,30 @@ async fn full_copy(pipeline: bool) {
             .iter()
             .any(|e| matches!(e, cutover::journal::Entry::Checkpoint { .. }))
     );
+    // So did the copy's progress after each batch, and what it verified per folder, which
+    // the cockpit's mailbox table reads (its counts, synced share and `stale`).
+    let entries = log.snapshot();
+    assert!(entries.iter().any(|e| matches!(
+        e,
+        cutover::journal::Entry::Sync { state, messages_done, .. }
+            if state == "running" && *messages_done > 0
+    )));
+    let result = entries.iter().rev().find_map(|e| match e {
+        cutover::journal::Entry::Fact { key, value, .. }
+            if key == cutover::mail::sync::COPY_RESULT_FACT =>
+        {
+            serde_json::from_value::<cutover::mail::sync::CopyResult>(value.clone()).ok()
+        }
+        _ => None,
+    });
+    let result = result.expect("a copy-result fact");
+    let inbox = result
+        .folders
+        .iter()
+        .find(|f| f.old == "INBOX")
+        .expect("INBOX");
+    assert_eq!((result.state.as_str(), inbox.missing), ("verified", 0));
+    assert!(inbox.old_uidnext > 0, "the old INBOX's UIDNEXT as read");
 }
 
 #[tokio::test]
