@@ -124,7 +124,7 @@ fn copy_text(app: &App, c: &CopyLine) -> String {
     if !c.folders.is_empty() {
         s.push_str(&format!(
             " · {} checkpointed",
-            plural(c.folders.len(), "folder", "folders")
+            plural(c.folders.len() as u64, "folder", "folders")
         ));
     }
     if let Some(detail) = &c.detail {
@@ -151,7 +151,7 @@ pub fn journal_line(app: &App, item: &JournalItem) -> String {
         Fold::Uidnext { mailboxes, changed } => {
             let mut s = format!(
                 "seen      old INBOX UIDNEXT of {}",
-                plural(*mailboxes, "mailbox", "mailboxes")
+                plural(*mailboxes as u64, "mailbox", "mailboxes")
             );
             if changed.is_empty() {
                 s.push_str(", none changed");

@@ -49,7 +49,7 @@ pub fn count(n: Option<u64>) -> String {
 }
 
 /// "1 mailbox", "2 mailboxes".
-pub fn plural(n: usize, one: &str, many: &str) -> String {
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -226,10 +226,14 @@ pub fn columns(w: usize) -> (usize, usize) {
 fn total_line(app: &App, w: usize) -> Option<Line<'static>> {
     let (n, total) = app.copy_total()?;
     let head = format!(
-        "Copying {}: {}/{} messages, {}",
-        plural(n, "mailbox", "mailboxes"),
+        "Copying {}: {}/{}, {}",
+        plural(n as u64, "mailbox", "mailboxes"),
         total.messages_done,
-        total.messages_done + total.messages_left,
+        plural(
+            total.messages_done + total.messages_left,
+            "message",
+            "messages"
+        ),
         bytes(total.bytes_done),
     );
     let text = match (total.rate, total.time_left()) {
