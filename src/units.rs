@@ -52,6 +52,20 @@ pub fn duration(d: SignedDuration) -> String {
     duration_secs(u64::try_from(d.as_secs()).unwrap_or(0))
 }
 
+/// "1 mailbox", "3 mailboxes": a count with its noun in agreement.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "all 3 mailboxes", "the one mailbox": every one of `n` things.
+pub fn all(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("the one {one}")
+    } else {
+        format!("all {n} {many}")
+    }
+}
+
 /// "in 23 h 27 min": time left until something happens.
 pub fn countdown(d: SignedDuration) -> String {
     format!("in {}", duration(d))
@@ -60,6 +74,15 @@ pub fn countdown(d: SignedDuration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1, "mailbox", "mailboxes"), "1 mailbox");
+        assert_eq!(count(0, "mailbox", "mailboxes"), "0 mailboxes");
+        assert_eq!(count(2, "DNS lookup", "DNS lookups"), "2 DNS lookups");
+        assert_eq!(all(1, "mailbox", "mailboxes"), "the one mailbox");
+        assert_eq!(all(3, "mailbox", "mailboxes"), "all 3 mailboxes");
+    }
 
     #[test]
     fn durations_as_humans_write_them() {

@@ -83,8 +83,11 @@ pub fn dns_facts(
             keys::TTL_LOWERED,
             json!({ "mx_ttl": mx_ttl, "txt_ttl": txt_ttl, "servers": authoritative.len() }),
             format!(
-                "All {} authoritative servers serve MX with TTL {} s and TXT with TTL {} s (migration TTL {} s).",
-                authoritative.len(),
+                "{} serve MX with TTL {} s and TXT with TTL {} s (migration TTL {} s).",
+                match authoritative.len() {
+                    1 => "The one authoritative server".to_string(),
+                    n => format!("All {n} authoritative servers"),
+                },
                 mx_ttl,
                 txt_ttl,
                 plan.dns.migration_ttl

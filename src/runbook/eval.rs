@@ -380,7 +380,10 @@ fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Op
                     id,
                     kind,
                     Status::Pass,
-                    format!("all {} mailboxes ticked", plan.mailboxes.len()),
+                    format!(
+                        "{} ticked",
+                        crate::units::all(plan.mailboxes.len() as u64, "mailbox", "mailboxes")
+                    ),
                 )
             } else {
                 let shown: Vec<&str> = missing.iter().take(3).copied().collect();
@@ -394,9 +397,9 @@ fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Op
                     kind,
                     Status::Fail,
                     format!(
-                        "{} of {} mailboxes not ticked yet: {}{more}",
+                        "{} of {} not ticked yet: {}{more}",
                         missing.len(),
-                        plan.mailboxes.len(),
+                        crate::units::count(plan.mailboxes.len() as u64, "mailbox", "mailboxes"),
                         shown.join(", ")
                     ),
                 )

@@ -147,8 +147,12 @@ impl Ctx<'_> {
                 return (
                     Status::Fail,
                     format!(
-                        "Receivers reject the SPF record at {server} as a permerror ({} DNS lookups, limit {}; {} void, limit {}): {}.",
-                        verdict.lookups,
+                        "Receivers reject the SPF record at {server} as a permerror ({}, limit {}; {} void, limit {}): {}.",
+                        crate::units::count(
+                            u64::from(verdict.lookups),
+                            "DNS lookup",
+                            "DNS lookups"
+                        ),
                         spf::LOOKUP_LIMIT,
                         verdict.void_lookups,
                         spf::VOID_LIMIT,
@@ -161,8 +165,12 @@ impl Ctx<'_> {
                 return (
                     Status::Unknown,
                     format!(
-                        "The SPF record needs at least {} DNS lookups (limit {}); not everything could be looked up: {}.",
-                        verdict.lookups,
+                        "The SPF record needs at least {} (limit {}); not everything could be looked up: {}.",
+                        crate::units::count(
+                            u64::from(verdict.lookups),
+                            "DNS lookup",
+                            "DNS lookups"
+                        ),
                         spf::LOOKUP_LIMIT,
                         spf::SpfVerdict::describe(&verdict.unresolved)
                     ),
@@ -185,8 +193,8 @@ impl Ctx<'_> {
             return (
                 Status::Warn,
                 format!(
-                    "The SPF record parses and needs {} DNS lookups (limit {}), but: {}.",
-                    verdict.lookups,
+                    "The SPF record parses and needs {} (limit {}), but: {}.",
+                    crate::units::count(u64::from(verdict.lookups), "DNS lookup", "DNS lookups"),
                     spf::LOOKUP_LIMIT,
                     spf::SpfVerdict::describe(&verdict.warnings)
                 ),
@@ -196,8 +204,8 @@ impl Ctx<'_> {
         (
             Status::Pass,
             format!(
-                "The SPF record parses and needs {} DNS lookups (limit {}).",
-                verdict.lookups,
+                "The SPF record parses and needs {} (limit {}).",
+                crate::units::count(u64::from(verdict.lookups), "DNS lookup", "DNS lookups"),
                 spf::LOOKUP_LIMIT
             ),
             None,
