@@ -498,6 +498,7 @@ mod tests {
                 servers: vec![ServerView {
                     address: "127.0.0.1:5300".parse().unwrap(),
                     role: Role::Authoritative,
+                    ns_host: None,
                     answers: vec![answer(Rtype::MX, ttl, mx), answer(Rtype::TXT, ttl, txt)],
                 }],
                 discovery_error: None,

@@ -62,6 +62,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             timeout: Duration::from_secs(3),
             resolvers: vec![],
             authoritative: vec![],
+            names: Default::default(),
         },
         old: side(
             "Old host",

@@ -344,6 +344,7 @@ pub(crate) mod tests_support {
                 timeout: Duration::from_secs(3),
                 resolvers: vec!["127.0.0.1:5301".parse().unwrap()],
                 authoritative: vec!["127.0.0.1:5300".parse().unwrap()],
+                names: Default::default(),
             },
             old: side("mx1.old.example.", "include:_spf.old.example"),
             new: side("smtp.new.example.", "include:_spf.new.example"),
