@@ -374,8 +374,10 @@ pub fn dns_cell(frame: &mut Frame, app: &App, row: usize, col: usize, area: Rect
     let mut lines = vec![
         bold(fit(
             &format!(
-                "{} {} {} at {} ({role})",
-                r.label, r.name, r.rtype, server.full
+                "{} of {} at {}, {role}",
+                r.label,
+                domain_name(&r.name, &app.plan.domain),
+                server.full
             ),
             tw,
         )),
@@ -384,7 +386,14 @@ pub fn dns_cell(frame: &mut Frame, app: &App, row: usize, col: usize, area: Rect
             check_style(app, status),
         )),
         Line::from(Span::styled(
-            fit(&[sanitize(&cell.short), ttl(cell)].join(" · "), tw),
+            fit(
+                &[sanitize(&cell.short), ttl(cell)]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                tw,
+            ),
             tone_style(app, cell.tone),
         )),
     ];
@@ -428,4 +437,12 @@ pub fn dns_cell(frame: &mut Frame, app: &App, row: usize, col: usize, area: Rect
         .min(area.height.saturating_sub(2));
     let inner = popup_box(frame, app, area, w, height, "DNS answer");
     frame.render_widget(Paragraph::new(cut(lines, usize::from(inner.height))), inner);
+}
+
+/// A name relative to the domain written out in full, without a final dot: `@` is the domain.
+fn domain_name(relative: &str, domain: &str) -> String {
+    match relative {
+        "@" => domain.to_string(),
+        name => format!("{}.{domain}", name.trim_end_matches('.')),
+    }
 }
