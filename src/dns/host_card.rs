@@ -207,7 +207,17 @@ pub fn host_card(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapshot>) -> 
     };
     Some(HostCard {
         step: step_id.to_string(),
-        served_by: server.map(|s| s.address.to_string()),
+        served_by: server.map(|s| {
+            let name = plan.dns.names.get(&s.address).cloned().or_else(|| {
+                s.ns_host
+                    .as_ref()
+                    .map(|h| h.trim_end_matches('.').to_string())
+            });
+            match name {
+                Some(name) => sanitize(&format!("{name} ({})", s.address)),
+                None => s.address.to_string(),
+            }
+        }),
         lines,
         notes: notes.into_iter().map(|n| sanitize(&n)).collect(),
     })

@@ -416,7 +416,9 @@ pub fn dns_cell(frame: &mut Frame, app: &App, row: usize, col: usize, area: Rect
         lines.push(bold(format!("Also at {}:", server.label)));
         for (o, c) in others {
             let when = ttl(c);
-            let records: Vec<String> = if c.records.is_empty() {
+            let records: Vec<String> = if c.records.is_empty() && !c.definite {
+                vec![sanitize(&c.detail)]
+            } else if c.records.is_empty() {
                 vec![sanitize(&c.short)]
             } else {
                 c.records.iter().map(|r| sanitize(r)).collect()
