@@ -112,7 +112,9 @@ fn head(app: &App, view: &DnsView, label_w: usize, col_w: usize) -> Vec<Line<'st
         i += run;
     }
     for s in &view.servers {
-        names.push(Span::styled(pad(&s.label, col_w), bold));
+        // A space between names, however long: `127.0.0.1:5301` runs into the next otherwise.
+        names.push(Span::styled(pad(&s.label, col_w.saturating_sub(1)), bold));
+        names.push(Span::raw(" "));
     }
     vec![Line::from(roles), Line::from(names)]
 }
