@@ -254,7 +254,10 @@ fn sentence(parts: &[String]) -> String {
     if let Some(first) = s.get(..1) {
         s.replace_range(..1, &first.to_uppercase());
     }
-    s.push('.');
+    // A name ends in its own dot ("…example.com."): the sentence does not add a second.
+    if !s.ends_with('.') {
+        s.push('.');
+    }
     s
 }
 
