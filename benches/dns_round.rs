@@ -82,6 +82,7 @@ fn main() {
                 timeout: Duration::from_secs(3),
                 resolvers: servers[2..].iter().map(|s| s.addr).collect(),
                 authoritative: servers[..2].iter().map(|s| s.addr).collect(),
+                names: Default::default(),
             },
             old: side("mx1.old.example.", "ip4:192.0.2.0/24"),
             new: side("smtp.new.example.", "ip4:198.51.100.0/24"),

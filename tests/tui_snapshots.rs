@@ -392,3 +392,154 @@ fn a_late_lowering_shows_one_wait_end() {
     assert!(text.contains("Tue 8 Dec 10:48"), "{text}");
     snapshot("late_lowering", late_lowering_app);
 }
+
+#[path = "support/rounds.rs"]
+mod rounds;
+
+/// A plan watched by one authoritative server (found under ns1.example.com) and three
+/// resolvers: two public ones named by default, one the plan names "office".
+fn dns_plan_app(entries: &[Entry], now: Timestamp) -> App {
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.dns.old_ttl = Some(86_400);
+    plan.dns.authoritative = vec!["192.0.2.53:53".parse().unwrap()];
+    plan.dns.resolvers = ["1.1.1.1:53", "8.8.8.8:53", "203.0.113.7:53"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    plan.dns
+        .names
+        .insert("203.0.113.7:53".parse().unwrap(), "office".into());
+    let mut app = App::new(plan, entries, Role::Driving, now);
+    app.focus = Pane::Dns;
+    app
+}
+
+/// A round measured 90 s before `app.now`: the zone serves the old MX and SPF with
+/// `served` TTL (the MX set and SPF record replaced when given), the resolvers still
+/// hold them for `cached` seconds each.
+fn measured(app: &mut App, served: u32, mx: Option<&[&str]>, spf: Option<&str>, cached: [u32; 3]) {
+    use cutover::dns::Rtype;
+    let at = app.now.checked_sub(SignedDuration::from_secs(90)).unwrap();
+    let mut zone = rounds::old_zone(&app.plan, served, at);
+    for answer in &mut zone {
+        match (answer.rtype, mx, spf) {
+            (Rtype::MX, Some(mx), _) => answer.records = mx.iter().map(|r| r.to_string()).collect(),
+            (Rtype::TXT, _, Some(spf)) => answer.records = vec![spf.to_string()],
+            _ => {}
+        }
+    }
+    let mut round = rounds::round(&app.plan, at, &zone, &zone);
+    round.servers[0].ns_host = Some("ns1.example.com.".into());
+    for (server, ttl) in round.servers[1..].iter_mut().zip(cached) {
+        for answer in &mut server.answers {
+            answer.ttl = ttl.min(answer.ttl.max(ttl));
+        }
+    }
+    update(app, Event::DnsRound(Box::new(round)));
+}
+
+fn dns_before_lowering_app() -> App {
+    let mut app = dns_plan_app(&[], at(5));
+    measured(&mut app, 86_400, None, None, [86_400, 52_000, 3_600]);
+    app
+}
+
+fn dns_after_lowering_app() -> App {
+    let lowered = at(16);
+    let entries = [overridden("lower-ttl", lowered)];
+    let mut app = dns_plan_app(&entries, at(25));
+    measured(&mut app, 300, None, None, [300, 51_000, 240]);
+    app
+}
+
+#[test]
+fn dns_pane_before_and_after_the_ttl_lowering() {
+    let mut before = dns_before_lowering_app();
+    let text = screen(&mut before, (80, 24));
+    // Named columns, the TTL on every measured cell, and what lower-ttl still wants.
+    for word in [
+        "ns1",
+        "Cloudflare",
+        "Google",
+        "office",
+        "MX",
+        "✗ old",
+        "24h",
+    ] {
+        assert!(text.contains(word), "{word} missing:\n{text}");
+    }
+    assert!(
+        text.contains("- example.com. 86400 IN MX 10 mx1.old.example."),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ example.com. 300 IN MX 10 mx1.old.example."),
+        "{text}"
+    );
+    let mut after = dns_after_lowering_app();
+    let text = screen(&mut after, (80, 24));
+    // Served 5 min at ns1; a resolver's cache counts down by the cockpit's clock (90 s gone).
+    assert!(text.contains("✓ old") && text.contains("5m"), "{text}");
+    assert!(text.contains("14h"), "51000 s less 90 s: {text}");
+    assert!(text.contains("2m30s"), "240 s less 90 s: {text}");
+    snapshot("dns_before_lowering", dns_before_lowering_app);
+    snapshot("dns_after_lowering", dns_after_lowering_app);
+}
+
+fn dns_host_card_app() -> App {
+    let done = at(24 * 60 - 60);
+    let entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+        "ttl-wait",
+    ]
+    .iter()
+    .map(|s| overridden(s, done))
+    .collect();
+    let mut app = dns_plan_app(&entries, at(24 * 60 + 5));
+    let spf = "v=spf1 include:_spf.old.example include:_spf.new.example ~all";
+    measured(&mut app, 300, None, Some(spf), [300, 280, 120]);
+    app
+}
+
+#[test]
+fn dns_host_card_for_adding_the_new_mx() {
+    let mut app = dns_host_card_app();
+    assert_eq!(
+        app.eval.next.as_ref().map(|n| n.step.as_str()),
+        Some("add-new-mx")
+    );
+    let text = screen(&mut app, (80, 24));
+    assert!(
+        text.contains("+ example.com. 300 IN MX 1 smtp.new.example."),
+        "{text}"
+    );
+    assert!(
+        text.contains("  example.com. 300 IN MX 10 mx1.old.example."),
+        "{text}"
+    );
+    snapshot("dns_host_card", dns_host_card_app);
+}
+
+fn dns_cell_popup_app() -> App {
+    let mut app = dns_after_lowering_app();
+    // spf-add-new is next: SPF is the first row, MX the second.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn dns_cell_popup_decodes_records_one_a_line() {
+    let mut app = dns_cell_popup_app();
+    let text = screen(&mut app, (120, 40));
+    assert!(!text.contains("\\u{a}"), "{text}");
+    assert!(text.contains("10 mx1.old.example."), "{text}");
+    assert!(text.contains("20 mx2.old.example."), "{text}");
+    assert!(text.contains("TTL 5 min as served"), "{text}");
+    snapshot("dns_cell_popup", dns_cell_popup_app);
+}

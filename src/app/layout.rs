@@ -64,10 +64,18 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         Constraint::Fill(1),
     ])
     .areas(left);
-    let dns_rows = app.dns.as_ref().map_or(1, |d| d.rows.len()) + 3;
+    // Borders and two heading lines; the DNS host card below (heading, records,
+    // a blank line) may take up to half the column.
+    let card = app
+        .eval
+        .next
+        .as_ref()
+        .and_then(|n| crate::dns::host_card::host_card(&n.step, &app.plan, app.dns_round.as_ref()))
+        .map_or(0, |c| c.lines.len() + c.notes.len() + 3);
+    let dns_rows = app.dns.as_ref().map_or(1, |d| d.rows.len() + 1) + 3 + card;
     let dns_rows = u16::try_from(dns_rows)
         .unwrap_or(u16::MAX)
-        .clamp(4, right.height / 3);
+        .clamp(4, right.height / if card > 0 { 2 } else { 3 });
     let [dns, mailboxes, journal] = Layout::vertical([
         Constraint::Length(dns_rows),
         Constraint::Fill(1),

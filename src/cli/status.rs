@@ -73,9 +73,15 @@ pub(crate) fn run(
             None => serde_json::Value::Null,
         };
         value["mailboxes"] = mailboxes_json(&session, &observed);
+        value["dns_host_card"] =
+            serde_json::to_value(host_card(&eval, plan, &observed)).map_err(Failure::Json)?;
         format!("{}\n", to_json(&value)?)
     } else {
         let mut text = status_text(&session, &eval);
+        if let Some(card) = host_card(&eval, plan, &observed) {
+            text.push('\n');
+            text.push_str(&card.text("  "));
+        }
         if let Some(snapshot) = &observed.dns {
             text.push_str("\nDNS\n");
             text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
@@ -86,6 +92,16 @@ pub(crate) fn run(
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
+}
+
+/// "At your DNS host now" for the next step, when it changes records there.
+fn host_card(
+    eval: &Evaluation,
+    plan: &Plan,
+    observed: &Observations,
+) -> Option<crate::dns::host_card::HostCard> {
+    let next = eval.next.as_ref()?;
+    crate::dns::host_card::host_card(&next.step, plan, observed.dns.as_ref())
 }
 
 /// The mailboxes in short: logins and counts on both sides, copy state; at most 20 rows.

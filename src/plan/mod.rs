@@ -1,5 +1,6 @@
 //! The plan file: what operators write by hand, loaded and validated into a `Plan`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,38 @@ pub struct DnsPlan {
     pub resolvers: Vec<SocketAddr>,
     /// Authoritative servers; empty means "discover from NS".
     pub authoritative: Vec<SocketAddr>,
+    /// The names the plan gives servers (`{ address = "…", name = "…" }` entries).
+    pub names: BTreeMap<SocketAddr, String>,
+}
+
+impl DnsPlan {
+    /// What to call a server on screen: the plan's name for it, else the operator of a
+    /// well-known public resolver, else nothing (the address stands for itself).
+    pub fn server_name(&self, address: SocketAddr) -> Option<String> {
+        self.names
+            .get(&address)
+            .cloned()
+            .or_else(|| well_known_resolver(address).map(str::to_string))
+    }
+}
+
+/// The operator of a well-known public resolver address, asked on port 53.
+pub fn well_known_resolver(address: SocketAddr) -> Option<&'static str> {
+    if address.port() != 53 {
+        return None;
+    }
+    // IpAddr's text is canonical: "2620:00fe::fe" reads "2620:fe::fe".
+    let ip = address.ip().to_string();
+    let operator = match ip.as_str() {
+        "1.1.1.1" | "1.0.0.1" | "2606:4700:4700::1111" | "2606:4700:4700::1001" => "Cloudflare",
+        "8.8.8.8" | "8.8.4.4" | "2001:4860:4860::8888" | "2001:4860:4860::8844" => "Google",
+        "9.9.9.9" | "149.112.112.112" | "2620:fe::fe" | "2620:fe::9" => "Quad9",
+        "208.67.222.222" | "208.67.220.220" | "2620:119:35::35" | "2620:119:53::53" => "OpenDNS",
+        "94.140.14.14" | "94.140.15.15" => "AdGuard",
+        "76.76.2.0" | "76.76.10.0" => "Control D",
+        _ => return None,
+    };
+    Some(operator)
 }
 
 /// One side of the migration: the old or the new mail service.

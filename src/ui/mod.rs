@@ -5,6 +5,7 @@
 //! come from the 16-colour palette only (none with `NO_COLOR`), and every
 //! piece of server or journal text goes through [`crate::sanitize`].
 
+mod dns_pane;
 mod panes;
 mod popups;
 pub mod text;

@@ -1,4 +1,4 @@
-//! The five panes: timeline, next step, DNS matrix, mailbox table, journal.
+//! The five panes: timeline, next step, DNS matrix (`dns_pane.rs`), mailbox table, journal.
 
 use jiff::{SignedDuration, Timestamp};
 use ratatui::Frame;
@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::text::{fit, pad, pad_left, wrap};
 use super::{local, style};
-use crate::app::model::{LoginState, MailboxRow, ServerRole, Tone};
+use crate::app::model::{LoginState, MailboxRow, Tone};
 use crate::app::{App, Pane};
 use crate::check::Status;
 use crate::journal::Entry;
@@ -54,7 +54,7 @@ pub fn render(frame: &mut Frame, app: &App, pane: Pane, rect: Rect) {
     let lines = match pane {
         Pane::Steps => steps(app, w, h),
         Pane::Next => next(app, w, h),
-        Pane::Dns => dns(app, w, h),
+        Pane::Dns => super::dns_pane::dns(app, w, h),
         Pane::Mailboxes => mailboxes(app, w, h),
         Pane::Journal => journal(app, w, h),
     };
@@ -83,7 +83,11 @@ pub fn check_style(app: &App, status: Status) -> Style {
 }
 
 /// Cuts `lines` to `h`, keeping `focus` (a line index) visible; a cut end is marked `…`.
-fn window(mut lines: Vec<Line<'static>>, h: usize, focus: Option<usize>) -> Vec<Line<'static>> {
+pub(super) fn window(
+    mut lines: Vec<Line<'static>>,
+    h: usize,
+    focus: Option<usize>,
+) -> Vec<Line<'static>> {
     if lines.len() <= h || h == 0 {
         return lines;
     }
@@ -335,57 +339,12 @@ pub fn tone_style(app: &App, tone: Tone) -> Style {
     }
 }
 
-fn not_measured(app: &App) -> String {
+pub(super) fn not_measured(app: &App) -> String {
     if app.offline {
         "not measured (offline)".to_string()
     } else {
         "not measured yet".to_string()
     }
-}
-
-fn dns(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
-    let Some(view) = &app.dns else {
-        return vec![Line::from(Span::styled(
-            fit(&not_measured(app), w),
-            style(app, Color::DarkGray, None),
-        ))];
-    };
-    let label_w = (w / 3).clamp(8, 26);
-    let n = view.servers.len().max(1);
-    let col_w = (w.saturating_sub(label_w) / n).max(4);
-    let mut head = vec![Span::raw(pad("name type", label_w))];
-    for s in &view.servers {
-        let mark = match s.role {
-            ServerRole::Authoritative => "*",
-            ServerRole::Resolver => "",
-        };
-        head.push(Span::styled(
-            pad(&format!(" {}{mark}", sanitize(&s.label)), col_w),
-            Style::default().add_modifier(Modifier::BOLD),
-        ));
-    }
-    let mut lines = vec![Line::from(head)];
-    let mut focus = None;
-    for (r, row) in view.rows.iter().enumerate() {
-        let mut spans = vec![Span::raw(pad(
-            &format!("{} {}", sanitize(&row.name), row.rtype),
-            label_w,
-        ))];
-        for (c, cell) in row.cells.iter().enumerate() {
-            let ttl = cell.ttl.map(|t| format!(" {t}")).unwrap_or_default();
-            let mut s = tone_style(app, cell.tone);
-            if app.focus == Pane::Dns && app.dns_cursor == (r, c) {
-                s = s.add_modifier(Modifier::REVERSED);
-                focus = Some(r + 1);
-            }
-            spans.push(Span::styled(
-                pad(&format!(" {}{ttl}", sanitize(&cell.short)), col_w),
-                s,
-            ));
-        }
-        lines.push(Line::from(spans));
-    }
-    window(lines, h, focus)
 }
 
 fn mailbox_title(app: &App) -> String {

@@ -9,11 +9,14 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::panes::{check_style, tone_style};
 use super::text::{fit, pad, wrap};
 use super::{local, style};
+use crate::app::dns_view::{current_dns_step, judge, row_order, ttl_now};
 use crate::app::keymap::{KEYMAP, Scope};
+use crate::app::model::{DnsCell, DnsRow, ServerRole};
 use crate::app::{App, ConfirmKind, ConfirmPopup};
 use crate::check::Kind;
 use crate::runbook::eval::confirm_blockers;
 use crate::sanitize::sanitize;
+use crate::units;
 
 /// A centred box of at most `w`×`h` inside `area`, cleared, with a title; returns its inside.
 fn popup_box(frame: &mut Frame, app: &App, area: Rect, w: u16, h: u16, title: &str) -> Rect {
@@ -344,43 +347,104 @@ pub fn dns_cell(frame: &mut Frame, app: &App, row: usize, col: usize, area: Rect
     let Some(view) = &app.dns else {
         return;
     };
-    let (Some(r), Some(server)) = (view.rows.get(row), view.servers.get(col)) else {
+    let step = current_dns_step(&app.eval);
+    // `row` counts rows as the pane shows them.
+    let order = row_order(view, step);
+    let Some(r) = order.get(row).and_then(|&i| view.rows.get(i)) else {
         return;
     };
-    let Some(cell) = r.cells.get(col) else {
+    let (Some(server), Some(cell)) = (view.servers.get(col), r.cells.get(col)) else {
         return;
     };
-    let w = area.width.saturating_sub(4).min(90);
+    let w = area.width.saturating_sub(4).min(96);
     let tw = usize::from(w.saturating_sub(2));
+    let role = match server.role {
+        ServerRole::Authoritative => "authoritative",
+        ServerRole::Resolver => "resolver",
+    };
+    let (status, why) = judge(&app.plan, step, r.kind, cell, server.role);
+    let ttl = |cell: &DnsCell| match (
+        server.role,
+        ttl_now(cell, server.role, view.measured_at, app.now),
+    ) {
+        (_, None) => String::new(),
+        (ServerRole::Authoritative, Some(t)) => format!("TTL {} as served", units::ttl(t)),
+        (ServerRole::Resolver, Some(t)) => format!("{} left in the cache", units::ttl(t)),
+    };
     let mut lines = vec![
-        Line::from(fit(
+        bold(fit(
             &format!(
-                "{} {} at {} ({:?})",
-                sanitize(&r.name),
-                r.rtype,
-                sanitize(&server.label),
-                server.role
+                "{} of {} at {}, {role}",
+                r.label,
+                domain_name(&r.name, &app.plan.domain),
+                server.full
             ),
             tw,
         )),
         Line::from(Span::styled(
+            fit(&format!("{} {}", status.mark(), why), tw),
+            check_style(app, status),
+        )),
+        Line::from(Span::styled(
             fit(
-                &format!(
-                    "{} · TTL {}",
-                    sanitize(&cell.short),
-                    cell.ttl.map_or("—".into(), |t| format!("{t} s"))
-                ),
+                &[sanitize(&cell.short), ttl(cell)]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 tw,
             ),
             tone_style(app, cell.tone),
         )),
     ];
-    for l in wrap(&sanitize(&cell.detail), tw, "") {
-        lines.push(Line::from(l));
+    // One record a line, decoded: a long one (a DKIM key) wraps.
+    for record in &cell.records {
+        for l in wrap(&format!("  {}", sanitize(record)), tw, "    ") {
+            lines.push(Line::from(l));
+        }
+    }
+    lines.push(Line::from(Span::styled(
+        fit(&sanitize(&cell.detail), tw),
+        style(app, Color::DarkGray, None),
+    )));
+    let others: Vec<(&DnsRow, &DnsCell)> = view
+        .other_rows
+        .iter()
+        .filter_map(|o| o.cells.get(col).map(|c| (o, c)))
+        .collect();
+    if !others.is_empty() {
+        lines.push(bold(format!("Also at {}:", server.label)));
+        for (o, c) in others {
+            let when = ttl(c);
+            let records: Vec<String> = if c.records.is_empty() && !c.definite {
+                vec![sanitize(&c.detail)]
+            } else if c.records.is_empty() {
+                vec![sanitize(&c.short)]
+            } else {
+                c.records.iter().map(|r| sanitize(r)).collect()
+            };
+            for record in records {
+                let text = format!("  {} {} {record}", o.name, o.rtype);
+                let text = if when.is_empty() {
+                    text
+                } else {
+                    format!("{text} · {when}")
+                };
+                lines.push(Line::from(fit(&text, tw)));
+            }
+        }
     }
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height.saturating_sub(2));
     let inner = popup_box(frame, app, area, w, height, "DNS answer");
     frame.render_widget(Paragraph::new(cut(lines, usize::from(inner.height))), inner);
+}
+
+/// A name relative to the domain written out in full, without a final dot: `@` is the domain.
+fn domain_name(relative: &str, domain: &str) -> String {
+    match relative {
+        "@" => domain.to_string(),
+        name => format!("{}.{domain}", name.trim_end_matches('.')),
+    }
 }

@@ -51,6 +51,7 @@ pub fn plan(authoritative: Vec<SocketAddr>, resolvers: Vec<SocketAddr>) -> Plan 
             timeout: Duration::from_millis(800),
             resolvers,
             authoritative,
+            names: Default::default(),
         },
         old: side(
             "Old host",

@@ -647,6 +647,7 @@ pub fn plan_for_endpoints(
             timeout: Duration::from_secs(2),
             resolvers: vec![],
             authoritative: vec![],
+            names: Default::default(),
         },
         old: side(old, "old"),
         new: side(new, "new"),

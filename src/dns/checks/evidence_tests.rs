@@ -45,6 +45,7 @@ fn round(auth: Vec<Answer>, resolver: Vec<Answer>) -> DnsSnapshot {
     let view = |addr: &str, role, answers| ServerView {
         address: addr.parse().unwrap(),
         role,
+        ns_host: None,
         answers,
     };
     DnsSnapshot {

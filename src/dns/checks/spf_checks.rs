@@ -148,11 +148,7 @@ impl Ctx<'_> {
                     Status::Fail,
                     format!(
                         "Receivers reject the SPF record at {server} as a permerror ({}, limit {}; {} void, limit {}): {}.",
-                        crate::units::count(
-                            u64::from(verdict.lookups),
-                            "DNS lookup",
-                            "DNS lookups"
-                        ),
+                        lookups(verdict.lookups),
                         spf::LOOKUP_LIMIT,
                         verdict.void_lookups,
                         spf::VOID_LIMIT,
@@ -166,11 +162,7 @@ impl Ctx<'_> {
                     Status::Unknown,
                     format!(
                         "The SPF record needs at least {} (limit {}); not everything could be looked up: {}.",
-                        crate::units::count(
-                            u64::from(verdict.lookups),
-                            "DNS lookup",
-                            "DNS lookups"
-                        ),
+                        lookups(verdict.lookups),
                         spf::LOOKUP_LIMIT,
                         spf::SpfVerdict::describe(&verdict.unresolved)
                     ),
@@ -194,7 +186,7 @@ impl Ctx<'_> {
                 Status::Warn,
                 format!(
                     "The SPF record parses and needs {} (limit {}), but: {}.",
-                    crate::units::count(u64::from(verdict.lookups), "DNS lookup", "DNS lookups"),
+                    lookups(verdict.lookups),
                     spf::LOOKUP_LIMIT,
                     spf::SpfVerdict::describe(&verdict.warnings)
                 ),
@@ -205,10 +197,19 @@ impl Ctx<'_> {
             Status::Pass,
             format!(
                 "The SPF record parses and needs {} (limit {}).",
-                crate::units::count(u64::from(verdict.lookups), "DNS lookup", "DNS lookups"),
+                lookups(verdict.lookups),
                 spf::LOOKUP_LIMIT
             ),
             None,
         )
+    }
+}
+
+/// "1 DNS lookup", "5 DNS lookups".
+fn lookups(n: u32) -> String {
+    if n == 1 {
+        "1 DNS lookup".to_string()
+    } else {
+        format!("{n} DNS lookups")
     }
 }

@@ -524,41 +524,6 @@ impl<'s> Loader<'s> {
         }
     }
 
-    pub(super) fn addresses(
-        &mut self,
-        table: &DeTable<'s>,
-        key: &str,
-        ok: &mut bool,
-    ) -> Vec<SocketAddr> {
-        let Some(items) = self.strings(table, key, "dns") else {
-            *ok = false;
-            return vec![];
-        };
-        let mut out: Vec<SocketAddr> = Vec::new();
-        for (text, span) in items {
-            match parse_server_address(&text) {
-                Some(addr) if out.contains(&addr) => self.warn(
-                    &span,
-                    format!("{addr} is listed twice"),
-                    "list each server once",
-                ),
-                Some(addr) => out.push(addr),
-                None => {
-                    *ok = false;
-                    self.error(
-                        &span,
-                        format!(
-                            "`{}` is not an IP address with an optional port",
-                            crate::sanitize::sanitize(&text)
-                        ),
-                        "write \"9.9.9.9\", \"9.9.9.9:53\" or \"[2620:fe::fe]:53\"",
-                    );
-                }
-            }
-        }
-        out
-    }
-
     pub(super) fn resolve(&self, p: &str) -> PathBuf {
         let path = Path::new(p);
         if path.is_absolute() {
