@@ -56,6 +56,8 @@ pub struct Options {
     pub clock: Option<std::sync::Arc<dyn Clock>>,
     /// `cutover demo`: label the screen REHEARSAL and enable the rehearsal keys.
     pub rehearsal: bool,
+    /// `cutover demo --keep DIR`: the rehearsal's files stay (quitting says so).
+    pub rehearsal_kept: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -64,6 +66,7 @@ impl std::fmt::Debug for Options {
             .field("offline", &self.offline)
             .field("injected_clock", &self.clock.is_some())
             .field("rehearsal", &self.rehearsal)
+            .field("rehearsal_kept", &self.rehearsal_kept)
             .finish()
     }
 }
@@ -120,6 +123,7 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
     let mut app = App::new(plan.clone(), &replay.entries, role, clock.now());
     app.offline = options.offline;
     app.rehearsal = options.rehearsal;
+    app.rehearsal_kept = options.rehearsal_kept;
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.log_path = Some(log_path.clone());
     if let Some(torn) = &replay.torn {

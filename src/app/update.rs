@@ -3,8 +3,11 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{Action, Scope, lookup};
-use super::{App, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, Pane, Popup, Role};
-use crate::actions::{Refusal, confirmation_entry};
+use super::{
+    App, Ask, AskKind, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, NOTICE_TICKS,
+    Pane, Popup, Role,
+};
+use crate::actions::{MIN_REASON_CHARS, Refusal, alarm_blockers, confirmation_entry};
 use crate::journal::Entry;
 use crate::journal::History;
 use crate::runbook::Mode;
@@ -13,9 +16,26 @@ use crate::sanitize::sanitize;
 
 /// Applies one event to the state; returns what must be done outside (I/O).
 pub fn update(app: &mut App, event: Event) -> Vec<Command> {
+    let before = app.notice.clone();
     let mut commands = apply(app, event);
     commands.extend(observed_steps(app));
+    if app.notice != before {
+        app.notice_ticks = 0;
+        app.dirty = true;
+    }
     commands
+}
+
+/// A notice passes: after [`NOTICE_TICKS`] ticks the status line shows the schedule again.
+fn age_notice(app: &mut App) {
+    if app.notice.is_none() {
+        return;
+    }
+    app.notice_ticks += 1;
+    if app.notice_ticks >= NOTICE_TICKS {
+        app.notice = None;
+        app.dirty = true;
+    }
 }
 
 /// The driving cockpit journals automatic steps it sees done, so they stay done.
@@ -48,10 +68,15 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
                 return Vec::new();
             }
             app.dirty = true;
+            // A key means the notice was read: the status line returns to the schedule
+            // unless the key says something new.
+            app.notice = None;
+            app.notice_ticks = 0;
             on_key(app, key)
         }
         Event::Tick(now) => {
             app.now = now;
+            age_notice(app);
             let changed = app.reevaluate();
             let clock = app.clock_key();
             if changed || clock != app.shown_clock {
@@ -135,12 +160,7 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     if app.help {
-        match lookup(Scope::Global, &key) {
-            Some(Action::Help | Action::Close) => app.help = false,
-            Some(Action::Quit) => return quit(app),
-            _ => {}
-        }
-        return Vec::new();
+        return help_key(app, key);
     }
     if let Some(Popup::Confirm(popup)) = &app.popup {
         let popup = popup.clone();
@@ -157,10 +177,17 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         }
         return Vec::new();
     }
+    if let Some(Popup::Ask(ask)) = &app.popup {
+        let ask = ask.clone();
+        return answer(app, ask, key);
+    }
     if app.popup.is_some() {
         match lookup(Scope::Global, &key) {
             Some(Action::Close) => app.popup = None,
-            Some(Action::Quit) => return quit(app),
+            Some(Action::Quit) => {
+                app.popup = None;
+                return ask_quit(app);
+            }
             _ if key.code == KeyCode::Enter => app.popup = None,
             _ => {}
         }
@@ -184,6 +211,109 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
 fn quit(app: &mut App) -> Vec<Command> {
     app.quit = true;
     vec![Command::Quit]
+}
+
+/// The help's own keys: it scrolls; `?` or Esc closes it.
+fn help_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
+    let page = crate::app::layout::help_rows_visible(app);
+    let end = crate::app::layout::help_scroll_max(app);
+    let scroll = &mut app.help_scroll;
+    match lookup(Scope::Global, &key) {
+        Some(Action::Help | Action::Close) => {
+            app.help = false;
+            app.help_scroll = 0;
+        }
+        Some(Action::Quit) => {
+            app.help = false;
+            return ask_quit(app);
+        }
+        Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+        Some(Action::Down) => *scroll += 1,
+        Some(Action::PageUp) => *scroll = scroll.saturating_sub(page),
+        Some(Action::PageDown) => *scroll += page,
+        Some(Action::Top) => *scroll = 0,
+        Some(Action::Bottom) => *scroll = end,
+        _ => {}
+    }
+    app.help_scroll = app.help_scroll.min(end);
+    Vec::new()
+}
+
+/// `q`: at once, unless leaving costs something — a running copy (it goes on, detached, but
+/// the operator should know), or the rehearsal (its servers stop; its directory may go).
+fn ask_quit(app: &mut App) -> Vec<Command> {
+    let running: Vec<String> = app.running_copies().iter().map(|m| sanitize(m)).collect();
+    if !app.rehearsal && running.is_empty() {
+        return quit(app);
+    }
+    let copies = match running.as_slice() {
+        [] => String::new(),
+        [one] => format!("the copy of {one}"),
+        [first, rest @ ..] => format!("the copies of {first} and {} more", rest.len()),
+    };
+    let mut text = Vec::new();
+    if app.rehearsal {
+        let dir = app
+            .plan
+            .path
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        text.push(if app.rehearsal_kept {
+            format!(
+                "This ends the rehearsal: its simulated servers stop. Its plan and journal stay in {dir} (--keep)."
+            )
+        } else {
+            format!(
+                "This ends the rehearsal: its simulated servers stop and its directory {dir} is deleted, with the plan, journal and log. To keep them, start it with `cutover demo --keep DIR`."
+            )
+        });
+        if !running.is_empty() {
+            text.push(format!("Running now: {copies}; it stops with the rehearsal."));
+        }
+    } else {
+        text.push(format!(
+            "Running now: {copies}. A copy runs in its own process: it goes on after you quit, and the cockpit shows it again when started."
+        ));
+    }
+    app.popup = Some(Popup::Ask(Ask {
+        kind: AskKind::Quit,
+        title: if app.rehearsal {
+            "Quit the rehearsal?".into()
+        } else {
+            "Quit the cockpit?".into()
+        },
+        text,
+        yes: "quit".into(),
+        then: vec![Command::Quit],
+        notice: None,
+    }));
+    Vec::new()
+}
+
+/// A yes/no question: `y` carries it out, `n` or Esc does nothing; Ctrl-C in the quit
+/// question quits (pressed twice, it means it).
+fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
+    let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    let yes = lookup(Scope::Popup, &key) == Some(Action::Yes)
+        || (ctrl_c && ask.kind == AskKind::Quit);
+    if yes {
+        app.popup = None;
+        app.notice = ask.notice;
+        if ask.then.contains(&Command::Quit) {
+            app.quit = true;
+        }
+        return ask.then;
+    }
+    if lookup(Scope::Popup, &key) == Some(Action::No) {
+        app.popup = None;
+        app.notice = Some(match ask.kind {
+            AskKind::Quit => "Not quitting.".into(),
+            AskKind::EarlyCopy => "Cancelled: no copy started.".into(),
+            AskKind::AppliedEarly => "Cancelled: nothing was recorded.".into(),
+        });
+    }
+    Vec::new()
 }
 
 fn on_action(app: &mut App, action: Action) -> Vec<Command> {
@@ -250,8 +380,11 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.notice = Some("Refreshing DNS and mailboxes…".into());
             return vec![Command::Refresh];
         }
-        Action::Help => app.help = true,
-        Action::Quit => return quit(app),
+        Action::Help => {
+            app.help = true;
+            app.help_scroll = 0;
+        }
+        Action::Quit => return ask_quit(app),
         Action::Close => {
             app.notice = None;
             app.mailbox_view.marked.clear();
@@ -396,19 +529,44 @@ fn applied(app: &mut App) -> Vec<Command> {
         return Vec::new();
     }
     let id = step.id.clone();
-    // Recorded even so (the change may be made already), with the gates named.
-    let done = match crate::runbook::eval::applied_warning(step) {
+    let warning = crate::runbook::eval::applied_warning(step);
+    let failing: Vec<String> = step
+        .checks
+        .iter()
+        .filter(|c| c.kind == crate::check::Kind::Gate && !c.status.holds())
+        .map(|c| format!("{} {}: {}", c.status.mark(), c.id, sanitize(&c.evidence)))
+        .collect();
+    let done = match &warning {
         Some(warning) => format!("Recorded: {id} applied. Warning: {warning}."),
         None => format!("Recorded: {id} applied. cutover now watches for its outcome."),
     };
-    vec![Command::Append {
+    let append = Command::Append {
         entry: Entry::Applied {
             at: app.now,
             operator: app.plan.operator.clone(),
             step: id.clone(),
         },
         done,
-    }]
+    };
+    let Some(warning) = warning else {
+        return vec![append];
+    };
+    // The change may be made already, so it can be recorded; but the gates are there
+    // because making it too early costs mail: ask first.
+    let mut text = vec![format!("{warning}.")];
+    text.extend(failing);
+    text.push(format!(
+        "`a` records that you made {id}'s change now. Made before its gates hold, it may cost mail. Record it applied anyway?"
+    ));
+    app.popup = Some(Popup::Ask(Ask {
+        kind: AskKind::AppliedEarly,
+        title: format!("{id}: gates do not hold yet"),
+        text,
+        yes: "record anyway".into(),
+        then: vec![append],
+        notice: None,
+    }));
+    Vec::new()
 }
 
 fn reopen(app: &mut App) {
@@ -457,23 +615,29 @@ fn tick(app: &mut App) {
     }));
 }
 
-/// Whether confirming needs a typed override reason: a check that matters does not hold.
+/// Whether confirming needs a typed override reason: a check that matters does not
+/// hold, or a raised alarm holds the step back.
 pub fn needs_reason(app: &App, popup: &ConfirmPopup) -> bool {
     popup.kind == ConfirmKind::Confirm
-        && app
-            .eval
-            .step(&popup.step)
-            .is_some_and(|s| !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty())
+        && app.eval.step(&popup.step).is_some_and(|s| {
+            !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty()
+                || !alarm_blockers(&s.id, &app.eval.alarms).is_empty()
+        })
 }
 
+/// The override popup: every printable key types into the reason (`y` and `n` too);
+/// only Enter (record) and Esc (cancel) act.
 fn type_reason(app: &mut App, mut popup: ConfirmPopup, key: KeyEvent) -> Vec<Command> {
-    match key.code {
-        KeyCode::Esc => {
+    match lookup(Scope::Reason, &key) {
+        Some(Action::No) => {
             app.popup = None;
             app.notice = Some("Cancelled: nothing was recorded.".into());
             return Vec::new();
         }
-        KeyCode::Enter => return record(app, &popup),
+        Some(Action::Yes) => return record(app, &popup),
+        _ => {}
+    }
+    match key.code {
         KeyCode::Backspace => {
             popup.reason.pop();
         }
@@ -524,7 +688,9 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
             }
         }
         ConfirmKind::Confirm => {
-            let reason = (!popup.reason.is_empty()).then_some(popup.reason.as_str());
+            // With a check that does not hold, what was typed is the override's reason,
+            // even when empty: the one rule then says what is missing.
+            let reason = needs_reason(app, popup).then_some(popup.reason.as_str());
             for m in &targets {
                 match confirmation_entry(
                     status,
@@ -543,9 +709,16 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
                         };
                         commands.push(Command::Append { entry, done });
                     }
-                    Err(Refusal::EmptyReason) | Err(Refusal::Blocked(_)) => {
+                    Err(Refusal::ShortReason) => {
+                        app.notice = Some(format!(
+                            "Not recorded: an override needs a reason of at least {MIN_REASON_CHARS} characters ({} typed). Type why the checks may be ignored, then Enter.",
+                            popup.reason.trim().chars().count()
+                        ));
+                        return Vec::new();
+                    }
+                    Err(Refusal::Blocked(_)) => {
                         app.notice = Some(
-                            "Refused: checks do not hold. Type why they may be ignored, then Enter."
+                            "Not recorded: checks do not hold. Type why they may be ignored, then Enter."
                                 .into(),
                         );
                         return Vec::new();
@@ -576,12 +749,8 @@ fn copy(app: &mut App) -> Vec<Command> {
         Vec::new()
     };
     let precopy = !app.final_copy_gate_holds();
-    let label = if precopy {
-        "Pre-copy (before the 24 h gate of R12; final-copy still waits for it)"
-    } else {
-        "Copy"
-    };
-    if targets.is_empty() {
+    let label = if precopy { "Early (bulk) copy" } else { "Copy" };
+    let commands = if targets.is_empty() {
         let pauses: Vec<Command> = app
             .history
             .sync
@@ -596,34 +765,71 @@ fn copy(app: &mut App) -> Vec<Command> {
             app.notice = Some(format!("Pausing {} running copies…", pauses.len()));
             return pauses;
         }
-        app.notice = Some(format!("{label}: starting for every mailbox…"));
-        return vec![Command::StartCopy {
+        vec![Command::StartCopy {
             mailbox: None,
             precopy,
-        }];
-    }
-    let mut commands = Vec::new();
-    for m in targets {
-        match running(app, &m) {
-            Some(pid) => commands.push(Command::PauseCopy { mailbox: m, pid }),
-            None => commands.push(Command::StartCopy {
-                mailbox: Some(m),
-                precopy,
-            }),
-        }
-    }
-    app.notice = Some(match commands.as_slice() {
+        }]
+    } else {
+        targets
+            .into_iter()
+            .map(|m| match running(app, &m) {
+                Some(pid) => Command::PauseCopy { mailbox: m, pid },
+                None => Command::StartCopy {
+                    mailbox: Some(m),
+                    precopy,
+                },
+            })
+            .collect()
+    };
+    let what = match commands.as_slice() {
         [
             Command::StartCopy {
                 mailbox: Some(m), ..
             },
-        ] => {
-            format!("{label}: starting for {}…", sanitize(m))
-        }
+        ] => sanitize(m),
+        [Command::StartCopy { mailbox: None, .. }] => "every mailbox".to_string(),
+        _ => format!("{} mailboxes", commands.len()),
+    };
+    let notice = match commands.as_slice() {
         [Command::PauseCopy { mailbox, .. }] => {
             format!("Pausing the copy of {}…", sanitize(mailbox))
         }
-        _ => format!("{label}: {} mailboxes…", commands.len()),
-    });
+        _ => format!("{label}: starting for {what}…"),
+    };
+    let starts = commands
+        .iter()
+        .any(|c| matches!(c, Command::StartCopy { .. }));
+    if precopy && starts {
+        app.popup = Some(Popup::Ask(early_copy_question(app, &what, commands, notice)));
+        return Vec::new();
+    }
+    app.notice = Some(notice);
     commands
+}
+
+/// `s` before the final-copy gate holds: what an early copy is, and whether to start it.
+fn early_copy_question(app: &App, what: &str, then: Vec<Command>, notice: String) -> Ask {
+    let from = app
+        .eval
+        .step("final-copy")
+        .and_then(|s| s.wait_until)
+        .map(|at| {
+            let at = at.to_zoned_datetime(app.plan.timezone.clone());
+            format!(" (from {})", at.strftime("%a %-d %b %H:%M"))
+        })
+        .unwrap_or_default();
+    Ask {
+        kind: AskKind::EarlyCopy,
+        title: "Early (bulk) copy?".into(),
+        text: vec![
+            format!(
+                "This is an early (bulk) copy, not the final copy. The final copy (step final-copy) follows the switch plus 24 h{from}, so that it also takes the mail still arriving at the old server."
+            ),
+            "An early copy moves the bulk of the mail ahead and is recommended for large mailboxes: the final copy then has only what arrived since. It reads the old server without changing it.".into(),
+            format!("Start the early copy of {what} now?"),
+        ],
+        yes: "start the early copy".into(),
+        then,
+        notice: Some(notice),
+    }
 }
