@@ -589,7 +589,7 @@ pub fn hints(scope: Scope, rehearsal: bool) -> Vec<Hint> {
     let mut out: Vec<Hint> = of(scope).map(hint_of).collect();
     if rehearsal && scope.has_globals() {
         out.extend(of(Scope::Rehearsal).map(hint_of));
-        out.push(hint("1-8", "DNS host console", "DNS host", 80));
+        out.push(hint("1-8", "DNS host console", "DNS", 80));
     }
     if scope != Scope::Global && scope.has_globals() {
         out.extend(of(Scope::Global).map(hint_of));

@@ -711,7 +711,7 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
                     }
                     Err(Refusal::ShortReason) => {
                         app.notice = Some(format!(
-                            "Not recorded: an override needs a reason of at least {MIN_REASON_CHARS} characters ({} typed). Type why the checks may be ignored, then Enter.",
+                            "Not recorded: an override needs a reason of at least {MIN_REASON_CHARS} characters ({} typed).",
                             popup.reason.trim().chars().count()
                         ));
                         return Vec::new();

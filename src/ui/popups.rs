@@ -215,9 +215,7 @@ fn reason_field(app: &App, reason: &str, tw: usize) -> Vec<Line<'static>> {
     } else {
         Span::styled(
             fit(
-                &format!(
-                    "{typed} of {MIN_REASON_CHARS} characters: type why the checks may be ignored (y and n are letters here) · Esc cancels"
-                ),
+                &format!("{typed} of at least {MIN_REASON_CHARS} characters typed · Esc cancels"),
                 tw,
             ),
             style(app, Color::Yellow, None),
