@@ -127,6 +127,12 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.log_path = Some(log_path.clone());
     if let Some(torn) = &replay.torn {
+        // The notice passes; the log keeps it.
+        tracing::warn!(
+            bytes = torn.bytes.len(),
+            saved_to = %torn.saved_to.display(),
+            "the journal's last line was torn"
+        );
         app.notice = Some(format!(
             "The journal's last line was torn (a crash mid-write); {} bytes were set aside in {}.",
             torn.bytes.len(),

@@ -285,7 +285,13 @@ fn confirmations_survive_kill_9() {
         assert_eq!(
             cutover(
                 &plan,
-                &["confirm", step, "--offline", "--override", "prepared by hand"]
+                &[
+                    "confirm",
+                    step,
+                    "--offline",
+                    "--override",
+                    "prepared by hand"
+                ]
             )
             .status
             .code(),
@@ -559,15 +565,26 @@ fn an_override_needs_a_reason_of_at_least_10_characters() {
             msg.contains("--override needs a reason of at least 10 characters"),
             "{msg}"
         );
-        assert!(journal_of(&plan).is_empty(), "{reason:?} recorded something");
+        assert!(
+            journal_of(&plan).is_empty(),
+            "{reason:?} recorded something"
+        );
     }
     let out = cutover(&plan, &["confirm", "lower-ttl", "--override", ""]);
     assert!(text(&out).contains("not an empty one"), "{}", text(&out));
     // Exactly ten is enough.
     let out = cutover(
         &plan,
-        &["confirm", "lower-ttl", "--offline", "--override", "ten chars!"],
+        &[
+            "confirm",
+            "lower-ttl",
+            "--offline",
+            "--override",
+            "ten chars!",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(matches!(&journal_of(&plan)[..], [Entry::Override { reason, .. }] if reason == "ten chars!"));
+    assert!(
+        matches!(&journal_of(&plan)[..], [Entry::Override { reason, .. }] if reason == "ten chars!")
+    );
 }

@@ -123,7 +123,9 @@ fn y_then_enter_in_the_override_popup_records_nothing() {
         plan.display()
     ));
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the cockpit", |s| s.contains("DRIVING") && s.contains("? help"));
+    tmux.wait_for("the cockpit", |s| {
+        s.contains("DRIVING") && s.contains("? help")
+    });
     tmux.keys(&["Enter"]);
     tmux.wait_for("the override popup", |s| {
         s.contains("Confirm lower-ttl") && s.contains("Override reason (at least 10 characters")
@@ -132,8 +134,14 @@ fn y_then_enter_in_the_override_popup_records_nothing() {
     let screen = tmux.wait_for("what is needed", |s| {
         s.contains("a reason of at least 10 characters (1 typed)")
     });
-    assert!(screen.contains("Confirm lower-ttl"), "the popup stays: {screen}");
-    assert!(screen.contains(" y▏"), "the y is in the reason field: {screen}");
+    assert!(
+        screen.contains("Confirm lower-ttl"),
+        "the popup stays: {screen}"
+    );
+    assert!(
+        screen.contains(" y▏"),
+        "the y is in the reason field: {screen}"
+    );
     // `n` is a letter too; Esc cancels.
     tmux.keys(&["n", "Enter"]);
     tmux.wait_for("still not enough", |s| s.contains("(2 typed)"));
@@ -143,8 +151,7 @@ fn y_then_enter_in_the_override_popup_records_nothing() {
     tmux.wait_for("the shell after quitting", |s| {
         !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
     });
-    let journal =
-        std::fs::read_to_string(dir.path().join("cutover.journal")).unwrap_or_default();
+    let journal = std::fs::read_to_string(dir.path().join("cutover.journal")).unwrap_or_default();
     assert!(
         !journal.contains("\"override\"") && !journal.contains("\"confirm\""),
         "nothing was confirmed: {journal}"
@@ -183,7 +190,9 @@ fn q_in_the_rehearsal_asks_and_n_keeps_it_running() {
         .unwrap_or_else(|| panic!("no rehearsal directory named: {screen}"));
     assert!(dir.join("cutover.toml").exists(), "{}", dir.display());
     tmux.keys(&["n"]);
-    tmux.wait_for("the question to close", |s| !s.contains("Quit the rehearsal?"));
+    tmux.wait_for("the question to close", |s| {
+        !s.contains("Quit the rehearsal?")
+    });
     // Still running: the clock keys answer.
     tmux.keys(&["p"]);
     let screen = tmux.wait_for("the rehearsal to answer", |s| {
@@ -192,7 +201,9 @@ fn q_in_the_rehearsal_asks_and_n_keeps_it_running() {
     assert!(screen.contains("REHEARSAL"), "{screen}");
     assert!(dir.exists(), "{}", dir.display());
     tmux.keys(&["q"]);
-    tmux.wait_for("the quit question again", |s| s.contains("Quit the rehearsal?"));
+    tmux.wait_for("the quit question again", |s| {
+        s.contains("Quit the rehearsal?")
+    });
     tmux.keys(&["y"]);
     tmux.wait_for("the shell after quitting", |s| {
         !s.contains("REHEARSAL") && s.trim_end().ends_with("READY$")

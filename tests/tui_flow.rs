@@ -721,7 +721,10 @@ fn q_in_the_rehearsal_says_its_directory_goes_unless_kept() {
     let (kind, text) = question(&app);
     assert_eq!(kind, AskKind::Quit);
     let dir = app.plan.path.parent().unwrap().display().to_string();
-    assert!(text.contains(&format!("its directory {dir} is deleted")), "{text}");
+    assert!(
+        text.contains(&format!("its directory {dir} is deleted")),
+        "{text}"
+    );
     assert!(text.contains("cutover demo --keep DIR"), "{text}");
     assert!(key(&mut app, KeyCode::Esc).is_empty());
     assert!(!app.quit && app.popup.is_none());
@@ -774,7 +777,9 @@ fn a_notice_passes_and_the_schedule_line_returns() {
         update(app, Event::Resize(80, 24));
         let mut terminal =
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).expect("terminal");
-        terminal.draw(|f| cutover::ui::render(f, app)).expect("draw");
+        terminal
+            .draw(|f| cutover::ui::render(f, app))
+            .expect("draw");
         let screen = format!("{}", terminal.backend());
         screen.lines().nth(22).unwrap_or_default().to_string()
     };

@@ -419,7 +419,11 @@ fn rehearsal_app() -> App {
 /// The help scrolled to its end: the last keys and "end" in its border, at both sizes.
 #[test]
 fn help_scrolled_to_its_end() {
-    snapshot_after_keys("help_end", rehearsal_app, &[KeyCode::Char('?'), KeyCode::End]);
+    snapshot_after_keys(
+        "help_end",
+        rehearsal_app,
+        &[KeyCode::Char('?'), KeyCode::End],
+    );
     let mut app = rehearsal_app();
     update(&mut app, Event::Resize(80, 24));
     key(&mut app, KeyCode::Char('?'));
@@ -445,9 +449,15 @@ fn override_popup_with_a_short_reason() {
     snapshot("override_short_reason", override_short_reason_app);
     let mut app = override_short_reason_app();
     let text = screen(&mut app, (80, 24));
-    assert!(text.contains("Override reason (at least 10 characters"), "{text}");
+    assert!(
+        text.contains("Override reason (at least 10 characters"),
+        "{text}"
+    );
     assert!(text.contains("1 of at least 10 characters typed"), "{text}");
-    assert!(text.contains("a reason of at least 10 characters"), "{text}");
+    assert!(
+        text.contains("a reason of at least 10 characters"),
+        "{text}"
+    );
 }
 
 /// The rehearsal at 80 columns: the footer keeps `>` and the console keys `1-8`.

@@ -769,7 +769,10 @@ mod tests {
         assert_eq!(narrower.len(), all.len(), "{narrower:?}");
         // The least important first: refresh.
         assert!(narrower.contains(&("r", "refresh")), "{narrower:?}");
-        assert!(narrower.contains(&("Enter", "confirm step")), "{narrower:?}");
+        assert!(
+            narrower.contains(&("Enter", "confirm step")),
+            "{narrower:?}"
+        );
         // Far too narrow: the least important go, quit and help stay.
         let narrow = fit_hints(&all, 20);
         assert_eq!(narrow, [("?", "help"), ("q", "quit")]);

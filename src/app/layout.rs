@@ -114,7 +114,7 @@ pub fn help_rows_visible(app: &App) -> usize {
 /// The furthest the help scrolls: its last line at the bottom of the box.
 pub fn help_scroll_max(app: &App) -> usize {
     // The help ends with the log file's path when there is one.
-    let lines = crate::app::keymap::help_lines(app.rehearsal).len()
-        + usize::from(app.log_path.is_some());
+    let lines =
+        crate::app::keymap::help_lines(app.rehearsal).len() + usize::from(app.log_path.is_some());
     lines.saturating_sub(help_rows_visible(app))
 }

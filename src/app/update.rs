@@ -4,8 +4,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{Action, Scope, lookup};
 use super::{
-    App, Ask, AskKind, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, NOTICE_TICKS,
-    Pane, Popup, Role,
+    App, Ask, AskKind, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, NOTICE_TICKS, Pane,
+    Popup, Role,
 };
 use crate::actions::{MIN_REASON_CHARS, Refusal, alarm_blockers, confirmation_entry};
 use crate::journal::Entry;
@@ -269,7 +269,9 @@ fn ask_quit(app: &mut App) -> Vec<Command> {
             )
         });
         if !running.is_empty() {
-            text.push(format!("Running now: {copies}; it stops with the rehearsal."));
+            text.push(format!(
+                "Running now: {copies}; it stops with the rehearsal."
+            ));
         }
     } else {
         text.push(format!(
@@ -295,8 +297,8 @@ fn ask_quit(app: &mut App) -> Vec<Command> {
 /// question quits (pressed twice, it means it).
 fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-    let yes = lookup(Scope::Popup, &key) == Some(Action::Yes)
-        || (ctrl_c && ask.kind == AskKind::Quit);
+    let yes =
+        lookup(Scope::Popup, &key) == Some(Action::Yes) || (ctrl_c && ask.kind == AskKind::Quit);
     if yes {
         app.popup = None;
         app.notice = ask.notice;
@@ -800,7 +802,9 @@ fn copy(app: &mut App) -> Vec<Command> {
         .iter()
         .any(|c| matches!(c, Command::StartCopy { .. }));
     if precopy && starts {
-        app.popup = Some(Popup::Ask(early_copy_question(app, &what, commands, notice)));
+        app.popup = Some(Popup::Ask(early_copy_question(
+            app, &what, commands, notice,
+        )));
         return Vec::new();
     }
     app.notice = Some(notice);
