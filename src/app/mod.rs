@@ -11,6 +11,7 @@ pub mod keymap;
 pub mod layout;
 pub mod mail_view;
 pub mod model;
+mod questions;
 pub(crate) mod update;
 
 use std::collections::{BTreeSet, VecDeque};
