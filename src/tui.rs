@@ -535,7 +535,7 @@ const REAP_POLL: Duration = Duration::from_secs(1);
 /// `sync --detach` uses too), so neither quitting nor a dropped SSH link stops it; its
 /// output goes to `<plan-stem>.sync.log`.
 fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::Sender<Event>) {
-    let what = if precopy { "Pre-copy" } else { "Copy" };
+    let what = if precopy { "Early (bulk) copy" } else { "Copy" };
     let mailboxes: Vec<String> = mailbox.into_iter().collect();
     let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false) {
         Ok(started) => {
