@@ -88,12 +88,14 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
     // The clock keys, and the help lists the rehearsal's keys from the one key table.
     tmux.keys_to("demo", &["p"]);
     tmux.wait_on("demo", "the pause", |s| s.contains("simulated time paused"));
-    tmux.keys_to("demo", &["?"]);
+    // The help scrolls; its end holds the rehearsal's keys.
+    tmux.keys_to("demo", &["?", "End"]);
     tmux.wait_on("demo", "the rehearsal keys in the help", |s| {
         s.contains("Rehearsal: DNS host console and clock")
     });
     tmux.keys_to("demo", &["Escape"]);
-    tmux.keys_to("demo", &["q"]);
+    // `q` in the rehearsal asks first.
+    tmux.keys_to("demo", &["q", "y"]);
     tmux.wait_on("demo", "the shell again", |s| {
         s.trim_end().ends_with("READY$")
     });
@@ -145,7 +147,7 @@ fn skipping_during_the_ttl_wait_jumps_to_when_the_old_ttl_has_run_out() {
         "ttl-wait done at {done}: `>` did not skip to {clears}"
     );
     tmux.wait_on("skip", "day 2", |s| s.contains("day 2 of 3"));
-    tmux.keys_to("skip", &["q"]);
+    tmux.keys_to("skip", &["q", "y"]);
     tmux.wait_on("skip", "the shell again", |s| {
         s.trim_end().ends_with("READY$")
     });

@@ -281,7 +281,7 @@ fn dns_answer_detail() {
 /// line longer than the screen.
 #[test]
 fn every_screen_draws_at_any_size() {
-    let screens: [fn() -> App; 10] = [
+    let screens: [fn() -> App; 14] = [
         fresh_plan_app,
         waiting_out_the_ttl_app,
         confirm_ready_app,
@@ -292,6 +292,10 @@ fn every_screen_draws_at_any_size() {
         help_app,
         mailbox_detail_app,
         dns_detail_app,
+        override_short_reason_app,
+        rehearsal_app,
+        rehearsal_quit_app,
+        early_copy_app,
     ];
     for make in screens {
         for size in [
@@ -542,4 +546,101 @@ fn dns_cell_popup_decodes_records_one_a_line() {
     assert!(text.contains("20 mx2.old.example."), "{text}");
     assert!(text.contains("TTL 5 min as served"), "{text}");
     snapshot("dns_cell_popup", dns_cell_popup_app);
+}
+
+/// Like `snapshot`, with keys pressed once the screen has its size (the help scrolls by it).
+fn snapshot_after_keys(name: &str, make: fn() -> App, keys: &[KeyCode]) {
+    for size in SIZES {
+        let mut app = make();
+        update(&mut app, Event::Resize(size.0, size.1));
+        for k in keys {
+            key(&mut app, *k);
+        }
+        let text = screen(&mut app, size);
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), text);
+    }
+}
+
+fn rehearsal_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    app.rehearsal = true;
+    app
+}
+
+/// The help scrolled to its end: the last keys and "end" in its border, at both sizes.
+#[test]
+fn help_scrolled_to_its_end() {
+    snapshot_after_keys(
+        "help_end",
+        rehearsal_app,
+        &[KeyCode::Char('?'), KeyCode::End],
+    );
+    let mut app = rehearsal_app();
+    update(&mut app, Event::Resize(80, 24));
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::End);
+    let text = screen(&mut app, (80, 24));
+    assert!(text.contains("? or Esc   close"), "{text}");
+    let border = text.lines().nth(22).unwrap_or_default();
+    assert!(border.contains(" · end "), "{border}");
+}
+
+/// The override popup after `y` then Enter: nothing recorded, the reason field under its
+/// own label holds the `y`, and the popup and the status line say what is needed.
+fn override_short_reason_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(20));
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('y'));
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn override_popup_with_a_short_reason() {
+    snapshot("override_short_reason", override_short_reason_app);
+    let mut app = override_short_reason_app();
+    let text = screen(&mut app, (80, 24));
+    assert!(
+        text.contains("Override reason (at least 10 characters"),
+        "{text}"
+    );
+    assert!(text.contains("1 of at least 10 characters typed"), "{text}");
+    assert!(
+        text.contains("a reason of at least 10 characters"),
+        "{text}"
+    );
+}
+
+/// The rehearsal at 80 columns: the footer keeps `>` and the console keys `1-8`.
+#[test]
+fn rehearsal_footer_at_80_columns() {
+    snapshot("rehearsal_footer", rehearsal_app);
+    let mut app = rehearsal_app();
+    let text = screen(&mut app, (80, 24));
+    let footer = text.lines().last().unwrap_or_default();
+    for needle in [" > ", " 1-8 ", " p ", " ? ", " q "] {
+        assert!(footer.contains(needle), "{needle}: {footer}");
+    }
+}
+
+fn rehearsal_quit_app() -> App {
+    let mut app = rehearsal_app();
+    key(&mut app, KeyCode::Char('q'));
+    app
+}
+
+#[test]
+fn quitting_the_rehearsal_asks() {
+    snapshot("rehearsal_quit", rehearsal_quit_app);
+}
+
+fn early_copy_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(20));
+    key(&mut app, KeyCode::Char('s'));
+    app
+}
+
+#[test]
+fn an_early_copy_asks() {
+    snapshot("early_copy", early_copy_app);
 }

@@ -112,3 +112,17 @@ pub fn mailbox_rows_visible(app: &App) -> usize {
     // Borders (2) and the column header (1).
     usize::from(pane.height.saturating_sub(3))
 }
+
+/// How many lines of the `?` help show at once: the screen less a row above and below
+/// the box and its two borders.
+pub fn help_rows_visible(app: &App) -> usize {
+    usize::from(app.size.1.saturating_sub(4)).max(1)
+}
+
+/// The furthest the help scrolls: its last line at the bottom of the box.
+pub fn help_scroll_max(app: &App) -> usize {
+    // The help ends with the log file's path when there is one.
+    let lines =
+        crate::app::keymap::help_lines(app.rehearsal).len() + usize::from(app.log_path.is_some());
+    lines.saturating_sub(help_rows_visible(app))
+}

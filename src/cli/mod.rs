@@ -119,7 +119,8 @@ does not exist (nothing written); 2 usage."
         /// Tick one mailbox of a per-mailbox step.
         #[arg(long)]
         mailbox: Option<String>,
-        /// Confirm although checks fail; the reason is journaled verbatim.
+        /// Confirm although checks fail; the reason (at least 10 characters) is journaled
+        /// verbatim.
         #[arg(long = "override", value_name = "REASON")]
         override_reason: Option<String>,
         /// No network I/O: record the latest evidence the journal holds.

@@ -597,6 +597,7 @@ fn run_interactive(opts: &DemoOptions) -> Result<u8, DemoError> {
             offline: false,
             clock: Some(clock),
             rehearsal: true,
+            rehearsal_kept: opts.keep.is_some(),
         },
         Some(workers),
     )

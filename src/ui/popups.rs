@@ -9,10 +9,11 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::panes::{check_style, tone_style};
 use super::text::{fit, pad, wrap};
 use super::{local, style};
+use crate::actions::{MIN_REASON_CHARS, alarm_blockers, reason_is_enough};
 use crate::app::dns_view::{current_dns_step, judge, row_order, ttl_now};
-use crate::app::keymap::{KEYMAP, Scope};
+use crate::app::keymap::{HelpLine, help_lines};
 use crate::app::model::{DnsCell, DnsRow, ServerRole};
-use crate::app::{App, ConfirmKind, ConfirmPopup};
+use crate::app::{App, Ask, ConfirmKind, ConfirmPopup};
 use crate::check::Kind;
 use crate::runbook::eval::confirm_blockers;
 use crate::sanitize::sanitize;
@@ -68,6 +69,8 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     };
     let tw = usize::from(w.saturating_sub(2));
     let mut lines: Vec<Line<'static>> = Vec::new();
+    // Where the question starts: the lines from here on stay visible when the popup is cut.
+    let mut question = 0;
     for l in wrap(&status.title, tw, "") {
         lines.push(bold(l));
     }
@@ -104,7 +107,8 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
         }
         ConfirmKind::Confirm => {
             let ticks = !popup.mailboxes.is_empty();
-            let blockers = confirm_blockers(status, ticks);
+            let mut blockers = confirm_blockers(status, ticks);
+            blockers.extend(alarm_blockers(&status.id, &app.eval.alarms));
             lines.push(Line::from(fit(
                 &format!("This records: confirmed by {operator} at {at}, with this evidence:"),
                 tw,
@@ -128,6 +132,7 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                 lines.push(Line::from("(no checks)"));
             }
             lines.push(Line::from(""));
+            question = lines.len();
             let not_holding: Vec<&str> = status
                 .checks
                 .iter()
@@ -150,10 +155,13 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                 }
             } else {
                 let ids: Vec<&str> = blockers.iter().map(|c| c.id.as_str()).collect();
+                let count = match blockers.len() {
+                    1 => "1 check does not hold".to_string(),
+                    n => format!("{n} checks do not hold"),
+                };
                 for l in wrap(
                     &format!(
-                        "{} check(s) do not hold ({}). Confirming needs an override: type why, then Enter (journaled verbatim). Esc cancels.",
-                        blockers.len(),
+                        "{count} ({}): confirming now is an override, journaled with your reason.",
                         ids.join(", ")
                     ),
                     tw,
@@ -164,18 +172,7 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                         style(app, Color::Red, None).add_modifier(Modifier::BOLD),
                     )));
                 }
-                let reason = format!("Reason: {}▏", popup.reason);
-                // Show the end of a long reason: that is where the typing happens.
-                let shown = if super::text::width(&reason) > tw {
-                    let skip = reason.chars().count().saturating_sub(tw.saturating_sub(1));
-                    format!("…{}", reason.chars().skip(skip).collect::<String>())
-                } else {
-                    reason
-                };
-                lines.push(Line::from(Span::styled(
-                    shown,
-                    Style::default().add_modifier(Modifier::REVERSED),
-                )));
+                lines.extend(reason_field(app, &popup.reason, tw));
             }
         }
     }
@@ -183,8 +180,9 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     let inner = popup_box(frame, app, area, w, height, &title);
     // Keep the end (the question and the reason) visible: cut from the middle of the evidence.
     let room = usize::from(inner.height);
-    if lines.len() > room && room > 4 {
-        let tail = 3;
+    let tail = lines.len() - question.min(lines.len());
+    let tail = if tail + 2 <= room { tail } else { 3 };
+    if lines.len() > room && room > tail + 1 {
         let mut kept: Vec<Line<'static>> = lines[..room - tail - 1].to_vec();
         kept.push(Line::from("…"));
         kept.extend_from_slice(&lines[lines.len() - tail..]);
@@ -193,64 +191,127 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-pub fn help(frame: &mut Frame, app: &App, area: Rect) {
-    let w = area.width.saturating_sub(4).min(80);
+/// The override reason: its own label, the field, and what Enter needs or does.
+fn reason_field(app: &App, reason: &str, tw: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![bold(fit(
+        &format!("Override reason (at least {MIN_REASON_CHARS} characters, journaled verbatim):"),
+        tw,
+    ))];
+    let field = format!(" {reason}▏");
+    // Show the end of a long reason: that is where the typing happens.
+    let shown = if super::text::width(&field) > tw {
+        let skip = field.chars().count().saturating_sub(tw.saturating_sub(1));
+        format!("…{}", field.chars().skip(skip).collect::<String>())
+    } else {
+        pad(&field, tw)
+    };
+    lines.push(Line::from(Span::styled(
+        shown,
+        Style::default().add_modifier(Modifier::REVERSED),
+    )));
+    let typed = reason.trim().chars().count();
+    let hint = if reason_is_enough(reason) {
+        Span::styled(
+            fit("Enter records the override · Esc cancels", tw),
+            Style::default().add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::styled(
+            fit(
+                &format!("{typed} of at least {MIN_REASON_CHARS} characters typed · Esc cancels"),
+                tw,
+            ),
+            style(app, Color::Yellow, None),
+        )
+    };
+    lines.push(Line::from(hint));
+    lines
+}
+
+/// A yes/no question: what it is about, then `y …` or `n/Esc`.
+pub fn ask(frame: &mut Frame, app: &App, ask: &Ask, area: Rect) {
+    let w = area.width.saturating_sub(4).min(78);
     let tw = usize::from(w.saturating_sub(2));
     let mut lines: Vec<Line<'static>> = Vec::new();
-    for scope in [
-        Scope::Global,
-        Scope::Steps,
-        Scope::Dns,
-        Scope::Mailboxes,
-        Scope::Popup,
-        Scope::Rehearsal,
-    ] {
-        if scope == Scope::Rehearsal && !app.rehearsal {
-            continue;
+    for (i, paragraph) in ask.text.iter().enumerate() {
+        if i > 0 {
+            lines.push(Line::from(""));
         }
-        lines.push(bold(scope.title().to_string()));
-        for b in KEYMAP.iter().filter(|b| b.scope == scope) {
-            lines.push(Line::from(fit(
-                &format!("  {} {}", pad(b.label, 7), b.help),
-                tw,
-            )));
+        for l in wrap(&sanitize(paragraph), tw, "") {
+            lines.push(Line::from(l));
         }
     }
-    if let Some(log) = &app.log_path {
-        lines.push(Line::from(fit(&format!("Log: {}", log.display()), tw)));
-    }
+    lines.push(Line::from(""));
+    let answer = format!("y {} · n/Esc cancel", ask.yes);
+    lines.push(bold(fit(&answer, tw)));
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height.saturating_sub(2));
-    let inner = popup_box(frame, app, area, w, height, "Keys (? or Esc closes)");
-    // Two columns when the list does not fit in one.
+    let inner = popup_box(frame, app, area, w, height, &ask.title);
     let room = usize::from(inner.height);
-    if lines.len() > room && inner.width >= 60 {
-        let half = inner.width / 2;
-        let left = Rect {
-            width: half,
-            ..inner
+    // The answer line stays visible when the text is cut.
+    if lines.len() > room && room > 1 {
+        let last = lines.pop().unwrap_or_default();
+        lines = cut(lines, room - 1);
+        lines.push(last);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The `?` help: every key, one line each, scrolled by `app.help_scroll`, with where the
+/// view is in its bottom border.
+pub fn help(frame: &mut Frame, app: &App, area: Rect) {
+    let w = area.width.saturating_sub(4).min(80);
+    let tw = usize::from(w.saturating_sub(2));
+    let lines: Vec<Line<'static>> = help_lines(app.rehearsal)
+        .into_iter()
+        .map(|l| match l {
+            HelpLine::Heading(title) => bold(fit(title, tw)),
+            HelpLine::Key(label, help) => {
+                Line::from(fit(&format!("  {} {help}", pad(label, 10)), tw))
+            }
+        })
+        .chain(
+            app.log_path
+                .iter()
+                .map(|log| Line::from(fit(&format!("Log: {}", log.display()), tw))),
+        )
+        .collect();
+    let total = lines.len();
+    let height = u16::try_from(total + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(2));
+    let inner = popup_box(frame, app, area, w, height, "Keys (? or Esc closes)");
+    let room = usize::from(inner.height);
+    let first = app.help_scroll.min(total.saturating_sub(room));
+    let shown: Vec<Line<'static>> = lines.into_iter().skip(first).take(room).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+    if total > room && room > 0 && inner.width > 4 {
+        let last = (first + room).min(total);
+        let more = if last == total {
+            "end · ↑/k PgUp back".to_string()
+        } else {
+            "↓/j PgDn more".to_string()
         };
-        let right = Rect {
-            x: inner.x + half,
-            width: inner.width - half,
-            ..inner
+        let hint = fit(
+            &format!(" lines {}–{last} of {total} · {more} ", first + 1),
+            usize::from(inner.width - 2),
+        );
+        let at = Rect {
+            x: inner.x + 1,
+            y: inner.y + inner.height,
+            width: u16::try_from(super::text::width(&hint))
+                .unwrap_or(0)
+                .min(inner.width - 2),
+            height: 1,
         };
-        let second = lines.split_off(room.min(lines.len()));
-        let fitw = usize::from(half.saturating_sub(1));
-        let refit = |ls: Vec<Line<'static>>| -> Vec<Line<'static>> {
-            ls.into_iter()
-                .map(|l| {
-                    let s: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-                    let st = l.spans.first().map(|s| s.style).unwrap_or_default();
-                    Line::from(Span::styled(fit(&s, fitw), st))
-                })
-                .collect()
-        };
-        frame.render_widget(Paragraph::new(refit(lines)), left);
-        frame.render_widget(Paragraph::new(cut(refit(second), room)), right);
-    } else {
-        frame.render_widget(Paragraph::new(cut(lines, room)), inner);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                hint,
+                Style::default().add_modifier(Modifier::BOLD),
+            ))),
+            at,
+        );
     }
 }
 
