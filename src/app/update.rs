@@ -15,6 +15,7 @@ use crate::sanitize::sanitize;
 pub fn update(app: &mut App, event: Event) -> Vec<Command> {
     let mut commands = apply(app, event);
     commands.extend(observed_steps(app));
+    commands.extend(super::rehearsal::after_update(app));
     commands
 }
 
@@ -126,6 +127,7 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
+        Event::Rehearsal(what) => super::rehearsal::on_update(app, what),
         Event::Shutdown => {
             app.quit = true;
             vec![Command::Quit]
@@ -141,6 +143,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
             _ => {}
         }
         return Vec::new();
+    }
+    if let Some(commands) = super::rehearsal::on_key(app, &key) {
+        return commands;
     }
     if let Some(Popup::Confirm(popup)) = &app.popup {
         let popup = popup.clone();

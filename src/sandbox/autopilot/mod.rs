@@ -14,6 +14,7 @@
 
 mod mistakes;
 mod report;
+mod summary;
 mod traffic;
 
 use std::collections::HashMap;
@@ -37,7 +38,8 @@ use crate::session::{Failure, Observations, Session};
 
 use mistakes::Hook;
 pub use mistakes::Mistake;
-pub use report::{Caught, CopyRun, Event, MissingMessage, Report, Server};
+pub use report::{Caught, CopyRun, Event, Held, MissingMessage, Origin, Report, Server};
+pub use summary::interactive_report;
 pub(crate) use traffic::message;
 use traffic::{Queued, senders};
 
@@ -358,6 +360,37 @@ impl Autopilot {
         if self.alarm_seen_at.is_none() && !self.report.alarms.is_empty() {
             self.alarm_seen_at = Some(now);
         }
+        self.watch_held(eval, now);
+        if self.report.switch_at.is_none() {
+            self.report.switch_at = self.session.history.switch_at();
+        }
+    }
+
+    /// How long each step is held back by failing checks once it could otherwise go on.
+    fn watch_held(&mut self, eval: &Evaluation, now: Timestamp) {
+        for step in &eval.steps {
+            let open = self
+                .report
+                .held
+                .iter()
+                .rposition(|h| h.step == step.id && h.to.is_none());
+            let blockers = crate::runbook::eval::confirm_blockers(step, false);
+            let held = match step.state {
+                StepState::Waiting | StepState::Blocked => true,
+                StepState::Applied => !blockers.is_empty(),
+                _ => false,
+            };
+            match (held, open) {
+                (true, None) => self.report.held.push(Held {
+                    step: step.id.clone(),
+                    checks: blockers.iter().map(|c| c.id.clone()).collect(),
+                    from: now,
+                    to: None,
+                }),
+                (false, Some(i)) => self.report.held[i].to = Some(now),
+                _ => {}
+            }
+        }
     }
 
     /// Does one thing the evaluation asks for; false when there was nothing to do.
@@ -484,7 +517,10 @@ impl Autopilot {
                 self.journal(entry)
             }
             Err(refusal) => {
-                self.event(format!("{step}: confirmation refused: {refusal:?}"));
+                self.event(format!(
+                    "{step}: confirmation refused: {}",
+                    refusal_text(&refusal)
+                ));
                 Ok(())
             }
         }
@@ -671,7 +707,7 @@ impl Autopilot {
 }
 
 /// Old messages (per mailbox and folder, as multisets of identities) not on the new server.
-fn missing(
+pub(crate) fn missing(
     old: &Mailstore,
     new: &Mailstore,
     employees: &[super::world::Employee],
@@ -700,12 +736,27 @@ fn missing(
                         mailbox: employee.address.clone(),
                         folder: folder.name.clone(),
                         subject: subject(&m.raw),
+                        origin: Origin::of(&m.raw),
                     }),
                 }
             }
         }
     }
     out
+}
+
+/// Why a confirmation was refused, in the words `cutover confirm` uses.
+fn refusal_text(refusal: &crate::actions::Refusal) -> String {
+    match refusal {
+        crate::actions::Refusal::Blocked(checks) => {
+            let failing: Vec<String> = checks
+                .iter()
+                .map(|c| format!("{} ({})", c.id, crate::sanitize::sanitize(&c.evidence)))
+                .collect();
+            format!("these checks do not hold: {}", failing.join("; "))
+        }
+        _ => "an override needs a reason".to_string(),
+    }
 }
 
 fn subject(raw: &[u8]) -> String {
