@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::Mistake;
 use crate::check::Status;
@@ -88,6 +88,14 @@ impl Origin {
         }
     }
 
+    pub fn short(self) -> &'static str {
+        match self {
+            Origin::OldMail => "old mail",
+            Origin::Delivered => "delivered during the rehearsal",
+            Origin::SentViaOld => "sent copies",
+        }
+    }
+
     pub fn explain(self) -> &'static str {
         match self {
             Origin::OldMail => "old mail, there before the rehearsal began",
@@ -106,6 +114,8 @@ pub struct Held {
     pub from: Timestamp,
     /// `None`: still held when the run ended.
     pub to: Option<Timestamp>,
+    /// The step is one of the runbook's waits: being held is what it is for.
+    pub wait: bool,
 }
 
 /// What happened, for the operator and the tests.
@@ -148,8 +158,9 @@ pub struct Report {
     pub interactive: bool,
     /// When senders were first seen using the new MX (the switch).
     pub switch_at: Option<Timestamp>,
-    /// Messages senders still delivered to the old server after the switch.
+    /// Messages senders still delivered to the old server after the switch, and the last one.
     pub old_after_switch: u64,
+    pub last_old_delivery: Option<Timestamp>,
     /// Steps held back by checks, and for how long.
     pub held: Vec<Held>,
 }
@@ -202,27 +213,37 @@ impl Report {
         out
     }
 
-    /// Every message the rehearsal lost or failed to deliver, by kind; the kinds add up to
-    /// the total the verdict gives.
-    pub fn losses(&self) -> Vec<(u64, &'static str)> {
-        let missing = if self.lost.is_empty() {
-            self.missing_at_end.len() as u64
-        } else {
-            0
-        };
-        [
+    /// Every message the rehearsal lost or failed to deliver, by kind, with what the old
+    /// server's messages were; the kinds add up to the total the verdict gives.
+    pub fn losses(&self) -> Vec<(u64, String)> {
+        let (old, what) = if self.lost.is_empty() {
             (
-                self.lost.len() as u64,
-                "on the old server and not on the new one when it was shut down",
-            ),
-            (
-                missing,
+                &self.missing_at_end,
                 "on the old server and not on the new one at the end",
+            )
+        } else {
+            (
+                &self.lost,
+                "on the old server and not on the new one when it was shut down",
+            )
+        };
+        let mut kinds: BTreeMap<Origin, u64> = BTreeMap::new();
+        for m in old {
+            *kinds.entry(m.origin).or_insert(0) += 1;
+        }
+        let origins: Vec<String> = kinds
+            .iter()
+            .map(|(o, n)| format!("{n} {}", o.short()))
+            .collect();
+        [
+            (old.len() as u64, format!("{what} ({})", origins.join(", "))),
+            (
+                self.bounced.len() as u64,
+                "bounced back to their senders".to_string(),
             ),
-            (self.bounced.len() as u64, "bounced back to their senders"),
             (
                 self.still_queued,
-                "never delivered (still queued at the senders)",
+                "never delivered (still queued at the senders)".to_string(),
             ),
         ]
         .into_iter()
@@ -300,7 +321,13 @@ impl Report {
                         "  ttl-wait was overridden at {}, before the old TTL had run out.\n",
                         when(*at)
                     ));
-                    for held in self.held.iter().filter(|h| h.from >= *at) {
+                    // What it cost: the steps the resolvers' caches then held back.
+                    for held in self.held.iter().filter(|h| {
+                        let to = h.to.or(self.end).unwrap_or(h.from);
+                        h.from >= *at
+                            && !h.wait
+                            && to.duration_since(h.from) >= SignedDuration::from_mins(30)
+                    }) {
                         s.push_str(&format!("  {}\n", held_text(held, self.end)));
                     }
                 }
@@ -336,10 +363,14 @@ impl Report {
 
     fn after_switch(&self, s: &mut String) {
         if let Some(switch) = self.switch_at {
+            let last = match self.last_old_delivery {
+                Some(at) if self.old_after_switch > 0 => format!(", the last at {}", when(at)),
+                _ => String::new(),
+            };
             s.push_str(&format!(
-                "  After the switch ({}), senders still delivered {} messages to the old server.\n",
+                "  After the switch ({}), senders still delivered {} to the old server{last}.\n",
                 when(switch),
-                self.old_after_switch
+                count(self.old_after_switch, "message", "messages")
             ));
         }
     }
@@ -429,6 +460,12 @@ impl Report {
         if !self.lost.is_empty() && self.copies.is_empty() {
             s.push_str("  (no copy had run before the shutdown)\n");
         }
+        if self.pop3_fetched > 0 {
+            s.push_str(&format!(
+                "  (POP3 fetch had already brought {} from old INBOXes to the new server: not lost)\n",
+                count(self.pop3_fetched, "message", "messages")
+            ));
+        }
         let mut by_mailbox: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
         let mut per_folder: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for m in list {
@@ -461,14 +498,26 @@ impl Report {
                 by_mailbox.len() - MAILBOX_LINES
             ));
         }
-        // A few examples, each from another folder.
+        // A few examples, from as many mailboxes and folders as there are.
         s.push_str("  For example:\n");
         let mut seen = std::collections::BTreeSet::new();
-        for m in list
+        let firsts: Vec<&MissingMessage> = list
             .iter()
             .filter(|m| seen.insert((m.mailbox.as_str(), m.folder.as_str())))
-            .take(5)
-        {
+            .collect();
+        let mut examples: Vec<&MissingMessage> = Vec::new();
+        for round in 0.. {
+            let before = examples.len();
+            for mailbox in by_mailbox.keys() {
+                if let Some(m) = firsts.iter().filter(|m| m.mailbox == *mailbox).nth(round) {
+                    examples.push(m);
+                }
+            }
+            if examples.len() >= 5 || examples.len() == before {
+                break;
+            }
+        }
+        for m in examples.into_iter().take(5) {
             s.push_str(&format!(
                 "    {} / {}: {}\n",
                 m.mailbox,

@@ -27,9 +27,12 @@ pub fn interactive_report(
     tally.start = tally.start.or(Some(world.spec.start));
     tally.end = Some(now);
     tally.switch_at = history.switch_at();
-    tally.old_after_switch = tally.switch_at.map_or(0, |switch| {
-        old_deliveries.iter().filter(|at| **at >= switch).count() as u64
-    });
+    let after: Vec<&Timestamp> = match tally.switch_at {
+        Some(switch) => old_deliveries.iter().filter(|at| **at >= switch).collect(),
+        None => Vec::new(),
+    };
+    tally.old_after_switch = after.len() as u64;
+    tally.last_old_delivery = after.last().copied().copied();
     let few_mailboxes = world.employees.len() <= 3;
     for entry in entries {
         if let Some(text) = event_text(entry, few_mailboxes) {
