@@ -8,6 +8,7 @@ mod fake;
 
 use std::path::PathBuf;
 
+use cutover::app::rehearsal::RehearsalUpdate;
 use cutover::app::{App, Event, Pane, Role, update};
 use cutover::check::{Check, Kind, Status};
 use cutover::journal::{Driver, Entry};
@@ -391,4 +392,112 @@ fn a_late_lowering_shows_one_wait_end() {
     assert!(text.contains("22 h 28 min left"), "{text}");
     assert!(text.contains("Tue 8 Dec 10:48"), "{text}");
     snapshot("late_lowering", late_lowering_app);
+}
+
+/// `cutover demo` as it opens: paused on its introduction, the speed in the header.
+fn rehearsal_intro_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(0));
+    app.rehearsal = true;
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: true,
+        }),
+    );
+    app
+}
+
+#[test]
+fn rehearsal_intro() {
+    snapshot("rehearsal_intro", rehearsal_intro_app);
+    let mut app = rehearsal_intro_app();
+    let text = screen(&mut app, (80, 24));
+    assert!(text.contains("Press p to start"), "{text}");
+    assert!(text.contains("432× paused"), "{text}");
+    // Keys other than p do nothing while it is open; p closes it and starts the clock.
+    key(&mut app, KeyCode::Char('5'));
+    assert!(screen(&mut app, (80, 24)).contains("Press p to start"));
+    let commands = update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE)),
+    );
+    assert_eq!(
+        commands,
+        vec![cutover::app::Command::Rehearsal(
+            cutover::app::Rehearse::PauseClock
+        )]
+    );
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: false,
+        }),
+    );
+    let text = screen(&mut app, (80, 24));
+    assert!(!text.contains("Press p to start"), "{text}");
+    assert!(text.contains("432× running"), "{text}");
+}
+
+/// Monday 22:12, the evening of day 1 (the TTL lowered at 09:15): the now line closes day 1,
+/// above day 2's header, not under it.
+fn now_between_days_app() -> App {
+    let lowered = at(15);
+    let mut entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ]
+    .iter()
+    .map(|s| overridden(s, lowered))
+    .collect();
+    entries.push(Entry::Fact {
+        at: lowered,
+        key: "ttl-lowered".into(),
+        value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 2}),
+        evidence: "MX and TXT served with TTL 300 by 2 of 2 authoritative servers".into(),
+    });
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.dns.old_ttl = Some(86_400);
+    // Mon 7 Dec 22:12 in Vilnius.
+    let mut app = App::new(plan, &entries, Role::Driving, at(13 * 60 + 12));
+    app.journal_scroll = 0;
+    app
+}
+
+#[test]
+fn the_now_line_stands_in_its_own_day() {
+    snapshot("now_between_days", now_between_days_app);
+    for size in SIZES {
+        let mut app = now_between_days_app();
+        let text = screen(&mut app, size);
+        let lines: Vec<&str> = text.lines().collect();
+        let now = lines
+            .iter()
+            .position(|l| l.contains("── now Mon 22:12"))
+            .unwrap_or_else(|| panic!("no now line:\n{text}"));
+        let day2 = lines
+            .iter()
+            .position(|l| l.contains("Day 2 · Tue 8 Dec"))
+            .unwrap_or_else(|| panic!("no day 2:\n{text}"));
+        assert!(now < day2, "the now line is under day 2's header:\n{text}");
+        // The TTL wait is waiting: it counts down to 24 h after the lowering was seen.
+        assert!(text.contains("ttl-wait ▕"), "{text}");
+    }
+}
+
+/// A wait whose step is not waiting says how long it is and what starts it, never a countdown.
+#[test]
+fn a_wait_not_yet_started_says_what_it_waits_for() {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    let text = screen(&mut app, (80, 24));
+    assert!(
+        text.contains("ttl-wait waits 1 h after the TTL lowering is seen"),
+        "{text}"
+    );
+    assert!(!text.contains(" left"), "{text}");
 }

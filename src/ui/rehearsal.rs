@@ -43,15 +43,8 @@ pub fn speed(factor: f64) -> String {
 
 /// The introduction: what the rehearsal is, the keys that matter, and how to start.
 pub fn intro(frame: &mut Frame, app: &App, area: Rect) {
-    let inner = popup_box(
-        frame,
-        app,
-        area,
-        area.width.saturating_sub(2).min(84),
-        area.height,
-        "REHEARSAL · cutover demo",
-    );
-    let w = usize::from(inner.width);
+    let box_w = area.width.saturating_sub(2).min(84);
+    let w = usize::from(box_w.saturating_sub(2));
     let mut lines: Vec<Line<'static>> = Vec::new();
     let text = [
         format!(
@@ -88,6 +81,9 @@ pub fn intro(frame: &mut Frame, app: &App, area: Rect) {
         fit("Simulated time is paused. Press p to start.", w),
         style(app, Color::Yellow, None).add_modifier(Modifier::BOLD),
     )));
+    // As tall as its text, so the header (speed, paused) stays in sight above it.
+    let box_h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let inner = popup_box(frame, app, area, box_w, box_h, "REHEARSAL · cutover demo");
     let h = usize::from(inner.height);
     if lines.len() > h {
         // Keep the way out visible on a short screen: the blank lines go first.
