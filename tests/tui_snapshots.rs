@@ -501,3 +501,60 @@ fn a_wait_not_yet_started_says_what_it_waits_for() {
     );
     assert!(!text.contains(" left"), "{text}");
 }
+
+/// Once every step is finished, the rehearsal asks the sandbox for the summary of the run,
+/// once, and shows it when it comes; Esc closes it.
+#[test]
+fn the_rehearsal_ends_on_its_summary() {
+    let plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    let runbook = cutover::runbook::Runbook::for_plan(&plan);
+    let now = at(3 * 24 * 60);
+    let entries: Vec<Entry> = runbook
+        .steps
+        .iter()
+        .map(|s| overridden(&s.id, now))
+        .collect();
+    let mut app = App::new(plan, &entries, Role::Driving, now);
+    app.rehearsal = true;
+    app.rehearsal_screens.started = true;
+    let asked = update(&mut app, Event::Tick(now));
+    assert_eq!(
+        asked,
+        vec![cutover::app::Command::Rehearsal(
+            cutover::app::Rehearse::Summary
+        )]
+    );
+    assert!(update(&mut app, Event::Tick(now)).is_empty(), "asked once");
+    let lines = vec![
+        "REHEARSAL — summary of your run".to_string(),
+        "Verdict (exit 1): no mail lost, but: 13 checks overridden.".to_string(),
+    ];
+    update(&mut app, Event::Rehearsal(RehearsalUpdate::Summary(lines)));
+    let text = screen(&mut app, (80, 24));
+    assert!(text.contains("Rehearsal summary"), "{text}");
+    assert!(text.contains("Verdict (exit 1)"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    let text = screen(&mut app, (80, 24));
+    assert!(!text.contains("Rehearsal summary"), "{text}");
+}
+
+/// The rehearsal's introduction and the timeline between days draw at any size.
+#[test]
+fn the_rehearsal_screens_draw_at_any_size() {
+    let screens: [fn() -> App; 2] = [rehearsal_intro_app, now_between_days_app];
+    for make in screens {
+        for size in [
+            (1, 1),
+            (10, 5),
+            (24, 8),
+            (40, 12),
+            (60, 20),
+            (79, 23),
+            (200, 60),
+        ] {
+            let mut app = make();
+            let text = screen(&mut app, size);
+            assert_eq!(text.lines().count(), usize::from(size.1), "{size:?}");
+        }
+    }
+}
