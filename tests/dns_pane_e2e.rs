@@ -36,10 +36,9 @@ fn at_80x24_the_dns_tab_shows_the_lowered_mx_ttl() {
     tmux.run(&["send-keys", "-t", "dns", "-l", &command]);
     tmux.keys_to("dns", &["Enter"]);
     let screen = tmux.wait_on("dns", "the REHEARSAL label", |s| s.contains("REHEARSAL"));
-    // A rehearsal that opens paused on its introduction is started first.
-    if screen.contains("press p to start") {
-        tmux.keys_to("dns", &["p"]);
-    }
+    // The rehearsal opens paused on its introduction: p starts it.
+    assert!(screen.contains("Press p to start"), "{screen}");
+    tmux.keys_to("dns", &["p"]);
     // The DNS tab, whichever tab the cockpit opens on.
     for _ in 0..5 {
         if tmux.screen_of("dns").contains("DNS · measured") {
@@ -69,5 +68,7 @@ fn at_80x24_the_dns_tab_shows_the_lowered_mx_ttl() {
         "{after}"
     );
 
+    // Quitting the rehearsal asks first.
     tmux.keys_to("dns", &["q"]);
+    tmux.keys_to("dns", &["y"]);
 }

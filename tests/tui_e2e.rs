@@ -175,7 +175,12 @@ fn q_in_the_rehearsal_asks_and_n_keeps_it_running() {
         env!("CARGO_BIN_EXE_cutover")
     ));
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the rehearsal", |s| s.contains("REHEARSAL"));
+    // It opens paused on its introduction; p starts it.
+    tmux.wait_for("the rehearsal's introduction", |s| {
+        s.contains("Press p to start")
+    });
+    tmux.keys(&["p"]);
+    tmux.wait_for("the rehearsal running", |s| s.contains("running"));
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("the quit question", |s| {
         s.contains("Quit the rehearsal?") && s.contains("y quit")

@@ -8,6 +8,7 @@ mod fake;
 
 use std::path::PathBuf;
 
+use cutover::app::rehearsal::RehearsalUpdate;
 use cutover::app::{App, Event, Pane, Role, update};
 use cutover::check::{Check, Kind, Status};
 use cutover::journal::{Driver, Entry};
@@ -281,7 +282,7 @@ fn dns_answer_detail() {
 /// line longer than the screen.
 #[test]
 fn every_screen_draws_at_any_size() {
-    let screens: [fn() -> App; 14] = [
+    let screens: [fn() -> App; 10] = [
         fresh_plan_app,
         waiting_out_the_ttl_app,
         confirm_ready_app,
@@ -292,10 +293,6 @@ fn every_screen_draws_at_any_size() {
         help_app,
         mailbox_detail_app,
         dns_detail_app,
-        override_short_reason_app,
-        rehearsal_app,
-        rehearsal_quit_app,
-        early_copy_app,
     ];
     for make in screens {
         for size in [
@@ -397,250 +394,170 @@ fn a_late_lowering_shows_one_wait_end() {
     snapshot("late_lowering", late_lowering_app);
 }
 
-#[path = "support/rounds.rs"]
-mod rounds;
-
-/// A plan watched by one authoritative server (found under ns1.example.com) and three
-/// resolvers: two public ones named by default, one the plan names "office".
-fn dns_plan_app(entries: &[Entry], now: Timestamp) -> App {
-    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
-    plan.dns.old_ttl = Some(86_400);
-    plan.dns.authoritative = vec!["192.0.2.53:53".parse().unwrap()];
-    plan.dns.resolvers = ["1.1.1.1:53", "8.8.8.8:53", "203.0.113.7:53"]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-    plan.dns
-        .names
-        .insert("203.0.113.7:53".parse().unwrap(), "office".into());
-    let mut app = App::new(plan, entries, Role::Driving, now);
-    app.focus = Pane::Dns;
-    app
-}
-
-/// A round measured 90 s before `app.now`: the zone serves the old MX and SPF with
-/// `served` TTL (the MX set and SPF record replaced when given), the resolvers still
-/// hold them for `cached` seconds each.
-fn measured(app: &mut App, served: u32, mx: Option<&[&str]>, spf: Option<&str>, cached: [u32; 3]) {
-    use cutover::dns::Rtype;
-    let at = app.now.checked_sub(SignedDuration::from_secs(90)).unwrap();
-    let mut zone = rounds::old_zone(&app.plan, served, at);
-    for answer in &mut zone {
-        match (answer.rtype, mx, spf) {
-            (Rtype::MX, Some(mx), _) => answer.records = mx.iter().map(|r| r.to_string()).collect(),
-            (Rtype::TXT, _, Some(spf)) => answer.records = vec![spf.to_string()],
-            _ => {}
-        }
-    }
-    let mut round = rounds::round(&app.plan, at, &zone, &zone);
-    round.servers[0].ns_host = Some("ns1.example.com.".into());
-    for (server, ttl) in round.servers[1..].iter_mut().zip(cached) {
-        for answer in &mut server.answers {
-            answer.ttl = ttl.min(answer.ttl.max(ttl));
-        }
-    }
-    update(app, Event::DnsRound(Box::new(round)));
-}
-
-fn dns_before_lowering_app() -> App {
-    let mut app = dns_plan_app(&[], at(5));
-    measured(&mut app, 86_400, None, None, [86_400, 52_000, 3_600]);
-    app
-}
-
-fn dns_after_lowering_app() -> App {
-    let lowered = at(16);
-    let entries = [overridden("lower-ttl", lowered)];
-    let mut app = dns_plan_app(&entries, at(25));
-    measured(&mut app, 300, None, None, [300, 51_000, 240]);
+/// `cutover demo` as it opens: paused on its introduction, the speed in the header.
+fn rehearsal_intro_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(0));
+    app.rehearsal = true;
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: true,
+        }),
+    );
     app
 }
 
 #[test]
-fn dns_pane_before_and_after_the_ttl_lowering() {
-    let mut before = dns_before_lowering_app();
-    let text = screen(&mut before, (80, 24));
-    // Named columns, the TTL on every measured cell, and what lower-ttl still wants.
-    for word in [
-        "ns1",
-        "Cloudflare",
-        "Google",
-        "office",
-        "MX",
-        "✗ old",
-        "24h",
-    ] {
-        assert!(text.contains(word), "{word} missing:\n{text}");
-    }
-    assert!(
-        text.contains("- example.com. 86400 IN MX 10 mx1.old.example."),
-        "{text}"
+fn rehearsal_intro() {
+    snapshot("rehearsal_intro", rehearsal_intro_app);
+    let mut app = rehearsal_intro_app();
+    let text = screen(&mut app, (80, 24));
+    assert!(text.contains("Press p to start"), "{text}");
+    assert!(text.contains("432× paused"), "{text}");
+    // Keys other than p do nothing while it is open; p closes it and starts the clock.
+    key(&mut app, KeyCode::Char('5'));
+    assert!(screen(&mut app, (80, 24)).contains("Press p to start"));
+    let commands = update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE)),
     );
-    assert!(
-        text.contains("+ example.com. 300 IN MX 10 mx1.old.example."),
-        "{text}"
+    assert_eq!(
+        commands,
+        vec![cutover::app::Command::Rehearsal(
+            cutover::app::Rehearse::PauseClock
+        )]
     );
-    let mut after = dns_after_lowering_app();
-    let text = screen(&mut after, (80, 24));
-    // Served 5 min at ns1; a resolver's cache counts down by the cockpit's clock (90 s gone).
-    assert!(text.contains("✓ old") && text.contains("5m"), "{text}");
-    assert!(text.contains("14h"), "51000 s less 90 s: {text}");
-    assert!(text.contains("2m30s"), "240 s less 90 s: {text}");
-    snapshot("dns_before_lowering", dns_before_lowering_app);
-    snapshot("dns_after_lowering", dns_after_lowering_app);
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: false,
+        }),
+    );
+    let text = screen(&mut app, (80, 24));
+    assert!(!text.contains("Press p to start"), "{text}");
+    assert!(text.contains("432× running"), "{text}");
 }
 
-fn dns_host_card_app() -> App {
-    let done = at(24 * 60 - 60);
-    let entries: Vec<Entry> = [
+/// Monday 22:12, the evening of day 1 (the TTL lowered at 09:15): the now line closes day 1,
+/// above day 2's header, not under it.
+fn now_between_days_app() -> App {
+    let lowered = at(15);
+    let mut entries: Vec<Entry> = [
         "lower-ttl",
         "spf-add-new",
         "new-server-ready",
         "users-connected",
         "clients-configured",
         "pop3-fetch",
-        "ttl-wait",
     ]
     .iter()
-    .map(|s| overridden(s, done))
+    .map(|s| overridden(s, lowered))
     .collect();
-    let mut app = dns_plan_app(&entries, at(24 * 60 + 5));
-    let spf = "v=spf1 include:_spf.old.example include:_spf.new.example ~all";
-    measured(&mut app, 300, None, Some(spf), [300, 280, 120]);
+    entries.push(Entry::Fact {
+        at: lowered,
+        key: "ttl-lowered".into(),
+        value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 2}),
+        evidence: "MX and TXT served with TTL 300 by 2 of 2 authoritative servers".into(),
+    });
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.dns.old_ttl = Some(86_400);
+    // Mon 7 Dec 22:12 in Vilnius.
+    let mut app = App::new(plan, &entries, Role::Driving, at(13 * 60 + 12));
+    app.journal_scroll = 0;
+    // At 80×24 the cockpit opens on Next step; this screen is about the timeline.
+    app.focus = Pane::Steps;
     app
 }
 
 #[test]
-fn dns_host_card_for_adding_the_new_mx() {
-    let mut app = dns_host_card_app();
-    assert_eq!(
-        app.eval.next.as_ref().map(|n| n.step.as_str()),
-        Some("add-new-mx")
-    );
-    let text = screen(&mut app, (80, 24));
-    assert!(
-        text.contains("+ example.com. 300 IN MX 1 smtp.new.example."),
-        "{text}"
-    );
-    assert!(
-        text.contains("  example.com. 300 IN MX 10 mx1.old.example."),
-        "{text}"
-    );
-    snapshot("dns_host_card", dns_host_card_app);
-}
-
-fn dns_cell_popup_app() -> App {
-    let mut app = dns_after_lowering_app();
-    // spf-add-new is next: SPF is the first row, MX the second.
-    key(&mut app, KeyCode::Down);
-    key(&mut app, KeyCode::Enter);
-    app
-}
-
-#[test]
-fn dns_cell_popup_decodes_records_one_a_line() {
-    let mut app = dns_cell_popup_app();
-    let text = screen(&mut app, (120, 40));
-    assert!(!text.contains("\\u{a}"), "{text}");
-    assert!(text.contains("10 mx1.old.example."), "{text}");
-    assert!(text.contains("20 mx2.old.example."), "{text}");
-    assert!(text.contains("TTL 5 min as served"), "{text}");
-    snapshot("dns_cell_popup", dns_cell_popup_app);
-}
-
-/// Like `snapshot`, with keys pressed once the screen has its size (the help scrolls by it).
-fn snapshot_after_keys(name: &str, make: fn() -> App, keys: &[KeyCode]) {
+fn the_now_line_stands_in_its_own_day() {
+    snapshot("now_between_days", now_between_days_app);
     for size in SIZES {
-        let mut app = make();
-        update(&mut app, Event::Resize(size.0, size.1));
-        for k in keys {
-            key(&mut app, *k);
-        }
+        let mut app = now_between_days_app();
         let text = screen(&mut app, size);
-        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), text);
+        let lines: Vec<&str> = text.lines().collect();
+        let now = lines
+            .iter()
+            .position(|l| l.contains("── now Mon 22:12"))
+            .unwrap_or_else(|| panic!("no now line:\n{text}"));
+        let day2 = lines
+            .iter()
+            .position(|l| l.contains("Day 2 · Tue 8 Dec"))
+            .unwrap_or_else(|| panic!("no day 2:\n{text}"));
+        assert!(now < day2, "the now line is under day 2's header:\n{text}");
+        // The TTL wait is waiting: it counts down to 24 h after the lowering was seen.
+        assert!(text.contains("ttl-wait ▕"), "{text}");
     }
 }
 
-fn rehearsal_app() -> App {
+/// A wait whose step is not waiting says how long it is and what starts it, never a countdown.
+#[test]
+fn a_wait_not_yet_started_says_what_it_waits_for() {
     let mut app = app_at(3, &[], Role::Driving, at(5));
+    app.focus = Pane::Steps;
+    let text = screen(&mut app, (80, 24));
+    assert!(
+        text.contains("ttl-wait waits 1 h after the TTL lowering is seen"),
+        "{text}"
+    );
+    assert!(!text.contains(" left"), "{text}");
+}
+
+/// Once every step is finished, the rehearsal asks the sandbox for the summary of the run,
+/// once, and shows it when it comes; Esc closes it.
+#[test]
+fn the_rehearsal_ends_on_its_summary() {
+    let plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    let runbook = cutover::runbook::Runbook::for_plan(&plan);
+    let now = at(3 * 24 * 60);
+    let entries: Vec<Entry> = runbook
+        .steps
+        .iter()
+        .map(|s| overridden(&s.id, now))
+        .collect();
+    let mut app = App::new(plan, &entries, Role::Driving, now);
     app.rehearsal = true;
-    app
-}
-
-/// The help scrolled to its end: the last keys and "end" in its border, at both sizes.
-#[test]
-fn help_scrolled_to_its_end() {
-    snapshot_after_keys(
-        "help_end",
-        rehearsal_app,
-        &[KeyCode::Char('?'), KeyCode::End],
+    app.rehearsal_screens.started = true;
+    let asked = update(&mut app, Event::Tick(now));
+    assert_eq!(
+        asked,
+        vec![cutover::app::Command::Rehearsal(
+            cutover::app::Rehearse::Summary
+        )]
     );
-    let mut app = rehearsal_app();
-    update(&mut app, Event::Resize(80, 24));
-    key(&mut app, KeyCode::Char('?'));
-    key(&mut app, KeyCode::End);
+    assert!(update(&mut app, Event::Tick(now)).is_empty(), "asked once");
+    let lines = vec![
+        "REHEARSAL — summary of your run".to_string(),
+        "Verdict (exit 1): no mail lost, but: 13 checks overridden.".to_string(),
+    ];
+    update(&mut app, Event::Rehearsal(RehearsalUpdate::Summary(lines)));
     let text = screen(&mut app, (80, 24));
-    assert!(text.contains("? or Esc   close"), "{text}");
-    let border = text.lines().nth(22).unwrap_or_default();
-    assert!(border.contains(" · end "), "{border}");
+    assert!(text.contains("Rehearsal summary"), "{text}");
+    assert!(text.contains("Verdict (exit 1)"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    let text = screen(&mut app, (80, 24));
+    assert!(!text.contains("Rehearsal summary"), "{text}");
 }
 
-/// The override popup after `y` then Enter: nothing recorded, the reason field under its
-/// own label holds the `y`, and the popup and the status line say what is needed.
-fn override_short_reason_app() -> App {
-    let mut app = app_at(3, &[], Role::Driving, at(20));
-    key(&mut app, KeyCode::Enter);
-    key(&mut app, KeyCode::Char('y'));
-    key(&mut app, KeyCode::Enter);
-    app
-}
-
+/// The rehearsal's introduction and the timeline between days draw at any size.
 #[test]
-fn override_popup_with_a_short_reason() {
-    snapshot("override_short_reason", override_short_reason_app);
-    let mut app = override_short_reason_app();
-    let text = screen(&mut app, (80, 24));
-    assert!(
-        text.contains("Override reason (at least 10 characters"),
-        "{text}"
-    );
-    assert!(text.contains("1 of at least 10 characters typed"), "{text}");
-    assert!(
-        text.contains("a reason of at least 10 characters"),
-        "{text}"
-    );
-}
-
-/// The rehearsal at 80 columns: the footer keeps `>` and the console keys `1-8`.
-#[test]
-fn rehearsal_footer_at_80_columns() {
-    snapshot("rehearsal_footer", rehearsal_app);
-    let mut app = rehearsal_app();
-    let text = screen(&mut app, (80, 24));
-    let footer = text.lines().last().unwrap_or_default();
-    for needle in [" > ", " 1-8 ", " p ", " ? ", " q "] {
-        assert!(footer.contains(needle), "{needle}: {footer}");
+fn the_rehearsal_screens_draw_at_any_size() {
+    let screens: [fn() -> App; 2] = [rehearsal_intro_app, now_between_days_app];
+    for make in screens {
+        for size in [
+            (1, 1),
+            (10, 5),
+            (24, 8),
+            (40, 12),
+            (60, 20),
+            (79, 23),
+            (200, 60),
+        ] {
+            let mut app = make();
+            let text = screen(&mut app, size);
+            assert_eq!(text.lines().count(), usize::from(size.1), "{size:?}");
+        }
     }
-}
-
-fn rehearsal_quit_app() -> App {
-    let mut app = rehearsal_app();
-    key(&mut app, KeyCode::Char('q'));
-    app
-}
-
-#[test]
-fn quitting_the_rehearsal_asks() {
-    snapshot("rehearsal_quit", rehearsal_quit_app);
-}
-
-fn early_copy_app() -> App {
-    let mut app = app_at(3, &[], Role::Driving, at(20));
-    key(&mut app, KeyCode::Char('s'));
-    app
-}
-
-#[test]
-fn an_early_copy_asks() {
-    snapshot("early_copy", early_copy_app);
 }

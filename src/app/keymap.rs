@@ -64,6 +64,8 @@ pub enum Rehearse {
     Slower,
     /// Jump to when the next waiting gate clears.
     SkipToGate,
+    /// Every step is finished: the summary of the run (no key; the cockpit asks).
+    Summary,
 }
 
 /// Where a binding applies.

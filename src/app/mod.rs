@@ -12,6 +12,7 @@ pub mod layout;
 pub mod mail_view;
 pub mod model;
 mod questions;
+pub mod rehearsal;
 pub(crate) mod update;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -249,6 +250,8 @@ pub struct App {
     shown_clock: i64,
     /// Automatic steps whose observed-done fact was asked for (not asked twice).
     pub observed_requested: BTreeSet<String>,
+    // The rehearsal (issue 12 item 9): its introduction, clock and summary.
+    pub rehearsal_screens: rehearsal::RehearsalScreens,
 }
 
 impl App {
@@ -324,6 +327,7 @@ impl App {
             dirty: true,
             shown_clock: 0,
             observed_requested: BTreeSet::new(),
+            rehearsal_screens: rehearsal::RehearsalScreens::default(),
         };
         app.shown_clock = app.clock_key();
         app.reorder_mailboxes();

@@ -20,6 +20,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Command> {
     let before = app.notice.clone();
     let mut commands = apply(app, event);
     commands.extend(observed_steps(app));
+    commands.extend(super::rehearsal::after_update(app));
     if app.notice != before {
         app.notice_ticks = 0;
         app.dirty = true;
@@ -152,6 +153,7 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
+        Event::Rehearsal(what) => super::rehearsal::on_update(app, what),
         Event::Shutdown => {
             app.quit = true;
             vec![Command::Quit]
@@ -162,6 +164,9 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     if app.help {
         return help_key(app, key);
+    }
+    if let Some(commands) = super::rehearsal::on_key(app, &key) {
+        return commands;
     }
     if let Some(Popup::Confirm(popup)) = &app.popup {
         let popup = popup.clone();

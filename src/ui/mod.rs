@@ -8,7 +8,9 @@
 mod dns_pane;
 mod panes;
 mod popups;
+mod rehearsal;
 pub mod text;
+mod timeline_pane;
 
 use ratatui::Frame;
 use ratatui::style::{Color, Modifier, Style};
@@ -64,6 +66,10 @@ pub fn render(frame: &mut Frame, app: &App) {
     frame.render_widget(Paragraph::new(footer(app, a.footer.width)), a.footer);
     if app.help {
         popups::help(frame, app, area);
+    } else if app.rehearsal_intro_open() {
+        rehearsal::intro(frame, app, area);
+    } else if app.rehearsal_summary_open() {
+        rehearsal::summary(frame, app, area);
     } else if let Some(popup) = &app.popup {
         match popup {
             Popup::Confirm(p) => popups::confirm(frame, app, p, area),
@@ -112,10 +118,15 @@ fn header(app: &App, w: u16) -> Line<'static> {
     } else {
         role
     };
-    let role = if app.rehearsal {
-        format!("REHEARSAL · {role}")
-    } else {
-        role
+    // The rehearsal's clock stays in sight: its speed, and whether it runs.
+    let role = match (app.rehearsal, app.rehearsal_screens.clock) {
+        (false, _) => role,
+        (true, None) => format!("REHEARSAL · {role}"),
+        (true, Some(clock)) => format!(
+            "REHEARSAL {}× {} · {role}",
+            rehearsal::speed(clock.speed),
+            if clock.paused { "paused" } else { "running" }
+        ),
     };
     let domain = app.plan.domain.clone();
     let sides = format!(

@@ -20,7 +20,14 @@ use crate::sanitize::sanitize;
 use crate::units;
 
 /// A centred box of at most `w`×`h` inside `area`, cleared, with a title; returns its inside.
-fn popup_box(frame: &mut Frame, app: &App, area: Rect, w: u16, h: u16, title: &str) -> Rect {
+pub(super) fn popup_box(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    w: u16,
+    h: u16,
+    title: &str,
+) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(h.min(area.height))])
         .flex(Flex::Center)
         .areas(area);
