@@ -126,20 +126,14 @@ pub fn write_plan(dir: &Path, world: &World) -> Result<PathBuf, DemoError> {
         dir: dir.to_path_buf(),
         source,
     };
-    let quoted = |addrs: Vec<String>| {
-        addrs
-            .iter()
-            .map(|a| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let resolvers = quoted(
-        world
-            .resolver_addrs()
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
-    );
+    // Named as an operator would name them, so the DNS pane's columns read as roles.
+    let resolvers = world
+        .resolver_addrs()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{{ address = \"{a}\", name = \"resolver {}\" }}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut plan = format!(
         "# cutover rehearsal plan: every server runs in-process on 127.0.0.1 (cutover demo).\n\
 domain = \"{domain}\"\n\
@@ -154,7 +148,7 @@ restore_ttl = {{ mx = \"{restore_mx}h\", txt = \"{restore_txt}h\" }}\n\
 poll = \"5m\"\n\
 timeout = \"2s\"\n\
 resolvers = [{resolvers}]\n\
-authoritative = [\"{zone}\"]\n\
+authoritative = [{{ address = \"{zone}\", name = \"ns1.{domain}\" }}]\n\
 \n\
 [old]\n\
 name = \"Old host (rehearsal)\"\n\
