@@ -174,6 +174,7 @@ mod tests {
             port: 25,
             at: jiff::Timestamp::UNIX_EPOCH,
             reachable: true,
+            banner: Some("220 mx.new.test ESMTP".to_string()),
             starttls: true,
             cert_valid: Some(true),
             cert_days_left: Some(60),

@@ -349,6 +349,7 @@ impl<'s> Loader<'s> {
                 None
             }
         };
+        let smtp = self.smtp_addresses(t, which, &mx, &mut ok);
         if !ok {
             return None;
         }
@@ -358,6 +359,7 @@ impl<'s> Loader<'s> {
             spf,
             dkim_selector,
             imap: imap?,
+            smtp,
         })
     }
 
