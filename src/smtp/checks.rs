@@ -72,6 +72,9 @@ pub fn new_mx_accepts(probe: &SmtpProbe, addresses: &[String]) -> Check {
         if !unsure.is_empty() {
             evidence.push_str(&format!("; also: {}", unsure.join("; ")));
         }
+        evidence.push_str(
+            ". Create each at the new provider (a mailbox, an alias or a shared mailbox), then ask again: `cutover status --probe-smtp`",
+        );
         return verdict(Status::Fail, evidence);
     }
     if !unsure.is_empty() {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod model;
 pub mod probe;
 mod reply;
+pub mod steps;
 pub mod tls;
 
 pub use checks::{NEW_MX_ACCEPTS, new_mx_accepts};
