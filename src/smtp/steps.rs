@@ -159,10 +159,16 @@ fn outcome(probe: &SmtpProbe) -> Vec<String> {
 /// Whether the cockpit should ask the new MX now: the new server is ready (its step
 /// done) and the journaled probe is missing or an hour old.
 pub fn due(history: &History, now: Timestamp) -> bool {
-    let ready = history
+    new_server_ready(history)
+        && journaled(history).is_none_or(|(at, _)| now.duration_since(at) >= PROBE_EVERY)
+}
+
+/// Whether the journal holds `new-server-ready` done: before, the new MX has nothing to
+/// accept yet.
+pub fn new_server_ready(history: &History) -> bool {
+    history
         .step("new-server-ready")
-        .is_some_and(|r| r.confirmed.is_some());
-    ready && journaled(history).is_none_or(|(at, _)| now.duration_since(at) >= PROBE_EVERY)
+        .is_some_and(|r| r.confirmed.is_some())
 }
 
 /// `smtp.new-mx-accepts` from the journaled probe: `unknown` without one (saying how to
