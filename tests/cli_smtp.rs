@@ -258,6 +258,24 @@ async fn confirm_add_new_mx_is_refused_naming_the_missing_alias_until_it_exists(
     // Nothing else holds the step back.
     assert_eq!(said.matches(" (fail)").count(), 1, "{said}");
     assert!(!said.contains("(unknown)"), "{said}");
+    // The guidance names the refused alias and what to do, from the journal alone.
+    let status = tokio::task::spawn_blocking({
+        let plan = plan.clone();
+        move || text(&cutover(&plan, &["status", "--offline"]))
+    })
+    .await
+    .expect("join");
+    assert!(status.contains("Next: add-new-mx"), "{status}");
+    assert!(
+        status.contains(&format!(
+            "✗ smtp.new-mx-accepts: the new MX rejects 1 address (senders would get bounces after the switch): {SALES} at {MX_HOST}."
+        )),
+        "{status}"
+    );
+    assert!(
+        status.contains("Create each at the new provider"),
+        "{status}"
+    );
 
     postfix.accept_only(&[ALICE, BOB, SALES]);
     let out = tokio::task::spawn_blocking({

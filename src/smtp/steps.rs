@@ -222,3 +222,124 @@ pub fn new_mx_check(plan: &Plan, history: &History, now: Timestamp) -> Check {
     }
     check
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::{AddressAnswer, HostReport};
+
+    fn plan() -> Plan {
+        let mut plan = crate::dns::checks::tests_support::plan(None);
+        plan.new.mx = vec![crate::plan::MxRecord {
+            preference: 10,
+            host: "mx.new.test.".into(),
+        }];
+        plan.mailboxes = vec![crate::plan::Mailbox {
+            address: "a@example.com".into(),
+            aliases: vec!["sales@example.com".into()],
+            ..Default::default()
+        }];
+        plan
+    }
+
+    fn probe(at: Timestamp, sales: Option<bool>) -> SmtpProbe {
+        let answer = |address: &str, accepts| AddressAnswer {
+            host: "mx.new.test.".into(),
+            address: address.into(),
+            accepts,
+            reply: "250 2.1.5 Ok".into(),
+        };
+        SmtpProbe {
+            hosts: vec![HostReport {
+                host: "mx.new.test.".into(),
+                port: 25,
+                at,
+                reachable: true,
+                banner: None,
+                starttls: false,
+                cert_valid: None,
+                cert_days_left: None,
+                tls_error: None,
+                probe_address: format!("cutover-probe-{}@example.com", at.as_second()),
+                probe_reply: Some("550 5.1.1 unknown".into()),
+                accepts_anything: Some(false),
+                error: None,
+            }],
+            answers: vec![
+                answer("a@example.com", Some(true)),
+                answer("sales@example.com", sales),
+            ],
+        }
+    }
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH + SignedDuration::from_mins(minutes)
+    }
+
+    #[test]
+    fn an_unchanged_probe_is_journaled_once_an_hour_a_changed_one_at_once() {
+        let plan = plan();
+        let mut history = History::default();
+        let first = probe_fact(&plan, &history, &probe(at(0), Some(false)), at(0)).expect("first");
+        history.apply(&first);
+        // The same answers (another made-up address, another time): not again within the hour.
+        assert!(probe_fact(&plan, &history, &probe(at(30), Some(false)), at(30)).is_none());
+        assert!(probe_fact(&plan, &history, &probe(at(60), Some(false)), at(60)).is_some());
+        // Changed answers: at once.
+        let changed = probe_fact(&plan, &history, &probe(at(31), Some(true)), at(31));
+        assert!(changed.is_some());
+    }
+
+    #[test]
+    fn the_gate_passes_on_a_fresh_probe_and_is_unknown_on_a_stale_one() {
+        let plan = plan();
+        let mut history = History::default();
+        let check = new_mx_check(&plan, &history, at(0));
+        assert_eq!(check.status, Status::Unknown);
+        assert!(
+            check.evidence.contains("--probe-smtp"),
+            "{}",
+            check.evidence
+        );
+
+        history.apply(&probe_fact(&plan, &history, &probe(at(0), Some(true)), at(0)).unwrap());
+        let check = new_mx_check(&plan, &history, at(20));
+        assert_eq!(check.status, Status::Pass, "{}", check.evidence);
+        assert!(
+            check.evidence.ends_with("(asked 20 min ago)"),
+            "{}",
+            check.evidence
+        );
+        let check = new_mx_check(&plan, &history, at(71));
+        assert_eq!(check.status, Status::Unknown, "{}", check.evidence);
+        assert!(check.evidence.contains("too old"), "{}", check.evidence);
+
+        // A refusal stays a failure however old, until asked again.
+        history.apply(&probe_fact(&plan, &history, &probe(at(80), Some(false)), at(80)).unwrap());
+        let check = new_mx_check(&plan, &history, at(300));
+        assert_eq!(check.status, Status::Fail, "{}", check.evidence);
+        assert!(check.evidence.contains("sales@example.com at mx.new.test."));
+    }
+
+    #[test]
+    fn an_mx_host_the_probe_did_not_ask_keeps_the_gate_unknown() {
+        let mut plan = plan();
+        let mut history = History::default();
+        history.apply(&probe_fact(&plan, &history, &probe(at(0), Some(true)), at(0)).unwrap());
+        plan.new.mx.push(crate::plan::MxRecord {
+            preference: 20,
+            host: "mx2.new.test.".into(),
+        });
+        let check = new_mx_check(&plan, &history, at(1));
+        assert_eq!(check.status, Status::Unknown, "{}", check.evidence);
+        assert!(
+            check
+                .evidence
+                .contains("mx2.new.test. has not been asked yet"),
+            "{}",
+            check.evidence
+        );
+        let targets = targets(&plan);
+        assert_eq!(targets[1], MxTarget::new("mx2.new.test."));
+    }
+}
