@@ -203,6 +203,14 @@ fn status_probes_the_new_mx_journals_it_once_and_names_the_missing_alias() {
     }
 }
 
+/// `cutover confirm add-new-mx`, off the runtime that serves the test's DNS.
+async fn confirm_add_new_mx(plan: &Path) -> Output {
+    let plan = plan.to_path_buf();
+    tokio::task::spawn_blocking(move || cutover(&plan, &["confirm", "add-new-mx"]))
+        .await
+        .expect("join")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirm_add_new_mx_is_refused_naming_the_missing_alias_until_it_exists() {
     let Some(postfix) = Postfix::start(&[ALICE, BOB]) else {
@@ -244,12 +252,7 @@ async fn confirm_add_new_mx_is_refused_naming_the_missing_alias_until_it_exists(
             .expect("append");
     }
 
-    let out = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        move || cutover(&plan, &["confirm", "add-new-mx"])
-    })
-    .await
-    .expect("join");
+    let out = confirm_add_new_mx(&plan).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("✗ smtp.new-mx-accepts (fail)"), "{said}");
@@ -278,12 +281,7 @@ async fn confirm_add_new_mx_is_refused_naming_the_missing_alias_until_it_exists(
     );
 
     postfix.accept_only(&[ALICE, BOB, SALES]);
-    let out = tokio::task::spawn_blocking({
-        let plan = plan.clone();
-        move || cutover(&plan, &["confirm", "add-new-mx"])
-    })
-    .await
-    .expect("join");
+    let out = confirm_add_new_mx(&plan).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("Recorded: add-new-mx confirmed."));
     let confirmed = journal

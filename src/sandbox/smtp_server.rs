@@ -153,14 +153,16 @@ mod tests {
             crate::smtp::MxTarget::at("mx.new-host.test.", "127.0.0.1", server.addr().port());
         let options = crate::smtp::ProbeOptions::new(crate::smtp::tls_config(None).expect("tls"));
         let asked = ["a@x.test".to_string(), "b@x.test".to_string()];
-        let probe = crate::smtp::probe_host(
-            &target,
-            "x.test",
-            &asked,
-            &options,
-            &crate::clock::SystemClock,
-        )
-        .await;
+        let ask = || {
+            crate::smtp::probe_host(
+                &target,
+                "x.test",
+                &asked,
+                &options,
+                &crate::clock::SystemClock,
+            )
+        };
+        let probe = ask().await;
         assert_eq!(probe.hosts[0].accepts_anything, Some(false), "{probe:?}");
         assert_eq!(probe.answers[0].accepts, Some(true), "{probe:?}");
         assert_eq!(probe.answers[1].accepts, Some(false), "{probe:?}");
@@ -168,14 +170,7 @@ mod tests {
 
         server.accept("B@x.test");
         assert!(server.accepts("b@x.test"));
-        let probe = crate::smtp::probe_host(
-            &target,
-            "x.test",
-            &asked,
-            &options,
-            &crate::clock::SystemClock,
-        )
-        .await;
+        let probe = ask().await;
         assert!(probe.answers.iter().all(|a| a.accepts == Some(true)));
     }
 }
