@@ -34,6 +34,7 @@ fn side(mx: &str, spf: &str) -> Side {
             insecure_skip_verify: false,
             pin_sha256: None,
         },
+        smtp: vec![],
     }
 }
 

@@ -64,6 +64,13 @@ pub(crate) fn confirm(
         Some(m) => Some(session.mailbox(m)?),
         None => None,
     };
+    // The new MX is asked afresh when this step is gated on its answers.
+    if !offline
+        && def.gate.iter().any(|g| g == crate::smtp::NEW_MX_ACCEPTS)
+        && let Err(why) = session.probe_smtp(clock)?
+    {
+        eprintln!("warning: {why}");
+    }
     let observed = session.observe(clock, offline)?;
     let now = clock.now();
     let eval = session.evaluate(now, &observed);

@@ -401,6 +401,7 @@ mod tests {
                 address: a.to_string(),
                 old_login: a.to_string(),
                 new_login: a.to_string(),
+                ..Mailbox::default()
             })
             .collect();
         plan

@@ -89,6 +89,27 @@ pub struct Side {
     pub spf: Vec<String>,
     pub dkim_selector: Option<String>,
     pub imap: ImapEndpoint,
+    /// `[new] smtp`: where to reach each MX host for the SMTP probe, in the order of
+    /// `mx` (a test server, a provider's separate inbound host); empty: each MX host
+    /// by its name on port 25. Only `[new]` may have it.
+    pub smtp: Vec<SmtpAddress>,
+}
+
+/// Where an MX host's SMTP server listens: a name or an IP address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for SmtpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// An MX record as planned: preference and host (lowercase, with trailing dot).
@@ -192,11 +213,14 @@ impl Default for SyncPlan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mailbox {
     pub address: String,
     pub old_login: String,
     pub new_login: String,
+    /// Other addresses that deliver to this mailbox (`aliases = [...]`): the new MX
+    /// must accept them too.
+    pub aliases: Vec<String>,
 }
 
 impl Mailbox {
@@ -236,6 +260,18 @@ impl Plan {
             WhichSide::Old => &self.old,
             WhichSide::New => &self.new,
         }
+    }
+
+    /// Every address the new MX must accept: each mailbox's address, then its aliases,
+    /// in the plan's order, each once (compared without case).
+    pub fn addresses(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.mailboxes
+            .iter()
+            .flat_map(|m| std::iter::once(&m.address).chain(&m.aliases))
+            .filter(|a| seen.insert(a.to_lowercase()))
+            .cloned()
+            .collect()
     }
 }
 

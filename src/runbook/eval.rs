@@ -212,6 +212,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         live_checks.extend(crate::mail::steps::step_checks(
             &def.id, plan, mail, history, now,
         ));
+        live_checks.extend(crate::smtp::steps::step_checks(&def.id, plan, history, now));
         for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
             for id in ids {
                 let check = builtin_check(id, kind, def, inputs)

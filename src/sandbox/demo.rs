@@ -162,6 +162,7 @@ mx = [\"10 {new_mx}.\"]\n\
 spf = [\"a:{new_mx}\"]\n\
 dkim_selector = \"{DKIM_SELECTOR}\"\n\
 imap = {{ url = \"{new}\", tls = \"none\" }}\n\
+smtp = [\"{new_smtp}\"]\n\
 \n\
 [credentials]\n\
 secrets_file = \"secrets.toml\"\n\
@@ -178,6 +179,7 @@ concurrency = 8\n",
         new_mx = spec.new_mx,
         old = world.imap_endpoint(WhichSide::Old).url,
         new = world.imap_endpoint(WhichSide::New).url,
+        new_smtp = world.new_smtp.addr(),
     );
     let mut secrets = String::from("# Rehearsal passwords (generated; valid only for this run).\n");
     for employee in &world.employees {

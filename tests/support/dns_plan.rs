@@ -29,6 +29,7 @@ fn side(name: &str, mxs: Vec<MxRecord>, spf: &str, selector: Option<&str>) -> Si
             insecure_skip_verify: false,
             pin_sha256: None,
         },
+        smtp: vec![],
     }
 }
 

@@ -38,6 +38,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             insecure_skip_verify: false,
             pin_sha256: None,
         },
+        smtp: vec![],
     };
     Plan {
         path,
@@ -97,6 +98,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
                     address: format!("{login}@example.com"),
                     old_login: login.clone(),
                     new_login: format!("{login}@example.com"),
+                    ..Mailbox::default()
                 }
             })
             .collect(),

@@ -326,6 +326,7 @@ pub(crate) mod tests_support {
                 insecure_skip_verify: false,
                 pin_sha256: None,
             },
+            smtp: vec![],
         }
     }
 

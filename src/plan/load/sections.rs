@@ -447,6 +447,7 @@ impl<'s> Loader<'s> {
                 None
             }
         };
+        let smtp = self.smtp_addresses(t, which, &mx, &mut ok);
         if !ok {
             return None;
         }
@@ -456,6 +457,7 @@ impl<'s> Loader<'s> {
             spf,
             dkim_selector,
             imap: imap?,
+            smtp,
         })
     }
 

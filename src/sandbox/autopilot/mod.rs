@@ -226,6 +226,9 @@ impl Autopilot {
             {
                 self.probe().await;
             }
+            if crate::smtp::steps::due(&self.session.history, self.now()) {
+                self.probe_smtp().await;
+            }
             let finished = self.act().await?;
             tick += 1;
             if finished || self.decommissioned {
@@ -272,6 +275,31 @@ impl Autopilot {
             }
         }
         self.observed.mail = Some(probes);
+    }
+
+    /// Asks the new MX about every address, as the cockpit does hourly once the new
+    /// server is ready; the answers are journaled.
+    async fn probe_smtp(&mut self) {
+        let probe = {
+            let _guard = self.world.clock.io_guard();
+            crate::smtp::steps::probe_plan(&self.session.plan, &self.world.clock).await
+        };
+        let probe = match probe {
+            Ok(probe) => probe,
+            Err(e) => {
+                self.event(format!("the new MX could not be asked: {e}"));
+                return;
+            }
+        };
+        let now = self.now();
+        if let Some(fact) =
+            crate::smtp::steps::probe_fact(&self.session.plan, &self.session.history, &probe, now)
+        {
+            match self.session.journal.append(&fact) {
+                Ok(()) => self.session.history.apply(&fact),
+                Err(e) => self.event(format!("cannot journal the SMTP probe: {e}")),
+            }
+        }
     }
 
     fn evaluate(&self) -> Evaluation {
