@@ -34,6 +34,7 @@ fn side(mx: &str, spf: &str) -> Side {
             insecure_skip_verify: false,
             pin_sha256: None,
         },
+        smtp: vec![],
     }
 }
 
@@ -82,6 +83,7 @@ fn main() {
                 timeout: Duration::from_secs(3),
                 resolvers: servers[2..].iter().map(|s| s.addr).collect(),
                 authoritative: servers[..2].iter().map(|s| s.addr).collect(),
+                names: Default::default(),
             },
             old: side("mx1.old.example.", "ip4:192.0.2.0/24"),
             new: side("smtp.new.example.", "ip4:198.51.100.0/24"),

@@ -33,11 +33,21 @@ pub fn alarm_blockers(step: &str, alarms: &[Alarm]) -> Vec<Check> {
         .collect()
 }
 
+/// The fewest characters an override's reason has (blanks at either end not counted):
+/// a stray `y` or "ok" is no reason.
+pub const MIN_REASON_CHARS: usize = 10;
+
+/// Whether `reason` is long enough to journal as an override's reason.
+pub fn reason_is_enough(reason: &str) -> bool {
+    reason.trim().chars().count() >= MIN_REASON_CHARS
+}
+
 /// Why a confirmation cannot be recorded as asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
-    /// An override was asked for with an empty (or blank) reason.
-    EmptyReason,
+    /// An override was asked for with a reason shorter than [`MIN_REASON_CHARS`]
+    /// (empty or blank included).
+    ShortReason,
     /// These checks do not hold; an override with a reason is needed.
     Blocked(Vec<Check>),
 }
@@ -60,7 +70,7 @@ pub fn confirmation_entry(
     let mut blockers = confirm_blockers(status, mailbox.is_some());
     blockers.extend(held);
     match override_reason {
-        Some(reason) if reason.trim().is_empty() => Err(Refusal::EmptyReason),
+        Some(reason) if !reason_is_enough(reason) => Err(Refusal::ShortReason),
         Some(reason) => Ok(Entry::Override {
             at: now,
             operator: operator.to_string(),

@@ -1,4 +1,5 @@
-//! The cockpit's live workers: the DNS watcher and the mailbox prober, each a tokio task that
+//! The cockpit's live workers: the DNS watcher, the mailbox prober and the new MX's SMTP
+//! probe (hourly once the new server is ready), each a tokio task that
 //! owns its I/O and talks to the loop only through channels, and their relays, which journal
 //! the facts they observe first (DNS TTLs and MX transitions, old INBOX UIDNEXT) and hand
 //! every round to the loop.
@@ -102,6 +103,7 @@ pub fn start(plan: &Plan, setup: Setup, events: mpsc::Sender<Event>) -> Workers 
     if let Some(refresh) = start_prober(&plan, &setup, events) {
         refreshers.push(refresh);
     }
+    refreshers.push(start_smtp(&plan, &setup));
     Workers {
         refresh: refreshers,
         ..Workers::default()
@@ -223,6 +225,65 @@ async fn relay_probes(
             }
         }
     }
+}
+
+/// How often the SMTP worker looks whether the new MX is due to be asked again.
+const SMTP_LOOK_EVERY: Duration = Duration::from_secs(60);
+
+/// The SMTP worker: once the new server is ready, asks the new MX about every address
+/// when the journal's last probe is an hour old (and on "measure now"), and journals the
+/// answers; they reach the loop, like every fact, through its journal follower.
+fn start_smtp(plan: &Plan, setup: &Setup) -> mpsc::Sender<()> {
+    let (refresh, mut refresh_rx) = mpsc::channel::<()>(4);
+    let (plan, clock) = (plan.clone(), setup.clock.clone());
+    tokio::spawn(async move {
+        let path = Journal::path_for_plan(&plan.path);
+        let (journal, mut follower) = (Journal::open(&path).ok(), Follower::new(&path));
+        let mut history = History::default();
+        let mut look = clock.wait(Duration::ZERO);
+        loop {
+            let asked = tokio::select! {
+                _ = &mut look => false,
+                r = refresh_rx.recv() => match r { Some(()) => true, None => break },
+            };
+            look = clock.wait(SMTP_LOOK_EVERY);
+            match follower.poll() {
+                Ok(entries) => {
+                    if follower.restarted() {
+                        history = History::default();
+                    }
+                    entries.iter().for_each(|e| history.apply(e));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot follow the journal for the SMTP probe")
+                }
+            }
+            let now = clock.now();
+            let ready = crate::smtp::steps::new_server_ready(&history);
+            if !(crate::smtp::steps::due(&history, now) || asked && ready) {
+                continue;
+            }
+            let probe = {
+                let _hold = clock.hold_for_io();
+                crate::smtp::steps::probe_plan(&plan, clock.as_ref()).await
+            };
+            let probe = match probe {
+                Ok(probe) => probe,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the new MX could not be asked");
+                    continue;
+                }
+            };
+            let fact = crate::smtp::steps::probe_fact(&plan, &history, &probe, clock.now());
+            if let (Some(fact), Some(journal)) = (fact, &journal) {
+                match journal.append(&fact) {
+                    Ok(()) => history.apply(&fact),
+                    Err(e) => tracing::error!(error = %e, "cannot journal the SMTP probe"),
+                }
+            }
+        }
+    });
+    refresh
 }
 
 /// Journals each round's first-seen facts, then hands the round to the loop.

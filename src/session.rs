@@ -19,6 +19,7 @@ use crate::runbook::eval::Inputs;
 use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Evaluation, Runbook, StepDef, evaluate};
 use crate::sanitize::sanitize;
+use crate::smtp::SmtpProbe;
 
 /// Why a command ended without doing what it was asked, with the exit code the
 /// README documents. Expected failures are told to the operator as one plain
@@ -280,6 +281,30 @@ impl Session {
             mail: probes,
             mail_note,
         })
+    }
+
+    /// Asks the new MX about every address of the plan (`status --probe-smtp`, `confirm
+    /// add-new-mx`) and journals the answers when they changed or the journaled ones are
+    /// an hour old. `Ok(Err(why))`: the probe could not start (its TLS trust anchors).
+    pub(crate) fn probe_smtp(
+        &mut self,
+        clock: &dyn Clock,
+    ) -> Result<Result<SmtpProbe, String>, Failure> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Failure::Runtime)?;
+        let probe = match runtime.block_on(crate::smtp::steps::probe_plan(&self.plan, clock)) {
+            Ok(probe) => probe,
+            Err(e) => return Ok(Err(format!("the new MX was not asked: {e}"))),
+        };
+        if let Some(entry) =
+            crate::smtp::steps::probe_fact(&self.plan, &self.history, &probe, clock.now())
+        {
+            self.journal.append(&entry)?;
+            self.history.apply(&entry);
+        }
+        Ok(Ok(probe))
     }
 
     /// Journals the automatic steps this evaluation shows done for the first time, and

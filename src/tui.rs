@@ -56,6 +56,8 @@ pub struct Options {
     pub clock: Option<std::sync::Arc<dyn Clock>>,
     /// `cutover demo`: label the screen REHEARSAL and enable the rehearsal keys.
     pub rehearsal: bool,
+    /// `cutover demo --keep DIR`: the rehearsal's files stay (quitting says so).
+    pub rehearsal_kept: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -64,6 +66,7 @@ impl std::fmt::Debug for Options {
             .field("offline", &self.offline)
             .field("injected_clock", &self.clock.is_some())
             .field("rehearsal", &self.rehearsal)
+            .field("rehearsal_kept", &self.rehearsal_kept)
             .finish()
     }
 }
@@ -120,9 +123,16 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
     let mut app = App::new(plan.clone(), &replay.entries, role, clock.now());
     app.offline = options.offline;
     app.rehearsal = options.rehearsal;
+    app.rehearsal_kept = options.rehearsal_kept;
     app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     app.log_path = Some(log_path.clone());
     if let Some(torn) = &replay.torn {
+        // The notice passes; the log keeps it.
+        tracing::warn!(
+            bytes = torn.bytes.len(),
+            saved_to = %torn.saved_to.display(),
+            "the journal's last line was torn"
+        );
         app.notice = Some(format!(
             "The journal's last line was torn (a crash mid-write); {} bytes were set aside in {}.",
             torn.bytes.len(),
@@ -525,7 +535,7 @@ const REAP_POLL: Duration = Duration::from_secs(1);
 /// `sync --detach` uses too), so neither quitting nor a dropped SSH link stops it; its
 /// output goes to `<plan-stem>.sync.log`.
 fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::Sender<Event>) {
-    let what = if precopy { "Pre-copy" } else { "Copy" };
+    let what = if precopy { "Early (bulk) copy" } else { "Copy" };
     let mailboxes: Vec<String> = mailbox.into_iter().collect();
     let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false) {
         Ok(started) => {

@@ -47,9 +47,28 @@ pub fn ttl(secs: u32) -> String {
     duration_secs(u64::from(secs))
 }
 
+/// [`ttl`] in the fewest characters, for a narrow table: "5m", "24h", "23h27m", "40s", "3d4h".
+pub fn ttl_short(secs: u32) -> String {
+    ttl(secs).replace(" min", "m").replace(' ', "")
+}
+
 /// [`duration_secs`] for a signed span; a negative one reads as "0 s".
 pub fn duration(d: SignedDuration) -> String {
     duration_secs(u64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// "1 mailbox", "3 mailboxes": a count with its noun in agreement.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "all 3 mailboxes", "the one mailbox": every one of `n` things.
+pub fn all(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("the one {one}")
+    } else {
+        format!("all {n} {many}")
+    }
 }
 
 /// "in 23 h 27 min": time left until something happens.
@@ -60,6 +79,15 @@ pub fn countdown(d: SignedDuration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1, "mailbox", "mailboxes"), "1 mailbox");
+        assert_eq!(count(0, "mailbox", "mailboxes"), "0 mailboxes");
+        assert_eq!(count(2, "DNS lookup", "DNS lookups"), "2 DNS lookups");
+        assert_eq!(all(1, "mailbox", "mailboxes"), "the one mailbox");
+        assert_eq!(all(3, "mailbox", "mailboxes"), "all 3 mailboxes");
+    }
 
     #[test]
     fn durations_as_humans_write_them() {
@@ -77,6 +105,10 @@ mod tests {
         assert_eq!(duration_secs(340), "5 min 40 s");
         assert_eq!(duration_secs(40), "40 s");
         assert_eq!(duration_secs(0), "0 s");
+        assert_eq!(ttl_short(84_420), "23h27m");
+        assert_eq!(ttl_short(300), "5m");
+        assert_eq!(ttl_short(340), "5m40s");
+        assert_eq!(ttl_short(200_000), "2d7h");
         assert_eq!(duration_secs(77_968), "21 h 39 min");
         assert_eq!(duration_secs(47 * 3600 + 59 * 60), "47 h 59 min");
         assert_eq!(duration_secs(2 * 86_400), "2 d");

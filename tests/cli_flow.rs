@@ -285,7 +285,13 @@ fn confirmations_survive_kill_9() {
         assert_eq!(
             cutover(
                 &plan,
-                &["confirm", step, "--offline", "--override", "prepared"]
+                &[
+                    "confirm",
+                    step,
+                    "--offline",
+                    "--override",
+                    "prepared by hand"
+                ]
             )
             .status
             .code(),
@@ -541,4 +547,44 @@ fn applied_before_the_gates_hold_warns_naming_them_and_records() {
     let out = cutover(&plan, &["applied", "lower-ttl"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains("warning"), "{}", text(&out));
+}
+
+/// An override's reason is at least 10 characters, blanks around it not counted: an empty,
+/// blank or short one is a usage error (exit 2) that says so, and records nothing.
+#[test]
+fn an_override_needs_a_reason_of_at_least_10_characters() {
+    let (_dir, plan) = write_plan(PLAN);
+    for reason in ["", "   ", "y", "  too short  "] {
+        let out = cutover(
+            &plan,
+            &["confirm", "lower-ttl", "--offline", "--override", reason],
+        );
+        assert_eq!(out.status.code(), Some(2), "{reason:?}: {}", text(&out));
+        let msg = text(&out);
+        assert!(
+            msg.contains("--override needs a reason of at least 10 characters"),
+            "{msg}"
+        );
+        assert!(
+            journal_of(&plan).is_empty(),
+            "{reason:?} recorded something"
+        );
+    }
+    let out = cutover(&plan, &["confirm", "lower-ttl", "--override", ""]);
+    assert!(text(&out).contains("not an empty one"), "{}", text(&out));
+    // Exactly ten is enough.
+    let out = cutover(
+        &plan,
+        &[
+            "confirm",
+            "lower-ttl",
+            "--offline",
+            "--override",
+            "ten chars!",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        matches!(&journal_of(&plan)[..], [Entry::Override { reason, .. }] if reason == "ten chars!")
+    );
 }

@@ -156,4 +156,131 @@ async fn an_early_decommission_is_blocked_by_old_inbox_quiet_and_the_report_name
     assert!(!report.lost.is_empty(), "{text}");
     assert!(text.contains("LOST:"), "{text}");
     assert!(text.contains(&report.lost[0].subject), "{text}");
+    lost_mail_adds_up(&report, &text);
+    report_is_in_time_order(&text);
+}
+
+/// The `Mon 2 Mar 08:05` a report line starts with, as (day of March, minute of the day).
+fn stamp(line: &str) -> Option<(u32, u32)> {
+    let mut words = line.split_whitespace();
+    let _weekday = words.next()?;
+    let day: u32 = words.next()?.parse().ok()?;
+    if words.next()? != "Mar" {
+        return None;
+    }
+    let (h, m) = words.next()?.split_once(':')?;
+    Some((day, h.parse::<u32>().ok()? * 60 + m.parse::<u32>().ok()?))
+}
+
+/// The lines of a report section, from its title to the next blank line.
+fn section<'a>(text: &'a str, title: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| !l.starts_with(title))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect()
+}
+
+/// The timeline and what the checks held back are each listed in time order.
+fn report_is_in_time_order(text: &str) {
+    for title in ["Timeline", "What the checks held back"] {
+        let stamps: Vec<(u32, u32)> = section(text, title)
+            .iter()
+            .filter_map(|l| stamp(l))
+            .collect();
+        assert!(stamps.len() > 1, "{title} has no dated lines:\n{text}");
+        assert!(
+            stamps.windows(2).all(|w| w[0] <= w[1]),
+            "{title} is out of time order:\n{text}"
+        );
+    }
+}
+
+/// The lost mail's counts agree: by kind, by mailbox and folder, and in the verdict.
+fn lost_mail_adds_up(report: &Report, text: &str) {
+    let lost = report.lost.len() as u64;
+    let lost_section = section(text, "LOST:");
+    // By kind (old mail, delivered during the rehearsal, sent copies): they add up.
+    let by_kind: u64 = lost_section
+        .iter()
+        .take_while(|l| !l.contains("By mailbox and folder"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(by_kind, lost, "the kinds do not add up:\n{text}");
+    // Per mailbox, with its folders: each mailbox's folders add up to it, and the mailboxes
+    // to the total.
+    let mailboxes: Vec<&str> = lost_section
+        .iter()
+        .skip_while(|l| !l.contains("By mailbox and folder"))
+        .skip(1)
+        .take_while(|l| !l.contains("For example"))
+        .copied()
+        .collect();
+    assert!(mailboxes.len() > 1, "no per-mailbox summary:\n{text}");
+    let mut total = 0;
+    for line in &mailboxes {
+        let (_, rest) = line.split_once(": ").expect("mailbox: count (folders)");
+        let (count, folders) = rest.split_once(" (").expect("count (folders)");
+        let count: u64 = count.parse().expect("a count");
+        let folders: u64 = folders
+            .trim_end_matches(')')
+            .split(", ")
+            .map(|f| f.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(folders, count, "{line}\n{text}");
+        total += count;
+    }
+    assert_eq!(total, lost, "the mailboxes do not add up:\n{text}");
+    // The per-folder summary comes before the examples, which span mailboxes.
+    let examples: Vec<&str> = lost_section
+        .iter()
+        .skip_while(|l| !l.contains("For example"))
+        .skip(1)
+        .copied()
+        .collect();
+    let example_mailboxes: std::collections::BTreeSet<&str> = examples
+        .iter()
+        .filter_map(|l| l.trim().split(" / ").next())
+        .collect();
+    assert!(example_mailboxes.len() > 1, "{text}");
+    let folders: u64 = report.lost_by_folder().values().sum();
+    assert_eq!(folders, lost);
+    // The verdict's total is the sum of its parts, and no part contradicts the loss.
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("Verdict"))
+        .expect("a verdict");
+    let parts: u64 = report.losses().iter().map(|(n, _)| n).sum();
+    assert!(
+        verdict.contains(&format!("MAIL LOST: {parts} messages")),
+        "{verdict}"
+    );
+    assert!(
+        !verdict.contains(" 0 "),
+        "a zero count in the verdict: {verdict}"
+    );
+    assert!(!text.contains("0 not on the new server"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_of_not_waiting_out_the_ttl_is_the_held_switch_and_mail_to_the_old_server() {
+    let report = rehearsal(Some(Mistake::NoTtlWait)).await;
+    let text = report.render();
+    let cost = section(&text, "What the mistake cost").join("\n");
+    assert!(cost.contains("ttl-wait was overridden"), "{text}");
+    // The resolvers kept the old MX: the step that needs them on the new one waited for it.
+    assert!(
+        cost.lines()
+            .any(|l| l.contains("remove-old-mx was held") && l.contains(" h ")),
+        "{text}"
+    );
+    assert!(report.old_after_switch > 0, "{text}");
+    assert!(
+        cost.contains(&format!(
+            "senders still delivered {} messages to the old server",
+            report.old_after_switch
+        )),
+        "{text}"
+    );
+    report_is_in_time_order(&text);
 }

@@ -12,8 +12,18 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tmux::{Tmux, require_tmux};
 
-/// Starts `cutover demo` (2 mailboxes, files kept in `kept`) in tmux session `name`.
+/// Starts `cutover demo` (2 mailboxes, files kept in `kept`) in tmux session `name`, and
+/// starts its clock from the introduction with `p`.
 fn start_demo(tmux: &Tmux, name: &str, dir: &Path, kept: &Path) {
+    open_demo(tmux, name, dir, kept);
+    tmux.keys_to(name, &["p"]);
+    tmux.wait_on(name, "the clock running", |s| {
+        s.contains("running") && !s.contains("Press p to start")
+    });
+}
+
+/// Starts `cutover demo` in tmux session `name` and waits for its first screen.
+fn open_demo(tmux: &Tmux, name: &str, dir: &Path, kept: &Path) {
     tmux.shell(name, dir, (120, 36), &["NO_COLOR=1"]);
     let command = format!(
         "env -u CUTOVER_PLAN {} demo --mailboxes 2 --messages 16 --keep {}",
@@ -88,12 +98,14 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
     // The clock keys, and the help lists the rehearsal's keys from the one key table.
     tmux.keys_to("demo", &["p"]);
     tmux.wait_on("demo", "the pause", |s| s.contains("simulated time paused"));
-    tmux.keys_to("demo", &["?"]);
+    // The help scrolls; its end holds the rehearsal's keys.
+    tmux.keys_to("demo", &["?", "End"]);
     tmux.wait_on("demo", "the rehearsal keys in the help", |s| {
         s.contains("Rehearsal: DNS host console and clock")
     });
     tmux.keys_to("demo", &["Escape"]);
-    tmux.keys_to("demo", &["q"]);
+    // `q` in the rehearsal asks first.
+    tmux.keys_to("demo", &["q", "y"]);
     tmux.wait_on("demo", "the shell again", |s| {
         s.trim_end().ends_with("READY$")
     });
@@ -145,8 +157,57 @@ fn skipping_during_the_ttl_wait_jumps_to_when_the_old_ttl_has_run_out() {
         "ttl-wait done at {done}: `>` did not skip to {clears}"
     );
     tmux.wait_on("skip", "day 2", |s| s.contains("day 2 of 3"));
-    tmux.keys_to("skip", &["q"]);
+    tmux.keys_to("skip", &["q", "y"]);
     tmux.wait_on("skip", "the shell again", |s| {
         s.trim_end().ends_with("READY$")
     });
+}
+
+/// The header's simulated clock, e.g. "Mon 2 Mar 08:00".
+fn shown_clock(screen: &str) -> Option<String> {
+    let header = screen.lines().next()?;
+    let at = header
+        .find("Mon 2 Mar ")
+        .or_else(|| header.find("Tue 3 Mar "))?;
+    Some(header[at..at + 15].to_string())
+}
+
+#[test]
+fn the_rehearsal_starts_paused_on_its_introduction_and_p_starts_it() {
+    if !require_tmux() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let kept = scratch.path().join("rehearsal");
+    let tmux = Tmux {
+        socket: format!("cutover-demo-intro-{}", std::process::id()),
+    };
+    open_demo(&tmux, "intro", scratch.path(), &kept);
+    let first = tmux.wait_on("intro", "the introduction", |s| {
+        s.contains("Press p to start") && s.contains("432× paused")
+    });
+    assert!(first.contains("Keys that matter"), "{first}");
+    let clock = shown_clock(&first).unwrap_or_else(|| panic!("no clock:\n{first}"));
+    // Paused: two real seconds (14 simulated minutes at 432×) later the clock has not moved,
+    // and a console key does nothing while the introduction is open.
+    std::thread::sleep(Duration::from_secs(2));
+    tmux.keys_to("intro", &["1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let still = tmux.screen_of("intro");
+    assert_eq!(
+        shown_clock(&still).as_deref(),
+        Some(clock.as_str()),
+        "{still}"
+    );
+    assert!(still.contains("Press p to start"), "{still}");
+    assert!(!still.contains("TTLs set to 5 min"), "{still}");
+    // p closes the introduction and starts simulated time.
+    tmux.keys_to("intro", &["p"]);
+    tmux.wait_on("intro", "the clock running", |s| {
+        s.contains("432× running") && !s.contains("Press p to start")
+    });
+    tmux.wait_on("intro", "simulated time moving", |s| {
+        shown_clock(s).is_some_and(|c| c != clock)
+    });
+    // Dropping the tmux server hangs the cockpit up (SIGHUP): it closes cleanly.
 }

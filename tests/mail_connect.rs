@@ -404,6 +404,7 @@ async fn xoauth2_sends_the_token_from_the_token_command() {
         address: USER.into(),
         old_login: USER.into(),
         new_login: "alice@new.example".into(),
+        ..Default::default()
     };
     let login = source.login(&mailbox, WhichSide::New).await.unwrap();
     assert_eq!(login.method, AuthMethod::XOAuth2);

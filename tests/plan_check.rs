@@ -546,3 +546,81 @@ fn a_pinned_certificate_is_a_fingerprint() {
         "write the 64 hex digits",
     );
 }
+
+#[test]
+fn dns_servers_may_be_named_and_public_resolvers_are_named_by_default() {
+    let text = format!(
+        "{BASE}\n[dns]\nresolvers = [\"8.8.8.8\", {{ address = \"203.0.113.7:5353\", name = \"office\" }}, \"192.0.2.1\", \"1.1.1.1:5353\"]\nauthoritative = [{{ address = \"192.0.2.53\", name = \"ns1.example.com\" }}]\n"
+    );
+    let plan = parse(&dir().path().join("plan.toml"), &text, &env())
+        .expect("valid")
+        .plan;
+    let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+    assert_eq!(
+        plan.dns.resolvers,
+        [
+            addr("8.8.8.8:53"),
+            addr("203.0.113.7:5353"),
+            addr("192.0.2.1:53"),
+            addr("1.1.1.1:5353")
+        ]
+    );
+    assert_eq!(plan.dns.authoritative, [addr("192.0.2.53:53")]);
+    let name = |s: &str| plan.dns.server_name(addr(s));
+    assert_eq!(name("8.8.8.8:53").as_deref(), Some("Google"));
+    assert_eq!(name("203.0.113.7:5353").as_deref(), Some("office"));
+    assert_eq!(name("192.0.2.53:53").as_deref(), Some("ns1.example.com"));
+    // An unknown address, or a public one on another port, shows its address.
+    assert_eq!(name("192.0.2.1:53"), None);
+    assert_eq!(name("1.1.1.1:5353"), None);
+    // The default resolvers are the public ones, named after their operators.
+    let plan = parse(&dir().path().join("plan.toml"), BASE, &env())
+        .expect("valid")
+        .plan;
+    let names: Vec<Option<String>> = plan
+        .dns
+        .resolvers
+        .iter()
+        .map(|a| plan.dns.server_name(*a))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            Some("Cloudflare".to_string()),
+            Some("Google".to_string()),
+            Some("Quad9".to_string())
+        ]
+    );
+}
+
+#[test]
+fn a_bad_named_server_is_an_error_with_its_line_and_column() {
+    assert_error(
+        &format!("{BASE}\n[dns]\nresolvers = [\"1.1.1.1\", {{ name = \"office\" }}]\n"),
+        "20:25",
+        "`address` is missing in an entry of `dns.resolvers`",
+        "write \"9.9.9.9\"",
+    );
+    assert_error(
+        &format!(
+            "{BASE}\n[dns]\nresolvers = [{{ address = \"dns.google\", name = \"Google\" }}]\n"
+        ),
+        "20:26",
+        "`dns.google` is not an IP address",
+        "write \"9.9.9.9\"",
+    );
+    assert_error(
+        &format!(
+            "{BASE}\n[dns]\nauthoritative = [{{ address = \"192.0.2.53\", nmae = \"ns1\" }}]\n"
+        ),
+        "20:44",
+        "unknown key `nmae` in [dns.authoritative]",
+        "did you mean `name`?",
+    );
+    assert_error(
+        &format!("{BASE}\n[dns]\nresolvers = [53]\n"),
+        "20:14",
+        "`dns.resolvers` must hold addresses (strings) or { address, name } tables",
+        "write \"9.9.9.9\"",
+    );
+}

@@ -40,7 +40,11 @@ async fn the_cockpits_workers_poll_on_the_sandbox_clock_and_ask_the_servers_they
     };
     let (events, mut rx) = mpsc::channel::<Event>(256);
     let workers = cutover::live::start(&plan, setup, events);
-    assert_eq!(workers.refresh.len(), 2, "a DNS watcher and a prober");
+    assert_eq!(
+        workers.refresh.len(),
+        3,
+        "a DNS watcher, a prober and the SMTP probe"
+    );
 
     let started = Instant::now();
     let mut rounds = Vec::new();

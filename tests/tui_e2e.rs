@@ -40,7 +40,7 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     assert!(header.contains("example.com"), "{screen}");
     assert!(header.contains("OFFLINE"), "{screen}");
     assert!(
-        screen.contains("Timeline │ Next step │ DNS │ Mailboxes │ Journal"),
+        screen.contains("Next step │ Timeline │ DNS │ Mailboxes │ Journal"),
         "{screen}"
     );
     assert!(screen.contains("lower-ttl"), "{screen}");
@@ -52,8 +52,9 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the help to close", |s| !s.contains("Keys (? or Esc"));
 
-    // Enter on the first step: offline its checks are unknown, so an override with a reason.
-    tmux.keys(&["g", "Enter"]);
+    // Enter in the Next step pane (the first tab): offline the next step's checks are
+    // unknown, so an override with a reason.
+    tmux.keys(&["Enter"]);
     tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
     tmux.type_text("verified at the DNS host by phone");
     tmux.keys(&["Enter"]);
@@ -77,8 +78,11 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     // Started again, it is where it was; SIGTERM (as SIGHUP) closes it cleanly.
     tmux.type_text(&command);
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("the cockpit again", |s| s.contains("DRIVING"));
-    assert!(screen.contains("! 09:00 lower-ttl"), "{screen}");
+    tmux.wait_for("the cockpit again", |s| s.contains("DRIVING"));
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the timeline tab with the override", |s| {
+        s.contains("! 09:00 lower-ttl")
+    });
     let driver: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("cutover.driver")).expect("driver file"),
     )
@@ -99,6 +103,125 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     let log = std::fs::read_to_string(dir.path().join("cutover.log")).expect("log file");
     assert!(log.contains("first frame drawn"), "{log}");
     assert!(log.contains("SIGTERM: closing"), "{log}");
+}
+
+/// In the override popup `y` is a letter of the reason, not a yes: `y` then Enter records
+/// nothing and the cockpit says what is needed.
+#[test]
+fn y_then_enter_in_the_override_popup_records_nothing() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-y-{}", std::process::id()),
+    };
+    tmux.shell("e2e", dir.path(), (80, 24), &["NO_COLOR=1"]);
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cockpit", |s| {
+        s.contains("DRIVING") && s.contains("? help")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the override popup", |s| {
+        s.contains("Confirm lower-ttl") && s.contains("Override reason (at least 10 characters")
+    });
+    tmux.keys(&["y", "Enter"]);
+    let screen = tmux.wait_for("what is needed", |s| {
+        s.contains("a reason of at least 10 characters (1 typed)")
+    });
+    assert!(
+        screen.contains("Confirm lower-ttl"),
+        "the popup stays: {screen}"
+    );
+    assert!(
+        screen.contains(" y▏"),
+        "the y is in the reason field: {screen}"
+    );
+    // `n` is a letter too; Esc cancels.
+    tmux.keys(&["n", "Enter"]);
+    tmux.wait_for("still not enough", |s| s.contains("(2 typed)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the popup to close", |s| !s.contains("Confirm lower-ttl"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+    let journal = std::fs::read_to_string(dir.path().join("cutover.journal")).unwrap_or_default();
+    assert!(
+        !journal.contains("\"override\"") && !journal.contains("\"confirm\""),
+        "nothing was confirmed: {journal}"
+    );
+}
+
+/// `q` in the rehearsal asks first and says its directory is deleted (no `--keep`); `n`
+/// keeps it running; `y` quits, and the directory is gone.
+#[test]
+fn q_in_the_rehearsal_asks_and_n_keeps_it_running() {
+    if !require_tmux() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-demo-q-{}", std::process::id()),
+    };
+    tmux.shell("e2e", scratch.path(), (80, 24), &["NO_COLOR=1"]);
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN {} demo --mailboxes 2 --messages 16",
+        env!("CARGO_BIN_EXE_cutover")
+    ));
+    tmux.keys(&["Enter"]);
+    // It opens paused on its introduction; p starts it.
+    tmux.wait_for("the rehearsal's introduction", |s| {
+        s.contains("Press p to start")
+    });
+    tmux.keys(&["p"]);
+    tmux.wait_for("the rehearsal running", |s| s.contains("running"));
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the quit question", |s| {
+        s.contains("Quit the rehearsal?") && s.contains("y quit")
+    });
+    assert!(screen.contains("is deleted"), "{screen}");
+    assert!(screen.contains("cutover demo --keep"), "{screen}");
+    let dir = screen
+        .split_whitespace()
+        .find(|w| w.contains("cutover-rehearsal-"))
+        // The popup's border stands before the path.
+        .and_then(|w| w.find('/').map(|at| std::path::PathBuf::from(&w[at..])))
+        .unwrap_or_else(|| panic!("no rehearsal directory named: {screen}"));
+    assert!(dir.join("cutover.toml").exists(), "{}", dir.display());
+    tmux.keys(&["n"]);
+    tmux.wait_for("the question to close", |s| {
+        !s.contains("Quit the rehearsal?")
+    });
+    // Still running: the clock keys answer.
+    tmux.keys(&["p"]);
+    let screen = tmux.wait_for("the rehearsal to answer", |s| {
+        s.contains("simulated time paused")
+    });
+    assert!(screen.contains("REHEARSAL"), "{screen}");
+    assert!(dir.exists(), "{}", dir.display());
+    tmux.keys(&["q"]);
+    tmux.wait_for("the quit question again", |s| {
+        s.contains("Quit the rehearsal?")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("REHEARSAL") && s.trim_end().ends_with("READY$")
+    });
+    let start = Instant::now();
+    while dir.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} was not deleted",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

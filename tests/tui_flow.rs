@@ -6,7 +6,7 @@ mod plans;
 #[path = "support/rounds.rs"]
 mod rounds;
 
-use cutover::app::{App, Command, ConfirmKind, Event, Pane, Popup, Role, update};
+use cutover::app::{App, AskKind, Command, ConfirmKind, Event, Pane, Popup, Role, update};
 use cutover::check::Status;
 use cutover::dns::DnsSnapshot;
 use cutover::journal::{Driver, Entry};
@@ -114,9 +114,23 @@ fn a_marks_the_selected_step_applied() {
     let entries = settle(&mut app, commands);
     assert!(matches!(&entries[..], [Entry::Applied { step, .. }] if step == "lower-ttl"));
     assert_eq!(state(&app, "lower-ttl"), StepState::Applied);
-    // Before its gates hold, `a` still records, and what it reports names the gates.
+    // Before its gates hold (the TTL wait runs), `a` asks first, naming the gates;
+    // `n` records nothing, `y` records it with the warning.
     select_step(&mut app, "add-new-mx");
-    let commands = key(&mut app, KeyCode::Char('a'));
+    assert!(key(&mut app, KeyCode::Char('a')).is_empty());
+    let Some(Popup::Ask(ask)) = &app.popup else {
+        panic!("no question: {:?}", app.popup);
+    };
+    assert_eq!(ask.kind, AskKind::AppliedEarly);
+    assert!(
+        ask.text[0].contains("add-new-mx's gates do not hold yet: done:ttl-wait (fail)"),
+        "{ask:?}"
+    );
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app.popup.is_none());
+    assert_eq!(state(&app, "add-new-mx"), StepState::Pending);
+    key(&mut app, KeyCode::Char('a'));
+    let commands = key(&mut app, KeyCode::Char('y'));
     let done: Vec<String> = commands
         .iter()
         .filter_map(|c| match c {
@@ -191,13 +205,28 @@ fn a_step_whose_checks_fail_needs_a_typed_reason_and_records_it_verbatim() {
     let mut app = app();
     select_step(&mut app, "lower-ttl");
     key(&mut app, KeyCode::Enter);
-    // `y` is not a way round failing checks: it is just the reason's first letter.
+    // `y` is not a way round failing checks: it is just the reason's first letter,
+    // and Enter on it records nothing but says what is needed.
     assert!(key(&mut app, KeyCode::Char('y')).is_empty());
-    key(&mut app, KeyCode::Backspace);
-    // An empty reason is refused.
     assert!(key(&mut app, KeyCode::Enter).is_empty());
-    assert!(app.notice.as_deref().unwrap().starts_with("Refused"));
+    let notice = app.notice.clone().unwrap();
+    assert!(
+        notice.contains("a reason of at least 10 characters (1 typed)"),
+        "{notice}"
+    );
     assert!(app.popup.is_some());
+    // Nine characters are not enough either, blanks around them not counted.
+    key(&mut app, KeyCode::Backspace);
+    typed(&mut app, "  too short ");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.notice.as_deref().unwrap().contains("(9 typed)"));
+    // An empty reason is refused.
+    for _ in 0..12 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.notice.as_deref().unwrap().contains("(0 typed)"));
+    assert!(matches!(&app.popup, Some(Popup::Confirm(p)) if p.reason.is_empty()));
     typed(&mut app, "TTL checked by phone with the DNS host");
     let commands = key(&mut app, KeyCode::Enter);
     let entries = settle(&mut app, commands);
@@ -224,13 +253,13 @@ fn the_cockpit_records_exactly_what_the_cli_would() {
     let mut app = app();
     select_step(&mut app, "lower-ttl");
     key(&mut app, KeyCode::Enter);
-    typed(&mut app, "same rule");
+    typed(&mut app, "the same rule");
     let commands = key(&mut app, KeyCode::Enter);
     let status = app.eval.step("lower-ttl").unwrap().clone();
     let expected = cutover::actions::confirmation_entry(
         &status,
         None,
-        Some("same rule"),
+        Some("the same rule"),
         "tester",
         now(),
         &[],
@@ -337,10 +366,28 @@ fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
 }
 
 #[test]
-fn s_starts_a_pre_copy_before_the_24h_gate_and_pauses_a_running_one() {
+fn s_asks_before_an_early_copy_before_the_24h_gate_and_pauses_a_running_one() {
     let mut app = app();
     app.focus = Pane::Mailboxes;
-    let commands = key(&mut app, KeyCode::Char('s'));
+    // Before the final-copy gate: a question saying what an early copy is; `n` starts nothing.
+    assert!(key(&mut app, KeyCode::Char('s')).is_empty());
+    let Some(Popup::Ask(ask)) = &app.popup else {
+        panic!("no question: {:?}", app.popup);
+    };
+    assert_eq!(ask.kind, AskKind::EarlyCopy);
+    let text = ask.text.join(" ");
+    for needle in [
+        "early (bulk) copy",
+        "recommended for large mailboxes",
+        "final copy (step final-copy) follows the switch plus 24 h",
+        "Start the early copy of alice@example.com now?",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(app.popup.is_none());
+    key(&mut app, KeyCode::Char('s'));
+    let commands = key(&mut app, KeyCode::Char('y'));
     assert_eq!(
         commands,
         vec![Command::StartCopy {
@@ -348,7 +395,12 @@ fn s_starts_a_pre_copy_before_the_24h_gate_and_pauses_a_running_one() {
             precopy: true
         }]
     );
-    assert!(app.notice.as_deref().unwrap().starts_with("Pre-copy"));
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .starts_with("Early (bulk) copy: starting for alice@example.com")
+    );
     // The detached copy reports through the journal; the table shows it, `s` now pauses it.
     update(
         &mut app,
@@ -426,7 +478,7 @@ fn slash_filters_the_mailbox_table_and_esc_clears_it() {
     assert_eq!(app.selected_mailbox().unwrap().address, "bob@example.com");
     key(&mut app, KeyCode::Enter);
     assert!(!app.mailbox_view.editing_filter);
-    // `q` quits again once the filter is closed.
+    // `q` quits again once the filter is closed (at once: no copy runs, no rehearsal).
     key(&mut app, KeyCode::Char('/'));
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.mailbox_view.order.len(), 2);
@@ -614,4 +666,134 @@ fn an_alarm_puts_its_fix_in_the_top_banner_and_the_next_step() {
     let banner = screen.lines().nth(1).unwrap_or_default().to_string();
     assert!(banner.contains("ALARM spf-lost"), "{screen}");
     assert!(banner.contains("Re-publish the SPF record now"), "{banner}");
+}
+
+fn running_copy(app: &mut App, mailbox: &str) {
+    update(
+        app,
+        Event::Journal {
+            entries: vec![Entry::Sync {
+                at: now(),
+                mailbox: mailbox.into(),
+                pid: 4242,
+                state: "running".into(),
+                messages_done: 10,
+                messages_left: 90,
+                bytes_done: 1000,
+                detail: None,
+            }],
+            restarted: false,
+        },
+    );
+}
+
+fn question(app: &App) -> (AskKind, String) {
+    match &app.popup {
+        Some(Popup::Ask(ask)) => (ask.kind, ask.text.join(" ")),
+        other => panic!("no question: {other:?}"),
+    }
+}
+
+#[test]
+fn q_asks_first_while_a_copy_runs_and_n_keeps_the_cockpit() {
+    let mut app = app();
+    running_copy(&mut app, "alice@example.com");
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    let (kind, text) = question(&app);
+    assert_eq!(kind, AskKind::Quit);
+    assert!(text.contains("the copy of alice@example.com"), "{text}");
+    assert!(text.contains("it goes on after you quit"), "{text}");
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(!app.quit && app.popup.is_none());
+    // From the help too; `y` quits.
+    key(&mut app, KeyCode::Char('?'));
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert!(!app.help);
+    assert_eq!(key(&mut app, KeyCode::Char('y')), vec![Command::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn q_in_the_rehearsal_says_its_directory_goes_unless_kept() {
+    let mut app = app();
+    app.rehearsal = true;
+    key(&mut app, KeyCode::Char('q'));
+    let (kind, text) = question(&app);
+    assert_eq!(kind, AskKind::Quit);
+    let dir = app.plan.path.parent().unwrap().display().to_string();
+    assert!(
+        text.contains(&format!("its directory {dir} is deleted")),
+        "{text}"
+    );
+    assert!(text.contains("cutover demo --keep DIR"), "{text}");
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(!app.quit && app.popup.is_none());
+    app.rehearsal_kept = true;
+    key(&mut app, KeyCode::Char('q'));
+    let (_, text) = question(&app);
+    assert!(text.contains(&format!("stay in {dir}")), "{text}");
+    assert!(!text.contains("deleted"), "{text}");
+    // Ctrl-C in the question means it.
+    let commands = update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(commands, vec![Command::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn help_scrolls_to_its_end_and_no_further() {
+    let mut app = app();
+    update(&mut app, Event::Resize(80, 24));
+    key(&mut app, KeyCode::Char('?'));
+    let end = cutover::app::layout::help_scroll_max(&app);
+    assert!(end > 0, "at 80×24 the help is longer than the screen");
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.help_scroll, 2);
+    key(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.help_scroll, 1);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.help_scroll, end);
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.help_scroll, end, "no scrolling past the end");
+    key(&mut app, KeyCode::PageUp);
+    assert!(app.help_scroll < end);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.help_scroll, 0);
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.help);
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.help_scroll, 0, "help opens at its top");
+}
+
+#[test]
+fn a_notice_passes_and_the_schedule_line_returns() {
+    let mut app = app();
+    let schedule = |app: &mut App| {
+        update(app, Event::Resize(80, 24));
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).expect("terminal");
+        terminal
+            .draw(|f| cutover::ui::render(f, app))
+            .expect("draw");
+        let screen = format!("{}", terminal.backend());
+        screen.lines().nth(22).unwrap_or_default().to_string()
+    };
+    assert!(schedule(&mut app).contains("Schedule:"));
+    key(&mut app, KeyCode::Char('r'));
+    assert!(schedule(&mut app).contains("Refreshing DNS and mailboxes"));
+    // A while later (ticks of the 1 s clock), the schedule is back.
+    for _ in 0..cutover::app::NOTICE_TICKS {
+        update(&mut app, Event::Tick(now()));
+    }
+    assert_eq!(app.notice, None);
+    assert!(schedule(&mut app).contains("Schedule:"));
+    // The next key clears it too.
+    key(&mut app, KeyCode::Char('r'));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.notice, None);
 }

@@ -8,6 +8,7 @@ mod fake;
 
 use std::path::PathBuf;
 
+use cutover::app::rehearsal::RehearsalUpdate;
 use cutover::app::{App, Event, Pane, Role, update};
 use cutover::check::{Check, Kind, Status};
 use cutover::journal::{Driver, Entry};
@@ -391,6 +392,174 @@ fn a_late_lowering_shows_one_wait_end() {
     assert!(text.contains("22 h 28 min left"), "{text}");
     assert!(text.contains("Tue 8 Dec 10:48"), "{text}");
     snapshot("late_lowering", late_lowering_app);
+}
+
+/// `cutover demo` as it opens: paused on its introduction, the speed in the header.
+fn rehearsal_intro_app() -> App {
+    let mut app = app_at(3, &[], Role::Driving, at(0));
+    app.rehearsal = true;
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: true,
+        }),
+    );
+    app
+}
+
+#[test]
+fn rehearsal_intro() {
+    snapshot("rehearsal_intro", rehearsal_intro_app);
+    let mut app = rehearsal_intro_app();
+    let text = screen(&mut app, (80, 24));
+    assert!(text.contains("Press p to start"), "{text}");
+    assert!(text.contains("432× paused"), "{text}");
+    // Keys other than p do nothing while it is open; p closes it and starts the clock.
+    key(&mut app, KeyCode::Char('5'));
+    assert!(screen(&mut app, (80, 24)).contains("Press p to start"));
+    let commands = update(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE)),
+    );
+    assert_eq!(
+        commands,
+        vec![cutover::app::Command::Rehearsal(
+            cutover::app::Rehearse::PauseClock
+        )]
+    );
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: false,
+        }),
+    );
+    let text = screen(&mut app, (80, 24));
+    assert!(!text.contains("Press p to start"), "{text}");
+    assert!(text.contains("432× running"), "{text}");
+}
+
+/// Monday 22:12, the evening of day 1 (the TTL lowered at 09:15): the now line closes day 1,
+/// above day 2's header, not under it.
+fn now_between_days_app() -> App {
+    let lowered = at(15);
+    let mut entries: Vec<Entry> = [
+        "lower-ttl",
+        "spf-add-new",
+        "new-server-ready",
+        "users-connected",
+        "clients-configured",
+        "pop3-fetch",
+    ]
+    .iter()
+    .map(|s| overridden(s, lowered))
+    .collect();
+    entries.push(Entry::Fact {
+        at: lowered,
+        key: "ttl-lowered".into(),
+        value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 2}),
+        evidence: "MX and TXT served with TTL 300 by 2 of 2 authoritative servers".into(),
+    });
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.dns.old_ttl = Some(86_400);
+    // Mon 7 Dec 22:12 in Vilnius.
+    let mut app = App::new(plan, &entries, Role::Driving, at(13 * 60 + 12));
+    app.journal_scroll = 0;
+    // At 80×24 the cockpit opens on Next step; this screen is about the timeline.
+    app.focus = Pane::Steps;
+    app
+}
+
+#[test]
+fn the_now_line_stands_in_its_own_day() {
+    snapshot("now_between_days", now_between_days_app);
+    for size in SIZES {
+        let mut app = now_between_days_app();
+        let text = screen(&mut app, size);
+        let lines: Vec<&str> = text.lines().collect();
+        let now = lines
+            .iter()
+            .position(|l| l.contains("── now Mon 22:12"))
+            .unwrap_or_else(|| panic!("no now line:\n{text}"));
+        let day2 = lines
+            .iter()
+            .position(|l| l.contains("Day 2 · Tue 8 Dec"))
+            .unwrap_or_else(|| panic!("no day 2:\n{text}"));
+        assert!(now < day2, "the now line is under day 2's header:\n{text}");
+        // The TTL wait is waiting: it counts down to 24 h after the lowering was seen.
+        assert!(text.contains("ttl-wait ▕"), "{text}");
+    }
+}
+
+/// A wait whose step is not waiting says how long it is and what starts it, never a countdown.
+#[test]
+fn a_wait_not_yet_started_says_what_it_waits_for() {
+    let mut app = app_at(3, &[], Role::Driving, at(5));
+    app.focus = Pane::Steps;
+    let text = screen(&mut app, (80, 24));
+    assert!(
+        text.contains("ttl-wait waits 1 h after the TTL lowering is seen"),
+        "{text}"
+    );
+    assert!(!text.contains(" left"), "{text}");
+}
+
+/// Once every step is finished, the rehearsal asks the sandbox for the summary of the run,
+/// once, and shows it when it comes; Esc closes it.
+#[test]
+fn the_rehearsal_ends_on_its_summary() {
+    let plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    let runbook = cutover::runbook::Runbook::for_plan(&plan);
+    let now = at(3 * 24 * 60);
+    let entries: Vec<Entry> = runbook
+        .steps
+        .iter()
+        .map(|s| overridden(&s.id, now))
+        .collect();
+    let mut app = App::new(plan, &entries, Role::Driving, now);
+    app.rehearsal = true;
+    app.rehearsal_screens.started = true;
+    let asked = update(&mut app, Event::Tick(now));
+    assert_eq!(
+        asked,
+        vec![cutover::app::Command::Rehearsal(
+            cutover::app::Rehearse::Summary
+        )]
+    );
+    assert!(update(&mut app, Event::Tick(now)).is_empty(), "asked once");
+    let lines = vec![
+        "REHEARSAL — summary of your run".to_string(),
+        "Verdict (exit 1): no mail lost, but: 13 checks overridden.".to_string(),
+    ];
+    update(&mut app, Event::Rehearsal(RehearsalUpdate::Summary(lines)));
+    let text = screen(&mut app, (80, 24));
+    assert!(text.contains("Rehearsal summary"), "{text}");
+    assert!(text.contains("Verdict (exit 1)"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    let text = screen(&mut app, (80, 24));
+    assert!(!text.contains("Rehearsal summary"), "{text}");
+}
+
+/// The rehearsal's introduction and the timeline between days draw at any size.
+#[test]
+fn the_rehearsal_screens_draw_at_any_size() {
+    let screens: [fn() -> App; 2] = [rehearsal_intro_app, now_between_days_app];
+    for make in screens {
+        for size in [
+            (1, 1),
+            (10, 5),
+            (24, 8),
+            (40, 12),
+            (60, 20),
+            (79, 23),
+            (200, 60),
+        ] {
+            let mut app = make();
+            let text = screen(&mut app, size);
+            assert_eq!(text.lines().count(), usize::from(size.1), "{size:?}");
+        }
+    }
 }
 
 fn copy_line(mailbox: &str, at: Timestamp, done: u64, left: u64) -> Entry {

@@ -28,6 +28,8 @@ pub enum Event {
     Notice(String),
     /// Who drives changed: the driver left and this cockpit took over, or another took over.
     Role(crate::app::Role),
+    /// `cutover demo`: the sandbox's clock changed, or the summary of the run is ready.
+    Rehearsal(crate::app::rehearsal::RehearsalUpdate),
     /// Quit now (a signal: SIGHUP, SIGTERM).
     Shutdown,
 }

@@ -64,10 +64,18 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         Constraint::Fill(1),
     ])
     .areas(left);
-    let dns_rows = app.dns.as_ref().map_or(1, |d| d.rows.len()) + 3;
+    // Borders and two heading lines; the DNS host card below (heading, records,
+    // a blank line) may take up to half the column.
+    let card = app
+        .eval
+        .next
+        .as_ref()
+        .and_then(|n| crate::dns::host_card::host_card(&n.step, &app.plan, app.dns_round.as_ref()))
+        .map_or(0, |c| c.lines.len() + c.notes.len() + 3);
+    let dns_rows = app.dns.as_ref().map_or(1, |d| d.rows.len() + 1) + 3 + card;
     let dns_rows = u16::try_from(dns_rows)
         .unwrap_or(u16::MAX)
-        .clamp(4, right.height / 3);
+        .clamp(4, right.height / if card > 0 { 2 } else { 3 });
     let [dns, mailboxes, journal] = Layout::vertical([
         Constraint::Length(dns_rows),
         Constraint::Fill(1),
@@ -104,4 +112,18 @@ pub fn mailbox_rows_visible(app: &App) -> usize {
     // Borders (2), the column header (1) and, while copies run, their total line (1).
     let total = u16::from(app.copy_total().is_some());
     usize::from(pane.height.saturating_sub(3 + total))
+}
+
+/// How many lines of the `?` help show at once: the screen less a row above and below
+/// the box and its two borders.
+pub fn help_rows_visible(app: &App) -> usize {
+    usize::from(app.size.1.saturating_sub(4)).max(1)
+}
+
+/// The furthest the help scrolls: its last line at the bottom of the box.
+pub fn help_scroll_max(app: &App) -> usize {
+    // The help ends with the log file's path when there is one.
+    let lines =
+        crate::app::keymap::help_lines(app.rehearsal).len() + usize::from(app.log_path.is_some());
+    lines.saturating_sub(help_rows_visible(app))
 }

@@ -388,8 +388,9 @@ impl CopyRun {
 /// come from the journal's own timestamps (any cockpit following it sees the same).
 #[derive(Debug, Clone, Default)]
 pub struct CopyRuns {
+    /// By address as the copy's lines spell it.
     runs: HashMap<String, CopyRun>,
-    /// Mailboxes (lowercase) whose copy is running.
+    /// Mailboxes whose copy is running.
     running: HashSet<String>,
 }
 
@@ -416,22 +417,25 @@ impl CopyRuns {
         else {
             return;
         };
-        let key = mailbox.to_lowercase();
         let sample = Sample {
             at: *at,
             messages: *messages_done,
             bytes: *bytes_done,
         };
         let fresh = |run: &CopyRun| run.state != "running" || run.pid != *pid;
-        match self.runs.get_mut(&key) {
+        // Keyed by the address as the copy writes it (the plan's): a long journal replays
+        // without an allocation per line.
+        match self.runs.get_mut(mailbox.as_str()) {
             Some(run) if !fresh(run) => {
                 run.last = sample;
-                run.state.clone_from(state);
+                if run.state != *state {
+                    run.state.clone_from(state);
+                }
                 run.messages_left = *messages_left;
             }
             _ => {
                 self.runs.insert(
-                    key.clone(),
+                    mailbox.clone(),
                     CopyRun {
                         pid: *pid,
                         state: state.clone(),
@@ -442,10 +446,10 @@ impl CopyRuns {
                 );
             }
         }
-        if state == "running" {
-            self.running.insert(key);
-        } else {
-            self.running.remove(&key);
+        if state != "running" {
+            self.running.remove(mailbox.as_str());
+        } else if !self.running.contains(mailbox.as_str()) {
+            self.running.insert(mailbox.clone());
         }
     }
 

@@ -21,6 +21,7 @@ fn plan(addresses: &[&str]) -> Plan {
             address: a.to_string(),
             old_login: a.to_string(),
             new_login: a.to_string(),
+            aliases: Vec::new(),
         })
         .collect();
     plan
@@ -189,7 +190,7 @@ fn copy_rate_and_time_left_are_unknown_until_two_samples_apart() {
         detail: None,
     };
     let mut runs = CopyRuns::from_entries(&[line(t(0), 0, 0)]);
-    let p = runs.progress("A@x.test").unwrap();
+    let p = runs.progress("a@x.test").unwrap();
     assert_eq!((p.rate, p.time_left()), (None, None));
     runs.apply(&line(t(1), 600, 1200));
     let p = runs.progress("a@x.test").unwrap();

@@ -12,6 +12,8 @@ pub mod keymap;
 pub mod layout;
 pub mod mail_view;
 pub mod model;
+mod questions;
+pub mod rehearsal;
 pub(crate) mod update;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -33,6 +35,9 @@ pub use event::{Command, Event};
 pub use keymap::{Action, Rehearse, Scope};
 pub use update::update;
 
+/// How many clock ticks (about a second each) a notice stays on the status line.
+pub const NOTICE_TICKS: u32 = 10;
+
 /// How many journal entries the journal pane keeps.
 pub const JOURNAL_TAIL: usize = 2_000;
 
@@ -45,11 +50,12 @@ pub enum Role {
     Observing(Driver),
 }
 
-/// The panes, in Tab order. At small sizes each is a tab of its own.
+/// The panes, in Tab order. At small sizes each is a tab of its own; the first,
+/// Next step, is where the cockpit opens: what to do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
-    Steps,
     Next,
+    Steps,
     Dns,
     Mailboxes,
     Journal,
@@ -57,8 +63,8 @@ pub enum Pane {
 
 impl Pane {
     pub const ALL: [Pane; 5] = [
-        Pane::Steps,
         Pane::Next,
+        Pane::Steps,
         Pane::Dns,
         Pane::Mailboxes,
         Pane::Journal,
@@ -80,7 +86,7 @@ impl Pane {
             Pane::Steps | Pane::Next => Scope::Steps,
             Pane::Dns => Scope::Dns,
             Pane::Mailboxes => Scope::Mailboxes,
-            Pane::Journal => Scope::Global,
+            Pane::Journal => Scope::Journal,
         }
     }
 }
@@ -154,9 +160,38 @@ pub struct ConfirmPopup {
     pub reason: String,
 }
 
+/// What a yes/no question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AskKind {
+    /// `q` while a copy runs, or in the rehearsal.
+    Quit,
+    /// `s` before the final-copy gate holds: an early (bulk) copy.
+    EarlyCopy,
+    /// `a` on a step whose gates do not hold yet.
+    AppliedEarly,
+}
+
+/// A yes/no question before a key does something that cannot be taken back:
+/// `y` carries out `then`, `n` or Esc does nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub kind: AskKind,
+    pub title: String,
+    /// What the question says, a paragraph per entry.
+    pub text: Vec<String>,
+    /// What `y` does, in a few words ("quit", "start the early copy").
+    pub yes: String,
+    /// What `y` carries out.
+    pub then: Vec<Command>,
+    /// The status line after `y`, when `then` does not say it itself.
+    pub notice: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
     Confirm(ConfirmPopup),
+    /// A yes/no question (quit, an early copy, applied before the gates hold).
+    Ask(Ask),
     /// The detail of one mailbox (address).
     Mailbox(String),
     /// The detail of one DNS answer (row, column).
@@ -179,6 +214,8 @@ pub struct App {
     pub no_color: bool,
     /// `cutover demo`: a rehearsal on the sandbox (labelled so; the rehearsal keys work).
     pub rehearsal: bool,
+    /// `cutover demo --keep DIR`: the rehearsal's directory stays after quitting.
+    pub rehearsal_kept: bool,
     pub log_path: Option<PathBuf>,
     /// The latest DNS round, which the DNS checks read.
     pub dns_round: Option<crate::dns::DnsSnapshot>,
@@ -204,8 +241,13 @@ pub struct App {
     pub dns_cursor: (usize, usize),
     pub popup: Option<Popup>,
     pub help: bool,
-    /// The status line: the last thing that happened or was refused.
+    /// Help: lines scrolled down from the top.
+    pub help_scroll: usize,
+    /// The status line: the last thing that happened or was refused. It passes: the next
+    /// key or [`NOTICE_TICKS`] clock ticks clear it, and the schedule line shows again.
     pub notice: Option<String>,
+    /// Clock ticks since the notice last changed.
+    pub notice_ticks: u32,
     /// The terminal size (columns, rows).
     pub size: (u16, u16),
     pub quit: bool,
@@ -215,6 +257,8 @@ pub struct App {
     shown_clock: i64,
     /// Automatic steps whose observed-done fact was asked for (not asked twice).
     pub observed_requested: BTreeSet<String>,
+    // The rehearsal (issue 12 item 9): its introduction, clock and summary.
+    pub rehearsal_screens: rehearsal::RehearsalScreens,
 }
 
 impl App {
@@ -257,6 +301,7 @@ impl App {
             offline: false,
             no_color: false,
             rehearsal: false,
+            rehearsal_kept: false,
             log_path: None,
             dns_round: None,
             mail_probes: None,
@@ -277,17 +322,20 @@ impl App {
             journal_scroll: 0,
             copies,
             next_scroll: 0,
-            focus: Pane::Steps,
+            focus: Pane::Next,
             selected_step,
             dns_cursor: (0, 0),
             popup: None,
             help: false,
+            help_scroll: 0,
             notice: None,
+            notice_ticks: 0,
             size: (120, 40),
             quit: false,
             dirty: true,
             shown_clock: 0,
             observed_requested: BTreeSet::new(),
+            rehearsal_screens: rehearsal::RehearsalScreens::default(),
         };
         app.shown_clock = app.clock_key();
         app.reorder_mailboxes();
@@ -451,6 +499,19 @@ impl App {
     /// Every running copy together (how many, their sums), for the table's total line.
     pub fn copy_total(&self) -> Option<(usize, crate::app::model::CopyProgress)> {
         self.copies.total()
+    }
+
+    /// The mailboxes whose copy runs now, as the journal says, in address order.
+    pub fn running_copies(&self) -> Vec<&str> {
+        let mut running: Vec<&str> = self
+            .history
+            .sync
+            .iter()
+            .filter(|(_, s)| s.state == "running")
+            .map(|(m, _)| m.as_str())
+            .collect();
+        running.sort_unstable();
+        running
     }
 
     /// Whether R12's 24 h gate for the final copy holds now.

@@ -33,27 +33,53 @@ pub enum ServerRole {
 /// One column of the DNS matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerColumn {
-    /// Short label, e.g. `ns1` or `1.1.1.1`.
+    /// The heading: an NS host's first label (`ns1`), a resolver's name
+    /// (`Cloudflare`), else the address (`192.0.2.53`, `127.0.0.1:5301`).
     pub label: String,
+    /// Name and address for the detail, e.g. `ns1.example.com (192.0.2.53:53)`.
+    pub full: String,
     pub role: ServerRole,
+}
+
+/// Which record a row of the matrix is: decides what a step expects of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Mx,
+    /// The TXT records at the apex, judged by their SPF record.
+    Spf,
+    /// The new server's DKIM key.
+    Dkim,
+    Dmarc,
+    MtaSts,
+    /// A/AAAA/NS/SOA: shown in the detail only.
+    Other,
 }
 
 /// One answer: what one server says for one name and type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsCell {
-    /// The answer in a few characters, e.g. `old`, `old+new`, `—`, `SERVFAIL`.
+    /// The answer in a few characters, e.g. `old`, `old+new`, `none`, `servfail`.
     pub short: String,
+    /// As measured: served at an authoritative server, left in the cache at a resolver.
     pub ttl: Option<u32>,
     pub tone: Tone,
-    /// The full answer for the detail view (server text: sanitised before display).
+    /// The server answered definitely (records, or that there are none).
+    pub definite: bool,
+    /// The records, decoded, one per entry (server text: sanitised before display).
+    pub records: Vec<String>,
+    /// How the answer came: status, time, latency (server text: sanitised before display).
     pub detail: String,
 }
 
 /// One row of the DNS matrix: a name and record type, one cell per server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsRow {
+    /// The row's label, e.g. `MX`, `SPF`, `DKIM sel1`.
+    pub label: String,
+    /// The name relative to the domain: `@`, `_dmarc`, `sel1._domainkey`.
     pub name: String,
     pub rtype: String,
+    pub kind: RecordKind,
     pub cells: Vec<DnsCell>,
 }
 
@@ -61,7 +87,10 @@ pub struct DnsRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsView {
     pub servers: Vec<ServerColumn>,
+    /// The records the steps change or read: MX, SPF, DKIM, DMARC, MTA-STS.
     pub rows: Vec<DnsRow>,
+    /// A/AAAA/NS/SOA, for the detail of a server's cells.
+    pub other_rows: Vec<DnsRow>,
     /// A red alarm across the screen, e.g. "an empty MX set was served by ns1".
     pub alarm: Option<String>,
     pub measured_at: Timestamp,

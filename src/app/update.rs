@@ -4,8 +4,12 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::journal_view::JournalView;
 use super::keymap::{Action, Scope, lookup};
-use super::{App, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, Pane, Popup, Role};
-use crate::actions::{Refusal, confirmation_entry};
+use super::questions::{answer, ask_quit, early_copy_question};
+use super::{
+    App, Ask, AskKind, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, NOTICE_TICKS, Pane,
+    Popup, Role,
+};
+use crate::actions::{MIN_REASON_CHARS, Refusal, alarm_blockers, confirmation_entry};
 use crate::journal::Entry;
 use crate::journal::History;
 use crate::runbook::Mode;
@@ -14,9 +18,27 @@ use crate::sanitize::sanitize;
 
 /// Applies one event to the state; returns what must be done outside (I/O).
 pub fn update(app: &mut App, event: Event) -> Vec<Command> {
+    let before = app.notice.clone();
     let mut commands = apply(app, event);
     commands.extend(observed_steps(app));
+    commands.extend(super::rehearsal::after_update(app));
+    if app.notice != before {
+        app.notice_ticks = 0;
+        app.dirty = true;
+    }
     commands
+}
+
+/// A notice passes: after [`NOTICE_TICKS`] ticks the status line shows the schedule again.
+fn age_notice(app: &mut App) {
+    if app.notice.is_none() {
+        return;
+    }
+    app.notice_ticks += 1;
+    if app.notice_ticks >= NOTICE_TICKS {
+        app.notice = None;
+        app.dirty = true;
+    }
 }
 
 /// The driving cockpit journals automatic steps it sees done, so they stay done.
@@ -49,10 +71,15 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
                 return Vec::new();
             }
             app.dirty = true;
+            // A key means the notice was read: the status line returns to the schedule
+            // unless the key says something new.
+            app.notice = None;
+            app.notice_ticks = 0;
             on_key(app, key)
         }
         Event::Tick(now) => {
             app.now = now;
+            age_notice(app);
             let changed = app.reevaluate();
             let clock = app.clock_key();
             if changed || clock != app.shown_clock {
@@ -134,6 +161,7 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             app.dirty = true;
             Vec::new()
         }
+        Event::Rehearsal(what) => super::rehearsal::on_update(app, what),
         Event::Shutdown => {
             app.quit = true;
             vec![Command::Quit]
@@ -163,12 +191,10 @@ fn refresh_mailboxes(app: &mut App, entries: &[Entry], restarted: bool) {
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     if app.help {
-        match lookup(Scope::Global, &key) {
-            Some(Action::Help | Action::Close) => app.help = false,
-            Some(Action::Quit) => return quit(app),
-            _ => {}
-        }
-        return Vec::new();
+        return help_key(app, key);
+    }
+    if let Some(commands) = super::rehearsal::on_key(app, &key) {
+        return commands;
     }
     if let Some(Popup::Confirm(popup)) = &app.popup {
         let popup = popup.clone();
@@ -185,10 +211,17 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         }
         return Vec::new();
     }
+    if let Some(Popup::Ask(ask)) = &app.popup {
+        let ask = ask.clone();
+        return answer(app, ask, key);
+    }
     if app.popup.is_some() {
         match lookup(Scope::Global, &key) {
             Some(Action::Close) => app.popup = None,
-            Some(Action::Quit) => return quit(app),
+            Some(Action::Quit) => {
+                app.popup = None;
+                return ask_quit(app);
+            }
             _ if key.code == KeyCode::Enter => app.popup = None,
             _ => {}
         }
@@ -209,9 +242,35 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     on_action(app, action)
 }
 
-fn quit(app: &mut App) -> Vec<Command> {
+pub(super) fn quit(app: &mut App) -> Vec<Command> {
     app.quit = true;
     vec![Command::Quit]
+}
+
+/// The help's own keys: it scrolls; `?` or Esc closes it.
+fn help_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
+    let page = crate::app::layout::help_rows_visible(app);
+    let end = crate::app::layout::help_scroll_max(app);
+    let scroll = &mut app.help_scroll;
+    match lookup(Scope::Global, &key) {
+        Some(Action::Help | Action::Close) => {
+            app.help = false;
+            app.help_scroll = 0;
+        }
+        Some(Action::Quit) => {
+            app.help = false;
+            return ask_quit(app);
+        }
+        Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+        Some(Action::Down) => *scroll += 1,
+        Some(Action::PageUp) => *scroll = scroll.saturating_sub(page),
+        Some(Action::PageDown) => *scroll += page,
+        Some(Action::Top) => *scroll = 0,
+        Some(Action::Bottom) => *scroll = end,
+        _ => {}
+    }
+    app.help_scroll = app.help_scroll.min(end);
+    Vec::new()
 }
 
 fn on_action(app: &mut App, action: Action) -> Vec<Command> {
@@ -278,8 +337,11 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.notice = Some("Refreshing DNS and mailboxes…".into());
             return vec![Command::Refresh];
         }
-        Action::Help => app.help = true,
-        Action::Quit => return quit(app),
+        Action::Help => {
+            app.help = true;
+            app.help_scroll = 0;
+        }
+        Action::Quit => return ask_quit(app),
         Action::Close => {
             app.notice = None;
             app.mailbox_view.marked.clear();
@@ -432,19 +494,44 @@ fn applied(app: &mut App) -> Vec<Command> {
         return Vec::new();
     }
     let id = step.id.clone();
-    // Recorded even so (the change may be made already), with the gates named.
-    let done = match crate::runbook::eval::applied_warning(step) {
+    let warning = crate::runbook::eval::applied_warning(step);
+    let failing: Vec<String> = step
+        .checks
+        .iter()
+        .filter(|c| c.kind == crate::check::Kind::Gate && !c.status.holds())
+        .map(|c| format!("{} {}: {}", c.status.mark(), c.id, sanitize(&c.evidence)))
+        .collect();
+    let done = match &warning {
         Some(warning) => format!("Recorded: {id} applied. Warning: {warning}."),
         None => format!("Recorded: {id} applied. cutover now watches for its outcome."),
     };
-    vec![Command::Append {
+    let append = Command::Append {
         entry: Entry::Applied {
             at: app.now,
             operator: app.plan.operator.clone(),
             step: id.clone(),
         },
         done,
-    }]
+    };
+    let Some(warning) = warning else {
+        return vec![append];
+    };
+    // The change may be made already, so it can be recorded; but the gates are there
+    // because making it too early costs mail: ask first.
+    let mut text = vec![format!("{warning}.")];
+    text.extend(failing);
+    text.push(format!(
+        "`a` records that you made {id}'s change now. Made before its gates hold, it may cost mail. Record it applied anyway?"
+    ));
+    app.popup = Some(Popup::Ask(Ask {
+        kind: AskKind::AppliedEarly,
+        title: format!("{id}: gates do not hold yet"),
+        text,
+        yes: "record anyway".into(),
+        then: vec![append],
+        notice: None,
+    }));
+    Vec::new()
 }
 
 fn reopen(app: &mut App) {
@@ -493,23 +580,29 @@ fn tick(app: &mut App) {
     }));
 }
 
-/// Whether confirming needs a typed override reason: a check that matters does not hold.
+/// Whether confirming needs a typed override reason: a check that matters does not
+/// hold, or a raised alarm holds the step back.
 pub fn needs_reason(app: &App, popup: &ConfirmPopup) -> bool {
     popup.kind == ConfirmKind::Confirm
-        && app
-            .eval
-            .step(&popup.step)
-            .is_some_and(|s| !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty())
+        && app.eval.step(&popup.step).is_some_and(|s| {
+            !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty()
+                || !alarm_blockers(&s.id, &app.eval.alarms).is_empty()
+        })
 }
 
+/// The override popup: every printable key types into the reason (`y` and `n` too);
+/// only Enter (record) and Esc (cancel) act.
 fn type_reason(app: &mut App, mut popup: ConfirmPopup, key: KeyEvent) -> Vec<Command> {
-    match key.code {
-        KeyCode::Esc => {
+    match lookup(Scope::Reason, &key) {
+        Some(Action::No) => {
             app.popup = None;
             app.notice = Some("Cancelled: nothing was recorded.".into());
             return Vec::new();
         }
-        KeyCode::Enter => return record(app, &popup),
+        Some(Action::Yes) => return record(app, &popup),
+        _ => {}
+    }
+    match key.code {
         KeyCode::Backspace => {
             popup.reason.pop();
         }
@@ -560,7 +653,9 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
             }
         }
         ConfirmKind::Confirm => {
-            let reason = (!popup.reason.is_empty()).then_some(popup.reason.as_str());
+            // With a check that does not hold, what was typed is the override's reason,
+            // even when empty: the one rule then says what is missing.
+            let reason = needs_reason(app, popup).then_some(popup.reason.as_str());
             for m in &targets {
                 match confirmation_entry(
                     status,
@@ -579,9 +674,16 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
                         };
                         commands.push(Command::Append { entry, done });
                     }
-                    Err(Refusal::EmptyReason) | Err(Refusal::Blocked(_)) => {
+                    Err(Refusal::ShortReason) => {
+                        app.notice = Some(format!(
+                            "Not recorded: an override needs a reason of at least {MIN_REASON_CHARS} characters ({} typed).",
+                            popup.reason.trim().chars().count()
+                        ));
+                        return Vec::new();
+                    }
+                    Err(Refusal::Blocked(_)) => {
                         app.notice = Some(
-                            "Refused: checks do not hold. Type why they may be ignored, then Enter."
+                            "Not recorded: checks do not hold. Type why they may be ignored, then Enter."
                                 .into(),
                         );
                         return Vec::new();
@@ -612,12 +714,8 @@ fn copy(app: &mut App) -> Vec<Command> {
         Vec::new()
     };
     let precopy = !app.final_copy_gate_holds();
-    let label = if precopy {
-        "Pre-copy (before the 24 h gate of R12; final-copy still waits for it)"
-    } else {
-        "Copy"
-    };
-    if targets.is_empty() {
+    let label = if precopy { "Early (bulk) copy" } else { "Copy" };
+    let commands = if targets.is_empty() {
         let pauses: Vec<Command> = app
             .history
             .sync
@@ -632,34 +730,46 @@ fn copy(app: &mut App) -> Vec<Command> {
             app.notice = Some(format!("Pausing {} running copies…", pauses.len()));
             return pauses;
         }
-        app.notice = Some(format!("{label}: starting for every mailbox…"));
-        return vec![Command::StartCopy {
+        vec![Command::StartCopy {
             mailbox: None,
             precopy,
-        }];
-    }
-    let mut commands = Vec::new();
-    for m in targets {
-        match running(app, &m) {
-            Some(pid) => commands.push(Command::PauseCopy { mailbox: m, pid }),
-            None => commands.push(Command::StartCopy {
-                mailbox: Some(m),
-                precopy,
-            }),
-        }
-    }
-    app.notice = Some(match commands.as_slice() {
+        }]
+    } else {
+        targets
+            .into_iter()
+            .map(|m| match running(app, &m) {
+                Some(pid) => Command::PauseCopy { mailbox: m, pid },
+                None => Command::StartCopy {
+                    mailbox: Some(m),
+                    precopy,
+                },
+            })
+            .collect()
+    };
+    let what = match commands.as_slice() {
         [
             Command::StartCopy {
                 mailbox: Some(m), ..
             },
-        ] => {
-            format!("{label}: starting for {}…", sanitize(m))
-        }
+        ] => sanitize(m),
+        [Command::StartCopy { mailbox: None, .. }] => "every mailbox".to_string(),
+        _ => format!("{} mailboxes", commands.len()),
+    };
+    let notice = match commands.as_slice() {
         [Command::PauseCopy { mailbox, .. }] => {
             format!("Pausing the copy of {}…", sanitize(mailbox))
         }
-        _ => format!("{label}: {} mailboxes…", commands.len()),
-    });
+        _ => format!("{label}: starting for {what}…"),
+    };
+    let starts = commands
+        .iter()
+        .any(|c| matches!(c, Command::StartCopy { .. }));
+    if precopy && starts {
+        app.popup = Some(Popup::Ask(early_copy_question(
+            app, &what, commands, notice,
+        )));
+        return Vec::new();
+    }
+    app.notice = Some(notice);
     commands
 }

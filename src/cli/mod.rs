@@ -10,6 +10,7 @@
 
 mod cockpit;
 mod dns;
+mod new_mx;
 mod plan;
 mod status;
 mod steps;
@@ -107,6 +108,10 @@ does not exist (nothing written); 2 usage."
         /// No network I/O: checks that need live data are unknown.
         #[arg(long)]
         offline: bool,
+        /// Ask the new MX now whether it accepts every address (RCPT TO, never DATA);
+        /// without it, the journal's last answer is shown with its age.
+        #[arg(long, conflicts_with = "offline")]
+        probe_smtp: bool,
     },
     /// Record that you made a step's change (at the DNS host or elsewhere); no gate.
     Applied {
@@ -119,7 +124,8 @@ does not exist (nothing written); 2 usage."
         /// Tick one mailbox of a per-mailbox step.
         #[arg(long)]
         mailbox: Option<String>,
-        /// Confirm although checks fail; the reason is journaled verbatim.
+        /// Confirm although checks fail; the reason (at least 10 characters) is journaled
+        /// verbatim.
         #[arg(long = "override", value_name = "REASON")]
         override_reason: Option<String>,
         /// No network I/O: record the latest evidence the journal holds.
@@ -254,13 +260,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Some(Command::Check) => plan::check(path)?,
         Some(Command::Timeline { format }) => plan::timeline(&load_plan(path)?, format)?,
         Some(Command::Notice) => print!("{}", plan::notice(&load_plan(path)?)),
-        Some(Command::Status { json, offline }) => {
-            status::run(&load_plan(path)?, json, offline, &clock)?
-        }
+        Some(Command::Status {
+            json,
+            offline,
+            probe_smtp,
+        }) => status::run(&load_plan(path)?, json, offline, probe_smtp, &clock)?,
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
             return cockpit::run(&load_plan(path)?, false).map(ExitCode::from);
         }
-        None => status::run(&load_plan(path)?, false, false, &clock)?,
+        None => status::run(&load_plan(path)?, false, false, false, &clock)?,
         Some(Command::Tui { offline }) => {
             return cockpit::run(&load_plan(path)?, offline).map(ExitCode::from);
         }

@@ -156,11 +156,11 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
             }
             let p = &loaded.plan;
             println!(
-                "{}: the plan is valid: {} → {}, {} mailboxes, day 1 on {}{}",
+                "{}: the plan is valid: {} → {}, {}, day 1 on {}{}",
                 path.display(),
                 sanitize(&p.old.name),
                 sanitize(&p.new.name),
-                p.mailboxes.len(),
+                crate::units::count(p.mailboxes.len() as u64, "mailbox", "mailboxes"),
                 timeline::working_dates(p, 1)
                     .first()
                     .map(|d| d.to_string())

@@ -14,7 +14,11 @@ use crate::units::countdown;
 
 /// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
 /// with `synced_percent` and `verified` from the copies the journal records.
-fn mailboxes_json(session: &Session, observed: &Observations) -> serde_json::Value {
+fn mailboxes_json(
+    session: &Session,
+    observed: &Observations,
+    new_mx: &super::new_mx::Shown,
+) -> serde_json::Value {
     let unknown_side = |login: &str| serde_json::json!({"login": login, "messages": null, "folders": [], "error": observed.mail_note});
     let mut rows: Vec<serde_json::Value> = match &observed.mail {
         Some(probes) => probes
@@ -39,6 +43,7 @@ fn mailboxes_json(session: &Session, observed: &Observations) -> serde_json::Val
     };
     for row in &mut rows {
         let address = row["address"].as_str().unwrap_or_default().to_string();
+        row["new_mx"] = new_mx.mailbox_json(&session.plan, &address);
         if let Some(sync) = session.history.sync.get(&address) {
             let total = sync.messages_done + sync.messages_left;
             if row["synced_percent"].is_null() && total > 0 {
@@ -59,11 +64,20 @@ pub(crate) fn run(
     plan: &Plan,
     json: bool,
     offline: bool,
+    probe_smtp: bool,
     clock: &dyn Clock,
 ) -> Result<(), Failure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
+    let (fresh, failed) = match probe_smtp && !offline {
+        true => match session.probe_smtp(clock)? {
+            Ok(probe) => (Some(probe), None),
+            Err(why) => (None, Some(why)),
+        },
+        false => (None, None),
+    };
     let now = clock.now();
+    let new_mx = super::new_mx::Shown::pick(&session.history, fresh, failed, now);
     let eval = session.evaluate(now, &observed);
     let eval = session.record_observed_steps(eval, now, &observed)?;
     let text = if json {
@@ -72,20 +86,38 @@ pub(crate) fn run(
             Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
             None => serde_json::Value::Null,
         };
-        value["mailboxes"] = mailboxes_json(&session, &observed);
+        value["mailboxes"] = mailboxes_json(&session, &observed, &new_mx);
+        value["smtp"] = new_mx.hosts_json(plan, now);
+        value["dns_host_card"] =
+            serde_json::to_value(host_card(&eval, plan, &observed)).map_err(Failure::Json)?;
         format!("{}\n", to_json(&value)?)
     } else {
         let mut text = status_text(&session, &eval);
+        if let Some(card) = host_card(&eval, plan, &observed) {
+            text.push('\n');
+            text.push_str(&card.text("  "));
+        }
         if let Some(snapshot) = &observed.dns {
             text.push_str("\nDNS\n");
             text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
         }
         text.push_str(&mailboxes_text(&session, &observed));
+        text.push_str(&new_mx.text(plan));
         text
     };
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
+}
+
+/// "At your DNS host now" for the next step, when it changes records there.
+fn host_card(
+    eval: &Evaluation,
+    plan: &Plan,
+    observed: &Observations,
+) -> Option<crate::dns::host_card::HostCard> {
+    let next = eval.next.as_ref()?;
+    crate::dns::host_card::host_card(&next.step, plan, observed.dns.as_ref())
 }
 
 /// The mailboxes in short: logins and counts on both sides, copy state; at most 20 rows.

@@ -1,7 +1,7 @@
 //! The commands that record what the operator did: `applied`, `confirm` and `reopen`.
 //! Each is refused while another process drives the migration.
 
-use crate::actions::{Refusal, confirmation_entry};
+use crate::actions::{MIN_REASON_CHARS, Refusal, confirmation_entry, reason_is_enough};
 use crate::clock::Clock;
 use crate::journal::Entry;
 use crate::plan::Plan;
@@ -47,6 +47,12 @@ pub(crate) fn confirm(
     let mut session = Session::open(plan)?;
     let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;
+    // Before any measuring: a missing reason is a usage error, whatever the checks say.
+    if let Some(reason) = override_reason
+        && !reason_is_enough(reason)
+    {
+        return Err(short_reason(reason));
+    }
     let mailbox = match mailbox {
         Some(m) if !def.per_mailbox => {
             return Err(Failure::Usage(format!(
@@ -58,6 +64,13 @@ pub(crate) fn confirm(
         Some(m) => Some(session.mailbox(m)?),
         None => None,
     };
+    // The new MX is asked afresh when this step is gated on its answers.
+    if !offline
+        && def.gate.iter().any(|g| g == crate::smtp::NEW_MX_ACCEPTS)
+        && let Err(why) = session.probe_smtp(clock)?
+    {
+        eprintln!("warning: {why}");
+    }
     let observed = session.observe(clock, offline)?;
     let now = clock.now();
     let eval = session.evaluate(now, &observed);
@@ -79,11 +92,7 @@ pub(crate) fn confirm(
         &eval.alarms,
     ) {
         Ok(entry) => entry,
-        Err(Refusal::EmptyReason) => {
-            return Err(Failure::Usage(
-                "--override needs a reason: say why the failing checks may be ignored".into(),
-            ));
-        }
+        Err(Refusal::ShortReason) => return Err(short_reason(override_reason.unwrap_or(""))),
         Err(Refusal::Blocked(blockers)) => {
             return Err(Failure::Refused {
                 what,
@@ -101,6 +110,19 @@ pub(crate) fn confirm(
         _ => println!("Recorded: {what} confirmed."),
     }
     Ok(())
+}
+
+/// The refusal of an override whose reason is too short (exit 2).
+fn short_reason(reason: &str) -> Failure {
+    let typed = reason.trim().chars().count();
+    let given = match typed {
+        0 => "an empty one".to_string(),
+        1 => "one of 1 character".to_string(),
+        n => format!("one of {n} characters"),
+    };
+    Failure::Usage(format!(
+        "--override needs a reason of at least {MIN_REASON_CHARS} characters, not {given}: say why the failing checks may be ignored (it is journaled verbatim), e.g. --override \"TTL checked by phone with the DNS host\""
+    ))
 }
 
 /// `cutover reopen STEP`: takes back a confirmation, or one mailbox's tick.

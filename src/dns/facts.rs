@@ -83,11 +83,14 @@ pub fn dns_facts(
             keys::TTL_LOWERED,
             json!({ "mx_ttl": mx_ttl, "txt_ttl": txt_ttl, "servers": authoritative.len() }),
             format!(
-                "All {} authoritative servers serve MX with TTL {} s and TXT with TTL {} s (migration TTL {} s).",
-                authoritative.len(),
-                mx_ttl,
-                txt_ttl,
-                plan.dns.migration_ttl
+                "{} MX with TTL {} and TXT with TTL {} (migration TTL {}).",
+                match authoritative.len() {
+                    1 => "The 1 authoritative server serves".to_string(),
+                    n => format!("All {n} authoritative servers serve"),
+                },
+                crate::units::ttl(mx_ttl),
+                crate::units::ttl(txt_ttl),
+                crate::units::ttl(plan.dns.migration_ttl)
             ),
         ));
     }
@@ -498,6 +501,7 @@ mod tests {
                 servers: vec![ServerView {
                     address: "127.0.0.1:5300".parse().unwrap(),
                     role: Role::Authoritative,
+                    ns_host: None,
                     answers: vec![answer(Rtype::MX, ttl, mx), answer(Rtype::TXT, ttl, txt)],
                 }],
                 discovery_error: None,

@@ -7,6 +7,7 @@
 //!   (the grammar of names, MX texts and SPF records is `crate::syntax`'s).
 //! - [`facts`]: first-seen facts for the journal, and their replay.
 //! - [`checks`]: the DNS checks of the runbook's steps, and the records to paste.
+//! - [`host_card`]: "at your DNS host now", what a DNS step changes as a diff with TTLs.
 //!
 //! How a one-shot command (`status`, `dns`) uses it:
 //!
@@ -29,6 +30,7 @@ pub mod discover;
 pub mod dkim;
 pub mod dmarc;
 pub mod facts;
+pub mod host_card;
 pub mod matrix;
 pub mod mta_sts;
 pub mod mx;

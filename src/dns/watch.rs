@@ -46,6 +46,9 @@ pub struct ServerView {
     /// Always with its port (`"ip:port"` in JSON).
     pub address: SocketAddr,
     pub role: Role,
+    /// The NS host name an authoritative server was found under (discovered servers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_host: Option<String>,
     pub answers: Vec<Answer>,
 }
 
@@ -286,14 +289,12 @@ pub async fn one_round_with(
 }
 
 /// The plan's authoritative servers, or those found through NS at the resolvers.
-async fn authoritative_servers(
-    plan: &Plan,
-    clock: &dyn Clock,
-) -> (Vec<SocketAddr>, Option<String>) {
+async fn authoritative_servers(plan: &Plan, clock: &dyn Clock) -> (Vec<NsServer>, Option<String>) {
     if !plan.dns.authoritative.is_empty() {
-        return (plan.dns.authoritative.clone(), None);
+        let given = plan.dns.authoritative.iter().map(|&a| (a, None)).collect();
+        return (given, None);
     }
-    match discover(plan, clock).await {
+    match discover_named(plan, clock).await {
         Ok(found) => (found, None),
         Err(why) => (vec![], Some(why.to_string())),
     }
@@ -320,8 +321,20 @@ pub enum NsNotFound {
     NoAddress { domain: String },
 }
 
+/// An authoritative server and the NS host name it was found under.
+type NsServer = (SocketAddr, Option<String>);
+
 /// NS of the domain at the resolvers, then the NS hosts' A/AAAA, port 53.
 pub async fn discover(plan: &Plan, clock: &dyn Clock) -> Result<Vec<SocketAddr>, NsNotFound> {
+    Ok(discover_named(plan, clock)
+        .await?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// [`discover`], each address with the NS host it was found under.
+async fn discover_named(plan: &Plan, clock: &dyn Clock) -> Result<Vec<NsServer>, NsNotFound> {
     if plan.dns.resolvers.is_empty() {
         return Err(NsNotFound::NoResolvers);
     }
@@ -348,22 +361,24 @@ pub async fn discover(plan: &Plan, clock: &dyn Clock) -> Result<Vec<SocketAddr>,
             let timeout = plan.dns.timeout;
             let host = host.clone();
             lookups.spawn(async move {
-                first_definite_at(&plan_resolvers, timeout, &host, rtype, now).await
+                let answer = first_definite_at(&plan_resolvers, timeout, &host, rtype, now).await;
+                (host, answer)
             });
         }
     }
-    let mut found = Vec::new();
+    let mut found: Vec<NsServer> = Vec::new();
     while let Some(done) = lookups.join_next().await {
-        if let Ok(Some(answer)) = done {
+        if let Ok((host, Some(answer))) = done {
             for record in &answer.records {
                 if let Ok(ip) = record.parse::<std::net::IpAddr>() {
-                    found.push(SocketAddr::new(ip, 53));
+                    found.push((SocketAddr::new(ip, 53), Some(host.clone())));
                 }
             }
         }
     }
+    // One column per address; two NS names on one address keep the first in name order.
     found.sort();
-    found.dedup();
+    found.dedup_by(|a, b| a.0 == b.0);
     if found.is_empty() {
         return Err(NsNotFound::NoAddress {
             domain: plan.domain.clone(),
@@ -411,20 +426,22 @@ async fn run_round(
     clock: &dyn Clock,
     options: &RoundOptions,
     round: u64,
-    authoritative: &[SocketAddr],
+    authoritative: &[NsServer],
     discovery_error: Option<String>,
 ) -> DnsSnapshot {
     let measured_at = clock.now();
     let mut servers: Vec<ServerView> = authoritative
         .iter()
-        .map(|&address| ServerView {
-            address,
+        .map(|(address, ns_host)| ServerView {
+            address: *address,
             role: Role::Authoritative,
+            ns_host: ns_host.clone(),
             answers: vec![],
         })
         .chain(plan.dns.resolvers.iter().map(|&address| ServerView {
             address,
             role: Role::Resolver,
+            ns_host: None,
             answers: vec![],
         }))
         .collect();
@@ -649,7 +666,7 @@ pub async fn run_watcher(
 ) {
     let mut interval = plan.dns.poll;
     let mut round: u64 = 0;
-    let mut authoritative: Vec<SocketAddr> = vec![];
+    let mut authoritative: Vec<NsServer> = vec![];
     let mut discovery_error: Option<String> = None;
     loop {
         round += 1;

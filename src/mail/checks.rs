@@ -19,8 +19,9 @@ pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
             Kind::Outcome,
             Status::Unknown,
             format!(
-                "{} of {expected} mailboxes probed on the new server so far",
-                probes.len()
+                "{} of {} probed on the new server so far",
+                probes.len(),
+                crate::units::count(expected as u64, "mailbox", "mailboxes")
             ),
         );
     }
@@ -35,8 +36,8 @@ pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
             Kind::Outcome,
             Status::Pass,
             format!(
-                "cutover logged in to all {} mailboxes on the new server: the accounts work (each employee's own login is the operator's tick)",
-                probes.len()
+                "cutover logged in to {} on the new server: the accounts work (each employee's own login is the operator's tick)",
+                crate::units::all(probes.len() as u64, "mailbox", "mailboxes")
             ),
         )
     } else if probes
@@ -58,9 +59,9 @@ pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
             Kind::Outcome,
             Status::Fail,
             format!(
-                "cutover cannot log in to {} of {} mailboxes on the new server, so those accounts do not work yet: {}",
+                "cutover cannot log in to {} of {} on the new server, so those accounts do not work yet: {}",
                 failing.len(),
-                probes.len(),
+                crate::units::count(probes.len() as u64, "mailbox", "mailboxes"),
                 failing.join(", ")
             ),
         )
@@ -211,8 +212,9 @@ pub fn copy_verified(report: Option<&SyncReport>, expected: usize) -> Check {
             Kind::Outcome,
             Status::Fail,
             format!(
-                "only {} of {expected} mailboxes copied",
-                report.mailboxes.len()
+                "only {} of {} copied",
+                report.mailboxes.len(),
+                crate::units::count(expected as u64, "mailbox", "mailboxes")
             ),
         )
     } else if incomplete.is_empty() {
@@ -220,7 +222,10 @@ pub fn copy_verified(report: Option<&SyncReport>, expected: usize) -> Check {
             id,
             Kind::Outcome,
             Status::Pass,
-            format!("all {} mailboxes verified complete", report.mailboxes.len()),
+            format!(
+                "{} verified complete",
+                crate::units::all(report.mailboxes.len() as u64, "mailbox", "mailboxes")
+            ),
         )
     } else {
         Check::new(

@@ -85,8 +85,8 @@ fn pop3_fetch_all(probes: &[MailboxProbe]) -> Check {
         Status::Warn
     };
     let mut evidence = format!(
-        "{fetching} of {} mailboxes already hold their old INBOX on the new server",
-        probes.len()
+        "{fetching} of {} already hold their old INBOX on the new server",
+        crate::units::count(probes.len() as u64, "mailbox", "mailboxes")
     );
     if !without.is_empty() {
         evidence.push_str(&format!("; not yet: {}", list(&without)));
@@ -295,8 +295,8 @@ fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History
         Kind::Outcome,
         Status::Pass,
         format!(
-            "all {} mailboxes verified complete after the 24 h gate",
-            plan.mailboxes.len()
+            "{} verified complete after the 24 h gate",
+            crate::units::all(plan.mailboxes.len() as u64, "mailbox", "mailboxes")
         ),
     )
 }
@@ -401,6 +401,7 @@ mod tests {
                 address: a.to_string(),
                 old_login: a.to_string(),
                 new_login: a.to_string(),
+                ..Mailbox::default()
             })
             .collect();
         plan

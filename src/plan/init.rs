@@ -224,6 +224,12 @@ impl Provider {
             WhichSide::Old => format!("imap = {url}"),
             WhichSide::New => format!("imap = {{ url = {url} }}"),
         });
+        if which == WhichSide::New {
+            t.push(
+                "# smtp = [\"192.0.2.25:2525\"]   # where the SMTP probe asks each MX host (one \"host:port\" each, in mx's order); unset: each by name, port 25"
+                    .to_string(),
+            );
+        }
         t.extend(self.login_and_limits_comments());
         t.join("\n")
     }

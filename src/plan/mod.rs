@@ -1,5 +1,6 @@
 //! The plan file: what operators write by hand, loaded and validated into a `Plan`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,38 @@ pub struct DnsPlan {
     pub resolvers: Vec<SocketAddr>,
     /// Authoritative servers; empty means "discover from NS".
     pub authoritative: Vec<SocketAddr>,
+    /// The names the plan gives servers (`{ address = "…", name = "…" }` entries).
+    pub names: BTreeMap<SocketAddr, String>,
+}
+
+impl DnsPlan {
+    /// What to call a server on screen: the plan's name for it, else the operator of a
+    /// well-known public resolver, else nothing (the address stands for itself).
+    pub fn server_name(&self, address: SocketAddr) -> Option<String> {
+        self.names
+            .get(&address)
+            .cloned()
+            .or_else(|| well_known_resolver(address).map(str::to_string))
+    }
+}
+
+/// The operator of a well-known public resolver address, asked on port 53.
+pub fn well_known_resolver(address: SocketAddr) -> Option<&'static str> {
+    if address.port() != 53 {
+        return None;
+    }
+    // IpAddr's text is canonical: "2620:00fe::fe" reads "2620:fe::fe".
+    let ip = address.ip().to_string();
+    let operator = match ip.as_str() {
+        "1.1.1.1" | "1.0.0.1" | "2606:4700:4700::1111" | "2606:4700:4700::1001" => "Cloudflare",
+        "8.8.8.8" | "8.8.4.4" | "2001:4860:4860::8888" | "2001:4860:4860::8844" => "Google",
+        "9.9.9.9" | "149.112.112.112" | "2620:fe::fe" | "2620:fe::9" => "Quad9",
+        "208.67.222.222" | "208.67.220.220" | "2620:119:35::35" | "2620:119:53::53" => "OpenDNS",
+        "94.140.14.14" | "94.140.15.15" => "AdGuard",
+        "76.76.2.0" | "76.76.10.0" => "Control D",
+        _ => return None,
+    };
+    Some(operator)
 }
 
 /// One side of the migration: the old or the new mail service.
@@ -56,6 +89,27 @@ pub struct Side {
     pub spf: Vec<String>,
     pub dkim_selector: Option<String>,
     pub imap: ImapEndpoint,
+    /// `[new] smtp`: where to reach each MX host for the SMTP probe, in the order of
+    /// `mx` (a test server, a provider's separate inbound host); empty: each MX host
+    /// by its name on port 25. Only `[new]` may have it.
+    pub smtp: Vec<SmtpAddress>,
+}
+
+/// Where an MX host's SMTP server listens: a name or an IP address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for SmtpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// An MX record as planned: preference and host (lowercase, with trailing dot).
@@ -159,11 +213,14 @@ impl Default for SyncPlan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mailbox {
     pub address: String,
     pub old_login: String,
     pub new_login: String,
+    /// Other addresses that deliver to this mailbox (`aliases = [...]`): the new MX
+    /// must accept them too.
+    pub aliases: Vec<String>,
 }
 
 impl Mailbox {
@@ -203,6 +260,18 @@ impl Plan {
             WhichSide::Old => &self.old,
             WhichSide::New => &self.new,
         }
+    }
+
+    /// Every address the new MX must accept: each mailbox's address, then its aliases,
+    /// in the plan's order, each once (compared without case).
+    pub fn addresses(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.mailboxes
+            .iter()
+            .flat_map(|m| std::iter::once(&m.address).chain(&m.aliases))
+            .filter(|a| seen.insert(a.to_lowercase()))
+            .cloned()
+            .collect()
     }
 }
 

@@ -212,6 +212,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         live_checks.extend(crate::mail::steps::step_checks(
             &def.id, plan, mail, history, now,
         ));
+        live_checks.extend(crate::smtp::steps::step_checks(&def.id, plan, history, now));
         for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
             for id in ids {
                 let check = builtin_check(id, kind, def, inputs)
@@ -380,7 +381,10 @@ fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Op
                     id,
                     kind,
                     Status::Pass,
-                    format!("all {} mailboxes ticked", plan.mailboxes.len()),
+                    format!(
+                        "{} ticked",
+                        crate::units::all(plan.mailboxes.len() as u64, "mailbox", "mailboxes")
+                    ),
                 )
             } else {
                 let shown: Vec<&str> = missing.iter().take(3).copied().collect();
@@ -394,9 +398,9 @@ fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Op
                     kind,
                     Status::Fail,
                     format!(
-                        "{} of {} mailboxes not ticked yet: {}{more}",
+                        "{} of {} not ticked yet: {}{more}",
                         missing.len(),
-                        plan.mailboxes.len(),
+                        crate::units::count(plan.mailboxes.len() as u64, "mailbox", "mailboxes"),
                         shown.join(", ")
                     ),
                 )

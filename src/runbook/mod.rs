@@ -173,6 +173,23 @@ mod tests {
     }
 
     #[test]
+    fn every_smtp_check_is_a_gate_in_the_runbook() {
+        for step in &Runbook::standard().steps {
+            for id in crate::smtp::steps::check_ids(&step.id) {
+                assert!(
+                    step.gate.iter().any(|l| l == id),
+                    "{}: {id} missing",
+                    step.id
+                );
+            }
+        }
+        assert_eq!(
+            crate::smtp::steps::check_ids(crate::smtp::steps::GATED_STEP),
+            [crate::smtp::NEW_MX_ACCEPTS]
+        );
+    }
+
+    #[test]
     fn the_embedded_runbook_has_every_step_in_order() {
         let runbook = Runbook::standard();
         let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();

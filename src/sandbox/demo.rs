@@ -126,20 +126,14 @@ pub fn write_plan(dir: &Path, world: &World) -> Result<PathBuf, DemoError> {
         dir: dir.to_path_buf(),
         source,
     };
-    let quoted = |addrs: Vec<String>| {
-        addrs
-            .iter()
-            .map(|a| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let resolvers = quoted(
-        world
-            .resolver_addrs()
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
-    );
+    // Named as an operator would name them, so the DNS pane's columns read as roles.
+    let resolvers = world
+        .resolver_addrs()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{{ address = \"{a}\", name = \"resolver {}\" }}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut plan = format!(
         "# cutover rehearsal plan: every server runs in-process on 127.0.0.1 (cutover demo).\n\
 domain = \"{domain}\"\n\
@@ -154,7 +148,7 @@ restore_ttl = {{ mx = \"{restore_mx}h\", txt = \"{restore_txt}h\" }}\n\
 poll = \"5m\"\n\
 timeout = \"2s\"\n\
 resolvers = [{resolvers}]\n\
-authoritative = [\"{zone}\"]\n\
+authoritative = [{{ address = \"{zone}\", name = \"ns1.{domain}\" }}]\n\
 \n\
 [old]\n\
 name = \"Old host (rehearsal)\"\n\
@@ -168,6 +162,7 @@ mx = [\"10 {new_mx}.\"]\n\
 spf = [\"a:{new_mx}\"]\n\
 dkim_selector = \"{DKIM_SELECTOR}\"\n\
 imap = {{ url = \"{new}\", tls = \"none\" }}\n\
+smtp = [\"{new_smtp}\"]\n\
 \n\
 [credentials]\n\
 secrets_file = \"secrets.toml\"\n\
@@ -184,6 +179,7 @@ concurrency = 8\n",
         new_mx = spec.new_mx,
         old = world.imap_endpoint(WhichSide::Old).url,
         new = world.imap_endpoint(WhichSide::New).url,
+        new_smtp = world.new_smtp.addr(),
     );
     let mut secrets = String::from("# Rehearsal passwords (generated; valid only for this run).\n");
     for employee in &world.employees {
@@ -295,11 +291,16 @@ mod interactive {
     use jiff::SignedDuration;
     use tokio::sync::mpsc;
 
+    use std::sync::Mutex;
+
+    use jiff::Timestamp;
+
     use super::super::SimClock;
-    use super::super::autopilot::message;
+    use super::super::autopilot::{CopyRun, Report, Server, interactive_report, message};
     use super::super::mailflow::{Delivery, MailRoutes, Pop3Fetch, Sender};
     use super::super::operator::{self, Action};
     use super::super::world::World;
+    use crate::app::rehearsal::RehearsalUpdate;
     use crate::app::{Event, Rehearse};
     use crate::clock::Clock;
     use crate::journal::Journal;
@@ -314,18 +315,70 @@ mod interactive {
     /// Every mailbox is probed again this often, in simulated time.
     const PROBE_EVERY: Duration = Duration::from_secs(30 * 60);
 
+    /// What the sandbox counts while a person drives, for the summary at the end.
+    #[derive(Default)]
+    pub struct Tally {
+        /// The report's mail and copy counts (the rest comes from the journal at the end).
+        pub report: Report,
+        /// When each message a sender delivered reached the old server.
+        pub old_deliveries: Vec<Timestamp>,
+    }
+
+    pub type SharedTally = Arc<Mutex<Tally>>;
+
+    fn counting(tally: &SharedTally) -> std::sync::MutexGuard<'_, Tally> {
+        // Counters only: a poisoned lock still holds usable numbers.
+        tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The summary of this run so far, from its journal, the sandbox's counts and the servers.
+    pub fn summary(plan: &Plan, world: &World, tally: &SharedTally) -> Option<Report> {
+        let journal = Journal::open(Journal::path_for_plan(&plan.path)).ok()?;
+        let entries = journal.replay().ok()?.entries;
+        let runbook = crate::runbook::Runbook::for_plan(plan);
+        let (report, old) = {
+            let t = counting(tally);
+            (t.report.clone(), t.old_deliveries.clone())
+        };
+        Some(interactive_report(
+            report,
+            &old,
+            &entries,
+            &runbook,
+            world,
+            world.clock.now(),
+        ))
+    }
+
+    fn clock_update(clock: &SimClock) -> Event {
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: clock.speed(),
+            paused: clock.is_paused(),
+        })
+    }
+
     /// The cockpit's own workers (DNS watcher, prober, the facts they journal) on the
     /// sandbox's clock and servers; besides them, the senders and POP3 fetches, the copy key's
     /// engine, and the DNS host console behind the rehearsal keys.
-    pub fn workers(world: Arc<World>, sandbox: tokio::runtime::Handle) -> StartWorkers {
+    pub fn workers(
+        world: Arc<World>,
+        sandbox: tokio::runtime::Handle,
+        tally: SharedTally,
+    ) -> StartWorkers {
         Box::new(move |plan: &Plan, events: mpsc::Sender<Event>| {
             let mut workers = crate::live::start(plan, setup(&world), events.clone());
+            // The header shows the clock from the first frame: paused, on the introduction.
+            let _ = events.try_send(clock_update(&world.clock));
             let (console_tx, console_rx) = mpsc::channel::<RehearsalRequest>(16);
             let (fetches_tx, fetches_rx) = mpsc::channel::<Vec<Pop3Fetch>>(4);
-            let copy = start_copier(plan.clone(), world.clone(), events.clone());
-            sandbox.spawn(mail_traffic(world.clone(), fetches_rx));
+            let copy = start_copier(plan.clone(), world.clone(), events.clone(), tally.clone());
+            sandbox.spawn(mail_traffic(world.clone(), fetches_rx, tally.clone()));
             sandbox.spawn(console(
-                world.clone(),
+                Console {
+                    world: world.clone(),
+                    plan: plan.clone(),
+                    tally,
+                },
                 console_rx,
                 events,
                 workers.refresh.clone(),
@@ -360,6 +413,7 @@ mod interactive {
         plan: Plan,
         world: Arc<World>,
         events: mpsc::Sender<Event>,
+        tally: SharedTally,
     ) -> mpsc::Sender<Option<String>> {
         let (tx, mut rx) = mpsc::channel::<Option<String>>(1);
         std::thread::spawn(move || {
@@ -391,6 +445,11 @@ mod interactive {
                     };
                     let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
                     let verified = report.mailboxes.iter().filter(|m| m.verified()).count();
+                    counting(&tally).report.copies.push(CopyRun {
+                        at: world.clock.now(),
+                        copied,
+                        verified: verified == report.mailboxes.len(),
+                    });
                     let mut notice = format!(
                         "Copy done: {copied} messages copied; {verified} of {} mailboxes verified complete.",
                         report.mailboxes.len()
@@ -415,7 +474,11 @@ mod interactive {
 
     /// Senders deliver through the public resolvers every simulated minute; the POP3 fetches
     /// the employees set up (key 4) run every quarter hour.
-    async fn mail_traffic(world: Arc<World>, mut set_up: mpsc::Receiver<Vec<Pop3Fetch>>) {
+    async fn mail_traffic(
+        world: Arc<World>,
+        mut set_up: mpsc::Receiver<Vec<Pop3Fetch>>,
+        tally: SharedTally,
+    ) {
         let mut routes = MailRoutes::new();
         routes
             .add(&world.spec.old_mx, world.old.store().clone())
@@ -437,10 +500,18 @@ mod interactive {
         let per_minute = MAIL_PER_MAILBOX_HOUR * users.len() as f64 / 60.0;
         let mut due = 0.0;
         let mut sent: u64 = 0;
-        let mut queue: Vec<(String, Vec<u8>)> = Vec::new();
+        // (user, message, deferred before)
+        let mut queue: Vec<(String, Vec<u8>, bool)> = Vec::new();
         let mut minute: u64 = 0;
+        let start = world.clock.now();
         loop {
             let now = world.clock.now();
+            let day = start
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date()
+                .until(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())
+                .map_or(0, |span| span.get_days());
+            let day = u32::try_from(day).unwrap_or(0) + 1;
             due += per_minute;
             while due >= 1.0 && !users.is_empty() {
                 due -= 1.0;
@@ -449,13 +520,42 @@ mod interactive {
                 queue.push((
                     user.clone(),
                     message(sent, &user, &world.spec.domain, now, "customer"),
+                    false,
                 ));
             }
-            for (i, (user, raw)) in std::mem::take(&mut queue).into_iter().enumerate() {
+            let (mut deferred, mut first_deferred) = (0, 0);
+            let mut delivered = Vec::new();
+            let mut bounced = Vec::new();
+            for (i, (user, raw, before)) in std::mem::take(&mut queue).into_iter().enumerate() {
                 let sender = &senders[i % senders.len()];
-                if let Delivery::Deferred { .. } = sender.send(&user, raw.clone()).await {
-                    queue.push((user, raw));
+                match sender.send(&user, raw.clone()).await {
+                    Delivery::Deferred { .. } => {
+                        deferred += 1;
+                        first_deferred += u64::from(!before);
+                        queue.push((user, raw, true));
+                    }
+                    Delivery::Delivered { host, .. } => {
+                        delivered.push(if host.trim_end_matches('.') == world.spec.old_mx {
+                            Server::Old
+                        } else {
+                            Server::New
+                        })
+                    }
+                    Delivery::Bounced { host, user } => bounced.push(format!("{user} at {host}")),
                 }
+            }
+            {
+                let mut t = counting(&tally);
+                for server in delivered {
+                    *t.report.delivered.entry((day, server)).or_insert(0) += 1;
+                    if server == Server::Old {
+                        t.old_deliveries.push(now);
+                    }
+                }
+                t.report.deferrals += deferred;
+                t.report.deferred_messages += first_deferred;
+                t.report.bounced.extend(bounced);
+                t.report.still_queued = queue.len() as u64;
             }
             // The fetches are set up once; pressing the key again changes nothing.
             while let Ok(new) = set_up.try_recv() {
@@ -465,7 +565,9 @@ mod interactive {
             }
             if minute.is_multiple_of(15) {
                 for fetch in &mut fetches {
-                    let _ = fetch.run(&world.clock);
+                    if let Ok(n) = fetch.run(&world.clock) {
+                        counting(&tally).report.pop3_fetched += n as u64;
+                    }
                 }
             }
             minute += 1;
@@ -476,16 +578,34 @@ mod interactive {
 
     /// The DNS host console, the mail servers and the clock, behind the rehearsal keys; after
     /// each key the live workers measure again.
-    async fn console(
+    /// What the console acts on.
+    struct Console {
         world: Arc<World>,
+        plan: Plan,
+        tally: SharedTally,
+    }
+
+    async fn console(
+        console: Console,
         mut requests: mpsc::Receiver<RehearsalRequest>,
         events: mpsc::Sender<Event>,
         refresh: Vec<mpsc::Sender<()>>,
         fetches: mpsc::Sender<Vec<Pop3Fetch>>,
     ) {
+        let world = &console.world;
         while let Some(request) = requests.recv().await {
+            if request.what == Rehearse::Summary {
+                if let Some(report) = summary(&console.plan, world, &console.tally) {
+                    let lines = report.render().lines().map(str::to_string).collect();
+                    let update = Event::Rehearsal(RehearsalUpdate::Summary(lines));
+                    if events.send(update).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             let notice = match Action::for_key(request.what) {
-                Some(action) => match operator::perform(&world, action).await {
+                Some(action) => match operator::perform(world, action).await {
                     Ok(done) => {
                         if !done.fetches.is_empty() {
                             let _ = fetches.send(done.fetches).await;
@@ -494,7 +614,13 @@ mod interactive {
                     }
                     Err(why) => format!("REHEARSAL: {why}"),
                 },
-                None => format!("REHEARSAL: {}", clock_key(&world.clock, request)),
+                None => {
+                    let text = clock_key(&world.clock, request);
+                    if events.send(clock_update(&world.clock)).await.is_err() {
+                        return;
+                    }
+                    format!("REHEARSAL: {text}")
+                }
             };
             for worker in &refresh {
                 let _ = worker.try_send(());
@@ -588,19 +714,29 @@ fn run_interactive(opts: &DemoOptions) -> Result<u8, DemoError> {
         })?
         .plan;
     quiet_sandbox_logs(&crate::tui::log_path_for_plan(&plan_path));
+    // Paused on the introduction until the operator presses p.
+    world.clock.pause();
     let world = std::sync::Arc::new(world);
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(world.clock.clone());
-    let workers = interactive::workers(world.clone(), sandbox.handle().clone());
+    let tally = interactive::SharedTally::default();
+    let workers = interactive::workers(world.clone(), sandbox.handle().clone(), tally.clone());
     let code = crate::tui::run(
         &plan,
         crate::tui::Options {
             offline: false,
             clock: Some(clock),
             rehearsal: true,
+            rehearsal_kept: opts.keep.is_some(),
         },
         Some(workers),
     )
     .map_err(|e| DemoError::Cockpit(e.to_string()))?;
+    // Quitting after the switch: the summary of the run stays on the terminal.
+    if let Some(report) = interactive::summary(&plan, &world, &tally)
+        && report.switch_at.is_some()
+    {
+        print!("{}", report.render());
+    }
     if opts.keep.is_some() {
         println!(
             "The rehearsal's plan and journal are kept in {}.",

@@ -8,6 +8,7 @@
 //! - [`imap`]: [`ImapServer`] and its [`Mailstore`], a small in-memory IMAP4rev1 server.
 //! - [`mailflow`]: [`Sender`]s that deliver where the MX they resolve points, and the
 //!   employees' [`Pop3Fetch`].
+//! - [`smtp_server`]: [`SmtpServer`], the new MX answering `RCPT TO` for the probe.
 //! - [`operator`]: every change made by hand at the DNS host and on the mail servers, for the
 //!   console keys and the autopilot alike.
 //! - [`world`]: [`World`], all of the above started together, the old server seeded.
@@ -23,6 +24,7 @@ pub mod imap;
 pub mod mailflow;
 pub mod operator;
 pub mod resolver;
+pub mod smtp_server;
 pub mod world;
 
 pub use clock::{IoGuard, SimClock};
@@ -30,4 +32,5 @@ pub use dns_zone::{ZoneError, ZoneSeed, ZoneServer};
 pub use imap::{ImapServer, ImapServerError, Mailstore};
 pub use mailflow::{DeferReason, Delivery, MailRoutes, Pop3Fetch, Sender};
 pub use resolver::CachingResolver;
+pub use smtp_server::SmtpServer;
 pub use world::{Employee, World, WorldError, WorldSpec};

@@ -75,7 +75,11 @@ impl Action {
             Rehearse::RestoreTtl => Action::RestoreTtl,
             Rehearse::RestoreOldMx => Action::RestoreOldMx,
             Rehearse::RepublishSpf => Action::RepublishSpf,
-            Rehearse::PauseClock | Rehearse::Faster | Rehearse::Slower | Rehearse::SkipToGate => {
+            Rehearse::PauseClock
+            | Rehearse::Faster
+            | Rehearse::Slower
+            | Rehearse::SkipToGate
+            | Rehearse::Summary => {
                 return None;
             }
         })

@@ -1,6 +1,7 @@
 //! The whole rehearsal world started in one call: the simulated clock, the rehearsal domain's
 //! authoritative server with the old provider's records, the public resolvers, and the old and
-//! new IMAP servers (the old one full of generated mail, the new one empty).
+//! new IMAP servers (the old one full of generated mail, the new one empty), and the new
+//! MX's SMTP server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use super::imap::{
 };
 use super::mailflow::{MailRoutes, Sender};
 use super::resolver::CachingResolver;
+use super::smtp_server::SmtpServer;
 use crate::clock::Clock;
 use crate::plan::{ImapEndpoint, Security, WhichSide};
 
@@ -79,6 +81,8 @@ pub enum WorldError {
     Imap(#[from] ImapServerError),
     #[error("cannot seed the old server's mailboxes: {0}")]
     Seed(#[from] StoreError),
+    #[error("cannot start the new MX's SMTP server: {0}")]
+    Smtp(#[source] std::io::Error),
 }
 
 /// The running rehearsal world; dropping it stops every server.
@@ -88,6 +92,8 @@ pub struct World {
     pub resolvers: Vec<CachingResolver>,
     pub old: ImapServer,
     pub new: ImapServer,
+    /// The new MX's SMTP server, accepting the employees' addresses.
+    pub new_smtp: SmtpServer,
     pub employees: Vec<Employee>,
     /// Admin credentials valid on both servers (AUTHENTICATE PLAIN authzid or `user*admin`).
     pub admin: (String, String),
@@ -149,12 +155,17 @@ impl World {
         let dated: Arc<dyn Clock> = Arc::new(clock.clone());
         let old = ImapServer::start(old_store, dated.clone()).await?;
         let new = ImapServer::start(new_store, dated).await?;
+        let addresses: Vec<String> = employees.iter().map(|e| e.address.clone()).collect();
+        let new_smtp = SmtpServer::start(&spec.new_mx, &addresses)
+            .await
+            .map_err(WorldError::Smtp)?;
         Ok(World {
             clock,
             zone,
             resolvers,
             old,
             new,
+            new_smtp,
             employees,
             admin,
             spec,

@@ -72,6 +72,9 @@ pub fn new_mx_accepts(probe: &SmtpProbe, addresses: &[String]) -> Check {
         if !unsure.is_empty() {
             evidence.push_str(&format!("; also: {}", unsure.join("; ")));
         }
+        evidence.push_str(
+            ". Create each at the new provider (a mailbox, an alias or a shared mailbox), then ask again: `cutover status --probe-smtp`",
+        );
         return verdict(Status::Fail, evidence);
     }
     if !unsure.is_empty() {
@@ -174,6 +177,7 @@ mod tests {
             port: 25,
             at: jiff::Timestamp::UNIX_EPOCH,
             reachable: true,
+            banner: Some("220 mx.new.test ESMTP".to_string()),
             starttls: true,
             cert_valid: Some(true),
             cert_days_left: Some(60),

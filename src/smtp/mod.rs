@@ -6,6 +6,8 @@
 //!   made-up address to catch servers that accept anything; `RSET`, `QUIT`.
 //! - [`model`]: what was seen, per host and per address (serde: journal, JSON).
 //! - [`checks`]: the check `smtp.new-mx-accepts`.
+//! - [`steps`]: the probe in a migration: a plan's targets, the journaled probe, the gate
+//!   of `add-new-mx`.
 //! - [`tls`]: the client configuration (system roots plus an optional CA file).
 //!
 //! How a command uses it:
@@ -23,6 +25,7 @@ pub mod error;
 pub mod model;
 pub mod probe;
 mod reply;
+pub mod steps;
 pub mod tls;
 
 pub use checks::{NEW_MX_ACCEPTS, new_mx_accepts};

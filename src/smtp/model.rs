@@ -14,6 +14,9 @@ pub struct HostReport {
     pub at: Timestamp,
     /// A TCP connection opened.
     pub reachable: bool,
+    /// The server's greeting, sanitised (`None` when none was read).
+    #[serde(default)]
+    pub banner: Option<String>,
     /// The server offered STARTTLS in its EHLO answer.
     pub starttls: bool,
     /// `Some(true)`: TLS was set up and the certificate verified for `host`;
@@ -95,6 +98,7 @@ mod tests {
             port: 25,
             at: Timestamp::UNIX_EPOCH,
             reachable: true,
+            banner: Some("220 mx.new.test ESMTP".to_string()),
             starttls: false,
             cert_valid: None,
             cert_days_left: None,

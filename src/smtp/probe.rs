@@ -134,6 +134,7 @@ pub async fn probe_host(
         port: target.port,
         at: clock.now(),
         reachable: false,
+        banner: None,
         starttls: false,
         cert_valid: None,
         cert_days_left: None,
@@ -274,6 +275,7 @@ impl Session<'_> {
         };
         let mut conn = Conn::new(tcp);
         let banner = conn.read_reply("banner", timeouts.banner).await?;
+        self.report.banner = Some(banner.text());
         if banner.code != 220 {
             conn.quit(timeouts).await;
             return Err(Ended::Stopped(format!(

@@ -5,11 +5,14 @@
 //! come from the 16-colour palette only (none with `NO_COLOR`), and every
 //! piece of server or journal text goes through [`crate::sanitize`].
 
+mod dns_pane;
 mod journal_pane;
 mod mailbox_pane;
 mod panes;
 mod popups;
+mod rehearsal;
 pub mod text;
+mod timeline_pane;
 
 use ratatui::Frame;
 use ratatui::style::{Color, Modifier, Style};
@@ -65,9 +68,14 @@ pub fn render(frame: &mut Frame, app: &App) {
     frame.render_widget(Paragraph::new(footer(app, a.footer.width)), a.footer);
     if app.help {
         popups::help(frame, app, area);
+    } else if app.rehearsal_intro_open() {
+        rehearsal::intro(frame, app, area);
+    } else if app.rehearsal_summary_open() {
+        rehearsal::summary(frame, app, area);
     } else if let Some(popup) = &app.popup {
         match popup {
             Popup::Confirm(p) => popups::confirm(frame, app, p, area),
+            Popup::Ask(ask) => popups::ask(frame, app, ask, area),
             Popup::Mailbox(address) => popups::mailbox(frame, app, address, area),
             Popup::DnsCell(row, col) => popups::dns_cell(frame, app, *row, *col, area),
         }
@@ -112,10 +120,15 @@ fn header(app: &App, w: u16) -> Line<'static> {
     } else {
         role
     };
-    let role = if app.rehearsal {
-        format!("REHEARSAL · {role}")
-    } else {
-        role
+    // The rehearsal's clock stays in sight: its speed, and whether it runs.
+    let role = match (app.rehearsal, app.rehearsal_screens.clock) {
+        (false, _) => role,
+        (true, None) => format!("REHEARSAL · {role}"),
+        (true, Some(clock)) => format!(
+            "REHEARSAL {}× {} · {role}",
+            rehearsal::speed(clock.speed),
+            if clock.paused { "paused" } else { "running" }
+        ),
     };
     let domain = app.plan.domain.clone();
     let sides = format!(
@@ -189,34 +202,66 @@ fn status_line(app: &App, w: u16) -> Line<'static> {
 /// The current key scope: a popup's, or the focused pane's.
 pub fn scope(app: &App) -> Scope {
     match &app.popup {
-        Some(Popup::Confirm(_)) => Scope::Popup,
+        Some(Popup::Confirm(p)) if crate::app::update::needs_reason(app, p) => Scope::Reason,
+        Some(Popup::Confirm(_) | Popup::Ask(_)) => Scope::Popup,
         _ => app.focus.scope(),
     }
 }
 
+/// The keys that work now, each once: labels shorten before keys are dropped, so at
+/// 80 columns the rehearsal still shows `>` and `1-8`.
 fn footer(app: &App, w: u16) -> Line<'static> {
     let w = usize::from(w);
+    let fixed = |hints: &[(&'static str, &'static str)]| -> Vec<keymap::Hint> {
+        hints
+            .iter()
+            .map(|&(key, long)| keymap::Hint {
+                key,
+                long,
+                short: long,
+                rank: 90,
+            })
+            .collect()
+    };
+    let hints: Vec<(String, String)> = match &app.popup {
+        _ if app.help => keymap::fit_hints(
+            &fixed(&[("↑↓ PgUp/PgDn", "scroll"), ("Esc", "close"), ("q", "quit")]),
+            w,
+        )
+        .into_iter()
+        .map(|(k, l)| (k.to_string(), l.to_string()))
+        .collect(),
+        Some(Popup::Ask(ask)) => vec![
+            ("y".to_string(), ask.yes.clone()),
+            ("n/Esc".to_string(), "cancel".to_string()),
+        ],
+        Some(Popup::Mailbox(_) | Popup::DnsCell(..)) => {
+            vec![("Esc".into(), "close".into()), ("q".into(), "quit".into())]
+        }
+        _ => {
+            let scope = scope(app);
+            let mut hints = keymap::hints(scope, app.rehearsal);
+            if scope == Scope::Reason {
+                hints.insert(
+                    0,
+                    keymap::Hint {
+                        key: "type",
+                        long: "the reason (10+ characters)",
+                        short: "reason",
+                        rank: 95,
+                    },
+                );
+            }
+            keymap::fit_hints(&hints, w)
+                .into_iter()
+                .map(|(k, l)| (k.to_string(), l.to_string()))
+                .collect()
+        }
+    };
     let mut spans = Vec::new();
     let mut used = 0;
-    let hints = if app.help || matches!(app.popup, Some(Popup::Mailbox(_) | Popup::DnsCell(..))) {
-        vec![("Esc", "close"), ("q", "quit")]
-    } else if let Some(Popup::Confirm(p)) = &app.popup {
-        if crate::app::update::needs_reason(app, p) {
-            vec![("type", "reason"), ("Enter", "override"), ("Esc", "cancel")]
-        } else {
-            keymap::footer(Scope::Popup)
-        }
-    } else if app.rehearsal {
-        // The rehearsal's own keys first: they are what a newcomer looks for.
-        let mut hints = keymap::footer(Scope::Rehearsal);
-        hints.push(("1-8", "DNS host console"));
-        hints.extend(keymap::footer(scope(app)));
-        hints
-    } else {
-        keymap::footer(scope(app))
-    };
     for (key, what) in hints {
-        let chunk = width(key) + width(what) + 3;
+        let chunk = width(&key) + width(&what) + 3;
         if used + chunk > w {
             break;
         }

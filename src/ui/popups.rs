@@ -10,15 +10,25 @@ use super::mailbox_pane::{bytes, count, rate_and_left};
 use super::panes::{check_style, tone_style};
 use super::text::{fit, pad, wrap};
 use super::{local, style};
-use crate::app::keymap::{KEYMAP, Scope};
-use crate::app::model::{LoginState, SyncedAs};
-use crate::app::{App, ConfirmKind, ConfirmPopup};
+use crate::actions::{MIN_REASON_CHARS, alarm_blockers, reason_is_enough};
+use crate::app::dns_view::{current_dns_step, judge, row_order, ttl_now};
+use crate::app::keymap::{HelpLine, help_lines};
+use crate::app::model::{DnsCell, DnsRow, LoginState, ServerRole, SyncedAs};
+use crate::app::{App, Ask, ConfirmKind, ConfirmPopup};
 use crate::check::Kind;
 use crate::runbook::eval::confirm_blockers;
 use crate::sanitize::sanitize;
+use crate::units;
 
 /// A centred box of at most `w`×`h` inside `area`, cleared, with a title; returns its inside.
-fn popup_box(frame: &mut Frame, app: &App, area: Rect, w: u16, h: u16, title: &str) -> Rect {
+pub(super) fn popup_box(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    w: u16,
+    h: u16,
+    title: &str,
+) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(h.min(area.height))])
         .flex(Flex::Center)
         .areas(area);
@@ -67,6 +77,8 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     };
     let tw = usize::from(w.saturating_sub(2));
     let mut lines: Vec<Line<'static>> = Vec::new();
+    // Where the question starts: the lines from here on stay visible when the popup is cut.
+    let mut question = 0;
     for l in wrap(&status.title, tw, "") {
         lines.push(bold(l));
     }
@@ -103,7 +115,8 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
         }
         ConfirmKind::Confirm => {
             let ticks = !popup.mailboxes.is_empty();
-            let blockers = confirm_blockers(status, ticks);
+            let mut blockers = confirm_blockers(status, ticks);
+            blockers.extend(alarm_blockers(&status.id, &app.eval.alarms));
             lines.push(Line::from(fit(
                 &format!("This records: confirmed by {operator} at {at}, with this evidence:"),
                 tw,
@@ -127,6 +140,7 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                 lines.push(Line::from("(no checks)"));
             }
             lines.push(Line::from(""));
+            question = lines.len();
             let not_holding: Vec<&str> = status
                 .checks
                 .iter()
@@ -149,10 +163,13 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                 }
             } else {
                 let ids: Vec<&str> = blockers.iter().map(|c| c.id.as_str()).collect();
+                let count = match blockers.len() {
+                    1 => "1 check does not hold".to_string(),
+                    n => format!("{n} checks do not hold"),
+                };
                 for l in wrap(
                     &format!(
-                        "{} check(s) do not hold ({}). Confirming needs an override: type why, then Enter (journaled verbatim). Esc cancels.",
-                        blockers.len(),
+                        "{count} ({}): confirming now is an override, journaled with your reason.",
                         ids.join(", ")
                     ),
                     tw,
@@ -163,18 +180,7 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
                         style(app, Color::Red, None).add_modifier(Modifier::BOLD),
                     )));
                 }
-                let reason = format!("Reason: {}▏", popup.reason);
-                // Show the end of a long reason: that is where the typing happens.
-                let shown = if super::text::width(&reason) > tw {
-                    let skip = reason.chars().count().saturating_sub(tw.saturating_sub(1));
-                    format!("…{}", reason.chars().skip(skip).collect::<String>())
-                } else {
-                    reason
-                };
-                lines.push(Line::from(Span::styled(
-                    shown,
-                    Style::default().add_modifier(Modifier::REVERSED),
-                )));
+                lines.extend(reason_field(app, &popup.reason, tw));
             }
         }
     }
@@ -182,8 +188,9 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     let inner = popup_box(frame, app, area, w, height, &title);
     // Keep the end (the question and the reason) visible: cut from the middle of the evidence.
     let room = usize::from(inner.height);
-    if lines.len() > room && room > 4 {
-        let tail = 3;
+    let tail = lines.len() - question.min(lines.len());
+    let tail = if tail + 2 <= room { tail } else { 3 };
+    if lines.len() > room && room > tail + 1 {
         let mut kept: Vec<Line<'static>> = lines[..room - tail - 1].to_vec();
         kept.push(Line::from("…"));
         kept.extend_from_slice(&lines[lines.len() - tail..]);
@@ -192,64 +199,127 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-pub fn help(frame: &mut Frame, app: &App, area: Rect) {
-    let w = area.width.saturating_sub(4).min(80);
+/// The override reason: its own label, the field, and what Enter needs or does.
+fn reason_field(app: &App, reason: &str, tw: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![bold(fit(
+        &format!("Override reason (at least {MIN_REASON_CHARS} characters, journaled verbatim):"),
+        tw,
+    ))];
+    let field = format!(" {reason}▏");
+    // Show the end of a long reason: that is where the typing happens.
+    let shown = if super::text::width(&field) > tw {
+        let skip = field.chars().count().saturating_sub(tw.saturating_sub(1));
+        format!("…{}", field.chars().skip(skip).collect::<String>())
+    } else {
+        pad(&field, tw)
+    };
+    lines.push(Line::from(Span::styled(
+        shown,
+        Style::default().add_modifier(Modifier::REVERSED),
+    )));
+    let typed = reason.trim().chars().count();
+    let hint = if reason_is_enough(reason) {
+        Span::styled(
+            fit("Enter records the override · Esc cancels", tw),
+            Style::default().add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::styled(
+            fit(
+                &format!("{typed} of at least {MIN_REASON_CHARS} characters typed · Esc cancels"),
+                tw,
+            ),
+            style(app, Color::Yellow, None),
+        )
+    };
+    lines.push(Line::from(hint));
+    lines
+}
+
+/// A yes/no question: what it is about, then `y …` or `n/Esc`.
+pub fn ask(frame: &mut Frame, app: &App, ask: &Ask, area: Rect) {
+    let w = area.width.saturating_sub(4).min(78);
     let tw = usize::from(w.saturating_sub(2));
     let mut lines: Vec<Line<'static>> = Vec::new();
-    for scope in [
-        Scope::Global,
-        Scope::Steps,
-        Scope::Dns,
-        Scope::Mailboxes,
-        Scope::Popup,
-        Scope::Rehearsal,
-    ] {
-        if scope == Scope::Rehearsal && !app.rehearsal {
-            continue;
+    for (i, paragraph) in ask.text.iter().enumerate() {
+        if i > 0 {
+            lines.push(Line::from(""));
         }
-        lines.push(bold(scope.title().to_string()));
-        for b in KEYMAP.iter().filter(|b| b.scope == scope) {
-            lines.push(Line::from(fit(
-                &format!("  {} {}", pad(b.label, 7), b.help),
-                tw,
-            )));
+        for l in wrap(&sanitize(paragraph), tw, "") {
+            lines.push(Line::from(l));
         }
     }
-    if let Some(log) = &app.log_path {
-        lines.push(Line::from(fit(&format!("Log: {}", log.display()), tw)));
-    }
+    lines.push(Line::from(""));
+    let answer = format!("y {} · n/Esc cancel", ask.yes);
+    lines.push(bold(fit(&answer, tw)));
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height.saturating_sub(2));
-    let inner = popup_box(frame, app, area, w, height, "Keys (? or Esc closes)");
-    // Two columns when the list does not fit in one.
+    let inner = popup_box(frame, app, area, w, height, &ask.title);
     let room = usize::from(inner.height);
-    if lines.len() > room && inner.width >= 60 {
-        let half = inner.width / 2;
-        let left = Rect {
-            width: half,
-            ..inner
+    // The answer line stays visible when the text is cut.
+    if lines.len() > room && room > 1 {
+        let last = lines.pop().unwrap_or_default();
+        lines = cut(lines, room - 1);
+        lines.push(last);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The `?` help: every key, one line each, scrolled by `app.help_scroll`, with where the
+/// view is in its bottom border.
+pub fn help(frame: &mut Frame, app: &App, area: Rect) {
+    let w = area.width.saturating_sub(4).min(80);
+    let tw = usize::from(w.saturating_sub(2));
+    let lines: Vec<Line<'static>> = help_lines(app.rehearsal)
+        .into_iter()
+        .map(|l| match l {
+            HelpLine::Heading(title) => bold(fit(title, tw)),
+            HelpLine::Key(label, help) => {
+                Line::from(fit(&format!("  {} {help}", pad(label, 10)), tw))
+            }
+        })
+        .chain(
+            app.log_path
+                .iter()
+                .map(|log| Line::from(fit(&format!("Log: {}", log.display()), tw))),
+        )
+        .collect();
+    let total = lines.len();
+    let height = u16::try_from(total + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(2));
+    let inner = popup_box(frame, app, area, w, height, "Keys (? or Esc closes)");
+    let room = usize::from(inner.height);
+    let first = app.help_scroll.min(total.saturating_sub(room));
+    let shown: Vec<Line<'static>> = lines.into_iter().skip(first).take(room).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+    if total > room && room > 0 && inner.width > 4 {
+        let last = (first + room).min(total);
+        let more = if last == total {
+            "end · ↑/k PgUp back".to_string()
+        } else {
+            "↓/j PgDn more".to_string()
         };
-        let right = Rect {
-            x: inner.x + half,
-            width: inner.width - half,
-            ..inner
+        let hint = fit(
+            &format!(" lines {}–{last} of {total} · {more} ", first + 1),
+            usize::from(inner.width - 2),
+        );
+        let at = Rect {
+            x: inner.x + 1,
+            y: inner.y + inner.height,
+            width: u16::try_from(super::text::width(&hint))
+                .unwrap_or(0)
+                .min(inner.width - 2),
+            height: 1,
         };
-        let second = lines.split_off(room.min(lines.len()));
-        let fitw = usize::from(half.saturating_sub(1));
-        let refit = |ls: Vec<Line<'static>>| -> Vec<Line<'static>> {
-            ls.into_iter()
-                .map(|l| {
-                    let s: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-                    let st = l.spans.first().map(|s| s.style).unwrap_or_default();
-                    Line::from(Span::styled(fit(&s, fitw), st))
-                })
-                .collect()
-        };
-        frame.render_widget(Paragraph::new(refit(lines)), left);
-        frame.render_widget(Paragraph::new(cut(refit(second), room)), right);
-    } else {
-        frame.render_widget(Paragraph::new(cut(lines, room)), inner);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                hint,
+                Style::default().add_modifier(Modifier::BOLD),
+            ))),
+            at,
+        );
     }
 }
 
@@ -382,43 +452,104 @@ pub fn dns_cell(frame: &mut Frame, app: &App, row: usize, col: usize, area: Rect
     let Some(view) = &app.dns else {
         return;
     };
-    let (Some(r), Some(server)) = (view.rows.get(row), view.servers.get(col)) else {
+    let step = current_dns_step(&app.eval);
+    // `row` counts rows as the pane shows them.
+    let order = row_order(view, step);
+    let Some(r) = order.get(row).and_then(|&i| view.rows.get(i)) else {
         return;
     };
-    let Some(cell) = r.cells.get(col) else {
+    let (Some(server), Some(cell)) = (view.servers.get(col), r.cells.get(col)) else {
         return;
     };
-    let w = area.width.saturating_sub(4).min(90);
+    let w = area.width.saturating_sub(4).min(96);
     let tw = usize::from(w.saturating_sub(2));
+    let role = match server.role {
+        ServerRole::Authoritative => "authoritative",
+        ServerRole::Resolver => "resolver",
+    };
+    let (status, why) = judge(&app.plan, step, r.kind, cell, server.role);
+    let ttl = |cell: &DnsCell| match (
+        server.role,
+        ttl_now(cell, server.role, view.measured_at, app.now),
+    ) {
+        (_, None) => String::new(),
+        (ServerRole::Authoritative, Some(t)) => format!("TTL {} as served", units::ttl(t)),
+        (ServerRole::Resolver, Some(t)) => format!("{} left in the cache", units::ttl(t)),
+    };
     let mut lines = vec![
-        Line::from(fit(
+        bold(fit(
             &format!(
-                "{} {} at {} ({:?})",
-                sanitize(&r.name),
-                r.rtype,
-                sanitize(&server.label),
-                server.role
+                "{} of {} at {}, {role}",
+                r.label,
+                domain_name(&r.name, &app.plan.domain),
+                server.full
             ),
             tw,
         )),
         Line::from(Span::styled(
+            fit(&format!("{} {}", status.mark(), why), tw),
+            check_style(app, status),
+        )),
+        Line::from(Span::styled(
             fit(
-                &format!(
-                    "{} · TTL {}",
-                    sanitize(&cell.short),
-                    cell.ttl.map_or("—".into(), |t| format!("{t} s"))
-                ),
+                &[sanitize(&cell.short), ttl(cell)]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 tw,
             ),
             tone_style(app, cell.tone),
         )),
     ];
-    for l in wrap(&sanitize(&cell.detail), tw, "") {
-        lines.push(Line::from(l));
+    // One record a line, decoded: a long one (a DKIM key) wraps.
+    for record in &cell.records {
+        for l in wrap(&format!("  {}", sanitize(record)), tw, "    ") {
+            lines.push(Line::from(l));
+        }
+    }
+    lines.push(Line::from(Span::styled(
+        fit(&sanitize(&cell.detail), tw),
+        style(app, Color::DarkGray, None),
+    )));
+    let others: Vec<(&DnsRow, &DnsCell)> = view
+        .other_rows
+        .iter()
+        .filter_map(|o| o.cells.get(col).map(|c| (o, c)))
+        .collect();
+    if !others.is_empty() {
+        lines.push(bold(format!("Also at {}:", server.label)));
+        for (o, c) in others {
+            let when = ttl(c);
+            let records: Vec<String> = if c.records.is_empty() && !c.definite {
+                vec![sanitize(&c.detail)]
+            } else if c.records.is_empty() {
+                vec![sanitize(&c.short)]
+            } else {
+                c.records.iter().map(|r| sanitize(r)).collect()
+            };
+            for record in records {
+                let text = format!("  {} {} {record}", o.name, o.rtype);
+                let text = if when.is_empty() {
+                    text
+                } else {
+                    format!("{text} · {when}")
+                };
+                lines.push(Line::from(fit(&text, tw)));
+            }
+        }
     }
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height.saturating_sub(2));
     let inner = popup_box(frame, app, area, w, height, "DNS answer");
     frame.render_widget(Paragraph::new(cut(lines, usize::from(inner.height))), inner);
+}
+
+/// A name relative to the domain written out in full, without a final dot: `@` is the domain.
+fn domain_name(relative: &str, domain: &str) -> String {
+    match relative {
+        "@" => domain.to_string(),
+        name => format!("{}.{domain}", name.trim_end_matches('.')),
+    }
 }

@@ -29,6 +29,7 @@ fn side(name: &str, mxs: Vec<MxRecord>, spf: &str, selector: Option<&str>) -> Si
             insecure_skip_verify: false,
             pin_sha256: None,
         },
+        smtp: vec![],
     }
 }
 
@@ -51,6 +52,7 @@ pub fn plan(authoritative: Vec<SocketAddr>, resolvers: Vec<SocketAddr>) -> Plan 
             timeout: Duration::from_millis(800),
             resolvers,
             authoritative,
+            names: Default::default(),
         },
         old: side(
             "Old host",

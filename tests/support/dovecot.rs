@@ -629,6 +629,7 @@ pub fn plan_for_endpoints(
         spf: vec![],
         dkim_selector: None,
         imap,
+        smtp: vec![],
     };
     Plan {
         path: secrets_file.with_file_name("plan.toml"),
@@ -647,6 +648,7 @@ pub fn plan_for_endpoints(
             timeout: Duration::from_secs(2),
             resolvers: vec![],
             authoritative: vec![],
+            names: Default::default(),
         },
         old: side(old, "old"),
         new: side(new, "new"),
@@ -661,6 +663,7 @@ pub fn plan_for_endpoints(
                 address: a.to_string(),
                 old_login: a.to_string(),
                 new_login: a.to_string(),
+                ..Mailbox::default()
             })
             .collect(),
         extra_steps: vec![],

@@ -15,7 +15,8 @@ use jiff::tz::TimeZone;
 
 use cutover::app::App;
 use cutover::app::model::{
-    DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, ServerColumn, ServerRole, Tone,
+    DnsCell, DnsRow, DnsView, FolderRow, LoginState, MailboxRow, RecordKind, ServerColumn,
+    ServerRole, Tone,
 };
 use cutover::check::Check;
 use cutover::plan::{DnsPlan, ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SyncPlan};
@@ -37,6 +38,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             insecure_skip_verify: false,
             pin_sha256: None,
         },
+        smtp: vec![],
     };
     Plan {
         path,
@@ -61,6 +63,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             timeout: Duration::from_secs(3),
             resolvers: vec![],
             authoritative: vec![],
+            names: Default::default(),
         },
         old: side(
             "Old host",
@@ -95,6 +98,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
                     address: format!("{login}@example.com"),
                     old_login: login.clone(),
                     new_login: format!("{login}@example.com"),
+                    ..Mailbox::default()
                 }
             })
             .collect(),
@@ -112,79 +116,116 @@ pub fn day1_morning() -> Timestamp {
 /// A DNS matrix: two authoritative servers and two resolvers, mid-switch.
 /// With `alarm`, ns2 serves an empty MX set.
 pub fn dns_view(at: Timestamp, alarm: bool) -> DnsView {
+    let column = |label: &str, full: &str, role| ServerColumn {
+        label: label.into(),
+        full: full.into(),
+        role,
+    };
     let servers = vec![
-        ServerColumn {
-            label: "ns1".into(),
-            role: ServerRole::Authoritative,
-        },
-        ServerColumn {
-            label: "ns2".into(),
-            role: ServerRole::Authoritative,
-        },
-        ServerColumn {
-            label: "1.1.1.1".into(),
-            role: ServerRole::Resolver,
-        },
-        ServerColumn {
-            label: "8.8.8.8".into(),
-            role: ServerRole::Resolver,
-        },
+        column(
+            "ns1",
+            "ns1.example.com (192.0.2.53)",
+            ServerRole::Authoritative,
+        ),
+        column(
+            "ns2",
+            "ns2.example.com (192.0.2.54)",
+            ServerRole::Authoritative,
+        ),
+        column("Cloudflare", "Cloudflare (1.1.1.1)", ServerRole::Resolver),
+        column("Google", "Google (8.8.8.8)", ServerRole::Resolver),
     ];
-    let cell = |short: &str, ttl: u32, tone: Tone| DnsCell {
+    let cell = |short: &str, ttl: u32, tone: Tone, records: &[&str]| DnsCell {
         short: short.into(),
         ttl: Some(ttl),
         tone,
-        detail: format!("{short}, TTL {ttl} s"),
+        definite: true,
+        records: records.iter().map(|r| r.to_string()).collect(),
+        detail: "ok at 07:00:00 UTC in 3 ms".into(),
     };
+    let both = [
+        "10 mx1.old.example.",
+        "20 mx2.old.example.",
+        "1 smtp.new.example.",
+    ];
+    let spf_both = ["v=spf1 include:_spf.old.example include:_spf.new.example ~all"];
     let mx_ns2 = if alarm {
         DnsCell {
             short: "empty".into(),
             ttl: None,
             tone: Tone::Missing,
-            detail: "NOERROR with no MX record: senders fall back to the A record".into(),
+            definite: true,
+            records: vec![],
+            detail: "nodata at 07:00:00 UTC in 3 ms: senders fall back to the A record".into(),
         }
     } else {
-        cell("old+new", 300, Tone::Both)
+        cell("old+new", 300, Tone::Both, &both)
+    };
+    let none = DnsCell {
+        short: "none".into(),
+        ttl: None,
+        tone: Tone::Missing,
+        definite: true,
+        records: vec![],
+        detail: "nxdomain at 07:00:00 UTC in 3 ms".into(),
+    };
+    let row = |label: &str, name: &str, kind, cells| DnsRow {
+        label: label.into(),
+        name: name.into(),
+        rtype: if kind == RecordKind::Mx { "MX" } else { "TXT" }.into(),
+        kind,
+        cells,
     };
     DnsView {
         servers,
         rows: vec![
-            DnsRow {
-                name: "example.com".into(),
-                rtype: "MX".into(),
-                cells: vec![
-                    cell("old+new", 300, Tone::Both),
+            row(
+                "MX",
+                "@",
+                RecordKind::Mx,
+                vec![
+                    cell("old+new", 300, Tone::Both, &both),
                     mx_ns2,
-                    cell("old", 3600, Tone::Old),
-                    cell("old+new", 212, Tone::Both),
+                    cell("old", 3600, Tone::Old, &both[..2]),
+                    cell("old+new", 212, Tone::Both, &both),
                 ],
-            },
-            DnsRow {
-                name: "example.com".into(),
-                rtype: "TXT".into(),
-                cells: vec![
-                    cell("spf old+new", 300, Tone::Both),
-                    cell("spf old+new", 300, Tone::Both),
-                    cell("spf old", 2400, Tone::Old),
-                    cell("spf old+new", 300, Tone::Both),
+            ),
+            row(
+                "SPF",
+                "@",
+                RecordKind::Spf,
+                vec![
+                    cell("old+new", 300, Tone::Both, &spf_both),
+                    cell("old+new", 300, Tone::Both, &spf_both),
+                    cell(
+                        "old",
+                        2400,
+                        Tone::Old,
+                        &["v=spf1 include:_spf.old.example ~all"],
+                    ),
+                    cell("old+new", 300, Tone::Both, &spf_both),
                 ],
-            },
-            DnsRow {
-                name: "sel1._domainkey".into(),
-                rtype: "TXT".into(),
-                cells: vec![
-                    cell("missing", 300, Tone::Missing),
-                    cell("missing", 300, Tone::Missing),
+            ),
+            row(
+                "DKIM sel1",
+                "sel1._domainkey",
+                RecordKind::Dkim,
+                vec![
+                    none.clone(),
+                    none.clone(),
                     DnsCell {
-                        short: "SERVFAIL".into(),
+                        short: "servfail".into(),
                         ttl: None,
                         tone: Tone::Error,
-                        detail: "SERVFAIL from 1.1.1.1".into(),
+                        definite: false,
+                        records: vec![],
+                        detail: "servfail at 07:00:00 UTC in 40 ms".into(),
                     },
-                    cell("missing", 300, Tone::Missing),
+                    none,
                 ],
-            },
+            ),
         ],
+        other_rows: vec![],
         alarm: alarm.then(|| {
             "ns2 serves an empty MX set for example.com: mail is deferred or goes to the A record"
                 .to_string()

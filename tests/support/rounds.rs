@@ -68,6 +68,7 @@ pub fn round(
         .map(|(address, role, answers)| ServerView {
             address: *address,
             role,
+            ns_host: None,
             answers: answers.to_vec(),
         })
         .collect();

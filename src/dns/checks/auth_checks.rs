@@ -265,6 +265,7 @@ mod tests {
             servers: vec![ServerView {
                 address: "127.0.0.1:5300".parse().unwrap(),
                 role: Role::Authoritative,
+                ns_host: None,
                 answers,
             }],
             discovery_error: None,

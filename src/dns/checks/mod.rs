@@ -254,7 +254,10 @@ fn sentence(parts: &[String]) -> String {
     if let Some(first) = s.get(..1) {
         s.replace_range(..1, &first.to_uppercase());
     }
-    s.push('.');
+    // A name ends in its own dot ("…example.com."): the sentence does not add a second.
+    if !s.ends_with('.') {
+        s.push('.');
+    }
     s
 }
 
@@ -323,6 +326,7 @@ pub(crate) mod tests_support {
                 insecure_skip_verify: false,
                 pin_sha256: None,
             },
+            smtp: vec![],
         }
     }
 
@@ -344,6 +348,7 @@ pub(crate) mod tests_support {
                 timeout: Duration::from_secs(3),
                 resolvers: vec!["127.0.0.1:5301".parse().unwrap()],
                 authoritative: vec!["127.0.0.1:5300".parse().unwrap()],
+                names: Default::default(),
             },
             old: side("mx1.old.example.", "include:_spf.old.example"),
             new: side("smtp.new.example.", "include:_spf.new.example"),

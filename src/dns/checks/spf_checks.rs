@@ -147,8 +147,8 @@ impl Ctx<'_> {
                 return (
                     Status::Fail,
                     format!(
-                        "Receivers reject the SPF record at {server} as a permerror ({} DNS lookups, limit {}; {} void, limit {}): {}.",
-                        verdict.lookups,
+                        "Receivers reject the SPF record at {server} as a permerror ({}, limit {}; {} void, limit {}): {}.",
+                        lookups(verdict.lookups),
                         spf::LOOKUP_LIMIT,
                         verdict.void_lookups,
                         spf::VOID_LIMIT,
@@ -161,8 +161,8 @@ impl Ctx<'_> {
                 return (
                     Status::Unknown,
                     format!(
-                        "The SPF record needs at least {} DNS lookups (limit {}); not everything could be looked up: {}.",
-                        verdict.lookups,
+                        "The SPF record needs at least {} (limit {}); not everything could be looked up: {}.",
+                        lookups(verdict.lookups),
                         spf::LOOKUP_LIMIT,
                         spf::SpfVerdict::describe(&verdict.unresolved)
                     ),
@@ -185,8 +185,8 @@ impl Ctx<'_> {
             return (
                 Status::Warn,
                 format!(
-                    "The SPF record parses and needs {} DNS lookups (limit {}), but: {}.",
-                    verdict.lookups,
+                    "The SPF record parses and needs {} (limit {}), but: {}.",
+                    lookups(verdict.lookups),
                     spf::LOOKUP_LIMIT,
                     spf::SpfVerdict::describe(&verdict.warnings)
                 ),
@@ -196,11 +196,20 @@ impl Ctx<'_> {
         (
             Status::Pass,
             format!(
-                "The SPF record parses and needs {} DNS lookups (limit {}).",
-                verdict.lookups,
+                "The SPF record parses and needs {} (limit {}).",
+                lookups(verdict.lookups),
                 spf::LOOKUP_LIMIT
             ),
             None,
         )
+    }
+}
+
+/// "1 DNS lookup", "5 DNS lookups".
+fn lookups(n: u32) -> String {
+    if n == 1 {
+        "1 DNS lookup".to_string()
+    } else {
+        format!("{n} DNS lookups")
     }
 }

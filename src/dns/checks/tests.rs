@@ -78,6 +78,7 @@ fn snapshot(
     .map(|(addr, role)| ServerView {
         address: addr.parse().unwrap(),
         role: *role,
+        ns_host: None,
         answers: qs
             .iter()
             .map(|(name, rtype)| {

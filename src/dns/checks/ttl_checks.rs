@@ -150,9 +150,9 @@ impl Ctx<'_> {
             (
                 Status::Fail,
                 format!(
-                    "Your DNS host seems to ignore the TTL you set: {} {} min after the change was marked made; move the zone to a DNS host that allows per-record TTLs (R3).",
+                    "Your DNS host seems to ignore the TTL you set: {}, {} after the change was marked made; move the zone to a DNS host that allows per-record TTLs (R3).",
                     still_high.join(", "),
-                    since.as_mins()
+                    crate::units::duration(since)
                 ),
                 None,
             )
@@ -160,8 +160,8 @@ impl Ctx<'_> {
             (
                 Status::Unknown,
                 format!(
-                    "The change was marked made {} min ago and {}; the DNS host gets until {} to serve it.",
-                    since.as_mins(),
+                    "The change was marked made {} ago and {}; the DNS host gets until {} to serve it.",
+                    crate::units::duration(since),
                     still_high.join(", "),
                     grace_end.strftime("%H:%M UTC")
                 ),

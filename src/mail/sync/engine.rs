@@ -497,7 +497,10 @@ impl MailboxRun<'_> {
                 &self.mailbox.address,
                 &plan.target,
                 &seen_delta,
-                format!("{} messages seen on the new side", seen_delta.len()),
+                format!(
+                    "{} seen on the new side",
+                    crate::units::count(seen_delta.len() as u64, "message", "messages")
+                ),
             ));
         }
         let mut copied_per_id: HashMap<Identity, u32> = HashMap::new();
@@ -554,7 +557,10 @@ impl MailboxRun<'_> {
                     &self.mailbox.address,
                     &plan.target,
                     &delta,
-                    format!("{} messages copied", delta.values().count()),
+                    format!(
+                        "{} copied",
+                        crate::units::count(delta.len() as u64, "message", "messages")
+                    ),
                 ));
             }
             if last_uid > 0 {

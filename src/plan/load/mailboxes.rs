@@ -3,6 +3,25 @@
 
 use super::*;
 
+/// Where the CSV's mailboxes go: beside the plan's own, checked against them.
+struct CsvRead<'a> {
+    seen: &'a mut HashSet<String>,
+    out: &'a mut Vec<Mailbox>,
+    aliases: &'a mut Vec<(usize, String, Loc)>,
+}
+
+/// `local@domain.tld`, without spaces or control characters.
+fn is_address(address: &str) -> bool {
+    match address.rsplit_once('@') {
+        Some((local, host)) => {
+            !local.is_empty()
+                && host.contains('.')
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
 impl<'s> Loader<'s> {
     pub(super) fn mailboxes(
         &mut self,
@@ -13,6 +32,8 @@ impl<'s> Loader<'s> {
         let mut out: Vec<Mailbox> = Vec::new();
         let mut ok = true;
         let mut seen: HashSet<String> = HashSet::new();
+        // (mailbox index, alias, where written): checked once every address is known.
+        let mut aliases: Vec<(usize, String, Loc)> = Vec::new();
         let csv = self.string(top, "mailboxes_csv", "");
         if let Some(v) = Self::value(top, "mailbox") {
             match v.get_ref().as_array() {
@@ -41,9 +62,24 @@ impl<'s> Loader<'s> {
                         };
                         let old_login = self.string(t, "old_login", "mailbox").map(|(s, _)| s);
                         let new_login = self.string(t, "new_login", "mailbox").map(|(s, _)| s);
+                        let listed = match Self::value(t, "aliases") {
+                            None => vec![],
+                            Some(_) => self.strings(t, "aliases", "mailbox").unwrap_or_else(|| {
+                                ok = false;
+                                vec![]
+                            }),
+                        };
                         let at = Loc::Plan(span);
                         match self.mailbox(address, old_login, new_login, domain, &at, &mut seen) {
-                            Ok(m) => out.extend(m),
+                            Ok(Some(m)) => {
+                                aliases.extend(
+                                    listed
+                                        .into_iter()
+                                        .map(|(a, span)| (out.len(), a, Loc::Plan(span))),
+                                );
+                                out.push(m);
+                            }
+                            Ok(None) => {}
                             Err(()) => ok = false,
                         }
                     }
@@ -62,7 +98,12 @@ impl<'s> Loader<'s> {
             let path = self.resolve(&p);
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    if !self.csv_mailboxes(&path, &text, domain, &mut seen, &mut out) {
+                    let mut read = CsvRead {
+                        seen: &mut seen,
+                        out: &mut out,
+                        aliases: &mut aliases,
+                    };
+                    if !self.csv_mailboxes(&path, &text, domain, &mut read) {
                         ok = false;
                     }
                 }
@@ -71,6 +112,9 @@ impl<'s> Loader<'s> {
                     self.error(&span, format!("cannot read {}: {e}", path.display()), "name a CSV file with the header `address,old_login,new_login`, relative to the plan");
                 }
             }
+        }
+        if !self.aliases(&mut out, aliases, domain) {
+            ok = false;
         }
         if out.is_empty() && ok {
             self.error(
@@ -93,15 +137,7 @@ impl<'s> Loader<'s> {
         seen: &mut HashSet<String>,
     ) -> Result<Option<Mailbox>, ()> {
         let address = address.trim().to_string();
-        let valid = match address.rsplit_once('@') {
-            Some((local, host)) => {
-                !local.is_empty()
-                    && host.contains('.')
-                    && !address.chars().any(|c| c.is_whitespace() || c.is_control())
-            }
-            None => false,
-        };
-        if !valid {
+        if !is_address(&address) {
             self.push_at(
                 at,
                 Severity::Error,
@@ -139,19 +175,80 @@ impl<'s> Loader<'s> {
             old_login: old_login.unwrap_or_else(|| address.clone()),
             new_login: new_login.unwrap_or_else(|| address.clone()),
             address,
+            aliases: vec![],
         }))
     }
 
-    /// `address,old_login,new_login` with a header line, read with the `csv`
-    /// crate (quoted fields, commas inside quotes, `#` comment lines); errors
-    /// point into the CSV file.
-    pub(super) fn csv_mailboxes(
+    /// Puts each alias on its mailbox: an email address, not a mailbox's own address,
+    /// listed once (a repeat is a warning and the first is kept).
+    fn aliases(
+        &mut self,
+        out: &mut [Mailbox],
+        aliases: Vec<(usize, String, Loc)>,
+        domain: Option<&str>,
+    ) -> bool {
+        let mailboxes: HashSet<String> = out.iter().map(|m| m.address.to_lowercase()).collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut ok = true;
+        for (index, alias, at) in aliases {
+            let alias = alias.trim().to_string();
+            let key = alias.to_lowercase();
+            if !is_address(&alias) {
+                ok = false;
+                self.push_at(
+                    &at,
+                    Severity::Error,
+                    format!(
+                        "the alias `{}` is not an email address",
+                        crate::sanitize::sanitize(&alias)
+                    ),
+                    "write `aliases = [\"sales@example.com\"]`",
+                );
+            } else if mailboxes.contains(&key) {
+                ok = false;
+                self.push_at(
+                    &at,
+                    Severity::Error,
+                    format!("the alias {alias} is a mailbox of the plan"),
+                    "remove it from `aliases`: a mailbox's own address is asked already",
+                );
+            } else if !seen.insert(key.clone()) {
+                self.push_at(
+                    &at,
+                    Severity::Warning,
+                    format!("the alias {alias} is listed twice"),
+                    "list each alias once, on the mailbox it delivers to",
+                );
+            } else {
+                if let Some(domain) = domain
+                    && !key.ends_with(&format!("@{domain}"))
+                {
+                    self.push_at(
+                        &at,
+                        Severity::Warning,
+                        format!(
+                            "the alias {alias} is not in {domain}: the new MX of this domain may rightly refuse it"
+                        ),
+                        "check the alias",
+                    );
+                }
+                if let Some(m) = out.get_mut(index) {
+                    m.aliases.push(alias);
+                }
+            }
+        }
+        ok
+    }
+
+    /// `address,old_login,new_login[,aliases]` with a header line, read with the `csv`
+    /// crate (quoted fields, commas inside quotes, `#` comment lines); the aliases
+    /// separated by spaces or `;`; errors point into the CSV file.
+    fn csv_mailboxes(
         &mut self,
         path: &Path,
         text: &str,
         domain: Option<&str>,
-        seen: &mut HashSet<String>,
-        out: &mut Vec<Mailbox>,
+        read: &mut CsvRead<'_>,
     ) -> bool {
         let plan_file = std::mem::replace(&mut self.file, path.display().to_string());
         let mut ok = true;
@@ -229,9 +326,21 @@ impl<'s> Loader<'s> {
                     get("new_login"),
                     domain,
                     &at,
-                    seen,
+                    read.seen,
                 ) {
-                    Ok(m) => out.extend(m),
+                    Ok(Some(m)) => {
+                        let listed = get("aliases").unwrap_or_default();
+                        for alias in listed.split([' ', ';']).filter(|a| !a.is_empty()) {
+                            let at = Loc::File {
+                                file: self.file.clone(),
+                                line,
+                                column: 1,
+                            };
+                            read.aliases.push((read.out.len(), alias.to_string(), at));
+                        }
+                        read.out.push(m);
+                    }
+                    Ok(None) => {}
                     Err(()) => ok = false,
                 }
             }

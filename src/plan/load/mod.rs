@@ -21,6 +21,7 @@ use toml::de::{DeTable, DeValue};
 mod diagnostics;
 mod mailboxes;
 mod sections;
+mod smtp;
 
 use diagnostics::*;
 pub use diagnostics::{Diagnostic, PlanErrors, Severity};
@@ -28,7 +29,7 @@ pub use sections::parse_server_address;
 
 use super::{
     Admin, AdminMode, Credentials, DnsPlan, ExtraStep, ImapEndpoint, Mailbox, MxRecord, Plan,
-    Security, Side, SyncPlan,
+    Security, Side, SmtpAddress, SyncPlan,
 };
 
 /// A loaded plan and the warnings about legal-but-dangerous values in it.
@@ -143,7 +144,7 @@ const DNS_KEYS: &[&str] = &[
     "resolvers",
     "authoritative",
 ];
-const SIDE_KEYS: &[&str] = &["name", "mx", "spf", "dkim_selector", "imap"];
+const SIDE_KEYS: &[&str] = &["name", "mx", "spf", "dkim_selector", "imap", "smtp"];
 const IMAP_KEYS: &[&str] = &[
     "url",
     "tls",
@@ -160,7 +161,7 @@ const SYNC_KEYS: &[&str] = &[
     "max_bytes_per_sec",
     "max_messages_per_sec",
 ];
-const MAILBOX_KEYS: &[&str] = &["address", "old_login", "new_login"];
+const MAILBOX_KEYS: &[&str] = &["address", "old_login", "new_login", "aliases"];
 const STEP_KEYS: &[&str] = &["id", "day", "title", "after", "what", "per_mailbox"];
 
 impl<'s> Loader<'s> {
@@ -522,41 +523,6 @@ impl<'s> Loader<'s> {
                 default
             }
         }
-    }
-
-    pub(super) fn addresses(
-        &mut self,
-        table: &DeTable<'s>,
-        key: &str,
-        ok: &mut bool,
-    ) -> Vec<SocketAddr> {
-        let Some(items) = self.strings(table, key, "dns") else {
-            *ok = false;
-            return vec![];
-        };
-        let mut out: Vec<SocketAddr> = Vec::new();
-        for (text, span) in items {
-            match parse_server_address(&text) {
-                Some(addr) if out.contains(&addr) => self.warn(
-                    &span,
-                    format!("{addr} is listed twice"),
-                    "list each server once",
-                ),
-                Some(addr) => out.push(addr),
-                None => {
-                    *ok = false;
-                    self.error(
-                        &span,
-                        format!(
-                            "`{}` is not an IP address with an optional port",
-                            crate::sanitize::sanitize(&text)
-                        ),
-                        "write \"9.9.9.9\", \"9.9.9.9:53\" or \"[2620:fe::fe]:53\"",
-                    );
-                }
-            }
-        }
-        out
     }
 
     pub(super) fn resolve(&self, p: &str) -> PathBuf {

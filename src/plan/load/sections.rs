@@ -207,13 +207,14 @@ impl<'s> Loader<'s> {
             .iter()
             .filter_map(|s| s.parse().ok())
             .collect();
+        let mut names = std::collections::BTreeMap::new();
         let resolvers = match Self::value(dns, "resolvers") {
             None => default_resolvers,
-            Some(_) => self.addresses(dns, "resolvers", &mut ok),
+            Some(_) => self.servers(dns, "resolvers", &mut names, &mut ok),
         };
         let authoritative = match Self::value(dns, "authoritative") {
             None => vec![],
-            Some(_) => self.addresses(dns, "authoritative", &mut ok),
+            Some(_) => self.servers(dns, "authoritative", &mut names, &mut ok),
         };
         ok.then_some(DnsPlan {
             migration_ttl,
@@ -224,7 +225,104 @@ impl<'s> Loader<'s> {
             timeout,
             resolvers,
             authoritative,
+            names,
         })
+    }
+
+    /// A list of DNS servers: each "addr[:port]", or `{ address = "addr[:port]", name = "…" }`
+    /// to give it the name the DNS pane heads its column with.
+    fn servers(
+        &mut self,
+        table: &DeTable<'s>,
+        key: &str,
+        names: &mut std::collections::BTreeMap<SocketAddr, String>,
+        ok: &mut bool,
+    ) -> Vec<SocketAddr> {
+        let section = format!("dns.{key}");
+        let example = "write \"9.9.9.9\", \"9.9.9.9:53\", \"[2620:fe::fe]:53\" or { address = \"9.9.9.9\", name = \"Quad9\" }";
+        let Some(v) = Self::value(table, key) else {
+            return vec![];
+        };
+        let Some(array) = v.get_ref().as_array() else {
+            *ok = false;
+            self.error(
+                &v.span(),
+                format!("`{section}` must be a list of server addresses"),
+                format!(
+                    "write `{key} = [\"1.1.1.1\", {{ address = \"9.9.9.9\", name = \"Quad9\" }}]`"
+                ),
+            );
+            return vec![];
+        };
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for item in array.iter() {
+            let (text, span, name) = match item.get_ref() {
+                DeValue::String(s) => (s.to_string(), item.span(), None),
+                DeValue::Table(t) => {
+                    self.check_keys(t, &["address", "name"], &section);
+                    let name = self.string(t, "name", &section);
+                    match self.string(t, "address", &section) {
+                        Some((address, span)) => (address, span, name),
+                        None => {
+                            *ok = false;
+                            if Self::value(t, "address").is_none() {
+                                self.error(
+                                    &item.span(),
+                                    format!("`address` is missing in an entry of `{section}`"),
+                                    example,
+                                );
+                            }
+                            continue;
+                        }
+                    }
+                }
+                other => {
+                    *ok = false;
+                    self.error(
+                        &item.span(),
+                        format!("`{section}` must hold addresses (strings) or {{ address, name }} tables, not {}", type_name(other)),
+                        example,
+                    );
+                    continue;
+                }
+            };
+            let Some(addr) = parse_server_address(&text) else {
+                *ok = false;
+                self.error(
+                    &span,
+                    format!(
+                        "`{}` is not an IP address with an optional port",
+                        crate::sanitize::sanitize(&text)
+                    ),
+                    example,
+                );
+                continue;
+            };
+            if out.contains(&addr) {
+                self.warn(
+                    &span,
+                    format!("{addr} is listed twice"),
+                    "list each server once",
+                );
+                continue;
+            }
+            match name {
+                Some((name, span)) if name.trim().is_empty() => {
+                    *ok = false;
+                    self.error(
+                        &span,
+                        format!("the name of {addr} is empty"),
+                        "leave `name` out to show the address, or write what the server is called",
+                    );
+                }
+                Some((name, _)) => {
+                    names.insert(addr, name.trim().to_string());
+                }
+                None => {}
+            }
+            out.push(addr);
+        }
+        out
     }
 
     pub(super) fn side(&mut self, top: &DeTable<'s>, which: &str) -> Option<Side> {
@@ -349,6 +447,7 @@ impl<'s> Loader<'s> {
                 None
             }
         };
+        let smtp = self.smtp_addresses(t, which, &mx, &mut ok);
         if !ok {
             return None;
         }
@@ -358,6 +457,7 @@ impl<'s> Loader<'s> {
             spf,
             dkim_selector,
             imap: imap?,
+            smtp,
         })
     }
 

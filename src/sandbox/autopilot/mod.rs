@@ -12,8 +12,10 @@
 //! at speed 0), and every DNS round, probe and copy holds an I/O guard besides: no wait, TTL or
 //! timeout can lie because real I/O took time.
 
+mod missing;
 mod mistakes;
 mod report;
+mod summary;
 mod traffic;
 
 use std::collections::HashMap;
@@ -21,7 +23,6 @@ use std::collections::HashMap;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use super::imap::Mailstore;
 use super::mailflow::{Pop3Fetch, Sender};
 use super::operator::{self, Action, OperatorError};
 use super::world::World;
@@ -29,15 +30,16 @@ use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
 use crate::clock::Clock;
 use crate::journal::Entry;
-use crate::mail::identity::Identity;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
 use crate::session::{Failure, Observations, Session};
 
+pub(crate) use missing::missing;
 use mistakes::Hook;
 pub use mistakes::Mistake;
-pub use report::{Caught, CopyRun, Event, MissingMessage, Report, Server};
+pub use report::{Caught, CopyRun, Event, Held, MissingMessage, Origin, Report, Server};
+pub use summary::interactive_report;
 pub(crate) use traffic::message;
 use traffic::{Queued, senders};
 
@@ -224,6 +226,9 @@ impl Autopilot {
             {
                 self.probe().await;
             }
+            if crate::smtp::steps::due(&self.session.history, self.now()) {
+                self.probe_smtp().await;
+            }
             let finished = self.act().await?;
             tick += 1;
             if finished || self.decommissioned {
@@ -270,6 +275,31 @@ impl Autopilot {
             }
         }
         self.observed.mail = Some(probes);
+    }
+
+    /// Asks the new MX about every address, as the cockpit does hourly once the new
+    /// server is ready; the answers are journaled.
+    async fn probe_smtp(&mut self) {
+        let probe = {
+            let _guard = self.world.clock.io_guard();
+            crate::smtp::steps::probe_plan(&self.session.plan, &self.world.clock).await
+        };
+        let probe = match probe {
+            Ok(probe) => probe,
+            Err(e) => {
+                self.event(format!("the new MX could not be asked: {e}"));
+                return;
+            }
+        };
+        let now = self.now();
+        if let Some(fact) =
+            crate::smtp::steps::probe_fact(&self.session.plan, &self.session.history, &probe, now)
+        {
+            match self.session.journal.append(&fact) {
+                Ok(()) => self.session.history.apply(&fact),
+                Err(e) => self.event(format!("cannot journal the SMTP probe: {e}")),
+            }
+        }
     }
 
     fn evaluate(&self) -> Evaluation {
@@ -357,6 +387,38 @@ impl Autopilot {
         }
         if self.alarm_seen_at.is_none() && !self.report.alarms.is_empty() {
             self.alarm_seen_at = Some(now);
+        }
+        self.watch_held(eval, now);
+        if self.report.switch_at.is_none() {
+            self.report.switch_at = self.session.history.switch_at();
+        }
+    }
+
+    /// How long each step is held back by failing checks once it could otherwise go on.
+    fn watch_held(&mut self, eval: &Evaluation, now: Timestamp) {
+        for step in &eval.steps {
+            let open = self
+                .report
+                .held
+                .iter()
+                .rposition(|h| h.step == step.id && h.to.is_none());
+            let blockers = crate::runbook::eval::confirm_blockers(step, false);
+            let held = match step.state {
+                StepState::Waiting | StepState::Blocked => true,
+                StepState::Applied => !blockers.is_empty(),
+                _ => false,
+            };
+            match (held, open) {
+                (true, None) => self.report.held.push(Held {
+                    step: step.id.clone(),
+                    checks: blockers.iter().map(|c| c.id.clone()).collect(),
+                    from: now,
+                    to: None,
+                    wait: self.session.timeline.waits.iter().any(|w| w.id == step.id),
+                }),
+                (false, Some(i)) => self.report.held[i].to = Some(now),
+                _ => {}
+            }
         }
     }
 
@@ -484,7 +546,10 @@ impl Autopilot {
                 self.journal(entry)
             }
             Err(refusal) => {
-                self.event(format!("{step}: confirmation refused: {refusal:?}"));
+                self.event(format!(
+                    "{step}: confirmation refused: {}",
+                    refusal_text(&refusal)
+                ));
                 Ok(())
             }
         }
@@ -670,46 +735,45 @@ impl Autopilot {
     }
 }
 
-/// Old messages (per mailbox and folder, as multisets of identities) not on the new server.
-fn missing(
-    old: &Mailstore,
-    new: &Mailstore,
-    employees: &[super::world::Employee],
-) -> Vec<MissingMessage> {
-    let mut out = Vec::new();
-    for employee in employees {
-        let Ok(folders) = old.folders(&employee.login) else {
-            continue;
-        };
-        for folder in folders {
-            let old_messages = old
-                .messages(&employee.login, &folder.name)
-                .unwrap_or_default();
-            let mut on_new: HashMap<Identity, u32> = HashMap::new();
-            for m in new
-                .messages(&employee.login, &folder.name)
-                .unwrap_or_default()
-            {
-                *on_new.entry(Identity::from_header(&m.raw)).or_insert(0) += 1;
-            }
-            for m in old_messages {
-                let id = Identity::from_header(&m.raw);
-                match on_new.get_mut(&id) {
-                    Some(n) if *n > 0 => *n -= 1,
-                    _ => out.push(MissingMessage {
-                        mailbox: employee.address.clone(),
-                        folder: folder.name.clone(),
-                        subject: subject(&m.raw),
-                    }),
-                }
-            }
+/// Why a confirmation was refused, in the words `cutover confirm` uses.
+fn refusal_text(refusal: &crate::actions::Refusal) -> String {
+    match refusal {
+        crate::actions::Refusal::Blocked(checks) => {
+            let failing: Vec<String> = checks
+                .iter()
+                .map(|c| format!("{} ({})", c.id, crate::sanitize::sanitize(&c.evidence)))
+                .collect();
+            format!("these checks do not hold: {}", failing.join("; "))
         }
+        crate::actions::Refusal::ShortReason => format!(
+            "an override needs a reason of at least {} characters",
+            crate::actions::MIN_REASON_CHARS
+        ),
     }
-    out
 }
 
-fn subject(raw: &[u8]) -> String {
-    crate::mail::identity::HeaderFields::parse(raw)
-        .subject
-        .unwrap_or_else(|| "(no subject)".to_string())
+#[cfg(test)]
+mod tests {
+    use super::refusal_text;
+    use crate::actions::Refusal;
+    use crate::check::{Check, Kind, Status};
+
+    #[test]
+    fn a_refusal_reads_as_words_not_as_debug_output() {
+        let refusal = Refusal::Blocked(vec![Check::new(
+            "old-ttl-expired",
+            Kind::Gate,
+            Status::Fail,
+            "wait until Tue 3 Mar 08:05",
+        )]);
+        let text = refusal_text(&refusal);
+        assert_eq!(
+            text,
+            "these checks do not hold: old-ttl-expired (wait until Tue 3 Mar 08:05)"
+        );
+        assert_eq!(
+            refusal_text(&Refusal::ShortReason),
+            "an override needs a reason of at least 10 characters"
+        );
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::Mistake;
 use crate::check::Status;
@@ -57,6 +57,65 @@ pub struct MissingMessage {
     pub mailbox: String,
     pub folder: String,
     pub subject: String,
+    pub origin: Origin,
+}
+
+/// Where a message on the old server came from: this says why it was not copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    /// There before the rehearsal began (the mail a copy must move).
+    OldMail,
+    /// Delivered by a sender during the rehearsal, while the MX still led to the old server.
+    Delivered,
+    /// A sent copy an employee saved through the old account.
+    SentViaOld,
+}
+
+impl Origin {
+    /// From the rehearsal's own Message-IDs (`traffic::message`): `live-N-customer` for
+    /// senders, `live-N-<login>` for sent copies; anything else was seeded before the start.
+    pub fn of(raw: &[u8]) -> Origin {
+        let head = String::from_utf8_lossy(&raw[..raw.len().min(2_000)]).to_string();
+        let id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: <live-"))
+            .unwrap_or_default()
+            .to_string();
+        match (id.is_empty(), id.contains("-customer@")) {
+            (true, _) => Origin::OldMail,
+            (false, true) => Origin::Delivered,
+            (false, false) => Origin::SentViaOld,
+        }
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            Origin::OldMail => "old mail",
+            Origin::Delivered => "delivered during the rehearsal",
+            Origin::SentViaOld => "sent copies",
+        }
+    }
+
+    pub fn explain(self) -> &'static str {
+        match self {
+            Origin::OldMail => "old mail, there before the rehearsal began",
+            Origin::Delivered => "delivered by senders to the old server during the rehearsal",
+            Origin::SentViaOld => "sent copies employees saved through their old account",
+        }
+    }
+}
+
+/// A step held back by failing checks, from when it could otherwise have gone on until it did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub step: String,
+    /// The checks that held it, first seen.
+    pub checks: Vec<String>,
+    pub from: Timestamp,
+    /// `None`: still held when the run ended.
+    pub to: Option<Timestamp>,
+    /// The step is one of the runbook's waits: being held is what it is for.
+    pub wait: bool,
 }
 
 /// What happened, for the operator and the tests.
@@ -95,6 +154,15 @@ pub struct Report {
     pub old_messages_at_end: u64,
     /// Every runbook step finished.
     pub finished: bool,
+    /// A person drove the rehearsal (`cutover demo`), not the autopilot.
+    pub interactive: bool,
+    /// When senders were first seen using the new MX (the switch).
+    pub switch_at: Option<Timestamp>,
+    /// Messages senders still delivered to the old server after the switch, and the last one.
+    pub old_after_switch: u64,
+    pub last_old_delivery: Option<Timestamp>,
+    /// Steps held back by checks, and for how long.
+    pub held: Vec<Held>,
 }
 
 impl Report {
@@ -135,45 +203,179 @@ impl Report {
             .sum()
     }
 
-    /// The report as printed by `cutover demo --autopilot`.
-    pub fn render(&self) -> String {
-        let when = |at: Timestamp| {
-            at.to_zoned_datetime(TimeZone::UTC)
-                .strftime("%a %-d %b %H:%M")
-                .to_string()
+    /// Lost messages per (mailbox, folder), in that order.
+    pub fn lost_by_folder(&self) -> BTreeMap<(String, String), u64> {
+        let mut out = BTreeMap::new();
+        for m in &self.lost {
+            *out.entry((m.mailbox.clone(), m.folder.clone()))
+                .or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Every message the rehearsal lost or failed to deliver, by kind, with what the old
+    /// server's messages were; the kinds add up to the total the verdict gives.
+    pub fn losses(&self) -> Vec<(u64, String)> {
+        let (old, what) = if self.lost.is_empty() {
+            (
+                &self.missing_at_end,
+                "on the old server and not on the new one at the end",
+            )
+        } else {
+            (
+                &self.lost,
+                "on the old server and not on the new one when it was shut down",
+            )
         };
+        let mut kinds: BTreeMap<Origin, u64> = BTreeMap::new();
+        for m in old {
+            *kinds.entry(m.origin).or_insert(0) += 1;
+        }
+        let origins: Vec<String> = kinds
+            .iter()
+            .map(|(o, n)| format!("{n} {}", o.short()))
+            .collect();
+        [
+            (old.len() as u64, format!("{what} ({})", origins.join(", "))),
+            (
+                self.bounced.len() as u64,
+                "bounced back to their senders".to_string(),
+            ),
+            (
+                self.still_queued,
+                "never delivered (still queued at the senders)".to_string(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .collect()
+    }
+
+    /// The report as printed by `cutover demo --autopilot` (and the rehearsal's summary).
+    pub fn render(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!(
-            "REHEARSAL — cutover autopilot{}\n",
-            match self.mistake {
-                Some(m) => format!(", with the mistake `{}`", m.as_str()),
-                None => String::new(),
-            }
-        ));
+        s.push_str(&match (self.interactive, self.mistake) {
+            (true, _) => "REHEARSAL — summary of your run\n".to_string(),
+            (false, Some(m)) => format!(
+                "REHEARSAL — cutover autopilot, with the mistake `{}`\n",
+                m.as_str()
+            ),
+            (false, None) => "REHEARSAL — cutover autopilot\n".to_string(),
+        });
         if let (Some(a), Some(b)) = (self.start, self.end) {
             s.push_str(&format!("Simulated {} → {} (UTC)\n", when(a), when(b)));
         }
         s.push_str("\nTimeline\n");
-        for e in &self.events {
+        let mut events: Vec<&Event> = self.events.iter().collect();
+        // Stable: events of one instant keep the order they happened in.
+        events.sort_by_key(|e| e.at);
+        for e in events {
             s.push_str(&format!("  {}  {}\n", when(e.at), e.text));
         }
-        if !self.blocked.is_empty() || !self.alarms.is_empty() {
-            s.push_str("\nWhat the checks held back, blocked or alarmed\n");
-            for c in self.alarms.iter().chain(&self.blocked) {
-                let until = c
-                    .until
-                    .map(|u| format!(" (clears {})", when(u)))
-                    .unwrap_or_default();
+        self.render_caught(&mut s);
+        self.render_cost(&mut s);
+        self.render_mail(&mut s);
+        self.render_lost(&mut s);
+        s.push_str(&format!(
+            "\nVerdict (exit {}): {}\n",
+            self.exit_code(),
+            self.verdict()
+        ));
+        s
+    }
+
+    fn render_caught(&self, s: &mut String) {
+        if self.blocked.is_empty() && self.alarms.is_empty() {
+            return;
+        }
+        s.push_str("\nWhat the checks held back, blocked or alarmed\n");
+        let mut caught: Vec<&Caught> = self.alarms.iter().chain(&self.blocked).collect();
+        caught.sort_by_key(|c| c.at);
+        for c in caught {
+            let until = c
+                .until
+                .map(|u| format!(" (clears {})", when(u)))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  {}  {} {} on {}: {}{until}\n",
+                when(c.at),
+                c.status.as_str().to_uppercase(),
+                c.check,
+                c.step,
+                crate::sanitize::sanitize(&c.evidence)
+            ));
+        }
+    }
+
+    /// The mistake's cost in its own terms.
+    fn render_cost(&self, s: &mut String) {
+        let Some(mistake) = self.mistake else {
+            return;
+        };
+        s.push_str("\nWhat the mistake cost\n");
+        let overridden = |step: &str| self.overrides.iter().find(|(_, id, _)| id == step);
+        match mistake {
+            Mistake::NoTtlWait => {
+                if let Some((at, ..)) = overridden("ttl-wait") {
+                    s.push_str(&format!(
+                        "  ttl-wait was overridden at {}, before the old TTL had run out.\n",
+                        when(*at)
+                    ));
+                    // What it cost: the steps the resolvers' caches then held back.
+                    for held in self.held.iter().filter(|h| {
+                        let to = h.to.or(self.end).unwrap_or(h.from);
+                        h.from >= *at
+                            && !h.wait
+                            && to.duration_since(h.from) >= SignedDuration::from_mins(30)
+                    }) {
+                        s.push_str(&format!("  {}\n", held_text(held, self.end)));
+                    }
+                }
+                self.after_switch(s);
+            }
+            Mistake::DeleteOldMxFirst => {
                 s.push_str(&format!(
-                    "  {}  {} {} on {}: {}{until}\n",
-                    when(c.at),
-                    c.status.as_str().to_uppercase(),
-                    c.check,
-                    c.step,
-                    crate::sanitize::sanitize(&c.evidence)
+                    "  Senders found no MX and deferred {} messages ({} attempts); {} still queued at the end.\n",
+                    self.deferred_messages, self.deferrals, self.still_queued
                 ));
+                for held in &self.held {
+                    if held.checks.iter().any(|c| c.starts_with("mx-")) {
+                        s.push_str(&format!("  {}\n", held_text(held, self.end)));
+                    }
+                }
+            }
+            Mistake::EarlyFinalCopy => {
+                s.push_str(&format!(
+                    "  {} messages reached the old server after the early copy; only the next copy caught them.\n",
+                    self.caught_by_next_copy
+                ));
+                self.after_switch(s);
+            }
+            Mistake::EarlyDecommission => {
+                s.push_str(&format!(
+                    "  {} messages were lost with the old server (see LOST below).\n",
+                    self.lost.len()
+                ));
+                self.after_switch(s);
             }
         }
+    }
+
+    fn after_switch(&self, s: &mut String) {
+        if let Some(switch) = self.switch_at {
+            let last = match self.last_old_delivery {
+                Some(at) if self.old_after_switch > 0 => format!(", the last at {}", when(at)),
+                _ => String::new(),
+            };
+            s.push_str(&format!(
+                "  After the switch ({}), senders still delivered {} to the old server{last}.\n",
+                when(switch),
+                count(self.old_after_switch, "message", "messages")
+            ));
+        }
+    }
+
+    fn render_mail(&self, s: &mut String) {
         s.push_str("\nMail delivered by senders\n  day   old server   new server\n");
         let days: std::collections::BTreeSet<u32> =
             self.delivered.keys().map(|(d, _)| *d).collect();
@@ -183,6 +385,13 @@ impl Report {
                 "  {day:>3}   {:>10}   {:>10}\n",
                 n(Server::Old),
                 n(Server::New)
+            ));
+        }
+        if let Some(switch) = self.switch_at {
+            s.push_str(&format!(
+                "  after the switch ({}): {} to the old server\n",
+                when(switch),
+                self.old_after_switch
             ));
         }
         s.push_str(&format!(
@@ -218,35 +427,104 @@ impl Report {
                 self.caught_by_next_copy
             ));
         }
-        if !self.lost.is_empty() {
+    }
+
+    /// What was lost: by kind, then per mailbox and folder, then a few examples.
+    fn render_lost(&self, s: &mut String) {
+        let (list, title) = if !self.lost.is_empty() {
+            (
+                &self.lost,
+                "messages were on the old server and not on the new one when it was shut down",
+            )
+        } else if !self.missing_at_end.is_empty() {
+            (
+                &self.missing_at_end,
+                "messages of the old server are not on the new one",
+            )
+        } else {
+            return;
+        };
+        let label = if self.lost.is_empty() {
+            "NOT COPIED"
+        } else {
+            "LOST"
+        };
+        s.push_str(&format!("\n{label}: {} {title}\n", list.len()));
+        let mut kinds: BTreeMap<Origin, u64> = BTreeMap::new();
+        for m in list {
+            *kinds.entry(m.origin).or_insert(0) += 1;
+        }
+        for (origin, n) in &kinds {
+            s.push_str(&format!("  {n:>6}  {}\n", origin.explain()));
+        }
+        if !self.lost.is_empty() && self.copies.is_empty() {
+            s.push_str("  (no copy had run before the shutdown)\n");
+        }
+        if self.pop3_fetched > 0 {
             s.push_str(&format!(
-                "\nLOST: {} messages were on the old server and not on the new one when it was shut down\n",
-                self.lost.len()
+                "  (POP3 fetch had already brought {} from old INBOXes to the new server: not lost)\n",
+                count(self.pop3_fetched, "message", "messages")
             ));
-            for m in self.lost.iter().take(20) {
-                s.push_str(&format!(
-                    "  {} / {}: {}\n",
-                    m.mailbox,
-                    m.folder,
-                    crate::sanitize::sanitize(&m.subject)
-                ));
+        }
+        let mut by_mailbox: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+        let mut per_folder: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for m in list {
+            *per_folder
+                .entry((m.mailbox.as_str(), m.folder.as_str()))
+                .or_insert(0) += 1;
+        }
+        for ((mailbox, folder), n) in &per_folder {
+            by_mailbox.entry(mailbox).or_default().push((folder, *n));
+        }
+        s.push_str("  By mailbox and folder:\n");
+        const MAILBOX_LINES: usize = 20;
+        for (mailbox, folders) in by_mailbox.iter().take(MAILBOX_LINES) {
+            let total: u64 = folders.iter().map(|(_, n)| n).sum();
+            let parts: Vec<String> = folders
+                .iter()
+                .map(|(f, n)| format!("{} {n}", crate::sanitize::sanitize(f)))
+                .collect();
+            s.push_str(&format!("    {mailbox}: {total} ({})\n", parts.join(", ")));
+        }
+        if by_mailbox.len() > MAILBOX_LINES {
+            let rest: u64 = by_mailbox
+                .values()
+                .skip(MAILBOX_LINES)
+                .flatten()
+                .map(|(_, n)| n)
+                .sum();
+            s.push_str(&format!(
+                "    … and {} more mailboxes ({rest} messages)\n",
+                by_mailbox.len() - MAILBOX_LINES
+            ));
+        }
+        // A few examples, from as many mailboxes and folders as there are.
+        s.push_str("  For example:\n");
+        let mut seen = std::collections::BTreeSet::new();
+        let firsts: Vec<&MissingMessage> = list
+            .iter()
+            .filter(|m| seen.insert((m.mailbox.as_str(), m.folder.as_str())))
+            .collect();
+        let mut examples: Vec<&MissingMessage> = Vec::new();
+        for round in 0.. {
+            let before = examples.len();
+            for mailbox in by_mailbox.keys() {
+                if let Some(m) = firsts.iter().filter(|m| m.mailbox == *mailbox).nth(round) {
+                    examples.push(m);
+                }
             }
-            if self.lost.len() > 20 {
-                s.push_str(&format!("  … and {} more\n", self.lost.len() - 20));
+            if examples.len() >= 5 || examples.len() == before {
+                break;
             }
         }
-        if !self.missing_at_end.is_empty() && self.lost.is_empty() {
+        for m in examples.into_iter().take(5) {
             s.push_str(&format!(
-                "\n{} messages of the old server are not on the new one\n",
-                self.missing_at_end.len()
+                "    {} / {}: {}\n",
+                m.mailbox,
+                crate::sanitize::sanitize(&m.folder),
+                crate::sanitize::sanitize(&m.subject)
             ));
         }
-        s.push_str(&format!(
-            "\nVerdict (exit {}): {}\n",
-            self.exit_code(),
-            self.verdict()
-        ));
-        s
     }
 
     fn verdict(&self) -> String {
@@ -258,28 +536,68 @@ impl Report {
             1 => {
                 let mut why = Vec::new();
                 if !self.alarms.is_empty() {
-                    why.push(format!("{} alarm(s)", self.alarms.len()));
+                    why.push(count(self.alarms.len() as u64, "alarm", "alarms"));
                 }
                 if !self.overrides.is_empty() {
-                    why.push(format!("{} check(s) overridden", self.overrides.len()));
+                    why.push(format!(
+                        "{} overridden",
+                        count(self.overrides.len() as u64, "check", "checks")
+                    ));
                 }
                 if self.deferrals > 0 {
-                    why.push(format!("{} messages deferred", self.deferred_messages));
+                    why.push(format!(
+                        "{} deferred",
+                        count(self.deferred_messages, "message", "messages")
+                    ));
                 }
                 if !self.finished {
                     why.push("the procedure did not finish".to_string());
                 }
                 format!("no mail lost, but: {}.", why.join(", "))
             }
-            _ => format!(
-                "MAIL LOST: {} messages lost at shutdown, {} bounced, {} never delivered, {} not on the new server.",
-                self.lost.len(),
-                self.bounced.len(),
-                self.still_queued,
-                self.missing_at_end.len()
-            ),
+            _ => {
+                let losses = self.losses();
+                let total: u64 = losses.iter().map(|(n, _)| n).sum();
+                let parts: Vec<String> = losses
+                    .iter()
+                    .map(|(n, what)| format!("{n} {what}"))
+                    .collect();
+                format!(
+                    "MAIL LOST: {}: {}.",
+                    count(total, "message", "messages"),
+                    parts.join("; ")
+                )
+            }
         }
     }
+}
+
+fn when(at: Timestamp) -> String {
+    at.to_zoned_datetime(TimeZone::UTC)
+        .strftime("%a %-d %b %H:%M")
+        .to_string()
+}
+
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "add-new-mx was held 23 h 55 min (Mon 2 Mar 09:20 → Tue 3 Mar 09:15) by resolvers-new-mx".
+fn held_text(held: &Held, end: Option<Timestamp>) -> String {
+    let to = held.to.or(end).unwrap_or(held.from);
+    format!(
+        "{} was held {} ({} → {}{}) by {}",
+        held.step,
+        crate::units::duration(to.duration_since(held.from)),
+        when(held.from),
+        when(to),
+        if held.to.is_none() {
+            ", still held at the end"
+        } else {
+            ""
+        },
+        held.checks.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -325,6 +643,7 @@ mod tests {
                 mailbox: "user1@example-firm.test".into(),
                 folder: "Sent".into(),
                 subject: "Quarterly report".into(),
+                origin: Origin::SentViaOld,
             }],
             ..deferred
         };

@@ -73,6 +73,10 @@ impl Autopilot {
                         Server::New
                     };
                     *self.report.delivered.entry((day, server)).or_insert(0) += 1;
+                    if server == Server::Old && self.report.switch_at.is_some_and(|at| at <= now) {
+                        self.report.old_after_switch += 1;
+                        self.report.last_old_delivery = Some(now);
+                    }
                 }
                 Delivery::Deferred { reason } => {
                     self.report.deferrals += 1;

@@ -1,0 +1,119 @@
+//! The rehearsal's own screens (`cutover demo`): the introduction it starts paused on, the
+//! clock the header shows, and the summary at the end.
+//!
+//! The sandbox owns the clock and the mail; it tells the cockpit through
+//! [`Event::Rehearsal`](crate::app::Event::Rehearsal). The cockpit asks for the summary
+//! ([`Rehearse::Summary`]) once every step is finished.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+use super::keymap::{Action, Scope, lookup};
+use super::{App, Command, Rehearse};
+
+/// What the sandbox tells the cockpit about the rehearsal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RehearsalUpdate {
+    /// The simulated clock: simulated seconds per real second, and whether it is paused.
+    Clock { speed: f64, paused: bool },
+    /// The summary of this run, line by line (the autopilot report's content).
+    Summary(Vec<String>),
+}
+
+/// The simulated clock as the header shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RehearsalClock {
+    pub speed: f64,
+    pub paused: bool,
+}
+
+/// The rehearsal's screens: which is open, and what they show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RehearsalScreens {
+    /// `p` closed the introduction and started the clock.
+    pub started: bool,
+    pub clock: Option<RehearsalClock>,
+    /// The summary was asked for (once).
+    pub summary_asked: bool,
+    pub summary: Option<Vec<String>>,
+    /// The summary is on screen (Esc or Enter hides it).
+    pub summary_open: bool,
+    /// Lines of the summary scrolled past.
+    pub summary_scroll: usize,
+}
+
+impl App {
+    /// The introduction is on screen: a rehearsal not started yet, nothing else open.
+    pub fn rehearsal_intro_open(&self) -> bool {
+        self.rehearsal && !self.rehearsal_screens.started && !self.help && self.popup.is_none()
+    }
+
+    /// The summary is on screen.
+    pub fn rehearsal_summary_open(&self) -> bool {
+        self.rehearsal_screens.summary_open
+            && self.rehearsal_screens.summary.is_some()
+            && !self.help
+            && self.popup.is_none()
+    }
+}
+
+/// Applies what the sandbox reports.
+pub(crate) fn on_update(app: &mut App, update: RehearsalUpdate) -> Vec<Command> {
+    match update {
+        RehearsalUpdate::Clock { speed, paused } => {
+            app.rehearsal_screens.clock = Some(RehearsalClock { speed, paused });
+        }
+        RehearsalUpdate::Summary(lines) => {
+            app.rehearsal_screens.summary = Some(lines);
+            app.rehearsal_screens.summary_open = true;
+            app.rehearsal_screens.summary_scroll = 0;
+        }
+    }
+    app.dirty = true;
+    Vec::new()
+}
+
+/// Keys while the introduction or the summary is open; `None` lets the cockpit handle it
+/// (quitting, help, and every key once neither is open).
+pub(crate) fn on_key(app: &mut App, key: &KeyEvent) -> Option<Vec<Command>> {
+    if app.rehearsal_intro_open() {
+        return match lookup(Scope::Rehearsal, key) {
+            Some(Action::Rehearsal(Rehearse::PauseClock)) => {
+                app.rehearsal_screens.started = true;
+                Some(vec![Command::Rehearsal(Rehearse::PauseClock)])
+            }
+            // Quitting and the help work as everywhere; nothing else until `p`.
+            _ => match lookup(Scope::Global, key) {
+                Some(Action::Quit | Action::Help) => None,
+                _ => Some(Vec::new()),
+            },
+        };
+    }
+    if app.rehearsal_summary_open() {
+        let screens = &mut app.rehearsal_screens;
+        let len = screens.summary.as_ref().map_or(0, Vec::len);
+        let step = |by: isize, at: usize| at.saturating_add_signed(by).min(len.saturating_sub(1));
+        match lookup(Scope::Global, key) {
+            Some(Action::Down) => screens.summary_scroll = step(1, screens.summary_scroll),
+            Some(Action::Up) => screens.summary_scroll = step(-1, screens.summary_scroll),
+            Some(Action::PageDown) => screens.summary_scroll = step(10, screens.summary_scroll),
+            Some(Action::PageUp) => screens.summary_scroll = step(-10, screens.summary_scroll),
+            Some(Action::Close) => screens.summary_open = false,
+            Some(Action::Quit | Action::Help) => return None,
+            _ if key.code == KeyCode::Enter => screens.summary_open = false,
+            _ => {}
+        }
+        return Some(Vec::new());
+    }
+    None
+}
+
+/// Once every step is finished, the summary of the run is asked for (once).
+pub(crate) fn after_update(app: &mut App) -> Vec<Command> {
+    let all_done =
+        !app.eval.steps.is_empty() && app.eval.steps.iter().all(|s| s.state.is_finished());
+    if !app.rehearsal || !app.driving() || app.rehearsal_screens.summary_asked || !all_done {
+        return Vec::new();
+    }
+    app.rehearsal_screens.summary_asked = true;
+    vec![Command::Rehearsal(Rehearse::Summary)]
+}
