@@ -41,6 +41,37 @@ async fn a_careful_migration_ends_with_every_message_verified_on_the_new_server(
     // The final copy waited for 24 h after the switch (day 2 morning → day 3).
     assert!(report.copies[0].at >= at("2026-03-04T08:00:00Z"), "{text}");
     assert!(text.contains("Verdict (exit 0): clean"), "{text}");
+    // The alias the new provider forgot: the gate of add-new-mx names it, the operator
+    // presses the console key, and the new MX asked again accepts it.
+    let refused = report
+        .caught("smtp.new-mx-accepts")
+        .expect("the forgotten alias was caught");
+    assert_eq!(
+        (refused.step.as_str(), refused.status),
+        ("add-new-mx", Status::Fail)
+    );
+    assert!(
+        refused.evidence.contains("sales@example-firm.test at "),
+        "{text}"
+    );
+    let pressed = report
+        .events
+        .iter()
+        .position(|e| {
+            e.text.contains("refuses sales@example-firm.test") && e.text.contains("(console key c)")
+        })
+        .unwrap_or_else(|| panic!("the key press is in the timeline\n{text}"));
+    assert!(
+        report.events[pressed + 1]
+            .text
+            .starts_with("alias sales@example-firm.test (to user1@example-firm.test) created"),
+        "{text}"
+    );
+    assert_eq!(
+        report.events[pressed + 2].text,
+        "the new MX asked again: smtp.new-mx-accepts pass",
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The rehearsal's operator: each console key (and each autopilot step) makes its change at
 //! the sandbox's DNS host and mail servers, in any order, pressed twice included.
 
+use cutover::clock::Clock;
 use cutover::sandbox::World;
 use cutover::sandbox::demo::world_spec;
 use cutover::sandbox::operator::{Action, perform};
@@ -106,4 +107,113 @@ async fn adding_the_new_mx_after_deleting_the_old_one_does_not_claim_the_old_one
     let added = perform(&world, Action::AddNewMx).await.unwrap();
     assert_eq!(added.text, "MX 10 mx.new-host.test added at the DNS host");
     assert_eq!(zone_mx(&world).await.1, vec!["mx.new-host.test."]);
+}
+
+/// Asks the rehearsal's new MX about every address of the plan, journals the answer as the
+/// cockpit does, and returns the gate of `add-new-mx` judged from the journal.
+async fn probe_and_gate(
+    world: &World,
+    plan: &cutover::plan::Plan,
+    entries: &mut Vec<cutover::journal::Entry>,
+) -> cutover::check::Check {
+    use cutover::smtp::steps;
+    let now = world.clock.now();
+    let probe = steps::probe_plan(plan, &world.clock).await.unwrap();
+    let history = cutover::journal::History::from_entries(entries.iter());
+    entries.extend(steps::probe_fact(plan, &history, &probe, now));
+    let history = cutover::journal::History::from_entries(entries.iter());
+    let mut gate = steps::step_checks("add-new-mx", plan, &history, now);
+    assert_eq!(gate.len(), 1, "{gate:?}");
+    gate.remove(0)
+}
+
+/// Pressing `c` in a started rehearsal cockpit on `entries`: the command it sends the sandbox,
+/// and the add-new-mx gate's evidence as the cockpit shows it (rehearsal or not).
+fn cockpit(
+    plan: &cutover::plan::Plan,
+    entries: &[cutover::journal::Entry],
+    world: &World,
+    rehearsal: bool,
+) -> (Vec<cutover::app::Command>, String) {
+    use cutover::app::{App, Event, Role, update};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = App::new(plan.clone(), entries, Role::Driving, world.clock.now());
+    app.rehearsal = rehearsal;
+    app.rehearsal_screens.started = true;
+    app.reevaluate();
+    let evidence = app
+        .eval
+        .step("add-new-mx")
+        .and_then(|s| s.checks.iter().find(|c| c.id == "smtp.new-mx-accepts"))
+        .map(|c| c.evidence.clone())
+        .unwrap_or_default();
+    let key = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE);
+    (update(&mut app, Event::Key(key)), evidence)
+}
+
+#[tokio::test]
+async fn the_new_mx_refuses_the_forgotten_alias_until_the_console_key_creates_it() {
+    use cutover::app::{Command, Rehearse};
+    use cutover::check::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::start(world_spec(2, 8, 0.0)).await.unwrap();
+    let plan_path = cutover::sandbox::demo::write_plan(dir.path(), &world).unwrap();
+    let plan = cutover::plan::load(&plan_path).unwrap().plan;
+    let alias = "sales@example-firm.test";
+    assert_eq!(plan.mailboxes[0].aliases, vec![alias.to_string()]);
+    assert!(plan.mailboxes[1].aliases.is_empty());
+
+    // The plan lists the alias; the provider forgot it: the gate of add-new-mx fails naming it.
+    let mut entries = Vec::new();
+    let gate = probe_and_gate(&world, &plan, &mut entries).await;
+    assert_eq!(gate.status, Status::Fail, "{}", gate.evidence);
+    assert!(
+        gate.evidence.contains(&format!(
+            "the new MX rejects 1 address (senders would get bounces after the switch): {alias} at mx.new-host.test. (550 5.1.1 <{alias}>"
+        )),
+        "{}",
+        gate.evidence
+    );
+    assert!(!gate.evidence.contains("user1@"), "{}", gate.evidence);
+
+    // The rehearsal's guidance names the key; a real cockpit's does not.
+    let (commands, shown) = cockpit(&plan, &entries, &world, true);
+    assert!(
+        shown.contains("In this rehearsal: press c to create it at the new provider"),
+        "{shown}"
+    );
+    assert!(
+        commands.contains(&Command::Rehearsal(Rehearse::CreateAlias)),
+        "{commands:?}"
+    );
+    let (commands, shown) = cockpit(&plan, &entries, &world, false);
+    assert!(
+        shown.contains(alias) && !shown.contains("press c"),
+        "{shown}"
+    );
+    assert!(
+        !commands.contains(&Command::Rehearsal(Rehearse::CreateAlias)),
+        "{commands:?}"
+    );
+
+    // The key's action creates the alias at the new provider, once.
+    let action = Action::for_key(Rehearse::CreateAlias).expect("c is a console key");
+    let done = perform(&world, action).await.unwrap();
+    assert_eq!(
+        done.text,
+        format!(
+            "alias {alias} (to user1@example-firm.test) created at the new provider; its MX accepts it now"
+        )
+    );
+    let again = perform(&world, action).await.unwrap();
+    assert_eq!(
+        again.text,
+        "the new provider already has every alias: nothing to create"
+    );
+
+    // The next probe passes the gate.
+    let gate = probe_and_gate(&world, &plan, &mut entries).await;
+    assert_eq!(gate.status, Status::Pass, "{}", gate.evidence);
+    let (_, shown) = cockpit(&plan, &entries, &world, true);
+    assert!(!shown.contains("press c"), "{shown}");
 }

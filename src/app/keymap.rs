@@ -61,6 +61,8 @@ pub enum Rehearse {
     RestoreOldMx,
     /// An alarm's fix: SPF naming the old and the new server again.
     RepublishSpf,
+    /// The fix of a refused alias: the new provider creates the aliases it lacks.
+    CreateAlias,
     PauseClock,
     Faster,
     Slower,
@@ -494,6 +496,14 @@ pub const KEYMAP: &[Binding] = &[
         "0",
         Action::Rehearsal(Rehearse::RepublishSpf),
         "DNS host: re-publish SPF with old and new (an alarm's fix)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('c')],
+        "c",
+        Action::Rehearsal(Rehearse::CreateAlias),
+        "new provider: create the alias its MX refuses (a gate's fix)",
         false,
     ),
     bind(

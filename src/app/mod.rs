@@ -348,7 +348,7 @@ impl App {
         let was_next = self.eval.next.as_ref().map(|n| n.step.clone());
         let on_next =
             was_next.is_some() && self.selected_step().map(|s| &s.id) == was_next.as_ref();
-        let eval = evaluate(&Inputs {
+        let mut eval = evaluate(&Inputs {
             plan: &self.plan,
             runbook: &self.runbook,
             timeline: &self.timeline,
@@ -357,6 +357,9 @@ impl App {
             mail: self.mail_probes.as_deref(),
             now: self.now,
         });
+        if self.rehearsal {
+            rehearsal::console_fixes(&self.plan, &mut eval);
+        }
         let changed = eval.steps.len() != self.eval.steps.len()
             || eval.steps.iter().zip(&self.eval.steps).any(|(a, b)| {
                 a.state != b.state || a.checks != b.checks || a.wait_until != b.wait_until

@@ -7,8 +7,11 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
-use super::keymap::{Action, Scope, lookup};
+use super::keymap::{Action, KEYMAP, Scope, lookup};
 use super::{App, Command, Rehearse};
+use crate::check::{Check, Status};
+use crate::plan::Plan;
+use crate::runbook::Evaluation;
 
 /// What the sandbox tells the cockpit about the rehearsal.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,4 +119,39 @@ pub(crate) fn after_update(app: &mut App) -> Vec<Command> {
     }
     app.rehearsal_screens.summary_asked = true;
     vec![Command::Rehearsal(Rehearse::Summary)]
+}
+
+/// In the rehearsal, the fix of a refused alias (`smtp.new-mx-accepts` failing) names the
+/// console key that creates it at the new provider; a real provider has no such key.
+pub(crate) fn console_fixes(plan: &Plan, eval: &mut Evaluation) {
+    let Some(key) = KEYMAP
+        .iter()
+        .find(|b| b.action == Action::Rehearsal(Rehearse::CreateAlias))
+        .map(|b| b.label)
+    else {
+        return;
+    };
+    let hint = format!(
+        ". In this rehearsal: press {key} to create it at the new provider; the cockpit then asks the new MX again."
+    );
+    let aliases: Vec<&str> = plan
+        .mailboxes
+        .iter()
+        .flat_map(|m| m.aliases.iter().map(String::as_str))
+        .collect();
+    let annotate = |check: &mut Check| {
+        let refused_alias = aliases
+            .iter()
+            .any(|a| check.evidence.contains(&format!("{a} at ")));
+        if check.id == crate::smtp::NEW_MX_ACCEPTS && check.status == Status::Fail && refused_alias
+        {
+            check.evidence.push_str(&hint);
+        }
+    };
+    for step in &mut eval.steps {
+        step.checks.iter_mut().for_each(&annotate);
+    }
+    if let Some(next) = &mut eval.next {
+        next.blocked_by.iter_mut().for_each(&annotate);
+    }
 }

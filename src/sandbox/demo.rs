@@ -187,6 +187,15 @@ concurrency = 8\n",
             "\n[[mailbox]]\naddress = \"{}\"\nold_login = \"{}\"\nnew_login = \"{}\"\n",
             employee.address, employee.login, employee.login
         ));
+        // The new MX lacks it at first: the rehearsal's refused address to fix (key `c`).
+        if !employee.aliases.is_empty() {
+            let aliases: Vec<String> = employee
+                .aliases
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect();
+            plan.push_str(&format!("aliases = [{}]\n", aliases.join(", ")));
+        }
         secrets.push_str(&format!(
             "\n[\"{}\"]\nold = \"{}\"\nnew = \"{}\"\n",
             employee.address, employee.password, employee.password

@@ -1,6 +1,6 @@
 //! The rehearsal's hands: every change made at the DNS host console and on the mail servers
-//! during a migration, performed in one place for the interactive console's keys (1–8) and the
-//! autopilot, so both make exactly the same change.
+//! during a migration, performed in one place for the interactive console's keys (1–0, `c`)
+//! and the autopilot, so both make exactly the same change.
 
 use hickory_proto::rr::{RData, RecordType};
 
@@ -43,6 +43,9 @@ pub enum Action {
     RestoreOldMx,
     /// DNS host: SPF naming the old and the new provider again (the fix of `spf-lost`).
     RepublishSpf,
+    /// New provider: the aliases it lacks created (the fix of a refused alias in
+    /// `smtp.new-mx-accepts`).
+    CreateAlias,
 }
 
 impl Action {
@@ -75,6 +78,7 @@ impl Action {
             Rehearse::RestoreTtl => Action::RestoreTtl,
             Rehearse::RestoreOldMx => Action::RestoreOldMx,
             Rehearse::RepublishSpf => Action::RepublishSpf,
+            Rehearse::CreateAlias => Action::CreateAlias,
             Rehearse::PauseClock
             | Rehearse::Faster
             | Rehearse::Slower
@@ -249,6 +253,27 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 .map_err(console("edit SPF"))?;
             Ok(Done::said(format!(
                 "DKIM published at {name}; SPF is now \"{spf}\""
+            )))
+        }
+        Action::CreateAlias => {
+            let created = world.create_missing_aliases();
+            if created.is_empty() {
+                return Ok(Done::said(
+                    "the new provider already has every alias: nothing to create",
+                ));
+            }
+            let list: Vec<String> = created
+                .iter()
+                .map(|(alias, mailbox)| format!("{alias} (to {mailbox})"))
+                .collect();
+            let (what, them) = if created.len() == 1 {
+                ("alias", "it")
+            } else {
+                ("aliases", "them")
+            };
+            Ok(Done::said(format!(
+                "{what} {} created at the new provider; its MX accepts {them} now",
+                list.join(", ")
             )))
         }
         Action::RestoreTtl => {

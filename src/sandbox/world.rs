@@ -1,7 +1,7 @@
 //! The whole rehearsal world started in one call: the simulated clock, the rehearsal domain's
 //! authoritative server with the old provider's records, the public resolvers, and the old and
 //! new IMAP servers (the old one full of generated mail, the new one empty), and the new
-//! MX's SMTP server.
+//! MX's SMTP server, which lacks one alias the plan lists (the rehearsal's forgotten alias).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,10 @@ use super::resolver::CachingResolver;
 use super::smtp_server::SmtpServer;
 use crate::clock::Clock;
 use crate::plan::{ImapEndpoint, Security, WhichSide};
+
+/// The local part of the alias the first employee has and the new provider forgot to
+/// create: the new MX refuses it until the operator creates it (console key `c`).
+pub const FORGOTTEN_ALIAS: &str = "sales";
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -69,6 +73,8 @@ pub struct Employee {
     /// Login on both servers.
     pub login: String,
     pub password: String,
+    /// Other addresses delivered to this mailbox (the plan's `aliases`).
+    pub aliases: Vec<String>,
 }
 
 /// Why the world could not start.
@@ -92,7 +98,8 @@ pub struct World {
     pub resolvers: Vec<CachingResolver>,
     pub old: ImapServer,
     pub new: ImapServer,
-    /// The new MX's SMTP server, accepting the employees' addresses.
+    /// The new MX's SMTP server, accepting the employees' addresses (not their aliases,
+    /// until [`World::create_missing_aliases`]).
     pub new_smtp: SmtpServer,
     pub employees: Vec<Employee>,
     /// Admin credentials valid on both servers (AUTHENTICATE PLAIN authzid or `user*admin`).
@@ -145,16 +152,23 @@ impl World {
                     seed: spec.seed.wrapping_mul(1_000).wrapping_add(n as u64),
                 },
             )?;
+            let aliases = if n == 1 {
+                vec![format!("{FORGOTTEN_ALIAS}@{}", spec.domain)]
+            } else {
+                Vec::new()
+            };
             employees.push(Employee {
                 address: format!("{login}@{}", spec.domain),
                 login,
                 password,
+                aliases,
             });
         }
 
         let dated: Arc<dyn Clock> = Arc::new(clock.clone());
         let old = ImapServer::start(old_store, dated.clone()).await?;
         let new = ImapServer::start(new_store, dated).await?;
+        // The mailboxes' addresses only: the provider forgot the alias.
         let addresses: Vec<String> = employees.iter().map(|e| e.address.clone()).collect();
         let new_smtp = SmtpServer::start(&spec.new_mx, &addresses)
             .await
@@ -180,6 +194,21 @@ impl World {
             store.create_folder(&employee.login, name, special_use)?;
         }
         Ok(())
+    }
+
+    /// Creates every alias the new provider lacks: its MX accepts them from now on.
+    /// Returns what was created, each alias with its mailbox's address.
+    pub fn create_missing_aliases(&self) -> Vec<(String, String)> {
+        let mut created = Vec::new();
+        for employee in &self.employees {
+            for alias in &employee.aliases {
+                if !self.new_smtp.accepts(alias) {
+                    self.new_smtp.accept(alias);
+                    created.push((alias.clone(), employee.address.clone()));
+                }
+            }
+        }
+        created
     }
 
     /// Where mail for each MX host lands.

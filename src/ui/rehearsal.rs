@@ -14,11 +14,15 @@ use crate::app::App;
 use crate::sanitize::sanitize;
 
 /// The keys a newcomer needs first, with what they do.
-const KEYS: [(&str, &str); 8] = [
+const KEYS: [(&str, &str); 9] = [
     ("p", "start / pause simulated time"),
     ("+ / -", "simulated time twice / half as fast"),
     (">", "skip to when the next gate clears"),
     ("1–8", "your DNS host's console and the mail servers"),
+    (
+        "c",
+        "create an alias the new provider lacks (when a gate says so)",
+    ),
     ("s", "copy the mail from the old server to the new one"),
     ("Enter", "confirm the selected step (a: mark it applied)"),
     ("?", "every key"),

@@ -12,6 +12,7 @@
 //! at speed 0), and every DNS round, probe and copy holds an I/O guard besides: no wait, TTL or
 //! timeout can lie because real I/O took time.
 
+mod aliases;
 mod missing;
 mod mistakes;
 mod report;
@@ -120,6 +121,8 @@ struct Autopilot {
     alarm_seen_at: Option<Timestamp>,
     /// The alarm's fix was made (`--mistake delete-old-mx-first`).
     fix_applied: bool,
+    /// The alias the new MX refused was created (once).
+    alias_created: bool,
     /// When each unfinished step was first seen stuck (not waiting on a time).
     stuck_since: HashMap<String, Timestamp>,
     /// Steps seen finished at least once (an automatic step's state follows its live checks,
@@ -160,6 +163,7 @@ pub async fn run(
         mistake_done: false,
         alarm_seen_at: None,
         fix_applied: false,
+        alias_created: false,
         stuck_since: HashMap::new(),
         finished_steps: std::collections::BTreeSet::new(),
         at_early_copy: None,
@@ -317,6 +321,9 @@ impl Autopilot {
                 self.report.finished = true;
                 self.event("every step of the runbook is finished");
                 return Ok(true);
+            }
+            if self.create_refused_alias(&eval).await? {
+                continue;
             }
             match self.mistake_hook(&eval).await? {
                 Hook::Acted => continue,
