@@ -679,3 +679,94 @@ fn folded_journal_app() -> App {
 fn journal_pane_folded() {
     snapshot("folded_journal", folded_journal_app);
 }
+
+/// The journal's newest SMTP probe: user0000 accepted but its alias refused, user0001
+/// accepted, user0002 greylisted (no definite answer).
+fn new_mx_app() -> App {
+    use cutover::smtp::{AddressAnswer, HostReport, SmtpProbe};
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.mailboxes[0].aliases = vec!["sales@example.com".into()];
+    let host = "mx.new.example.";
+    let answer = |address: &str, accepts: Option<bool>, reply: &str| AddressAnswer {
+        host: host.into(),
+        address: address.into(),
+        accepts,
+        reply: reply.into(),
+    };
+    let probe = SmtpProbe {
+        hosts: vec![HostReport {
+            host: host.into(),
+            port: 25,
+            at: at(30),
+            reachable: true,
+            banner: Some("220 mx.new.example ESMTP".into()),
+            starttls: true,
+            cert_valid: Some(true),
+            cert_days_left: Some(80),
+            tls_error: None,
+            probe_address: "cutover-probe-x1@example.com".into(),
+            probe_reply: Some("550 5.1.1 User unknown".into()),
+            accepts_anything: Some(false),
+            error: None,
+        }],
+        answers: vec![
+            answer("user0000@example.com", Some(true), "250 2.1.5 Ok"),
+            answer(
+                "sales@example.com",
+                Some(false),
+                "550 5.1.1 <sales@example.com>: User unknown",
+            ),
+            answer("user0001@example.com", Some(true), "250 2.1.5 Ok"),
+            answer(
+                "user0002@example.com",
+                None,
+                "451 4.7.1 Greylisted, try again later",
+            ),
+        ],
+    };
+    let entries = [Entry::Fact {
+        at: at(30),
+        key: "smtp-probe".into(),
+        value: serde_json::to_value(&probe).unwrap(),
+        evidence: "the new MX refuses sales@example.com".into(),
+    }];
+    let mut app = App::new(plan, &entries, Role::Driving, at(35));
+    app.focus = Pane::Mailboxes;
+    app
+}
+
+fn new_mx_detail_app() -> App {
+    let mut app = new_mx_app();
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+/// The mailbox table's `mx` column says what the new MX answered for each mailbox's
+/// addresses (its aliases too), and the detail lists the replies, refusals first.
+#[test]
+fn the_new_mx_answers_per_mailbox() {
+    let mut app = new_mx_app();
+    let text = screen(&mut app, (120, 40));
+    let row = |who: &str| {
+        text.lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_else(|| panic!("no row for {who}:\n{text}"))
+            .to_string()
+    };
+    // After the (cut) address: o/n (two marks), old #, new #, sync, pop, mx.
+    let mx = |who: &str| {
+        let row = row(who);
+        let rest = row.split(who).nth(1).unwrap_or_default().to_string();
+        rest.split_whitespace().nth(7).map(str::to_string)
+    };
+    assert_eq!(mx("user0000@").as_deref(), Some("✗"), "{text}");
+    assert_eq!(mx("user0001@").as_deref(), Some("✓"), "{text}");
+    assert_eq!(mx("user0002@").as_deref(), Some("?"), "{text}");
+    let mut app = new_mx_detail_app();
+    let text = screen(&mut app, (120, 40));
+    let refused = text.find("REFUSES sales@example.com").expect(&text);
+    let accepted = text.find("accepts user0000@example.com").expect(&text);
+    assert!(refused < accepted, "refusals first:\n{text}");
+    assert!(text.contains("550 5.1.1"), "{text}");
+    snapshot("new_mx_detail", new_mx_detail_app);
+}

@@ -12,6 +12,7 @@ pub mod keymap;
 pub mod layout;
 pub mod mail_view;
 pub mod model;
+pub mod new_mx_view;
 mod questions;
 pub mod rehearsal;
 pub(crate) mod update;
@@ -232,6 +233,9 @@ pub struct App {
     pub journal_scroll: usize,
     /// The copies the journal reports: progress, rate and time left per mailbox.
     pub copies: CopyRuns,
+    /// What the new MX said of each mailbox's addresses (lowercase address), from the
+    /// journal's newest SMTP probe.
+    pub new_mx: std::collections::HashMap<String, new_mx_view::NewMxAnswers>,
     /// Next-step pane: lines scrolled down from the top.
     pub next_scroll: usize,
     pub focus: Pane,
@@ -290,6 +294,7 @@ impl App {
             .as_ref()
             .and_then(|n| eval.steps.iter().position(|s| s.id == n.step))
             .unwrap_or(0);
+        let new_mx = new_mx_view::new_mx_by_mailbox(&plan, &history);
         let mut app = App {
             plan,
             runbook,
@@ -321,6 +326,7 @@ impl App {
             journal_view,
             journal_scroll: 0,
             copies,
+            new_mx,
             next_scroll: 0,
             focus: Pane::Next,
             selected_step,

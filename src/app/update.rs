@@ -111,6 +111,13 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
             }
             if !entries.is_empty() || restarted {
                 refresh_mailboxes(app, &entries, restarted);
+                let probed = entries.iter().any(
+                    |e| matches!(e, Entry::Fact { key, .. } if key == crate::smtp::steps::PROBE_FACT),
+                );
+                if probed || restarted {
+                    app.new_mx =
+                        crate::app::new_mx_view::new_mx_by_mailbox(&app.plan, &app.history);
+                }
                 app.journal.extend(entries);
                 while app.journal.len() > JOURNAL_TAIL {
                     app.journal.pop_front();

@@ -4,7 +4,7 @@
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 
-use super::mailbox_pane::{bytes, plural};
+use super::mailbox_pane::bytes;
 use super::text::fit;
 use super::{local, style};
 use crate::app::App;
@@ -124,7 +124,7 @@ fn copy_text(app: &App, c: &CopyLine) -> String {
     if !c.folders.is_empty() {
         s.push_str(&format!(
             " · {} checkpointed",
-            plural(c.folders.len() as u64, "folder", "folders")
+            crate::units::count(c.folders.len() as u64, "folder", "folders")
         ));
     }
     if let Some(detail) = &c.detail {
@@ -151,7 +151,7 @@ pub fn journal_line(app: &App, item: &JournalItem) -> String {
         Fold::Uidnext { mailboxes, changed } => {
             let mut s = format!(
                 "seen      old INBOX UIDNEXT of {}",
-                plural(*mailboxes as u64, "mailbox", "mailboxes")
+                crate::units::count(*mailboxes as u64, "mailbox", "mailboxes")
             );
             if changed.is_empty() {
                 s.push_str(", none changed");

@@ -48,11 +48,6 @@ pub fn count(n: Option<u64>) -> String {
     n.map_or("?".to_string(), |n| n.to_string())
 }
 
-/// "1 mailbox", "2 mailboxes".
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// Bytes in the largest unit that keeps a number ≥ 1: "900 B", "46 MB", "1.2 GB".
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -75,6 +70,20 @@ pub fn synced(m: &MailboxRow) -> String {
         (SyncedAs::Stale, _) => "stale".to_string(),
         (_, Some(p)) => format!("{p:.0}%"),
         (_, None) => "?".to_string(),
+    }
+}
+
+/// The new MX column: ✓ every address (aliases too) accepted, ✗ one refused, ? not asked
+/// or no definite answer.
+pub fn new_mx(app: &App, m: &MailboxRow) -> &'static str {
+    match app
+        .new_mx
+        .get(&m.address.to_lowercase())
+        .and_then(|a| a.verdict())
+    {
+        Some(true) => "✓",
+        Some(false) => "✗",
+        None => "?",
     }
 }
 
@@ -171,7 +180,7 @@ pub fn mailbox_line(
     let error = m.last_error.as_deref().map(sanitize).unwrap_or_default();
     let (addr_w, rest_w) = columns(w);
     let mut text = format!(
-        "{}{}{} {} {} {} {} {} {}",
+        "{}{}{} {} {} {} {} {} {} {}",
         if marked { "•" } else { " " },
         if ticked { "✓" } else { " " },
         pad(&sanitize(&m.address), addr_w),
@@ -183,6 +192,7 @@ pub fn mailbox_line(
         pad_left(&count(m.new_messages), 6),
         pad_left(&synced(m), 5),
         pad(fetch(m), 3),
+        pad(new_mx(app, m), 2),
         if m.throttled { "T" } else { " " },
     );
     if rest_w > 0 {
@@ -214,8 +224,9 @@ pub fn mailbox_line(
 
 /// Widths of the address column and the last (copy/error) column for a table `w` wide.
 pub fn columns(w: usize) -> (usize, usize) {
-    // marker 1, tick 1, logins 3, messages 6+6, synced 5, fetch 3, throttled 1, 7 separators.
-    let fixed = 1 + 1 + 3 + 6 + 6 + 5 + 3 + 1 + 7;
+    // marker 1, tick 1, logins 3, messages 6+6, synced 5, fetch 3, new MX 2, throttled 1,
+    // 8 separators.
+    let fixed = 1 + 1 + 3 + 6 + 6 + 5 + 3 + 2 + 1 + 8;
     // Leave the copy / error column at least 11 columns when there is room.
     let addr = w.saturating_sub(fixed + 12).clamp(12, 30);
     let rest = w.saturating_sub(fixed + addr + 1);
@@ -227,9 +238,9 @@ fn total_line(app: &App, w: usize) -> Option<Line<'static>> {
     let (n, total) = app.copy_total()?;
     let head = format!(
         "Copying {}: {}/{}, {}",
-        plural(n as u64, "mailbox", "mailboxes"),
+        crate::units::count(n as u64, "mailbox", "mailboxes"),
         total.messages_done,
-        plural(
+        crate::units::count(
             total.messages_done + total.messages_left,
             "message",
             "messages"
@@ -263,13 +274,14 @@ fn total_line(app: &App, w: usize) -> Option<Line<'static>> {
 pub fn mailboxes(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     let (addr_w, rest_w) = columns(w);
     let mut head = format!(
-        "  {} {} {} {} {} {} {}",
+        "  {} {} {} {} {} {} {} {}",
         pad("address", addr_w),
         pad("o/n", 3),
         pad_left("old #", 6),
         pad_left("new #", 6),
         pad_left("sync", 5),
         pad("pop", 3),
+        pad("mx", 2),
         "T",
     );
     if rest_w > 0 {

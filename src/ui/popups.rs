@@ -13,7 +13,7 @@ use super::{local, style};
 use crate::actions::{MIN_REASON_CHARS, alarm_blockers, reason_is_enough};
 use crate::app::dns_view::{current_dns_step, judge, row_order, ttl_now};
 use crate::app::keymap::{HelpLine, help_lines};
-use crate::app::model::{DnsCell, DnsRow, LoginState, ServerRole, SyncedAs};
+use crate::app::model::{DnsCell, DnsRow, LoginState, MailboxRow, ServerRole, SyncedAs};
 use crate::app::{App, Ask, ConfirmKind, ConfirmPopup};
 use crate::check::Kind;
 use crate::runbook::eval::confirm_blockers;
@@ -381,6 +381,7 @@ pub fn mailbox(frame: &mut Frame, app: &App, address: &str, area: Rect) {
             tw,
         )),
     ];
+    lines.extend(new_mx_lines(app, m, tw));
     if let Some(c) = app.copy_state(m) {
         let (rate, left) = rate_and_left(&c);
         let text = if c.running() {
@@ -552,4 +553,48 @@ fn domain_name(relative: &str, domain: &str) -> String {
         "@" => domain.to_string(),
         name => format!("{}.{domain}", name.trim_end_matches('.')),
     }
+}
+
+/// The new MX's replies about the mailbox's addresses (its aliases too), refusals first.
+fn new_mx_lines(app: &App, m: &MailboxRow, tw: usize) -> Vec<Line<'static>> {
+    let Some(probe) = app.new_mx.get(&m.address.to_lowercase()) else {
+        return vec![Line::from(fit(
+            "New MX: not asked yet (`r` or `cutover status --probe-smtp` asks it)",
+            tw,
+        ))];
+    };
+    let mut answers: Vec<_> = probe.answers.iter().collect();
+    answers.sort_by_key(|a| a.accepts.map_or(1, |ok| if ok { 2 } else { 0 }));
+    let mut lines = vec![Line::from(fit(
+        &format!(
+            "New MX, asked {}:{}",
+            local(app, probe.at, "%a %H:%M"),
+            if probe.accepts_anything {
+                " it accepts made-up addresses too, so acceptance proves nothing"
+            } else {
+                ""
+            }
+        ),
+        tw,
+    ))];
+    for a in answers {
+        let (word, colour) = match a.accepts {
+            Some(true) => ("accepts", Color::Green),
+            Some(false) => ("REFUSES", Color::Red),
+            None => ("no answer for", Color::Yellow),
+        };
+        let text = format!(
+            "{} {word} {}: {}",
+            sanitize(&a.host),
+            sanitize(&a.address),
+            sanitize(&a.reply)
+        );
+        for l in wrap(&text, tw.saturating_sub(2), "  ") {
+            lines.push(Line::from(Span::styled(
+                format!("  {l}"),
+                style(app, colour, None),
+            )));
+        }
+    }
+    lines
 }
