@@ -35,17 +35,17 @@ impl Ctx<'_> {
                     match verdicts.iter().find(|v| v.result == dkim::DkimResult::Fail) {
                         Some(v) => bad.push(format!(
                             "the DKIM record at {name} on {} fails: {}",
-                            s.address,
+                            self.who(s),
                             v.errors.join("; ")
                         )),
                         None => match verdicts.first() {
                             None => {
-                                bad.push(format!("{} serves no DKIM record at {name}", s.address))
+                                bad.push(format!("{} serves no DKIM record at {name}", self.who(s)))
                             }
                             Some(v) if v.result == dkim::DkimResult::Warn => {
                                 warned.push(format!(
                                     "the DKIM key at {name} on {} ({}): {}",
-                                    s.address,
+                                    self.who(s),
                                     key_summary(v),
                                     v.warnings.join("; ")
                                 ));
@@ -57,11 +57,11 @@ impl Ctx<'_> {
                 Some(a) if matches!(a.status, AnswerStatus::Nodata | AnswerStatus::Nxdomain) => {
                     bad.push(format!(
                         "{} serves no DKIM record at {name}: mail signed by the new server will fail DKIM",
-                        s.address
+                        self.who(s)
                     ));
                 }
                 other => {
-                    if let Judged::Unmeasured(why) = unmeasured(s.address, other) {
+                    if let Judged::Unmeasured(why) = unmeasured(&self.who(s), other) {
                         unknown.push(why);
                     }
                 }

@@ -327,3 +327,21 @@ fn mx_order_says_when_the_jump_was_seen() {
     let c = check("mx-order", &zone(&[NEW], 300, 300), &jumped, None);
     assert_says(&c, Status::Warn, &["2026-12-08 08:05 UTC", "unproven"]);
 }
+
+#[test]
+fn evidence_names_a_server_by_its_plan_name_with_its_address() {
+    let mut plan = tests_support::plan(Some(86_400));
+    plan.dns
+        .names
+        .insert(RESOLVER.parse().unwrap(), "office".into());
+    let snap = zone(&[OLD], 300, 3_600);
+    let c = step_checks("ttl-wait", &plan, Some(&snap), &lowered_facts(), None, at())
+        .into_iter()
+        .find(|c| c.id == "resolvers-ttl-low")
+        .expect("the check");
+    assert_says(
+        &c,
+        Status::Fail,
+        &["office (127.0.0.1:5301) still holds the MX"],
+    );
+}

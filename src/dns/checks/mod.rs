@@ -11,8 +11,6 @@ mod ttl_checks;
 
 pub use paste::{mta_sts_to_publish, records_to_paste, txt_line};
 
-use std::net::SocketAddr;
-
 use jiff::{SignedDuration, Timestamp};
 
 use crate::check::{Check, Kind, Status};
@@ -194,7 +192,23 @@ struct Ctx<'a> {
     apex: String,
 }
 
-fn unmeasured(server: SocketAddr, answer: Option<&Answer>) -> Judged {
+impl Ctx<'_> {
+    /// A server as evidence names it: its plan name or NS host name with the address,
+    /// else the address ("resolver 1 (127.0.0.1:5301)", "192.0.2.53:53").
+    fn who(&self, server: &ServerView) -> String {
+        match self
+            .plan
+            .dns
+            .server_name(server.address)
+            .or_else(|| server.ns_host.clone())
+        {
+            Some(name) => format!("{} ({})", crate::sanitize::sanitize(&name), server.address),
+            None => server.address.to_string(),
+        }
+    }
+}
+
+fn unmeasured(server: &str, answer: Option<&Answer>) -> Judged {
     match answer {
         None => Judged::Unmeasured(format!("{server} was not asked")),
         Some(a) => Judged::Unmeasured(format!(

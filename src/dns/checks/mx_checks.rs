@@ -42,25 +42,26 @@ impl Ctx<'_> {
                 }
                 let answer = self.answer(s, &self.apex, Rtype::MX);
                 match state {
-                    MxState::Unknown => unmeasured(s.address, answer),
+                    MxState::Unknown => unmeasured(&self.who(s), answer),
                     MxState::Empty => Judged::Bad(format!(
                         "ALARM: {} serves no MX record at all: senders fall back to the apex A record or defer",
-                        s.address
+                        self.who(s)
                     )),
                     MxState::Foreign => Judged::Bad(format!(
                         "ALARM: {} serves MX hosts that are neither old nor new ({})",
-                        s.address,
+                        self.who(s),
                         sanitize(&answer.map(|a| a.records.join(", ")).unwrap_or_default())
                     )),
-                    MxState::Old => {
-                        Judged::Bad(format!("{} still serves only the old MX hosts", s.address))
-                    }
+                    MxState::Old => Judged::Bad(format!(
+                        "{} still serves only the old MX hosts",
+                        self.who(s)
+                    )),
                     MxState::OldAndNew => Judged::Bad(format!(
                         "{} still serves the old MX hosts beside the new ones",
-                        s.address
+                        self.who(s)
                     )),
                     MxState::New | MxState::Mixed => {
-                        Judged::Bad(format!("{} serves {}", s.address, state.as_str()))
+                        Judged::Bad(format!("{} serves {}", self.who(s), state.as_str()))
                     }
                 }
             },
@@ -130,14 +131,14 @@ impl Ctx<'_> {
                 let answer = self.answer(s, &self.apex, Rtype::MX);
                 match (state, answer) {
                     (MxState::New, _) => Judged::Good,
-                    (MxState::Unknown, a) => unmeasured(s.address, a),
+                    (MxState::Unknown, a) => unmeasured(&self.who(s), a),
                     (state, Some(a)) => Judged::Bad(format!(
                         "resolver {} still answers the {} MX set for another {}",
-                        s.address,
+                        self.who(s),
                         state.as_str(),
                         human_seconds(a.ttl)
                     )),
-                    (_, None) => unmeasured(s.address, None),
+                    (_, None) => unmeasured(&self.who(s), None),
                 }
             },
             "Every watched resolver answers the new MX hosts.".to_string(),

@@ -7,7 +7,7 @@ impl Ctx<'_> {
         match self.answer(server, &self.apex, Rtype::TXT) {
             Some(a) if a.status == AnswerStatus::Ok => Ok(&a.records),
             Some(a) if matches!(a.status, AnswerStatus::Nodata | AnswerStatus::Nxdomain) => Ok(&[]),
-            other => Err(unmeasured(server.address, other)),
+            other => Err(unmeasured(&self.who(server), other)),
         }
     }
 
@@ -21,11 +21,13 @@ impl Ctx<'_> {
                     1 => Judged::Good,
                     0 => Judged::Bad(format!(
                         "{} serves no SPF record for {}",
-                        s.address, self.plan.domain
+                        self.who(s),
+                        self.plan.domain
                     )),
                     n => Judged::Bad(format!(
                         "{} serves {n} SPF records for {}: receivers treat that as an error (permerror), keep exactly one",
-                        s.address, self.plan.domain
+                        self.who(s),
+                        self.plan.domain
                     )),
                 },
             },
@@ -61,7 +63,7 @@ impl Ctx<'_> {
                         };
                         return Judged::Bad(format!(
                             "{} serves no SPF record; publish \"{publish}\"",
-                            s.address
+                            self.who(s)
                         ));
                     }
                     let old_present =
@@ -74,21 +76,21 @@ impl Ctx<'_> {
                         };
                         Judged::Bad(format!(
                             "{}'s SPF record lacks the new server's {}; publish \"{}\"",
-                            s.address,
+                            self.who(s),
                             a.missing_new.join(" "),
                             sanitize(&publish)
                         ))
                     } else if with_old && !a.missing_old.is_empty() {
                         Judged::Bad(format!(
                             "{}'s SPF record lacks the old server's {} while it still sends mail; publish \"{}\"",
-                            s.address,
+                            self.who(s),
                             a.missing_old.join(" "),
                             sanitize(&spf::merged_spf(current, &plan.old.spf, &plan.new.spf))
                         ))
                     } else if !with_old && old_present && !plan.old.spf.is_empty() {
                         Judged::Bad(format!(
                             "{}'s SPF record still names the old server; publish \"{}\"",
-                            s.address,
+                            self.who(s),
                             sanitize(&spf::final_spf(current, &plan.old.spf, &plan.new.spf))
                         ))
                     } else {
@@ -112,7 +114,7 @@ impl Ctx<'_> {
             self.spf_txts(s)
                 .ok()
                 .filter(|t| t.iter().any(|r| spf::is_spf(r)))
-                .map(|t| (s.address, t))
+                .map(|t| (self.who(s), t))
         });
         let Some((server, txts)) = found else {
             return (

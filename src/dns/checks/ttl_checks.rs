@@ -13,7 +13,7 @@ impl Ctx<'_> {
                 Some(a) if a.status == AnswerStatus::Ok && a.ttl <= limit => Judged::Good,
                 Some(a) if a.status == AnswerStatus::Ok => Judged::Bad(format!(
                     "{} still serves {rtype} with TTL {} (the migration TTL is {})",
-                    s.address,
+                    self.who(s),
                     human_seconds(a.ttl),
                     human_seconds(limit)
                 )),
@@ -26,10 +26,11 @@ impl Ctx<'_> {
                 Some(a) if matches!(a.status, AnswerStatus::Nodata | AnswerStatus::Nxdomain) => {
                     Judged::Bad(format!(
                         "{} serves no {rtype} record for {}",
-                        s.address, self.plan.domain
+                        self.who(s),
+                        self.plan.domain
                     ))
                 }
-                other => unmeasured(s.address, other),
+                other => unmeasured(&self.who(s), other),
             },
             format!(
                 "Every authoritative server serves {rtype} at {} with a TTL of at most {}.",
@@ -73,7 +74,7 @@ impl Ctx<'_> {
                     {
                         lowered.push(format!(
                             "{} serves {rtype} for {name} with TTL {} (first seen {})",
-                            server.address,
+                            self.who(server),
                             human_seconds(a.ttl),
                             human_seconds(before)
                         ));
@@ -124,7 +125,7 @@ impl Ctx<'_> {
                     Some(a) if a.status == AnswerStatus::Ok && a.ttl > limit => {
                         still_high.push(format!(
                             "{} still serves {rtype} with TTL {}",
-                            server.address,
+                            self.who(server),
                             human_seconds(a.ttl)
                         ))
                     }
@@ -191,11 +192,11 @@ impl Ctx<'_> {
                 Some(a) if a.status == AnswerStatus::Ok && a.ttl <= limit => Judged::Good,
                 Some(a) if a.status == AnswerStatus::Ok => Judged::Bad(format!(
                     "resolver {} still holds the MX with {} to go (until {})",
-                    s.address,
+                    self.who(s),
                     human_seconds(a.ttl),
                     cache_expiry(a).strftime("%Y-%m-%d %H:%M UTC")
                 )),
-                other => unmeasured(s.address, other),
+                other => unmeasured(&self.who(s), other),
             },
             format!(
                 "Every watched resolver holds the MX for at most {}.",
@@ -228,7 +229,7 @@ impl Ctx<'_> {
                 Some(a) if a.status == AnswerStatus::Ok && a.ttl == wanted => Judged::Good,
                 Some(a) if a.status == AnswerStatus::Ok => Judged::Bad(format!(
                     "{} serves {rtype} with TTL {}; the plan restores {}",
-                    s.address,
+                    self.who(s),
                     human_seconds(a.ttl),
                     human_seconds(wanted)
                 )),
@@ -238,7 +239,7 @@ impl Ctx<'_> {
                 {
                     Judged::Good
                 }
-                other => unmeasured(s.address, other),
+                other => unmeasured(&self.who(s), other),
             },
             format!(
                 "Every authoritative server serves {rtype} with the restored TTL of {}.",
