@@ -83,6 +83,11 @@ fn peak_rss_kib() -> u64 {
 
 /// The child: copy old → new once, report wall time and peak memory, then a rerun.
 fn child_copy() {
+    // Retries and pauses are logged as warnings: the bench shows them on its stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .try_init();
     let env = |k: &str| std::env::var(k).unwrap();
     let endpoint = |port: String, ca: String| cutover::plan::ImapEndpoint {
         url: format!("imaps://127.0.0.1:{port}"),

@@ -223,8 +223,12 @@ struct FolderPlan {
 
 impl MailboxRun<'_> {
     async fn go(&mut self, creds: &CredentialSource) -> Result<(), MailError> {
-        let mut old = self.open(creds, WhichSide::Old).await?;
-        let mut new = self.open(creds, WhichSide::New).await?;
+        // Both sides at once: over a real link each login costs several round trips.
+        let (old, new) = tokio::join!(
+            self.open(creds, WhichSide::Old),
+            self.open(creds, WhichSide::New)
+        );
+        let (mut old, mut new) = (old?, new?);
         let result = self.copy_all(creds, &mut old, &mut new).await;
         old.logout().await;
         new.logout().await;
@@ -250,8 +254,8 @@ impl MailboxRun<'_> {
         old: &mut Imap,
         new: &mut Imap,
     ) -> Result<(), MailError> {
-        let old_folders = old.folders().await?;
-        let mut new_folders = new.folders().await?;
+        let (old_folders, new_folders) = tokio::join!(old.folders(), new.folders());
+        let (old_folders, mut new_folders) = (old_folders?, new_folders?);
         let new_delimiter = new_folders
             .iter()
             .find_map(|f| f.delimiter.clone())
@@ -339,13 +343,11 @@ impl MailboxRun<'_> {
         };
         let extra_lanes = (0..extra).map(|_| async {
             // A server refusing more connections just means fewer lanes.
-            let pair = async {
-                Ok::<_, MailError>((
-                    this.open(creds, WhichSide::Old).await?,
-                    this.open(creds, WhichSide::New).await?,
-                ))
-            };
-            let Ok((mut o, mut n)) = pair.await else {
+            let pair = tokio::join!(
+                this.open(creds, WhichSide::Old),
+                this.open(creds, WhichSide::New)
+            );
+            let (Ok(mut o), Ok(mut n)) = pair else {
                 return Ok(());
             };
             let result = this.run_lane(&queue, &done, &mut o, &mut n).await;
@@ -421,23 +423,33 @@ impl MailboxRun<'_> {
         target: String,
         new_folders: &[FolderName],
     ) -> Result<FolderPlan, MailError> {
-        let status = old.examine(&folder.wire).await?;
-        let old_messages: Vec<ScannedMessage> = old.scan(status.messages).await?;
-        let old_counts: IdentityCounts = old_messages.iter().map(|m| m.identity).collect();
         let target_wire = utf7::encode(&target);
         let target_exists = new_folders.iter().any(|f| {
             f.wire == target_wire || (target == "INBOX" && f.wire.eq_ignore_ascii_case("INBOX"))
         });
-        let new_counts: IdentityCounts = if target_exists {
-            let st = new.examine(&target_wire).await?;
-            new.scan(st.messages)
-                .await?
-                .into_iter()
-                .map(|m| m.identity)
-                .collect()
-        } else {
-            IdentityCounts::default()
+        // Both sides scanned at once: each scan is a few round trips.
+        let old_side = async {
+            let status = old.examine(&folder.wire).await?;
+            let messages = old.scan(status.messages).await?;
+            Ok::<_, MailError>((status, messages))
         };
+        let new_side = async {
+            if !target_exists {
+                return Ok(IdentityCounts::default());
+            }
+            let st = new.examine(&target_wire).await?;
+            Ok::<_, MailError>(
+                new.scan(st.messages)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.identity)
+                    .collect(),
+            )
+        };
+        let (old_side, new_counts) = tokio::join!(old_side, new_side);
+        let ((status, old_messages), new_counts): ((_, Vec<ScannedMessage>), IdentityCounts) =
+            (old_side?, new_counts?);
+        let old_counts: IdentityCounts = old_messages.iter().map(|m| m.identity).collect();
         let ledger_before = self.ledger.folder(&self.mailbox.address, &target);
         // Per identity: what the new side has or had (ledger), what is still needed.
         let mut need: HashMap<Identity, u32> = HashMap::new();
