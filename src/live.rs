@@ -452,6 +452,7 @@ mod tests {
             fetch_detected: fetch,
             fetch_share: fetch.map(|f| if f { 1.0 } else { 0.0 }),
             verified: None,
+            old_bytes: None,
             probed_at: jiff::Timestamp::UNIX_EPOCH,
         }
     }

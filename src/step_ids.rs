@@ -6,6 +6,7 @@ pub const STEP_IDS: &[&str] = &[
     "lower-ttl",
     "spf-add-new",
     "new-server-ready",
+    "bulk-copy",
     "users-connected",
     "clients-configured",
     "pop3-fetch",

@@ -20,6 +20,48 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
 }
 
+/// A size as a plan or a provider writes it: "2500MB", "2.5 GB", "500 MiB", "1048576" (bytes).
+/// KB, MB, GB, TB are powers of 1000 (as providers publish them); KiB … TiB powers of 1024.
+pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.replace('_', "").parse().ok()?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = (number * factor).round();
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A size in its largest decimal unit, one decimal below 10: "2.5 GB", "500 MB", "12 KB", "999 B".
+pub fn bytes(n: u64) -> String {
+    let units = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")];
+    for (size, unit) in units {
+        let v = n as f64 / size;
+        if v >= 1.0 {
+            let shown = if v < 10.0 && (v * 10.0).round() % 10.0 != 0.0 {
+                format!("{:.1}", v)
+            } else {
+                format!("{:.0}", v)
+            };
+            return format!("{shown} {unit}");
+        }
+    }
+    format!("{n} B")
+}
+
 /// A length of time in its two largest units, the smaller left out when zero:
 /// "23 h 27 min", "24 h", "5 min", "5 min 40 s", "40 s"; from two days on,
 /// "3 d 4 h". Seconds are dropped once there are hours: nobody waits on them then.
@@ -115,5 +157,21 @@ mod tests {
         assert_eq!(duration_secs(272 * 86_400 + 10 * 3600 + 360), "272 d 10 h");
         assert_eq!(duration(SignedDuration::from_secs(-5)), "0 s");
         assert_eq!(countdown(SignedDuration::from_mins(90)), "in 1 h 30 min");
+    }
+
+    #[test]
+    fn sizes_as_providers_write_them() {
+        assert_eq!(parse_bytes("2500MB"), Some(2_500_000_000));
+        assert_eq!(parse_bytes("2.5GB"), Some(2_500_000_000));
+        assert_eq!(parse_bytes(" 500 MB "), Some(500_000_000));
+        assert_eq!(parse_bytes("1 MiB"), Some(1_048_576));
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("2.5 GiG"), None);
+        assert_eq!(parse_bytes("MB"), None);
+        assert_eq!(parse_bytes("-1GB"), None);
+        assert_eq!(bytes(2_500_000_000), "2.5 GB");
+        assert_eq!(bytes(500_000_000), "500 MB");
+        assert_eq!(bytes(7_000_000_000), "7 GB");
+        assert_eq!(bytes(999), "999 B");
     }
 }

@@ -46,7 +46,7 @@ fn status_json_for_a_fresh_plan_points_at_lower_ttl() {
     assert_eq!(v["domain"], "example.com");
     assert_eq!(v["next"]["step"], "lower-ttl");
     assert_eq!(v["next"]["ready"], true);
-    assert_eq!(v["steps"].as_array().map(Vec::len), Some(17));
+    assert_eq!(v["steps"].as_array().map(Vec::len), Some(18));
     let text_out = cutover(&plan, &["status", "--offline"]);
     assert_eq!(text_out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&text_out.stdout).contains("Next: lower-ttl"));

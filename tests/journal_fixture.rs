@@ -103,13 +103,16 @@ fn without_keys_added_since(got: &Value) -> Value {
         drop_if(next, "warnings", serde_json::json!([]));
     }
     if let Some(steps) = got.get_mut("steps").and_then(Value::as_array_mut) {
-        for step in steps {
+        for step in steps.iter_mut() {
             drop_if(step, "wait_until", Value::Null);
             // Issue 13's gate: an old journal holds no SMTP probe, so it is unknown.
             if let Some(checks) = step.get_mut("checks").and_then(Value::as_array_mut) {
                 checks.retain(|c| !(c["id"] == "smtp.new-mx-accepts" && c["status"] == "unknown"));
             }
         }
+        // Issue 14's bulk-copy step: at the old journal's end every mailbox's copy is
+        // verified, so it can only be done (by that evidence); any other state is a difference.
+        steps.retain(|s| !(s["id"] == "bulk-copy" && s["state"] == "done"));
     }
     // Issue 13's SMTP probe: never asked, every answer is null.
     let unasked = |rows: &Value, key: &str| {
@@ -128,6 +131,19 @@ fn without_keys_added_since(got: &Value) -> Value {
             {
                 o.remove("new_mx");
             }
+        }
+    }
+    // Issue 14's copy estimate: offline nothing is measured, and 0.1 journaled no rate.
+    drop_if(&mut got, "copy_estimate_s", Value::Null);
+    drop_if(
+        &mut got,
+        "copy_rate",
+        serde_json::json!({"bytes_per_sec": 2_000_000, "measured": false}),
+    );
+    if let Some(rows) = got.get_mut("mailboxes").and_then(Value::as_array_mut) {
+        for row in rows {
+            drop_if(row, "old_bytes", Value::Null);
+            drop_if(row, "copy_estimate_s", Value::Null);
         }
     }
     got

@@ -570,6 +570,7 @@ fn probe(address: &str, new_login: cutover::mail::LoginState) -> cutover::mail::
         fetch_detected: None,
         fetch_share: None,
         verified: None,
+        old_bytes: None,
         probed_at: now(),
     }
 }

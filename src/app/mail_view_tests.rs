@@ -53,6 +53,7 @@ fn probe(address: &str, at: Timestamp, old: (u32, u32), new: u32, fetch: bool) -
         fetch_detected: Some(fetch),
         fetch_share: Some(if fetch { 0.9 } else { 0.0 }),
         verified: None,
+        old_bytes: None,
         probed_at: at,
     }
 }

@@ -92,6 +92,7 @@ pub(crate) fn init(
             new: to
                 .as_ref()
                 .map(|p| p.side_table(WhichSide::New, domain_of(&template))),
+            sync_limits: crate::plan::init::sync_limits(from.as_ref(), to.as_ref()),
             ..Overrides::default()
         };
         apply(&template, &overrides)

@@ -13,11 +13,14 @@ use crate::session::{Failure, Observations, Session};
 use crate::units::countdown;
 
 /// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
-/// with `synced_percent` and `verified` from the copies the journal records.
+/// with `synced_percent` and `verified` from the copies the journal records, each
+/// mailbox's `copy_estimate_s` (`null` while its `old_bytes` is unmeasured) and what the
+/// new MX answered for its addresses.
 fn mailboxes_json(
     session: &Session,
     observed: &Observations,
     new_mx: &super::new_mx::Shown,
+    estimate: &crate::mail::sync::CopyEstimate,
 ) -> serde_json::Value {
     let unknown_side = |login: &str| serde_json::json!({"login": login, "messages": null, "folders": [], "error": observed.mail_note});
     let mut rows: Vec<serde_json::Value> = match &observed.mail {
@@ -37,6 +40,7 @@ fn mailboxes_json(
                     "synced_percent": null,
                     "fetch_detected": null,
                     "verified": null,
+                    "old_bytes": null,
                 })
             })
             .collect(),
@@ -54,6 +58,8 @@ fn mailboxes_json(
                 row["verified"] = serde_json::json!(sync.state == "verified");
             }
         }
+        row["copy_estimate_s"] =
+            serde_json::json!(estimate.mailbox(&address).and_then(|m| m.copy_estimate_s));
     }
     serde_json::Value::Array(rows)
 }
@@ -80,16 +86,21 @@ pub(crate) fn run(
     let new_mx = super::new_mx::Shown::pick(&session.history, fresh, failed, now);
     let eval = session.evaluate(now, &observed);
     let eval = session.record_observed_steps(eval, now, &observed)?;
+    let estimate =
+        crate::mail::sync::CopyEstimate::new(plan, observed.mail.as_deref(), &session.history);
     let text = if json {
         let mut value = serde_json::to_value(&eval).map_err(Failure::Json)?;
         value["dns"] = match &observed.dns {
             Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
             None => serde_json::Value::Null,
         };
-        value["mailboxes"] = mailboxes_json(&session, &observed, &new_mx);
+        value["mailboxes"] = mailboxes_json(&session, &observed, &new_mx, &estimate);
         value["smtp"] = new_mx.hosts_json(plan, now);
         value["dns_host_card"] =
             serde_json::to_value(host_card(&eval, plan, &observed)).map_err(Failure::Json)?;
+        // Every mailbox, `concurrency` at once; the rate it assumes, and whether measured.
+        value["copy_estimate_s"] = serde_json::json!(estimate.copy_estimate_s);
+        value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(Failure::Json)?;
         format!("{}\n", to_json(&value)?)
     } else {
         let mut text = status_text(&session, &eval);
@@ -101,7 +112,7 @@ pub(crate) fn run(
             text.push_str("\nDNS\n");
             text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
         }
-        text.push_str(&mailboxes_text(&session, &observed));
+        text.push_str(&mailboxes_text(&session, &observed, &estimate));
         text.push_str(&new_mx.text(plan));
         text
     };
@@ -120,8 +131,13 @@ fn host_card(
     crate::dns::host_card::host_card(&next.step, plan, observed.dns.as_ref())
 }
 
-/// The mailboxes in short: logins and counts on both sides, copy state; at most 20 rows.
-fn mailboxes_text(session: &Session, observed: &Observations) -> String {
+/// The mailboxes in short: logins and counts on both sides, the old size and the copy
+/// estimate, copy state; at most 20 rows; then the whole copy's estimate and its rate.
+fn mailboxes_text(
+    session: &Session,
+    observed: &Observations,
+    estimate: &crate::mail::sync::CopyEstimate,
+) -> String {
     const SHOWN: usize = 20;
     let mut s = String::from("\nMailboxes\n");
     if let Some(note) = &observed.mail_note {
@@ -138,8 +154,8 @@ fn mailboxes_text(session: &Session, observed: &Observations) -> String {
     };
     let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
     s.push_str(&format!(
-        "  {:<32} {:<13} {:<13} {:>7} {:>7}  copy\n",
-        "address", "old login", "new login", "old #", "new #"
+        "  {:<32} {:<13} {:<13} {:>7} {:>7} {:>8} {:>11}  copy\n",
+        "address", "old login", "new login", "old #", "new #", "old size", "copy time"
     ));
     for p in probes.iter().take(SHOWN) {
         let copy = session
@@ -153,13 +169,22 @@ fn mailboxes_text(session: &Session, observed: &Observations) -> String {
                 )
             })
             .unwrap_or_else(|| "-".into());
+        let each = estimate.mailbox(&p.address);
+        let size = each
+            .and_then(|m| m.old_bytes)
+            .map_or_else(|| "?".into(), crate::units::bytes);
+        let time = each
+            .and_then(|m| m.copy_estimate_s)
+            .map_or_else(|| "?".into(), crate::units::duration_secs);
         s.push_str(&format!(
-            "  {:<32} {:<13} {:<13} {:>7} {:>7}  {}\n",
+            "  {:<32} {:<13} {:<13} {:>7} {:>7} {:>8} {:>11}  {}\n",
             sanitize(&p.address),
             word(p.old.login),
             word(p.new.login),
             count(p.old.messages),
             count(p.new.messages),
+            size,
+            time,
             sanitize(&copy)
         ));
     }
@@ -169,6 +194,7 @@ fn mailboxes_text(session: &Session, observed: &Observations) -> String {
             probes.len() - SHOWN
         ));
     }
+    s.push_str(&format!("  {}\n", estimate.summary(&session.plan.sync)));
     s
 }
 

@@ -69,9 +69,20 @@ pub(crate) fn run(
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let report = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::mail::SyncProgress>(64);
+        let tz = plan.timezone.clone();
         let printer = tokio::spawn(async move {
             let mut last_line = std::time::Instant::now();
             while let Some(p) = rx.recv().await {
+                // A mailbox paused for its daily volume: always its own line, with when it resumes.
+                if let Some(until) = p.paused_until {
+                    println!(
+                        "{}{}: paused, the daily volume (bytes_per_day_per_mailbox) is used up; resumes at {}",
+                        if interactive { "\r\x1b[2K" } else { "" },
+                        sanitize(&p.mailbox),
+                        until.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M %Z"),
+                    );
+                    continue;
+                }
                 let line = format!(
                     "{}: {} copied, {} left, {:.0} msg/s{}",
                     sanitize(&p.mailbox),

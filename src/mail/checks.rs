@@ -290,6 +290,7 @@ mod tests {
             fetch_detected: None,
             fetch_share: None,
             verified: None,
+            old_bytes: None,
             probed_at: Timestamp::UNIX_EPOCH,
         }
     }

@@ -110,6 +110,9 @@ pub struct MailboxProbe {
     pub fetch_share: Option<f64>,
     /// Filled from the last copy's verification; `null` before any copy.
     pub verified: Option<bool>,
+    /// Bytes on the old server in the folders a copy would copy (virtual and excluded
+    /// folders left out); `null` when not measured.
+    pub old_bytes: Option<u64>,
     pub probed_at: Timestamp,
 }
 
@@ -174,6 +177,18 @@ pub async fn probe_side(
     side: WhichSide,
     opts: ProbeOptions,
 ) -> SideProbe {
+    probe_side_sized(plan, creds, mailbox, side, opts).await.0
+}
+
+/// Probes one side of one mailbox and, on the old side, measures the bytes a copy would move.
+async fn probe_side_sized(
+    plan: &Plan,
+    creds: &CredentialSource,
+    mailbox: &Mailbox,
+    side: WhichSide,
+    opts: ProbeOptions,
+) -> (SideProbe, Option<u64>) {
+    let sized = (side == WhichSide::Old).then_some(&plan.sync);
     let endpoint = &plan.side(side).imap;
     let place = Place::new(&mailbox.address, side, &endpoint.url);
     let mut attempt = 0;
@@ -189,7 +204,7 @@ pub async fn probe_side(
                 })?;
             let mut imap = connect(endpoint, &place, &login, opts.timeouts).await?;
             drop(login);
-            let probe = read_side(&mut imap).await;
+            let probe = read_side(&mut imap, sized).await;
             imap.logout().await;
             probe
         }
@@ -199,12 +214,15 @@ pub async fn probe_side(
             Err(e) if e.is_transient() && attempt < opts.attempts => {
                 tokio::time::sleep(opts.backoff * 2u32.pow(attempt - 1)).await;
             }
-            Err(e) => return SideProbe::failed(&e),
+            Err(e) => return (SideProbe::failed(&e), None),
         }
     }
 }
 
-async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
+async fn read_side(
+    imap: &mut Imap,
+    sized: Option<&crate::plan::SyncPlan>,
+) -> Result<(SideProbe, Option<u64>), MailError> {
     let names: Vec<FolderName> = imap
         .folders()
         .await?
@@ -230,26 +248,65 @@ async fn read_side(imap: &mut Imap) -> Result<SideProbe, MailError> {
         .zip(&folders)
         .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"))
         .map_or(1, |(_, f)| f.messages);
+    let mut inbox_bytes = 0u64;
     let (inbox, inbox_newest_at): (IdentityCounts, Option<Timestamp>) = if inbox_messages == 0 {
         (IdentityCounts::default(), None)
     } else {
         let inbox_status = imap.examine("INBOX").await?;
-        let counts = imap
-            .scan(inbox_status.messages)
-            .await?
-            .into_iter()
-            .map(|m| m.identity)
-            .collect();
+        let scanned = imap.scan(inbox_status.messages).await?;
+        inbox_bytes = scanned.iter().map(|m| u64::from(m.size)).sum();
+        let counts = scanned.into_iter().map(|m| m.identity).collect();
         (counts, newest_arrival(imap).await?)
     };
-    Ok(SideProbe {
+    let bytes = match sized {
+        Some(sync) => {
+            let mut total = inbox_bytes;
+            for (name, f) in names.iter().zip(&folders) {
+                if f.messages > 0
+                    && !name.wire.eq_ignore_ascii_case("INBOX")
+                    && copied_folder(name, sync)
+                {
+                    total += folder_bytes(imap, &name.wire).await?;
+                }
+            }
+            Some(total)
+        }
+        None => None,
+    };
+    let side = SideProbe {
         login: LoginState::Ok,
         messages: Some(total),
         folders,
         error: None,
         inbox: Some(inbox),
         inbox_newest_at,
-    })
+    };
+    Ok((side, bytes))
+}
+
+/// Whether the copy copies this folder: not a virtual one (Gmail's "All Mail", "Starred"),
+/// not excluded by the plan.
+fn copied_folder(f: &FolderName, sync: &crate::plan::SyncPlan) -> bool {
+    !matches!(f.special_use, Some(SpecialUse::All | SpecialUse::Flagged))
+        && !sync
+            .exclude
+            .iter()
+            .any(|p| crate::mail::pattern::matches(p.as_bytes(), f.name.as_bytes(), None))
+}
+
+/// The sum of a folder's message sizes (EXAMINE, then RFC822.SIZE of every message).
+async fn folder_bytes(imap: &mut Imap, wire: &str) -> Result<u64, MailError> {
+    use futures_util::TryStreamExt;
+    imap.examine(wire).await?;
+    let limit = imap.timeouts.command;
+    let session = &mut imap.session;
+    let fetches =
+        crate::mail::connect::timed(&imap.place, "FETCH 1:* (RFC822.SIZE)", limit, async {
+            let stream = session.fetch("1:*", "(RFC822.SIZE)").await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    Ok(fetches.iter().filter_map(|f| f.size).map(u64::from).sum())
 }
 
 /// The INTERNALDATE of the examined folder's newest message (highest UID): when it arrived,
@@ -282,13 +339,13 @@ pub async fn probe_mailbox(
 ) -> MailboxProbe {
     let old = async {
         let _permit = limits.old.acquire().await;
-        probe_side(plan, creds, mailbox, WhichSide::Old, opts).await
+        probe_side_sized(plan, creds, mailbox, WhichSide::Old, opts).await
     };
     let new = async {
         let _permit = limits.new.acquire().await;
         probe_side(plan, creds, mailbox, WhichSide::New, opts).await
     };
-    let (old, new) = tokio::join!(old, new);
+    let ((old, old_bytes), new) = tokio::join!(old, new);
     let fetch_share = match (&old.inbox, &new.inbox) {
         (Some(o), Some(n)) if o.total() > 0 => Some(o.present_in(n) as f64 / o.total() as f64),
         _ => None,
@@ -301,6 +358,7 @@ pub async fn probe_mailbox(
         new,
         synced_percent: None,
         verified: None,
+        old_bytes,
         probed_at: clock.now(),
     }
 }
@@ -439,6 +497,7 @@ mod tests {
             fetch_detected: Some(false),
             fetch_share: Some(0.0),
             verified: None,
+            old_bytes: None,
             probed_at: Timestamp::UNIX_EPOCH,
         };
         let v = serde_json::to_value(&p).unwrap();

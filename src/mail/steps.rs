@@ -469,6 +469,7 @@ mod tests {
                 fetch_detected: None,
                 fetch_share: None,
                 verified: None,
+                old_bytes: None,
                 probed_at: t0,
             }
         };
@@ -614,6 +615,7 @@ mod tests {
             fetch_detected: None,
             fetch_share: None,
             verified: None,
+            old_bytes: None,
             probed_at: t0,
         };
         let later = t0.checked_add(SignedDuration::from_hours(2)).expect("time");

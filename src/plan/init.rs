@@ -235,6 +235,55 @@ impl Provider {
     }
 }
 
+/// The `[sync]` limit lines from the presets' published limits: the fewest connections
+/// either side allows, and the smaller of the old side's daily download and the new side's
+/// daily upload (the copy moves each byte once out of one and into the other), each with
+/// its source; `None` when neither side publishes a limit.
+pub fn sync_limits(from: Option<&Provider>, to: Option<&Provider>) -> Option<String> {
+    use crate::plan::WhichSide;
+    let sides = [(WhichSide::Old, from), (WhichSide::New, to)];
+    let published = sides
+        .iter()
+        .filter_map(|(which, p)| p.and_then(|p| p.limits.as_ref().map(|l| (*which, p, l))));
+    let mut connections: Option<(u32, String)> = None;
+    let mut per_day: Option<(u64, String, String)> = None;
+    for (which, p, l) in published {
+        if let Some(c) = l.connections_per_mailbox
+            && connections.as_ref().is_none_or(|(n, _)| c < *n)
+        {
+            connections = Some((c, format!("{} ({}): {}", p.name, which.as_str(), l.source)));
+        }
+        // The copy downloads from the old side and uploads to the new one.
+        let (limit, direction) = match which {
+            WhichSide::Old => (&l.download_per_day, "download"),
+            WhichSide::New => (&l.upload_per_day, "upload"),
+        };
+        if let Some(text) = limit
+            && let Some(n) = crate::units::parse_bytes(text)
+            && per_day.as_ref().is_none_or(|(m, ..)| n < *m)
+        {
+            let why = format!(
+                "{} ({}) {direction} limit {text}: {}",
+                p.name,
+                which.as_str(),
+                l.source
+            );
+            per_day = Some((n, text.replace(' ', ""), why));
+        }
+    }
+    let mut lines = Vec::new();
+    if let Some((n, why)) = connections {
+        lines.push(commented(&format!("connections_per_mailbox = {n}"), &why));
+    }
+    if let Some((_, text, why)) = per_day {
+        lines.push(commented(
+            &format!("bytes_per_day_per_mailbox = {}", toml_string(&text)),
+            &why,
+        ));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 /// A TOML basic string.
 pub(crate) fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -263,6 +312,8 @@ pub struct Overrides {
     pub authoritative: Option<String>,
     /// The `old_ttl` line of `[dns]` (set or commented out).
     pub old_ttl: Option<String>,
+    /// The `[sync]` limit lines ([`sync_limits`]) instead of the template's commented ones.
+    pub sync_limits: Option<String>,
 }
 
 /// The rendered template with the overrides applied.
@@ -286,6 +337,21 @@ pub fn apply(text: &str, o: &Overrides) -> String {
             let end = if continued { at + 2 } else { at + 1 };
             lines.splice(at..end, [line.clone()]);
         }
+    }
+    if let Some(block) = &o.sync_limits
+        && let Some(start) = lines
+            .iter()
+            .position(|l| l.starts_with("# connections_per_mailbox ="))
+        && let Some(last) = lines
+            .iter()
+            .position(|l| l.starts_with("# bytes_per_day_per_mailbox ="))
+    {
+        // The template's bytes_per_day comment runs on to an indented line: it goes too.
+        let continued = lines
+            .get(last + 1)
+            .is_some_and(|l| l.starts_with(' ') && l.trim_start().starts_with('#'));
+        let end = if continued { last + 2 } else { last + 1 };
+        lines.splice(start..end, block.lines().map(str::to_string));
     }
     if let Some(header) = &o.header
         && !lines.is_empty()
@@ -379,6 +445,53 @@ mod preset_tests {
             },
         );
         assert!(out.contains("\nold_ttl = \"2h\"\npoll ="), "{out}");
+    }
+
+    #[test]
+    fn presets_fill_the_copy_limits_with_the_tighter_side_and_its_source() {
+        let google = provider("google-workspace").unwrap();
+        let microsoft = provider("microsoft-365").unwrap();
+        // Google to Microsoft: Google's 2500 MB download and Microsoft's 20 connections.
+        let lines = sync_limits(Some(&google), Some(&microsoft)).unwrap();
+        assert!(lines.contains("connections_per_mailbox = 20"), "{lines}");
+        assert!(
+            lines.contains("bytes_per_day_per_mailbox = \"2500MB\"")
+                && lines.contains("Gmail bandwidth limits"),
+            "{lines}"
+        );
+        // Into Google: its 500 MB upload is the tighter limit.
+        let lines = sync_limits(Some(&google), Some(&google)).unwrap();
+        assert!(
+            lines.contains("\"500MB\"") && lines.contains("upload"),
+            "{lines}"
+        );
+        assert_eq!(
+            sync_limits(None, Some(&provider("fastmail").unwrap())),
+            None
+        );
+        let text = fill("example.com", "2026-01-05T09:00", "UTC");
+        let out = apply(
+            &text,
+            &Overrides {
+                sync_limits: Some(lines),
+                ..Overrides::default()
+            },
+        );
+        assert!(!out.contains("# bytes_per_day_per_mailbox"), "{out}");
+        assert!(
+            out.contains("\nbytes_per_day_per_mailbox = \"500MB\""),
+            "{out}"
+        );
+        let plan = crate::plan::load::parse(
+            std::path::Path::new("/tmp/p.toml"),
+            &out,
+            &crate::plan::load::Environment {
+                login_user: "ops".into(),
+                system_timezone: None,
+            },
+        );
+        let plan = plan.unwrap_or_else(|e| panic!("the filled template loads: {e:?}"));
+        assert_eq!(plan.plan.sync.bytes_per_day_per_mailbox, Some(500_000_000));
     }
 
     #[test]

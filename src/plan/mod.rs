@@ -199,6 +199,12 @@ pub struct SyncPlan {
     pub folder_map: Vec<(String, String)>,
     pub max_bytes_per_sec: Option<u64>,
     pub max_messages_per_sec: Option<u32>,
+    /// Connections one mailbox's copy holds at once on each server, at most (a provider's
+    /// published limit); `None`: the copy's own default.
+    pub connections_per_mailbox: Option<u32>,
+    /// Bytes one mailbox may copy per 24 h window (a provider's daily upload or download
+    /// limit); when used up, that mailbox pauses until the next window. `None`: no cap.
+    pub bytes_per_day_per_mailbox: Option<u64>,
 }
 
 impl Default for SyncPlan {
@@ -209,6 +215,8 @@ impl Default for SyncPlan {
             folder_map: vec![],
             max_bytes_per_sec: None,
             max_messages_per_sec: None,
+            connections_per_mailbox: None,
+            bytes_per_day_per_mailbox: None,
         }
     }
 }

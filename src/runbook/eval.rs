@@ -276,6 +276,10 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let vars = replanned_vars(plan, runbook, timeline, &steps, history);
     let mut next = next_step(plan, runbook, &vars, &steps, dns);
     if let Some(next) = next.as_mut() {
+        if next.step != "final-copy" {
+            next.actions
+                .extend(super::bulk_copy::reminder(plan, history, mail, &steps));
+        }
         if let Some(alarm) = alarms.first() {
             next.alarm = Some(alarm.id.clone());
             next.actions = vec![alarm.fix.action.clone()];
@@ -333,6 +337,7 @@ fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Op
         plan, history, now, ..
     } = *inputs;
     match id {
+        super::bulk_copy::VERIFIED => Some(super::bulk_copy::verified(kind, plan, history)),
         "switch-24h-elapsed" => Some(match history.switch_at() {
             None => Check::new(
                 id,
@@ -447,6 +452,10 @@ fn step_state(
     if !preds_done {
         return (StepState::Pending, None);
     }
+    // The bulk copy blocks nothing and waits for nothing: it may start at any time.
+    if def.id == super::bulk_copy::STEP {
+        return (StepState::Ready, None);
+    }
     // An automatic step's outcome is what it waits for, so it counts as its gate.
     let holding: Vec<&Check> = checks
         .iter()
@@ -509,10 +518,12 @@ fn next_step(
         .iter()
         .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
         .collect();
-    // An applied step comes first: the operator is waiting to see its outcome.
+    // An applied step comes first: the operator is waiting to see its outcome. The bulk
+    // copy leads only when nothing else is open (its reminder rides on the leading step).
     let current = open
         .iter()
         .find(|s| s.state == StepState::Applied)
+        .or_else(|| open.iter().find(|s| s.id != super::bulk_copy::STEP))
         .or_else(|| open.first())?;
     let def = runbook.step(&current.id)?;
     let blocked_by: Vec<Check> = match current.state {
@@ -736,10 +747,12 @@ pub fn applied_warning(status: &StepStatus) -> Option<String> {
 /// Why a confirmation is refused: the checks that do not hold.
 /// A per-mailbox tick needs only the gates; a whole step needs gates and outcomes.
 pub fn confirm_blockers(status: &StepStatus, mailbox: bool) -> Vec<Check> {
+    // The bulk copy may be ticked by the operator before its copy is verified.
+    let tick_only = mailbox || status.id == super::bulk_copy::STEP;
     status
         .checks
         .iter()
-        .filter(|c| !mailbox || c.kind == Kind::Gate)
+        .filter(|c| !tick_only || c.kind == Kind::Gate)
         .filter(|c| !c.status.holds())
         .cloned()
         .collect()

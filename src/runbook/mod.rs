@@ -4,6 +4,7 @@
 //! add manual steps of its own. [`evaluate`] turns (plan, journal history,
 //! live checks, now) into each step's state and the next thing to do.
 
+pub mod bulk_copy;
 pub mod eval;
 pub mod template;
 pub mod timeline;

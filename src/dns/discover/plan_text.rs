@@ -449,6 +449,7 @@ pub fn plan_overrides(
         new: None,
         authoritative: Some(authoritative),
         old_ttl: Some(old_ttl),
+        sync_limits: None,
     }
 }
 
@@ -469,6 +470,7 @@ pub fn plan_text(
         crate::plan::init::TEMPLATE_MIGRATION_TTL,
     );
     o.new = to.map(|p| p.side_table(WhichSide::New, &d.domain));
+    o.sync_limits = crate::plan::init::sync_limits(old_provider(d, from, providers), to);
     Ok(crate::plan::init::apply(&text, &o))
 }
 

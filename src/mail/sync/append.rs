@@ -305,3 +305,49 @@ async fn drain_appends(
     }
     Ok(())
 }
+
+/// Splits the copy list into batches bounded by count and bytes.
+pub(super) fn batches(
+    list: &[ScannedMessage],
+    max_messages: usize,
+    max_bytes: u64,
+) -> Vec<&[ScannedMessage]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, m) in list.iter().enumerate() {
+        let size = u64::from(m.size);
+        if i > start && (i - start >= max_messages.max(1) || bytes + size > max_bytes) {
+            out.push(&list[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < list.len() {
+        out.push(&list[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::identity::Identity;
+
+    #[test]
+    fn batches_bound_count_and_bytes() {
+        let m = |uid, size| ScannedMessage {
+            uid,
+            identity: Identity::from_header(format!("Subject: {uid}\r\n\r\n").as_bytes()),
+            size,
+            subject: String::new(),
+            deleted: false,
+        };
+        let list = vec![m(1, 10), m(2, 10), m(3, 100), m(4, 10), m(5, 10)];
+        let b = batches(&list, 2, 50);
+        let sizes: Vec<usize> = b.iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 2]);
+        assert!(batches(&[], 2, 50).is_empty());
+    }
+}

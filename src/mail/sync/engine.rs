@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, mpsc};
 
-use super::append::{IN_FLIGHT_KIB, Throttle, read_batches, write_batches};
+use super::append::{IN_FLIGHT_KIB, Throttle, batches, read_batches, write_batches};
 use super::ledger::{Ledger, SyncLog, ledger_entry};
 use super::report::{FolderReport, MailboxReport, MessageFailure, MessageRef};
+use super::window::{Carried, DayWindow, Reserved};
 use super::{SyncOptions, SyncProgress};
 use crate::clock::Clock;
 use crate::journal::Entry;
@@ -65,10 +66,13 @@ pub(super) async fn sync_mailbox(
     log: &dyn SyncLog,
     ledger: &Ledger,
     throttle: &Throttle,
+    window: &DayWindow,
     mailbox: &Mailbox,
     progress: Option<mpsc::Sender<SyncProgress>>,
 ) -> MailboxReport {
     let mut ledger = ledger.clone();
+    // What passes ended by a used-up daily volume copied, and how long the passes ran.
+    let mut carried = Carried::default();
     if !opts.dry_run {
         // Followers of the journal see the copy start even before the first checkpoint.
         let _ = log.record(&Entry::Sync {
@@ -85,7 +89,7 @@ pub(super) async fn sync_mailbox(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        if attempt > 1 {
+        if attempt > 1 || carried.passes > 0 {
             // A failed attempt may have copied and journalled batches: start from the log.
             if let Ok(entries) = log.entries() {
                 ledger = Ledger::from_entries(&entries);
@@ -108,19 +112,35 @@ pub(super) async fn sync_mailbox(
             started: Instant::now(),
             counters: Mutex::new(Counters::default()),
             throttle,
+            window,
+            paused: Mutex::new(None),
         };
         let result = run.go(creds).await;
+        let paused = *run.paused.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = run.report;
-        match result {
-            Ok(()) => {
+        carried.active += run.started.elapsed();
+        match (result, paused) {
+            // The daily volume is used up: wait for the next window, then compare afresh.
+            (Ok(()), Some(resume_at)) => {
+                carried.add(&report);
+                attempt = 0;
+                super::window::pause(
+                    plan, clock, opts, log, window, mailbox, &progress, &carried, resume_at,
+                )
+                .await;
+            }
+            (Ok(()), None) => {
+                carried.merge_into(&mut report);
                 record_sync(log, clock, mailbox, &report, opts.dry_run);
+                carried.record_rate(log, clock, mailbox, &report, opts.dry_run);
                 return report;
             }
-            Err(e) if e.is_transient() && attempt < opts.attempts => {
+            (Err(e), _) if e.is_transient() && attempt < opts.attempts => {
                 tracing::warn!("{e}; retrying (attempt {attempt} of {})", opts.attempts);
                 tokio::time::sleep(opts.backoff * 2u32.pow(attempt - 1)).await;
             }
-            Err(e) => {
+            (Err(e), _) => {
+                carried.merge_into(&mut report);
                 report.error = Some(e);
                 record_sync(log, clock, mailbox, &report, opts.dry_run);
                 return report;
@@ -190,6 +210,9 @@ struct MailboxRun<'a> {
     /// Shared by the connection lanes copying folders side by side.
     counters: Mutex<Counters>,
     throttle: &'a Throttle,
+    window: &'a DayWindow,
+    /// Set when the daily volume is used up: when the next window begins.
+    paused: Mutex<Option<jiff::Timestamp>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -220,8 +243,12 @@ struct FolderPlan {
 
 impl MailboxRun<'_> {
     async fn go(&mut self, creds: &CredentialSource) -> Result<(), MailError> {
-        let mut old = self.open(creds, WhichSide::Old).await?;
-        let mut new = self.open(creds, WhichSide::New).await?;
+        // Both sides at once: over a real link each login costs several round trips.
+        let (old, new) = tokio::join!(
+            self.open(creds, WhichSide::Old),
+            self.open(creds, WhichSide::New)
+        );
+        let (mut old, mut new) = (old?, new?);
         let result = self.copy_all(creds, &mut old, &mut new).await;
         old.logout().await;
         new.logout().await;
@@ -247,8 +274,8 @@ impl MailboxRun<'_> {
         old: &mut Imap,
         new: &mut Imap,
     ) -> Result<(), MailError> {
-        let old_folders = old.folders().await?;
-        let mut new_folders = new.folders().await?;
+        let (old_folders, new_folders) = tokio::join!(old.folders(), new.folders());
+        let (old_folders, mut new_folders) = (old_folders?, new_folders?);
         let new_delimiter = new_folders
             .iter()
             .find_map(|f| f.delimiter.clone())
@@ -318,20 +345,29 @@ impl MailboxRun<'_> {
             Mutex::new(plans.into_iter().enumerate().collect());
         let done: Mutex<Vec<FolderDone>> = Mutex::new(Vec::new());
         let this = &*self;
+        // The plan's connections_per_mailbox (a provider's limit) caps the lanes.
+        let allowed = self
+            .plan
+            .sync
+            .connections_per_mailbox
+            .map_or(usize::MAX, |c| c as usize);
         let extra = if self.opts.dry_run {
             0
         } else {
-            self.opts.connections_per_mailbox.max(1).min(work.max(1)) - 1
+            self.opts
+                .connections_per_mailbox
+                .min(allowed)
+                .max(1)
+                .min(work.max(1))
+                - 1
         };
         let extra_lanes = (0..extra).map(|_| async {
             // A server refusing more connections just means fewer lanes.
-            let pair = async {
-                Ok::<_, MailError>((
-                    this.open(creds, WhichSide::Old).await?,
-                    this.open(creds, WhichSide::New).await?,
-                ))
-            };
-            let Ok((mut o, mut n)) = pair.await else {
+            let pair = tokio::join!(
+                this.open(creds, WhichSide::Old),
+                this.open(creds, WhichSide::New)
+            );
+            let (Ok(mut o), Ok(mut n)) = pair else {
                 return Ok(());
             };
             let result = this.run_lane(&queue, &done, &mut o, &mut n).await;
@@ -374,6 +410,15 @@ impl MailboxRun<'_> {
         new: &mut Imap,
     ) -> Result<(), MailError> {
         loop {
+            // A used-up daily volume ends the pass: what is left waits for the next window.
+            if self
+                .paused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+            {
+                return Ok(());
+            }
             let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
             let Some((index, plan)) = next else {
                 return Ok(());
@@ -398,23 +443,33 @@ impl MailboxRun<'_> {
         target: String,
         new_folders: &[FolderName],
     ) -> Result<FolderPlan, MailError> {
-        let status = old.examine(&folder.wire).await?;
-        let old_messages: Vec<ScannedMessage> = old.scan(status.messages).await?;
-        let old_counts: IdentityCounts = old_messages.iter().map(|m| m.identity).collect();
         let target_wire = utf7::encode(&target);
         let target_exists = new_folders.iter().any(|f| {
             f.wire == target_wire || (target == "INBOX" && f.wire.eq_ignore_ascii_case("INBOX"))
         });
-        let new_counts: IdentityCounts = if target_exists {
-            let st = new.examine(&target_wire).await?;
-            new.scan(st.messages)
-                .await?
-                .into_iter()
-                .map(|m| m.identity)
-                .collect()
-        } else {
-            IdentityCounts::default()
+        // Both sides scanned at once: each scan is a few round trips.
+        let old_side = async {
+            let status = old.examine(&folder.wire).await?;
+            let messages = old.scan(status.messages).await?;
+            Ok::<_, MailError>((status, messages))
         };
+        let new_side = async {
+            if !target_exists {
+                return Ok(IdentityCounts::default());
+            }
+            let st = new.examine(&target_wire).await?;
+            Ok::<_, MailError>(
+                new.scan(st.messages)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.identity)
+                    .collect(),
+            )
+        };
+        let (old_side, new_counts) = tokio::join!(old_side, new_side);
+        let ((status, old_messages), new_counts): ((_, Vec<ScannedMessage>), IdentityCounts) =
+            (old_side?, new_counts?);
+        let old_counts: IdentityCounts = old_messages.iter().map(|m| m.identity).collect();
         let ledger_before = self.ledger.folder(&self.mailbox.address, &target);
         // Per identity: what the new side has or had (ledger), what is still needed.
         let mut need: HashMap<Identity, u32> = HashMap::new();
@@ -507,11 +562,88 @@ impl MailboxRun<'_> {
         if !plan.to_copy.is_empty() {
             old.examine(&plan.old.wire).await?;
         }
-        let batches = batches(
-            &plan.to_copy,
-            self.opts.batch_messages,
-            self.opts.batch_bytes,
-        );
+        // In segments that fit the daily volume left (one segment when there is no cap).
+        let mut rest: &[ScannedMessage] = &plan.to_copy;
+        while !rest.is_empty() {
+            let take = match self.window.reserve(rest, self.clock.now()) {
+                (Reserved::Take(n), fact) => {
+                    // Counted before it is copied: a crash over-counts, never under-counts.
+                    if let Some(fact) = fact {
+                        self.record(fact);
+                    }
+                    n
+                }
+                (Reserved::Full { resume_at }, _) => {
+                    let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+                    *paused = Some(paused.map_or(resume_at, |p| p.max(resume_at)));
+                    break;
+                }
+            };
+            let (segment, after) = rest.split_at(take);
+            rest = after;
+            self.copy_segment(
+                old,
+                new,
+                &plan,
+                segment,
+                &target_wire,
+                &mut report,
+                &mut ledger_now,
+                &mut copied_per_id,
+            )
+            .await?;
+        }
+        if !rest.is_empty() {
+            // Not verified: the rest waits for the next window, and the pass is compared afresh then.
+            return Ok((report, ledger_now));
+        }
+        // Verification: the new side must now hold every old message, except those the
+        // user deleted there after an earlier copy.
+        let st = new.examine(&target_wire).await?;
+        let after: IdentityCounts = new
+            .scan(st.messages)
+            .await?
+            .into_iter()
+            .map(|m| m.identity)
+            .collect();
+        let mut short: HashMap<Identity, u32> = HashMap::new();
+        for (id, &o) in plan.old_counts.iter() {
+            let allowed_gone = plan.deleted_on_new.get(id).copied().unwrap_or(0);
+            let have = after.count(id) + allowed_gone;
+            if o > have {
+                short.insert(*id, o - have);
+            }
+        }
+        for m in plan.old_messages.iter().rev() {
+            if let Some(n) = short.get_mut(&m.identity)
+                && *n > 0
+            {
+                *n -= 1;
+                if !report.failed.iter().any(|f| f.uid == m.uid) {
+                    report.missing.push(message_ref(m));
+                }
+            }
+        }
+        report.missing.reverse();
+        report.verified = report.missing.is_empty() && report.failed.is_empty();
+        Ok((report, ledger_now))
+    }
+
+    /// Copies one segment of a folder's list: the old side read and the new side written at
+    /// the same time, journaling the ledger and a checkpoint per batch.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_segment(
+        &self,
+        old: &mut Imap,
+        new: &mut Imap,
+        plan: &FolderPlan,
+        segment: &[ScannedMessage],
+        target_wire: &str,
+        report: &mut FolderReport,
+        ledger_now: &mut HashMap<Identity, u32>,
+        copied_per_id: &mut HashMap<Identity, u32>,
+    ) -> Result<(), MailError> {
+        let batches = batches(segment, self.opts.batch_messages, self.opts.batch_bytes);
         let pipelined = self.opts.pipeline && new.has_capability("LITERAL+");
         // The old side is read and the new side written at the same time, with a
         // bounded amount of mail in between.
@@ -579,7 +711,7 @@ impl MailboxRun<'_> {
             read_batches(old, &batches, budget, tx),
             write_batches(
                 new,
-                &target_wire,
+                target_wire,
                 &batches,
                 pipelined,
                 self.throttle,
@@ -589,36 +721,7 @@ impl MailboxRun<'_> {
         );
         read?;
         write?;
-        // Verification: the new side must now hold every old message, except those the
-        // user deleted there after an earlier copy.
-        let st = new.examine(&target_wire).await?;
-        let after: IdentityCounts = new
-            .scan(st.messages)
-            .await?
-            .into_iter()
-            .map(|m| m.identity)
-            .collect();
-        let mut short: HashMap<Identity, u32> = HashMap::new();
-        for (id, &o) in plan.old_counts.iter() {
-            let allowed_gone = plan.deleted_on_new.get(id).copied().unwrap_or(0);
-            let have = after.count(id) + allowed_gone;
-            if o > have {
-                short.insert(*id, o - have);
-            }
-        }
-        for m in plan.old_messages.iter().rev() {
-            if let Some(n) = short.get_mut(&m.identity)
-                && *n > 0
-            {
-                *n -= 1;
-                if !report.failed.iter().any(|f| f.uid == m.uid) {
-                    report.missing.push(message_ref(m));
-                }
-            }
-        }
-        report.missing.reverse();
-        report.verified = report.missing.is_empty() && report.failed.is_empty();
-        Ok((report, ledger_now))
+        Ok(())
     }
 
     fn record(&self, entry: Entry) {
@@ -663,6 +766,7 @@ impl MailboxRun<'_> {
             bytes_left: c.left_bytes,
             messages_per_sec: rate,
             eta_secs: eta,
+            paused_until: None,
         });
     }
 }
@@ -674,26 +778,6 @@ fn message_ref(m: &ScannedMessage) -> MessageRef {
         size: m.size,
         reason: None,
     }
-}
-
-/// Splits the copy list into batches bounded by count and bytes.
-fn batches(list: &[ScannedMessage], max_messages: usize, max_bytes: u64) -> Vec<&[ScannedMessage]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0u64;
-    for (i, m) in list.iter().enumerate() {
-        let size = u64::from(m.size);
-        if i > start && (i - start >= max_messages.max(1) || bytes + size > max_bytes) {
-            out.push(&list[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += size;
-    }
-    if start < list.len() {
-        out.push(&list[start..]);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -751,21 +835,5 @@ mod tests {
             ),
             "Müll"
         );
-    }
-
-    #[test]
-    fn batches_bound_count_and_bytes() {
-        let m = |uid, size| ScannedMessage {
-            uid,
-            identity: Identity::from_header(format!("Subject: {uid}\r\n\r\n").as_bytes()),
-            size,
-            subject: String::new(),
-            deleted: false,
-        };
-        let list = vec![m(1, 10), m(2, 10), m(3, 100), m(4, 10), m(5, 10)];
-        let b = batches(&list, 2, 50);
-        let sizes: Vec<usize> = b.iter().map(|b| b.len()).collect();
-        assert_eq!(sizes, vec![2, 1, 2]);
-        assert!(batches(&[], 2, 50).is_empty());
     }
 }

@@ -13,12 +13,16 @@
 //! Here: the options and `run_sync` over every mailbox. Beside it: `engine.rs` (one
 //! mailbox: plan, create, copy over connection lanes, verify, retry), `append.rs` (the
 //! APPEND pipeline: fetch from old, append to new, rate limits), `ledger.rs` (the log and
-//! the ledger), `report.rs` (the report, its table and exit code).
+//! the ledger), `report.rs` (the report, its table and exit code), `window.rs` (the daily
+//! volume per mailbox and the pause until the next window), `estimate.rs` (how long a copy
+//! takes under the plan's limits).
 
 mod append;
 mod engine;
+pub mod estimate;
 mod ledger;
 mod report;
+mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +36,13 @@ use crate::mail::credentials::CredentialSource;
 use crate::plan::{Mailbox, Plan};
 
 pub use engine::map_folder;
+pub use estimate::{CopyEstimate, RATE_FACT};
 pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
 pub use report::{
     CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
     copied_by_folder,
 };
+pub use window::WINDOW_FACT;
 
 /// What to copy and how.
 #[derive(Debug, Clone)]
@@ -57,8 +63,11 @@ pub struct SyncOptions {
     /// Pipeline APPENDs with LITERAL+ when the new server offers it (else one round trip each).
     pub pipeline: bool,
     /// Connection pairs per mailbox copying folders side by side (Dovecot allows 10
-    /// connections per user and address by default; keep well below).
+    /// connections per user and address by default; keep well below). The plan's
+    /// `[sync] connections_per_mailbox` caps it.
     pub connections_per_mailbox: usize,
+    /// How often a mailbox paused for its daily volume looks at the clock.
+    pub pause_poll: Duration,
 }
 
 impl Default for SyncOptions {
@@ -73,6 +82,7 @@ impl Default for SyncOptions {
             backoff: Duration::from_secs(1),
             pipeline: true,
             connections_per_mailbox: 4,
+            pause_poll: Duration::from_secs(1),
         }
     }
 }
@@ -88,6 +98,8 @@ pub struct SyncProgress {
     pub bytes_left: u64,
     pub messages_per_sec: f64,
     pub eta_secs: Option<u64>,
+    /// Paused for the daily volume (`bytes_per_day_per_mailbox`) until then.
+    pub paused_until: Option<jiff::Timestamp>,
 }
 
 /// Copies every selected mailbox (bounded by `plan.sync.concurrency`), then verifies.
@@ -112,20 +124,33 @@ pub async fn run_sync(
         .collect();
     // One old and one new connection per mailbox: the plan's limit bounds both servers.
     let limit = Arc::new(Semaphore::new(plan.sync.concurrency.max(1)));
-    let ledger = Ledger::from_entries(&log.entries().unwrap_or_default());
+    let entries = log.entries().unwrap_or_default();
+    let ledger = Ledger::from_entries(&entries);
     let throttle = append::Throttle::new(&plan.sync);
+    // Each mailbox's daily volume, resumed from the log when its window is still open.
+    let cap = plan
+        .sync
+        .bytes_per_day_per_mailbox
+        .filter(|_| !opts.dry_run);
+    let windows: Vec<window::DayWindow> = selected
+        .iter()
+        .map(|m| window::DayWindow::new(&m.address, cap, &entries, clock.now()))
+        .collect();
     // Built eagerly (a Vec, not a lazy stream: keeps the future `Send`); the semaphore
     // bounds how many run at once.
     let copies: Vec<_> = selected
         .into_iter()
-        .map(|m| {
+        .zip(&windows)
+        .map(|(m, window)| {
             let limit = limit.clone();
             let progress = progress.clone();
             let (ledger, throttle) = (&ledger, &throttle);
             async move {
                 let _permit = limit.acquire().await;
-                engine::sync_mailbox(plan, creds, clock, opts, log, ledger, throttle, m, progress)
-                    .await
+                engine::sync_mailbox(
+                    plan, creds, clock, opts, log, ledger, throttle, window, m, progress,
+                )
+                .await
             }
         })
         .collect();

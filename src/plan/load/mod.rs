@@ -160,6 +160,8 @@ const SYNC_KEYS: &[&str] = &[
     "folder_map",
     "max_bytes_per_sec",
     "max_messages_per_sec",
+    "connections_per_mailbox",
+    "bytes_per_day_per_mailbox",
 ];
 const MAILBOX_KEYS: &[&str] = &["address", "old_login", "new_login", "aliases"];
 const STEP_KEYS: &[&str] = &["id", "day", "title", "after", "what", "per_mailbox"];

@@ -643,7 +643,41 @@ impl<'s> Loader<'s> {
                 None => ok = false,
             }
         }
+        if Self::value(t, "connections_per_mailbox").is_some() {
+            match self.integer(t, "connections_per_mailbox", "sync", 1..65) {
+                Some((n, _)) => sync.connections_per_mailbox = Some(n as u32),
+                None => ok = false,
+            }
+        }
+        if Self::value(t, "bytes_per_day_per_mailbox").is_some() {
+            match self.bytes_per_day(t) {
+                Some(n) => sync.bytes_per_day_per_mailbox = Some(n),
+                None => ok = false,
+            }
+        }
         ok.then_some(sync)
+    }
+
+    /// `bytes_per_day_per_mailbox`: a size as providers publish it ("2500MB", "2.5GB"), or bytes.
+    fn bytes_per_day(&mut self, t: &DeTable<'s>) -> Option<u64> {
+        let v = Self::value(t, "bytes_per_day_per_mailbox")?;
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => crate::units::parse_bytes(s),
+            DeValue::Integer(i) => i.as_str().replace('_', "").parse::<u64>().ok(),
+            _ => None,
+        };
+        match parsed {
+            // Under a megabyte a day nothing useful moves: surely a unit left out.
+            Some(n) if n >= 1_000_000 => Some(n),
+            _ => {
+                self.error(
+                    &v.span(),
+                    "`sync.bytes_per_day_per_mailbox` is not a size of at least 1 MB",
+                    "write it as the provider publishes it, e.g. `bytes_per_day_per_mailbox = \"2500MB\"` or `\"2.5GB\"` (KB, MB, GB, TB; KiB, MiB, GiB, TiB)",
+                );
+                None
+            }
+        }
     }
 
     pub(super) fn extra_steps(&mut self, top: &DeTable<'s>) -> Vec<ExtraStep> {
