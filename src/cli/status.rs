@@ -144,6 +144,10 @@ fn mailboxes_text(
         s.push_str(&format!("  {}\n", sanitize(note)));
     }
     let Some(probes) = &observed.mail else {
+        if observed.mail_note.is_none() {
+            // Only --offline measures nothing without a note: an empty table never reads as "none".
+            s.push_str("  not measured (--offline): without it cutover logs in to every mailbox\n");
+        }
         return s;
     };
     let word = |l: crate::mail::LoginState| {
