@@ -29,6 +29,11 @@ fn the_cockpit_starts_the_copy_like_sync_detach_and_reports_its_failure() {
     tmux.wait_for("the cockpit", |s| s.contains("DRIVING"));
 
     tmux.keys(&["s"]);
+    // Before the final copy's gate, s says this is an early (bulk) copy and asks.
+    tmux.wait_for("the early-copy question", |s| {
+        s.contains("Start the early copy")
+    });
+    tmux.keys(&["y"]);
     let screen = tmux.wait_for("the copy to start", |s| s.contains("started (pid"));
     assert!(
         screen.contains(&format!("cutover sync --plan {}", plan.display())),
