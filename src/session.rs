@@ -32,7 +32,7 @@ pub enum Failure {
     #[error(transparent)]
     InvalidPlan(PlanErrors),
     /// `cutover check` found errors, already listed on stdout; says how many (exit 2).
-    #[error("{} error(s) in the plan", count_errors(.0))]
+    #[error("{} in the plan", crate::units::count(count_errors(.0) as u64, "error", "errors"))]
     PlanHasErrors(PlanErrors),
     /// The command line asks for what cannot be; the message says what to write instead (exit 2).
     #[error("{0}")]
@@ -508,11 +508,11 @@ mod tests {
         );
         assert_eq!(
             Failure::PlanHasErrors(plan_errors()).to_string(),
-            "1 error(s) in the plan"
+            "1 error in the plan"
         );
         assert_eq!(
             Failure::InvalidPlan(plan_errors()).to_string(),
-            "cutover.toml:3:12: unknown time zone\n1 error(s): the plan was not loaded"
+            "cutover.toml:3:12: unknown time zone\n1 error: the plan was not loaded"
         );
         let refused = Failure::Refused {
             what: "spf-add-new".into(),

@@ -42,7 +42,7 @@ fn check_on_a_missing_plan_exits_2_with_one_plain_line() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert_eq!(
         stderr_lines(&out),
-        ["cutover: 1 error(s) in the plan"],
+        ["cutover: 1 error in the plan"],
         "one plain line, no report"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -149,7 +149,7 @@ fn one_smtp_address_per_mx_host_or_the_error_names_the_hosts() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
         errors[0].starts_with(&format!(
-            "plan.toml:{line}:8: `new.smtp` lists 1 address(es) for 2 MX host(s) (mx1.new.example., mx2.new.example.)"
+            "plan.toml:{line}:8: `new.smtp` lists 1 address for 2 MX hosts (mx1.new.example., mx2.new.example.)"
         )),
         "{errors:?}"
     );

@@ -121,7 +121,7 @@ fn domain_of(template: &str) -> &str {
 /// One line on what discovery found, for the terminal.
 fn discovery_summary(d: &Discovery) -> String {
     format!(
-        "Discovered {}: {} MX, {}, {} DKIM selector(s), asked at {}.",
+        "Discovered {}: {} MX, {}, {}, asked at {}.",
         d.domain,
         d.mx.as_ref().map_or(0, |m| m.records.len()),
         if d.spf.is_some() {
@@ -129,7 +129,7 @@ fn discovery_summary(d: &Discovery) -> String {
         } else {
             "no SPF record"
         },
-        d.dkim.len(),
+        crate::units::count(d.dkim.len() as u64, "DKIM selector", "DKIM selectors"),
         d.servers
             .iter()
             .map(|s| s.to_string())

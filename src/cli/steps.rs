@@ -104,8 +104,8 @@ pub(crate) fn confirm(
     session.journal.append(&entry)?;
     match entry {
         Entry::Override { .. } => println!(
-            "Recorded: {what} confirmed by override ({} check(s) did not hold).",
-            blockers.len()
+            "Recorded: {what} confirmed by override ({} did not hold).",
+            crate::units::count(blockers.len() as u64, "check", "checks")
         ),
         _ => println!("Recorded: {what} confirmed."),
     }

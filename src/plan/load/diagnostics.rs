@@ -54,7 +54,11 @@ impl fmt::Display for PlanErrors {
             .iter()
             .filter(|d| d.severity == Severity::Error)
             .count();
-        write!(f, "{errors} error(s): the plan was not loaded")
+        write!(
+            f,
+            "{}: the plan was not loaded",
+            crate::units::count(errors as u64, "error", "errors")
+        )
     }
 }
 

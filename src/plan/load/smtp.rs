@@ -52,9 +52,9 @@ impl<'s> Loader<'s> {
             self.error(
                 &v.span(),
                 format!(
-                    "`new.smtp` lists {} address(es) for {} MX host(s) ({})",
-                    out.len(),
-                    mx.len(),
+                    "`new.smtp` lists {} for {} ({})",
+                    crate::units::count(out.len() as u64, "address", "addresses"),
+                    crate::units::count(mx.len() as u64, "MX host", "MX hosts"),
                     hosts.join(", ")
                 ),
                 "list one \"host:port\" per [new] mx host, in the same order, or leave `smtp` out to reach each MX host by its name on port 25",
