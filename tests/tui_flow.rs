@@ -798,3 +798,36 @@ fn a_notice_passes_and_the_schedule_line_returns() {
     key(&mut app, KeyCode::Down);
     assert_eq!(app.notice, None);
 }
+
+/// Down and Up walk the timeline as it is drawn (day by day, by start time), so the
+/// cursor never jumps about; Home and End reach its first and last rows.
+#[test]
+fn the_timeline_cursor_moves_in_the_order_the_steps_are_shown() {
+    let mut app = app();
+    select_step(&mut app, "lower-ttl");
+    let mut walked = vec![app.selected_step().unwrap().id.clone()];
+    for _ in 1..app.eval.steps.len() {
+        key(&mut app, KeyCode::Down);
+        walked.push(app.selected_step().unwrap().id.clone());
+    }
+    let shown: Vec<String> = app
+        .timeline
+        .days
+        .iter()
+        .flat_map(|d| {
+            let mut steps: Vec<_> = d.steps.iter().collect();
+            steps.sort_by_key(|s| s.start.timestamp());
+            steps.into_iter().map(|s| s.id.clone())
+        })
+        .collect();
+    assert_eq!(walked, shown);
+    // ttl-wait is drawn between spf-add-new and new-server-ready, and is walked there.
+    let at = |id: &str| walked.iter().position(|w| w == id).unwrap();
+    assert!(at("spf-add-new") < at("ttl-wait") && at("ttl-wait") < at("new-server-ready"));
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.selected_step().unwrap().id, shown[0]);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.selected_step().unwrap().id, shown[0]);
+    key(&mut app, KeyCode::End);
+    assert_eq!(&app.selected_step().unwrap().id, shown.last().unwrap());
+}

@@ -406,6 +406,29 @@ impl App {
         self.role == Role::Driving
     }
 
+    /// Indices into `eval.steps` in the order the timeline pane shows them: day by day,
+    /// each day by start time (steps the timeline does not place come last). Up and Down
+    /// move in this order, so the cursor never jumps about on screen.
+    pub fn timeline_order(&self) -> Vec<usize> {
+        let mut placed: Vec<(jiff::Timestamp, usize)> = Vec::with_capacity(self.eval.steps.len());
+        for day in &self.timeline.days {
+            for planned in &day.steps {
+                if let Some(i) = self.eval.steps.iter().position(|s| s.id == planned.id) {
+                    placed.push((planned.start.timestamp(), i));
+                }
+            }
+        }
+        // Stable: steps at the same time keep the runbook's order.
+        placed.sort_by_key(|&(at, _)| at);
+        let mut order: Vec<usize> = placed.into_iter().map(|(_, i)| i).collect();
+        for i in 0..self.eval.steps.len() {
+            if !order.contains(&i) {
+                order.push(i);
+            }
+        }
+        order
+    }
+
     pub fn selected_step(&self) -> Option<&StepStatus> {
         self.eval.steps.get(self.selected_step)
     }

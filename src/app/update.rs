@@ -384,7 +384,15 @@ fn step_by(at: usize, by: isize, len: usize) -> usize {
 fn move_cursor(app: &mut App, by: isize) {
     match app.focus {
         Pane::Steps => {
-            app.selected_step = step_by(app.selected_step, by, app.eval.steps.len());
+            // In the order the timeline shows, not the runbook's.
+            let order = app.timeline_order();
+            let at = order
+                .iter()
+                .position(|&i| i == app.selected_step)
+                .unwrap_or(0);
+            if let Some(&i) = order.get(step_by(at, by, order.len())) {
+                app.selected_step = i;
+            }
         }
         Pane::Next => {
             // The pane clamps it to its text when drawn.
