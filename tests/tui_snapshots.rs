@@ -347,10 +347,9 @@ fn only_the_16_colour_palette_is_used_and_no_color_means_none() {
     }
 }
 
-/// The TTL lowered at 10:48 instead of 09:00 (old TTL 24 h): the Next step pane and the
-/// timeline bar count down to the same end, Tue 8 Dec 10:48, not to the planned slot.
-fn late_lowering_app() -> App {
-    let lowered = at(108);
+/// Day 1's steps done by `lowered`, when the lowered TTL was first served (old TTL 24 h);
+/// the cockpit at `now`.
+fn lowered_at(lowered: Timestamp, now: Timestamp) -> App {
     let mut entries: Vec<Entry> = [
         "lower-ttl",
         "spf-add-new",
@@ -370,7 +369,13 @@ fn late_lowering_app() -> App {
     });
     let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
     plan.dns.old_ttl = Some(86_400);
-    let mut app = App::new(plan, &entries, Role::Driving, at(200));
+    App::new(plan, &entries, Role::Driving, now)
+}
+
+/// The TTL lowered at 10:48 instead of 09:00 (old TTL 24 h): the Next step pane and the
+/// timeline bar count down to the same end, Tue 8 Dec 10:48, not to the planned slot.
+fn late_lowering_app() -> App {
+    let mut app = lowered_at(at(108), at(200));
     app.journal_scroll = 0;
     app
 }
@@ -443,28 +448,8 @@ fn rehearsal_intro() {
 /// Monday 22:12, the evening of day 1 (the TTL lowered at 09:15): the now line closes day 1,
 /// above day 2's header, not under it.
 fn now_between_days_app() -> App {
-    let lowered = at(15);
-    let mut entries: Vec<Entry> = [
-        "lower-ttl",
-        "spf-add-new",
-        "new-server-ready",
-        "users-connected",
-        "clients-configured",
-        "pop3-fetch",
-    ]
-    .iter()
-    .map(|s| overridden(s, lowered))
-    .collect();
-    entries.push(Entry::Fact {
-        at: lowered,
-        key: "ttl-lowered".into(),
-        value: serde_json::json!({"mx_ttl": 300, "txt_ttl": 300, "servers": 2}),
-        evidence: "MX and TXT served with TTL 300 by 2 of 2 authoritative servers".into(),
-    });
-    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
-    plan.dns.old_ttl = Some(86_400);
     // Mon 7 Dec 22:12 in Vilnius.
-    let mut app = App::new(plan, &entries, Role::Driving, at(13 * 60 + 12));
+    let mut app = lowered_at(at(15), at(13 * 60 + 12));
     app.journal_scroll = 0;
     // At 80×24 the cockpit opens on Next step; this screen is about the timeline.
     app.focus = Pane::Steps;

@@ -17,7 +17,7 @@ mod questions;
 pub mod rehearsal;
 pub(crate) mod update;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use jiff::Timestamp;
@@ -226,7 +226,6 @@ pub struct App {
     pub dns: Option<DnsView>,
     pub mailboxes: Vec<MailboxRow>,
     pub mailbox_view: MailboxView,
-    pub journal: VecDeque<Entry>,
     /// The journal pane's lines: the tail folded for people, with its kind filter.
     pub journal_view: JournalView,
     /// Journal pane: lines (of those the filter shows) scrolled up from the newest.
@@ -275,11 +274,6 @@ impl App {
         let mailboxes = mail_view::mailbox_rows(&plan, &[], &history);
         let copies = CopyRuns::from_entries(entries);
         let journal_view = JournalView::from_entries(entries, JOURNAL_TAIL, JOURNAL_TAIL);
-        let journal: VecDeque<Entry> = entries
-            .iter()
-            .skip(entries.len().saturating_sub(JOURNAL_TAIL))
-            .cloned()
-            .collect();
         let eval = evaluate(&Inputs {
             plan: &plan,
             runbook: &runbook,
@@ -322,7 +316,6 @@ impl App {
                 editing_filter: false,
                 marked: BTreeSet::new(),
             },
-            journal,
             journal_view,
             journal_scroll: 0,
             copies,

@@ -101,7 +101,6 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
                 let filter = app.journal_view.filter;
                 app.journal_view = JournalView::from_entries(&entries, JOURNAL_TAIL, JOURNAL_TAIL);
                 app.journal_view.filter = filter;
-                app.journal.clear();
             } else {
                 for entry in &entries {
                     app.history.apply(entry);
@@ -117,10 +116,6 @@ fn apply(app: &mut App, event: Event) -> Vec<Command> {
                 if probed || restarted {
                     app.new_mx =
                         crate::app::new_mx_view::new_mx_by_mailbox(&app.plan, &app.history);
-                }
-                app.journal.extend(entries);
-                while app.journal.len() > JOURNAL_TAIL {
-                    app.journal.pop_front();
                 }
                 // New DNS facts (an alarm, a transition) change what the DNS pane says.
                 if let Some(round) = &app.dns_round {

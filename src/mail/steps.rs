@@ -263,8 +263,8 @@ fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History
             .iter()
             .map(|(address, n, at)| {
                 format!(
-                    "{address} ({n} message{} since the copy verified at {})",
-                    if *n == 1 { "" } else { "s" },
+                    "{address} ({} since the copy verified at {})",
+                    crate::units::count(u64::from(*n), "message", "messages"),
                     at.strftime("%Y-%m-%d %H:%M UTC")
                 )
             })

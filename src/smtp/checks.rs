@@ -66,7 +66,7 @@ pub fn new_mx_accepts(probe: &SmtpProbe, addresses: &[String]) -> Check {
     if !rejected.is_empty() {
         let mut evidence = format!(
             "the new MX rejects {} (senders would get bounces after the switch): {}",
-            count(rejected.len(), "address", "addresses"),
+            crate::units::count(rejected.len() as u64, "address", "addresses"),
             named(&rejected)
         );
         if !unsure.is_empty() {
@@ -157,14 +157,6 @@ fn named(items: &[String]) -> String {
         text.push_str(&format!(" and {} more", items.len() - NAMED));
     }
     text
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }
 
 #[cfg(test)]

@@ -209,9 +209,5 @@ impl Ctx<'_> {
 
 /// "1 DNS lookup", "5 DNS lookups".
 fn lookups(n: u32) -> String {
-    if n == 1 {
-        "1 DNS lookup".to_string()
-    } else {
-        format!("{n} DNS lookups")
-    }
+    crate::units::count(u64::from(n), "DNS lookup", "DNS lookups")
 }

@@ -1,6 +1,7 @@
 //! The autopilot's report: what happened in the rehearsal, what the checks caught, what the
 //! mail did, and the verdict with its exit code (`cutover demo --autopilot`).
 
+use crate::units::count;
 use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
@@ -576,10 +577,6 @@ fn when(at: Timestamp) -> String {
     at.to_zoned_datetime(TimeZone::UTC)
         .strftime("%a %-d %b %H:%M")
         .to_string()
-}
-
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// "add-new-mx was held 23 h 55 min (Mon 2 Mar 09:20 → Tue 3 Mar 09:15) by resolvers-new-mx".
