@@ -160,13 +160,14 @@ impl fmt::Display for CertificateSummary {
     }
 }
 
-/// The certificate a server served during a handshake through one configuration from
-/// [`watched_tls_config`]; read it after the handshake failed, to say what was refused.
+/// The certificate an endpoint last served and had refused, through its configuration from
+/// [`watched_tls_config`]; read it after a handshake failed on the certificate, to say
+/// what was refused.
 #[derive(Debug, Clone, Default)]
 pub struct ServedCertificate(Arc<Mutex<Option<CertificateDer<'static>>>>);
 
 impl ServedCertificate {
-    /// The end-entity certificate of the last handshake, if the server got that far.
+    /// The end-entity certificate last refused, if a server got that far.
     pub fn summary(&self) -> Option<CertificateSummary> {
         let served = self.0.lock().unwrap_or_else(|e| e.into_inner());
         served.as_ref().map(|der| CertificateSummary::of(der))
@@ -229,12 +230,61 @@ pub fn tls_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, 
     Ok(Arc::new(config))
 }
 
-/// A client configuration for one connection that trusts as `trust` says and remembers the
-/// certificate the server serves, so that a failed handshake can say what was refused
-/// (see [`describe_failure`]).
+/// A trust setting as the cache knows it: a CA file by its path and its bytes, so that a
+/// file the operator fixed is read afresh.
+#[derive(PartialEq, Eq, Hash)]
+enum TrustKey {
+    Roots(Option<(std::path::PathBuf, Vec<u8>)>),
+    Pinned(Fingerprint),
+    Anything,
+}
+
+/// The client configuration for connections to `host`:`port` trusted as `trust` says, and
+/// the certificate that endpoint last served and had refused, so that a failed handshake
+/// can say what was refused (see [`describe_failure`]).
+///
+/// One configuration per endpoint and trust, built on first use and kept for the process:
+/// building the check parses the system's roots (about a millisecond, which a probe of
+/// 1,000 mailboxes paid 2,000 times), and sessions resume only under the very verifier that
+/// checked them (rustls compares it), so a shared configuration is what lets a TLS 1.3
+/// handshake resume: a fresh key is still agreed, but the certificate is neither signed
+/// nor checked again. A change of trust (pin, CA file, skip) is a new configuration that
+/// resumes nothing made under the old one. A CA file that cannot be read or used is never
+/// kept, so its error is reported on every connection.
 pub fn watched_tls_config(
     trust: &Trust,
+    host: &str,
+    port: u16,
 ) -> Result<(Arc<ClientConfig>, ServedCertificate), TlsError> {
+    type Cache =
+        std::collections::HashMap<(TrustKey, String, u16), (Arc<ClientConfig>, ServedCertificate)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let key = match trust {
+        Trust::Roots { extra_ca: None } => TrustKey::Roots(None),
+        Trust::Roots {
+            extra_ca: Some(path),
+        } => match std::fs::read(path) {
+            Ok(bytes) => TrustKey::Roots(Some((path.clone(), bytes))),
+            // root_store names the file and why it cannot be read.
+            Err(_) => return build_watched(trust),
+        },
+        Trust::Pinned(pin) => TrustKey::Pinned(*pin),
+        Trust::Anything => TrustKey::Anything,
+    };
+    let key = (key, host.to_ascii_lowercase(), port);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(found.clone());
+    }
+    let built = build_watched(trust)?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, built.clone());
+    Ok(built)
+}
+
+fn build_watched(trust: &Trust) -> Result<(Arc<ClientConfig>, ServedCertificate), TlsError> {
     let provider = provider();
     let check = match trust {
         Trust::Roots { extra_ca } => {
@@ -285,7 +335,8 @@ pub fn describe_failure(
         Some(e) => sanitize(&e.to_string()),
         None => sanitize(&error.to_string()),
     };
-    let Some(served) = served else {
+    // Only a refused certificate is described: the one kept is the last refused here.
+    let (Some(served), Some(rustls::Error::InvalidCertificate(_))) = (served, rustls_error) else {
         return why;
     };
     let advice = match trust {
@@ -346,7 +397,7 @@ enum Check {
     Anything,
 }
 
-/// Checks the certificate as [`Trust`] says, after keeping it in `served`. The handshake's
+/// Checks the certificate as [`Trust`] says and keeps a refused one in `served`. The handshake's
 /// signatures are always verified against the certificate's key: a pin or `Anything` trusts
 /// a certificate, never a peer that merely replays it.
 #[derive(Debug)]
@@ -365,8 +416,7 @@ impl ServerCertVerifier for Watched {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.served.keep(end_entity);
-        match &self.check {
+        let verdict = match &self.check {
             Check::Roots(Some(webpki)) => webpki.verify_server_cert(
                 end_entity,
                 intermediates,
@@ -384,7 +434,11 @@ impl ServerCertVerifier for Watched {
                 rustls::OtherError(Arc::new(PinMismatch)),
             ))),
             Check::Anything => Ok(ServerCertVerified::assertion()),
+        };
+        if verdict.is_err() {
+            self.served.keep(end_entity);
         }
+        verdict
     }
 
     fn verify_tls12_signature(
@@ -500,11 +554,60 @@ W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
         );
         let e = tls_config(Some(&dir.path().join("missing.pem"))).expect_err("missing");
         assert!(e.to_string().contains("missing.pem"), "{e}");
-        let e = watched_tls_config(&Trust::Roots {
-            extra_ca: Some(empty),
-        })
+        let e = watched_tls_config(
+            &Trust::Roots {
+                extra_ca: Some(empty),
+            },
+            "mail.old.example",
+            993,
+        )
         .expect_err("empty");
         assert!(matches!(e, TlsError::CaFile { .. }), "{e}");
+    }
+
+    /// Sessions resume only under the configuration that made them: one endpoint under one
+    /// trust keeps its configuration; another trust, CA file content or endpoint gets its own.
+    #[test]
+    fn one_configuration_per_endpoint_and_trust_and_a_fixed_ca_file_is_read_afresh() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, CERT).expect("write");
+        let roots = Trust::Roots {
+            extra_ca: Some(ca.clone()),
+        };
+        let config = |trust: &Trust, host: &str, port: u16| {
+            watched_tls_config(trust, host, port).expect("config").0
+        };
+        let first = config(&roots, "mail.old.example", 993);
+        assert!(Arc::ptr_eq(
+            &first,
+            &config(&roots, "MAIL.old.example", 993)
+        ));
+        assert!(!Arc::ptr_eq(
+            &first,
+            &config(&roots, "mail.old.example", 994)
+        ));
+        assert!(!Arc::ptr_eq(
+            &first,
+            &config(&roots, "mail.new.example", 993)
+        ));
+        let pinned = Trust::Pinned(Fingerprint::of(&cert()));
+        assert!(!Arc::ptr_eq(
+            &first,
+            &config(&pinned, "mail.old.example", 993)
+        ));
+        std::fs::write(&ca, format!("{CERT}\n{CERT}")).expect("rewrite");
+        assert!(!Arc::ptr_eq(
+            &first,
+            &config(&roots, "mail.old.example", 993)
+        ));
+    }
+
+    #[test]
+    fn an_accepted_certificate_is_not_kept_as_refused() {
+        let anything = verifier(Check::Anything);
+        assert!(verify(&anything).is_ok());
+        assert!(anything.served.summary().is_none());
     }
 
     fn verifier(check: Check) -> Watched {

@@ -432,3 +432,52 @@ async fn xoauth2_sends_the_token_from_the_token_command() {
         "user=alice@new.example\x01auth=Bearer tok-new-alice@new.example\x01\x01"
     );
 }
+
+/// The probe reads every folder's counters in one LIST … RETURN (STATUS) where the server
+/// offers LIST-STATUS, and folder by folder where it does not: both give the same answer,
+/// names decoded, roles kept, a parent that cannot be selected without counters.
+#[tokio::test]
+async fn folder_counters_are_the_same_with_and_without_list_status() {
+    let Some(d) = server() else { return };
+    let two = [
+        SeedMessage::new("Subject: a\r\n\r\na\r\n"),
+        SeedMessage::new("Subject: b\r\n\r\nb\r\n"),
+    ];
+    d.seed(USER, "Sent", &two);
+    d.seed(USER, "Projekte/Übergabe", &two[..1]);
+    let mut imap = connect(
+        &d.endpoint(Security::Implicit),
+        &place(&d),
+        &login(AuthMethod::Password, PASSWORD),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    assert!(
+        imap.has_capability("LIST-STATUS"),
+        "{:?}",
+        imap.capabilities
+    );
+    let one_round_trip = imap.folders_with_status().await.expect("LIST-STATUS");
+    imap.capabilities.retain(|c| c != "LIST-STATUS");
+    let folder_by_folder = imap.folders_with_status().await.expect("LIST, STATUS");
+    assert_eq!(one_round_trip, folder_by_folder);
+    let find = |name: &str| {
+        one_round_trip
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {one_round_trip:?}"))
+    };
+    assert_eq!(one_round_trip[0].0.wire, "INBOX", "INBOX first");
+    assert_eq!(find("INBOX").1.map(|s| s.messages), Some(1));
+    let (sent, sent_status) = find("Sent");
+    assert_eq!(sent.special_use, Some(cutover::mail::SpecialUse::Sent));
+    assert_eq!(sent_status.map(|s| (s.messages, s.uidnext)), Some((2, 3)));
+    let (handover, status) = find("Projekte/Übergabe");
+    assert_ne!(handover.wire, handover.name, "sent in modified UTF-7");
+    assert_eq!(status.map(|s| s.messages), Some(1));
+    assert!(status.is_some_and(|s| s.uidvalidity > 0));
+    if let Some((parent, status)) = one_round_trip.iter().find(|(f, _)| f.name == "Projekte") {
+        assert_eq!(parent.selectable, status.is_some(), "{parent:?} {status:?}");
+    }
+}

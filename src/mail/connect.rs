@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_imap::imap_proto::{Response, Status};
+use async_imap::imap_proto::{MailboxDatum, Response, Status, StatusAttribute};
 use async_imap::types::NameAttribute;
 use futures_util::TryStreamExt;
 use rustls::pki_types::ServerName;
@@ -185,6 +185,65 @@ pub(crate) async fn timed<T>(
     }
 }
 
+/// A LIST answer as cutover names a folder: wire and decoded name, role, selectable.
+fn folder_name(
+    wire: &str,
+    delimiter: Option<&str>,
+    attributes: &[NameAttribute<'_>],
+) -> FolderName {
+    let mut special_use = None;
+    let mut selectable = true;
+    for a in attributes {
+        match a {
+            NameAttribute::NoSelect => selectable = false,
+            NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\NonExistent") => {
+                selectable = false
+            }
+            NameAttribute::Sent => special_use = Some(SpecialUse::Sent),
+            NameAttribute::Drafts => special_use = Some(SpecialUse::Drafts),
+            NameAttribute::Trash => special_use = Some(SpecialUse::Trash),
+            NameAttribute::Junk => special_use = Some(SpecialUse::Junk),
+            NameAttribute::Archive => special_use = Some(SpecialUse::Archive),
+            NameAttribute::All => special_use = Some(SpecialUse::All),
+            NameAttribute::Flagged => special_use = Some(SpecialUse::Flagged),
+            _ => {}
+        }
+    }
+    FolderName {
+        wire: wire.to_string(),
+        name: utf7::decode(wire),
+        delimiter: delimiter.map(str::to_string),
+        special_use,
+        selectable,
+    }
+}
+
+/// INBOX first, then by name: stable output for people and tests.
+fn sort_folders(folders: &mut [FolderName]) {
+    folders.sort_by(|a, b| {
+        (!a.wire.eq_ignore_ascii_case("INBOX"), &a.name)
+            .cmp(&(!b.wire.eq_ignore_ascii_case("INBOX"), &b.name))
+    });
+}
+
+/// MESSAGES, UIDNEXT and UIDVALIDITY from a STATUS answer (0 where the server left one out).
+fn folder_status(attributes: &[StatusAttribute]) -> FolderStatus {
+    let mut status = FolderStatus {
+        messages: 0,
+        uidnext: 0,
+        uidvalidity: 0,
+    };
+    for a in attributes {
+        match a {
+            StatusAttribute::Messages(n) => status.messages = *n,
+            StatusAttribute::UidNext(n) => status.uidnext = *n,
+            StatusAttribute::UidValidity(n) => status.uidvalidity = *n,
+            _ => {}
+        }
+    }
+    status
+}
+
 impl Imap {
     pub fn has_capability(&self, cap: &str) -> bool {
         self.capabilities
@@ -203,40 +262,85 @@ impl Imap {
         .await?;
         let mut folders: Vec<FolderName> = names
             .iter()
-            .map(|n| {
-                let mut special_use = None;
-                let mut selectable = true;
-                for a in n.attributes() {
-                    match a {
-                        NameAttribute::NoSelect => selectable = false,
-                        NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\NonExistent") => {
-                            selectable = false
+            .map(|n| folder_name(n.name(), n.delimiter(), n.attributes()))
+            .collect();
+        sort_folders(&mut folders);
+        Ok(folders)
+    }
+
+    /// Every folder with its counters (`None` for one that cannot be selected). One round
+    /// trip where the server offers LIST-STATUS (RFC 5819), instead of one per folder: over
+    /// a 40 ms link, a mailbox of 20 folders answers in 40 ms instead of 840 ms.
+    pub async fn folders_with_status(
+        &mut self,
+    ) -> Result<Vec<(FolderName, Option<FolderStatus>)>, MailError> {
+        let mut answered = std::collections::HashMap::new();
+        let folders = if self.has_capability("LIST-STATUS") {
+            let limit = self.timeouts.command;
+            // An extended LIST names the roles only when asked to (RFC 6154, 5.1).
+            let roles = if self.has_capability("SPECIAL-USE") {
+                "SPECIAL-USE "
+            } else {
+                ""
+            };
+            let command =
+                format!(r#"LIST "" "*" RETURN ({roles}STATUS (MESSAGES UIDNEXT UIDVALIDITY))"#);
+            let session = &mut self.session;
+            timed(&self.place, "LIST … RETURN (STATUS)", limit, async {
+                let tag = session.run_command(&command).await?;
+                let mut folders = Vec::new();
+                loop {
+                    let Some(response) = session.read_response().await? else {
+                        return Err(async_imap::error::Error::ConnectionLost);
+                    };
+                    match response.parsed() {
+                        Response::MailboxData(MailboxDatum::List(list)) => {
+                            folders.push(folder_name(
+                                &list.name,
+                                list.delimiter.as_deref(),
+                                &list.name_attributes,
+                            ))
                         }
-                        NameAttribute::Sent => special_use = Some(SpecialUse::Sent),
-                        NameAttribute::Drafts => special_use = Some(SpecialUse::Drafts),
-                        NameAttribute::Trash => special_use = Some(SpecialUse::Trash),
-                        NameAttribute::Junk => special_use = Some(SpecialUse::Junk),
-                        NameAttribute::Archive => special_use = Some(SpecialUse::Archive),
-                        NameAttribute::All => special_use = Some(SpecialUse::All),
-                        NameAttribute::Flagged => special_use = Some(SpecialUse::Flagged),
+                        Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
+                            answered.insert(mailbox.to_string(), folder_status(status));
+                        }
+                        Response::Done {
+                            tag: done,
+                            status,
+                            outcome,
+                        } if *done == tag => {
+                            let text =
+                                outcome_text(outcome.code.as_ref(), outcome.information.as_deref());
+                            return match status {
+                                Status::Ok => Ok(folders),
+                                Status::No => Err(async_imap::error::Error::No(text)),
+                                _ => Err(async_imap::error::Error::Bad(text)),
+                            };
+                        }
+                        // Anything else (an EXISTS for another session's delivery) is not ours.
                         _ => {}
                     }
                 }
-                FolderName {
-                    wire: n.name().to_string(),
-                    name: utf7::decode(n.name()),
-                    delimiter: n.delimiter().map(str::to_string),
-                    special_use,
-                    selectable,
-                }
             })
-            .collect();
-        // INBOX first, then by name: stable output for people and tests.
-        folders.sort_by(|a, b| {
-            (!a.wire.eq_ignore_ascii_case("INBOX"), &a.name)
-                .cmp(&(!b.wire.eq_ignore_ascii_case("INBOX"), &b.name))
-        });
-        Ok(folders)
+            .await?
+        } else {
+            self.folders().await?
+        };
+        let mut folders = folders;
+        sort_folders(&mut folders);
+        let mut out = Vec::with_capacity(folders.len());
+        for f in folders {
+            let status = if !f.selectable {
+                None
+            } else if let Some(s) = answered.remove(&f.wire) {
+                Some(s)
+            } else {
+                // Not offered, or the server left this folder out of its answer.
+                Some(self.status(&f.wire).await?)
+            };
+            out.push((f, status));
+        }
+        Ok(out)
     }
 
     /// MESSAGES, UIDNEXT and UIDVALIDITY of a folder, without selecting it.
@@ -502,13 +606,17 @@ async fn handshake(
         detail,
     };
     let trust = trust(endpoint).map_err(|e| tls_failed(e.to_string()))?;
-    let (config, served) =
-        tls::watched_tls_config(&trust).map_err(|e| tls_failed(e.to_string()))?;
+    let (config, served) = tls::watched_tls_config(&trust, &endpoint.host, endpoint.port)
+        .map_err(|e| tls_failed(e.to_string()))?;
     let name = ServerName::try_from(endpoint.host.clone())
         .map_err(|e| tls_failed(format!("server name {}: {e}", sanitize(&endpoint.host))))?;
     let connector = tokio_rustls::TlsConnector::from(config);
     match tokio::time::timeout(timeouts.greeting, connector.connect(name, tcp)).await {
-        Ok(Ok(tls)) => Ok(tls),
+        Ok(Ok(tls)) => {
+            let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            tracing::debug!(host = %sanitize(&endpoint.host), port = endpoint.port, resumed, "TLS handshake done");
+            Ok(tls)
+        }
         Ok(Err(e)) => Err(tls_failed(tls::describe_failure(
             &e,
             &trust,

@@ -223,16 +223,11 @@ async fn read_side(
     imap: &mut Imap,
     sized: Option<&crate::plan::SyncPlan>,
 ) -> Result<(SideProbe, Option<u64>), MailError> {
-    let names: Vec<FolderName> = imap
-        .folders()
-        .await?
-        .into_iter()
-        .filter(|f| f.selectable)
-        .collect();
-    let mut folders = Vec::with_capacity(names.len());
+    let mut names: Vec<FolderName> = Vec::new();
+    let mut folders = Vec::new();
     let mut total = 0u64;
-    for f in &names {
-        let status = imap.status(&f.wire).await?;
+    for (f, status) in imap.folders_with_status().await? {
+        let Some(status) = status else { continue };
         total += u64::from(status.messages);
         folders.push(FolderProbe {
             name: sanitize(&f.name),
@@ -241,6 +236,7 @@ async fn read_side(
             uidvalidity: status.uidvalidity,
             special_use: f.special_use,
         });
+        names.push(f);
     }
     // An empty INBOX (STATUS said so) needs no EXAMINE and no scan.
     let inbox_messages = names
