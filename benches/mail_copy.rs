@@ -13,7 +13,8 @@
 //! the servers create the mailboxes' stores, then again as the cockpit repeats it; and,
 //! between them, the same sessions doing nothing but log in and out (the floor any
 //! prober stands on), to quote the probe as a ratio of it. The Dovecots are set up as
-//! Dovecot advises for many users, their mail in RAM (see `Sizing::ManyUsers`).
+//! Dovecot advises for many users, their mail in RAM (see `Sizing::ManyUsers`);
+//! `CUTOVER_BENCH_DOVECOT=per-session` starts the tests' Dovecots instead.
 
 #[path = "../tests/support/dovecot.rs"]
 mod dovecot;
@@ -187,13 +188,20 @@ fn main() {
     }
     let messages = env_usize("CUTOVER_BENCH_MESSAGES", 10_000);
     let mailboxes = env_usize("CUTOVER_BENCH_MAILBOXES", 1_000);
-    let Some(old) = Dovecot::start_for_many_users("old") else {
+    // `CUTOVER_BENCH_DOVECOT=per-session`: the tests' Dovecots instead (a process per
+    // session, mail on the temp dir's disk), where the probe is bound by the servers.
+    let start = if std::env::var("CUTOVER_BENCH_DOVECOT").as_deref() == Ok("per-session") {
+        Dovecot::start
+    } else {
+        Dovecot::start_for_many_users
+    };
+    let Some(old) = start("old") else {
         return;
     };
-    let Some(new) = Dovecot::start_for_many_users("new") else {
+    let Some(new) = start("new") else {
         return;
     };
-    let Some(new_mbsync) = Dovecot::start_for_many_users("new-mbsync") else {
+    let Some(new_mbsync) = start("new-mbsync") else {
         return;
     };
     for d in [&old, &new, &new_mbsync] {

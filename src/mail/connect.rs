@@ -275,7 +275,7 @@ impl Imap {
         &mut self,
     ) -> Result<Vec<(FolderName, Option<FolderStatus>)>, MailError> {
         let mut answered = std::collections::HashMap::new();
-        let folders = if self.has_capability("LIST-STATUS") {
+        let mut folders = if self.has_capability("LIST-STATUS") {
             let limit = self.timeouts.command;
             // An extended LIST names the roles only when asked to (RFC 6154, 5.1).
             let roles = if self.has_capability("SPECIAL-USE") {
@@ -317,7 +317,7 @@ impl Imap {
                                 _ => Err(async_imap::error::Error::Bad(text)),
                             };
                         }
-                        // Anything else (an EXISTS for another session's delivery) is not ours.
+                        // Anything else (an untagged OK, a CAPABILITY) holds no counter.
                         _ => {}
                     }
                 }
@@ -326,7 +326,6 @@ impl Imap {
         } else {
             self.folders().await?
         };
-        let mut folders = folders;
         sort_folders(&mut folders);
         let mut out = Vec::with_capacity(folders.len());
         for f in folders {
