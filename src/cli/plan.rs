@@ -169,7 +169,10 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
                 if loaded.warnings.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({} warning(s))", loaded.warnings.len())
+                    format!(
+                        " ({})",
+                        crate::units::count(loaded.warnings.len() as u64, "warning", "warnings")
+                    )
                 }
             );
             Ok(())
