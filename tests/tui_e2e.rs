@@ -355,3 +355,63 @@ fn a_dropped_link_sighup_closes_the_cockpit_cleanly() {
     assert!(log.contains("SIGHUP: closing"), "{log}");
     assert!(log.contains("cockpit closed"), "{log}");
 }
+
+/// `f` in the journal pane shows one kind at a time, says which in the pane's title, says
+/// when a kind has nothing, and comes back round to everything; the file keeps every line.
+#[test]
+fn f_filters_the_journal_pane_by_kind_in_a_real_terminal() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, plan) = plans::write_plan(plans::PLAN);
+    let tmux = Tmux {
+        socket: format!("cutover-e2e-filter-{}", std::process::id()),
+    };
+    tmux.shell("e2e", dir.path(), (80, 24), &["NO_COLOR=1"]);
+    tmux.type_text(&format!(
+        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
+        env!("CARGO_BIN_EXE_cutover"),
+        plan.display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cockpit", |s| {
+        s.contains("DRIVING") && s.contains("? help")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
+    tmux.type_text("verified at the DNS host by phone");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirmation", |s| s.contains("confirmed by override"));
+    // Next step, Timeline, DNS, Mailboxes, Journal.
+    tmux.keys(&["Tab", "Tab", "Tab", "Tab"]);
+    let override_line = "OVERRIDE  lower-ttl by tester: verified at the DNS host by phone";
+    tmux.wait_for("the journal tab", |s| {
+        s.contains("┌ Journal ─") && s.contains(override_line)
+    });
+    tmux.keys(&["f"]);
+    tmux.wait_for("confirmations only", |s| {
+        s.contains("Journal · confirmations only · f: next kind") && s.contains(override_line)
+    });
+    tmux.keys(&["f"]);
+    let screen = tmux.wait_for("alarms only", |s| s.contains("Journal · alarms only"));
+    assert!(!screen.contains(override_line), "{screen}");
+    assert!(screen.contains("no alarms in the last 1 line"), "{screen}");
+    tmux.keys(&["f"]);
+    tmux.wait_for("facts only", |s| s.contains("Journal · facts only"));
+    tmux.keys(&["f"]);
+    tmux.wait_for("copies only", |s| s.contains("Journal · copies only"));
+    tmux.keys(&["f"]);
+    tmux.wait_for("everything again", |s| {
+        s.contains("┌ Journal ─") && s.contains(override_line)
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("DRIVING") && s.trim_end().ends_with("READY$")
+    });
+    let journal = std::fs::read_to_string(dir.path().join("cutover.journal")).expect("journal");
+    assert_eq!(journal.lines().count(), 1, "{journal}");
+    assert!(
+        journal.contains("verified at the DNS host by phone"),
+        "{journal}"
+    );
+}

@@ -203,11 +203,14 @@ pub fn journal(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
         .collect();
     if lines.is_empty() {
         lines.push(Line::from(fit(
-            &format!(
-                "no {} in the last {} lines",
-                view.filter.as_str(),
-                view.len()
-            ),
+            &match view.len() {
+                0 => "nothing in the journal yet".to_string(),
+                n => format!(
+                    "no {} in the last {}",
+                    view.filter.as_str(),
+                    crate::units::count(n as u64, "line", "lines")
+                ),
+            },
             w,
         )));
     }
