@@ -1,5 +1,6 @@
 //! `cutover demo` in a real terminal (tmux): the cockpit opens on the sandbox labelled
-//! REHEARSAL, a DNS host console key changes the zone, the cockpit's own DNS watcher sees it on
+//! REHEARSAL, a DNS host console key changes the zone, the new provider's `c` creates the
+//! alias its MX refused, the cockpit's own DNS watcher sees it on
 //! the simulated clock (a journaled fact), the clock keys work, `>` skips the TTL wait the
 //! cockpit counts down, and `q` leaves cleanly.
 
@@ -94,6 +95,18 @@ fn the_rehearsal_cockpit_runs_on_the_sandbox_and_its_console_keys_change_the_zon
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // The new provider's console: `c` creates the alias its MX refuses (the plan lists
+    // sales@), once; a second `c` has nothing left to create.
+    tmux.keys_to("demo", &["c"]);
+    let screen = tmux.wait_on("demo", "the alias created", |s| {
+        s.contains("created at the new provider")
+    });
+    assert!(screen.contains("alias sales@"), "{screen}");
+    tmux.keys_to("demo", &["c"]);
+    tmux.wait_on("demo", "nothing left to create", |s| {
+        s.contains("the new provider already has every alias: nothing to create")
+    });
 
     // The clock keys, and the help lists the rehearsal's keys from the one key table.
     tmux.keys_to("demo", &["p"]);
