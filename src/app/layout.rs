@@ -124,6 +124,6 @@ pub fn help_rows_visible(app: &App) -> usize {
 pub fn help_scroll_max(app: &App) -> usize {
     // The help ends with the log file's path when there is one.
     let lines =
-        crate::app::keymap::help_lines(app.rehearsal).len() + usize::from(app.log_path.is_some());
+        crate::app::key_help::help_lines(app.rehearsal).len() + usize::from(app.log_path.is_some());
     lines.saturating_sub(help_rows_visible(app))
 }

@@ -8,6 +8,7 @@
 pub mod dns_view;
 pub mod event;
 pub mod journal_view;
+pub mod key_help;
 pub mod keymap;
 pub mod layout;
 pub mod mail_view;

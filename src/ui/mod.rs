@@ -20,7 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::layout::areas;
-use crate::app::{App, Pane, Popup, Role, Scope, keymap};
+use crate::app::{App, Pane, Popup, Role, Scope, key_help};
 use crate::sanitize::sanitize;
 use text::{fit, width};
 
@@ -212,10 +212,10 @@ pub fn scope(app: &App) -> Scope {
 /// 80 columns the rehearsal still shows `>` and `1-8`.
 fn footer(app: &App, w: u16) -> Line<'static> {
     let w = usize::from(w);
-    let fixed = |hints: &[(&'static str, &'static str)]| -> Vec<keymap::Hint> {
+    let fixed = |hints: &[(&'static str, &'static str)]| -> Vec<key_help::Hint> {
         hints
             .iter()
-            .map(|&(key, long)| keymap::Hint {
+            .map(|&(key, long)| key_help::Hint {
                 key,
                 long,
                 short: long,
@@ -224,7 +224,7 @@ fn footer(app: &App, w: u16) -> Line<'static> {
             .collect()
     };
     let hints: Vec<(String, String)> = match &app.popup {
-        _ if app.help => keymap::fit_hints(
+        _ if app.help => key_help::fit_hints(
             &fixed(&[("↑↓ PgUp/PgDn", "scroll"), ("Esc", "close"), ("q", "quit")]),
             w,
         )
@@ -240,11 +240,11 @@ fn footer(app: &App, w: u16) -> Line<'static> {
         }
         _ => {
             let scope = scope(app);
-            let mut hints = keymap::hints(scope, app.rehearsal);
+            let mut hints = key_help::hints(scope, app.rehearsal);
             if scope == Scope::Reason {
                 hints.insert(
                     0,
-                    keymap::Hint {
+                    key_help::Hint {
                         key: "type",
                         long: "the reason (10+ characters)",
                         short: "reason",
@@ -252,7 +252,7 @@ fn footer(app: &App, w: u16) -> Line<'static> {
                     },
                 );
             }
-            keymap::fit_hints(&hints, w)
+            key_help::fit_hints(&hints, w)
                 .into_iter()
                 .map(|(k, l)| (k.to_string(), l.to_string()))
                 .collect()

@@ -12,7 +12,7 @@ use super::text::{fit, pad, wrap};
 use super::{local, style};
 use crate::actions::{MIN_REASON_CHARS, alarm_blockers, reason_is_enough};
 use crate::app::dns_view::{current_dns_step, judge, row_order, ttl_now};
-use crate::app::keymap::{HelpLine, help_lines};
+use crate::app::key_help::{HelpLine, help_lines};
 use crate::app::model::{DnsCell, DnsRow, LoginState, MailboxRow, ServerRole, SyncedAs};
 use crate::app::{App, Ask, ConfirmKind, ConfirmPopup};
 use crate::check::Kind;
