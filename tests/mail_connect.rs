@@ -23,6 +23,26 @@ fn place(server: &Dovecot) -> Place {
     Place::new(USER, WhichSide::Old, &format!("dovecot {}", server.name))
 }
 
+/// A loopback listener for a small fake server, and its port.
+async fn fake_listener() -> (tokio::net::TcpListener, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// The endpoint of a fake server on loopback `port` (no certificate to check).
+fn fake_endpoint(port: u16, security: Security) -> cutover::plan::ImapEndpoint {
+    cutover::plan::ImapEndpoint {
+        url: format!("imap://127.0.0.1:{port}"),
+        host: "127.0.0.1".into(),
+        port,
+        security,
+        ca_file: None,
+        insecure_skip_verify: false,
+        pin_sha256: None,
+    }
+}
+
 fn server() -> Option<Dovecot> {
     let d = Dovecot::start("old")?;
     d.add_user(USER, PASSWORD);
@@ -303,8 +323,7 @@ async fn closed_port_is_unreachable() {
 #[tokio::test]
 async fn starttls_not_offered_is_refused_before_login() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = fake_listener().await;
     let server = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
         s.write_all(b"* OK fake IMAP ready\r\n").await.unwrap();
@@ -324,15 +343,7 @@ async fn starttls_not_offered_is_refused_before_login() {
         }
         String::from_utf8_lossy(&seen).into_owned()
     });
-    let endpoint = cutover::plan::ImapEndpoint {
-        url: format!("imap://127.0.0.1:{port}"),
-        host: "127.0.0.1".into(),
-        port,
-        security: Security::StartTls,
-        ca_file: None,
-        insecure_skip_verify: false,
-        pin_sha256: None,
-    };
+    let endpoint = fake_endpoint(port, Security::StartTls);
     let p = Place::new(USER, WhichSide::New, &endpoint.url);
     let err = connect(
         &endpoint,
@@ -357,8 +368,7 @@ async fn starttls_not_offered_is_refused_before_login() {
 async fn xoauth2_sends_the_token_from_the_token_command() {
     use base64::Engine as _;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = fake_listener().await;
     let server = tokio::spawn(async move {
         let (socket, _) = listener.accept().await.unwrap();
         let (read, mut write) = socket.into_split();
@@ -408,15 +418,7 @@ async fn xoauth2_sends_the_token_from_the_token_command() {
     };
     let login = source.login(&mailbox, WhichSide::New).await.unwrap();
     assert_eq!(login.method, AuthMethod::XOAuth2);
-    let endpoint = cutover::plan::ImapEndpoint {
-        url: format!("imap://127.0.0.1:{port}"),
-        host: "127.0.0.1".into(),
-        port,
-        security: Security::None,
-        ca_file: None,
-        insecure_skip_verify: false,
-        pin_sha256: None,
-    };
+    let endpoint = fake_endpoint(port, Security::None);
     let imap = connect(
         &endpoint,
         &Place::new(USER, WhichSide::New, &endpoint.url),
@@ -480,4 +482,94 @@ async fn folder_counters_are_the_same_with_and_without_list_status() {
     if let Some((parent, status)) = one_round_trip.iter().find(|(f, _)| f.name == "Projekte") {
         assert_eq!(parent.selectable, status.is_some(), "{parent:?} {status:?}");
     }
+}
+
+/// A server that offers LIST-STATUS but refuses the extended LIST (seen on servers that
+/// advertise more than they parse): the counters are read the plain way, LIST then STATUS
+/// per folder, and the probe still gets them.
+#[tokio::test]
+async fn a_refused_list_status_falls_back_to_list_and_status() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (listener, port) = fake_listener().await;
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (read, mut write) = s.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write
+            .write_all(b"* OK [CAPABILITY IMAP4rev1 LIST-STATUS] fake IMAP ready\r\n")
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+            let answer = if command.starts_with("LOGIN") {
+                format!("{tag} OK [CAPABILITY IMAP4rev1 LIST-STATUS] logged in\r\n")
+            } else if command.contains("RETURN") {
+                format!("{tag} BAD unknown LIST return option\r\n")
+            } else if command.starts_with("LIST") {
+                format!(
+                    "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n{tag} OK LIST done\r\n"
+                )
+            } else if command.starts_with("STATUS") && command.contains("INBOX") {
+                format!(
+                    "* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY 7)\r\n{tag} OK STATUS done\r\n"
+                )
+            } else if command.starts_with("STATUS") {
+                format!(
+                    "* STATUS Sent (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 8)\r\n{tag} OK STATUS done\r\n"
+                )
+            } else {
+                format!("* BYE\r\n{tag} OK bye\r\n")
+            };
+            seen.push(command.to_string());
+            if write.write_all(answer.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        seen
+    });
+    let endpoint = fake_endpoint(port, Security::None);
+    let p = Place::new(USER, WhichSide::Old, &endpoint.url);
+    let mut imap = connect(
+        &endpoint,
+        &p,
+        &login(AuthMethod::Password, "pw"),
+        Timeouts::default(),
+    )
+    .await
+    .expect("login");
+    let folders = imap.folders_with_status().await.expect("counters");
+    imap.logout().await;
+    let counts: Vec<(String, Option<u32>, Option<u32>)> = folders
+        .iter()
+        .map(|(f, s)| {
+            (
+                f.name.clone(),
+                s.map(|s| s.messages),
+                s.map(|s| s.uidvalidity),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("INBOX".to_string(), Some(2), Some(7)),
+            ("Sent".to_string(), Some(1), Some(8))
+        ]
+    );
+    assert_eq!(
+        folders[1].0.special_use,
+        Some(cutover::mail::SpecialUse::Sent)
+    );
+    let seen = server.await.unwrap();
+    let asked: Vec<&str> = seen
+        .iter()
+        .map(|c| c.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        asked,
+        ["LOGIN", "LIST", "LIST", "STATUS", "STATUS", "LOGOUT"],
+        "{seen:?}"
+    );
+    assert!(seen[1].contains("RETURN (STATUS"), "{seen:?}");
 }

@@ -275,56 +275,14 @@ impl Imap {
         &mut self,
     ) -> Result<Vec<(FolderName, Option<FolderStatus>)>, MailError> {
         let mut answered = std::collections::HashMap::new();
-        let mut folders = if self.has_capability("LIST-STATUS") {
-            let limit = self.timeouts.command;
-            // An extended LIST names the roles only when asked to (RFC 6154, 5.1).
-            let roles = if self.has_capability("SPECIAL-USE") {
-                "SPECIAL-USE "
-            } else {
-                ""
-            };
-            let command =
-                format!(r#"LIST "" "*" RETURN ({roles}STATUS (MESSAGES UIDNEXT UIDVALIDITY))"#);
-            let session = &mut self.session;
-            timed(&self.place, "LIST … RETURN (STATUS)", limit, async {
-                let tag = session.run_command(&command).await?;
-                let mut folders = Vec::new();
-                loop {
-                    let Some(response) = session.read_response().await? else {
-                        return Err(async_imap::error::Error::ConnectionLost);
-                    };
-                    match response.parsed() {
-                        Response::MailboxData(MailboxDatum::List(list)) => {
-                            folders.push(folder_name(
-                                &list.name,
-                                list.delimiter.as_deref(),
-                                &list.name_attributes,
-                            ))
-                        }
-                        Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
-                            answered.insert(mailbox.to_string(), folder_status(status));
-                        }
-                        Response::Done {
-                            tag: done,
-                            status,
-                            outcome,
-                        } if *done == tag => {
-                            let text =
-                                outcome_text(outcome.code.as_ref(), outcome.information.as_deref());
-                            return match status {
-                                Status::Ok => Ok(folders),
-                                Status::No => Err(async_imap::error::Error::No(text)),
-                                _ => Err(async_imap::error::Error::Bad(text)),
-                            };
-                        }
-                        // Anything else (an untagged OK, a CAPABILITY) holds no counter.
-                        _ => {}
-                    }
-                }
-            })
-            .await?
+        let extended = if self.has_capability("LIST-STATUS") {
+            self.list_with_status(&mut answered).await?
         } else {
-            self.folders().await?
+            None
+        };
+        let mut folders = match extended {
+            Some(folders) => folders,
+            None => self.folders().await?,
         };
         sort_folders(&mut folders);
         let mut out = Vec::with_capacity(folders.len());
@@ -340,6 +298,68 @@ impl Imap {
             out.push((f, status));
         }
         Ok(out)
+    }
+
+    /// `LIST … RETURN (STATUS …)`: the folders, with each answered STATUS put in `answered`.
+    /// `None` when the server refuses the extended form although it offers LIST-STATUS
+    /// (NO or BAD): the caller asks the plain way, as for a server that does not offer it.
+    async fn list_with_status(
+        &mut self,
+        answered: &mut std::collections::HashMap<String, FolderStatus>,
+    ) -> Result<Option<Vec<FolderName>>, MailError> {
+        let limit = self.timeouts.command;
+        // An extended LIST names the roles only when asked to (RFC 6154, 5.1).
+        let roles = if self.has_capability("SPECIAL-USE") {
+            "SPECIAL-USE "
+        } else {
+            ""
+        };
+        let command =
+            format!(r#"LIST "" "*" RETURN ({roles}STATUS (MESSAGES UIDNEXT UIDVALIDITY))"#);
+        let session = &mut self.session;
+        let answer = timed(&self.place, "LIST … RETURN (STATUS)", limit, async {
+            let tag = session.run_command(&command).await?;
+            let mut folders = Vec::new();
+            loop {
+                let Some(response) = session.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                match response.parsed() {
+                    Response::MailboxData(MailboxDatum::List(list)) => folders.push(folder_name(
+                        &list.name,
+                        list.delimiter.as_deref(),
+                        &list.name_attributes,
+                    )),
+                    Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
+                        answered.insert(mailbox.to_string(), folder_status(status));
+                    }
+                    Response::Done {
+                        tag: done,
+                        status,
+                        outcome,
+                    } if *done == tag => {
+                        return Ok(match status {
+                            Status::Ok => Ok(folders),
+                            _ => Err(outcome_text(
+                                outcome.code.as_ref(),
+                                outcome.information.as_deref(),
+                            )),
+                        });
+                    }
+                    // Anything else (an untagged OK, a CAPABILITY) holds no counter.
+                    _ => {}
+                }
+            }
+        })
+        .await?;
+        match answer {
+            Ok(folders) => Ok(Some(folders)),
+            Err(refusal) => {
+                tracing::debug!(place = %self.place, refusal = %sanitize(&refusal), "LIST-STATUS refused; listing the plain way");
+                answered.clear();
+                Ok(None)
+            }
+        }
     }
 
     /// MESSAGES, UIDNEXT and UIDVALIDITY of a folder, without selecting it.
