@@ -13,6 +13,16 @@ use dovecot::{Dovecot, SeedMessage, plan, write_secrets};
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 
+/// An old and a new private Dovecot, each with these users (login, password).
+fn servers(users: &[(&str, &str)]) -> Option<(Dovecot, Dovecot)> {
+    let old = Dovecot::start("old")?;
+    let new = Dovecot::start("new")?;
+    for d in [&old, &new] {
+        d.add_users(users);
+    }
+    Some((old, new))
+}
+
 fn msg(n: u32) -> Vec<u8> {
     format!("Message-ID: <{n}@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: a@x\r\nTo: {ALICE}\r\nSubject: m{n}\r\n\r\nbody\r\n").into_bytes()
 }
@@ -26,16 +36,9 @@ fn fetched(n: u32) -> Vec<u8> {
 
 #[tokio::test]
 async fn probe_reports_logins_folders_counters_and_pop3_fetch() {
-    let Some(old) = Dovecot::start("old") else {
+    let Some((old, new)) = servers(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]) else {
         return;
     };
-    let Some(new) = Dovecot::start("new") else {
-        return;
-    };
-    for d in [&old, &new] {
-        d.add_user(ALICE, "alice-pw");
-        d.add_user(BOB, "bob-pw");
-    }
     old.seed(
         ALICE,
         "INBOX",
@@ -123,16 +126,9 @@ async fn probe_reports_logins_folders_counters_and_pop3_fetch() {
 
 #[tokio::test]
 async fn prober_task_answers_commands_on_its_channel() {
-    let Some(old) = Dovecot::start("old") else {
+    let Some((old, new)) = servers(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]) else {
         return;
     };
-    let Some(new) = Dovecot::start("new") else {
-        return;
-    };
-    for d in [&old, &new] {
-        d.add_user(ALICE, "alice-pw");
-        d.add_user(BOB, "bob-pw");
-    }
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets.toml");
     write_secrets(
@@ -141,17 +137,7 @@ async fn prober_task_answers_commands_on_its_channel() {
         None,
     );
     let plan = Arc::new(plan(&old, &new, &[ALICE, BOB], &secrets));
-    let creds = Arc::new(CredentialSource::new(plan.credentials.as_ref()).unwrap());
-    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
-    let (res_tx, mut res_rx) = tokio::sync::mpsc::channel(8);
-    let task = tokio::spawn(run_prober(
-        plan.clone(),
-        creds,
-        Arc::new(SystemClock),
-        Default::default(),
-        cmd_rx,
-        res_tx,
-    ));
+    let (cmd_tx, mut res_rx, task) = start_prober(&plan);
     let timeout = std::time::Duration::from_secs(20);
 
     cmd_tx
@@ -191,6 +177,28 @@ async fn prober_task_answers_commands_on_its_channel() {
 
     cmd_tx.send(ProbeCommand::Stop).await.unwrap();
     tokio::time::timeout(timeout, task).await.unwrap().unwrap();
+}
+
+/// The cockpit's prober on its own task: its command channel, its results, the task.
+fn start_prober(
+    plan: &Arc<cutover::plan::Plan>,
+) -> (
+    tokio::sync::mpsc::Sender<ProbeCommand>,
+    tokio::sync::mpsc::Receiver<cutover::mail::MailboxProbe>,
+    tokio::task::JoinHandle<()>,
+) {
+    let creds = Arc::new(CredentialSource::new(plan.credentials.as_ref()).unwrap());
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
+    let (res_tx, res_rx) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(run_prober(
+        plan.clone(),
+        creds,
+        Arc::new(SystemClock),
+        Default::default(),
+        cmd_rx,
+        res_tx,
+    ));
+    (cmd_tx, res_rx, task)
 }
 
 /// A server that answers every login with a throttling answer; counts connections.
@@ -256,4 +264,90 @@ async fn throttling_answers_show_as_throttled_and_one_shot_tries_once() {
     );
     // `status` makes one attempt per server: no retry, no backoff.
     assert_eq!(old_connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// The `in=` byte counts of a user's finished sessions, from Dovecot's logout lines, oldest
+/// first: what the client sent in each session.
+fn sent_per_session(d: &Dovecot, user: &str) -> Vec<u64> {
+    d.log()
+        .lines()
+        .filter(|l| l.contains(&format!("imap({user})")) && l.contains("Logged out"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("in="))
+                .and_then(|n| n.trim_end_matches(',').parse().ok())
+        })
+        .collect()
+}
+
+/// The cockpit's prober probes every minute. A second round over unchanged folders reads
+/// no message again (the old server sees a short session: no EXAMINE, no FETCH), and the
+/// same answer comes back; once mail arrives, the moved folders are read again and the
+/// sizes and counts follow.
+#[tokio::test]
+async fn a_repeat_probe_reads_again_only_the_folders_whose_counters_moved() {
+    let Some((old, new)) = servers(&[(ALICE, "alice-pw")]) else {
+        return;
+    };
+    let inbox: Vec<SeedMessage> = (1..=4).map(|n| SeedMessage::new(msg(n))).collect();
+    old.seed(ALICE, "INBOX", &inbox);
+    old.seed(ALICE, "Archiv", &[SeedMessage::new(msg(9))]);
+    new.seed(ALICE, "INBOX", &[SeedMessage::new(fetched(1))]);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(&secrets, &[(ALICE, "alice-pw", "alice-pw")], None);
+    let plan = Arc::new(plan(&old, &new, &[ALICE], &secrets));
+    let (cmd_tx, mut res_rx, task) = start_prober(&plan);
+    let timeout = std::time::Duration::from_secs(20);
+    let mut probe = async || {
+        cmd_tx
+            .send(ProbeCommand::ProbeOne(ALICE.to_string()))
+            .await
+            .unwrap();
+        let p = tokio::time::timeout(timeout, res_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // Dovecot logs the logout once the session is over.
+        old.wait_until_no_sessions(ALICE);
+        new.wait_until_no_sessions(ALICE);
+        p
+    };
+    let first = probe().await;
+    let second = probe().await;
+    assert_eq!(first.old, second.old);
+    assert_eq!(first.new, second.new);
+    assert_eq!(first.old_bytes, second.old_bytes);
+    assert_eq!(second.fetch_share, Some(0.25));
+    let sent = sent_per_session(&old, ALICE);
+    assert_eq!(sent.len(), 2, "{}", old.log());
+    assert!(
+        sent[1] * 2 < sent[0],
+        "the second session should send far less (no EXAMINE, no FETCH): {sent:?}"
+    );
+
+    // Mail arrives in the old Archiv: its size is read again, the INBOX is not.
+    let bigger = SeedMessage::new(format!(
+        "{}{}",
+        String::from_utf8(msg(10)).unwrap(),
+        "x".repeat(5000)
+    ));
+    old.seed(ALICE, "Archiv", &[bigger]);
+    let third = probe().await;
+    let grown = third.old_bytes.unwrap() - second.old_bytes.unwrap();
+    assert!((5000..6000).contains(&grown), "{grown}");
+    assert_eq!(third.old.messages, Some(6));
+    assert_eq!(third.fetch_share, Some(0.25));
+    // And a POP3 fetch brings two more of the INBOX to the new side: the share follows.
+    new.seed(
+        ALICE,
+        "INBOX",
+        &[SeedMessage::new(fetched(2)), SeedMessage::new(fetched(3))],
+    );
+    let fourth = probe().await;
+    assert_eq!(fourth.fetch_share, Some(0.75));
+    assert_eq!(fourth.old_bytes, third.old_bytes);
+
+    cmd_tx.send(ProbeCommand::Stop).await.unwrap();
+    tokio::time::timeout(timeout, task).await.unwrap().unwrap();
 }

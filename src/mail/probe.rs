@@ -96,6 +96,26 @@ impl SideProbe {
     }
 }
 
+/// A folder's counters as a key: while they are unchanged, so are its messages' identities
+/// and sizes (a new message takes a new UID, an expunge lowers the count, a reset changes
+/// UIDVALIDITY).
+type Counters = (u32, u32, u32);
+
+fn counters(f: &FolderProbe) -> Counters {
+    (f.uidvalidity, f.uidnext, f.messages)
+}
+
+/// What a probe of one side read message by message, kept by the cockpit's prober so that
+/// the next round (every minute) reads again only the folders whose counters moved: a
+/// provider sees one LIST-STATUS per mailbox and minute, not a scan of every message.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// The INBOX scan: its counters then, the identities and when the newest arrived.
+    inbox: Option<(Counters, IdentityCounts, Option<Timestamp>)>,
+    /// Bytes per folder (wire name) with the counters they were measured at.
+    bytes: std::collections::HashMap<String, (Counters, u64)>,
+}
+
 /// Everything the prober learnt about one mailbox, in the `status --json` `mailboxes[]` shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MailboxProbe {
@@ -177,17 +197,21 @@ pub async fn probe_side(
     side: WhichSide,
     opts: ProbeOptions,
 ) -> SideProbe {
-    probe_side_sized(plan, creds, mailbox, side, opts).await.0
+    probe_side_sized(plan, creds, mailbox, side, opts, None)
+        .await
+        .0
 }
 
-/// Probes one side of one mailbox and, on the old side, measures the bytes a copy would move.
+/// Probes one side of one mailbox and, on the old side, measures the bytes a copy would move;
+/// what `known` measured at unchanged counters is reused.
 async fn probe_side_sized(
     plan: &Plan,
     creds: &CredentialSource,
     mailbox: &Mailbox,
     side: WhichSide,
     opts: ProbeOptions,
-) -> (SideProbe, Option<u64>) {
+    known: Option<&Measured>,
+) -> (SideProbe, Option<u64>, Measured) {
     let sized = (side == WhichSide::Old).then_some(&plan.sync);
     let endpoint = &plan.side(side).imap;
     let place = Place::new(&mailbox.address, side, &endpoint.url);
@@ -204,7 +228,7 @@ async fn probe_side_sized(
                 })?;
             let mut imap = connect(endpoint, &place, &login, opts.timeouts).await?;
             drop(login);
-            let probe = read_side(&mut imap, sized).await;
+            let probe = read_side(&mut imap, sized, known).await;
             imap.logout().await;
             probe
         }
@@ -214,7 +238,14 @@ async fn probe_side_sized(
             Err(e) if e.is_transient() && attempt < opts.attempts => {
                 tokio::time::sleep(opts.backoff * 2u32.pow(attempt - 1)).await;
             }
-            Err(e) => return (SideProbe::failed(&e), None),
+            // A failed probe forgets nothing: the next one may still reuse what was read.
+            Err(e) => {
+                return (
+                    SideProbe::failed(&e),
+                    None,
+                    known.cloned().unwrap_or_default(),
+                );
+            }
         }
     }
 }
@@ -222,7 +253,8 @@ async fn probe_side_sized(
 async fn read_side(
     imap: &mut Imap,
     sized: Option<&crate::plan::SyncPlan>,
-) -> Result<(SideProbe, Option<u64>), MailError> {
+    known: Option<&Measured>,
+) -> Result<(SideProbe, Option<u64>, Measured), MailError> {
     let mut names: Vec<FolderName> = Vec::new();
     let mut folders = Vec::new();
     let mut total = 0u64;
@@ -238,22 +270,44 @@ async fn read_side(
         });
         names.push(f);
     }
-    // An empty INBOX (STATUS said so) needs no EXAMINE and no scan.
-    let inbox_messages = names
+    let mut measured = Measured::default();
+    let inbox_folder = names
         .iter()
         .zip(&folders)
-        .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"))
-        .map_or(1, |(_, f)| f.messages);
+        .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"));
+    let inbox_counters = inbox_folder.map(|(_, f)| counters(f));
     let mut inbox_bytes = 0u64;
-    let (inbox, inbox_newest_at): (IdentityCounts, Option<Timestamp>) = if inbox_messages == 0 {
-        (IdentityCounts::default(), None)
-    } else {
-        let inbox_status = imap.examine("INBOX").await?;
-        let scanned = imap.scan(inbox_status.messages).await?;
-        inbox_bytes = scanned.iter().map(|m| u64::from(m.size)).sum();
-        let counts = scanned.into_iter().map(|m| m.identity).collect();
-        (counts, newest_arrival(imap).await?)
+    // An empty INBOX (STATUS said so) needs no EXAMINE and no scan; an unchanged one
+    // needs no second scan.
+    let (inbox, inbox_newest_at): (IdentityCounts, Option<Timestamp>) = match inbox_counters {
+        Some((_, _, 0)) => (IdentityCounts::default(), None),
+        Some(now)
+            if let Some((then, counts, newest)) = known.and_then(|k| k.inbox.as_ref())
+                && *then == now =>
+        {
+            inbox_bytes = known
+                .and_then(|k| k.bytes.get("INBOX"))
+                .map_or(0, |(_, b)| *b);
+            measured.inbox = Some((now, counts.clone(), *newest));
+            (counts.clone(), *newest)
+        }
+        _ => {
+            let inbox_status = imap.examine("INBOX").await?;
+            let scanned = imap.scan(inbox_status.messages).await?;
+            inbox_bytes = scanned.iter().map(|m| u64::from(m.size)).sum();
+            let counts: IdentityCounts = scanned.into_iter().map(|m| m.identity).collect();
+            let newest = newest_arrival(imap).await?;
+            if let Some(now) = inbox_counters {
+                measured.inbox = Some((now, counts.clone(), newest));
+            }
+            (counts, newest)
+        }
     };
+    if let Some(now) = inbox_counters {
+        measured
+            .bytes
+            .insert("INBOX".to_string(), (now, inbox_bytes));
+    }
     let bytes = match sized {
         Some(sync) => {
             let mut total = inbox_bytes;
@@ -262,7 +316,13 @@ async fn read_side(
                     && !name.wire.eq_ignore_ascii_case("INBOX")
                     && copied_folder(name, sync)
                 {
-                    total += folder_bytes(imap, &name.wire).await?;
+                    let now = counters(f);
+                    let bytes = match known.and_then(|k| k.bytes.get(&name.wire)) {
+                        Some((then, bytes)) if *then == now => *bytes,
+                        _ => folder_bytes(imap, &name.wire).await?,
+                    };
+                    measured.bytes.insert(name.wire.clone(), (now, bytes));
+                    total += bytes;
                 }
             }
             Some(total)
@@ -277,7 +337,7 @@ async fn read_side(
         inbox: Some(inbox),
         inbox_newest_at,
     };
-    Ok((side, bytes))
+    Ok((side, bytes, measured))
 }
 
 /// Whether the copy copies this folder: not a virtual one (Gmail's "All Mail", "Starred"),
@@ -324,29 +384,32 @@ async fn newest_arrival(imap: &mut Imap) -> Result<Option<Timestamp>, MailError>
         .max())
 }
 
-/// Probes both sides of a mailbox (each under its server's connection limit).
-pub async fn probe_mailbox(
+/// Probes both sides of a mailbox (each under its server's connection limit), reusing what
+/// an earlier probe of it read (`known`: old, new) where a folder's counters have not moved
+/// since; also returns what this probe read, for the next.
+async fn probe_mailbox(
     plan: &Plan,
     creds: &CredentialSource,
     mailbox: &Mailbox,
     limits: &ServerLimits,
     clock: &dyn Clock,
     opts: ProbeOptions,
-) -> MailboxProbe {
-    let old = async {
-        let _permit = limits.old.acquire().await;
-        probe_side_sized(plan, creds, mailbox, WhichSide::Old, opts).await
+    known: Option<&(Measured, Measured)>,
+) -> (MailboxProbe, (Measured, Measured)) {
+    // Each side under its server's connection limit.
+    let side = async |which: WhichSide, limit: &Semaphore, known: Option<&Measured>| {
+        let _permit = limit.acquire().await;
+        probe_side_sized(plan, creds, mailbox, which, opts, known).await
     };
-    let new = async {
-        let _permit = limits.new.acquire().await;
-        probe_side(plan, creds, mailbox, WhichSide::New, opts).await
-    };
-    let ((old, old_bytes), new) = tokio::join!(old, new);
+    let ((old, old_bytes, old_measured), (new, _, new_measured)) = tokio::join!(
+        side(WhichSide::Old, &limits.old, known.map(|k| &k.0)),
+        side(WhichSide::New, &limits.new, known.map(|k| &k.1))
+    );
     let fetch_share = match (&old.inbox, &new.inbox) {
         (Some(o), Some(n)) if o.total() > 0 => Some(o.present_in(n) as f64 / o.total() as f64),
         _ => None,
     };
-    MailboxProbe {
+    let probe = MailboxProbe {
         address: mailbox.address.clone(),
         fetch_detected: fetch_share.map(|s| s >= FETCH_DETECTED_SHARE),
         fetch_share,
@@ -356,7 +419,8 @@ pub async fn probe_mailbox(
         verified: None,
         old_bytes,
         probed_at: clock.now(),
-    }
+    };
+    (probe, (old_measured, new_measured))
 }
 
 /// Connections allowed at once per server (`plan.sync.concurrency`).
@@ -398,7 +462,11 @@ pub async fn probe_all(
     let probes: Vec<_> = plan
         .mailboxes
         .iter()
-        .map(|m| probe_mailbox(plan, creds, m, &limits, clock, opts))
+        .map(|m| async {
+            probe_mailbox(plan, creds, m, &limits, clock, opts, None)
+                .await
+                .0
+        })
         .collect();
     futures_util::future::join_all(probes).await
 }
@@ -414,6 +482,10 @@ pub async fn run_prober(
     results: mpsc::Sender<MailboxProbe>,
 ) {
     let limits = ServerLimits::new(plan.sync.concurrency);
+    // What each mailbox's last probe read, by address: the next round reads again only
+    // what moved.
+    let known: Arc<std::sync::Mutex<std::collections::HashMap<String, (Measured, Measured)>>> =
+        Arc::default();
     let (pause_tx, pause_rx) = watch::channel(false);
     let mut running: JoinSet<()> = JoinSet::new();
     loop {
@@ -432,19 +504,44 @@ pub async fn run_prober(
                         .collect(),
                 };
                 for mailbox in targets {
-                    let (plan, creds, clock, limits, results) =
-                        (plan.clone(), creds.clone(), clock.clone(), limits.clone(), results.clone());
+                    let (plan, creds, clock, limits, results, known) = (
+                        plan.clone(),
+                        creds.clone(),
+                        clock.clone(),
+                        limits.clone(),
+                        results.clone(),
+                        known.clone(),
+                    );
                     let mut paused = pause_rx.clone();
                     running.spawn(async move {
                         // A paused prober starts no new connection.
                         while *paused.borrow_and_update() {
                             if paused.changed().await.is_err() { return; }
                         }
-                        let probe = {
+                        let key = mailbox.address.to_lowercase();
+                        let before = known
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&key)
+                            .cloned();
+                        let (probe, measured) = {
                             // A fast clock (the rehearsal's) stands still while the probe is in flight.
                             let _hold = clock.hold_for_io();
-                            probe_mailbox(&plan, &creds, &mailbox, &limits, clock.as_ref(), opts).await
+                            probe_mailbox(
+                                &plan,
+                                &creds,
+                                &mailbox,
+                                &limits,
+                                clock.as_ref(),
+                                opts,
+                                before.as_ref(),
+                            )
+                            .await
                         };
+                        known
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key, measured);
                         let _ = results.send(probe).await;
                     });
                 }
