@@ -68,8 +68,9 @@ pub struct SideProbe {
     pub folders: Vec<FolderProbe>,
     /// What went wrong, sanitised; never a password.
     pub error: Option<String>,
+    /// Shared with the prober's memory of it (an INBOX of 100,000 messages is megabytes).
     #[serde(skip)]
-    pub inbox: Option<IdentityCounts>,
+    pub inbox: Option<Arc<IdentityCounts>>,
     /// When the newest INBOX message arrived (its INTERNALDATE); `None` when empty or unread.
     #[serde(skip)]
     pub inbox_newest_at: Option<Timestamp>,
@@ -111,7 +112,7 @@ fn counters(f: &FolderProbe) -> Counters {
 #[derive(Debug, Clone, Default)]
 pub struct Measured {
     /// The INBOX scan: its counters then, the identities and when the newest arrived.
-    inbox: Option<(Counters, IdentityCounts, Option<Timestamp>)>,
+    inbox: Option<(Counters, Arc<IdentityCounts>, Option<Timestamp>)>,
     /// Bytes per folder (wire name) with the counters they were measured at.
     bytes: std::collections::HashMap<String, (Counters, u64)>,
 }
@@ -279,8 +280,8 @@ async fn read_side(
     let mut inbox_bytes = 0u64;
     // An empty INBOX (STATUS said so) needs no EXAMINE and no scan; an unchanged one
     // needs no second scan.
-    let (inbox, inbox_newest_at): (IdentityCounts, Option<Timestamp>) = match inbox_counters {
-        Some((_, _, 0)) => (IdentityCounts::default(), None),
+    let (inbox, inbox_newest_at): (Arc<IdentityCounts>, Option<Timestamp>) = match inbox_counters {
+        Some((_, _, 0)) => (Arc::default(), None),
         Some(now)
             if let Some((then, counts, newest)) = known.and_then(|k| k.inbox.as_ref())
                 && *then == now =>
@@ -295,7 +296,8 @@ async fn read_side(
             let inbox_status = imap.examine("INBOX").await?;
             let scanned = imap.scan(inbox_status.messages).await?;
             inbox_bytes = scanned.iter().map(|m| u64::from(m.size)).sum();
-            let counts: IdentityCounts = scanned.into_iter().map(|m| m.identity).collect();
+            let counts: Arc<IdentityCounts> =
+                Arc::new(scanned.into_iter().map(|m| m.identity).collect());
             let newest = newest_arrival(imap).await?;
             if let Some(now) = inbox_counters {
                 measured.inbox = Some((now, counts.clone(), newest));
