@@ -13,14 +13,13 @@ use std::time::{Duration, Instant};
 
 use tmux::{Tmux, require_tmux};
 
-#[test]
-fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
-    if !require_tmux() {
-        return;
-    }
+/// Writes the test plan and opens the offline cockpit on it at 80×24 in its own tmux
+/// server (`socket` plus this process's id); returns the plan's directory, the terminal and
+/// the command line that started the cockpit (to start it again).
+fn open_cockpit(socket: &str) -> (tempfile::TempDir, Tmux, String) {
     let (dir, plan) = plans::write_plan(plans::PLAN);
     let tmux = Tmux {
-        socket: format!("cutover-e2e-{}", std::process::id()),
+        socket: format!("{socket}-{}", std::process::id()),
     };
     tmux.shell("e2e", dir.path(), (80, 24), &["NO_COLOR=1"]);
     let command = format!(
@@ -30,12 +29,32 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     );
     tmux.type_text(&command);
     tmux.keys(&["Enter"]);
-
-    // Header and panes (80×24: the panes are tabs).
     // The whole first frame: over a loaded machine tmux can show one half-drawn.
-    let screen = tmux.wait_for("the cockpit", |s| {
+    tmux.wait_for("the cockpit", |s| {
         s.contains("DRIVING") && s.contains("? help")
     });
+    (dir, tmux, command)
+}
+
+/// Enter in the Next step pane: offline, lower-ttl's checks are unknown, so it is confirmed
+/// by override, with a reason.
+fn override_lower_ttl(tmux: &Tmux) {
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
+    tmux.type_text("verified at the DNS host by phone");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirmation", |s| s.contains("confirmed by override"));
+}
+
+#[test]
+fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
+    if !require_tmux() {
+        return;
+    }
+    let (dir, tmux, command) = open_cockpit("cutover-e2e");
+
+    // Header and panes (80×24: the panes are tabs).
+    let screen = tmux.screen_of("e2e");
     let header = screen.lines().next().unwrap_or_default();
     assert!(header.contains("example.com"), "{screen}");
     assert!(header.contains("OFFLINE"), "{screen}");
@@ -52,13 +71,7 @@ fn the_cockpit_confirms_a_step_in_a_real_terminal_and_restores_it() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the help to close", |s| !s.contains("Keys (? or Esc"));
 
-    // Enter in the Next step pane (the first tab): offline the next step's checks are
-    // unknown, so an override with a reason.
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
-    tmux.type_text("verified at the DNS host by phone");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the confirmation", |s| s.contains("confirmed by override"));
+    override_lower_ttl(&tmux);
 
     // Quit: the shell is back, the UI gone.
     tmux.keys(&["q"]);
@@ -112,20 +125,7 @@ fn y_then_enter_in_the_override_popup_records_nothing() {
     if !require_tmux() {
         return;
     }
-    let (dir, plan) = plans::write_plan(plans::PLAN);
-    let tmux = Tmux {
-        socket: format!("cutover-e2e-y-{}", std::process::id()),
-    };
-    tmux.shell("e2e", dir.path(), (80, 24), &["NO_COLOR=1"]);
-    tmux.type_text(&format!(
-        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
-        env!("CARGO_BIN_EXE_cutover"),
-        plan.display()
-    ));
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the cockpit", |s| {
-        s.contains("DRIVING") && s.contains("? help")
-    });
+    let (dir, tmux, _) = open_cockpit("cutover-e2e-y");
     tmux.keys(&["Enter"]);
     tmux.wait_for("the override popup", |s| {
         s.contains("Confirm lower-ttl") && s.contains("Override reason (at least 10 characters")
@@ -363,25 +363,8 @@ fn f_filters_the_journal_pane_by_kind_in_a_real_terminal() {
     if !require_tmux() {
         return;
     }
-    let (dir, plan) = plans::write_plan(plans::PLAN);
-    let tmux = Tmux {
-        socket: format!("cutover-e2e-filter-{}", std::process::id()),
-    };
-    tmux.shell("e2e", dir.path(), (80, 24), &["NO_COLOR=1"]);
-    tmux.type_text(&format!(
-        "env -u CUTOVER_PLAN {} tui --offline --plan {}",
-        env!("CARGO_BIN_EXE_cutover"),
-        plan.display()
-    ));
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the cockpit", |s| {
-        s.contains("DRIVING") && s.contains("? help")
-    });
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the confirm popup", |s| s.contains("Confirm lower-ttl"));
-    tmux.type_text("verified at the DNS host by phone");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the confirmation", |s| s.contains("confirmed by override"));
+    let (dir, tmux, _) = open_cockpit("cutover-e2e-filter");
+    override_lower_ttl(&tmux);
     // Next step, Timeline, DNS, Mailboxes, Journal.
     tmux.keys(&["Tab", "Tab", "Tab", "Tab"]);
     let override_line = "OVERRIDE  lower-ttl by tester: verified at the DNS host by phone";

@@ -111,10 +111,19 @@ fn counters(f: &FolderProbe) -> Counters {
 /// provider sees one LIST-STATUS per mailbox and minute, not a scan of every message.
 #[derive(Debug, Clone, Default)]
 pub struct Measured {
-    /// The INBOX scan: its counters then, the identities and when the newest arrived.
-    inbox: Option<(Counters, Arc<IdentityCounts>, Option<Timestamp>)>,
-    /// Bytes per folder (wire name) with the counters they were measured at.
+    inbox: Option<InboxScan>,
+    /// Bytes per folder other than INBOX (wire name), with the counters they were read at.
     bytes: std::collections::HashMap<String, (Counters, u64)>,
+}
+
+/// The INBOX read message by message, at the counters it had then.
+#[derive(Debug, Clone, Default)]
+struct InboxScan {
+    counters: Counters,
+    identities: Arc<IdentityCounts>,
+    /// When the newest message arrived (its INTERNALDATE).
+    newest: Option<Timestamp>,
+    bytes: u64,
 }
 
 /// Everything the prober learnt about one mailbox, in the `status --json` `mailboxes[]` shape.
@@ -190,19 +199,6 @@ impl ProbeOptions {
     }
 }
 
-/// Probes one side of one mailbox.
-pub async fn probe_side(
-    plan: &Plan,
-    creds: &CredentialSource,
-    mailbox: &Mailbox,
-    side: WhichSide,
-    opts: ProbeOptions,
-) -> SideProbe {
-    probe_side_sized(plan, creds, mailbox, side, opts, None)
-        .await
-        .0
-}
-
 /// Probes one side of one mailbox and, on the old side, measures the bytes a copy would move;
 /// what `known` measured at unchanged counters is reused.
 async fn probe_side_sized(
@@ -271,48 +267,34 @@ async fn read_side(
         });
         names.push(f);
     }
-    let mut measured = Measured::default();
-    let inbox_folder = names
+    let inbox_counters = names
         .iter()
         .zip(&folders)
-        .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"));
-    let inbox_counters = inbox_folder.map(|(_, f)| counters(f));
-    let mut inbox_bytes = 0u64;
+        .find(|(n, _)| n.wire.eq_ignore_ascii_case("INBOX"))
+        .map(|(_, f)| counters(f));
     // An empty INBOX (STATUS said so) needs no EXAMINE and no scan; an unchanged one
     // needs no second scan.
-    let (inbox, inbox_newest_at): (Arc<IdentityCounts>, Option<Timestamp>) = match inbox_counters {
-        Some((_, _, 0)) => (Arc::default(), None),
-        Some(now)
-            if let Some((then, counts, newest)) = known.and_then(|k| k.inbox.as_ref())
-                && *then == now =>
-        {
-            inbox_bytes = known
-                .and_then(|k| k.bytes.get("INBOX"))
-                .map_or(0, |(_, b)| *b);
-            measured.inbox = Some((now, counts.clone(), *newest));
-            (counts.clone(), *newest)
-        }
+    let inbox = match (inbox_counters, known.and_then(|k| k.inbox.as_ref())) {
+        (Some((_, _, 0)), _) => InboxScan::default(),
+        (Some(now), Some(then)) if then.counters == now => then.clone(),
         _ => {
             let inbox_status = imap.examine("INBOX").await?;
             let scanned = imap.scan(inbox_status.messages).await?;
-            inbox_bytes = scanned.iter().map(|m| u64::from(m.size)).sum();
-            let counts: Arc<IdentityCounts> =
-                Arc::new(scanned.into_iter().map(|m| m.identity).collect());
-            let newest = newest_arrival(imap).await?;
-            if let Some(now) = inbox_counters {
-                measured.inbox = Some((now, counts.clone(), newest));
+            InboxScan {
+                counters: inbox_counters.unwrap_or_default(),
+                bytes: scanned.iter().map(|m| u64::from(m.size)).sum(),
+                identities: Arc::new(scanned.into_iter().map(|m| m.identity).collect()),
+                newest: newest_arrival(imap).await?,
             }
-            (counts, newest)
         }
     };
-    if let Some(now) = inbox_counters {
-        measured
-            .bytes
-            .insert("INBOX".to_string(), (now, inbox_bytes));
-    }
+    let mut measured = Measured {
+        inbox: Some(inbox.clone()),
+        bytes: Default::default(),
+    };
     let bytes = match sized {
         Some(sync) => {
-            let mut total = inbox_bytes;
+            let mut total = inbox.bytes;
             for (name, f) in names.iter().zip(&folders) {
                 if f.messages > 0
                     && !name.wire.eq_ignore_ascii_case("INBOX")
@@ -336,8 +318,8 @@ async fn read_side(
         messages: Some(total),
         folders,
         error: None,
-        inbox: Some(inbox),
-        inbox_newest_at,
+        inbox: Some(inbox.identities),
+        inbox_newest_at: inbox.newest,
     };
     Ok((side, bytes, measured))
 }
