@@ -31,7 +31,7 @@ fn app_with(mailboxes: usize) -> App {
     fake::show_mailboxes(&mut app, rows);
     let view = fake::dns_view(app.now, false);
     fake::show_dns(&mut app, view);
-    update(&mut app, Event::Resize(120, 40));
+    let _ = update(&mut app, Event::Resize(120, 40));
     app.focus = Pane::Mailboxes;
     app.mailbox_view.selected = mailboxes / 2;
     app.scroll_mailboxes_into_view();
@@ -87,7 +87,7 @@ fn render_benchmarks() {
         } else {
             up
         };
-        update(&mut scrolling, Event::Key(key));
+        let _ = update(&mut scrolling, Event::Key(key));
         terminal.draw(|f| ui::render(f, &scrolling)).unwrap();
     });
     println!(

@@ -23,6 +23,7 @@ pub mod journal;
 pub mod live;
 pub mod mail;
 pub mod plan;
+pub mod recorder;
 pub mod runbook;
 pub mod sandbox;
 pub mod sanitize;

@@ -17,12 +17,11 @@ use tokio::sync::mpsc;
 
 use crate::app::Event;
 use crate::clock::{Clock, SystemClock};
-use crate::dns::{DnsCommand, DnsFacts, DnsSnapshot, RoundOptions};
-use crate::journal::History;
-use crate::journal::{Follower, Journal};
+use crate::dns::{DnsCommand, DnsSnapshot, RoundOptions};
 use crate::mail::probe::ProbeOptions;
 use crate::mail::{CredentialSource, MailboxProbe, ProbeCommand};
 use crate::plan::{ImapEndpoint, Plan};
+use crate::recorder::Recorder;
 use crate::tui::{StartWorkers, Workers};
 
 /// How often the cockpit probes every mailbox again (each probe is a login and a STATUS per
@@ -190,7 +189,7 @@ async fn relay_probes(
     events: mpsc::Sender<Event>,
 ) {
     let ProbeRelay { plan, clock, every } = relay;
-    let mut facts = MailFacts::new(&plan);
+    let mut recorder = open_recorder(&plan, "mailbox facts");
     let mut latest: Vec<Option<MailboxProbe>> = vec![None; plan.mailboxes.len()];
     let index: HashMap<String, usize> = plan
         .mailboxes
@@ -220,7 +219,9 @@ async fn relay_probes(
             _ = batch.tick(), if changed => {
                 changed = false;
                 let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
-                facts.record(&probes, clock.now());
+                if let Some(Err(e)) = recorder.as_mut().map(|r| r.mailbox_probes(&probes, clock.now())) {
+                    tracing::error!(error = %e, "cannot journal a mailbox fact");
+                }
                 if events.send(Event::MailProbes(probes)).await.is_err() { break; }
             }
         }
@@ -237,9 +238,9 @@ fn start_smtp(plan: &Plan, setup: &Setup) -> mpsc::Sender<()> {
     let (refresh, mut refresh_rx) = mpsc::channel::<()>(4);
     let (plan, clock) = (plan.clone(), setup.clock.clone());
     tokio::spawn(async move {
-        let path = Journal::path_for_plan(&plan.path);
-        let (journal, mut follower) = (Journal::open(&path).ok(), Follower::new(&path));
-        let mut history = History::default();
+        let Some(mut recorder) = open_recorder(&plan, "the SMTP probe") else {
+            return;
+        };
         let mut look = clock.wait(Duration::ZERO);
         loop {
             let asked = tokio::select! {
@@ -247,20 +248,11 @@ fn start_smtp(plan: &Plan, setup: &Setup) -> mpsc::Sender<()> {
                 r = refresh_rx.recv() => match r { Some(()) => true, None => break },
             };
             look = clock.wait(SMTP_LOOK_EVERY);
-            match follower.poll() {
-                Ok(entries) => {
-                    if follower.restarted() {
-                        history = History::default();
-                    }
-                    entries.iter().for_each(|e| history.apply(e));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot follow the journal for the SMTP probe")
-                }
-            }
+            recorder.catch_up();
             let now = clock.now();
-            let ready = crate::smtp::steps::new_server_ready(&history);
-            if !(crate::smtp::steps::due(&history, now) || asked && ready) {
+            let history = recorder.history();
+            let ready = crate::smtp::steps::new_server_ready(history);
+            if !(crate::smtp::steps::due(history, now) || asked && ready) {
                 continue;
             }
             let probe = {
@@ -274,12 +266,8 @@ fn start_smtp(plan: &Plan, setup: &Setup) -> mpsc::Sender<()> {
                     continue;
                 }
             };
-            let fact = crate::smtp::steps::probe_fact(&plan, &history, &probe, clock.now());
-            if let (Some(fact), Some(journal)) = (fact, &journal) {
-                match journal.append(&fact) {
-                    Ok(()) => history.apply(&fact),
-                    Err(e) => tracing::error!(error = %e, "cannot journal the SMTP probe"),
-                }
+            if let Err(e) = recorder.smtp_probe(&probe, clock.now()) {
+                tracing::error!(error = %e, "cannot journal the SMTP probe");
             }
         }
     });
@@ -292,9 +280,10 @@ async fn relay_dns(
     mut snapshots: mpsc::Receiver<DnsSnapshot>,
     events: mpsc::Sender<Event>,
 ) {
-    let mut facts = DnsFactsRecorder::new(&plan);
+    let mut recorder = open_recorder(&plan, "DNS facts");
     while let Some(snapshot) = snapshots.recv().await {
-        if let Err(e) = facts.record(&snapshot) {
+        let recorded = recorder.as_mut().map(|r| r.dns_round(&snapshot));
+        if let Some(Err(e)) = recorded {
             tracing::error!(error = %e, "cannot journal a DNS fact");
             let _ = events
                 .send(Event::Notice(format!("cannot journal a DNS fact: {e}")))
@@ -311,182 +300,14 @@ async fn relay_dns(
     }
 }
 
-/// Journals what DNS rounds show first (TTL baseline, lowered TTL, MX transitions,
-/// alarms), following the journal so facts another process (a `status` run)
-/// recorded are not recorded twice.
-struct DnsFactsRecorder {
-    plan: Plan,
-    journal: Option<Journal>,
-    follower: Follower,
-    facts: DnsFacts,
-}
-
-impl DnsFactsRecorder {
-    fn new(plan: &Plan) -> DnsFactsRecorder {
-        let path = Journal::path_for_plan(&plan.path);
-        DnsFactsRecorder {
-            plan: plan.clone(),
-            journal: Journal::open(&path).ok(),
-            follower: Follower::new(&path),
-            facts: DnsFacts::default(),
+/// The worker's own recorder (each worker follows the journal itself); `None`, said in the
+/// log, when the journal cannot be opened: the worker then observes without journaling.
+fn open_recorder(plan: &Plan, what: &str) -> Option<Recorder> {
+    match Recorder::open(plan) {
+        Ok((recorder, _)) => Some(recorder),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the journal for {what}");
+            None
         }
-    }
-
-    fn record(&mut self, snapshot: &DnsSnapshot) -> Result<(), crate::journal::JournalError> {
-        match self.follower.poll() {
-            Ok(entries) => {
-                if self.follower.restarted() {
-                    self.facts = DnsFacts::default();
-                }
-                entries.iter().for_each(|e| self.facts.apply(e));
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot follow the journal for DNS facts"),
-        }
-        let Some(journal) = &self.journal else {
-            return Ok(());
-        };
-        let (_, new_facts) = crate::dns::dns_facts(&self.plan, &self.facts, snapshot);
-        for entry in &new_facts {
-            journal.append(entry)?;
-            self.facts.apply(entry);
-        }
-        Ok(())
-    }
-}
-
-/// Journals what mailbox probes show first (an old INBOX's UIDNEXT when it changes),
-/// following the journal so facts another process recorded are not recorded twice.
-struct MailFacts {
-    journal: Option<Journal>,
-    follower: Follower,
-    history: History,
-}
-
-impl MailFacts {
-    fn new(plan: &Plan) -> MailFacts {
-        let path = Journal::path_for_plan(&plan.path);
-        MailFacts {
-            journal: Journal::open(&path).ok(),
-            follower: Follower::new(&path),
-            history: History::default(),
-        }
-    }
-
-    fn record(&mut self, probes: &[MailboxProbe], now: jiff::Timestamp) {
-        match self.follower.poll() {
-            Ok(entries) => {
-                if self.follower.restarted() {
-                    self.history = History::default();
-                }
-                entries.iter().for_each(|e| self.history.apply(e));
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot follow the journal for mailbox facts"),
-        }
-        let Some(journal) = &self.journal else { return };
-        let mut facts = crate::mail::steps::mail_facts(&self.history, probes, now);
-        facts.extend(pop3_fetch_facts(&self.history, probes, now));
-        for fact in facts {
-            match journal.append(&fact) {
-                Ok(()) => self.history.apply(&fact),
-                Err(e) => tracing::error!(error = %e, "cannot journal a mailbox fact"),
-            }
-        }
-    }
-}
-
-/// A POP3 fetch seen into a mailbox no copy has touched yet, journaled once: after a copy its
-/// messages fill the new INBOX too, and the probe's share can no longer tell a fetch.
-fn pop3_fetch_facts(
-    history: &History,
-    probes: &[MailboxProbe],
-    now: jiff::Timestamp,
-) -> Vec<crate::journal::Entry> {
-    use crate::app::mail_view::{POP3_FETCH_SEEN, fetch_measurable};
-    let seen: std::collections::HashSet<String> = history
-        .facts
-        .get(POP3_FETCH_SEEN)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
-        .collect();
-    probes
-        .iter()
-        .filter(|p| p.fetch_detected == Some(true))
-        .filter(|p| !seen.contains(&p.address.to_lowercase()))
-        .filter(|p| fetch_measurable(history, &p.address))
-        .map(|p| {
-            let share = p.fetch_share.unwrap_or(0.0);
-            crate::journal::Entry::Fact {
-                at: now,
-                key: POP3_FETCH_SEEN.to_string(),
-                value: serde_json::json!({ "mailbox": p.address, "share": share }),
-                evidence: format!(
-                    "{}: {:.0}% of the old INBOX is in the new INBOX before any copy: a POP3 fetch runs",
-                    p.address,
-                    share * 100.0
-                ),
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::journal::Entry;
-
-    fn probe(address: &str, fetch: Option<bool>) -> MailboxProbe {
-        let side = crate::mail::probe::SideProbe {
-            login: crate::mail::LoginState::Ok,
-            messages: Some(4),
-            folders: Vec::new(),
-            error: None,
-            inbox: None,
-            inbox_newest_at: None,
-        };
-        MailboxProbe {
-            address: address.into(),
-            old: side.clone(),
-            new: side,
-            synced_percent: None,
-            fetch_detected: fetch,
-            fetch_share: fetch.map(|f| if f { 1.0 } else { 0.0 }),
-            verified: None,
-            old_bytes: None,
-            probed_at: jiff::Timestamp::UNIX_EPOCH,
-        }
-    }
-
-    /// Journaled once, only for a fetch a probe saw before any copy of that mailbox.
-    #[test]
-    fn a_pop3_fetch_is_journaled_once_and_only_before_a_copy() {
-        let now = jiff::Timestamp::UNIX_EPOCH;
-        let probes = [
-            probe("a@x.test", Some(true)),
-            probe("b@x.test", Some(false)),
-            probe("c@x.test", Some(true)),
-        ];
-        let copied = Entry::Sync {
-            at: now,
-            mailbox: "c@x.test".into(),
-            pid: 1,
-            state: "running".into(),
-            messages_done: 0,
-            messages_left: 0,
-            bytes_done: 0,
-            detail: None,
-        };
-        let mut history = History::from_entries(&[copied]);
-        let facts = pop3_fetch_facts(&history, &probes, now);
-        let named: Vec<String> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Entry::Fact { value, .. } => Some(value["mailbox"].as_str()?.to_string()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(named, ["a@x.test"]);
-        facts.iter().for_each(|f| history.apply(f));
-        assert!(pop3_fetch_facts(&history, &probes, now).is_empty());
     }
 }

@@ -11,10 +11,11 @@ use crate::check::Check;
 use crate::clock::Clock;
 use crate::detach::DetachError;
 use crate::dns::DnsSnapshot;
-use crate::journal::{Driver, DriverLock, History, Journal, JournalError};
+use crate::journal::{Driver, DriverLock, Entry, History, JournalError};
 use crate::mail::MailError;
 use crate::mail::credentials::CredentialError;
 use crate::plan::{Plan, PlanErrors, Severity};
+use crate::recorder::Recorder;
 use crate::runbook::eval::Inputs;
 use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Evaluation, Runbook, StepDef, evaluate};
@@ -183,8 +184,8 @@ pub(crate) struct Session {
     pub(crate) plan: Plan,
     pub(crate) runbook: Runbook,
     pub(crate) timeline: Timeline,
-    pub(crate) journal: Journal,
-    pub(crate) history: History,
+    /// The journal, its history, and the one writer of facts.
+    pub(crate) recorder: Recorder,
 }
 
 impl Session {
@@ -192,8 +193,8 @@ impl Session {
     pub(crate) fn open(plan: &Plan) -> Result<Session, Failure> {
         let runbook = Runbook::for_plan(plan);
         let timeline = timeline::build(plan, &runbook);
-        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
-        let replay = journal.replay()?;
+        let (recorder, replay) = Recorder::open(plan)?;
+        let journal = recorder.journal();
         if let Some(torn) = &replay.torn {
             eprintln!(
                 "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
@@ -209,14 +210,22 @@ impl Session {
                 sanitize(&bad.error)
             );
         }
-        let history = History::from_entries(&replay.entries);
         Ok(Session {
             plan: plan.clone(),
             runbook,
             timeline,
-            journal,
-            history,
+            recorder,
         })
+    }
+
+    /// Everything the journal holds so far.
+    pub(crate) fn history(&self) -> &History {
+        self.recorder.history()
+    }
+
+    /// Appends one line (a confirmation, a note) and folds it into the history.
+    pub(crate) fn append(&mut self, entry: &Entry) -> Result<(), Failure> {
+        Ok(self.recorder.append(entry)?)
     }
 
     /// Evaluates every step against the journal and what was observed.
@@ -225,7 +234,7 @@ impl Session {
             plan: &self.plan,
             runbook: &self.runbook,
             timeline: &self.timeline,
-            history: &self.history,
+            history: self.recorder.history(),
             dns: observed.dns.as_ref(),
             mail: observed.mail.as_deref(),
             now,
@@ -269,12 +278,9 @@ impl Session {
             };
             tokio::join!(crate::dns::one_round(&self.plan, clock), probes)
         });
-        self.record_dns_facts(&snapshot)?;
+        self.recorder.dns_round(&snapshot)?;
         if let Some(probes) = &probes {
-            for entry in crate::mail::steps::mail_facts(&self.history, probes, clock.now()) {
-                self.journal.append(&entry)?;
-                self.history.apply(&entry);
-            }
+            self.recorder.mailbox_probes(probes, clock.now())?;
         }
         Ok(Observations {
             dns: Some(snapshot),
@@ -298,12 +304,7 @@ impl Session {
             Ok(probe) => probe,
             Err(e) => return Ok(Err(format!("the new MX was not asked: {e}"))),
         };
-        if let Some(entry) =
-            crate::smtp::steps::probe_fact(&self.plan, &self.history, &probe, clock.now())
-        {
-            self.journal.append(&entry)?;
-            self.history.apply(&entry);
-        }
+        self.recorder.smtp_probe(&probe, clock.now())?;
         Ok(Ok(probe))
     }
 
@@ -315,30 +316,15 @@ impl Session {
         now: Timestamp,
         observed: &Observations,
     ) -> Result<Evaluation, Failure> {
-        let entries = crate::runbook::eval::observed_steps(&eval, &self.history, now);
-        if entries.is_empty() {
+        if self.recorder.observed_steps(&eval, now)?.is_empty() {
             return Ok(eval);
-        }
-        for entry in &entries {
-            self.journal.append(entry)?;
-            self.history.apply(entry);
         }
         Ok(self.evaluate(now, observed))
     }
 
-    /// Journals what this DNS round shows for the first time (TTL baseline, MX transitions, alarms).
-    pub(crate) fn record_dns_facts(&mut self, snapshot: &DnsSnapshot) -> Result<(), Failure> {
-        let (_, entries) = crate::dns::dns_facts(&self.plan, &self.history.dns, snapshot);
-        for entry in entries {
-            self.journal.append(&entry)?;
-            self.history.apply(&entry);
-        }
-        Ok(())
-    }
-
     /// Refuses while another process drives (holds the cockpit's driver lock).
     pub(crate) fn ensure_not_observing(&self) -> Result<(), Failure> {
-        if let Some(driver) = DriverLock::current(self.journal.path())?
+        if let Some(driver) = DriverLock::current(self.recorder.journal().path())?
             && driver.pid != std::process::id()
         {
             return Err(Failure::DrivenElsewhere(driver));

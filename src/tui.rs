@@ -318,7 +318,13 @@ async fn run_loop(
     };
     inject_fault();
     let size = terminal.size()?;
-    app::update(app, Event::Resize(size.width, size.height));
+    run_events(
+        app,
+        vec![Event::Resize(size.width, size.height)],
+        memory,
+        &workers,
+        &tx,
+    );
     draw(terminal, app)?;
     app.dirty = false;
     tracing::info!(
@@ -348,18 +354,31 @@ async fn run_loop(
         while let Ok(event) = rx.try_recv() {
             events.push(event);
         }
-        for event in events {
-            let commands = app::update(app, event);
-            for command in commands {
-                carry_out(command, app, memory, &workers, &tx);
-            }
-        }
+        run_events(app, events, memory, &workers, &tx);
         if app.quit {
             return Ok(0);
         }
         if app.dirty {
             draw(terminal, app)?;
             app.dirty = false;
+        }
+    }
+}
+
+/// Applies each event and carries out every command it returns; what a command brings back
+/// (the journal's echo of a line just appended, a notice) is applied the same way, so no
+/// command is ever dropped (a guard set when a command was asked would never fire again).
+fn run_events(
+    app: &mut App,
+    events: Vec<Event>,
+    memory: &mut Memory<'_>,
+    workers: &Workers,
+    tx: &mpsc::Sender<Event>,
+) {
+    let mut queue: std::collections::VecDeque<Event> = events.into();
+    while let Some(event) = queue.pop_front() {
+        for command in app::update(app, event) {
+            queue.extend(carry_out(command, app, memory, workers, tx));
         }
     }
 }
@@ -424,13 +443,14 @@ fn follow(follower: &mut Follower) -> Option<Event> {
     }
 }
 
+/// Does what a command asks; returns the events it gives back, for the loop to apply.
 fn carry_out(
     command: Command,
-    app: &mut App,
+    app: &App,
     memory: &mut Memory<'_>,
     workers: &Workers,
     tx: &mpsc::Sender<Event>,
-) {
+) -> Vec<Event> {
     match command {
         Command::Append { entry, done } => {
             let outcome = memory.journal.append(&entry);
@@ -445,20 +465,20 @@ fn carry_out(
                 }
             };
             // Read our own line back at once so the screen shows it now.
-            if let Some(event) = follow(memory.follower) {
-                app::update(app, event);
-            }
-            app::update(app, Event::Notice(notice));
+            follow(memory.follower)
+                .into_iter()
+                .chain([Event::Notice(notice)])
+                .collect()
         }
         Command::Refresh => {
-            if workers.refresh.is_empty() {
-                app::update(
-                    app,
-                    Event::Notice("No live watcher runs in this build; nothing to refresh.".into()),
-                );
-            }
             for worker in &workers.refresh {
                 let _ = worker.try_send(());
+            }
+            match workers.refresh.is_empty() {
+                true => vec![Event::Notice(
+                    "No live watcher runs in this build; nothing to refresh.".into(),
+                )],
+                false => Vec::new(),
             }
         }
         Command::StartCopy { mailbox, precopy } => match &workers.copy {
@@ -468,9 +488,9 @@ fn carry_out(
                     Ok(()) => format!("Copy of {} started in the rehearsal.", sanitize(&what)),
                     Err(_) => "A copy is already queued in the rehearsal.".to_string(),
                 };
-                app::update(app, Event::Notice(notice));
+                vec![Event::Notice(notice)]
             }
-            None => start_copy(app, mailbox, precopy, tx),
+            None => vec![start_copy(app, mailbox, precopy, tx)],
         },
         Command::PauseCopy { mailbox, pid } => {
             let notice = match pause(pid) {
@@ -483,21 +503,19 @@ fn carry_out(
                     sanitize(&mailbox)
                 ),
             };
-            app::update(app, Event::Notice(notice));
+            vec![Event::Notice(notice)]
         }
         Command::Rehearsal(what) => match &workers.rehearsal {
             Some(console) => {
                 let skip_to = next_gate_clears(&app.eval, app.now);
                 let _ = console.try_send(RehearsalRequest { what, skip_to });
+                Vec::new()
             }
-            None => {
-                app::update(
-                    app,
-                    Event::Notice("Rehearsal keys work only in `cutover demo`.".into()),
-                );
-            }
+            None => vec![Event::Notice(
+                "Rehearsal keys work only in `cutover demo`.".into(),
+            )],
         },
-        Command::Quit => {}
+        Command::Quit => Vec::new(),
     }
 }
 
@@ -534,7 +552,13 @@ const REAP_POLL: Duration = Duration::from_secs(1);
 /// Starts `cutover sync --plan P [--mailbox X]` in a session of its own (the one way
 /// `sync --detach` uses too), so neither quitting nor a dropped SSH link stops it; its
 /// output goes to `<plan-stem>.sync.log`.
-fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::Sender<Event>) {
+/// The notice it gives: started (with the command), or why not.
+fn start_copy(
+    app: &App,
+    mailbox: Option<String>,
+    precopy: bool,
+    tx: &mpsc::Sender<Event>,
+) -> Event {
     let what = if precopy { "Early (bulk) copy" } else { "Copy" };
     let mailboxes: Vec<String> = mailbox.into_iter().collect();
     let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false) {
@@ -576,7 +600,7 @@ fn start_copy(app: &mut App, mailbox: Option<String>, precopy: bool, tx: &mpsc::
         }
         Err(err) => format!("{what} not started: {err}"),
     };
-    app::update(app, Event::Notice(notice));
+    Event::Notice(notice)
 }
 
 #[cfg(test)]
@@ -699,5 +723,61 @@ mod tests {
             "spf-add-new",
         );
         assert_eq!(next_gate_clears(&nothing, at(NOW)), None);
+    }
+
+    /// The journal's echo of the confirmation that finishes the last step asks for the
+    /// rehearsal's summary, and that request reaches the sandbox: the command the echo's
+    /// update returns is carried out, not dropped.
+    #[test]
+    fn the_echo_that_finishes_the_last_step_still_opens_the_rehearsal_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acme.toml");
+        std::fs::write(&path, include_str!("../assets/example.toml")).unwrap();
+        let plan = crate::plan::load(&path).unwrap().plan;
+        let now = at(NOW);
+        let runbook = crate::runbook::Runbook::for_plan(&plan);
+        let overridden = |id: &str| crate::journal::Entry::Override {
+            at: now,
+            operator: "ann".into(),
+            step: id.into(),
+            mailbox: None,
+            reason: "rehearsal".into(),
+            evidence: vec![],
+        };
+        let (last, before) = runbook.steps.split_last().unwrap();
+        let entries: Vec<_> = before.iter().map(|s| overridden(&s.id)).collect();
+        let journal = Journal::open(Journal::path_for_plan(&plan.path)).unwrap();
+        entries.iter().for_each(|e| journal.append(e).unwrap());
+        let mut follower = journal.follower();
+        follower.poll().unwrap();
+        let mut drive = DriverLock::acquire(journal.path(), Driver::this_process(now)).unwrap();
+        let mut app = App::new(plan, &entries, app::Role::Driving, now);
+        app.rehearsal = true;
+        assert!(
+            app.eval.steps.iter().any(|s| !s.state.is_finished()),
+            "the last step is still open"
+        );
+        let (console, mut asked) = mpsc::channel(4);
+        let workers = Workers {
+            rehearsal: Some(console),
+            ..Workers::default()
+        };
+        let (tx, _rx) = mpsc::channel(4);
+        let mut memory = Memory {
+            journal: &journal,
+            follower: &mut follower,
+            drive: &mut drive,
+        };
+        let append = Command::Append {
+            entry: overridden(&last.id),
+            done: "recorded".into(),
+        };
+        let echo = carry_out(append, &app, &mut memory, &workers, &tx);
+        run_events(&mut app, echo, &mut memory, &workers, &tx);
+        assert!(app.eval.steps.iter().all(|s| s.state.is_finished()));
+        let request = asked
+            .try_recv()
+            .expect("the summary was asked of the sandbox");
+        assert_eq!(request.what, crate::app::Rehearse::Summary);
     }
 }

@@ -296,3 +296,54 @@ fn a_detached_copy_runs_in_its_own_session_and_reports_through_the_journal() {
     let log = std::fs::read_to_string(dir.path().join("cutover.sync.log")).expect("log");
     assert!(log.contains("verified complete"), "{log}");
 }
+
+/// As a POP3 fetcher delivers a message to the new INBOX: a Received line on top.
+fn fetched(n: u32, to: &str) -> SeedMessage {
+    SeedMessage::new(format!(
+        "Received: from pop3 fetcher by new; Mon, 1 Jan 2024 11:00:00 +0000\r\nMessage-ID: <{n}@old>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: c@x\r\nTo: {to}\r\nSubject: m{n}\r\n\r\nbody {n}\r\n"
+    ))
+}
+
+/// `status` journals a POP3 fetch it sees before any copy, once, as the cockpit does: the
+/// fact goes through the one recorder whoever observes.
+#[test]
+fn status_journals_a_pop3_fetch_it_sees_once() {
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_users(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]);
+    }
+    old.seed(ALICE, "INBOX", &[msg(1, ALICE), msg(2, ALICE)]);
+    new.seed(ALICE, "INBOX", &[fetched(1, ALICE), fetched(2, ALICE)]);
+    old.seed(BOB, "INBOX", &[msg(5, BOB)]);
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
+        None,
+    );
+    let fetch_facts = || -> Vec<String> {
+        let journal = cutover::journal::Journal::path_for_plan(&plan);
+        std::fs::read_to_string(journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["key"] == "pop3-fetch-seen")
+            .map(|v| {
+                v["value"]["mailbox"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let v = status(&plan);
+    assert_eq!(v["mailboxes"][0]["fetch_detected"], true, "{v:#}");
+    assert_eq!(fetch_facts(), [ALICE]);
+    // A second look records nothing new.
+    status(&plan);
+    assert_eq!(fetch_facts(), [ALICE]);
+}

@@ -18,14 +18,52 @@ async fn rehearsal(mistake: Option<Mistake>) -> Report {
     rehearse(&opts).await.expect("the rehearsal runs").report
 }
 
+/// The clean rehearsal, and its journal's lines read before its directory goes.
+async fn rehearsal_and_journal() -> (Report, Vec<cutover::journal::Entry>) {
+    let opts = DemoOptions {
+        autopilot: true,
+        mailboxes: 3,
+        messages: 60,
+        ..DemoOptions::default()
+    };
+    let run = rehearse(&opts).await.expect("the rehearsal runs");
+    let journal =
+        cutover::journal::Journal::open(cutover::journal::Journal::path_for_plan(&run.plan_path))
+            .expect("the journal");
+    let entries = journal.replay().expect("the journal replays").entries;
+    (run.report, entries)
+}
+
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_careful_migration_ends_with_every_message_verified_on_the_new_server() {
-    let report = rehearsal(None).await;
+    let (report, journal) = rehearsal_and_journal().await;
     let text = report.render();
+    // The employees' POP3 fetches were seen by the autopilot's probes, through the one
+    // recorder, as the cockpit sees them: one fact per mailbox fetched into.
+    let fetch_seen: Vec<&str> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Fact { key, value, .. } if key == "pop3-fetch-seen" => {
+                value["mailbox"].as_str()
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(report.pop3_fetched > 0, "{text}");
+    assert!(
+        !fetch_seen.is_empty(),
+        "no pop3-fetch-seen fact in the journal\n{text}"
+    );
+    let distinct: std::collections::BTreeSet<&str> = fetch_seen.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        fetch_seen.len(),
+        "journaled once per mailbox: {fetch_seen:?}"
+    );
     assert_eq!(report.exit_code(), 0, "{text}");
     assert!(report.finished, "{text}");
     assert!(report.alarms.is_empty(), "{text}");

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["dns", "mail", "smtp"],
     // Steps, checks, guidance; the confirmation rule; the evaluation context; starting a
     // background copy (for the cockpit and `sync --detach`).
-    &["runbook", "actions", "session", "detach"],
+    &["runbook", "actions", "session", "recorder", "detach"],
     // The cockpit's state, events, pure update and view models.
     &["app"],
     // Pure rendering.

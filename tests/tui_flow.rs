@@ -21,7 +21,7 @@ fn now() -> Timestamp {
 
 fn app_with(entries: &[Entry], role: Role) -> App {
     let mut app = App::new(plans::plan_from(plans::PLAN), entries, role, now());
-    update(&mut app, Event::Resize(120, 40));
+    let _ = update(&mut app, Event::Resize(120, 40));
     app
 }
 
@@ -51,7 +51,7 @@ fn settle(app: &mut App, commands: Vec<Command>) -> Vec<Entry> {
             _ => None,
         })
         .collect();
-    update(
+    let _ = update(
         app,
         Event::Journal {
             entries: entries.clone(),
@@ -85,14 +85,14 @@ fn override_entry(step: &str) -> Entry {
 /// first (the loop reads them back), then hand the round to the loop.
 fn dns_round(app: &mut App, round: DnsSnapshot) {
     let (_, facts) = cutover::dns::dns_facts(&app.plan, &app.history.dns, &round);
-    update(
+    let _ = update(
         app,
         Event::Journal {
             entries: facts,
             restarted: false,
         },
     );
-    update(app, Event::DnsRound(Box::new(round)));
+    let _ = update(app, Event::DnsRound(Box::new(round)));
 }
 
 /// A round showing step lower-ttl done at the DNS host: every check of it holds.
@@ -402,7 +402,7 @@ fn s_asks_before_an_early_copy_before_the_24h_gate_and_pauses_a_running_one() {
             .starts_with("Early (bulk) copy: starting for alice@example.com")
     );
     // The detached copy reports through the journal; the table shows it, `s` now pauses it.
-    update(
+    let _ = update(
         &mut app,
         Event::Journal {
             entries: vec![Entry::Sync {
@@ -458,7 +458,7 @@ fn an_observer_changes_nothing_and_says_who_drives() {
     assert!(key(&mut app, KeyCode::Char('s')).is_empty());
     assert!(key(&mut app, KeyCode::Char('t')).is_empty());
     // It still follows the journal live.
-    update(
+    let _ = update(
         &mut app,
         Event::Journal {
             entries: vec![override_entry("lower-ttl")],
@@ -490,7 +490,7 @@ fn slash_filters_the_mailbox_table_and_esc_clears_it() {
 fn an_idle_tick_redraws_only_when_the_minute_changes() {
     let mut app = app();
     app.dirty = false;
-    update(
+    let _ = update(
         &mut app,
         Event::Tick(
             now()
@@ -499,7 +499,7 @@ fn an_idle_tick_redraws_only_when_the_minute_changes() {
         ),
     );
     assert!(!app.dirty, "same minute, nothing changed: no frame");
-    update(
+    let _ = update(
         &mut app,
         Event::Tick(
             now()
@@ -591,14 +591,14 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
         "nothing probed: unknown, never green"
     );
     // Only alice probed so far: the check waits for every mailbox.
-    update(
+    let _ = update(
         &mut app,
         Event::MailProbes(vec![probe("alice@example.com", LoginState::Ok)]),
     );
     assert_eq!(app.mailboxes.len(), 2, "unprobed mailboxes keep their row");
     assert_eq!(app.mailboxes[0].old_messages, Some(12));
     assert_eq!(mail_check(&app), Some(Status::Unknown));
-    update(
+    let _ = update(
         &mut app,
         Event::MailProbes(vec![
             probe("alice@example.com", LoginState::Ok),
@@ -610,7 +610,7 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
         app.mailboxes[1].new_login,
         cutover::app::model::LoginState::Failed
     );
-    update(
+    let _ = update(
         &mut app,
         Event::MailProbes(vec![
             probe("alice@example.com", LoginState::Ok),
@@ -670,7 +670,7 @@ fn an_alarm_puts_its_fix_in_the_top_banner_and_the_next_step() {
 }
 
 fn running_copy(app: &mut App, mailbox: &str) {
-    update(
+    let _ = update(
         app,
         Event::Journal {
             entries: vec![Entry::Sync {
@@ -746,7 +746,7 @@ fn q_in_the_rehearsal_says_its_directory_goes_unless_kept() {
 #[test]
 fn help_scrolls_to_its_end_and_no_further() {
     let mut app = app();
-    update(&mut app, Event::Resize(80, 24));
+    let _ = update(&mut app, Event::Resize(80, 24));
     key(&mut app, KeyCode::Char('?'));
     let end = cutover::app::layout::help_scroll_max(&app);
     assert!(end > 0, "at 80×24 the help is longer than the screen");
@@ -775,7 +775,7 @@ fn help_scrolls_to_its_end_and_no_further() {
 fn a_notice_passes_and_the_schedule_line_returns() {
     let mut app = app();
     let schedule = |app: &mut App| {
-        update(app, Event::Resize(80, 24));
+        let _ = update(app, Event::Resize(80, 24));
         let mut terminal =
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).expect("terminal");
         terminal
@@ -789,7 +789,7 @@ fn a_notice_passes_and_the_schedule_line_returns() {
     assert!(schedule(&mut app).contains("Refreshing DNS and mailboxes"));
     // A while later (ticks of the 1 s clock), the schedule is back.
     for _ in 0..cutover::app::NOTICE_TICKS {
-        update(&mut app, Event::Tick(now()));
+        let _ = update(&mut app, Event::Tick(now()));
     }
     assert_eq!(app.notice, None);
     assert!(schedule(&mut app).contains("Schedule:"));

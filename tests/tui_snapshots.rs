@@ -35,12 +35,12 @@ fn app_at(mailboxes: usize, entries: &[Entry], role: Role, now: Timestamp) -> Ap
 }
 
 fn key(app: &mut App, code: KeyCode) {
-    update(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    let _ = update(app, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
 /// The screen as text, with the header's clock masked.
 fn screen(app: &mut App, (w, h): (u16, u16)) -> String {
-    update(app, Event::Resize(w, h));
+    let _ = update(app, Event::Resize(w, h));
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
     terminal.draw(|f| ui::render(f, app)).unwrap();
     let clock = ui::local(app, app.now, "%a %-d %b %H:%M %Z");
@@ -174,7 +174,7 @@ fn half_synced_app() -> App {
     let rows = fake::mailbox_rows(&app.plan, 0.5);
     let now = app.now;
     fake::show_mailboxes(&mut app, rows);
-    update(
+    let _ = update(
         &mut app,
         Event::Journal {
             entries: vec![Entry::Sync {
@@ -314,7 +314,7 @@ fn every_screen_draws_at_any_size() {
 }
 
 fn colours(app: &mut App) -> Vec<ratatui::style::Color> {
-    update(app, Event::Resize(120, 40));
+    let _ = update(app, Event::Resize(120, 40));
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     terminal.draw(|f| ui::render(f, app)).unwrap();
     let buffer = terminal.backend().buffer().clone();
@@ -403,7 +403,7 @@ fn a_late_lowering_shows_one_wait_end() {
 fn rehearsal_intro_app() -> App {
     let mut app = app_at(3, &[], Role::Driving, at(0));
     app.rehearsal = true;
-    update(
+    let _ = update(
         &mut app,
         Event::Rehearsal(RehearsalUpdate::Clock {
             speed: 432.0,
@@ -433,7 +433,7 @@ fn rehearsal_intro() {
             cutover::app::Rehearse::PauseClock
         )]
     );
-    update(
+    let _ = update(
         &mut app,
         Event::Rehearsal(RehearsalUpdate::Clock {
             speed: 432.0,
@@ -517,7 +517,7 @@ fn the_rehearsal_ends_on_its_summary() {
         "REHEARSAL — summary of your run".to_string(),
         "Verdict (exit 1): no mail lost, but: 13 checks overridden.".to_string(),
     ];
-    update(&mut app, Event::Rehearsal(RehearsalUpdate::Summary(lines)));
+    let _ = update(&mut app, Event::Rehearsal(RehearsalUpdate::Summary(lines)));
     let text = screen(&mut app, (80, 24));
     assert!(text.contains("Rehearsal summary"), "{text}");
     assert!(text.contains("Verdict (exit 1)"), "{text}");

@@ -12,14 +12,10 @@ use jiff::Timestamp;
 use crate::app::model::{CopyProgress, CopyRate, FolderRow, LoginState, MailboxRow, SyncedAs};
 use crate::journal::{Entry, History};
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
-use crate::mail::steps::OLD_INBOX_UIDNEXT;
+use crate::mail::steps::{OLD_INBOX_UIDNEXT, POP3_FETCH_SEEN};
 use crate::mail::sync::{COPY_RESULT_FACT, CopiedFolder, CopyResult};
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
-
-/// The fact the cockpit journals the first time a probe sees a POP3 fetch into a mailbox no
-/// copy has touched yet (afterwards the copy's messages hide a fetch): `{"mailbox", "share"}`.
-pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
 
 /// The last copy's report of a mailbox, and when it was written.
 #[derive(Debug, Clone)]
@@ -173,12 +169,6 @@ pub fn touches(entry: &Entry) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// Whether a probe's POP3 share means anything: no copy has put messages into the mailbox
-/// yet (a copy's first journal line comes before it copies anything).
-pub fn fetch_measurable(history: &History, address: &str) -> bool {
-    !history.sync.keys().any(|m| m.eq_ignore_ascii_case(address))
 }
 
 fn row(

@@ -3,6 +3,7 @@ use serde_json::json;
 
 use super::*;
 use crate::mail::probe::FolderProbe;
+use crate::mail::steps::fetch_measurable;
 use crate::plan::Mailbox;
 
 fn t(minutes: i64) -> Timestamp {

@@ -17,6 +17,7 @@ use crate::runbook::eval::confirm_blockers;
 use crate::sanitize::sanitize;
 
 /// Applies one event to the state; returns what must be done outside (I/O).
+#[must_use = "the commands update returns must be carried out"]
 pub fn update(app: &mut App, event: Event) -> Vec<Command> {
     let before = app.notice.clone();
     let mut commands = apply(app, event);

@@ -197,7 +197,7 @@ pub(crate) fn timeline(plan: &Plan, format: Format) -> Result<(), Failure> {
     );
     let mut t = session.timeline.clone();
     t.set_wait_ends(&eval.steps);
-    t.replan(plan, &session.runbook, &eval.steps, &session.history);
+    t.replan(plan, &session.runbook, &eval.steps, session.history());
     match format {
         Format::Text => print!("{}", t.text()),
         Format::Markdown => print!("{}", t.markdown()),
@@ -218,7 +218,7 @@ fn replanned(plan: &Plan) -> timeline::Timeline {
             );
             let mut t = session.timeline.clone();
             t.set_wait_ends(&eval.steps);
-            t.replan(plan, &session.runbook, &eval.steps, &session.history);
+            t.replan(plan, &session.runbook, &eval.steps, session.history());
             t
         }
         Err(_) => timeline::build(plan, &Runbook::for_plan(plan)),

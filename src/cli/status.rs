@@ -48,7 +48,7 @@ fn mailboxes_json(
     for row in &mut rows {
         let address = row["address"].as_str().unwrap_or_default().to_string();
         row["new_mx"] = new_mx.mailbox_json(&session.plan, &address);
-        if let Some(sync) = session.history.sync.get(&address) {
+        if let Some(sync) = session.history().sync.get(&address) {
             let total = sync.messages_done + sync.messages_left;
             if row["synced_percent"].is_null() && total > 0 {
                 row["synced_percent"] =
@@ -83,11 +83,11 @@ pub(crate) fn run(
         false => (None, None),
     };
     let now = clock.now();
-    let new_mx = super::new_mx::Shown::pick(&session.history, fresh, failed, now);
+    let new_mx = super::new_mx::Shown::pick(session.history(), fresh, failed, now);
     let eval = session.evaluate(now, &observed);
     let eval = session.record_observed_steps(eval, now, &observed)?;
     let estimate =
-        crate::mail::sync::CopyEstimate::new(plan, observed.mail.as_deref(), &session.history);
+        crate::mail::sync::CopyEstimate::new(plan, observed.mail.as_deref(), session.history());
     let text = if json {
         let mut value = serde_json::to_value(&eval).map_err(Failure::Json)?;
         value["dns"] = match &observed.dns {
@@ -163,7 +163,7 @@ fn mailboxes_text(
     ));
     for p in probes.iter().take(SHOWN) {
         let copy = session
-            .history
+            .history()
             .sync
             .get(&p.address)
             .map(|c| {

@@ -11,8 +11,8 @@ use crate::session::{Failure, Session};
 
 /// `cutover applied STEP`: the operator made the step's change; no gate.
 pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), Failure> {
-    let session = Session::open(plan)?;
-    let def = session.step_def(step)?;
+    let mut session = Session::open(plan)?;
+    let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;
     // Gates judged from the journal alone (no network round): a warning, never a refusal.
     let eval = session.evaluate(clock.now(), &crate::session::Observations::default());
@@ -22,7 +22,7 @@ pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), 
     {
         eprintln!("warning: {warning}; recorded anyway.");
     }
-    session.journal.append(&Entry::Applied {
+    session.append(&Entry::Applied {
         at: clock.now(),
         operator: plan.operator.clone(),
         step: def.id.clone(),
@@ -101,7 +101,7 @@ pub(crate) fn confirm(
             });
         }
     };
-    session.journal.append(&entry)?;
+    session.append(&entry)?;
     match entry {
         Entry::Override { .. } => println!(
             "Recorded: {what} confirmed by override ({} did not hold).",
@@ -132,11 +132,11 @@ pub(crate) fn reopen(
     mailbox: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<(), Failure> {
-    let session = Session::open(plan)?;
+    let mut session = Session::open(plan)?;
     let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;
     let mailbox = mailbox.map(|m| session.mailbox(m)).transpose()?;
-    session.journal.append(&Entry::Reopen {
+    session.append(&Entry::Reopen {
         at: clock.now(),
         operator: plan.operator.clone(),
         step: def.id.clone(),

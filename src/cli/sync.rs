@@ -42,7 +42,7 @@ pub(crate) fn run(
     // Before the 24 h gate this is a pre-copy: useful, but `final-copy` still waits.
     let now = clock.now();
     if let Some(gate) = session
-        .history
+        .history()
         .switch_at()
         .and_then(|s| s.checked_add(jiff::SignedDuration::from_hours(24)).ok())
         && now < gate
@@ -51,7 +51,7 @@ pub(crate) fn run(
             "Pre-copy: the switch was less than 24 h ago; `final-copy` waits until {} and the copy must run again then.",
             crate::runbook::eval::local(plan, gate)
         );
-    } else if session.history.switch_at().is_none() {
+    } else if session.history().switch_at().is_none() {
         println!(
             "Pre-copy: MX has not switched yet; `final-copy` runs again 24 h after the switch."
         );
@@ -112,7 +112,7 @@ pub(crate) fn run(
             }
         });
         let report =
-            crate::mail::run_sync(plan, &creds, clock, &options, &session.journal, Some(tx)).await;
+            crate::mail::run_sync(plan, &creds, clock, &options, session.recorder.journal(), Some(tx)).await;
         let _ = printer.await;
         report
     });

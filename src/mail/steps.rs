@@ -16,6 +16,10 @@ use crate::plan::Plan;
 /// The journal fact recording an old INBOX's UIDNEXT whenever it changes.
 pub const OLD_INBOX_UIDNEXT: &str = "old-inbox-uidnext";
 
+/// The fact journaled the first time a probe sees a POP3 fetch into a mailbox no copy has
+/// touched yet (afterwards the copy's messages hide a fetch): `{"mailbox", "share"}`.
+pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
+
 /// How long the old INBOXes must stay quiet (R10, R14).
 const QUIET_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
@@ -299,6 +303,43 @@ fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History
             crate::units::all(plan.mailboxes.len() as u64, "mailbox", "mailboxes")
         ),
     )
+}
+
+/// Whether a probe's POP3 share means anything: no copy has put messages into the mailbox
+/// yet (a copy's first journal line comes before it copies anything).
+pub fn fetch_measurable(history: &History, address: &str) -> bool {
+    !history.sync.keys().any(|m| m.eq_ignore_ascii_case(address))
+}
+
+/// A POP3 fetch seen into a mailbox no copy has touched yet, once: after a copy its messages
+/// fill the new INBOX too, and the probe's share can no longer tell a fetch.
+pub fn pop3_fetch_facts(history: &History, probes: &[MailboxProbe], now: Timestamp) -> Vec<Entry> {
+    let seen: std::collections::HashSet<String> = history
+        .facts
+        .get(POP3_FETCH_SEEN)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
+        .collect();
+    probes
+        .iter()
+        .filter(|p| p.fetch_detected == Some(true))
+        .filter(|p| !seen.contains(&p.address.to_lowercase()))
+        .filter(|p| fetch_measurable(history, &p.address))
+        .map(|p| {
+            let share = p.fetch_share.unwrap_or(0.0);
+            Entry::Fact {
+                at: now,
+                key: POP3_FETCH_SEEN.to_string(),
+                value: json!({ "mailbox": p.address, "share": share }),
+                evidence: format!(
+                    "{}: {:.0}% of the old INBOX is in the new INBOX before any copy: a POP3 fetch runs",
+                    p.address,
+                    share * 100.0
+                ),
+            }
+        })
+        .collect()
 }
 
 /// The facts a probe round adds: each old INBOX's UIDNEXT when it first differs from the journal's.
@@ -634,5 +675,60 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn fetch_probe(address: &str, fetch: Option<bool>) -> MailboxProbe {
+        let side = crate::mail::probe::SideProbe {
+            login: crate::mail::LoginState::Ok,
+            messages: Some(4),
+            folders: Vec::new(),
+            error: None,
+            inbox: None,
+            inbox_newest_at: None,
+        };
+        MailboxProbe {
+            address: address.into(),
+            old: side.clone(),
+            new: side,
+            synced_percent: None,
+            fetch_detected: fetch,
+            fetch_share: fetch.map(|f| if f { 1.0 } else { 0.0 }),
+            verified: None,
+            old_bytes: None,
+            probed_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// Journaled once, only for a fetch a probe saw before any copy of that mailbox.
+    #[test]
+    fn a_pop3_fetch_is_journaled_once_and_only_before_a_copy() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let probes = [
+            fetch_probe("a@x.test", Some(true)),
+            fetch_probe("b@x.test", Some(false)),
+            fetch_probe("c@x.test", Some(true)),
+        ];
+        let copied = Entry::Sync {
+            at: now,
+            mailbox: "c@x.test".into(),
+            pid: 1,
+            state: "running".into(),
+            messages_done: 0,
+            messages_left: 0,
+            bytes_done: 0,
+            detail: None,
+        };
+        let mut history = History::from_entries(&[copied]);
+        let facts = pop3_fetch_facts(&history, &probes, now);
+        let named: Vec<String> = facts
+            .iter()
+            .filter_map(|f| match f {
+                Entry::Fact { value, .. } => Some(value["mailbox"].as_str()?.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, ["a@x.test"]);
+        facts.iter().for_each(|f| history.apply(f));
+        assert!(pop3_fetch_facts(&history, &probes, now).is_empty());
     }
 }

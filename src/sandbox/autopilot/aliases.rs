@@ -59,7 +59,7 @@ impl Autopilot {
         self.probe_smtp().await;
         let now = self.now();
         let again =
-            crate::smtp::steps::new_mx_check(&self.session.plan, &self.session.history, now);
+            crate::smtp::steps::new_mx_check(&self.session.plan, self.session.history(), now);
         self.event(format!(
             "the new MX asked again: {NEW_MX_ACCEPTS} {}",
             again.status.as_str()

@@ -126,7 +126,7 @@ impl Autopilot {
         let finished = |id: &str| state(id).is_some_and(|s| s.is_finished());
         let applied = |id: &str| {
             self.session
-                .history
+                .history()
                 .step(id)
                 .is_some_and(|r| r.applied_at.is_some())
         };
@@ -164,7 +164,7 @@ impl Autopilot {
                     return Ok(Hook::Hold);
                 }
                 if self.mistake_done && !applied("add-new-mx") {
-                    let raised = self.session.history.dns.raised_alarms();
+                    let raised = self.session.history().dns.raised_alarms();
                     let Some(seen) = self.alarm_seen_at else {
                         return Ok(Hook::Hold);
                     };
@@ -193,7 +193,7 @@ impl Autopilot {
                 }
             }
             Mistake::EarlyFinalCopy
-                if !self.mistake_done && self.session.history.switch_at().is_some() =>
+                if !self.mistake_done && self.session.history().switch_at().is_some() =>
             {
                 self.mistake_done = true;
                 self.event("MISTAKE: the operator runs the final copy right at the switch");
@@ -208,7 +208,7 @@ impl Autopilot {
                 return Ok(Hook::Acted);
             }
             Mistake::EarlyDecommission if !self.mistake_done => {
-                if let Some(switch) = self.session.history.switch_at()
+                if let Some(switch) = self.session.history().switch_at()
                     && self.now().duration_since(switch) >= SignedDuration::from_hours(1)
                 {
                     self.mistake_done = true;

@@ -191,11 +191,9 @@ impl Autopilot {
 
     fn journal(&mut self, entry: Entry) -> Result<(), AutopilotError> {
         self.session
-            .journal
+            .recorder
             .append(&entry)
-            .map_err(|e| AutopilotError::Journal(e.to_string()))?;
-        self.session.history.apply(&entry);
-        Ok(())
+            .map_err(|e| AutopilotError::Journal(e.to_string()))
     }
 
     async fn drive(&mut self) -> Result<(), AutopilotError> {
@@ -230,7 +228,7 @@ impl Autopilot {
             {
                 self.probe().await;
             }
-            if crate::smtp::steps::due(&self.session.history, self.now()) {
+            if crate::smtp::steps::due(self.session.history(), self.now()) {
                 self.probe_smtp().await;
             }
             let finished = self.act().await?;
@@ -251,9 +249,12 @@ impl Autopilot {
             let _guard = self.world.clock.io_guard();
             crate::dns::one_round(&self.session.plan, &self.world.clock).await
         };
-        let before = self.session.history.dns.alarms.len();
-        self.session.record_dns_facts(&snapshot)?;
-        let alarms: Vec<_> = self.session.history.dns.alarms[before..].to_vec();
+        let before = self.session.history().dns.alarms.len();
+        self.session
+            .recorder
+            .dns_round(&snapshot)
+            .map_err(|e| AutopilotError::Journal(e.to_string()))?;
+        let alarms: Vec<_> = self.session.history().dns.alarms[before..].to_vec();
         for alarm in alarms {
             self.event(format!(
                 "ALARM: {} serves {} MX set",
@@ -272,11 +273,8 @@ impl Autopilot {
         };
         // The old INBOXes' UIDNEXT over time is a journal fact, as in the cockpit.
         let now = self.now();
-        for fact in crate::mail::steps::mail_facts(&self.session.history, &probes, now) {
-            match self.session.journal.append(&fact) {
-                Ok(()) => self.session.history.apply(&fact),
-                Err(e) => self.event(format!("cannot journal a mailbox fact: {e}")),
-            }
+        if let Err(e) = self.session.recorder.mailbox_probes(&probes, now) {
+            self.event(format!("cannot journal a mailbox fact: {e}"));
         }
         self.observed.mail = Some(probes);
     }
@@ -296,13 +294,8 @@ impl Autopilot {
             }
         };
         let now = self.now();
-        if let Some(fact) =
-            crate::smtp::steps::probe_fact(&self.session.plan, &self.session.history, &probe, now)
-        {
-            match self.session.journal.append(&fact) {
-                Ok(()) => self.session.history.apply(&fact),
-                Err(e) => self.event(format!("cannot journal the SMTP probe: {e}")),
-            }
+        if let Err(e) = self.session.recorder.smtp_probe(&probe, now) {
+            self.event(format!("cannot journal the SMTP probe: {e}"));
         }
     }
 
@@ -342,11 +335,9 @@ impl Autopilot {
 
     fn note_finished(&mut self, eval: &Evaluation) {
         // As the cockpit does: an automatic step seen done is journaled, so it stays done.
-        for entry in crate::runbook::eval::observed_steps(eval, &self.session.history, self.now()) {
-            match self.session.journal.append(&entry) {
-                Ok(()) => self.session.history.apply(&entry),
-                Err(e) => self.event(format!("cannot journal an observed step: {e}")),
-            }
+        let now = self.now();
+        if let Err(e) = self.session.recorder.observed_steps(eval, now) {
+            self.event(format!("cannot journal an observed step: {e}"));
         }
         for step in &eval.steps {
             if step.state.is_finished() && !self.finished_steps.contains(&step.id) {
@@ -397,7 +388,7 @@ impl Autopilot {
         }
         self.watch_held(eval, now);
         if self.report.switch_at.is_none() {
-            self.report.switch_at = self.session.history.switch_at();
+            self.report.switch_at = self.session.history().switch_at();
         }
     }
 
@@ -584,7 +575,7 @@ impl Autopilot {
         for address in addresses {
             let done = self
                 .session
-                .history
+                .history()
                 .step(&def.id)
                 .is_some_and(|r| r.ticks.contains_key(&address.to_lowercase()));
             if !done {
@@ -655,18 +646,13 @@ impl Autopilot {
                 &self.creds,
                 &self.world.clock,
                 &SyncOptions::default(),
-                &self.session.journal,
+                self.session.recorder.journal(),
                 None,
             )
             .await
         };
         // The copy journaled its checkpoints and ledger: fold them in.
-        let replay = self
-            .session
-            .journal
-            .replay()
-            .map_err(|e| AutopilotError::Journal(e.to_string()))?;
-        self.session.history = crate::journal::History::from_entries(&replay.entries);
+        self.session.recorder.catch_up();
         let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
         let verified = report.mailboxes.iter().all(|m| m.verified());
         if self.at_early_copy.is_some() && label.starts_with("verification") {

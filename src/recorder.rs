@@ -1,0 +1,203 @@
+//! The one recorder: every process that observes the world (`status` and `confirm`, the
+//! cockpit's workers, the autopilot) hands each observation round to a [`Recorder`], and only
+//! here does a round become journal facts. It follows the journal, so a fact another process
+//! recorded first is never recorded twice, and its [`History`] is what was recorded so far.
+//!
+//! The facts a round gives are decided by pure functions beside the observations they read
+//! (`dns::dns_facts`, `mail::steps::mail_facts`, `smtp::steps::probe_fact`,
+//! `runbook::eval::observed_steps`); [`keys`] lists every fact key in one place. The copy's own
+//! lines (checkpoints, ledger, progress and its verified result) are written by the copy as it
+//! goes, through its `SyncLog`.
+
+use crate::dns::DnsSnapshot;
+use crate::journal::{Entry, Follower, History, Journal, JournalError, Replay};
+use crate::mail::probe::MailboxProbe;
+use crate::plan::Plan;
+use crate::runbook::Evaluation;
+use crate::smtp::SmtpProbe;
+
+/// Every fact key the journal holds, whoever decides it.
+pub mod keys {
+    pub use crate::journal::dns_facts::keys::*;
+    pub use crate::journal::history::STEP_OBSERVED;
+    pub use crate::mail::steps::{OLD_INBOX_UIDNEXT, POP3_FETCH_SEEN};
+    pub use crate::mail::sync::{COPY_RESULT_FACT, LEDGER_FACT, RATE_FACT, WINDOW_FACT};
+    pub use crate::runbook::bulk_copy::VERIFIED as BULK_COPY_VERIFIED;
+    pub use crate::smtp::steps::PROBE_FACT as SMTP_PROBE;
+}
+
+/// Journals what observation rounds show for the first time, and keeps the history of the
+/// journal as it grows (its own lines and every other process's).
+pub struct Recorder {
+    plan: Plan,
+    journal: Journal,
+    follower: Follower,
+    history: History,
+}
+
+impl Recorder {
+    /// Opens the plan's journal and folds it; the replay is returned for its warnings (a torn
+    /// last line, bad lines).
+    pub fn open(plan: &Plan) -> Result<(Recorder, Replay), JournalError> {
+        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+        let replay = journal.replay()?;
+        let recorder = Recorder {
+            plan: plan.clone(),
+            follower: journal.follower_after(&replay),
+            history: History::from_entries(&replay.entries),
+            journal,
+        };
+        Ok((recorder, replay))
+    }
+
+    /// Everything journaled so far, as of the last round or [`Recorder::catch_up`].
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The journal file itself (its path, its driver lock).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Folds what was appended since the last look (by this process or another). A journal
+    /// that was replaced is folded again from its start. False when the journal could not be
+    /// read; the history then stays as it was.
+    pub fn catch_up(&mut self) -> bool {
+        match self.follower.poll() {
+            Ok(entries) => {
+                if self.follower.restarted() {
+                    self.history = History::default();
+                }
+                entries.iter().for_each(|e| self.history.apply(e));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot follow the journal");
+                false
+            }
+        }
+    }
+
+    /// Appends one line (a confirmation, a note, a fact) and folds it into the history, with
+    /// whatever other processes appended before it, in the file's order.
+    pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        self.journal.append(entry)?;
+        if !self.catch_up() {
+            // Unreadable right now: fold our own line so the next decision still knows it.
+            self.history.apply(entry);
+        }
+        Ok(())
+    }
+
+    /// A DNS round: the TTL baseline, the lowered TTL, MX transitions and alarms seen first.
+    pub fn dns_round(&mut self, snapshot: &DnsSnapshot) -> Result<Vec<Entry>, JournalError> {
+        self.catch_up();
+        let (_, entries) = crate::dns::dns_facts(&self.plan, &self.history.dns, snapshot);
+        self.append_all(entries)
+    }
+
+    /// A mailbox probe round: each old INBOX's UIDNEXT when it moved, and a POP3 fetch into a
+    /// mailbox no copy has touched yet.
+    pub fn mailbox_probes(
+        &mut self,
+        probes: &[MailboxProbe],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<Entry>, JournalError> {
+        self.catch_up();
+        let mut entries = crate::mail::steps::mail_facts(&self.history, probes, now);
+        entries.extend(crate::mail::steps::pop3_fetch_facts(
+            &self.history,
+            probes,
+            now,
+        ));
+        self.append_all(entries)
+    }
+
+    /// What the new MX answered for every address, when it changed or the journal's answer
+    /// is an hour old.
+    pub fn smtp_probe(
+        &mut self,
+        probe: &SmtpProbe,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Entry>, JournalError> {
+        self.catch_up();
+        let fact = crate::smtp::steps::probe_fact(&self.plan, &self.history, probe, now);
+        Ok(self.append_all(fact.into_iter().collect())?.pop())
+    }
+
+    /// The automatic steps an evaluation shows done for the first time, so they stay done.
+    pub fn observed_steps(
+        &mut self,
+        eval: &Evaluation,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<Entry>, JournalError> {
+        self.catch_up();
+        let entries = crate::runbook::eval::observed_steps(eval, &self.history, now);
+        self.append_all(entries)
+    }
+
+    fn append_all(&mut self, entries: Vec<Entry>) -> Result<Vec<Entry>, JournalError> {
+        for entry in &entries {
+            self.append(entry)?;
+        }
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::probe::SideProbe;
+
+    fn probe(address: &str) -> MailboxProbe {
+        let side = SideProbe {
+            login: crate::mail::LoginState::Ok,
+            messages: Some(4),
+            folders: Vec::new(),
+            error: None,
+            inbox: None,
+            inbox_newest_at: None,
+        };
+        MailboxProbe {
+            address: address.into(),
+            old: side.clone(),
+            new: side,
+            synced_percent: None,
+            fetch_detected: Some(true),
+            fetch_share: Some(0.5),
+            verified: None,
+            old_bytes: None,
+            probed_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn plan_in(dir: &std::path::Path) -> Plan {
+        let path = dir.join("acme.toml");
+        std::fs::write(&path, include_str!("../assets/example.toml")).unwrap();
+        crate::plan::load(&path).unwrap().plan
+    }
+
+    /// Two processes observing the same fetch (a cockpit's prober and a `status` run): the
+    /// second sees the first one's fact by following the journal and records nothing.
+    #[test]
+    fn a_fact_another_process_recorded_is_not_recorded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan_in(dir.path());
+        let (mut cockpit, _) = Recorder::open(&plan).unwrap();
+        let (mut status, _) = Recorder::open(&plan).unwrap();
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let probes = [probe("alice@example.com")];
+        let first = cockpit.mailbox_probes(&probes, now).unwrap();
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(status.mailbox_probes(&probes, now).unwrap().is_empty());
+        assert!(cockpit.mailbox_probes(&probes, now).unwrap().is_empty());
+        // Both histories hold the fact once.
+        for r in [&cockpit, &status] {
+            let seen = r.history().facts.get(keys::POP3_FETCH_SEEN).map(Vec::len);
+            assert_eq!(seen, Some(1));
+        }
+        let lines = std::fs::read_to_string(Journal::path_for_plan(&plan.path)).unwrap();
+        assert_eq!(lines.lines().count(), 1, "{lines}");
+    }
+}
