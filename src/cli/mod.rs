@@ -315,6 +315,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The document `cutover status --json` prints, at `clock`'s time: what tests compare and
+/// validate against the schema (the binary reads only the wall clock).
+pub fn status_json(
+    plan: &Plan,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<serde_json::Value, Failure> {
+    status::report(plan, offline, probe_smtp, clock)
+}
+
 /// Loads the plan, printing its warnings on stderr.
 fn load_plan(path: &Path) -> Result<Plan, Failure> {
     let loaded = crate::plan::load(path).map_err(Failure::InvalidPlan)?;

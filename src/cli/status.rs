@@ -64,15 +64,24 @@ fn mailboxes_json(
     serde_json::Value::Array(rows)
 }
 
-/// `cutover status`: one live round (none offline), the automatic steps it shows done
-/// journaled, then the evaluation as text or JSON.
-pub(crate) fn run(
+/// What one `status` run saw and decided, before it is written as text or JSON.
+struct Round {
+    session: Session,
+    observed: Observations,
+    new_mx: super::new_mx::Shown,
+    eval: Evaluation,
+    estimate: crate::mail::sync::CopyEstimate,
+    now: Timestamp,
+}
+
+/// One live round (none offline), the SMTP probe when asked, the automatic steps it
+/// shows done journaled, then the evaluation.
+fn observe_round(
     plan: &Plan,
-    json: bool,
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<Round, Failure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
     let (fresh, failed) = match probe_smtp && !offline {
@@ -88,23 +97,74 @@ pub(crate) fn run(
     let eval = session.record_observed_steps(eval, now, &observed)?;
     let estimate =
         crate::mail::sync::CopyEstimate::new(plan, observed.mail.as_deref(), &session.history);
+    Ok(Round {
+        session,
+        observed,
+        new_mx,
+        eval,
+        estimate,
+        now,
+    })
+}
+
+/// `status --json`'s document for one round.
+fn report_json(round: &Round) -> Result<serde_json::Value, Failure> {
+    let Round {
+        session,
+        observed,
+        new_mx,
+        eval,
+        estimate,
+        now,
+    } = round;
+    let plan = &session.plan;
+    let mut value = serde_json::to_value(eval).map_err(Failure::Json)?;
+    value["dns"] = match &observed.dns {
+        Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
+        None => serde_json::Value::Null,
+    };
+    value["mailboxes"] = mailboxes_json(session, observed, new_mx, estimate);
+    value["smtp"] = new_mx.hosts_json(plan, *now);
+    value["dns_host_card"] =
+        serde_json::to_value(host_card(eval, plan, observed)).map_err(Failure::Json)?;
+    // Every mailbox, `concurrency` at once; the rate it assumes, and whether measured.
+    value["copy_estimate_s"] = serde_json::json!(estimate.copy_estimate_s);
+    value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(Failure::Json)?;
+    Ok(value)
+}
+
+/// `status --json`'s document, at `clock`'s time.
+pub(super) fn report(
+    plan: &Plan,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<serde_json::Value, Failure> {
+    report_json(&observe_round(plan, offline, probe_smtp, clock)?)
+}
+
+/// `cutover status`: one round, then the evaluation as text or JSON.
+pub(crate) fn run(
+    plan: &Plan,
+    json: bool,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<(), Failure> {
+    let round = observe_round(plan, offline, probe_smtp, clock)?;
     let text = if json {
-        let mut value = serde_json::to_value(&eval).map_err(Failure::Json)?;
-        value["dns"] = match &observed.dns {
-            Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
-            None => serde_json::Value::Null,
-        };
-        value["mailboxes"] = mailboxes_json(&session, &observed, &new_mx, &estimate);
-        value["smtp"] = new_mx.hosts_json(plan, now);
-        value["dns_host_card"] =
-            serde_json::to_value(host_card(&eval, plan, &observed)).map_err(Failure::Json)?;
-        // Every mailbox, `concurrency` at once; the rate it assumes, and whether measured.
-        value["copy_estimate_s"] = serde_json::json!(estimate.copy_estimate_s);
-        value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(Failure::Json)?;
-        format!("{}\n", to_json(&value)?)
+        format!("{}\n", to_json(&report_json(&round)?)?)
     } else {
-        let mut text = status_text(&session, &eval);
-        if let Some(card) = host_card(&eval, plan, &observed) {
+        let Round {
+            session,
+            observed,
+            new_mx,
+            eval,
+            estimate,
+            ..
+        } = &round;
+        let mut text = status_text(session, eval);
+        if let Some(card) = host_card(eval, plan, observed) {
             text.push('\n');
             text.push_str(&card.text("  "));
         }
@@ -112,7 +172,7 @@ pub(crate) fn run(
             text.push_str("\nDNS\n");
             text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
         }
-        text.push_str(&mailboxes_text(&session, &observed, &estimate));
+        text.push_str(&mailboxes_text(session, observed, estimate));
         text.push_str(&new_mx.text(plan));
         text
     };
