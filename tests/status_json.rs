@@ -4,6 +4,7 @@
 //!
 //! The expected files were written by the `serde_json::Value`-patching `status` of commit
 //! 115d9eb, before the report had types; the only key added since is `schema_version`.
+//! Nothing is masked: `status` runs at each fixture's fixed time.
 
 #[path = "support/plans.rs"]
 mod plans;
@@ -179,11 +180,15 @@ fn differences(path: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The document equals the expected one (parsed, so key order aside).
+/// The document equals the expected one (parsed, so key order aside), once its
+/// `schema_version`, added since, is taken out: it must be 1.
 fn assert_same_document(name: &str, got: &Value) {
+    let mut got = got.clone();
+    let version = got.as_object_mut().and_then(|o| o.remove("schema_version"));
+    assert_eq!(version, Some(json!(1)), "{name}: schema_version");
     let want = expected(name);
     let mut out = Vec::new();
-    differences("", got, &want, &mut out);
+    differences("", &got, &want, &mut out);
     out.truncate(30);
     assert!(
         out.is_empty(),
@@ -205,4 +210,136 @@ fn a_fresh_plan_gives_the_same_document() {
 #[test]
 fn a_journaled_plan_gives_the_same_document() {
     assert_same_document("journaled-plan.json", &status_offline(&journaled_plan()));
+}
+
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/status.schema.json");
+
+/// `assets/status.schema.json` compiled for validation.
+fn checked_in_schema() -> (boon::Schemas, boon::SchemaIndex) {
+    let text = std::fs::read_to_string(SCHEMA).expect("read assets/status.schema.json");
+    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler
+        .add_resource("urn:cutover:status", schema)
+        .expect("add the schema");
+    let index = compiler
+        .compile("urn:cutover:status", &mut schemas)
+        .expect("the schema compiles");
+    (schemas, index)
+}
+
+fn assert_valid(name: &str, doc: &Value) {
+    let (schemas, index) = checked_in_schema();
+    if let Err(e) = schemas.validate(doc, index) {
+        panic!("{name} does not validate against assets/status.schema.json:\n{e}");
+    }
+}
+
+#[test]
+fn the_checked_in_schema_is_the_one_the_types_give() {
+    let regenerate = "regenerate it with\n  \
+         cargo run -- status --json-schema > assets/status.schema.json\nand review the diff";
+    let checked_in = std::fs::read_to_string(SCHEMA).expect("read assets/status.schema.json");
+    let parsed: Value = serde_json::from_str(&checked_in).expect("the schema is JSON");
+    assert!(
+        parsed == cutover::cli::status_schema(),
+        "assets/status.schema.json is not the schema of status --json's types; {regenerate}"
+    );
+    // The command prints it, word for word, with no plan to read.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "status",
+            "--json-schema",
+            "--plan",
+            "/nonexistent/cutover.toml",
+        ])
+        .env_remove("CUTOVER_PLAN")
+        .output()
+        .expect("run cutover");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout) == checked_in,
+        "`cutover status --json-schema` prints another text than assets/status.schema.json; {regenerate}"
+    );
+}
+
+#[test]
+fn every_fixture_validates_against_the_schema() {
+    assert_valid("the 0.1 rehearsal", &status_offline(&v01_rehearsal()));
+    assert_valid("a fresh plan", &status_offline(&fresh_plan()));
+    assert_valid("a journaled plan", &status_offline(&journaled_plan()));
+}
+
+/// Spoils a valid document in one way.
+type Breaking = fn(&mut Value);
+
+#[test]
+fn the_schema_refuses_a_document_that_breaks_it() {
+    let good = status_offline(&journaled_plan());
+    let broken: [(&str, Breaking); 5] = [
+        ("a step state not known", |d| {
+            d["steps"][0]["state"] = json!("finished")
+        }),
+        ("no mailboxes", |d| {
+            d.as_object_mut().map(|o| o.remove("mailboxes"));
+        }),
+        ("a check without evidence", |d| {
+            d["steps"][0]["checks"][0]
+                .as_object_mut()
+                .map(|o| o.remove("evidence"));
+        }),
+        ("an SMTP host half asked", |d| {
+            d["smtp"][0]["reachable"] = Value::Null
+        }),
+        ("a schema_version as text", |d| {
+            d["schema_version"] = json!("1")
+        }),
+    ];
+    let (schemas, index) = checked_in_schema();
+    for (what, breaking) in broken {
+        let mut doc = good.clone();
+        breaking(&mut doc);
+        assert!(
+            schemas.validate(&doc, index).is_err(),
+            "{what}: the schema accepts it"
+        );
+    }
+}
+
+/// A live round against the rehearsal world (its DNS, both IMAP servers, the new MX's
+/// SMTP server), one mailbox set up on the new server: the document with a DNS round,
+/// probed mailboxes and a fresh SMTP probe validates too.
+#[test]
+fn a_live_round_validates_against_the_schema() {
+    use cutover::sandbox::world::{World, WorldSpec};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let start = at("2026-12-07T08:00:00Z");
+    let world = runtime
+        .block_on(World::start(WorldSpec::small(start)))
+        .expect("the rehearsal world starts");
+    world
+        .create_new_account(&world.employees[0])
+        .expect("an account on the new server");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = cutover::sandbox::demo::write_plan(dir.path(), &world).expect("plan");
+    let plan = cutover::plan::load(&path).expect("the plan loads").plan;
+    // `status` runs its own runtime; the world's servers run on this one's threads.
+    let doc = cutover::cli::status_json(&plan, false, true, &ManualClock::new(start))
+        .expect("status runs");
+    assert!(
+        doc["dns"]["servers"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "{doc}"
+    );
+    assert_eq!(doc["mailboxes"][0]["new"]["login"], "ok", "{doc}");
+    assert!(doc["mailboxes"][0]["probed_at"].is_string(), "{doc}");
+    assert_eq!(doc["smtp"][0]["reachable"], true, "{doc}");
+    assert_valid("a live round", &doc);
+    drop(world);
 }
