@@ -45,7 +45,7 @@ pub(crate) struct StatusReport {
     pub(crate) steps: Vec<StepReport>,
     /// What to do now; `null` when every step is done.
     pub(crate) next: Option<NextReport>,
-    /// Ahead of or behind the timeline; absent when no step is under way.
+    /// The next step ahead of or behind the timeline (advice); absent when every step is done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) schedule: Option<Schedule>,
     /// The DNS round this status was decided from; `null` offline.
