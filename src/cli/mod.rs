@@ -13,6 +13,7 @@ mod dns;
 mod new_mx;
 mod plan;
 mod status;
+mod status_report;
 mod steps;
 mod sync;
 
@@ -112,6 +113,9 @@ does not exist (nothing written); 2 usage."
         /// without it, the journal's last answer is shown with its age.
         #[arg(long, conflicts_with = "offline")]
         probe_smtp: bool,
+        /// Print the JSON Schema of `--json`'s document (assets/status.schema.json); no plan needed.
+        #[arg(long, conflicts_with_all = ["json", "offline", "probe_smtp"])]
+        json_schema: bool,
     },
     /// Record that you made a step's change (at the DNS host or elsewhere); no gate.
     Applied {
@@ -261,9 +265,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Some(Command::Timeline { format }) => plan::timeline(&load_plan(path)?, format)?,
         Some(Command::Notice) => print!("{}", plan::notice(&load_plan(path)?)),
         Some(Command::Status {
+            json_schema: true, ..
+        }) => println!("{}", to_json(&status_report::schema())?),
+        Some(Command::Status {
             json,
             offline,
             probe_smtp,
+            json_schema: false,
         }) => status::run(&load_plan(path)?, json, offline, probe_smtp, &clock)?,
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
             return cockpit::run(&load_plan(path)?, false).map(ExitCode::from);
@@ -313,6 +321,22 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The document `cutover status --json` prints, at `clock`'s time: what tests compare and
+/// validate against the schema (the binary reads only the wall clock).
+pub fn status_json(
+    plan: &Plan,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<serde_json::Value, Failure> {
+    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?).map_err(Failure::Json)
+}
+
+/// What `cutover status --json-schema` prints: the JSON Schema of `status --json`.
+pub fn status_schema() -> serde_json::Value {
+    status_report::schema().to_value()
 }
 
 /// Loads the plan, printing its warnings on stderr.

@@ -12,7 +12,7 @@ use crate::plan::{MxRecord, Plan};
 use crate::sanitize::sanitize;
 
 /// What happens to one record line in the step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     /// Served now and stays as it is.
@@ -35,14 +35,14 @@ impl Change {
 }
 
 /// One record in zone-file form (server text escaped), with what happens to it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CardLine {
     pub change: Change,
     pub record: String,
 }
 
 /// The card of one DNS step.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct HostCard {
     pub step: String,
     /// The authoritative server whose records are "now", e.g. `192.0.2.53:53`;

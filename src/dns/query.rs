@@ -15,7 +15,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// The record types the watcher asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Rtype {
     A,
@@ -57,7 +69,7 @@ impl std::fmt::Display for Rtype {
 }
 
 /// What came back, in the terms an operator acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerStatus {
     /// Records of the asked type.
@@ -100,7 +112,7 @@ impl AnswerStatus {
 }
 
 /// One server's answer to one question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Answer {
     /// Fully qualified, with the trailing dot.
     pub name: String,
@@ -113,6 +125,7 @@ pub struct Answer {
     /// Presentation form, sorted. TXT strings of one record are joined without
     /// spaces (RFC 7208 §3.3). Raw server text: sanitise before display.
     pub records: Vec<String>,
+    #[schemars(with = "String")] // an RFC 3339 time (jiff 1 has no JsonSchema)
     pub measured_at: Timestamp,
     pub latency_ms: u64,
     /// Whether the answer came over TCP after a truncated UDP answer.

@@ -15,7 +15,7 @@ use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Mode, Runbook, StepDef, template};
 
 /// Where a step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepState {
     /// An earlier step is not done.
@@ -64,7 +64,7 @@ impl StepState {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Ticks {
     pub ticked: usize,
     pub total: usize,
@@ -128,14 +128,14 @@ pub struct Next {
 }
 
 /// An alarm's fix: what to do now, and the exact records to paste (as `next.records`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Fix {
     pub action: String,
     pub records: Vec<String>,
 }
 
 /// A raised alarm, as `status --json` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Alarm {
     pub id: String,
     pub since: String,
@@ -144,7 +144,7 @@ pub struct Alarm {
 }
 
 /// Ahead of or behind the timeline (advice, never a gate).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Schedule {
     pub step: String,
     pub planned_start: String,

@@ -20,7 +20,9 @@ pub use crate::step_ids::STEP_IDS;
 const RUNBOOK: &str = include_str!("../../assets/runbook.toml");
 
 /// Who carries a step out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The operator does it and confirms.
