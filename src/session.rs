@@ -2,6 +2,7 @@
 //! its runbook and timeline, the journal and what one live round observed;
 //! and the error that ends a command, with its exit code.
 
+use crate::step::StepId;
 use std::io;
 use std::path::PathBuf;
 
@@ -192,7 +193,7 @@ impl Session {
     pub(crate) fn open(plan: &Plan) -> Result<Session, Failure> {
         let runbook = Runbook::for_plan(plan);
         let timeline = timeline::build(plan, &runbook);
-        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+        let journal = Journal::for_plan(plan)?;
         let replay = journal.replay()?;
         if let Some(torn) = &replay.torn {
             eprintln!(
@@ -348,10 +349,17 @@ impl Session {
 
     /// The runbook's step with this id.
     pub(crate) fn step_def(&self, step: &str) -> Result<&StepDef, Failure> {
-        self.runbook.step(step).ok_or_else(|| Failure::UnknownStep {
-            step: step.to_string(),
-            known: self.runbook.steps.iter().map(|s| s.id.clone()).collect(),
-        })
+        self.runbook
+            .step(&StepId::parse(step))
+            .ok_or_else(|| Failure::UnknownStep {
+                step: step.to_string(),
+                known: self
+                    .runbook
+                    .steps
+                    .iter()
+                    .map(|s| s.id.to_string())
+                    .collect(),
+            })
     }
 
     /// The plan's spelling of a mailbox address, matched without regard to case.

@@ -5,6 +5,7 @@ use cutover::clock::Clock;
 use cutover::sandbox::World;
 use cutover::sandbox::demo::world_spec;
 use cutover::sandbox::operator::{Action, perform};
+use cutover::step::StepId;
 use hickory_proto::rr::{RData, RecordType};
 
 async fn zone_mx(world: &World) -> (u32, Vec<String>) {
@@ -122,7 +123,7 @@ async fn probe_and_gate(
     let history = cutover::journal::History::from_entries(entries.iter());
     entries.extend(steps::probe_fact(plan, &history, &probe, now));
     let history = cutover::journal::History::from_entries(entries.iter());
-    let mut gate = steps::step_checks("add-new-mx", plan, &history, now);
+    let mut gate = steps::step_checks(&StepId::AddNewMx, plan, &history, now);
     assert_eq!(gate.len(), 1, "{gate:?}");
     gate.remove(0)
 }
@@ -143,7 +144,7 @@ fn cockpit(
     app.reevaluate();
     let evidence = app
         .eval
-        .step("add-new-mx")
+        .step(&StepId::AddNewMx)
         .and_then(|s| s.checks.iter().find(|c| c.id == "smtp.new-mx-accepts"))
         .map(|c| c.evidence.clone())
         .unwrap_or_default();

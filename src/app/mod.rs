@@ -18,6 +18,7 @@ mod questions;
 pub mod rehearsal;
 pub(crate) mod update;
 
+use crate::step::StepId;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -155,7 +156,7 @@ pub enum ConfirmKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmPopup {
     pub kind: ConfirmKind,
-    pub step: String,
+    pub step: StepId,
     /// Per-mailbox ticks; empty for the step as a whole.
     pub mailboxes: Vec<String>,
     /// The override reason typed so far (only when checks fail).
@@ -542,6 +543,8 @@ impl App {
 
     /// Whether R12's 24 h gate for the final copy holds now.
     pub fn final_copy_gate_holds(&self) -> bool {
-        self.eval.step("final-copy").is_some_and(|s| s.gates_hold())
+        self.eval
+            .step(&StepId::FinalCopy)
+            .is_some_and(|s| s.gates_hold())
     }
 }

@@ -1,6 +1,7 @@
 //! The yes/no questions asked before a key does what cannot be taken back: quitting
 //! (a copy runs, or the rehearsal ends), an early copy, `applied` before the gates hold.
 
+use crate::step::StepId;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Action, Scope, lookup};
@@ -96,7 +97,7 @@ pub(super) fn early_copy_question(
 ) -> Ask {
     let from = app
         .eval
-        .step("final-copy")
+        .step(&StepId::FinalCopy)
         .and_then(|s| s.wait_until)
         .map(|at| {
             let at = at.to_zoned_datetime(app.plan.timezone.clone());
@@ -108,7 +109,8 @@ pub(super) fn early_copy_question(
         title: "Early (bulk) copy?".into(),
         text: vec![
             format!(
-                "This is an early (bulk) copy, not the final copy. The final copy (step final-copy) follows the switch plus 24 h{from}, so that it also takes the mail still arriving at the old server."
+                "This is an early (bulk) copy, not the final copy. The final copy (step {}) follows the switch plus 24 h{from}, so that it also takes the mail still arriving at the old server.",
+                StepId::FinalCopy
             ),
             "An early copy moves the bulk of the mail ahead and is recommended for large mailboxes: the final copy then has only what arrived since. It reads the old server without changing it.".into(),
             format!("Start the early copy of {what} now?"),

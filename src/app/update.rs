@@ -645,7 +645,7 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
     };
     let what = |m: &Option<String>| match m {
         Some(m) => format!("{} for {}", popup.step, sanitize(m)),
-        None => popup.step.clone(),
+        None => popup.step.to_string(),
     };
     let mut commands = Vec::new();
     match popup.kind {

@@ -1,5 +1,6 @@
 //! The commands about the plan itself: `init`, `check`, `timeline` and `notice`.
 
+use crate::step::StepId;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -229,8 +230,8 @@ fn replanned(plan: &Plan) -> timeline::Timeline {
 /// journal, saying "(moved from …)" where a date differs from the plan's.
 pub(crate) fn notice(plan: &Plan) -> String {
     let t = replanned(plan);
-    let dated = |id: &str, format: &str| {
-        t.step(id)
+    let dated = |id: StepId, format: &str| {
+        t.step(&id)
             .map(|s| {
                 let expected = s.expected_start.strftime(format).to_string();
                 let planned = s.start.strftime(format).to_string();
@@ -242,8 +243,8 @@ pub(crate) fn notice(plan: &Plan) -> String {
             })
             .unwrap_or_default()
     };
-    let when = |id: &str| dated(id, "%A %-d %B at %H:%M");
-    let day = |id: &str| dated(id, "%A %-d %B %Y");
+    let when = |id: StepId| dated(id, "%A %-d %B at %H:%M");
+    let day = |id: StepId| dated(id, "%A %-d %B %Y");
     format!(
         "Subject: Our email moves to {new} — what to do before {shutdown}\n\
 \n\
@@ -270,9 +271,9 @@ Thank you,\n\
         domain = plan.domain,
         old = sanitize(&plan.old.name),
         new = sanitize(&plan.new.name),
-        switch = when("add-new-mx"),
-        copy = when("final-copy"),
-        shutdown = day("decommission-old"),
+        switch = when(StepId::AddNewMx),
+        copy = when(StepId::FinalCopy),
+        shutdown = day(StepId::DecommissionOld),
         operator = sanitize(&plan.operator),
     )
 }

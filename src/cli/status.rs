@@ -1,5 +1,6 @@
 //! `cutover status`: every step's state and what to do next, as text or JSON.
 
+use crate::step::StepId;
 use std::io::Write;
 
 use jiff::Timestamp;
@@ -306,7 +307,10 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             }
         }
         if !next.also_ready.is_empty() {
-            s.push_str(&format!("  Also ready: {}\n", next.also_ready.join(", ")));
+            s.push_str(&format!(
+                "  Also ready: {}\n",
+                StepId::join(&next.also_ready, ", ")
+            ));
         }
     } else {
         s.push_str("\nEvery step is done.\n");

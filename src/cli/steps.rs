@@ -81,7 +81,7 @@ pub(crate) fn confirm(
     blockers.extend(crate::actions::alarm_blockers(&def.id, &eval.alarms));
     let what = match &mailbox {
         Some(m) => format!("{} for {m}", def.id),
-        None => def.id.clone(),
+        None => def.id.to_string(),
     };
     let entry = match confirmation_entry(
         status,

@@ -1,6 +1,7 @@
 //! `cutover sync`: copies what the new server lacks from the old one, verified, in the
 //! foreground with progress, or in the background (`--detach`).
 
+use crate::step::StepId;
 use std::io::Write;
 
 use crate::clock::Clock;
@@ -48,12 +49,14 @@ pub(crate) fn run(
         && now < gate
     {
         println!(
-            "Pre-copy: the switch was less than 24 h ago; `final-copy` waits until {} and the copy must run again then.",
+            "Pre-copy: the switch was less than 24 h ago; `{}` waits until {} and the copy must run again then.",
+            StepId::FinalCopy,
             crate::runbook::eval::local(plan, gate)
         );
     } else if session.history.switch_at().is_none() {
         println!(
-            "Pre-copy: MX has not switched yet; `final-copy` runs again 24 h after the switch."
+            "Pre-copy: MX has not switched yet; `{}` runs again 24 h after the switch.",
+            StepId::FinalCopy
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

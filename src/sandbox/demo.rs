@@ -342,7 +342,7 @@ mod interactive {
 
     /// The summary of this run so far, from its journal, the sandbox's counts and the servers.
     pub fn summary(plan: &Plan, world: &World, tally: &SharedTally) -> Option<Report> {
-        let journal = Journal::open(Journal::path_for_plan(&plan.path)).ok()?;
+        let journal = Journal::for_plan(plan).ok()?;
         let entries = journal.replay().ok()?.entries;
         let runbook = crate::runbook::Runbook::for_plan(plan);
         let (report, old) = {

@@ -2,6 +2,7 @@
 //! during a migration, performed in one place for the interactive console's keys (1–0, `c`)
 //! and the autopilot, so both make exactly the same change.
 
+use crate::step::StepId;
 use hickory_proto::rr::{RData, RecordType};
 
 use super::dns_zone::ZoneError;
@@ -50,16 +51,16 @@ pub enum Action {
 
 impl Action {
     /// The action that makes the change of runbook step `step`, if one does.
-    pub fn for_step(step: &str) -> Option<Action> {
+    pub fn for_step(step: &StepId) -> Option<Action> {
         Some(match step {
-            "lower-ttl" => Action::LowerTtl,
-            "spf-add-new" => Action::SpfAddNew,
-            "new-server-ready" => Action::CreateMailboxes,
-            "pop3-fetch" => Action::StartPop3Fetch,
-            "add-new-mx" => Action::AddNewMx,
-            "remove-old-mx" => Action::DeleteOldMx,
-            "dkim-spf-final" => Action::DkimSpfFinal,
-            "restore-ttl" => Action::RestoreTtl,
+            StepId::LowerTtl => Action::LowerTtl,
+            StepId::SpfAddNew => Action::SpfAddNew,
+            StepId::NewServerReady => Action::CreateMailboxes,
+            StepId::Pop3Fetch => Action::StartPop3Fetch,
+            StepId::AddNewMx => Action::AddNewMx,
+            StepId::RemoveOldMx => Action::DeleteOldMx,
+            StepId::DkimSpfFinal => Action::DkimSpfFinal,
+            StepId::RestoreTtl => Action::RestoreTtl,
             _ => return None,
         })
     }

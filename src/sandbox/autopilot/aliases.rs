@@ -43,7 +43,7 @@ impl Autopilot {
         if self.report.caught(NEW_MX_ACCEPTS).is_none() {
             self.report.blocked.push(Caught {
                 at: now,
-                step: step.clone(),
+                step: Some(step.clone()),
                 check: check.id.clone(),
                 status: check.status,
                 evidence: check.evidence.clone(),
