@@ -4,7 +4,7 @@
 use crate::step::StepId;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::keymap::{Action, Scope, lookup};
+use super::keymap::{KeyAction, Scope, lookup};
 use super::update::quit;
 use super::{App, Ask, AskKind, Command, Popup};
 use crate::sanitize::sanitize;
@@ -68,7 +68,7 @@ pub(super) fn ask_quit(app: &mut App) -> Vec<Command> {
 pub(super) fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
     let yes =
-        lookup(Scope::Popup, &key) == Some(Action::Yes) || (ctrl_c && ask.kind == AskKind::Quit);
+        lookup(Scope::Popup, &key) == Some(KeyAction::Yes) || (ctrl_c && ask.kind == AskKind::Quit);
     if yes {
         app.popup = None;
         app.notice = ask.notice;
@@ -77,7 +77,7 @@ pub(super) fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
         }
         return ask.then;
     }
-    if lookup(Scope::Popup, &key) == Some(Action::No) {
+    if lookup(Scope::Popup, &key) == Some(KeyAction::No) {
         app.popup = None;
         app.notice = Some(match ask.kind {
             AskKind::Quit => "Not quitting.".into(),

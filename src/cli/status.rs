@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::plan::Plan;
 use crate::runbook::Evaluation;
 use crate::sanitize::sanitize;
-use crate::session::{Failure, Observations, Session};
+use crate::session::{CommandFailure, Observations, Session};
 use crate::units::countdown;
 
 /// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
@@ -73,7 +73,7 @@ pub(crate) fn run(
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
     let (fresh, failed) = match probe_smtp && !offline {
@@ -90,18 +90,18 @@ pub(crate) fn run(
     let estimate =
         crate::mail::sync::CopyEstimate::new(plan, observed.mail.as_deref(), &session.history);
     let text = if json {
-        let mut value = serde_json::to_value(&eval).map_err(Failure::Json)?;
+        let mut value = serde_json::to_value(&eval).map_err(CommandFailure::Json)?;
         value["dns"] = match &observed.dns {
-            Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
+            Some(snapshot) => serde_json::to_value(snapshot).map_err(CommandFailure::Json)?,
             None => serde_json::Value::Null,
         };
         value["mailboxes"] = mailboxes_json(&session, &observed, &new_mx, &estimate);
         value["smtp"] = new_mx.hosts_json(plan, now);
-        value["dns_host_card"] =
-            serde_json::to_value(host_card(&eval, plan, &observed)).map_err(Failure::Json)?;
+        value["dns_host_card"] = serde_json::to_value(host_card(&eval, plan, &observed))
+            .map_err(CommandFailure::Json)?;
         // Every mailbox, `concurrency` at once; the rate it assumes, and whether measured.
         value["copy_estimate_s"] = serde_json::json!(estimate.copy_estimate_s);
-        value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(Failure::Json)?;
+        value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(CommandFailure::Json)?;
         format!("{}\n", to_json(&value)?)
     } else {
         let mut text = status_text(&session, &eval);

@@ -5,7 +5,7 @@
 use crate::step::StepId;
 use jiff::{SignedDuration, Timestamp};
 
-use super::super::operator::{self, Action};
+use super::super::operator::{self, OperatorAction};
 use super::{Autopilot, AutopilotError, Caught};
 use crate::runbook::{Evaluation, StepState};
 
@@ -165,7 +165,7 @@ impl Autopilot {
                     self.event(
                         "MISTAKE: the operator deletes the old MX before adding the new one",
                     );
-                    operator::perform(&self.world, Action::DeleteOldMx).await?;
+                    operator::perform(&self.world, OperatorAction::DeleteOldMx).await?;
                     return Ok(Hook::Hold);
                 }
                 if self.mistake_done && !applied(&StepId::AddNewMx) {
@@ -188,7 +188,8 @@ impl Autopilot {
                             self.event(format!(
                                 "the operator follows the fix of alarm {id}: {fix}"
                             ));
-                            let done = operator::perform(&self.world, Action::RestoreOldMx).await?;
+                            let done = operator::perform(&self.world, OperatorAction::RestoreOldMx)
+                                .await?;
                             self.event(done.text);
                             return Ok(Hook::Acted);
                         }

@@ -26,7 +26,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::mailflow::{Pop3Fetch, Sender};
-use super::operator::{self, Action, OperatorError};
+use super::operator::{self, OperatorAction, OperatorError};
 use super::world::World;
 use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
@@ -35,7 +35,7 @@ use crate::journal::Entry;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
-use crate::session::{Failure, Observations, Session};
+use crate::session::{CommandFailure, Observations, Session};
 
 pub(crate) use missing::missing;
 use mistakes::Hook;
@@ -97,8 +97,8 @@ pub enum AutopilotError {
     Store { what: String, detail: String },
 }
 
-impl From<Failure> for AutopilotError {
-    fn from(f: Failure) -> AutopilotError {
+impl From<CommandFailure> for AutopilotError {
+    fn from(f: CommandFailure) -> AutopilotError {
         AutopilotError::Journal(f.to_string())
     }
 }
@@ -627,7 +627,7 @@ impl Autopilot {
 
     /// Makes the change of a step the operator does and cutover verifies, then marks it applied.
     async fn apply(&mut self, def: &StepDef) -> Result<(), AutopilotError> {
-        let what = match (&def.id, Action::for_step(&def.id)) {
+        let what = match (&def.id, OperatorAction::for_step(&def.id)) {
             (StepId::FinalCopy, _) => {
                 self.copy("final copy").await?;
                 "final copy run".to_string()
