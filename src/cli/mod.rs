@@ -3,7 +3,7 @@
 //! (`dns`), and the full-screen cockpit and rehearsal (`cockpit`). This file parses the
 //! command line and sends each command to its file.
 //!
-//! A command ends with `Ok` or with a [`Failure`], whose `exit_code()` is the
+//! A command ends with `Ok` or with a [`CommandFailure`], whose `exit_code()` is the
 //! process's: 0 success; 1 refused (a check fails, or another cockpit drives); 2 an
 //! invalid plan or wrong usage; for `sync`, 1 incomplete, 3 a login failed, 4 a server
 //! unreachable.
@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::{Clock, SystemClock};
 use crate::plan::Plan;
-use crate::session::Failure;
+use crate::session::CommandFailure;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -226,8 +226,8 @@ pub(crate) enum Format {
 }
 
 /// Runs one command. `Ok` carries the exit code of a command that finished (0, or the
-/// cockpit's or the rehearsal's); every other outcome is a [`Failure`] with its own code.
-pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+/// cockpit's or the rehearsal's); every other outcome is a [`CommandFailure`] with its own code.
+pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
     let clock = SystemClock;
     let path = cli.plan.as_path();
     match cli.command {
@@ -330,8 +330,8 @@ pub fn status_json(
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<serde_json::Value, Failure> {
-    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?).map_err(Failure::Json)
+) -> Result<serde_json::Value, CommandFailure> {
+    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?).map_err(CommandFailure::Json)
 }
 
 /// What `cutover status --json-schema` prints: the JSON Schema of `status --json`.
@@ -340,16 +340,16 @@ pub fn status_schema() -> serde_json::Value {
 }
 
 /// Loads the plan, printing its warnings on stderr.
-fn load_plan(path: &Path) -> Result<Plan, Failure> {
-    let loaded = crate::plan::load(path).map_err(Failure::InvalidPlan)?;
+fn load_plan(path: &Path) -> Result<Plan, CommandFailure> {
+    let loaded = crate::plan::load(path).map_err(CommandFailure::InvalidPlan)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
     Ok(loaded.plan)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
-    serde_json::to_string_pretty(v).map_err(Failure::Json)
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, CommandFailure> {
+    serde_json::to_string_pretty(v).map_err(CommandFailure::Json)
 }
 
 /// The terminal's width for the DNS matrix: `$COLUMNS`, else the terminal's, else 100.

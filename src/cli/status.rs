@@ -1,5 +1,6 @@
 //! `cutover status`: every step's state and what to do next, as text or JSON.
 
+use crate::step::StepId;
 use std::io::Write;
 
 use jiff::Timestamp;
@@ -14,7 +15,7 @@ use crate::mail::probe::SideProbe;
 use crate::plan::Plan;
 use crate::runbook::Evaluation;
 use crate::sanitize::sanitize;
-use crate::session::{Failure, Observations, Session};
+use crate::session::{CommandFailure, Observations, Session};
 use crate::units::countdown;
 
 /// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
@@ -100,7 +101,7 @@ fn observe_round(
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<Round, Failure> {
+) -> Result<Round, CommandFailure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
     let (fresh, failed) = match probe_smtp && !offline {
@@ -161,7 +162,7 @@ pub(super) fn report(
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<StatusReport, Failure> {
+) -> Result<StatusReport, CommandFailure> {
     Ok(report_of(observe_round(plan, offline, probe_smtp, clock)?))
 }
 
@@ -172,7 +173,7 @@ pub(crate) fn run(
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<(), CommandFailure> {
     let round = observe_round(plan, offline, probe_smtp, clock)?;
     let text = if json {
         format!("{}\n", to_json(&report_of(round))?)
@@ -388,7 +389,10 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             }
         }
         if !next.also_ready.is_empty() {
-            s.push_str(&format!("  Also ready: {}\n", next.also_ready.join(", ")));
+            s.push_str(&format!(
+                "  Also ready: {}\n",
+                StepId::join(&next.also_ready, ", ")
+            ));
         }
     } else {
         s.push_str("\nEvery step is done.\n");

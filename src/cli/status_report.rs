@@ -24,7 +24,7 @@ use crate::smtp::model::{AddressAnswer, HostReport};
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// A step's id as journals, the runbook and the command line spell it (e.g. `lower-ttl`).
-pub(crate) type StepName = String;
+pub(crate) type StepName = crate::step::StepId;
 
 /// What `cutover status --json` prints: every step's state and what to do next, with
 /// the DNS round, the mailboxes and the new MX's SMTP answers it was decided from.
