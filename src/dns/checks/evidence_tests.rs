@@ -211,6 +211,32 @@ fn resolvers_ttl_low_says_until_when_each_cache_holds() {
     assert_eq!(c.until, Some(t("2026-12-08T11:00:00Z")));
 }
 
+/// A resolver that gave no answer does not hide the end of the wait: `until` is the latest
+/// expiry among the resolvers that answered, and the silent one is named.
+#[test]
+fn a_silent_resolver_is_named_and_the_others_say_until_when() {
+    let mut snap = zone(&[OLD], 300, 86_340);
+    let mut silent = snap.servers[1].clone();
+    silent.address = "127.0.0.1:5302".parse().unwrap();
+    silent.answers = vec![Answer {
+        status: AnswerStatus::Timeout,
+        ttl: 0,
+        records: vec![],
+        ..answer(Rtype::MX, 0, &[OLD])
+    }];
+    snap.servers.push(silent);
+    let c = check("resolvers-ttl-low", &snap, &lowered_facts(), None);
+    assert_says(
+        &c,
+        Status::Fail,
+        &[
+            "23 h 59 min to go",
+            "Not judged: resolver 127.0.0.1:5302 gave no usable answer (no answer in time)",
+        ],
+    );
+    assert_eq!(c.until, Some(t("2026-12-09T09:59:00Z")));
+}
+
 #[test]
 fn ttl_restored_names_the_served_and_the_planned_ttl() {
     let facts = lowered_facts();

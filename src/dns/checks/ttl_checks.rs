@@ -181,8 +181,10 @@ impl Ctx<'_> {
         old_ttl_expired(self.plan, self.facts, now)
     }
 
-    /// Each resolver's remaining cache TTL clears by itself: a failing verdict carries
-    /// the latest time a watched resolver may still hold the old MX.
+    /// Each resolver's remaining cache TTL clears by itself: a failing verdict carries the
+    /// latest time a watched resolver that answered may still hold the old MX. A resolver that
+    /// gave no answer is named, but does not hide the end of the wait: one timing out now and
+    /// then is normal, and it is judged again at the next round.
     pub(super) fn resolvers_ttl_low(&self) -> Verdict {
         let limit = self.plan.dns.migration_ttl;
         let (status, evidence, _) = every(
@@ -203,22 +205,37 @@ impl Ctx<'_> {
                 human_seconds(limit)
             ),
         );
-        // Only a cached TTL that is too high clears by itself; a resolver that gave no answer does not.
-        let all_timed = self.resolvers.iter().all(|s| {
-            self.answer(s, &self.apex, Rtype::MX)
-                .is_some_and(|a| a.status == AnswerStatus::Ok)
-        });
-        let until = (status == Status::Fail && all_timed)
-            .then(|| {
-                self.resolvers
-                    .iter()
-                    .filter_map(|s| self.answer(s, &self.apex, Rtype::MX))
-                    .filter(|a| a.ttl > limit)
-                    .map(cache_expiry)
-                    .max()
+        if status != Status::Fail {
+            return (status, evidence, None);
+        }
+        // Only a cached TTL that is too high clears by itself.
+        let until = self
+            .resolvers
+            .iter()
+            .filter_map(|s| self.answer(s, &self.apex, Rtype::MX))
+            .filter(|a| a.status == AnswerStatus::Ok && a.ttl > limit)
+            .map(cache_expiry)
+            .max();
+        let silent: Vec<String> = self
+            .resolvers
+            .iter()
+            .filter_map(|s| {
+                let answer = self.answer(s, &self.apex, Rtype::MX);
+                let answered = answer.is_some_and(|a| a.status == AnswerStatus::Ok);
+                (!answered).then(|| no_usable_answer(&format!("resolver {}", self.who(s)), answer))
             })
-            .flatten();
-        (status, evidence, until)
+            .collect();
+        if silent.is_empty() {
+            return (status, evidence, until);
+        }
+        (
+            status,
+            format!(
+                "{evidence} Not judged: {}; the wait shown is the longest among the resolvers that answered.",
+                silent.join("; ")
+            ),
+            until,
+        )
     }
 
     pub(super) fn ttl_restored(&self, rtype: Rtype, wanted: u32) -> Verdict {
