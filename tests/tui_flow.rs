@@ -97,7 +97,7 @@ fn dns_round(app: &mut App, round: DnsSnapshot) {
 
 /// A round showing step lower-ttl done at the DNS host: every check of it holds.
 /// The TTL change marked made (`a`) and then seen served: every check of lower-ttl is
-/// measured (`ttl-honoured` is judged only after `a`).
+/// measured (`ttl-honoured` holds once the lowered TTL is served, marked or not).
 fn lowered_ttl_measured(app: &mut App) {
     select_step(app, "lower-ttl");
     let commands = key(app, KeyCode::Char('a'));

@@ -151,10 +151,18 @@ fn other_ttls_untouched_compares_with_the_baseline() {
 }
 
 #[test]
-fn ttl_honoured_is_unknown_until_applied_then_judged_from_the_servers() {
+fn ttl_honoured_holds_when_served_low_and_judges_a_high_ttl_once_applied() {
     let facts = lowered_facts();
+    // Served at the migration TTL: it holds, applied or not (a plan started after the lowering).
     let c = check("ttl-honoured", &zone(&[OLD], 300, 300), &facts, None);
-    assert_says(&c, Status::Unknown, &["Not marked as applied yet"]);
+    assert_says(&c, Status::Pass, &["at most 5 min"]);
+    // A higher TTL before the change is marked made: unknown, never judged against the host.
+    let c = check("ttl-honoured", &zone(&[OLD], 86_400, 300), &facts, None);
+    assert_says(
+        &c,
+        Status::Unknown,
+        &["Not marked as applied yet", "TTL 24 h"],
+    );
     let applied = Some(t("2026-12-08T09:00:00Z"));
     let c = check("ttl-honoured", &zone(&[OLD], 300, 300), &facts, applied);
     assert_says(&c, Status::Pass, &["at most 5 min", "2026-12-08 09:00 UTC"]);

@@ -107,15 +107,11 @@ impl Ctx<'_> {
         }
     }
 
+    /// R3: the DNS host serves the TTL set. Served at or below the migration TTL by every
+    /// authoritative server, it holds whether or not the change was marked made (a plan
+    /// started after the lowering has nothing to mark); a higher TTL is judged only once
+    /// the change is marked made, with a grace for the host to publish it.
     pub(super) fn ttl_honoured(&self, applied_at: Option<Timestamp>, now: Timestamp) -> Verdict {
-        let Some(applied) = applied_at else {
-            // Nothing to judge before the change is made: not measured, never green.
-            return (
-                Status::Unknown,
-                "Not marked as applied yet: `cutover applied lower-ttl` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.".into(),
-                None,
-            );
-        };
         let limit = self.plan.dns.migration_ttl;
         let mut still_high = Vec::new();
         let mut measured = !self.auth.is_empty();
@@ -134,20 +130,42 @@ impl Ctx<'_> {
                 }
             }
         }
-        let since = now.duration_since(applied);
-        let grace_end = applied.checked_add(TTL_GRACE).unwrap_or(applied);
         if still_high.is_empty() && measured {
-            (
-                Status::Pass,
-                format!(
-                    "Every authoritative server serves MX and TXT at {} with a TTL of at most {} since the change was marked made at {}.",
-                    self.plan.domain,
-                    human_seconds(limit),
+            let served = format!(
+                "Every authoritative server serves MX and TXT at {} with a TTL of at most {}",
+                self.plan.domain,
+                human_seconds(limit)
+            );
+            let evidence = match applied_at {
+                Some(applied) => format!(
+                    "{served} since the change was marked made at {}.",
                     applied.strftime("%Y-%m-%d %H:%M UTC")
                 ),
+                None => format!("{served}."),
+            };
+            return (Status::Pass, evidence, None);
+        }
+        if still_high.is_empty() {
+            return (
+                Status::Unknown,
+                "Not every authoritative server answered for MX and TXT.".into(),
                 None,
-            )
-        } else if !still_high.is_empty() && since >= TTL_GRACE {
+            );
+        }
+        let Some(applied) = applied_at else {
+            // A higher TTL before the change is made says nothing about the DNS host yet.
+            return (
+                Status::Unknown,
+                format!(
+                    "Not marked as applied yet ({}): `cutover applied lower-ttl` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.",
+                    still_high.join(", ")
+                ),
+                None,
+            );
+        };
+        let since = now.duration_since(applied);
+        let grace_end = applied.checked_add(TTL_GRACE).unwrap_or(applied);
+        if since >= TTL_GRACE {
             (
                 Status::Fail,
                 format!(
@@ -157,7 +175,7 @@ impl Ctx<'_> {
                 ),
                 None,
             )
-        } else if !still_high.is_empty() {
+        } else {
             (
                 Status::Unknown,
                 format!(
@@ -167,12 +185,6 @@ impl Ctx<'_> {
                     grace_end.strftime("%H:%M UTC")
                 ),
                 Some(grace_end),
-            )
-        } else {
-            (
-                Status::Unknown,
-                "Not every authoritative server answered for MX and TXT.".into(),
-                None,
             )
         }
     }
