@@ -5,7 +5,9 @@
 //!
 //! Old mail servers often serve a self-signed certificate made with `openssl req -x509`,
 //! which marks it `CA:TRUE`; rustls refuses such a certificate as a server's even when it is
-//! the only trust anchor. A pin ([`Trust::Pinned`]) accepts exactly that certificate.
+//! the only trust anchor. A pin ([`Trust::Pinned`]) accepts exactly that certificate, and so
+//! does a `ca_file` holding it: the operator named that very certificate, as mbsync and
+//! imapsync users do.
 
 use std::fmt;
 use std::path::Path;
@@ -104,6 +106,7 @@ impl fmt::Debug for Fingerprint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
     /// Signed by a CA the system trusts, or by one in this PEM file; valid for the host name.
+    /// A certificate the file holds itself is trusted as if pinned.
     Roots {
         extra_ca: Option<std::path::PathBuf>,
     },
@@ -190,26 +193,48 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
 
 /// The system's roots plus every certificate of `extra_ca` (PEM).
 pub(crate) fn root_store(extra_ca: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    let extra = match extra_ca {
+        Some(path) => ca_file_certificates(path)?,
+        None => Vec::new(),
+    };
+    roots_with(extra_ca, extra)
+}
+
+/// The system's roots plus `extra`, the certificates read from the CA file at `extra_ca`.
+fn roots_with(
+    extra_ca: Option<&Path>,
+    extra: Vec<CertificateDer<'static>>,
+) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     // One unreadable system certificate should not stop the others.
     let (_added, _ignored) = roots.add_parsable_certificates(native_roots().iter().cloned());
-    if let Some(path) = extra_ca {
-        let ca_error = |detail: String| TlsError::CaFile {
-            path: sanitize(&path.display().to_string()),
-            detail: sanitize(&detail),
-        };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_error(e.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| ca_error(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(ca_error("holds no certificate".to_string()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
-        }
+    for cert in extra {
+        roots.add(cert).map_err(|e| TlsError::CaFile {
+            path: sanitize(
+                &extra_ca
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            detail: sanitize(&e.to_string()),
+        })?;
     }
     Ok(roots)
+}
+
+/// Every certificate of the PEM file at `path`; at least one.
+fn ca_file_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let ca_error = |detail: String| TlsError::CaFile {
+        path: sanitize(&path.display().to_string()),
+        detail: sanitize(&detail),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ca_error(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| ca_error(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(ca_error("holds no certificate".to_string()));
+    }
+    Ok(certs)
 }
 
 /// A client configuration trusting the system's roots and, when given, the certificates of
@@ -288,17 +313,25 @@ fn build_watched(trust: &Trust) -> Result<(Arc<ClientConfig>, ServedCertificate)
     let provider = provider();
     let check = match trust {
         Trust::Roots { extra_ca } => {
-            let roots = Arc::new(root_store(extra_ca.as_deref())?);
-            match WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build() {
-                Ok(webpki) => Check::Roots(Some(webpki)),
+            let extra = match extra_ca {
+                Some(path) => ca_file_certificates(path)?,
+                None => Vec::new(),
+            };
+            let named = extra.iter().map(|der| Fingerprint::of(der)).collect();
+            let roots = Arc::new(roots_with(extra_ca.as_deref(), extra)?);
+            let webpki = match WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+            {
+                Ok(webpki) => Some(webpki),
                 // No root at all (a bare container, no CA file): every certificate is unknown.
-                Err(VerifierBuilderError::NoRootAnchors) => Check::Roots(None),
+                Err(VerifierBuilderError::NoRootAnchors) => None,
                 Err(e) => {
                     return Err(TlsError::Config {
                         detail: e.to_string(),
                     });
                 }
-            }
+            };
+            Check::Roots { webpki, named }
         }
         Trust::Pinned(pin) => Check::Pinned(*pin),
         Trust::Anything => Check::Anything,
@@ -355,7 +388,7 @@ pub fn describe_failure(
 fn certificate_problem(e: &CertificateError) -> String {
     match e {
         CertificateError::UnknownIssuer => {
-            "the certificate is not signed by a CA this machine trusts (nor by `ca_file`)".into()
+            "the certificate is not signed by a CA this machine trusts (nor by `ca_file`), nor is it a certificate `ca_file` holds".into()
         }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             "the certificate has expired".into()
@@ -371,7 +404,7 @@ fn certificate_problem(e: &CertificateError) -> String {
         }
         // webpki's own error, shown by its variant name.
         CertificateError::Other(other) if other.0.to_string() == "CaUsedAsEndEntity" => {
-            "the server's certificate is itself a CA certificate (as `openssl req -x509` makes them), which rustls refuses as a server's certificate even when `ca_file` names it".into()
+            "the server's certificate is itself a CA certificate (as `openssl req -x509` makes them), which rustls refuses as a server's certificate unless `ca_file` holds exactly this certificate or it is pinned".into()
         }
         _ => format!("invalid certificate: {}", sanitize(&e.to_string())),
     }
@@ -391,8 +424,13 @@ impl std::error::Error for PinMismatch {}
 
 #[derive(Debug)]
 enum Check {
-    /// webpki against roots; `None` when there is no root to check against.
-    Roots(Option<Arc<WebPkiServerVerifier>>),
+    /// The certificates the CA file holds are trusted as if pinned (the operator named that
+    /// very certificate); any other is checked by webpki against the roots (`None` when
+    /// there is no root to check against).
+    Roots {
+        webpki: Option<Arc<WebPkiServerVerifier>>,
+        named: Vec<Fingerprint>,
+    },
     Pinned(Fingerprint),
     Anything,
 }
@@ -417,14 +455,20 @@ impl ServerCertVerifier for Watched {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verdict = match &self.check {
-            Check::Roots(Some(webpki)) => webpki.verify_server_cert(
+            Check::Roots { named, .. } if named.contains(&Fingerprint::of(end_entity)) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Check::Roots {
+                webpki: Some(webpki),
+                ..
+            } => webpki.verify_server_cert(
                 end_entity,
                 intermediates,
                 server_name,
                 ocsp_response,
                 now,
             ),
-            Check::Roots(None) => Err(rustls::Error::InvalidCertificate(
+            Check::Roots { webpki: None, .. } => Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),
             Check::Pinned(pin) if Fingerprint::of(end_entity) == *pin => {
@@ -639,9 +683,30 @@ W62SXAcCIF3MHmWYIfIw35nqFATHp5Sd8BxieBh+ffXsCYxagIYv
         );
     }
 
+    /// The operator named this very certificate in `ca_file`: trusted as a pin would be,
+    /// whatever its CA flags or names; a certificate the file does not hold goes to webpki.
+    #[test]
+    fn a_certificate_the_ca_file_holds_is_trusted_as_if_pinned() {
+        let named = verifier(Check::Roots {
+            webpki: None,
+            named: vec![Fingerprint::of(&cert())],
+        });
+        assert!(verify(&named).is_ok());
+        assert!(named.served.summary().is_none());
+        let other = verifier(Check::Roots {
+            webpki: None,
+            named: vec![Fingerprint([7; 32])],
+        });
+        assert!(verify(&other).is_err());
+        assert!(other.served.summary().is_some());
+    }
+
     #[test]
     fn an_unknown_issuer_is_explained_with_the_pin_to_write() {
-        let none = verifier(Check::Roots(None));
+        let none = verifier(Check::Roots {
+            webpki: None,
+            named: Vec::new(),
+        });
         let e = verify(&none).expect_err("no roots");
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
         let served = none.served.summary().expect("kept");

@@ -297,6 +297,85 @@ fn a_detached_copy_runs_in_its_own_session_and_reports_through_the_journal() {
     assert!(log.contains("verified complete"), "{log}");
 }
 
+/// The mailbox table's row for `address`, from the journal alone (no probe): what the
+/// cockpit shows before its next probe round.
+fn table_row(plan: &Path, address: &str) -> cutover::app::model::MailboxRow {
+    let loaded = cutover::plan::load::load(plan).expect("plan");
+    let journal = cutover::journal::Journal::open(plan.with_extension("journal")).expect("journal");
+    let history =
+        cutover::journal::History::from_entries(&journal.replay().expect("replay").entries);
+    cutover::app::mail_view::mailbox_rows(&loaded.plan, &[], &history)
+        .into_iter()
+        .find(|r| r.address == address)
+        .expect("a row per mailbox")
+}
+
+/// New mail reaching an old INBOX after the final copy verified it: `mail.copy-verified`
+/// fails naming the mailbox, the table says `stale` (one definition), and a copy that takes
+/// the new mail passes again.
+#[test]
+fn new_mail_after_the_verified_copy_fails_copy_verified_until_copied_again() {
+    use cutover::app::model::SyncedAs;
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_users(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]);
+    }
+    old.seed(ALICE, "INBOX", &[msg(1, ALICE), msg(2, ALICE)]);
+    old.seed(BOB, "INBOX", &[msg(3, BOB)]);
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
+        None,
+    );
+    // The MX moved to the new server 25 h ago: the copy that follows is the final one.
+    let journal =
+        cutover::journal::Journal::open(dir.path().join("cutover.journal")).expect("journal");
+    let switched = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(25);
+    journal
+        .append(&cutover::journal::Entry::Fact {
+            at: switched,
+            key: "mx-set".into(),
+            value: serde_json::json!({"from": "old+new", "to": "new"}),
+            evidence: "MX moved to the new server".into(),
+        })
+        .expect("append");
+
+    let out = cutover(&plan, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // This status probes and journals each old INBOX's UIDNEXT, unchanged since the copy.
+    let v = status(&plan);
+    let c = check(&v, "final-copy", "mail.copy-verified");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(table_row(&plan, ALICE).synced_as, SyncedAs::Current);
+
+    // Two messages reach Alice's old INBOX; the next status journals its UIDNEXT.
+    old.seed(ALICE, "INBOX", &[msg(4, ALICE), msg(5, ALICE)]);
+    let v = status(&plan);
+    let c = check(&v, "final-copy", "mail.copy-verified");
+    assert_eq!(c["status"], "fail", "{c}");
+    let evidence = c["evidence"].as_str().expect("evidence");
+    assert!(
+        evidence.contains(&format!("{ALICE} (2 messages since the copy verified at")),
+        "{evidence}"
+    );
+    assert!(!evidence.contains(BOB), "{evidence}");
+    assert_eq!(table_row(&plan, ALICE).synced_as, SyncedAs::Stale);
+    assert_eq!(table_row(&plan, BOB).synced_as, SyncedAs::Current);
+
+    // A copy that takes the new mail: the check holds again, the row is current.
+    let out = cutover(&plan, &["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = status(&plan);
+    let c = check(&v, "final-copy", "mail.copy-verified");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(table_row(&plan, ALICE).synced_as, SyncedAs::Current);
+}
+
 /// As a POP3 fetcher delivers a message to the new INBOX: a Received line on top.
 fn fetched(n: u32, to: &str) -> SeedMessage {
     SeedMessage::new(format!(

@@ -209,10 +209,11 @@ fn openssl_says(pem: &std::path::Path, what: &str) -> String {
 }
 
 /// Old servers serve `openssl req -x509` certificates (CA:TRUE), which rustls refuses even as
-/// their own trust anchor. The refusal names the served certificate so the operator can check
-/// it by another channel; pinned, the login works; a wrong pin is refused.
+/// their own trust anchor. Named in `ca_file` or pinned, the login works; refused (another
+/// certificate in `ca_file`, none, a wrong pin), the error names the served certificate so
+/// the operator can check it by another channel.
 #[tokio::test]
-async fn a_self_signed_certificate_is_named_when_refused_and_accepted_when_pinned() {
+async fn a_self_signed_certificate_is_accepted_from_ca_file_or_pinned_and_named_when_refused() {
     let Some(d) = Dovecot::start_self_signed("old") else {
         return;
     };
@@ -241,15 +242,35 @@ async fn a_self_signed_certificate_is_named_when_refused_and_accepted_when_pinne
             .await
         }
     };
-    // No pin, `ca_file` naming the certificate itself (what operators try first), then
-    // without it: refused, and the error says what was served.
+    // `ca_file` holding exactly the certificate served (what operators try first, and what
+    // mbsync and imapsync accept): trusted as if pinned, the login works.
     let mut endpoint = d.endpoint(Security::Implicit);
-    for ca_file in [Some(d.server_cert.clone()), None] {
-        endpoint.ca_file = ca_file;
+    endpoint.ca_file = Some(d.server_cert.clone());
+    let mut imap = try_with(endpoint.clone())
+        .await
+        .unwrap_or_else(|e| panic!("ca_file holding the served certificate: {e}\n{}", d.log()));
+    assert_eq!(imap.status("INBOX").await.expect("STATUS").messages, 0);
+    imap.logout().await;
+    // Another self-signed certificate in `ca_file`, or none: refused, and the error says
+    // what was served.
+    let other = tempfile::tempdir().expect("temp dir");
+    let other_cert = other.path().join("other.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=mail.old.example", "-keyout"])
+        .arg(other.path().join("other.key"))
+        .arg("-out")
+        .arg(&other_cert)
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "{made:?}");
+    for ca_file in [Some(other_cert), None] {
+        endpoint.ca_file = ca_file.clone();
         let err = try_with(endpoint.clone())
             .await
-            .expect_err("a self-signed certificate without a pin");
-        assert!(err.is_tls(), "{err}");
+            .expect_err("a self-signed certificate neither in ca_file nor pinned");
+        assert!(err.is_tls(), "{ca_file:?}: {err}");
         let text = err.to_string();
         assert!(
             text.contains(&format!(

@@ -98,7 +98,7 @@ fn dns_round(app: &mut App, round: DnsSnapshot) {
 
 /// A round showing step lower-ttl done at the DNS host: every check of it holds.
 /// The TTL change marked made (`a`) and then seen served: every check of lower-ttl is
-/// measured (`ttl-honoured` is judged only after `a`).
+/// measured (`ttl-honoured` holds once the lowered TTL is served, marked or not).
 fn lowered_ttl_measured(app: &mut App) {
     select_step(app, "lower-ttl");
     let commands = key(app, KeyCode::Char('a'));
@@ -831,4 +831,59 @@ fn the_timeline_cursor_moves_in_the_order_the_steps_are_shown() {
     assert_eq!(app.selected_step().unwrap().id, shown[0]);
     key(&mut app, KeyCode::End);
     assert_eq!(&app.selected_step().unwrap().id, shown.last().unwrap());
+}
+
+/// The whole cockpit at 80×24, as text.
+fn screen_80x24(app: &mut App) -> String {
+    let _ = update(app, Event::Resize(80, 24));
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).expect("terminal");
+    terminal
+        .draw(|f| cutover::ui::render(f, app))
+        .expect("draw");
+    format!("{}", terminal.backend())
+}
+
+/// The Next step pane lists the step's checks, one line each with its mark, and once every
+/// one holds (after `a` and the lowered TTL served) folds them into one line saying that
+/// Enter now confirms.
+#[test]
+fn the_next_step_pane_lists_its_checks_and_says_when_enter_confirms() {
+    let mut app = app();
+    app.focus = Pane::Next;
+    let screen = screen_80x24(&mut app);
+    assert!(screen.contains("Checks:"), "{screen}");
+    for id in ["mx-ttl-lowered", "txt-ttl-lowered", "ttl-honoured"] {
+        assert!(screen.contains(&format!("? {id}:")), "{id}:\n{screen}");
+    }
+    lowered_ttl_measured(&mut app);
+    assert_eq!(app.eval.next.as_ref().unwrap().step, "lower-ttl");
+    app.focus = Pane::Next;
+    let screen = screen_80x24(&mut app);
+    assert!(
+        screen.contains("✓ 4 of 4 checks hold — Enter confirms"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Checks:"), "{screen}");
+}
+
+/// In the rehearsal the DNS host is the console: the next step's "at your DNS host" names
+/// the key that makes the change; the real cockpit has no such key and says nothing of it.
+#[test]
+fn in_the_rehearsal_an_action_at_the_dns_host_names_its_console_key() {
+    let actions = |rehearsal: bool| {
+        let mut app = app();
+        app.rehearsal = rehearsal;
+        app.reevaluate();
+        let next = app.eval.next.as_ref().expect("next");
+        assert_eq!(next.step, "lower-ttl");
+        next.actions.join("\n")
+    };
+    let rehearsal = actions(true);
+    assert!(
+        rehearsal.contains("At your DNS host")
+            && rehearsal.contains("In this rehearsal, the DNS host is the console: press 1."),
+        "{rehearsal}"
+    );
+    assert!(!actions(false).contains("press 1"));
 }

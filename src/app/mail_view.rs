@@ -3,7 +3,8 @@
 //!
 //! A row's counts come from whichever is newer, the last probe or the last copy's report
 //! (the `mail-copy-result` fact); `synced` is the share that copy verified, `stale` once the
-//! old side moved since (a later probe or old INBOX UIDNEXT fact disagrees with it).
+//! old side moved since (a later probe disagrees with it, or a later old INBOX UIDNEXT fact
+//! exceeds it, as `mail.copy-verified` judges: `mail::steps::old_inbox_moved_since`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +13,9 @@ use jiff::Timestamp;
 use crate::app::model::{CopyProgress, CopyRate, FolderRow, LoginState, MailboxRow, SyncedAs};
 use crate::journal::{Entry, History};
 use crate::mail::probe::{LoginState as Probed, MailboxProbe, SideProbe};
-use crate::mail::steps::{OLD_INBOX_UIDNEXT, POP3_FETCH_SEEN};
+use crate::mail::steps::{
+    InboxAtCopy, OLD_INBOX_UIDNEXT, POP3_FETCH_SEEN, last_inbox_uidnext, old_inbox_moved_since,
+};
 use crate::mail::sync::{COPY_RESULT_FACT, CopiedFolder, CopyResult};
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
@@ -49,12 +52,8 @@ impl LastCopy {
         Some((old.saturating_sub(self.missing()) as f64 * 100.0 / old as f64) as f32)
     }
 
-    fn inbox_uidnext(&self) -> Option<u32> {
-        self.folders()
-            .iter()
-            .find(|f| f.old.eq_ignore_ascii_case("INBOX"))
-            .map(|f| f.old_uidnext)
-            .filter(|&u| u != 0)
+    fn inbox(&self) -> Option<InboxAtCopy> {
+        InboxAtCopy::of(self.at, &self.result)
     }
 
     /// Whether the old side a probe saw differs from what this copy verified.
@@ -99,14 +98,8 @@ impl Context {
                 ctx.copies.insert(m, LastCopy { at: f.at, result });
             }
         }
-        for f in history.facts.get(OLD_INBOX_UIDNEXT).into_iter().flatten() {
-            if let Some(m) = mailbox(&f.value).filter(|m| wanted(m))
-                && let Some(u) = f.value.get("uidnext").and_then(|u| u.as_u64())
-            {
-                ctx.uidnext
-                    .insert(m, (f.at, u32::try_from(u).unwrap_or(u32::MAX)));
-            }
-        }
+        ctx.uidnext = last_inbox_uidnext(history);
+        ctx.uidnext.retain(|m, _| wanted(m));
         for f in history.facts.get(POP3_FETCH_SEEN).into_iter().flatten() {
             if let Some(m) = mailbox(&f.value).filter(|m| wanted(m)) {
                 ctx.fetch_seen.insert(m);
@@ -205,9 +198,10 @@ fn row(
     r.synced_percent = copy.share();
     let newer_probe = probe.filter(|p| p.probed_at > copy.at && p.old.login == Probed::Ok);
     let probe_moved = newer_probe.is_some_and(|p| copy.old_side_moved(&p.old));
-    let uidnext_moved = ctx.uidnext.get(&key).is_some_and(|&(at, u)| {
-        at > copy.at && copy.inbox_uidnext().is_some_and(|verified| verified != u)
-    });
+    let uidnext_moved = copy
+        .inbox()
+        .and_then(|inbox| old_inbox_moved_since(inbox, ctx.uidnext.get(&key).copied()))
+        .is_some();
     r.synced_as = if probe_moved || uidnext_moved {
         SyncedAs::Stale
     } else {

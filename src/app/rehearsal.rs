@@ -12,6 +12,7 @@ use super::{App, Command, Rehearse};
 use crate::check::{Check, Status};
 use crate::plan::Plan;
 use crate::runbook::Evaluation;
+use crate::step::StepId;
 
 /// What the sandbox tells the cockpit about the rehearsal.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,5 +154,38 @@ pub(crate) fn console_fixes(plan: &Plan, eval: &mut Evaluation) {
     }
     if let Some(next) = &mut eval.next {
         next.blocked_by.iter_mut().for_each(&annotate);
+        name_dns_host_keys(next);
+    }
+}
+
+/// In the rehearsal, the DNS host is the console: an action that says "at your DNS host"
+/// names the key that makes that change, so a first-time user does not hunt for it.
+fn name_dns_host_keys(next: &mut crate::runbook::Next) {
+    // An alarm's fix that is done at the DNS host is setting the TTLs again (key of lower-ttl).
+    let console = match next.alarm.as_deref() {
+        Some(_) => Rehearse::LowerTtl,
+        None => match next.step {
+            StepId::LowerTtl => Rehearse::LowerTtl,
+            StepId::SpfAddNew => Rehearse::SpfAddNew,
+            StepId::AddNewMx => Rehearse::AddNewMx,
+            StepId::RemoveOldMx => Rehearse::DeleteOldMx,
+            StepId::DkimSpfFinal => Rehearse::DkimSpfFinal,
+            StepId::RestoreTtl => Rehearse::RestoreTtl,
+            _ => return,
+        },
+    };
+    let Some(key) = KEYMAP
+        .iter()
+        .find(|b| b.action == KeyAction::Rehearsal(console))
+        .map(|b| b.label)
+    else {
+        return;
+    };
+    for action in &mut next.actions {
+        if action.to_lowercase().contains("at your dns host") {
+            action.push_str(&format!(
+                " In this rehearsal, the DNS host is the console: press {key}."
+            ));
+        }
     }
 }

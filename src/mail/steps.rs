@@ -12,6 +12,7 @@ use crate::journal::Entry;
 use crate::journal::History;
 use crate::mail::checks;
 use crate::mail::probe::MailboxProbe;
+use crate::mail::sync::{COPY_RESULT_FACT, CopyResult};
 use crate::plan::Plan;
 
 /// The journal fact recording an old INBOX's UIDNEXT whenever it changes.
@@ -57,7 +58,7 @@ pub fn step_checks(
                 None => not_probed(id),
             },
             "mail.old-inbox-quiet" => old_inboxes_quiet(plan, probes, history, now),
-            _ => copy_verified(plan, probes, history),
+            _ => copy_verified(plan, history),
         })
         .collect()
 }
@@ -187,42 +188,85 @@ fn old_inboxes_quiet(
     )
 }
 
-/// The old INBOXes that received mail after their last verified copy: (address, how many
-/// messages by UIDNEXT, when the copy was verified), from the journal's UIDNEXT history and
-/// the latest probe.
-fn received_after_copy(
-    plan: &Plan,
-    probes: Option<&[MailboxProbe]>,
-    history: &History,
-) -> Vec<(String, u32, Timestamp)> {
-    let recorded = uidnext_history(history);
+/// What a copy read of an old INBOX: when its result was journaled, and the UIDNEXT it
+/// verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InboxAtCopy {
+    pub(crate) at: Timestamp,
+    pub(crate) uidnext: u32,
+}
+
+impl InboxAtCopy {
+    /// From a copy's result journaled at `at`; none when the copy did not read the old
+    /// INBOX's UIDNEXT (a result from before it was recorded).
+    pub(crate) fn of(at: Timestamp, result: &CopyResult) -> Option<InboxAtCopy> {
+        result
+            .folders
+            .iter()
+            .find(|f| f.old.eq_ignore_ascii_case("INBOX"))
+            .map(|f| f.old_uidnext)
+            .filter(|&uidnext| uidnext != 0)
+            .map(|uidnext| InboxAtCopy { at, uidnext })
+    }
+}
+
+/// "The old side moved since the copy": the last `old-inbox-uidnext` fact of the mailbox
+/// (`last_fact`: when journaled, the UIDNEXT) was journaled after the copy and exceeds the
+/// UIDNEXT the copy verified; that UIDNEXT. The one definition `mail.copy-verified` and the
+/// mailbox table's `stale` read.
+pub(crate) fn old_inbox_moved_since(
+    copy: InboxAtCopy,
+    last_fact: Option<(Timestamp, u32)>,
+) -> Option<u32> {
+    last_fact
+        .filter(|&(at, uidnext)| at > copy.at && uidnext > copy.uidnext)
+        .map(|(_, uidnext)| uidnext)
+}
+
+/// Each mailbox's last `old-inbox-uidnext` fact (lowercase address): when journaled, the UIDNEXT.
+pub(crate) fn last_inbox_uidnext(history: &History) -> HashMap<String, (Timestamp, u32)> {
+    let mut out = HashMap::new();
+    for fact in history.facts.get(OLD_INBOX_UIDNEXT).into_iter().flatten() {
+        let mailbox = fact.value.get("mailbox").and_then(|v| v.as_str());
+        let uidnext = fact.value.get("uidnext").and_then(|v| v.as_u64());
+        if let (Some(m), Some(u)) = (mailbox, uidnext) {
+            out.insert(
+                m.to_lowercase(),
+                (fact.at, u32::try_from(u).unwrap_or(u32::MAX)),
+            );
+        }
+    }
+    out
+}
+
+/// Each mailbox's last copy result (lowercase address): when journaled, and the result.
+fn last_copy_results(history: &History) -> HashMap<String, (Timestamp, CopyResult)> {
+    let mut out = HashMap::new();
+    for fact in history.facts.get(COPY_RESULT_FACT).into_iter().flatten() {
+        if let Ok(result) = serde_json::from_value::<CopyResult>(fact.value.clone()) {
+            out.insert(result.mailbox.to_lowercase(), (fact.at, result));
+        }
+    }
+    out
+}
+
+/// The old INBOXes that moved since their last verified copy: (address, how many messages by
+/// UIDNEXT, when the copy was verified).
+fn received_after_copy(plan: &Plan, history: &History) -> Vec<(String, u32, Timestamp)> {
+    let facts = last_inbox_uidnext(history);
+    let copies = last_copy_results(history);
     let mut out = Vec::new();
     for mailbox in &plan.mailboxes {
         let key = mailbox.address.to_lowercase();
-        let Some(copy) = history
-            .sync
-            .get(&mailbox.address)
-            .filter(|s| s.state == "verified")
+        let Some(copy) = copies
+            .get(&key)
+            .filter(|(_, result)| result.state == "verified")
+            .and_then(|(at, result)| InboxAtCopy::of(*at, result))
         else {
             continue;
         };
-        let seen = recorded.get(&key).cloned().unwrap_or_default();
-        // UIDNEXT as it stood when the copy was verified (the last value seen by then).
-        let Some(at_copy) = seen
-            .iter()
-            .filter(|(at, _)| *at <= copy.at)
-            .map(|(_, u)| *u)
-            .next_back()
-        else {
-            continue;
-        };
-        let latest = probes
-            .and_then(|ps| ps.iter().find(|p| p.address.to_lowercase() == key))
-            .and_then(|p| p.old.inbox_uidnext())
-            .or_else(|| seen.last().map(|(_, u)| *u))
-            .unwrap_or(at_copy);
-        if latest > at_copy {
-            out.push((mailbox.address.clone(), latest - at_copy, copy.at));
+        if let Some(uidnext) = old_inbox_moved_since(copy, facts.get(&key).copied()) {
+            out.push((mailbox.address.clone(), uidnext - copy.uidnext, copy.at));
         }
     }
     out
@@ -230,7 +274,7 @@ fn received_after_copy(
 
 /// R12/R14: every mailbox's last copy verified complete, after the 24 h gate, and no old
 /// INBOX received mail since.
-fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History) -> Check {
+fn copy_verified(plan: &Plan, history: &History) -> Check {
     let id = "mail.copy-verified";
     let gate = history
         .switch_at()
@@ -262,7 +306,7 @@ fn copy_verified(plan: &Plan, probes: Option<&[MailboxProbe]>, history: &History
         }
         return Check::new(id, Kind::Outcome, Status::Fail, parts.join("; "));
     }
-    let late = received_after_copy(plan, probes, history);
+    let late = received_after_copy(plan, history);
     if !late.is_empty() {
         let named: Vec<String> = late
             .iter()
@@ -561,8 +605,35 @@ mod tests {
         assert_eq!(c.until, Some(h(34)));
     }
 
-    /// `mail.copy-verified` fails when an old INBOX received mail after its last verified
-    /// copy, naming the mailbox and how many messages.
+    /// A verified copy of `mailbox`: its `sync` line and its result, which read the old
+    /// INBOX at `uidnext`.
+    fn copied(at: Timestamp, mailbox: &str, uidnext: u32) -> [Entry; 2] {
+        let result = CopyResult {
+            mailbox: mailbox.into(),
+            state: "verified".into(),
+            folders: vec![crate::mail::sync::CopiedFolder {
+                old: "INBOX".into(),
+                new: "INBOX".into(),
+                old_messages: u64::from(uidnext - 1),
+                old_uidnext: uidnext,
+                missing: 0,
+                verified: true,
+            }],
+        };
+        [
+            verified(at, mailbox),
+            Entry::Fact {
+                at,
+                key: COPY_RESULT_FACT.into(),
+                value: serde_json::to_value(result).expect("a copy result is JSON"),
+                evidence: String::new(),
+            },
+        ]
+    }
+
+    /// `mail.copy-verified` fails when an old-inbox-uidnext fact journaled after a mailbox's
+    /// verified copy exceeds the UIDNEXT that copy verified, naming the mailbox and how many
+    /// messages; a fact that merely repeats it, or one from before the copy, does not count.
     #[test]
     fn copy_verified_fails_when_mail_arrives_after_the_verified_copy() {
         let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
@@ -574,17 +645,17 @@ mod tests {
             evidence: String::new(),
         };
         let plan = plan_with(&["a@x", "b@x"]);
-        let mut entries = vec![
-            switch,
-            fact(h(0), "a@x", 10),
-            fact(h(0), "b@x", 20),
-            verified(h(25), "a@x"),
-            verified(h(25), "b@x"),
-        ];
-        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        // No fact before the copy at all (the prober was not running): the copy's own
+        // UIDNEXT is what later facts are compared with.
+        let mut entries = vec![switch, fact(h(0), "a@x", 10)];
+        entries.extend(copied(h(25), "a@x", 11));
+        entries.extend(copied(h(25), "b@x", 20));
+        entries.push(fact(h(26), "a@x", 11));
+        entries.push(fact(h(26), "b@x", 20));
+        let c = copy_verified(&plan, &History::from_entries(&entries));
         assert_eq!(c.status, Status::Pass, "{c:?}");
-        entries.push(fact(h(26), "b@x", 23));
-        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        entries.push(fact(h(27), "b@x", 23));
+        let c = copy_verified(&plan, &History::from_entries(&entries));
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(
             c.evidence
@@ -593,9 +664,9 @@ mod tests {
             c.evidence
         );
         assert!(!c.evidence.contains("a@x"), "{}", c.evidence);
-        // A new copy, verified after that mail, passes again.
-        entries.push(verified(h(27), "b@x"));
-        let c = copy_verified(&plan, None, &History::from_entries(&entries));
+        // A new copy that read the new mail passes again.
+        entries.extend(copied(h(28), "b@x", 23));
+        let c = copy_verified(&plan, &History::from_entries(&entries));
         assert_eq!(c.status, Status::Pass, "{c:?}");
     }
 

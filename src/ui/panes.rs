@@ -160,30 +160,7 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     for l in wrap(&format!("Why: {}", next.why), w, "  ") {
         lines.push(Line::from(l));
     }
-    if !next.blocked_by.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "Blocked by:",
-            Style::default().add_modifier(Modifier::BOLD),
-        )));
-        for c in &next.blocked_by {
-            let mut until = String::new();
-            if let Some(u) = c.until {
-                until = format!(
-                    " — clears {}",
-                    crate::units::countdown(u.duration_since(app.now))
-                );
-            }
-            let text = format!(
-                "{} {}: {}{until}",
-                c.status.mark(),
-                c.id,
-                sanitize(&c.evidence)
-            );
-            for l in wrap(&text, w, "    ") {
-                lines.push(Line::from(Span::styled(l, check_style(app, c.status))));
-            }
-        }
-    }
+    lines.extend(step_checks(app, next, w));
     lines.push(Line::from(Span::styled(
         "Do:",
         Style::default().add_modifier(Modifier::BOLD),
@@ -224,6 +201,55 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
         lines[0] = Line::from("…");
     }
     window(lines, h, None)
+}
+
+/// The next step's checks, one line each with its mark, so that after `a` the pane shows
+/// what holds; folded to one line when every check holds (and, for a step the operator
+/// confirms, that Enter would now do it).
+fn step_checks(app: &App, next: &crate::runbook::Next, w: usize) -> Vec<Line<'static>> {
+    let Some(step) = app.eval.steps.iter().find(|s| s.id == next.step) else {
+        return Vec::new();
+    };
+    let checks = &step.checks;
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    if checks.iter().all(|c| c.status.holds()) {
+        let confirms = if step.mode != crate::runbook::Mode::Automatic {
+            " — Enter confirms"
+        } else {
+            ""
+        };
+        let n = checks.len();
+        return vec![Line::from(Span::styled(
+            fit(&format!("✓ {n} of {n} checks hold{confirms}"), w),
+            check_style(app, Status::Pass).add_modifier(Modifier::BOLD),
+        ))];
+    }
+    let mut lines = vec![Line::from(Span::styled(
+        "Checks:",
+        Style::default().add_modifier(Modifier::BOLD),
+    ))];
+    for c in checks {
+        let until = match c.until {
+            Some(u) if !c.status.holds() => format!(
+                " — clears {}",
+                crate::units::countdown(u.duration_since(app.now))
+            ),
+            _ => String::new(),
+        };
+        let text = format!(
+            "  {} {}: {}{until}",
+            c.status.mark(),
+            c.id,
+            sanitize(&c.evidence)
+        );
+        lines.push(Line::from(Span::styled(
+            fit(&text, w),
+            check_style(app, c.status),
+        )));
+    }
+    lines
 }
 
 pub fn tone_style(app: &App, tone: Tone) -> Style {

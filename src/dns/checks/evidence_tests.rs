@@ -152,10 +152,18 @@ fn other_ttls_untouched_compares_with_the_baseline() {
 }
 
 #[test]
-fn ttl_honoured_is_unknown_until_applied_then_judged_from_the_servers() {
+fn ttl_honoured_holds_when_served_low_and_judges_a_high_ttl_once_applied() {
     let facts = lowered_facts();
+    // Served at the migration TTL: it holds, applied or not (a plan started after the lowering).
     let c = check("ttl-honoured", &zone(&[OLD], 300, 300), &facts, None);
-    assert_says(&c, Status::Unknown, &["Not marked as applied yet"]);
+    assert_says(&c, Status::Pass, &["at most 5 min"]);
+    // A higher TTL before the change is marked made: unknown, never judged against the host.
+    let c = check("ttl-honoured", &zone(&[OLD], 86_400, 300), &facts, None);
+    assert_says(
+        &c,
+        Status::Unknown,
+        &["Not marked as applied yet", "TTL 24 h"],
+    );
     let applied = Some(t("2026-12-08T09:00:00Z"));
     let c = check("ttl-honoured", &zone(&[OLD], 300, 300), &facts, applied);
     assert_says(&c, Status::Pass, &["at most 5 min", "2026-12-08 09:00 UTC"]);
@@ -210,6 +218,32 @@ fn resolvers_ttl_low_says_until_when_each_cache_holds() {
         &[RESOLVER, "1 h to go", "until 2026-12-08 11:00 UTC"],
     );
     assert_eq!(c.until, Some(t("2026-12-08T11:00:00Z")));
+}
+
+/// A resolver that gave no answer does not hide the end of the wait: `until` is the latest
+/// expiry among the resolvers that answered, and the silent one is named.
+#[test]
+fn a_silent_resolver_is_named_and_the_others_say_until_when() {
+    let mut snap = zone(&[OLD], 300, 86_340);
+    let mut silent = snap.servers[1].clone();
+    silent.address = "127.0.0.1:5302".parse().unwrap();
+    silent.answers = vec![Answer {
+        status: AnswerStatus::Timeout,
+        ttl: 0,
+        records: vec![],
+        ..answer(Rtype::MX, 0, &[OLD])
+    }];
+    snap.servers.push(silent);
+    let c = check("resolvers-ttl-low", &snap, &lowered_facts(), None);
+    assert_says(
+        &c,
+        Status::Fail,
+        &[
+            "23 h 59 min to go",
+            "Not judged: resolver 127.0.0.1:5302 gave no usable answer (no answer in time)",
+        ],
+    );
+    assert_eq!(c.until, Some(t("2026-12-09T09:59:00Z")));
 }
 
 #[test]

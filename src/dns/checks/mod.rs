@@ -210,12 +210,17 @@ impl Ctx<'_> {
 }
 
 fn unmeasured(server: &str, answer: Option<&Answer>) -> Judged {
+    Judged::Unmeasured(no_usable_answer(server, answer))
+}
+
+/// Why a server's answer says nothing: "… was not asked", "… gave no usable answer (…)".
+fn no_usable_answer(server: &str, answer: Option<&Answer>) -> String {
     match answer {
-        None => Judged::Unmeasured(format!("{server} was not asked")),
-        Some(a) => Judged::Unmeasured(format!(
+        None => format!("{server} was not asked"),
+        Some(a) => format!(
             "{server} gave no usable answer ({})",
             describe_failure(a.status)
-        )),
+        ),
     }
 }
 

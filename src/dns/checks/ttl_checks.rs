@@ -107,18 +107,11 @@ impl Ctx<'_> {
         }
     }
 
+    /// R3: the DNS host serves the TTL set. Served at or below the migration TTL by every
+    /// authoritative server, it holds whether or not the change was marked made (a plan
+    /// started after the lowering has nothing to mark); a higher TTL is judged only once
+    /// the change is marked made, with a grace for the host to publish it.
     pub(super) fn ttl_honoured(&self, applied_at: Option<Timestamp>, now: Timestamp) -> Verdict {
-        let Some(applied) = applied_at else {
-            // Nothing to judge before the change is made: not measured, never green.
-            return (
-                Status::Unknown,
-                format!(
-                    "Not marked as applied yet: `cutover applied {}` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.",
-                    StepId::LowerTtl
-                ),
-                None,
-            );
-        };
         let limit = self.plan.dns.migration_ttl;
         let mut still_high = Vec::new();
         let mut measured = !self.auth.is_empty();
@@ -137,20 +130,43 @@ impl Ctx<'_> {
                 }
             }
         }
-        let since = now.duration_since(applied);
-        let grace_end = applied.checked_add(TTL_GRACE).unwrap_or(applied);
         if still_high.is_empty() && measured {
-            (
-                Status::Pass,
-                format!(
-                    "Every authoritative server serves MX and TXT at {} with a TTL of at most {} since the change was marked made at {}.",
-                    self.plan.domain,
-                    human_seconds(limit),
+            let served = format!(
+                "Every authoritative server serves MX and TXT at {} with a TTL of at most {}",
+                self.plan.domain,
+                human_seconds(limit)
+            );
+            let evidence = match applied_at {
+                Some(applied) => format!(
+                    "{served} since the change was marked made at {}.",
                     applied.strftime("%Y-%m-%d %H:%M UTC")
                 ),
+                None => format!("{served}."),
+            };
+            return (Status::Pass, evidence, None);
+        }
+        if still_high.is_empty() {
+            return (
+                Status::Unknown,
+                "Not every authoritative server answered for MX and TXT.".into(),
                 None,
-            )
-        } else if !still_high.is_empty() && since >= TTL_GRACE {
+            );
+        }
+        let Some(applied) = applied_at else {
+            // A higher TTL before the change is made says nothing about the DNS host yet.
+            return (
+                Status::Unknown,
+                format!(
+                    "Not marked as applied yet ({}): `cutover applied {}` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.",
+                    still_high.join(", "),
+                    StepId::LowerTtl
+                ),
+                None,
+            );
+        };
+        let since = now.duration_since(applied);
+        let grace_end = applied.checked_add(TTL_GRACE).unwrap_or(applied);
+        if since >= TTL_GRACE {
             (
                 Status::Fail,
                 format!(
@@ -160,7 +176,7 @@ impl Ctx<'_> {
                 ),
                 None,
             )
-        } else if !still_high.is_empty() {
+        } else {
             (
                 Status::Unknown,
                 format!(
@@ -171,12 +187,6 @@ impl Ctx<'_> {
                 ),
                 Some(grace_end),
             )
-        } else {
-            (
-                Status::Unknown,
-                "Not every authoritative server answered for MX and TXT.".into(),
-                None,
-            )
         }
     }
 
@@ -184,8 +194,10 @@ impl Ctx<'_> {
         old_ttl_expired(self.plan, self.facts, now)
     }
 
-    /// Each resolver's remaining cache TTL clears by itself: a failing verdict carries
-    /// the latest time a watched resolver may still hold the old MX.
+    /// Each resolver's remaining cache TTL clears by itself: a failing verdict carries the
+    /// latest time a watched resolver that answered may still hold the old MX. A resolver that
+    /// gave no answer is named, but does not hide the end of the wait: one timing out now and
+    /// then is normal, and it is judged again at the next round.
     pub(super) fn resolvers_ttl_low(&self) -> Verdict {
         let limit = self.plan.dns.migration_ttl;
         let (status, evidence, _) = every(
@@ -206,22 +218,37 @@ impl Ctx<'_> {
                 human_seconds(limit)
             ),
         );
-        // Only a cached TTL that is too high clears by itself; a resolver that gave no answer does not.
-        let all_timed = self.resolvers.iter().all(|s| {
-            self.answer(s, &self.apex, Rtype::MX)
-                .is_some_and(|a| a.status == AnswerStatus::Ok)
-        });
-        let until = (status == Status::Fail && all_timed)
-            .then(|| {
-                self.resolvers
-                    .iter()
-                    .filter_map(|s| self.answer(s, &self.apex, Rtype::MX))
-                    .filter(|a| a.ttl > limit)
-                    .map(cache_expiry)
-                    .max()
+        if status != Status::Fail {
+            return (status, evidence, None);
+        }
+        // Only a cached TTL that is too high clears by itself.
+        let until = self
+            .resolvers
+            .iter()
+            .filter_map(|s| self.answer(s, &self.apex, Rtype::MX))
+            .filter(|a| a.status == AnswerStatus::Ok && a.ttl > limit)
+            .map(cache_expiry)
+            .max();
+        let silent: Vec<String> = self
+            .resolvers
+            .iter()
+            .filter_map(|s| {
+                let answer = self.answer(s, &self.apex, Rtype::MX);
+                let answered = answer.is_some_and(|a| a.status == AnswerStatus::Ok);
+                (!answered).then(|| no_usable_answer(&format!("resolver {}", self.who(s)), answer))
             })
-            .flatten();
-        (status, evidence, until)
+            .collect();
+        if silent.is_empty() {
+            return (status, evidence, until);
+        }
+        (
+            status,
+            format!(
+                "{evidence} Not judged: {}; the wait shown is the longest among the resolvers that answered.",
+                silent.join("; ")
+            ),
+            until,
+        )
     }
 
     pub(super) fn ttl_restored(&self, rtype: Rtype, wanted: u32) -> Verdict {
