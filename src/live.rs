@@ -201,13 +201,18 @@ async fn relay_probes(
     let mut changed = false;
     let mut period = clock.wait(Duration::ZERO);
     let mut batch = tokio::time::interval(PROBE_BATCH);
+    // When the round whose results are arriving was asked for: its facts carry it, so the
+    // journal pane folds one round into one line however many batches it arrives in.
+    let mut round = clock.now();
     loop {
         tokio::select! {
             _ = &mut period => {
                 period = clock.wait(every);
+                round = clock.now();
                 if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
             }
             Some(()) = refresh.recv() => {
+                round = clock.now();
                 if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
             }
             probe = results.recv() => {
@@ -220,7 +225,7 @@ async fn relay_probes(
             _ = batch.tick(), if changed => {
                 changed = false;
                 let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
-                facts.record(&probes, clock.now());
+                facts.record(&probes, clock.now(), round);
                 if events.send(Event::MailProbes(probes)).await.is_err() { break; }
             }
         }
@@ -372,7 +377,8 @@ impl MailFacts {
         }
     }
 
-    fn record(&mut self, probes: &[MailboxProbe], now: jiff::Timestamp) {
+    /// Journals what changed; `round`: when the probe round was asked for.
+    fn record(&mut self, probes: &[MailboxProbe], now: jiff::Timestamp, round: jiff::Timestamp) {
         match self.follower.poll() {
             Ok(entries) => {
                 if self.follower.restarted() {
@@ -384,6 +390,11 @@ impl MailFacts {
         }
         let Some(journal) = &self.journal else { return };
         let mut facts = crate::mail::steps::mail_facts(&self.history, probes, now);
+        for fact in &mut facts {
+            if let crate::journal::Entry::Fact { value, .. } = fact {
+                value[crate::mail::steps::ROUND] = serde_json::json!(round.to_string());
+            }
+        }
         facts.extend(pop3_fetch_facts(&self.history, probes, now));
         for fact in facts {
             match journal.append(&fact) {

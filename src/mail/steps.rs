@@ -17,6 +17,10 @@ use crate::plan::Plan;
 /// The journal fact recording an old INBOX's UIDNEXT whenever it changes.
 pub const OLD_INBOX_UIDNEXT: &str = "old-inbox-uidnext";
 
+/// The key of an old INBOX UIDNEXT fact's value naming when its probe round was asked for
+/// (the cockpit's prober writes it; one round's facts may be journaled in several batches).
+pub const ROUND: &str = "round";
+
 /// How long the old INBOXes must stay quiet (R10, R14).
 const QUIET_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
