@@ -200,13 +200,18 @@ async fn relay_probes(
     let mut changed = false;
     let mut period = clock.wait(Duration::ZERO);
     let mut batch = tokio::time::interval(PROBE_BATCH);
+    // When the round whose results are arriving was asked for: its facts carry it, so the
+    // journal pane folds one round into one line however many batches it arrives in.
+    let mut round = clock.now();
     loop {
         tokio::select! {
             _ = &mut period => {
                 period = clock.wait(every);
+                round = clock.now();
                 if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
             }
             Some(()) = refresh.recv() => {
+                round = clock.now();
                 if commands.send(ProbeCommand::ProbeAll).await.is_err() { break; }
             }
             probe = results.recv() => {
@@ -219,7 +224,7 @@ async fn relay_probes(
             _ = batch.tick(), if changed => {
                 changed = false;
                 let probes: Vec<MailboxProbe> = latest.iter().flatten().cloned().collect();
-                if let Some(Err(e)) = recorder.as_mut().map(|r| r.mailbox_probes(&probes, clock.now())) {
+                if let Some(Err(e)) = recorder.as_mut().map(|r| r.mailbox_probes(&probes, clock.now(), Some(round))) {
                     tracing::error!(error = %e, "cannot journal a mailbox fact");
                 }
                 if events.send(Event::MailProbes(probes)).await.is_err() { break; }

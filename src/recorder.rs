@@ -98,14 +98,24 @@ impl Recorder {
     }
 
     /// A mailbox probe round: each old INBOX's UIDNEXT when it moved, and a POP3 fetch into a
-    /// mailbox no copy has touched yet.
+    /// mailbox no copy has touched yet. `round`: when the round was asked for, when its
+    /// results arrive in several batches (the cockpit's prober), so the journal pane folds
+    /// them into one line.
     pub fn mailbox_probes(
         &mut self,
         probes: &[MailboxProbe],
         now: jiff::Timestamp,
+        round: Option<jiff::Timestamp>,
     ) -> Result<Vec<Entry>, JournalError> {
         self.catch_up();
         let mut entries = crate::mail::steps::mail_facts(&self.history, probes, now);
+        if let Some(round) = round {
+            for entry in &mut entries {
+                if let Entry::Fact { value, .. } = entry {
+                    value[crate::mail::steps::ROUND] = serde_json::json!(round.to_string());
+                }
+            }
+        }
         entries.extend(crate::mail::steps::pop3_fetch_facts(
             &self.history,
             probes,
@@ -188,10 +198,10 @@ mod tests {
         let (mut status, _) = Recorder::open(&plan).unwrap();
         let now = jiff::Timestamp::UNIX_EPOCH;
         let probes = [probe("alice@example.com")];
-        let first = cockpit.mailbox_probes(&probes, now).unwrap();
+        let first = cockpit.mailbox_probes(&probes, now, None).unwrap();
         assert_eq!(first.len(), 1, "{first:?}");
-        assert!(status.mailbox_probes(&probes, now).unwrap().is_empty());
-        assert!(cockpit.mailbox_probes(&probes, now).unwrap().is_empty());
+        assert!(status.mailbox_probes(&probes, now, None).unwrap().is_empty());
+        assert!(cockpit.mailbox_probes(&probes, now, None).unwrap().is_empty());
         // Both histories hold the fact once.
         for r in [&cockpit, &status] {
             let seen = r.history().facts.get(keys::POP3_FETCH_SEEN).map(Vec::len);

@@ -281,7 +281,7 @@ impl Session {
         });
         self.recorder.dns_round(&snapshot)?;
         if let Some(probes) = &probes {
-            self.recorder.mailbox_probes(probes, clock.now())?;
+            self.recorder.mailbox_probes(probes, clock.now(), None)?;
         }
         Ok(Observations {
             dns: Some(snapshot),

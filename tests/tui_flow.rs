@@ -887,3 +887,93 @@ fn in_the_rehearsal_an_action_at_the_dns_host_names_its_console_key() {
     );
     assert!(!actions(false).contains("press 1"));
 }
+
+/// An old INBOX UIDNEXT fact as the cockpit's prober journals it: at the batch's time,
+/// naming when its round was asked for.
+fn uidnext_fact(at: Timestamp, round: Timestamp, mailbox: &str, uidnext: u32) -> Entry {
+    Entry::Fact {
+        at,
+        key: cutover::mail::steps::OLD_INBOX_UIDNEXT.into(),
+        value: serde_json::json!({"mailbox": mailbox, "uidnext": uidnext, "round": round.to_string()}),
+        evidence: format!("{mailbox}: old INBOX UIDNEXT {uidnext}"),
+    }
+}
+
+/// One probe round's old INBOX facts, journaled in three batches that reach the loop
+/// separately (each at its own time), are one journal line; the next round is another.
+#[test]
+fn a_probe_round_arriving_in_batches_is_one_journal_line() {
+    let mut app = app();
+    let secs = |n: i64| now() + jiff::SignedDuration::from_secs(n);
+    let first = [("alice@example.com", 7), ("bob@example.com", 9)];
+    for (mailbox, uidnext) in first {
+        settle_entries(
+            &mut app,
+            vec![uidnext_fact(secs(0), secs(0), mailbox, uidnext)],
+        );
+    }
+    let round = secs(60);
+    settle_entries(
+        &mut app,
+        vec![uidnext_fact(secs(62), round, "bob@example.com", 10)],
+    );
+    settle_entries(
+        &mut app,
+        vec![uidnext_fact(secs(75), round, "alice@example.com", 8)],
+    );
+    update(&mut app, Event::Tick(secs(80)));
+    let lines: Vec<&cutover::app::journal_view::Fold> = app
+        .journal_view
+        .newest_first()
+        .map(|i| &i.fold)
+        .filter(|f| matches!(f, cutover::app::journal_view::Fold::Uidnext { .. }))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        matches!(
+            lines[0],
+            cutover::app::journal_view::Fold::Uidnext { mailboxes: 2, changed, .. }
+                if changed == &["bob@example.com".to_string(), "alice@example.com".to_string()]
+        ),
+        "{lines:#?}"
+    );
+}
+
+fn settle_entries(app: &mut App, entries: Vec<Entry>) {
+    update(
+        app,
+        Event::Journal {
+            entries,
+            restarted: false,
+        },
+    );
+}
+
+/// Pausing simulated time redraws the header at once with the paused time, so no pane
+/// shows a time later than the header's (a DNS round measured after the last tick).
+#[test]
+fn pausing_the_rehearsal_clock_shows_the_paused_time_in_the_header_at_once() {
+    use cutover::app::rehearsal::RehearsalUpdate;
+    let mut app = app();
+    app.rehearsal = true;
+    update(&mut app, Event::Tick(now()));
+    app.dirty = false;
+    // The last tick said 09:40; simulated time ran on to 09:44:30 before the pause.
+    let paused_at = now() + jiff::SignedDuration::from_secs(270);
+    update(
+        &mut app,
+        Event::Rehearsal(RehearsalUpdate::Clock {
+            speed: 432.0,
+            paused: true,
+            now: paused_at,
+        }),
+    );
+    assert!(app.dirty, "the pause is drawn at once");
+    assert_eq!(app.now, paused_at);
+    let screen = screen_80x24(&mut app);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("09:44") && header.contains("paused"),
+        "{header}"
+    );
+}

@@ -409,6 +409,7 @@ fn rehearsal_intro_app() -> App {
         Event::Rehearsal(RehearsalUpdate::Clock {
             speed: 432.0,
             paused: true,
+            now: at(0),
         }),
     );
     app
@@ -439,6 +440,7 @@ fn rehearsal_intro() {
         Event::Rehearsal(RehearsalUpdate::Clock {
             speed: 432.0,
             paused: false,
+            now: at(0),
         }),
     );
     let text = screen(&mut app, (80, 24));

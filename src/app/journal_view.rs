@@ -98,6 +98,9 @@ pub enum Fold {
         mailboxes: usize,
         /// Mailboxes whose UIDNEXT differs from the one seen before (first sightings are not changes).
         changed: Vec<String>,
+        /// When the probe round was asked for, when the facts say (the cockpit's prober
+        /// journals a round in batches, each at its own time).
+        round: Option<Timestamp>,
     },
     /// Facts of one key written at the same moment (one round).
     Facts {
@@ -200,10 +203,12 @@ impl JournalView {
                     .insert(mailbox, uidnext)
                     .is_some_and(|before| before != uidnext);
                 let name = entry_mailbox(entry).unwrap_or_default();
+                let round = uidnext_round(entry);
                 if let Some(Fold::Uidnext {
                     mailboxes,
                     changed: names,
-                }) = self.round(key, *at)
+                    ..
+                }) = self.round(key, *at, round)
                 {
                     *mailboxes += 1;
                     if changed {
@@ -217,6 +222,7 @@ impl JournalView {
                     fold: Fold::Uidnext {
                         mailboxes: 1,
                         changed: if changed { vec![name] } else { Vec::new() },
+                        round,
                     },
                 });
             }
@@ -227,7 +233,7 @@ impl JournalView {
                 self.add(JournalKind::Confirmation, entry.clone())
             }
             Entry::Fact { key, at, .. } => {
-                if let Some(fold) = self.round(key, *at) {
+                if let Some(fold) = self.round(key, *at, None) {
                     match fold {
                         Fold::One(Entry::Fact {
                             evidence: first, ..
@@ -277,20 +283,28 @@ impl JournalView {
         self.items.get_mut(i)
     }
 
-    /// A line of this round to fold a fact of `key` at `at` into: the same key, the same moment.
-    fn round(&mut self, key: &str, at: Timestamp) -> Option<&mut Fold> {
+    /// A line of this round to fold a fact of `key` at `at` into: the same key, and the same
+    /// moment or the same probe round (`round`, when the fact names it).
+    fn round(&mut self, key: &str, at: Timestamp, round: Option<Timestamp>) -> Option<&mut Fold> {
         let n = self.items.len();
         let i = (n.saturating_sub(ROUND_LOOKBACK)..n).rev().find(|&i| {
             let item = &self.items[i];
-            item.at == Some(at)
-                && match &item.fold {
-                    Fold::Uidnext { .. } => key == OLD_INBOX_UIDNEXT,
-                    Fold::Facts { key: k, .. } => k == key,
-                    Fold::One(Entry::Fact { key: k, .. }) => {
-                        k == key && item.kind == JournalKind::Fact
-                    }
-                    _ => false,
+            match &item.fold {
+                Fold::Uidnext { round: theirs, .. } => {
+                    key == OLD_INBOX_UIDNEXT
+                        && (item.at == Some(at) || (round.is_some() && *theirs == round))
                 }
+                _ => {
+                    item.at == Some(at)
+                        && match &item.fold {
+                            Fold::Facts { key: k, .. } => k == key,
+                            Fold::One(Entry::Fact { key: k, .. }) => {
+                                k == key && item.kind == JournalKind::Fact
+                            }
+                            _ => false,
+                        }
+                }
+            }
         })?;
         Some(&mut self.items[i].fold)
     }
@@ -391,6 +405,14 @@ fn entry_mailbox(entry: &Entry) -> Option<String> {
             .map(str::to_string),
         _ => None,
     }
+}
+
+/// When the probe round of an old INBOX UIDNEXT fact was asked for, when it says.
+fn uidnext_round(entry: &Entry) -> Option<Timestamp> {
+    let Entry::Fact { value, .. } = entry else {
+        return None;
+    };
+    value.get(crate::mail::steps::ROUND)?.as_str()?.parse().ok()
 }
 
 fn uidnext_fact(entry: &Entry) -> Option<(String, u64)> {

@@ -46,11 +46,13 @@ fn a_round_of_uidnext_facts_is_one_line_naming_who_changed() {
             &Fold::Uidnext {
                 mailboxes: 5,
                 changed: vec!["alice@x.test".into()],
+                round: None,
             },
             // The first round only saw each mailbox for the first time: nothing changed.
             &Fold::Uidnext {
                 mailboxes: 5,
                 changed: vec![],
+                round: None,
             },
         ]
     );

@@ -17,8 +17,14 @@ use crate::step::StepId;
 /// What the sandbox tells the cockpit about the rehearsal.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RehearsalUpdate {
-    /// The simulated clock: simulated seconds per real second, and whether it is paused.
-    Clock { speed: f64, paused: bool },
+    /// The simulated clock: simulated seconds per real second, whether it is paused, and its
+    /// time when it changed. The header shows that time at once: a pause would otherwise
+    /// leave it at the last tick's, minutes behind at a high speed, under panes measured since.
+    Clock {
+        speed: f64,
+        paused: bool,
+        now: jiff::Timestamp,
+    },
     /// The summary of this run, line by line (the autopilot report's content).
     Summary(Vec<String>),
 }
@@ -63,8 +69,11 @@ impl App {
 /// Applies what the sandbox reports.
 pub(crate) fn on_update(app: &mut App, update: RehearsalUpdate) -> Vec<Command> {
     match update {
-        RehearsalUpdate::Clock { speed, paused } => {
+        RehearsalUpdate::Clock { speed, paused, now } => {
             app.rehearsal_screens.clock = Some(RehearsalClock { speed, paused });
+            app.now = now;
+            app.reevaluate();
+            app.shown_clock = app.clock_key();
         }
         RehearsalUpdate::Summary(lines) => {
             app.rehearsal_screens.summary = Some(lines);

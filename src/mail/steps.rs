@@ -22,6 +22,10 @@ pub const OLD_INBOX_UIDNEXT: &str = "old-inbox-uidnext";
 /// touched yet (afterwards the copy's messages hide a fetch): `{"mailbox", "share"}`.
 pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
 
+/// The key of an old INBOX UIDNEXT fact's value naming when its probe round was asked for
+/// (the cockpit's prober writes it; one round's facts may be journaled in several batches).
+pub const ROUND: &str = "round";
+
 /// How long the old INBOXes must stay quiet (R10, R14).
 const QUIET_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 

@@ -363,6 +363,7 @@ mod interactive {
         Event::Rehearsal(RehearsalUpdate::Clock {
             speed: clock.speed(),
             paused: clock.is_paused(),
+            now: clock.now(),
         })
     }
 

@@ -148,7 +148,9 @@ pub fn journal_line(app: &App, item: &JournalItem) -> String {
             format!("{word} {}", sanitize(evidence))
         }
         Fold::One(e) => entry_text(e),
-        Fold::Uidnext { mailboxes, changed } => {
+        Fold::Uidnext {
+            mailboxes, changed, ..
+        } => {
             let mut s = format!(
                 "seen      old INBOX UIDNEXT of {}",
                 crate::units::count(*mailboxes as u64, "mailbox", "mailboxes")

@@ -274,7 +274,7 @@ impl Autopilot {
         };
         // The old INBOXes' UIDNEXT over time is a journal fact, as in the cockpit.
         let now = self.now();
-        if let Err(e) = self.session.recorder.mailbox_probes(&probes, now) {
+        if let Err(e) = self.session.recorder.mailbox_probes(&probes, now, None) {
             self.event(format!("cannot journal a mailbox fact: {e}"));
         }
         self.observed.mail = Some(probes);
