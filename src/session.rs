@@ -193,22 +193,7 @@ impl Session {
         let runbook = Runbook::for_plan(plan);
         let timeline = timeline::build(plan, &runbook);
         let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
-        let replay = journal.replay()?;
-        if let Some(torn) = &replay.torn {
-            eprintln!(
-                "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
-                torn.bytes.len(),
-                torn.saved_to.display()
-            );
-        }
-        for bad in &replay.bad_lines {
-            eprintln!(
-                "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
-                journal.path().display(),
-                bad.line,
-                sanitize(&bad.error)
-            );
-        }
+        let replay = read_journal(&journal)?;
         let history = History::from_entries(&replay.entries);
         Ok(Session {
             plan: plan.clone(),
@@ -363,6 +348,28 @@ impl Session {
             .map(|m| m.address.clone())
             .ok_or_else(|| Failure::UnknownMailbox(address.to_string()))
     }
+}
+
+/// Replays the journal, warning on stderr about a torn last line (set aside) or a line
+/// that is not a valid entry (skipped).
+pub(crate) fn read_journal(journal: &Journal) -> Result<crate::journal::Replay, Failure> {
+    let replay = journal.replay()?;
+    if let Some(torn) = &replay.torn {
+        eprintln!(
+            "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
+            torn.bytes.len(),
+            torn.saved_to.display()
+        );
+    }
+    for bad in &replay.bad_lines {
+        eprintln!(
+            "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
+            journal.path().display(),
+            bad.line,
+            sanitize(&bad.error)
+        );
+    }
+    Ok(replay)
 }
 
 /// What a one-shot command measured live; empty offline.
