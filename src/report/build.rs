@@ -149,7 +149,8 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
         mailboxes_copied: copied_rows.len(),
         mailboxes_total: mailboxes.len(),
         copied: mailboxes.iter().map(|m| m.copied).sum(),
-        verified: mailboxes.iter().filter_map(|m| m.verified).sum(),
+        verified: (!copied_rows.is_empty())
+            .then(|| mailboxes.iter().filter_map(|m| m.verified).sum()),
         missing: (!copied_rows.is_empty())
             .then(|| copied_rows.iter().filter_map(|m| m.skipped).sum()),
         missing_folders,

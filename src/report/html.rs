@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 
-use crate::report::model::{Report, duration_text, or_dash};
+use crate::report::model::{Report, duration_text, or_dash, skipped_text};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(crate) fn escape(text: &str) -> String {
@@ -411,11 +411,7 @@ fn write_mailboxes(r: &Report, out: &mut String) -> std::fmt::Result {
         "<div class=\"wide\">\n<table>\n<thead><tr><th>Address</th><th class=\"num\">Old messages</th><th class=\"num\">Copied</th><th class=\"num\">Verified</th><th>Skipped</th><th>Last arrival on the old server</th><th>POP3 fetch seen</th></tr></thead>\n<tbody>"
     )?;
     for m in &r.mailboxes {
-        let skipped = match (&m.skipped, &m.skipped_why) {
-            (Some(n), Some(why)) => format!("{n}: {why}"),
-            (Some(n), None) => n.to_string(),
-            (None, _) => "— (never copied)".to_string(),
-        };
+        let skipped = skipped_text(m);
         let bad = m.skipped.unwrap_or(0) > 0 || m.old_changed_after_copy;
         let arrival = match (m.last_old_arrival, m.old_changed_after_copy) {
             (Some(at), true) => format!("{} (after the last copy)", r.clock(at)),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::model::{Report, duration_text, or_dash};
+use crate::report::model::{Report, duration_text, or_dash, skipped_text};
 
 /// Escapes Markdown syntax: table pipes, link and image brackets (no `[`, no link), inline
 /// HTML and autolinks (`<`), code and emphasis; line breaks become spaces so a cell stays
@@ -196,11 +196,7 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
         )?;
         writeln!(out, "|---|---:|---:|---:|---|---|---|")?;
         for m in &r.mailboxes {
-            let skipped = match (&m.skipped, &m.skipped_why) {
-                (Some(n), Some(why)) => format!("{n}: {why}"),
-                (Some(n), None) => n.to_string(),
-                (None, _) => "— (never copied)".to_string(),
-            };
+            let skipped = skipped_text(m);
             let arrival = match (m.last_old_arrival, m.old_changed_after_copy) {
                 (Some(at), true) => format!("{} (after the last copy)", r.clock(at)),
                 (at, _) => r.when(at),

@@ -21,7 +21,7 @@ pub struct Report {
     /// The plan's time zone, in which the other formats write times.
     pub timezone: String,
     /// The time of the journal's last line: what the report knows is as of then.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub as_of: Option<Timestamp>,
     /// Whether every step of the runbook is done (or overridden).
     pub finished: bool,
@@ -43,15 +43,15 @@ pub struct Report {
 pub struct Summary {
     /// One sentence: finished, or in progress with the next step.
     pub standing: String,
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub planned_start: Option<Timestamp>,
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub planned_end: Option<Timestamp>,
     /// The journal's first line.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub actual_start: Option<Timestamp>,
     /// When the last step was done; null while in progress.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub actual_end: Option<Timestamp>,
     pub steps_done: usize,
     pub steps_total: usize,
@@ -64,8 +64,9 @@ pub struct Summary {
     pub mailboxes_total: usize,
     /// Messages every copy run put on the new server, summed.
     pub copied: u64,
-    /// Old messages found on the new server by each mailbox's last copy.
-    pub verified: u64,
+    /// Old messages found on the new server by each mailbox's last copy; null when no
+    /// copy's verification is journaled.
+    pub verified: Option<u64>,
     /// Old messages not on the new server at each mailbox's last copy; null when no copy ran.
     pub missing: Option<u64>,
     /// Where the missing messages are, per mailbox and folder.
@@ -90,17 +91,17 @@ pub struct StepRow {
     pub id: String,
     pub title: String,
     pub day: u8,
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub planned_start: Timestamp,
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub planned_end: Timestamp,
     /// pending, ready, waiting, blocked, applied, done or overridden, as of the report.
     pub state: String,
     /// When the operator said the change was made.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub applied_at: Option<Timestamp>,
     /// When it was confirmed, overridden or observed done.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub done_at: Option<Timestamp>,
     /// The `operator` of the confirming journal line (`cutover (observed)` for automatic steps).
     pub by: Option<String>,
@@ -126,7 +127,7 @@ pub struct CheckLine {
 /// A confirmation despite failing checks.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Override {
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub at: Timestamp,
     pub operator: String,
     pub step: String,
@@ -142,10 +143,10 @@ pub struct Override {
 pub struct AlarmSpan {
     /// mx-empty, mx-neither, spf-lost or ttl-ignored.
     pub id: String,
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub raised_at: Timestamp,
     /// Null while it is still raised.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub cleared_at: Option<Timestamp>,
     /// Raised to cleared, or to the report's `as_of` while still raised.
     pub duration_s: i64,
@@ -158,7 +159,7 @@ pub struct AlarmSpan {
 /// One journal line told in a sentence.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct JournalLine {
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub at: Timestamp,
     /// The line's kind (`confirm`, `fact`, `sync`, …).
     pub kind: String,
@@ -172,7 +173,7 @@ pub struct DnsStage {
     pub stage: String,
     pub title: String,
     /// When they were observed.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub at: Option<Timestamp>,
     /// The records as served, one per server (TTL and data when recorded).
     pub records: Vec<DnsRecord>,
@@ -197,7 +198,8 @@ pub struct DnsRecord {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MailboxRow {
     pub address: String,
-    /// Messages on the old server at the last copy; null when never copied.
+    /// Messages on the old server at the last copy; null when no copy's verification is
+    /// journaled (never copied, or a journal older than the `mail-copy-result` fact).
     pub old_messages: Option<u64>,
     /// Messages all copy runs put on the new server.
     pub copied: u64,
@@ -212,7 +214,7 @@ pub struct MailboxRow {
     /// verified, incomplete, failed, running, or null when never copied.
     pub copy_state: Option<String>,
     /// The newest message seen in the old INBOX.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub last_old_arrival: Option<Timestamp>,
     /// The old INBOX changed after the last copy.
     pub old_changed_after_copy: bool,
@@ -233,6 +235,16 @@ impl Report {
         self.as_of
             .map(|t| self.local(t))
             .unwrap_or_else(|| "before the first journal line".to_string())
+    }
+}
+
+/// A mailbox's `skipped` cell: the count and why, or why it is unknown.
+pub(crate) fn skipped_text(m: &MailboxRow) -> String {
+    match (&m.skipped, &m.skipped_why) {
+        (Some(n), Some(why)) => format!("{n}: {why}"),
+        (Some(n), None) => n.to_string(),
+        (None, _) if m.copied > 0 => "— (no copy's verification journaled)".to_string(),
+        (None, _) => "— (never copied)".to_string(),
     }
 }
 
@@ -283,8 +295,12 @@ impl Report {
             ),
             ("Where it stands".to_string(), s.standing.clone(), true),
         ];
+        let unverified = match s.copied {
+            0 => "no copy has run yet",
+            _ => "this journal holds no copy's verification",
+        };
         let copies = match s.mailboxes_copied {
-            0 => "no copy has run yet".to_string(),
+            0 => unverified.to_string(),
             n if n == s.mailboxes_total => format!("all {n} mailboxes, at their last copy"),
             n => format!("{n} of {} mailboxes, at their last copy", s.mailboxes_total),
         };
@@ -303,7 +319,10 @@ impl Report {
         ));
         rows.push((
             "Verified on the new server".to_string(),
-            s.verified.to_string(),
+            match s.verified {
+                Some(n) => n.to_string(),
+                None => format!("unknown: {unverified}"),
+            },
             false,
         ));
         rows.push((
@@ -318,14 +337,14 @@ impl Report {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                None => "unknown: no copy has run yet".to_string(),
+                None => format!("unknown: {unverified}"),
             },
             true,
         ));
         rows.push((
             "Old INBOXes changed after their last copy".to_string(),
             match s.changed_after_copy.len() {
-                0 if s.mailboxes_copied == 0 => "unknown: no copy has run yet".to_string(),
+                0 if s.mailboxes_copied == 0 => format!("unknown: {unverified}"),
                 0 => "none".to_string(),
                 _ => s.changed_after_copy.join(", "),
             },
