@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
+use serde::Deserialize;
 
 use crate::app::mail_view::POP3_FETCH_SEEN;
 use crate::check::Check;
@@ -274,7 +275,7 @@ impl Pass {
                     }
                 }
                 Entry::Fact { at, key, value, .. } if key == COPY_RESULT_FACT => {
-                    if let Ok(result) = serde_json::from_value::<CopyResult>(value.clone()) {
+                    if let Ok(result) = CopyResult::deserialize(value) {
                         pass.copies
                             .insert(result.mailbox.to_lowercase(), (*at, result));
                     }
@@ -439,6 +440,11 @@ fn step_row(
 }
 
 fn mailbox_rows(plan: &Plan, history: &History, pass: &Pass) -> Vec<MailboxRow> {
+    let progress: HashMap<String, &crate::journal::history::SyncRecord> = history
+        .sync
+        .iter()
+        .map(|(a, s)| (a.to_lowercase(), s))
+        .collect();
     plan.mailboxes
         .iter()
         .map(|m| {
@@ -490,15 +496,9 @@ fn mailbox_rows(plan: &Plan, history: &History, pass: &Pass) -> Vec<MailboxRow> 
                 skipped_why,
                 // The copy's verification says how it ended; a later progress line, that
                 // another copy runs.
-                copy_state: match (
-                    copy,
-                    history
-                        .sync
-                        .iter()
-                        .find(|(a, _)| a.eq_ignore_ascii_case(&m.address)),
-                ) {
-                    (Some((at, c)), Some((_, s))) if s.at <= *at => Some(sanitize(&c.state)),
-                    (_, Some((_, s))) => Some(sanitize(&s.state)),
+                copy_state: match (copy, progress.get(&key)) {
+                    (Some((at, c)), Some(s)) if s.at <= *at => Some(sanitize(&c.state)),
+                    (_, Some(s)) => Some(sanitize(&s.state)),
                     (Some((_, c)), None) => Some(sanitize(&c.state)),
                     (None, None) => None,
                 },
