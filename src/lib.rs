@@ -10,6 +10,7 @@
 //! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
 //! - [`tls`]: one TLS client configuration for every client: system roots, a CA file, a pinned certificate.
+//! - [`report`]: the migration report (HTML, Markdown, CSV, JSON) from the plan and the journal.
 //! - [`sandbox`]: the rehearsal's own DNS and IMAP servers and simulated clock.
 
 pub mod actions;
@@ -24,6 +25,7 @@ pub mod live;
 pub mod mail;
 pub mod plan;
 pub mod recorder;
+pub mod report;
 pub mod runbook;
 pub mod sandbox;
 pub mod sanitize;

@@ -12,7 +12,7 @@ use crate::check::Check;
 use crate::clock::Clock;
 use crate::detach::DetachError;
 use crate::dns::DnsSnapshot;
-use crate::journal::{Driver, DriverLock, Entry, History, JournalError};
+use crate::journal::{Driver, DriverLock, Entry, History, Journal, JournalError, Replay};
 use crate::mail::MailError;
 use crate::mail::credentials::CredentialError;
 use crate::plan::{Plan, PlanErrors, Severity};
@@ -195,22 +195,7 @@ impl Session {
         let runbook = Runbook::for_plan(plan);
         let timeline = timeline::build(plan, &runbook);
         let (recorder, replay) = Recorder::open(plan)?;
-        let journal = recorder.journal();
-        if let Some(torn) = &replay.torn {
-            eprintln!(
-                "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
-                torn.bytes.len(),
-                torn.saved_to.display()
-            );
-        }
-        for bad in &replay.bad_lines {
-            eprintln!(
-                "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
-                journal.path().display(),
-                bad.line,
-                sanitize(&bad.error)
-            );
-        }
+        warn_about_the_journal(recorder.journal(), &replay);
         Ok(Session {
             plan: plan.clone(),
             runbook,
@@ -356,6 +341,33 @@ impl Session {
             .find(|m| m.address.eq_ignore_ascii_case(address))
             .map(|m| m.address.clone())
             .ok_or_else(|| CommandFailure::UnknownMailbox(address.to_string()))
+    }
+}
+
+/// Replays the journal, warning on stderr about a torn last line (set aside) or a line
+/// that is not a valid entry (skipped).
+pub(crate) fn read_journal(journal: &Journal) -> Result<Replay, CommandFailure> {
+    let replay = journal.replay()?;
+    warn_about_the_journal(journal, &replay);
+    Ok(replay)
+}
+
+/// Tells the operator on stderr about a torn last line and every line skipped.
+fn warn_about_the_journal(journal: &Journal, replay: &Replay) {
+    if let Some(torn) = &replay.torn {
+        eprintln!(
+            "warning: the journal's last line was torn ({} bytes, a crash mid-write); it was set aside in {}",
+            torn.bytes.len(),
+            torn.saved_to.display()
+        );
+    }
+    for bad in &replay.bad_lines {
+        eprintln!(
+            "warning: {}:{}: this journal line is not a valid entry and was skipped: {}",
+            journal.path().display(),
+            bad.line,
+            sanitize(&bad.error)
+        );
     }
 }
 

@@ -23,6 +23,8 @@ const LAYERS: &[&[&str]] = &[
     &["runbook", "actions", "session", "recorder", "detach"],
     // The cockpit's state, events, pure update and view models.
     &["app"],
+    // The migration report, from the plan and the journal (reads the cockpit's mailbox facts).
+    &["report"],
     // Pure rendering.
     &["ui"],
     // The terminal.

@@ -1,6 +1,7 @@
 //! The commands, one file per group as cargo has them: the plan itself (`plan`), the
 //! evaluation (`status`), what the operator did (`steps`), the copy (`sync`), DNS
-//! (`dns`), and the full-screen cockpit and rehearsal (`cockpit`). This file parses the
+//! (`dns`), the migration report (`report`), and the full-screen cockpit and rehearsal
+//! (`cockpit`). This file parses the
 //! command line and sends each command to its file.
 //!
 //! A command ends with `Ok` or with a [`CommandFailure`], whose `exit_code()` is the
@@ -12,6 +13,7 @@ mod cockpit;
 mod dns;
 mod new_mx;
 mod plan;
+mod report;
 mod status;
 mod status_report;
 mod steps;
@@ -163,6 +165,29 @@ does not exist (nothing written); 2 usage."
         #[arg(long)]
         detach: bool,
     },
+    /// The migration report from the plan and the journal: summary, timeline, overrides,
+    /// alarms, DNS, mailboxes. Never contacts a server.
+    #[command(
+        long_about = "The migration report for the people who did not watch, from the plan and the \
+journal alone (no server is contacted), at any point of the migration: a summary, every step with \
+its planned and actual times, who confirmed it and its evidence as journaled, every override with \
+its reason, every alarm with the journal lines between raise and clear, the DNS records at each \
+stage, and one row per mailbox. Unfinished, it says \"in progress\" and as of which journal line.\n\n\
+--format html writes one self-contained page (no script, nothing fetched, printable on A4); md the \
+same sections as Markdown; csv the mailbox table only; json the whole report (its schema: \
+--json-schema). Exit codes: 0 written; 1 the journal could not be read; 2 invalid plan, usage, or \
+the file could not be written."
+    )]
+    Report {
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Md)]
+        format: crate::report::Format,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the JSON Schema of `--format json` (assets/report.schema.json) and exit.
+        #[arg(long, exclusive = true)]
+        json_schema: bool,
+    },
     /// The DNS matrix: every name and type at every authoritative server and resolver.
     Dns {
         /// Query again every `dns.poll` until interrupted.
@@ -307,6 +332,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             dry_run,
             detach: false,
         }) => sync::run(&load_plan(path)?, mailboxes, dry_run, &clock)?,
+        Some(Command::Report {
+            json_schema: true, ..
+        }) => report::schema(),
+        Some(Command::Report { format, out, .. }) => {
+            report::run(&load_plan(path)?, format, out.as_deref())?
+        }
         Some(Command::Dns { watch, json }) => dns::run(&load_plan(path)?, watch, json, &clock)?,
         Some(Command::Demo {
             speed,

@@ -1,0 +1,222 @@
+//! The report as Markdown: the same sections as the HTML form, every text escaped so that
+//! a `|` cannot split a table cell and no link, image or inline HTML can be formed.
+
+use std::fmt::Write;
+
+use crate::report::model::{Report, duration_text, or_dash, skipped_text};
+
+/// Escapes Markdown syntax: table pipes, link and image brackets (no `[`, no link), inline
+/// HTML and autolinks (`<`), code and emphasis; line breaks become spaces so a cell stays
+/// one cell. Parentheses and `#` stay: without a `[` or at a line's start they form nothing.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '|' | '[' | ']' | '<' | '>' | '*' | '_' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub(crate) fn render(r: &Report) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_all(r, &mut out);
+    out
+}
+
+fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
+    writeln!(out, "# Migration report: {}\n", escape(&r.domain))?;
+    writeln!(out, "{}\n", escape(&r.headline()))?;
+
+    writeln!(out, "## Summary\n")?;
+    writeln!(out, "| | |\n|---|---|")?;
+    for (label, value, stands_out) in r.summary_rows() {
+        match stands_out {
+            true => writeln!(out, "| **{}** | **{}** |", escape(&label), escape(&value))?,
+            false => writeln!(out, "| {} | {} |", escape(&label), escape(&value))?,
+        }
+    }
+
+    writeln!(out, "\n## Timeline\n")?;
+    writeln!(out, "| Step | Planned | Applied | Done | By | State |")?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    for s in &r.timeline {
+        let state = match (&s.how, s.ticked) {
+            (Some(how), _) => how.clone(),
+            (None, Some(n)) => format!("{} ({n} ticked)", s.state),
+            (None, None) => s.state.clone(),
+        };
+        writeln!(
+            out,
+            "| {} — {} | {} | {} | {} | {} | {} |",
+            escape(&s.id),
+            escape(&s.title),
+            escape(&r.clock(s.planned_start)),
+            escape(&r.when(s.applied_at)),
+            escape(&r.when(s.done_at)),
+            escape(&or_dash(s.by.as_deref())),
+            escape(&state)
+        )?;
+    }
+    let with_evidence: Vec<_> = r
+        .timeline
+        .iter()
+        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
+        .collect();
+    if !with_evidence.is_empty() {
+        writeln!(out, "\n### Evidence, as journaled\n")?;
+        for s in with_evidence {
+            writeln!(
+                out,
+                "- **{}** ({} {} by {})",
+                escape(&s.id),
+                escape(&or_dash(s.how.as_deref())),
+                escape(&r.when(s.done_at)),
+                escape(&or_dash(s.by.as_deref()))
+            )?;
+            for c in &s.evidence {
+                writeln!(
+                    out,
+                    "  - {} {}: {}",
+                    escape(&c.status),
+                    escape(&c.check),
+                    escape(&c.evidence)
+                )?;
+            }
+            if let Some(observed) = &s.observed {
+                writeln!(out, "  - {}", escape(observed))?;
+            }
+        }
+    }
+
+    if !r.overrides.is_empty() {
+        writeln!(out, "\n## Overrides\n")?;
+        for o in &r.overrides {
+            let mailbox = o
+                .mailbox
+                .as_deref()
+                .map(|m| format!(" for {}", escape(m)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "- {}: **{}**{mailbox} by {}, reason: “{}”",
+                escape(&r.clock(o.at)),
+                escape(&o.step),
+                escape(&o.operator),
+                escape(&o.reason)
+            )?;
+            for c in &o.overrode {
+                writeln!(
+                    out,
+                    "  - overrode {} {}: {}",
+                    escape(&c.status),
+                    escape(&c.check),
+                    escape(&c.evidence)
+                )?;
+            }
+        }
+    }
+
+    if !r.alarms.is_empty() {
+        writeln!(out, "\n## Alarms\n")?;
+        for a in &r.alarms {
+            let cleared = match a.cleared_at {
+                Some(at) => format!("cleared {}", r.clock(at)),
+                None => "still raised".to_string(),
+            };
+            writeln!(
+                out,
+                "### {}: raised {}, {cleared} ({})\n",
+                escape(&a.id),
+                escape(&r.clock(a.raised_at)),
+                escape(&duration_text(a.duration_s))
+            )?;
+            writeln!(out, "{}\n", escape(&a.evidence))?;
+            if a.entries.is_empty() {
+                writeln!(out, "No other journal line between raise and clear.")?;
+            } else {
+                writeln!(out, "| Time | Kind | What |\n|---|---|---|")?;
+                for e in &a.entries {
+                    writeln!(
+                        out,
+                        "| {} | {} | {} |",
+                        escape(&r.clock(e.at)),
+                        escape(&e.kind),
+                        escape(&e.text)
+                    )?;
+                }
+            }
+        }
+    }
+
+    if !r.dns.is_empty() {
+        writeln!(out, "\n## DNS\n")?;
+        for stage in &r.dns {
+            writeln!(
+                out,
+                "### {} ({})\n",
+                escape(&stage.title),
+                escape(&r.when(stage.at))
+            )?;
+            if !stage.records.is_empty() {
+                writeln!(
+                    out,
+                    "| Server | Name | Type | TTL | Data |\n|---|---|---|---|---|"
+                )?;
+                for rec in &stage.records {
+                    writeln!(
+                        out,
+                        "| {} | {} | {} | {} | {} |",
+                        escape(&rec.server),
+                        escape(&rec.name),
+                        escape(&rec.rtype),
+                        escape(&or_dash(rec.ttl)),
+                        escape(&or_dash(rec.data.as_deref()))
+                    )?;
+                }
+                writeln!(out)?;
+            }
+            if let Some(missing) = &stage.not_recorded {
+                writeln!(out, "Not recorded: {}\n", escape(missing))?;
+            }
+        }
+    }
+
+    if !r.mailboxes.is_empty() {
+        writeln!(out, "\n## Mailboxes\n")?;
+        writeln!(
+            out,
+            "| Address | Old messages | Copied | Verified | Skipped | Last arrival on the old server | POP3 fetch seen |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---|---|---|")?;
+        for m in &r.mailboxes {
+            let skipped = skipped_text(m);
+            let arrival = match (m.last_old_arrival, m.old_changed_after_copy) {
+                (Some(at), true) => format!("{} (after the last copy)", r.clock(at)),
+                (at, _) => r.when(at),
+            };
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                escape(&m.address),
+                or_dash(m.old_messages),
+                m.copied,
+                or_dash(m.verified),
+                escape(&skipped),
+                escape(&arrival),
+                if m.pop3_fetch_seen == Some(true) {
+                    "yes"
+                } else {
+                    "not seen"
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
