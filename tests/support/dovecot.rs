@@ -689,6 +689,7 @@ pub fn plan_for_endpoints(
             ..Credentials::default()
         }),
         sync: SyncPlan::default(),
+        archive: None,
         mailboxes: addresses
             .iter()
             .map(|a| Mailbox {
