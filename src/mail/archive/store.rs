@@ -252,6 +252,8 @@ struct State {
     index: ArchiveIndex,
     pending: File,
     written: Written,
+    /// What could not be archived in this run (the copy goes on; the command says so).
+    problems: Vec<String>,
 }
 
 /// Where one folder of one mailbox is written.
@@ -335,6 +337,7 @@ impl Archive {
                 index,
                 pending,
                 written: Written::default(),
+                problems: Vec::new(),
             }),
         })
     }
@@ -350,6 +353,17 @@ impl Archive {
     /// What this run added so far.
     pub fn written(&self) -> Written {
         self.state().written
+    }
+
+    /// Keeps an error met while archiving during a copy (which goes on without it).
+    pub fn note(&self, error: &ArchiveError) {
+        tracing::error!("archive: {error}");
+        self.state().problems.push(error.to_string());
+    }
+
+    /// The errors met while archiving in this run.
+    pub fn problems(&self) -> Vec<String> {
+        self.state().problems.clone()
     }
 
     /// The (UIDVALIDITY, UID) pairs archived for one folder.
@@ -611,6 +625,11 @@ impl FolderWriter<'_> {
             })?;
         }
         Ok(complete)
+    }
+
+    /// The archive this folder is written into.
+    pub fn archive(&self) -> &Archive {
+        self.archive
     }
 
     /// The server this folder is read from.
