@@ -429,3 +429,119 @@ fn archive_refuses_to_start_without_room_saying_how_much_is_needed() {
     );
     assert!(text(&out).contains("free"), "{}", text(&out));
 }
+
+/// Folder names Dovecot refuses to create, served by the rehearsal's IMAP server: each is
+/// archived inside the directory, as a plain name, and the archive verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_folder_names_are_stored_inside_the_archive() {
+    use cutover::clock::ManualClock;
+    use cutover::mail::archive::{Archive, verify_offline};
+    use cutover::mail::sync::{MemoryLog, SyncOptions, fill_archive, plan_archive};
+    use cutover::sandbox::imap::{ImapServer, Mailstore};
+    use std::sync::Arc;
+
+    let store = Mailstore::new();
+    store.create_user(ALICE, "pw").unwrap();
+    let clock = Arc::new(ManualClock::new("2026-03-02T09:00:00Z".parse().unwrap()));
+    let server = ImapServer::start(store, clock.clone()).await.unwrap();
+    let hostile = [
+        "../../escaped",
+        "a/..",
+        "evil\u{1b}[2J\u{7}bell",
+        "cur",
+        ".hidden",
+        "100%",
+    ];
+    {
+        let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.unwrap();
+        let mut session = client.login(ALICE, "pw").await.map_err(|(e, _)| e).unwrap();
+        for (i, name) in hostile.iter().enumerate() {
+            let wire = cutover::mail::utf7::encode(name);
+            session
+                .create(&wire)
+                .await
+                .unwrap_or_else(|e| panic!("CREATE {name:?}: {e}"));
+            let body = format!("Subject: {i}\r\n\r\nin {name:?}\r\n");
+            session
+                .append(&wire, None, None, body.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("APPEND {name:?}: {e}"));
+        }
+        session.logout().await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(&secrets, &[(ALICE, "pw", "pw")], None);
+    let endpoint = cutover::plan::ImapEndpoint {
+        url: format!("imap://{}", server.addr()),
+        host: server.addr().ip().to_string(),
+        port: server.addr().port(),
+        security: Security::None,
+        ca_file: None,
+        insecure_skip_verify: false,
+        pin_sha256: None,
+    };
+    let mut plan = dovecot::plan_for_endpoints(endpoint.clone(), endpoint, &[ALICE], &secrets);
+    // The archive sits one level down: anything climbing out would land beside it.
+    let root = dir.path().join("keep");
+    std::fs::create_dir(&root).unwrap();
+    let archive_dir = root.join("archive");
+    plan.archive = Some(cutover::plan::ArchivePlan {
+        dir: archive_dir.clone(),
+        required: true,
+    });
+    let creds = cutover::mail::CredentialSource::new(plan.credentials.as_ref()).unwrap();
+    let archive = Archive::open(&archive_dir).unwrap();
+    let opts = SyncOptions::default();
+    let planned = plan_archive(&plan, &creds, &opts, Some(&archive)).await;
+    assert!(planned[0].error.is_none(), "{:?}", planned[0].error);
+    let names: Vec<&str> = planned[0]
+        .folders
+        .iter()
+        .map(|f| f.folder.name.as_str())
+        .collect();
+    for name in hostile {
+        assert!(names.contains(&name), "{name:?} listed: {names:?}");
+    }
+    let log = MemoryLog::default();
+    let fills = fill_archive(
+        &plan, &creds, &*clock, &opts, &log, &archive, &planned, None,
+    )
+    .await;
+    assert!(fills[0].error.is_none(), "{:?}", fills[0].error);
+    assert_eq!(fills[0].messages, hostile.len() as u64);
+    archive.finish().unwrap();
+    assert!(archive.problems().is_empty(), "{:?}", archive.problems());
+    drop(archive);
+
+    // Nothing beside the archive; every file under it, with plain, printable names.
+    let beside: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().collect();
+    assert_eq!(beside.len(), 1, "{beside:?}");
+    let files = archive_files(&archive_dir);
+    assert_eq!(files.len(), hostile.len(), "{files:#?}");
+    for path in files.keys() {
+        let shown = path.to_string_lossy();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(
+            path.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "{shown:?}"
+        );
+        let canonical = archive_dir.join(path).canonicalize().unwrap();
+        assert!(canonical.starts_with(archive_dir.canonicalize().unwrap()));
+        // Every folder is a Maildir of its own, never another's cur/.
+        assert_eq!(path.iter().filter(|c| *c == "cur").count(), 1, "{shown:?}");
+    }
+    assert!(
+        files
+            .keys()
+            .any(|p| p.starts_with("alice@example.com/%2E./%2E./escaped/cur"))
+    );
+    let v = verify_offline(&archive_dir).unwrap();
+    assert!(v.ok(), "{:?}", v.problems);
+    let check = sha256sum_check(&archive_dir);
+    assert!(check.status.success(), "{}", text(&check));
+    server.shutdown().await;
+}
