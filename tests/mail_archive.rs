@@ -545,3 +545,76 @@ async fn hostile_folder_names_are_stored_inside_the_archive() {
     assert!(check.status.success(), "{}", text(&check));
     server.shutdown().await;
 }
+
+/// `cutover archive` spends the same daily volume as the copy (`bytes_per_day_per_mailbox`):
+/// what a copy already used today counts, and what does not fit waits for the next window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_stays_within_the_daily_volume_the_copy_shares() {
+    use cutover::clock::SystemClock;
+    use cutover::mail::archive::Archive;
+    use cutover::mail::sync::{MemoryLog, SyncLog, SyncOptions, fill_archive, plan_archive};
+
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    old.add_user(ALICE, "pw");
+    new.add_user(ALICE, "pw");
+    let big = |n: u32| {
+        SeedMessage::new(format!(
+            "Message-ID: <{n}@x>\r\nSubject: {n}\r\n\r\n{}\r\n",
+            "y".repeat(400_000)
+        ))
+    };
+    old.seed(ALICE, "INBOX", &[big(1), big(2), big(3)]);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    write_secrets(&secrets, &[(ALICE, "pw", "pw")], None);
+    let mut plan = dovecot::plan(&old, &new, &[ALICE], &secrets);
+    plan.sync.bytes_per_day_per_mailbox = Some(1_000_000);
+    let creds = cutover::mail::CredentialSource::new(plan.credentials.as_ref()).unwrap();
+    // A copy already moved 500 KB of this mailbox in the current window.
+    let log = MemoryLog::default();
+    log.record(&cutover::journal::Entry::Fact {
+        at: jiff::Timestamp::now(),
+        key: cutover::mail::sync::WINDOW_FACT.into(),
+        value: serde_json::json!({
+            "mailbox": ALICE,
+            "start": jiff::Timestamp::now().to_string(),
+            "bytes": 500_000,
+        }),
+        evidence: String::new(),
+    })
+    .unwrap();
+    let archive = Archive::open(&dir.path().join("archive")).unwrap();
+    let opts = SyncOptions::default();
+    let planned = plan_archive(&plan, &creds, &opts, Some(&archive)).await;
+    let fills = fill_archive(
+        &plan,
+        &creds,
+        &SystemClock,
+        &opts,
+        &log,
+        &archive,
+        &planned,
+        None,
+    )
+    .await;
+    assert!(fills[0].error.is_none(), "{:?}", fills[0].error);
+    // 500 KB used + one 400 KB message fits under 1 MB; the next waits.
+    assert_eq!(fills[0].messages, 1, "{:?}", fills[0]);
+    assert!(fills[0].paused_until.is_some(), "{:?}", fills[0]);
+    let used: Vec<u64> = log
+        .entries()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Fact { key, value, .. }
+                if key == cutover::mail::sync::WINDOW_FACT =>
+            {
+                value["bytes"].as_u64()
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(used.last().is_some_and(|&b| b > 900_000), "{used:?}");
+}

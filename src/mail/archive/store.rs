@@ -167,8 +167,15 @@ impl ArchiveIndex {
                     .folders
                     .entry(folder)
                     .or_default();
-                f.list.insert((message.uidvalidity, message.uid), message);
-                f.recount();
+                // Counted as it comes: a folder of 100,000 messages is never summed again.
+                let size = message.size;
+                match f.list.insert((message.uidvalidity, message.uid), message) {
+                    Some(before) => f.bytes = f.bytes.saturating_sub(before.size) + size,
+                    None => {
+                        f.messages += 1;
+                        f.bytes += size;
+                    }
+                }
             }
             Pending::Covered {
                 mailbox,
