@@ -4,7 +4,10 @@
 //! - the copy without the archive, and the same copy writing the archive (target: the
 //!   archive adds under 10 % to the copy's time);
 //! - `cutover archive` alone (scan, fetch, write, manifest) against mbsync (isync) pulling
-//!   the same mailbox into a Maildir (the ratio cutover/mbsync is printed).
+//!   the same mailbox into a Maildir (the ratio cutover/mbsync is printed). mbsync runs
+//!   with its defaults, so it fsyncs every message file; the archive syncs only
+//!   `archive.json` and the manifest (a file lost to a crash is found by `--verify` and
+//!   read again by the next `cutover archive`).
 //!
 //! `cargo bench --bench mail_archive` (env `CUTOVER_BENCH_MESSAGES`, default 10000;
 //! `CUTOVER_BENCH_ROUNDS`, default 3; the best round of each is compared, as the machine

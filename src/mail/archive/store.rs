@@ -126,6 +126,13 @@ enum Pending {
         uidvalidity: u32,
         uidnext: u32,
     },
+    /// A recorded file is gone (a crash before it reached the disk): read it again.
+    Forget {
+        mailbox: String,
+        folder: String,
+        uidvalidity: u32,
+        uid: u32,
+    },
 }
 
 impl ArchiveIndex {
@@ -190,6 +197,22 @@ impl ArchiveIndex {
                     && f.uidvalidity == uidvalidity
                 {
                     f.covered_uidnext = f.covered_uidnext.max(uidnext);
+                }
+            }
+            Pending::Forget {
+                mailbox,
+                folder,
+                uidvalidity,
+                uid,
+            } => {
+                if let Some(f) = self
+                    .mailboxes
+                    .get_mut(&mailbox)
+                    .and_then(|m| m.folders.get_mut(&folder))
+                    && f.list.remove(&(uidvalidity, uid)).is_some()
+                {
+                    f.covered_uidnext = 0;
+                    f.recount();
                 }
             }
         }
@@ -409,16 +432,33 @@ impl Archive {
             private_dir(&abs.join(sub))?;
         }
         let rel = folder_path.to_string_lossy().into_owned();
-        let known: HashSet<String> = {
+        let records: Vec<(u32, u32, String)> = {
             let state = self.state();
             state
                 .index
                 .mailboxes
                 .get(&mailbox)
                 .and_then(|m| m.folders.get(folder))
-                .map(|f| f.list.values().map(|r| r.file.clone()).collect())
+                .map(|f| {
+                    f.list
+                        .values()
+                        .map(|r| (r.uidvalidity, r.uid, r.file.clone()))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
+        // A record whose file is gone is forgotten, so this run reads the message again.
+        for (uidvalidity, uid, file) in &records {
+            if !self.root.join(file).exists() {
+                self.record(Pending::Forget {
+                    mailbox: mailbox.clone(),
+                    folder: folder.to_string(),
+                    uidvalidity: *uidvalidity,
+                    uid: *uid,
+                })?;
+            }
+        }
+        let known: HashSet<String> = records.into_iter().map(|(_, _, file)| file).collect();
         let cur = abs.join("cur");
         let entries = fs::read_dir(&cur).map_err(|e| ArchiveError::io(&cur, e))?;
         for entry in entries.flatten() {
@@ -742,6 +782,18 @@ mod tests {
             2
         );
         assert!(w.has(2));
+        drop(w);
+        // A recorded file that never reached the disk is read again by the next run.
+        let gone = archive.index().mailboxes["a@x"].folders["Sent"].list[&(1, 2)]
+            .file
+            .clone();
+        fs::remove_file(dir.path().join(&gone)).unwrap();
+        let w = archive
+            .begin_folder("a@x", "s", "Sent", Some("/"), status(1, 2, 3), 10)
+            .unwrap();
+        assert!(w.has(1));
+        assert!(!w.has(2));
+        assert!(w.write(2, b"two\r\n", vec![], None).unwrap());
         archive.finish().unwrap();
         assert_eq!(archive.index().mailboxes["a@x"].folders["Sent"].messages, 2);
     }
