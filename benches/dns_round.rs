@@ -89,6 +89,7 @@ fn main() {
             new: side("smtp.new.example.", "ip4:198.51.100.0/24"),
             credentials: None,
             sync: SyncPlan::default(),
+            archive: None,
             mailboxes: vec![],
             extra_steps: vec![],
         };

@@ -101,6 +101,20 @@ Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled)
     /// `sync`: a server could not be reached, or its TLS failed (exit 4).
     #[error("{0}")]
     Unreachable(MailError),
+    /// `archive`: the plan has no `[archive] dir` and no directory was given (exit 2).
+    #[error(
+        "the plan has no [archive]: add `[archive]` with `dir = \"cutover-archive\"` (or give `--verify DIR`)"
+    )]
+    NoArchive,
+    /// `archive`: the archive cannot be written or read, is busy, or does not fit (exit 1).
+    #[error(transparent)]
+    Archive(#[from] crate::mail::archive::ArchiveError),
+    /// `archive --verify` found files or folders that do not match (listed above) (exit 1).
+    #[error("the archive did not verify: {problems} problem(s), listed above")]
+    ArchiveUnverified { problems: usize },
+    /// `archive`: some mailboxes could not be archived completely (the table above says why) (exit 1).
+    #[error("{unfinished} of {total} mailbox(es) not archived completely; the lines above say why")]
+    ArchiveIncomplete { unfinished: usize, total: usize },
     /// Unexpected: the I/O runtime could not start (exit 1).
     #[error("cannot start the I/O runtime")]
     Runtime(#[source] io::Error),
@@ -126,11 +140,15 @@ impl CommandFailure {
             | CommandFailure::Write { .. }
             | CommandFailure::NoCredentials
             | CommandFailure::Credentials(_)
+            | CommandFailure::NoArchive
             | CommandFailure::Detach(_) => 2,
             CommandFailure::Refused { .. }
             | CommandFailure::DrivenElsewhere(_)
             | CommandFailure::Journal(_)
             | CommandFailure::Incomplete { .. }
+            | CommandFailure::Archive(_)
+            | CommandFailure::ArchiveUnverified { .. }
+            | CommandFailure::ArchiveIncomplete { .. }
             | CommandFailure::Runtime(_)
             | CommandFailure::Json(_)
             | CommandFailure::Cockpit(_) => 1,

@@ -663,3 +663,61 @@ fn a_bad_named_server_is_an_error_with_its_line_and_column() {
         "write \"9.9.9.9\"",
     );
 }
+
+#[test]
+fn the_archive_section_names_a_directory_with_errors_at_their_place() {
+    let d = dir();
+    let with = |rest: &str| format!("{BASE}\n[archive]\n{rest}");
+    let plan = parse(
+        &d.path().join("plan.toml"),
+        &with("dir = \"kept\"\n"),
+        &env(),
+    )
+    .expect("valid")
+    .plan;
+    let archive = plan.archive.expect("[archive]");
+    assert_eq!(archive.dir, d.path().join("kept"));
+    assert!(archive.required, "required unless said otherwise");
+    let lenient = parse(
+        &d.path().join("plan.toml"),
+        &with("dir = \"/srv/kept\"\nrequired = false\n"),
+        &env(),
+    )
+    .expect("valid")
+    .plan
+    .archive
+    .expect("[archive]");
+    assert_eq!(lenient.dir, PathBuf::from("/srv/kept"));
+    assert!(!lenient.required);
+    assert!(
+        parse(&d.path().join("plan.toml"), BASE, &env())
+            .expect("valid")
+            .plan
+            .archive
+            .is_none()
+    );
+    assert_error(
+        &with("dir = \"  \"\n"),
+        "20:7",
+        "`archive.dir` must name a directory",
+        "write `dir = \"cutover-archive\"`",
+    );
+    assert_error(
+        &with("dir = \"a\"\nrequired = \"no\"\n"),
+        "21:12",
+        "`archive.required` must be true or false",
+        "write `required = true`",
+    );
+    assert_error(
+        &with("required = false\n"),
+        "19:1",
+        "`[archive]` has no `dir`",
+        "write `dir = \"cutover-archive\"`",
+    );
+    assert_error(
+        &with("dir = 7\n"),
+        "20:7",
+        "`archive.dir` must be a string",
+        "write it in double quotes",
+    );
+}

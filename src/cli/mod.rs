@@ -1,7 +1,7 @@
 //! The commands, one file per group as cargo has them: the plan itself (`plan`), the
 //! evaluation (`status`), what the operator did (`steps`), the copy (`sync`), DNS
-//! (`dns`), the migration report (`report`), and the full-screen cockpit and rehearsal
-//! (`cockpit`). This file parses the
+//! (`dns`), the archive of the old server (`archive`), the migration report (`report`), and the
+//! full-screen cockpit and rehearsal (`cockpit`). This file parses the
 //! command line and sends each command to its file.
 //!
 //! A command ends with `Ok` or with a [`CommandFailure`], whose `exit_code()` is the
@@ -9,6 +9,7 @@
 //! invalid plan or wrong usage; for `sync`, 1 incomplete, 3 a login failed, 4 a server
 //! unreachable.
 
+mod archive;
 mod cockpit;
 mod dns;
 mod new_mx;
@@ -188,6 +189,25 @@ the file could not be written."
         #[arg(long, exclusive = true)]
         json_schema: bool,
     },
+    /// Keep the old server's mail in the archive ([archive] dir), or verify it.
+    ///
+    /// Reads from the old server only what the archive lacks (excluded folders, messages the
+    /// copies did not read), within the [sync] limits and daily volume; refuses to start when
+    /// it would not fit in the free space. --verify checks every file against
+    /// MANIFEST.sha256 and every folder's count against archive.json and, unless --offline,
+    /// every old message against the archive; it journals what it found. Exit codes: 0
+    /// complete or verified; 1 incomplete, not verified, or no room; 2 plan or usage error.
+    Archive {
+        /// Only this mailbox (repeatable); default: every mailbox of the plan.
+        #[arg(long = "mailbox", value_name = "ADDRESS")]
+        mailboxes: Vec<String>,
+        /// Verify the archive (DIR, default the plan's [archive] dir) instead of filling it in.
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        verify: Option<Option<PathBuf>>,
+        /// With --verify: check the archive alone, without asking the old server.
+        #[arg(long, requires = "verify")]
+        offline: bool,
+    },
     /// The DNS matrix: every name and type at every authoritative server and resolver.
     Dns {
         /// Query again every `dns.poll` until interrupted.
@@ -338,6 +358,26 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
         Some(Command::Report { format, out, .. }) => {
             report::run(&load_plan(path)?, format, out.as_deref())?
         }
+        Some(Command::Archive {
+            mailboxes,
+            verify: None,
+            ..
+        }) => archive::fill(&load_plan(path)?, mailboxes, &clock)?,
+        Some(Command::Archive {
+            mailboxes,
+            verify: Some(dir),
+            offline,
+        }) => match (crate::plan::load(path), dir) {
+            // An archive alone (copied elsewhere, no plan beside it) still verifies offline.
+            (Err(_), Some(dir)) => archive::verify_without_plan(&dir)?,
+            (loaded, dir) => {
+                let loaded = loaded.map_err(CommandFailure::InvalidPlan)?;
+                for w in &loaded.warnings {
+                    eprintln!("{w}");
+                }
+                archive::verify(&loaded.plan, dir, mailboxes, offline, &clock)?
+            }
+        },
         Some(Command::Dns { watch, json }) => dns::run(&load_plan(path)?, watch, json, &clock)?,
         Some(Command::Demo {
             speed,

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use crate::clock::Clock;
 use crate::mail::SyncReport;
+use crate::mail::archive::Archive;
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
 use crate::session::{CommandFailure, Session};
@@ -68,63 +69,117 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(CommandFailure::Runtime)?;
+    // Each message the copy reads from the old server is kept in the archive as well.
+    let archive = open_archive(plan, dry_run);
     let options = crate::mail::SyncOptions {
         mailboxes,
         dry_run,
+        archive: archive.clone(),
         ..crate::mail::SyncOptions::default()
     };
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let report = runtime.block_on(async {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::mail::SyncProgress>(64);
-        let tz = plan.timezone.clone();
-        let printer = tokio::spawn(async move {
-            let mut last_line = std::time::Instant::now();
-            while let Some(p) = rx.recv().await {
-                // A mailbox paused for its daily volume: always its own line, with when it resumes.
-                if let Some(until) = p.paused_until {
-                    println!(
-                        "{}{}: paused, the daily volume (bytes_per_day_per_mailbox) is used up; resumes at {}",
-                        if interactive { "\r\x1b[2K" } else { "" },
-                        sanitize(&p.mailbox),
-                        until.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M %Z"),
-                    );
-                    continue;
-                }
-                let line = format!(
-                    "{}: {} copied, {} left, {:.0} msg/s{}",
-                    sanitize(&p.mailbox),
-                    p.messages_done,
-                    p.messages_left,
-                    p.messages_per_sec,
-                    p.eta_secs
-                        .map(|s| format!(
-                            ", about {} left",
-                            countdown(jiff::SignedDuration::from_secs(s as i64))
-                                .trim_start_matches("in ")
-                        ))
-                        .unwrap_or_default()
-                );
-                if interactive {
-                    print!("\r\x1b[2K{line}");
-                    let _ = std::io::stdout().flush();
-                } else if last_line.elapsed() >= std::time::Duration::from_secs(5)
-                    || p.messages_left == 0
-                {
-                    println!("{line}");
-                    last_line = std::time::Instant::now();
-                }
-            }
-            if interactive {
-                println!();
-            }
-        });
+        let (tx, rx) = tokio::sync::mpsc::channel::<crate::mail::SyncProgress>(64);
+        let printer = tokio::spawn(print_progress(rx, plan.timezone.clone(), "copied"));
         let report =
             crate::mail::run_sync(plan, &creds, clock, &options, session.recorder.journal(), Some(tx)).await;
         let _ = printer.await;
         report
     });
+    if let Some(archive) = &archive {
+        finish_archive(archive, "the copy did not read");
+    }
     print!("{}", report.render_table());
     outcome(&report)
+}
+
+/// The plan's archive, open for this copy; when it cannot be written the copy goes on
+/// without it, saying why (the mail reaching the new server matters more).
+fn open_archive(plan: &Plan, dry_run: bool) -> Option<std::sync::Arc<Archive>> {
+    let dir = &plan.archive.as_ref()?.dir;
+    if dry_run {
+        return None;
+    }
+    match Archive::open(dir) {
+        Ok(a) => Some(std::sync::Arc::new(a)),
+        Err(e) => {
+            eprintln!("archive: {e}; copying without keeping the old messages in the archive");
+            None
+        }
+    }
+}
+
+/// Writes archive.json and the manifest after a run, and says what the archive gained.
+pub(super) fn finish_archive(archive: &Archive, rest: &str) {
+    let written = archive.written();
+    match archive.finish() {
+        Ok(sha) => println!(
+            "Archive {}: {} ({}) added; manifest SHA-256 {sha}. `cutover archive` fills in what {rest}; `cutover archive --verify` checks it.",
+            archive.dir().display(),
+            crate::units::count(written.messages, "message", "messages"),
+            crate::units::bytes(written.bytes),
+        ),
+        Err(e) => eprintln!("archive: {e}"),
+    }
+    let problems = archive.problems();
+    if let Some(first) = problems.first() {
+        eprintln!(
+            "archive: {} could not be kept; first: {}",
+            crate::units::count(
+                problems.len() as u64,
+                "message or folder",
+                "messages or folders"
+            ),
+            sanitize(first)
+        );
+    }
+}
+
+/// Prints progress lines as they come: one line rewritten on a terminal, a line every 5 s
+/// in a log (`sync --detach`), a paused mailbox always on its own line.
+pub(super) async fn print_progress(
+    mut rx: tokio::sync::mpsc::Receiver<crate::mail::SyncProgress>,
+    tz: jiff::tz::TimeZone,
+    verb: &'static str,
+) {
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut last_line = std::time::Instant::now();
+    while let Some(p) = rx.recv().await {
+        // A mailbox paused for its daily volume: always its own line, with when it resumes.
+        if let Some(until) = p.paused_until {
+            println!(
+                "{}{}: paused, the daily volume (bytes_per_day_per_mailbox) is used up; resumes at {}",
+                if interactive { "\r\x1b[2K" } else { "" },
+                sanitize(&p.mailbox),
+                until
+                    .to_zoned_datetime(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z"),
+            );
+            continue;
+        }
+        let line = format!(
+            "{}: {} {verb}, {} left, {:.0} msg/s{}",
+            sanitize(&p.mailbox),
+            p.messages_done,
+            p.messages_left,
+            p.messages_per_sec,
+            p.eta_secs
+                .map(|s| format!(
+                    ", about {} left",
+                    countdown(jiff::SignedDuration::from_secs(s as i64)).trim_start_matches("in ")
+                ))
+                .unwrap_or_default()
+        );
+        if interactive {
+            print!("\r\x1b[2K{line}");
+            let _ = std::io::stdout().flush();
+        } else if last_line.elapsed() >= std::time::Duration::from_secs(5) || p.messages_left == 0 {
+            println!("{line}");
+            last_line = std::time::Instant::now();
+        }
+    }
+    if interactive {
+        println!();
+    }
 }
 
 /// The copy's outcome as the exit code `SyncReport::exit_code` decides: a refused login

@@ -1,5 +1,6 @@
 //! Mailboxes: IMAP connections, the prober and the verified copy engine.
 //!
+//! - [`archive`]: the old server kept as a byte-exact Maildir with a SHA-256 manifest, verified.
 //! - [`checks`]: the runbook's mail checks (new logins, POP3 fetch, old INBOX quiet, copy verified).
 //! - [`connect`]: TLS, STARTTLS, login (password, PLAIN, XOAUTH2, admin modes), timeouts.
 //! - [`credentials`]: secrets file, password and token commands; secrets never shown.
@@ -18,6 +19,7 @@
 //! progress)` for `cutover sync`, with the journal behind [`SyncLog`]; then
 //! `SyncReport::render_table()` and `SyncReport::exit_code()`.
 
+pub mod archive;
 pub mod checks;
 pub mod connect;
 pub mod credentials;

@@ -26,6 +26,8 @@ pub struct Plan {
     pub new: Side,
     pub credentials: Option<Credentials>,
     pub sync: SyncPlan,
+    /// `[archive]`: where the old server's mail is kept as a verified Maildir (R19).
+    pub archive: Option<ArchivePlan>,
     pub mailboxes: Vec<Mailbox>,
     /// Manual steps the plan adds to the runbook.
     pub extra_steps: Vec<ExtraStep>,
@@ -219,6 +221,16 @@ impl Default for SyncPlan {
             bytes_per_day_per_mailbox: None,
         }
     }
+}
+
+/// `[archive]`: the Maildir archive of the old server the copies write as they read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivePlan {
+    /// The archive's directory (relative paths are from the plan's directory).
+    pub dir: PathBuf,
+    /// Whether `decommission-old` waits for a verified archive (false: a warning only, for
+    /// companies whose old provider keeps its own export).
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

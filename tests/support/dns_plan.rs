@@ -68,6 +68,7 @@ pub fn plan(authoritative: Vec<SocketAddr>, resolvers: Vec<SocketAddr>) -> Plan 
         ),
         credentials: None,
         sync: SyncPlan::default(),
+        archive: None,
         mailboxes: vec![],
         extra_steps: vec![],
     }

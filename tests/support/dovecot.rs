@@ -208,20 +208,39 @@ impl Dovecot {
     /// Starts a private instance, or returns `None` (after saying so) when Dovecot
     /// is not installed and the servers are not required.
     pub fn start(name: &str) -> Option<Dovecot> {
-        Dovecot::start_serving(name, Certificate::FromTestCa, Sizing::Tests)
+        Dovecot::start_serving(name, Certificate::FromTestCa, Sizing::Tests, None)
+    }
+
+    /// A Dovecot serving a cutover archive as it is (read a message and it is the archived
+    /// file): `LAYOUT=fs`, UTF-8 names, INBOX in `INBOX/`, and its index and control files
+    /// outside the archive, so serving it adds nothing inside and renames nothing.
+    /// Mail processes run as the test mail uid: the archive is handed to it (`chown`).
+    #[allow(dead_code)]
+    pub fn start_serving_archive(name: &str, archive: &Path) -> Option<Dovecot> {
+        Dovecot::start_serving(
+            name,
+            Certificate::FromTestCa,
+            Sizing::Tests,
+            Some(archive.to_path_buf()),
+        )
     }
 
     /// Like [`Dovecot::start`], serving a self-signed `openssl req -x509` certificate.
     pub fn start_self_signed(name: &str) -> Option<Dovecot> {
-        Dovecot::start_serving(name, Certificate::SelfSigned, Sizing::Tests)
+        Dovecot::start_serving(name, Certificate::SelfSigned, Sizing::Tests, None)
     }
 
     /// Like [`Dovecot::start`], set up for many users (the benchmarks).
     pub fn start_for_many_users(name: &str) -> Option<Dovecot> {
-        Dovecot::start_serving(name, Certificate::FromTestCa, Sizing::ManyUsers)
+        Dovecot::start_serving(name, Certificate::FromTestCa, Sizing::ManyUsers, None)
     }
 
-    fn start_serving(name: &str, certificate: Certificate, sizing: Sizing) -> Option<Dovecot> {
+    fn start_serving(
+        name: &str,
+        certificate: Certificate,
+        sizing: Sizing,
+        archive: Option<PathBuf>,
+    ) -> Option<Dovecot> {
         let Some(binary) = dovecot_binary() else {
             if servers_required() {
                 panic!(
@@ -242,7 +261,7 @@ impl Dovecot {
         // Two tries: a port picked free may be taken by a parallel test before Dovecot binds it.
         let mut last = String::new();
         for _ in 0..3 {
-            match Dovecot::try_start(&binary, name, certificate, sizing) {
+            match Dovecot::try_start(&binary, name, certificate, sizing, archive.as_deref()) {
                 Ok(d) => return Some(d),
                 Err(e) => last = e,
             }
@@ -255,6 +274,7 @@ impl Dovecot {
         name: &str,
         certificate: Certificate,
         sizing: Sizing,
+        archive: Option<&Path>,
     ) -> Result<Dovecot, String> {
         let ram = Path::new("/dev/shm");
         let dir = tempfile::Builder::new()
@@ -299,6 +319,21 @@ impl Dovecot {
         let r = root.display();
         let conf = root.join("dovecot.conf");
         let instance = format!("cutover-{name}-{imap_port}");
+        let mail_location = match archive {
+            None => format!("maildir:{}/mail/%u", root.display()),
+            Some(a) => {
+                run(Command::new("chown").args([
+                    "-R",
+                    &format!("{MAIL_UID}:{MAIL_UID}"),
+                    &a.to_string_lossy(),
+                ]));
+                format!(
+                    "maildir:{a}/%u:LAYOUT=fs:UTF-8:INBOX={a}/%u/INBOX:INDEX={r}/mail/index/%u:CONTROL={r}/mail/control/%u",
+                    a = a.display(),
+                    r = root.display()
+                )
+            }
+        };
         let imap_processes = match sizing {
             Sizing::Tests => "",
             // Not 0 (unlimited): Dovecot's docs warn that a process never restarted may leak.
@@ -323,7 +358,7 @@ auth_master_user_separator = *
 default_internal_user = dovecot
 default_login_user = dovenull
 first_valid_uid = 1000
-mail_location = maildir:{r}/mail/%u
+mail_location = {mail_location}
 mail_max_userip_connections = 100
 mail_fsync = never
 login_trusted_networks =
@@ -689,6 +724,7 @@ pub fn plan_for_endpoints(
             ..Credentials::default()
         }),
         sync: SyncPlan::default(),
+        archive: None,
         mailboxes: addresses
             .iter()
             .map(|a| Mailbox {

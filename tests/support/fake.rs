@@ -91,6 +91,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
         ),
         credentials: None,
         sync: SyncPlan::default(),
+        archive: None,
         mailboxes: (0..mailboxes)
             .map(|i| {
                 let login = format!("user{i:04}");

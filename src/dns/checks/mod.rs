@@ -377,6 +377,7 @@ pub(crate) mod tests_support {
             new: side("smtp.new.example.", "include:_spf.new.example"),
             credentials: None,
             sync: SyncPlan::default(),
+            archive: None,
             mailboxes: vec![],
             extra_steps: vec![],
         }

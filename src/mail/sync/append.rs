@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::report::MessageFailure;
+use crate::mail::archive::FolderWriter;
 use crate::mail::connect::{Imap, timed};
 use crate::mail::error::{MailError, is_throttling_text, outcome_text, server_text};
 use crate::mail::scan::ScannedMessage;
@@ -37,7 +38,7 @@ impl Throttle {
     }
 
     /// Waits until one more message of `bytes` fits under the limits.
-    async fn pass(&self, bytes: u64) {
+    pub(super) async fn pass(&self, bytes: u64) {
         if self.max_bytes_per_sec.is_none() && self.max_messages_per_sec.is_none() {
             return;
         }
@@ -101,13 +102,43 @@ pub(super) enum Fetched {
     EndOfBatch(usize),
 }
 
-/// Reads the batches from old (one UID FETCH each, BODY.PEEK: nothing changes there).
-/// Stops quietly when the writer has stopped.
+/// The flags of a fetched message as IMAP names them (system flags and keywords).
+fn flag_names(fetch: &async_imap::types::Fetch) -> Vec<String> {
+    use async_imap::types::Flag;
+    fetch
+        .flags()
+        .filter_map(|f| match f {
+            Flag::Seen => Some("\\Seen".to_string()),
+            Flag::Answered => Some("\\Answered".to_string()),
+            Flag::Flagged => Some("\\Flagged".to_string()),
+            Flag::Deleted => Some("\\Deleted".to_string()),
+            Flag::Draft => Some("\\Draft".to_string()),
+            Flag::Custom(k) => Some(k.into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Keeps one fetched message in the archive; an error is noted there and the read goes on.
+fn archive_message(writer: &FolderWriter<'_>, uid: u32, fetch: &async_imap::types::Fetch) {
+    let Some(body) = fetch.body() else { return };
+    let date = fetch
+        .internal_date()
+        .and_then(|d| jiff::Timestamp::from_second(d.timestamp()).ok());
+    if let Err(e) = writer.write(uid, body, flag_names(fetch), date) {
+        writer.archive().note(&e);
+    }
+}
+
+/// Reads the batches from old (one UID FETCH each, BODY.PEEK: nothing changes there),
+/// keeping each message in the archive first when there is one. Stops quietly when the
+/// writer has stopped.
 pub(super) async fn read_batches(
     old: &mut Imap,
     batches: &[&[ScannedMessage]],
     budget: Arc<Semaphore>,
     tx: mpsc::Sender<Fetched>,
+    archive: Option<&FolderWriter<'_>>,
 ) -> Result<(), MailError> {
     let limit = old.timeouts.command;
     let place = old.place.clone();
@@ -130,6 +161,9 @@ pub(super) async fn read_batches(
             };
             if !batch.iter().any(|m| m.uid == uid) {
                 continue; // an unsolicited FETCH (flag change) for another message
+            }
+            if let Some(writer) = archive {
+                archive_message(writer, uid, &fetch);
             }
             let kib = u32::try_from(body.len() / 1024 + 1)
                 .unwrap_or(u32::MAX)

@@ -15,7 +15,8 @@ use super::window::{Carried, DayWindow, Reserved};
 use super::{SyncOptions, SyncProgress};
 use crate::clock::Clock;
 use crate::journal::Entry;
-use crate::mail::connect::{FolderName, Imap, SpecialUse, connect, timed};
+use crate::mail::archive::FolderWriter;
+use crate::mail::connect::{FolderName, FolderStatus, Imap, SpecialUse, connect, timed};
 use crate::mail::credentials::CredentialSource;
 use crate::mail::error::{MailError, Place};
 use crate::mail::identity::{Identity, IdentityCounts};
@@ -562,6 +563,26 @@ impl MailboxRun<'_> {
         if !plan.to_copy.is_empty() {
             old.examine(&plan.old.wire).await?;
         }
+        // Each message read for the copy is kept in the archive too, as it is read.
+        let writer = self.opts.archive.as_deref().and_then(|archive| {
+            let status = FolderStatus {
+                messages: u32::try_from(plan.old_messages.len()).unwrap_or(u32::MAX),
+                uidnext: plan.old_uidnext,
+                uidvalidity: plan.old_uidvalidity,
+            };
+            let old_bytes = plan.old_messages.iter().map(|m| u64::from(m.size)).sum();
+            archive
+                .begin_folder(
+                    &self.mailbox.address,
+                    &self.plan.old.imap.url,
+                    &plan.old.name,
+                    plan.old.delimiter.as_deref(),
+                    status,
+                    old_bytes,
+                )
+                .map_err(|e| archive.note(&e))
+                .ok()
+        });
         // In segments that fit the daily volume left (one segment when there is no cap).
         let mut rest: &[ScannedMessage] = &plan.to_copy;
         while !rest.is_empty() {
@@ -590,8 +611,14 @@ impl MailboxRun<'_> {
                 &mut report,
                 &mut ledger_now,
                 &mut copied_per_id,
+                writer.as_ref(),
             )
             .await?;
+        }
+        if let Some(w) = &writer
+            && let Err(e) = w.cover(plan.old_messages.iter().map(|m| m.uid), plan.old_uidnext)
+        {
+            w.archive().note(&e);
         }
         if !rest.is_empty() {
             // Not verified: the rest waits for the next window, and the pass is compared afresh then.
@@ -642,6 +669,7 @@ impl MailboxRun<'_> {
         report: &mut FolderReport,
         ledger_now: &mut HashMap<Identity, u32>,
         copied_per_id: &mut HashMap<Identity, u32>,
+        archive: Option<&FolderWriter<'_>>,
     ) -> Result<(), MailError> {
         let batches = batches(segment, self.opts.batch_messages, self.opts.batch_bytes);
         let pipelined = self.opts.pipeline && new.has_capability("LITERAL+");
@@ -708,7 +736,7 @@ impl MailboxRun<'_> {
             self.send_progress(&plan.target);
         };
         let (read, write) = tokio::join!(
-            read_batches(old, &batches, budget, tx),
+            read_batches(old, &batches, budget, tx, archive),
             write_batches(
                 new,
                 target_wire,

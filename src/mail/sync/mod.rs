@@ -15,11 +15,13 @@
 //! APPEND pipeline: fetch from old, append to new, rate limits), `ledger.rs` (the log and
 //! the ledger), `report.rs` (the report, its table and exit code), `window.rs` (the daily
 //! volume per mailbox and the pause until the next window), `estimate.rs` (how long a copy
-//! takes under the plan's limits).
+//! takes under the plan's limits), `fill.rs` (`cutover archive`: what the archive still lacks,
+//! read with the same reader and limits).
 
 mod append;
 mod engine;
 pub mod estimate;
+mod fill;
 mod ledger;
 mod report;
 mod window;
@@ -37,6 +39,7 @@ use crate::plan::{Mailbox, Plan};
 
 pub use engine::map_folder;
 pub use estimate::{CopyEstimate, RATE_FACT};
+pub use fill::{FolderToArchive, MailboxFill, MailboxToArchive, fill_archive, plan_archive};
 pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
 pub use report::{
     CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
@@ -68,6 +71,9 @@ pub struct SyncOptions {
     pub connections_per_mailbox: usize,
     /// How often a mailbox paused for its daily volume looks at the clock.
     pub pause_poll: Duration,
+    /// Where each message read from the old server is also kept (`[archive] dir`, opened
+    /// by the caller, who calls `Archive::finish` after the run).
+    pub archive: Option<Arc<crate::mail::archive::Archive>>,
 }
 
 impl Default for SyncOptions {
@@ -83,6 +89,7 @@ impl Default for SyncOptions {
             pipeline: true,
             connections_per_mailbox: 4,
             pause_poll: Duration::from_secs(1),
+            archive: None,
         }
     }
 }

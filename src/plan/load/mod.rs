@@ -28,8 +28,8 @@ pub use diagnostics::{Diagnostic, PlanErrors, Severity};
 pub use sections::parse_server_address;
 
 use super::{
-    Admin, AdminMode, Credentials, DnsPlan, ExtraStep, ImapEndpoint, Mailbox, MxRecord, Plan,
-    Security, Side, SmtpAddress, SyncPlan,
+    Admin, AdminMode, ArchivePlan, Credentials, DnsPlan, ExtraStep, ImapEndpoint, Mailbox,
+    MxRecord, Plan, Security, Side, SmtpAddress, SyncPlan,
 };
 
 /// A loaded plan and the warnings about legal-but-dangerous values in it.
@@ -132,6 +132,7 @@ const TOP_KEYS: &[&str] = &[
     "new",
     "credentials",
     "sync",
+    "archive",
     "mailbox",
     "step",
 ];
@@ -163,6 +164,7 @@ const SYNC_KEYS: &[&str] = &[
     "connections_per_mailbox",
     "bytes_per_day_per_mailbox",
 ];
+const ARCHIVE_KEYS: &[&str] = &["dir", "required"];
 const MAILBOX_KEYS: &[&str] = &["address", "old_login", "new_login", "aliases"];
 const STEP_KEYS: &[&str] = &["id", "day", "title", "after", "what", "per_mailbox"];
 
@@ -262,6 +264,7 @@ impl<'s> Loader<'s> {
         let new = self.side(top, "new");
         let credentials = self.credentials(top);
         let sync = self.sync(top);
+        let archive = self.archive(top);
         let mailboxes = self.mailboxes(top, domain.as_deref(), &whole);
         let extra_steps = self.extra_steps(top);
 
@@ -281,6 +284,7 @@ impl<'s> Loader<'s> {
             new: new?,
             credentials,
             sync: sync?,
+            archive: archive?,
             mailboxes: mailboxes?,
             extra_steps,
         })

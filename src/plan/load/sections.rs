@@ -659,6 +659,43 @@ impl<'s> Loader<'s> {
         ok.then_some(sync)
     }
 
+    /// `[archive]`: `dir` (required in the section, a path) and `required` (default true).
+    /// `Some(None)`: no section; `None`: the section is wrong (errors pushed).
+    pub(super) fn archive(&mut self, top: &DeTable<'s>) -> Option<Option<ArchivePlan>> {
+        let Some((t, span)) = self.table(top, "archive", "") else {
+            return Self::value(top, "archive").is_none().then_some(None);
+        };
+        self.check_keys(t, ARCHIVE_KEYS, "archive");
+        let required = match Self::value(t, "required") {
+            None => Some(true),
+            Some(_) => self.boolean(t, "required", "archive"),
+        };
+        let dir = match self.string(t, "dir", "archive") {
+            Some((d, span)) if d.trim().is_empty() || d.contains('\0') => {
+                self.error(
+                    &span,
+                    "`archive.dir` must name a directory",
+                    "write `dir = \"cutover-archive\"` (relative to the plan's directory) or an absolute path",
+                );
+                None
+            }
+            Some((d, _)) => Some(self.resolve(&d)),
+            None if Self::value(t, "dir").is_some() => None,
+            None => {
+                self.error(
+                    &span,
+                    "`[archive]` has no `dir`",
+                    "write `dir = \"cutover-archive\"`: where the copies keep the old server's mail as a Maildir",
+                );
+                None
+            }
+        };
+        Some(Some(ArchivePlan {
+            dir: dir?,
+            required: required?,
+        }))
+    }
+
     /// `bytes_per_day_per_mailbox`: a size as providers publish it ("2500MB", "2.5GB"), or bytes.
     fn bytes_per_day(&mut self, t: &DeTable<'s>) -> Option<u64> {
         let v = Self::value(t, "bytes_per_day_per_mailbox")?;
