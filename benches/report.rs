@@ -41,18 +41,18 @@ fn evidence(step: &str) -> Vec<Check> {
 fn journal_lines(at: jiff::Timestamp) -> Vec<Entry> {
     let mut lines = Vec::with_capacity(LINES);
     let minute = |n: usize| at + jiff::SignedDuration::from_secs(60 * n as i64);
-    for step in cutover::step_ids::STEP_IDS {
+    for step in cutover::step::StepId::BUILT_IN {
         lines.push(Entry::Applied {
             at,
             operator: "bench".into(),
-            step: step.to_string(),
+            step: step.clone(),
         });
         lines.push(Entry::Confirm {
             at,
             operator: "bench".into(),
-            step: step.to_string(),
+            step: step.clone(),
             mailbox: None,
-            evidence: evidence(step),
+            evidence: evidence(step.as_str()),
         });
     }
     lines.push(Entry::Override {

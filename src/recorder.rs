@@ -20,6 +20,7 @@ use crate::smtp::SmtpProbe;
 pub mod keys {
     pub use crate::journal::dns_facts::keys::*;
     pub use crate::journal::history::STEP_OBSERVED;
+    pub use crate::mail::archive::ARCHIVE_FACT as ARCHIVE_VERIFIED;
     pub use crate::mail::steps::{OLD_INBOX_UIDNEXT, POP3_FETCH_SEEN};
     pub use crate::mail::sync::{COPY_RESULT_FACT, LEDGER_FACT, RATE_FACT, WINDOW_FACT};
     pub use crate::runbook::bulk_copy::VERIFIED as BULK_COPY_VERIFIED;
@@ -147,6 +148,18 @@ impl Recorder {
         self.append_all(entries)
     }
 
+    /// What `archive --verify` found: the directory, its manifest's SHA-256, and per mailbox
+    /// the counts and the old INBOX UIDNEXT it covers (the gate of `decommission-old`).
+    pub fn archive_verification(
+        &mut self,
+        verification: &crate::mail::archive::Verification,
+        at: jiff::Timestamp,
+    ) -> Result<Entry, JournalError> {
+        let entry = crate::mail::archive::archive_fact(verification, at);
+        self.append(&entry)?;
+        Ok(entry)
+    }
+
     fn append_all(&mut self, entries: Vec<Entry>) -> Result<Vec<Entry>, JournalError> {
         for entry in &entries {
             self.append(entry)?;
@@ -200,8 +213,18 @@ mod tests {
         let probes = [probe("alice@example.com")];
         let first = cockpit.mailbox_probes(&probes, now, None).unwrap();
         assert_eq!(first.len(), 1, "{first:?}");
-        assert!(status.mailbox_probes(&probes, now, None).unwrap().is_empty());
-        assert!(cockpit.mailbox_probes(&probes, now, None).unwrap().is_empty());
+        assert!(
+            status
+                .mailbox_probes(&probes, now, None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            cockpit
+                .mailbox_probes(&probes, now, None)
+                .unwrap()
+                .is_empty()
+        );
         // Both histories hold the fact once.
         for r in [&cockpit, &status] {
             let seen = r.history().facts.get(keys::POP3_FETCH_SEEN).map(Vec::len);

@@ -921,7 +921,7 @@ fn a_probe_round_arriving_in_batches_is_one_journal_line() {
         &mut app,
         vec![uidnext_fact(secs(75), round, "alice@example.com", 8)],
     );
-    update(&mut app, Event::Tick(secs(80)));
+    let _ = update(&mut app, Event::Tick(secs(80)));
     let lines: Vec<&cutover::app::journal_view::Fold> = app
         .journal_view
         .newest_first()
@@ -940,7 +940,7 @@ fn a_probe_round_arriving_in_batches_is_one_journal_line() {
 }
 
 fn settle_entries(app: &mut App, entries: Vec<Entry>) {
-    update(
+    let _ = update(
         app,
         Event::Journal {
             entries,
@@ -956,11 +956,11 @@ fn pausing_the_rehearsal_clock_shows_the_paused_time_in_the_header_at_once() {
     use cutover::app::rehearsal::RehearsalUpdate;
     let mut app = app();
     app.rehearsal = true;
-    update(&mut app, Event::Tick(now()));
+    let _ = update(&mut app, Event::Tick(now()));
     app.dirty = false;
     // The last tick said 09:40; simulated time ran on to 09:44:30 before the pause.
     let paused_at = now() + jiff::SignedDuration::from_secs(270);
-    update(
+    let _ = update(
         &mut app,
         Event::Rehearsal(RehearsalUpdate::Clock {
             speed: 432.0,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::clock::Clock;
 use crate::mail::archive::{
-    Archive, ArchiveIndex, archive_fact, compare_with_old, free_space, space_needed, verify_offline,
+    Archive, ArchiveIndex, compare_with_old, free_space, space_needed, verify_offline,
 };
 use crate::mail::sync::{MailboxToArchive, fill_archive, plan_archive};
 use crate::mail::{CredentialSource, SyncOptions};
@@ -38,7 +38,11 @@ fn unread(p: &MailboxToArchive) -> Option<String> {
 
 /// `cutover archive [--mailbox A]...`: reads what the archive lacks, within the `[sync]`
 /// limits, after checking it fits in the free space.
-pub(crate) fn fill(plan: &Plan, mailboxes: Vec<String>, clock: &dyn Clock) -> Result<(), CommandFailure> {
+pub(crate) fn fill(
+    plan: &Plan,
+    mailboxes: Vec<String>,
+    clock: &dyn Clock,
+) -> Result<(), CommandFailure> {
     let dir = &plan.archive.as_ref().ok_or(CommandFailure::NoArchive)?.dir;
     let session = Session::open(plan)?;
     for m in &mailboxes {
@@ -90,7 +94,7 @@ pub(crate) fn fill(plan: &Plan, mailboxes: Vec<String>, clock: &dyn Clock) -> Re
             &creds,
             clock,
             &options,
-            &session.journal,
+            session.recorder.journal(),
             &archive,
             &planned,
             Some(tx),
@@ -156,9 +160,14 @@ pub(crate) fn verify(
 ) -> Result<(), CommandFailure> {
     let dir = match dir {
         Some(d) => d,
-        None => plan.archive.as_ref().ok_or(CommandFailure::NoArchive)?.dir.clone(),
+        None => plan
+            .archive
+            .as_ref()
+            .ok_or(CommandFailure::NoArchive)?
+            .dir
+            .clone(),
     };
-    let session = Session::open(plan)?;
+    let mut session = Session::open(plan)?;
     for m in &mailboxes {
         session.mailbox(m)?;
     }
@@ -187,8 +196,7 @@ pub(crate) fn verify(
         }
     }
     report(&v);
-    let entry = archive_fact(&v, clock.now());
-    session.journal.append(&entry)?;
+    session.recorder.archive_verification(&v, clock.now())?;
     if v.ok() {
         Ok(())
     } else {

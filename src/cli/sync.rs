@@ -80,8 +80,15 @@ pub(crate) fn run(
     let report = runtime.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel::<crate::mail::SyncProgress>(64);
         let printer = tokio::spawn(print_progress(rx, plan.timezone.clone(), "copied"));
-        let report =
-            crate::mail::run_sync(plan, &creds, clock, &options, session.recorder.journal(), Some(tx)).await;
+        let report = crate::mail::run_sync(
+            plan,
+            &creds,
+            clock,
+            &options,
+            session.recorder.journal(),
+            Some(tx),
+        )
+        .await;
         let _ = printer.await;
         report
     });

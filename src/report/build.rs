@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::app::mail_view::POP3_FETCH_SEEN;
 use crate::check::Check;
 use crate::journal::dns_facts::keys;
 use crate::journal::history::STEP_OBSERVED;
 use crate::journal::{Entry, History};
 use crate::mail::steps::OLD_INBOX_UIDNEXT;
+use crate::mail::steps::POP3_FETCH_SEEN;
 use crate::mail::sync::{COPY_RESULT_FACT, CopyResult};
 use crate::plan::Plan;
 use crate::report::model::{
@@ -21,6 +21,7 @@ use crate::report::model::{
 use crate::runbook::eval::Inputs;
 use crate::runbook::{Runbook, evaluate, timeline};
 use crate::sanitize::sanitize;
+use crate::step::StepId;
 
 /// The records and TTLs every authoritative server served when a DNS step was confirmed:
 /// `{"step": id, "servers": {server: [{"name", "type", "ttl", "data"}]}}`. Journals written
@@ -191,9 +192,9 @@ struct Confirmed {
 #[derive(Default)]
 struct Pass {
     /// The standing confirmation of each step (a reopen removes it).
-    confirmed: HashMap<String, Confirmed>,
+    confirmed: HashMap<StepId, Confirmed>,
     /// An automatic step's evidence when it was first observed done.
-    observed: HashMap<String, String>,
+    observed: HashMap<StepId, String>,
     overrides: Vec<Override>,
     /// The last copy report per mailbox (lowercase), with when.
     copies: HashMap<String, (Timestamp, CopyResult)>,
@@ -249,7 +250,7 @@ impl Pass {
                     pass.overrides.push(Override {
                         at: *at,
                         operator: sanitize(operator),
-                        step: sanitize(step),
+                        step: sanitize(step.as_str()),
                         mailbox: mailbox.as_deref().map(sanitize),
                         reason: sanitize(reason),
                         overrode: evidence
@@ -270,7 +271,7 @@ impl Pass {
                 } if key == STEP_OBSERVED => {
                     if let Some(step) = value.get("step").and_then(|s| s.as_str()) {
                         pass.observed
-                            .entry(step.to_string())
+                            .entry(StepId::parse(step))
                             .or_insert_with(|| short(evidence));
                     }
                 }
@@ -608,7 +609,7 @@ fn journal_line(entry: &Entry) -> Option<JournalLine> {
     let (kind, text) = match entry {
         Entry::Applied { operator, step, .. } => (
             "applied",
-            format!("{} applied {}", sanitize(operator), sanitize(step)),
+            format!("{} applied {}", sanitize(operator), sanitize(step.as_str())),
         ),
         Entry::Confirm {
             operator,
@@ -620,7 +621,7 @@ fn journal_line(entry: &Entry) -> Option<JournalLine> {
             format!(
                 "{} confirmed {}{}",
                 sanitize(operator),
-                sanitize(step),
+                sanitize(step.as_str()),
                 for_mailbox(mailbox.as_deref())
             ),
         ),
@@ -635,7 +636,7 @@ fn journal_line(entry: &Entry) -> Option<JournalLine> {
             format!(
                 "{} overrode {}{}: {}",
                 sanitize(operator),
-                sanitize(step),
+                sanitize(step.as_str()),
                 for_mailbox(mailbox.as_deref()),
                 short(reason)
             ),
@@ -650,7 +651,7 @@ fn journal_line(entry: &Entry) -> Option<JournalLine> {
             format!(
                 "{} reopened {}{}",
                 sanitize(operator),
-                sanitize(step),
+                sanitize(step.as_str()),
                 for_mailbox(mailbox.as_deref())
             ),
         ),
@@ -828,7 +829,7 @@ fn dns_stages(
         }
     }
     let restored = eval
-        .step("restore-ttl")
+        .step(&StepId::RestoreTtl)
         .is_some_and(|s| s.state.is_finished());
     match recorded("restore-ttl") {
         Some(found) => stages.push(recorded_stage("restored", "After the TTL restore", found)),
@@ -836,7 +837,7 @@ fn dns_stages(
             stage: "restored".into(),
             title: "After the TTL restore".into(),
             at: history
-                .step("restore-ttl")
+                .step(&StepId::RestoreTtl)
                 .and_then(|r| r.confirmed.as_ref())
                 .map(|c| c.at),
             records: vec![],

@@ -131,7 +131,7 @@ fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {
         writeln!(
             out,
             "<tr><td><b>{}</b> {}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td{class}>{}</td></tr>",
-            escape(&s.id),
+            escape(s.id.as_str()),
             escape(&s.title),
             escape(&r.clock(s.planned_start)),
             escape(&r.when(s.applied_at)),
@@ -152,7 +152,7 @@ fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {
             writeln!(
                 out,
                 "<p><b>{}</b>: {} {} by {}</p>\n<ul class=\"evidence\">",
-                escape(&s.id),
+                escape(s.id.as_str()),
                 escape(&or_dash(s.how.as_deref())),
                 escape(&r.when(s.done_at)),
                 escape(&or_dash(s.by.as_deref()))
@@ -253,7 +253,7 @@ fn write_svg(r: &Report, out: &mut String) -> std::fmt::Result {
             out,
             "<text x=\"0\" y=\"{:.1}\">{}</text>",
             y + 11.0,
-            escape(&s.id)
+            escape(s.id.as_str())
         )?;
         let (px0, px1) = (x(s.planned_start), x(s.planned_end));
         writeln!(

@@ -55,7 +55,7 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
         writeln!(
             out,
             "| {} — {} | {} | {} | {} | {} | {} |",
-            escape(&s.id),
+            escape(s.id.as_str()),
             escape(&s.title),
             escape(&r.clock(s.planned_start)),
             escape(&r.when(s.applied_at)),
@@ -75,7 +75,7 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
             writeln!(
                 out,
                 "- **{}** ({} {} by {})",
-                escape(&s.id),
+                escape(s.id.as_str()),
                 escape(&or_dash(s.how.as_deref())),
                 escape(&r.when(s.done_at)),
                 escape(&or_dash(s.by.as_deref()))

@@ -56,7 +56,7 @@ pub struct Summary {
     pub steps_done: usize,
     pub steps_total: usize,
     /// The step to do next; null when finished.
-    pub next_step: Option<String>,
+    pub next_step: Option<crate::step::StepId>,
     /// Messages on the old server at each mailbox's last copy, summed; null when no copy ran.
     pub old_messages: Option<u64>,
     /// How many mailboxes `old_messages` covers (a mailbox never copied is not counted).
@@ -88,7 +88,7 @@ pub struct MissingFolder {
 /// One step: planned and actual times, who confirmed it, and its evidence as journaled.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StepRow {
-    pub id: String,
+    pub id: crate::step::StepId,
     pub title: String,
     pub day: u8,
     #[schemars(with = "String", extend("format" = "date-time"))]
