@@ -54,6 +54,8 @@ struct Case {
     publish_at: String,
     cut_key: bool,
     spf: &'static str,
+    /// The envelope sender (the return-path the receiver records).
+    mail_from: &'static str,
 }
 
 impl Case {
@@ -64,6 +66,7 @@ impl Case {
             publish_at: format!("{PLAN_SELECTOR}._domainkey.{DOMAIN}"),
             cut_key: false,
             spf: "v=spf1 ip4:127.0.0.3 -all",
+            mail_from: "alice@example.com",
         }
     }
 }
@@ -79,6 +82,7 @@ struct World {
     _verifier: OpenDkim,
     mailbox: Dovecot,
     smtp_port: u16,
+    mail_from: &'static str,
 }
 
 async fn world(case: Case) -> Option<World> {
@@ -95,6 +99,9 @@ async fn world(case: Case) -> Option<World> {
     };
     dns.set_txt(&case.publish_at, 300, &[&record]).await;
     dns.set_txt(DOMAIN, 300, &[case.spf]).await;
+    // The provider's own bounce domain lets the new server send.
+    dns.set_txt(PROVIDER, 300, &["v=spf1 ip4:127.0.0.3 -all"])
+        .await;
     dns.set_txt(&format!("_dmarc.{DOMAIN}"), 300, &["v=DMARC1; p=reject"])
         .await;
 
@@ -172,12 +179,19 @@ milter_default_action = tempfail
         _verifier: verifier,
         mailbox,
         smtp_port,
+        mail_from: case.mail_from,
     })
 }
 
-/// A small SMTP client: one message from alice@example.com to bob, submitted to the
-/// new server from 127.0.0.1 (a trusted network, so it relays and signs).
-async fn submit(port: u16, token: &str, extra_headers: &str) -> Result<(), String> {
+/// A small SMTP client: one message From alice@example.com to bob with the envelope
+/// sender `mail_from`, submitted to the new server from 127.0.0.1 (a trusted network,
+/// so it relays and signs).
+async fn submit(
+    port: u16,
+    mail_from: &str,
+    token: &str,
+    extra_headers: &str,
+) -> Result<(), String> {
     let stream = tokio::net::TcpStream::connect((NEW_SERVER_IP, port))
         .await
         .expect("connect to the new server");
@@ -200,7 +214,7 @@ async fn submit(port: u16, token: &str, extra_headers: &str) -> Result<(), Strin
     );
     for (command, expect) in [
         ("EHLO client.test\r\n".to_string(), "250"),
-        (format!("MAIL FROM:<alice@{DOMAIN}>\r\n"), "250"),
+        (format!("MAIL FROM:<{mail_from}>\r\n"), "250"),
         (format!("RCPT TO:<{BOB}>\r\n"), "250"),
         ("DATA\r\n".to_string(), "354"),
         (message, "250"),
@@ -271,7 +285,7 @@ async fn send_and_judge(
     token: &str,
     extra_headers: &str,
 ) -> (OutboundAuth, Vec<u8>) {
-    if let Err(e) = submit(world.smtp_port, token, extra_headers).await {
+    if let Err(e) = submit(world.smtp_port, world.mail_from, token, extra_headers).await {
         panic!(
             "the new server refused the canary: {e}\nnew server's log:\n{}\nsigner:\n{}",
             world.new_server.log(),
@@ -497,6 +511,46 @@ async fn the_new_servers_address_missing_from_spf_fails_spf_naming_the_address()
     assert_eq!(check.status, Status::Fail);
     assert!(
         check.evidence.contains("SPF fail for 127.0.0.3 (the new server's address as the receiver saw it) at example.com: add `ip4:127.0.0.3` or your provider's `include:` to the SPF record of example.com"),
+        "{}",
+        check.evidence
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_path_at_the_providers_domain_passes_spf_unaligned_and_dmarc_rests_on_dkim() {
+    let Some(world) = world(Case {
+        mail_from: "bounces+alice=example.com@provider.test",
+        ..Case::signed_as_planned()
+    })
+    .await
+    else {
+        return;
+    };
+    let (auth, raw) = send_and_judge(&world, "bounce-0a9d", "").await;
+    assert_eq!(
+        auth.spf.result,
+        AuthResult::Pass,
+        "{auth:#?}\n{}",
+        text(&raw)
+    );
+    assert_eq!(auth.spf.domain.as_deref(), Some(PROVIDER));
+    assert!(!auth.spf.aligned);
+    assert!(auth.dkim.aligned);
+    assert_eq!(
+        auth.dmarc.result,
+        AuthResult::Pass,
+        "DMARC passes on DKIM alone"
+    );
+    assert_eq!(
+        auth.warnings,
+        [
+            "the return-path is at provider.test, the provider's own domain, not example.com: SPF cannot align, so DMARC rests on DKIM alone"
+        ]
+    );
+    let check = outbound_auth_check(Some(&auth), DOMAIN, Some(PLAN_SELECTOR));
+    assert_eq!(check.status, Status::Warn, "{}", check.evidence);
+    assert!(
+        check.evidence.contains("DMARC rests on DKIM alone"),
         "{}",
         check.evidence
     );

@@ -114,3 +114,74 @@ pub struct OutboundAuth {
     /// the receiver disagreeing with cutover, the receiver's field unreadable.
     pub warnings: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON shape `status --json` will carry for an outbound canary (issue 21):
+    /// `dkim{result, domain, selector, aligned}`, `spf{result, ip, domain, aligned}`,
+    /// `dmarc{result, policy}`, `receiver{authserv_id, dkim, spf, dmarc}`.
+    #[test]
+    fn the_verdict_serialises_to_the_documented_keys_and_has_a_schema() {
+        let dkim = DkimVerdict {
+            result: AuthResult::Pass,
+            domain: Some("example.com".into()),
+            selector: Some("s1".into()),
+            aligned: true,
+            reason: None,
+        };
+        let auth = OutboundAuth {
+            from_domain: Some("example.com".into()),
+            signatures: vec![dkim.clone()],
+            dkim,
+            spf: SpfVerdict {
+                result: AuthResult::SoftFail,
+                ip: Some("2001:db8::25".parse().expect("ip")),
+                domain: Some("example.com".into()),
+                aligned: false,
+                reason: Some("2001:db8::25 is not permitted".into()),
+            },
+            dmarc: DmarcVerdict {
+                result: AuthResult::Fail,
+                policy: Some("quarantine".into()),
+                domain: Some("example.com".into()),
+            },
+            receiver: Some(ReceiverVerdict {
+                authserv_id: None,
+                dkim: Some("pass".into()),
+                spf: Some("softfail".into()),
+                dmarc: None,
+            }),
+            warnings: vec![],
+        };
+        let json = serde_json::to_value(&auth).expect("serialise");
+        assert_eq!(
+            json["dkim"],
+            serde_json::json!({"result": "pass", "domain": "example.com", "selector": "s1", "aligned": true})
+        );
+        assert_eq!(
+            json["spf"],
+            serde_json::json!({"result": "softfail", "ip": "2001:db8::25", "domain": "example.com", "aligned": false, "reason": "2001:db8::25 is not permitted"})
+        );
+        assert_eq!(json["dmarc"]["result"], "fail");
+        assert_eq!(json["dmarc"]["policy"], "quarantine");
+        assert_eq!(
+            json["receiver"],
+            serde_json::json!({"authserv_id": null, "dkim": "pass", "spf": "softfail", "dmarc": null})
+        );
+        let back: OutboundAuth = serde_json::from_value(json).expect("read back");
+        assert_eq!(back, auth);
+
+        // As `status --json`'s schema is made: a key always written is required.
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .for_serialize()
+            .into_generator()
+            .into_root_schema_for::<OutboundAuth>();
+        let schema = serde_json::to_value(&schema).expect("schema");
+        let required = schema["required"].as_array().expect("required keys");
+        for key in ["dkim", "spf", "dmarc", "receiver", "signatures", "warnings"] {
+            assert!(required.iter().any(|k| k == key), "{key} in {required:?}");
+        }
+    }
+}
