@@ -75,11 +75,29 @@ pub fn outbound_auth_check(
     let mut unknown = Vec::new();
     let mut advice = Vec::new();
 
-    dkim_findings(auth, domain, plan_selector, &mut failures, &mut advice);
+    if auth.dkim.result == AuthResult::TempError {
+        // A DNS answer missing is no verdict on the key.
+        unknown.push(format!(
+            "DKIM could not be verified (temperror: {})",
+            auth.dkim
+                .reason
+                .as_deref()
+                .unwrap_or("a DNS answer was missing")
+        ));
+    } else {
+        dkim_findings(auth, domain, plan_selector, &mut failures, &mut advice);
+    }
 
     let spf = &auth.spf;
     match (spf.result, spf.ip) {
         (AuthResult::Pass, _) => {}
+        (AuthResult::None, Some(ip)) => {
+            let d = spf.domain.as_deref().unwrap_or(domain);
+            let family = if ip.is_ipv4() { "ip4" } else { "ip6" };
+            failures.push(format!(
+                "no SPF record at {d}: publish `{d}. TXT \"v=spf1 {family}:{ip} -all\"` (or your provider's `include:`)"
+            ))
+        }
         (AuthResult::TempError, _) => unknown.push(format!(
             "SPF could not be evaluated (temperror: a DNS answer was missing) for {}",
             spf.domain.as_deref().unwrap_or("the envelope sender")
@@ -342,5 +360,31 @@ mod tests {
         let check = outbound_auth_check(Some(&auth), "example.com", Some("s1"));
         assert_eq!(check.status, Status::Warn);
         assert!(check.evidence.contains("says dkim=fail"));
+    }
+
+    #[test]
+    fn no_spf_record_says_which_record_to_publish_and_a_dns_failure_is_no_verdict() {
+        let mut auth = passing();
+        auth.spf.result = AuthResult::None;
+        auth.spf.aligned = false;
+        let check = outbound_auth_check(Some(&auth), "example.com", Some("s1"));
+        assert_eq!(check.status, Status::Fail);
+        assert!(
+            check.evidence.starts_with(
+                "no SPF record at example.com: publish `example.com. TXT \"v=spf1 ip4:192.0.2.3 -all\"`"
+            ),
+            "{}",
+            check.evidence
+        );
+
+        let mut auth = passing();
+        auth.dkim.result = AuthResult::TempError;
+        auth.dkim.aligned = false;
+        auth.dkim.reason = Some("DNS resolution error: timed out".into());
+        let check = outbound_auth_check(Some(&auth), "example.com", Some("s1"));
+        assert_eq!(check.status, Status::Unknown, "{}", check.evidence);
+        assert!(check.evidence.starts_with(
+            "DKIM could not be verified (temperror: DNS resolution error: timed out)"
+        ));
     }
 }

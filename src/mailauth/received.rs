@@ -223,6 +223,15 @@ mod tests {
         let hop = inbound_hop([LMTP, POSTFIX, SENDER_SIDE, forged], &hosts).expect("hop");
         assert_eq!(hop.ip.to_string(), "127.0.0.3");
 
+        // Gmail: the topmost field is by an internal hop named by an IPv6 address, with
+        // no `from`; its patterns must name those hops too, or no hop is trusted.
+        let gmail = vec!["mx.google.com".to_string()];
+        assert!(inbound_hop([GMAIL_INNER, GMAIL, SENDER_SIDE], &gmail).is_err());
+        let gmail = vec!["mx.google.com".to_string(), "2002:*".to_string()];
+        let hop = inbound_hop([GMAIL_INNER, GMAIL, SENDER_SIDE], &gmail).expect("gmail hop");
+        assert_eq!(hop.ip.to_string(), "203.0.113.5");
+        assert_eq!(hop.helo.as_deref(), Some("mail.example.com"));
+
         // Patterns: Microsoft's hosts.
         let ms = vec!["*.outlook.com".to_string()];
         let hop = inbound_hop([OUTLOOK, SENDER_SIDE], &ms).expect("outlook hop");

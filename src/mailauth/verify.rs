@@ -89,7 +89,7 @@ pub async fn verify_received(
         .froms()
         .first()
         .and_then(|f| f.rsplit_once('@'))
-        .map(|(_, d)| d.to_ascii_lowercase());
+        .map(|(_, d)| sanitize(&d.to_ascii_lowercase()));
 
     let dkim_outputs = authenticator.verify_dkim(&message).await;
 
@@ -97,7 +97,7 @@ pub async fn verify_received(
     let sender = fields.return_path.clone().unwrap_or_default();
     let sender_domain = sender
         .rsplit_once('@')
-        .map(|(_, d)| d.to_ascii_lowercase())
+        .map(|(_, d)| sanitize(&d.to_ascii_lowercase()))
         .filter(|d| !d.is_empty());
     let (spf_output, spf) = match &hop {
         Ok(hop) => {
@@ -258,7 +258,7 @@ pub fn aligned(domain: &str, from: &str, strict: bool) -> bool {
     if strict {
         return d == f;
     }
-    d == f || d.ends_with(&format!(".{f}")) || f.ends_with(&format!(".{d}")) && d.contains('.')
+    d == f || d.ends_with(&format!(".{f}")) || (d.contains('.') && f.ends_with(&format!(".{d}")))
 }
 
 fn dkim_verdict(output: &DkimOutput<'_>, from: &str, strict: bool) -> DkimVerdict {
