@@ -7,6 +7,7 @@
 //! - [`syntax`]: domain names, MX record texts and SPF records parsed to their RFCs' grammar.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
+//! - [`mailauth`]: DKIM, SPF and DMARC verified on a received message, beside the receiver's verdict.
 //! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
 //! - [`tls`]: one TLS client configuration for every client: system roots, a CA file, a pinned certificate.
@@ -23,6 +24,7 @@ pub mod dns;
 pub mod journal;
 pub mod live;
 pub mod mail;
+pub mod mailauth;
 pub mod plan;
 pub mod recorder;
 pub mod report;

@@ -31,6 +31,24 @@ pub struct Postfix {
     pub ca_file: PathBuf,
 }
 
+/// Another server of a mail flow (the probe's target is [`Postfix::start`]'s): its own
+/// host name, its own loopback address to listen on and send from (so SPF can tell the
+/// servers apart), and main.cf lines that replace the probe target's of the same name or
+/// add to them. Replace, never repeat: each repeated name makes every Postfix process
+/// warn at start, and a burst of warnings fills postlogd's own socket before it reads it
+/// (a deadlock: the instance never delivers and `postfix stop` hangs).
+pub struct Instance<'a> {
+    pub host_name: &'a str,
+    pub bind: &'a str,
+    pub main_cf: &'a str,
+}
+
+const PROBE_TARGET: Instance<'static> = Instance {
+    host_name: MX_HOST,
+    bind: "127.0.0.1",
+    main_cf: "",
+};
+
 /// Whether a missing Postfix fails the test (CI) or skips it.
 fn servers_required() -> bool {
     std::env::var("CUTOVER_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
@@ -115,6 +133,11 @@ impl Postfix {
     /// [`DOMAIN`]), or returns `None` (after saying so) when it cannot run here and
     /// the servers are not required.
     pub fn start(accepted: &[&str]) -> Option<Postfix> {
+        Postfix::start_instance(accepted, &PROBE_TARGET)
+    }
+
+    /// Starts another server of a mail flow, as [`Instance`] says; `None` as [`Postfix::start`].
+    pub fn start_instance(accepted: &[&str], instance: &Instance) -> Option<Postfix> {
         let Some(binary) = postfix_binary() else {
             if servers_required() {
                 panic!("postfix not installed and CUTOVER_REQUIRE_SERVERS=1: install postfix");
@@ -133,7 +156,7 @@ impl Postfix {
         // Three tries: a port picked free may be taken by a parallel test before Postfix binds it.
         let mut last = String::new();
         for _ in 0..3 {
-            match Postfix::try_start(&binary, accepted) {
+            match Postfix::try_start(&binary, accepted, instance) {
                 Ok(p) => return Some(p),
                 Err(e) => last = e,
             }
@@ -141,7 +164,7 @@ impl Postfix {
         panic!("postfix did not start: {last}");
     }
 
-    fn try_start(binary: &Path, accepted: &[&str]) -> Result<Postfix, String> {
+    fn try_start(binary: &Path, accepted: &[&str], instance: &Instance) -> Result<Postfix, String> {
         let dir = tempfile::Builder::new()
             .prefix("cutover-postfix-")
             .tempdir()
@@ -158,15 +181,14 @@ impl Postfix {
 
         let port = free_port();
         let r = root.display();
-        fs::write(
-            root.join("main.cf"),
-            format!(
-                "compatibility_level = 3.7
+        let (host_name, bind, extra) = (instance.host_name, instance.bind, instance.main_cf);
+        let base = format!(
+            "compatibility_level = 3.7
 queue_directory = {r}/queue
 data_directory = {r}/data
 maillog_file = {r}/maillog
 maillog_file_prefixes = {r}
-myhostname = {MX_HOST}
+myhostname = {host_name}
 smtpd_banner = $myhostname ESMTP
 mydestination =
 inet_interfaces = 127.0.0.1
@@ -180,9 +202,9 @@ smtpd_tls_cert_file = {r}/server.pem
 smtpd_tls_key_file = {r}/server.key
 smtpd_tls_security_level = may
 "
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        fs::write(root.join("main.cf"), replace_settings(&base, extra))
+            .map_err(|e| e.to_string())?;
         let proto =
             fs::read_to_string("/etc/postfix/master.cf.proto").map_err(|e| e.to_string())?;
         let mut replaced = false;
@@ -192,7 +214,7 @@ smtpd_tls_security_level = may
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 if fields.first() == Some(&"smtp") && fields.get(1) == Some(&"inet") {
                     replaced = true;
-                    format!("127.0.0.1:{port} inet n - n - - smtpd")
+                    format!("{bind}:{port} inet n - n - - smtpd")
                 } else {
                     line.to_string()
                 }
@@ -223,7 +245,7 @@ smtpd_tls_security_level = may
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((bind, port)).is_err() {
             if let Ok(Some(status)) = postfix.master.try_wait() {
                 return Err(format!(
                     "postfix start-fg exited ({status}): {} {}",
@@ -292,6 +314,27 @@ smtpd_tls_security_level = may
             .arg(self.dir.path())
             .arg("reload"));
     }
+}
+
+/// `base` main.cf text with each `name = value` line of `extra` replacing the line of
+/// the same name, or added at the end.
+fn replace_settings(base: &str, extra: &str) -> String {
+    let name = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
+    let replaced: Vec<String> = extra
+        .lines()
+        .filter(|l| l.contains('='))
+        .map(name)
+        .collect();
+    let mut text: String = base
+        .lines()
+        .filter(|l| !replaced.contains(&name(l)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for line in extra.lines().filter(|l| !l.trim().is_empty()) {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
 }
 
 fn write_addresses(path: &Path, accepted: &[&str]) -> Result<(), String> {
