@@ -715,7 +715,12 @@ fn dns_stages(
     pass: &Pass,
     eval: &crate::runbook::Evaluation,
 ) -> Vec<DnsStage> {
-    let recorded = |step: &str| pass.dns_records.iter().rev().find(|(_, s, _)| s == step);
+    let recorded = |step: StepId| {
+        pass.dns_records
+            .iter()
+            .rev()
+            .find(|(_, s, _)| *s == step.as_str())
+    };
     let mut stages = Vec::new();
     let first_mx = history.first_fact(keys::MX_SET);
     let baseline = history.first_fact(keys::TTL_BASELINE);
@@ -760,7 +765,7 @@ fn dns_stages(
         });
     }
     let lowered = history.first_fact(keys::TTL_LOWERED);
-    match recorded("lower-ttl") {
+    match recorded(StepId::LowerTtl) {
         Some(found) => stages.push(recorded_stage("lowered", "TTLs lowered", found)),
         None => {
             if let Some(l) = lowered {
@@ -811,7 +816,7 @@ fn dns_stages(
                 .is_some_and(|t| t == "new")
         })
     });
-    match recorded("remove-old-mx") {
+    match recorded(StepId::RemoveOldMx) {
         Some(found) => stages.push(recorded_stage("switched", "After the switch", found)),
         None => {
             if let Some(s) = switched {
@@ -831,7 +836,7 @@ fn dns_stages(
     let restored = eval
         .step(&StepId::RestoreTtl)
         .is_some_and(|s| s.state.is_finished());
-    match recorded("restore-ttl") {
+    match recorded(StepId::RestoreTtl) {
         Some(found) => stages.push(recorded_stage("restored", "After the TTL restore", found)),
         None if restored => stages.push(DnsStage {
             stage: "restored".into(),
@@ -849,7 +854,8 @@ fn dns_stages(
         None => {}
     }
     for found in &pass.dns_records {
-        if !["lower-ttl", "remove-old-mx", "restore-ttl"].contains(&found.1.as_str()) {
+        let staged = [StepId::LowerTtl, StepId::RemoveOldMx, StepId::RestoreTtl];
+        if !staged.iter().any(|s| s.as_str() == found.1) {
             let title = format!("After {}", found.1);
             stages.push(recorded_stage(&format!("after:{}", found.1), &title, found));
         }
