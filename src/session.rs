@@ -316,7 +316,7 @@ impl Session {
         eval: Evaluation,
         now: Timestamp,
         observed: &Observations,
-) -> Result<Evaluation, CommandFailure> {
+    ) -> Result<Evaluation, CommandFailure> {
         if self.recorder.observed_steps(&eval, now)?.is_empty() {
             return Ok(eval);
         }

@@ -331,7 +331,8 @@ pub fn status_json(
     probe_smtp: bool,
     clock: &dyn Clock,
 ) -> Result<serde_json::Value, CommandFailure> {
-    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?).map_err(CommandFailure::Json)
+    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?)
+        .map_err(CommandFailure::Json)
 }
 
 /// What `cutover status --json-schema` prints: the JSON Schema of `status --json`.
