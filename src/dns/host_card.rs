@@ -73,6 +73,30 @@ impl HostCard {
         out
     }
 
+    /// The record lines as drawn `width` columns wide: each record whole, its sign
+    /// and a space first, the rest of a longer record on continuation lines marked
+    /// [`CONTINUED`]; each row with the change of its record.
+    pub fn rows(&self, width: usize) -> Vec<(Change, String)> {
+        let room = width.saturating_sub(2).max(1);
+        let mut rows = Vec::new();
+        for line in &self.lines {
+            for (i, piece) in pieces(&line.record, room).into_iter().enumerate() {
+                let mark = if i == 0 {
+                    line.change.sign()
+                } else {
+                    CONTINUED
+                };
+                rows.push((line.change, format!("{mark} {piece}")));
+            }
+        }
+        rows
+    }
+
+    /// Whether a record needs more than one row `width` columns wide.
+    pub fn wraps(&self, width: usize) -> bool {
+        self.rows(width).len() > self.lines.len()
+    }
+
     /// The card's first line.
     pub fn heading(&self) -> String {
         match &self.served_by {
@@ -88,6 +112,43 @@ impl HostCard {
                 "At your DNS host now (as {server} serves it; - goes, + comes, for {}):",
                 self.step
             ),
+        }
+    }
+}
+
+/// The mark of a row that continues the record above it.
+pub const CONTINUED: char = '↳';
+
+/// What the card says under its records when one did not fit on a row.
+pub const ONE_LINE_NOTE: &str = "; ↳ continues the record above it: `cutover status` prints each record on one line for copying";
+
+/// `text` cut into pieces of at most `room` columns, every character kept: a piece
+/// ends after a space when one is in its second half, else at `room`.
+fn pieces(text: &str, room: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    loop {
+        let mut used = 0;
+        let mut end = 0;
+        while end < rest.len() {
+            let w = rest[end].width().unwrap_or(0);
+            if used + w > room && end > 0 {
+                break;
+            }
+            used += w;
+            end += 1;
+        }
+        if end < rest.len()
+            && let Some(space) = rest[..end].iter().rposition(|c| *c == ' ')
+            && space + 1 > end / 2
+        {
+            end = space + 1;
+        }
+        out.push(rest[..end].iter().collect());
+        rest.drain(..end);
+        if rest.is_empty() {
+            return out;
         }
     }
 }
