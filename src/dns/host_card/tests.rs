@@ -188,3 +188,44 @@ fn restoring_the_ttl_never_holds_an_old_mx_host_in_caches_for_a_day() {
         ]
     );
 }
+
+#[test]
+fn a_record_longer_than_the_pane_goes_on_over_marked_rows_and_loses_nothing() {
+    let card = HostCard {
+        step: StepId::SpfAddNew,
+        served_by: None,
+        lines: vec![
+            CardLine {
+                change: Change::Add,
+                record: "example.com. 300 IN TXT \"v=spf1 include:_spf.old.example include:spf.protection.outlook.com ~all\"".into(),
+            },
+            CardLine {
+                change: Change::Remove,
+                record: format!("sel1._domainkey.example.com. 300 IN TXT \"p={}\"", "A".repeat(70)),
+            },
+        ],
+        notes: vec![],
+    };
+    let rows = card.rows(40);
+    assert!(card.wraps(40));
+    assert!(!card.wraps(200));
+    assert_eq!(card.rows(200).len(), 2);
+    for (_, row) in &rows {
+        assert!(row.chars().count() <= 40, "{row:?}");
+    }
+    // Each record: its sign on the first row, ↳ on the rest, every character kept.
+    for line in &card.lines {
+        let mine: Vec<&String> = rows
+            .iter()
+            .filter(|(c, _)| *c == line.change)
+            .map(|(_, r)| r)
+            .collect();
+        assert!(mine[0].starts_with(&format!("{} ", line.change.sign())));
+        assert!(mine[1..].iter().all(|r| r.starts_with("↳ ")), "{mine:?}");
+        let whole: String = mine
+            .iter()
+            .map(|r| r.chars().skip(2).collect::<String>())
+            .collect();
+        assert_eq!(whole, line.record);
+    }
+}
