@@ -13,13 +13,17 @@
 //!   once the step is done (the MX state, the SPF terms, a DKIM key, the TTLs),
 //!   cumulative over the steps before it.
 //!
-//! The property test in `app/dns_target_tests.rs` (it reaches up to the pane) runs every step over generated plans
-//! and served records: serving a step's target satisfies its expectation as the
-//! checks and the pane judge it, and the card's `+` lines are the pasted records.
+//! The property test in `app/dns_target_tests.rs` (it reaches up to the pane) runs
+//! every step over generated plans and served records: serving a step's target
+//! satisfies its expectation as the checks and the pane judge it, and the card's
+//! `+` lines are the pasted records.
 //!
-//! Other steps (e.g. a rollback) get their target the same way: call
-//! [`dns_target`] with the step, the plan and the records served now
-//! ([`Served::of`] from a round, or built from journal facts).
+//! A new step that changes DNS (e.g. a rollback step) gets its target the same way:
+//! give it an arm in [`expectation`] and in [`dns_target`] (and a place in
+//! [`DNS_STEPS`] if the steps after it build on it), then call
+//! `dns_target(&step, plan, served)` with the records served now ([`Served::in_round`]
+//! from a round, [`Served::of`] for one server, or a `Served` built from journal
+//! facts; `None` when nothing was measured).
 
 use crate::dns::mx::{normalise_host, parse_mx};
 use crate::dns::query::{AnswerStatus, Rtype, fqdn};
@@ -355,25 +359,17 @@ impl DnsTarget {
 /// `None` for a step that is not a DNS step.
 pub(crate) fn dns_target(step: &StepId, plan: &Plan, served: Option<&Served>) -> Option<DnsTarget> {
     let expect = expectation(step, plan)?;
-    let assumed;
-    let served = match served {
-        Some(served) => served,
-        None => {
-            assumed = Served::assumed_before(step, plan);
-            &assumed
-        }
-    };
-    let served = Some(served);
     let apex = fqdn(&plan.domain);
     let migration = plan.dns.migration_ttl;
     let mut notes = Vec::new();
+    // What the step starts from: as served; a set nothing definite was said of, as the
+    // steps before would have left it.
+    let assumed = served
+        .is_none_or(|s| s.mx.is_none() || s.txt.is_none())
+        .then(|| Served::assumed_before(step, plan));
+    let assumed_set = |pick: fn(&Served) -> Option<&RrSet>| assumed.as_ref().and_then(pick);
     let served_mx = served.and_then(|s| s.mx.as_ref());
     let served_txt = served.and_then(|s| s.txt.as_ref());
-    // The MX set the step starts from: as served, else the plan's old hosts.
-    // A set the server gave no definite answer for: as the steps before would have left it.
-    let assumed =
-        (served_mx.is_none() || served_txt.is_none()).then(|| Served::assumed_before(step, plan));
-    let assumed_set = |pick: fn(&Served) -> Option<&RrSet>| assumed.as_ref().and_then(pick);
     let mx_now: Vec<(u16, String)> = served_mx
         .or_else(|| assumed_set(|s| s.mx.as_ref()))
         .map(|set| {
