@@ -144,10 +144,8 @@ async fn an_11_deep_include_chain_fails_and_spf_add_new_is_refused() {
     let clock = cutover::clock::ManualClock::new("2026-12-07T09:00:00Z".parse().expect("time"));
     let round = cutover::dns::one_round(&parsed, &clock).await;
     let paste = cutover::dns::records_to_paste(&StepId::SpfAddNew, &parsed, Some(&round));
-    assert_eq!(
-        paste[0],
-        format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")
-    );
+    // The merged record is served already: nothing is left to paste but the note on it.
+    assert!(paste.iter().all(|l| l.starts_with(';')), "{paste:#?}");
     let note = paste
         .iter()
         .find(|l| l.starts_with("; This record needs at least"))

@@ -433,12 +433,17 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
         paste[0],
         format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")
     );
+    // The old SPF record goes (exactly one SPF record).
+    assert_eq!(
+        paste[1],
+        format!("; delete: example.com. 300 IN TXT \"{OLD_SPF}\"")
+    );
     // The includes' own records are not published yet: the paste says so.
-    assert_eq!(paste.len(), 2, "{paste:?}");
+    assert_eq!(paste.len(), 3, "{paste:?}");
     assert!(
-        paste[1].starts_with("; receivers would still reject this record")
-            && paste[1].contains("term 2 \"include:_spf.new.example\"")
-            && paste[1].contains("does not exist (NXDOMAIN)"),
+        paste[2].starts_with("; receivers would still reject this record")
+            && paste[2].contains("term 2 \"include:_spf.new.example\"")
+            && paste[2].contains("does not exist (NXDOMAIN)"),
         "{paste:?}"
     );
     for dns in [&auth, &auth2] {

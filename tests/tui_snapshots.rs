@@ -758,3 +758,79 @@ fn the_new_mx_answers_per_mailbox() {
     assert!(text.contains("550 5.1.1"), "{text}");
     snapshot("new_mx_detail", new_mx_detail_app);
 }
+
+/// spf-add-new is next with nothing measured, and the new server's SPF terms make the
+/// record to publish longer than the 80-column DNS tab.
+fn long_spf_app() -> App {
+    let entries = vec![Entry::Confirm {
+        at: at(0),
+        operator: "ann".into(),
+        step: "lower-ttl".into(),
+        mailbox: None,
+        evidence: vec![],
+    }];
+    let mut plan = fake::plan(PathBuf::from("/srv/cutover/cutover.toml"), 3);
+    plan.new.spf = vec![
+        "include:spf.protection.outlook.com".into(),
+        "ip4:198.51.100.0/24".into(),
+        "include:_spf.mailgun.example.net".into(),
+    ];
+    let mut app = App::new(plan, &entries, Role::Driving, at(20));
+    app.focus = Pane::Dns;
+    app
+}
+
+/// Issue 19: at 80 columns the card cut the `+` SPF line before the new server's term.
+#[test]
+fn the_dns_host_card_shows_a_long_record_whole_at_80_columns() {
+    let mut app = long_spf_app();
+    let text = screen(&mut app, (80, 24));
+    let card = cutover::dns::host_card::host_card(&StepId::SpfAddNew, &app.plan, None)
+        .expect("spf-add-new has a card");
+    let record = card
+        .lines
+        .iter()
+        .map(|l| l.record.clone())
+        .find(|r| r.contains(" IN TXT "))
+        .expect("the SPF record");
+    assert!(
+        record.len() > 78,
+        "the record must not fit one row: {record}"
+    );
+    // The screen's rows inside the pane's borders.
+    let rows: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.trim_matches('"')
+                .trim_start_matches('│')
+                .trim_end_matches('│')
+                .to_string()
+        })
+        .collect();
+    let first = rows
+        .iter()
+        .position(|r| r.starts_with("+ example.com. 300 IN TXT"))
+        .unwrap_or_else(|| panic!("no + TXT row:\n{text}"));
+    let mut shown = rows[first][2..].to_string();
+    let mut continued = 0;
+    for row in &rows[first + 1..] {
+        let Some(rest) = row.strip_prefix("↳ ") else {
+            break;
+        };
+        shown.push_str(rest);
+        continued += 1;
+    }
+    assert!(
+        continued > 0,
+        "the record goes on over a marked row:\n{text}"
+    );
+    // Every character of the record, in order (a row ends where a space was).
+    let bare = |s: &str| s.replace(' ', "");
+    assert_eq!(bare(&shown), bare(&record), "{text}");
+    assert!(shown.contains("include:_spf.mailgun.example.net"), "{text}");
+    assert!(
+        text.contains("`cutover status` prints each"),
+        "the card says where to copy it from in one line:\n{text}"
+    );
+    insta::assert_snapshot!("long_spf_card_80x24", text);
+}

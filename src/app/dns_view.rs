@@ -9,6 +9,7 @@ use crate::app::model::{DnsCell, DnsRow, DnsView, RecordKind, ServerColumn, Serv
 use crate::check::Status;
 use crate::dns::matrix::relative;
 use crate::dns::query::{Answer, AnswerStatus, Rtype, fqdn};
+use crate::dns::target::{self, DNS_STEPS, SpfTerms, TtlRule};
 use crate::dns::watch::{DnsSnapshot, Role, ServerView, questions};
 use crate::dns::{MxState, dkim, mx, spf};
 use crate::journal::dns_facts::DnsFacts;
@@ -277,18 +278,6 @@ fn summary(plan: &Plan, kind: RecordKind, answer: &Answer) -> (String, Tone) {
     }
 }
 
-/// The DNS steps whose expectations the matrix shows, in runbook order.
-const DNS_STEPS: [StepId; 8] = [
-    StepId::LowerTtl,
-    StepId::SpfAddNew,
-    StepId::TtlWait,
-    StepId::AddNewMx,
-    StepId::RemoveOldMx,
-    StepId::DkimSpfFinal,
-    StepId::Monitor24h,
-    StepId::RestoreTtl,
-];
-
 /// The step the matrix is judged against: the next step when it is a DNS step,
 /// else the last DNS step already applied, done or overridden.
 pub fn current_dns_step(eval: &Evaluation) -> Option<&StepId> {
@@ -309,38 +298,38 @@ pub fn current_dns_step(eval: &Evaluation) -> Option<&StepId> {
         .and_then(|s| DNS_STEPS.iter().find(|d| **d == s.id))
 }
 
-/// What a step expects of the records once it is done.
+/// What a step expects of the records once it is done, in the pane's tones: the
+/// expectation of the step's DNS target (`dns::target`), which the checks read too.
 struct Want {
-    mx: Option<&'static [Tone]>,
-    spf: Option<&'static [Tone]>,
+    mx: Vec<Tone>,
+    spf: Vec<Tone>,
     dkim: bool,
-    /// MX and TXT at most the migration TTL (everywhere), or exactly the restored TTLs
-    /// (at the authoritative servers).
-    lowered: bool,
-    restored: bool,
+    ttl: TtlRule,
 }
 
-fn want(step: &StepId) -> Option<Want> {
-    const BOTH: &[Tone] = &[Tone::Both];
-    const NEW: &[Tone] = &[Tone::New];
-    // add-new-mx's own check accepts the new hosts alone too (R8 notes the order).
-    const ADDED: &[Tone] = &[Tone::Both, Tone::New];
-    let w = |mx, spf, dkim, lowered, restored| Want {
+fn want(step: &StepId, plan: &Plan) -> Option<Want> {
+    let expect = target::expectation(step, plan)?;
+    let mx = expect
+        .mx
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|state| match state {
+            MxState::Old => Some(Tone::Old),
+            MxState::New => Some(Tone::New),
+            MxState::OldAndNew => Some(Tone::Both),
+            _ => None,
+        })
+        .collect();
+    let spf = match expect.spf {
+        Some(SpfTerms::OldAndNew) => vec![Tone::Both],
+        Some(SpfTerms::NewOnly) => vec![Tone::New],
+        None => vec![],
+    };
+    Some(Want {
         mx,
         spf,
-        dkim,
-        lowered,
-        restored,
-    };
-    Some(match step {
-        StepId::LowerTtl | StepId::TtlWait => w(None, None, false, true, false),
-        StepId::SpfAddNew => w(None, Some(BOTH), false, true, false),
-        StepId::AddNewMx => w(Some(ADDED), Some(BOTH), false, true, false),
-        StepId::RemoveOldMx => w(Some(NEW), Some(BOTH), false, true, false),
-        StepId::DkimSpfFinal => w(Some(NEW), Some(NEW), true, true, false),
-        StepId::Monitor24h => w(Some(NEW), None, false, true, false),
-        StepId::RestoreTtl => w(Some(NEW), Some(NEW), true, false, true),
-        _ => return None,
+        dkim: expect.dkim_key,
+        ttl: expect.ttl,
     })
 }
 
@@ -366,19 +355,20 @@ pub fn judge(
     cell: &DnsCell,
     role: ServerRole,
 ) -> (Status, String) {
-    let Some((step, want)) = step.and_then(|s| want(s).map(|w| (s, w))) else {
+    let Some((step, want)) = step.and_then(|s| want(s, plan).map(|w| (s, w))) else {
         return (
             Status::Unknown,
             "not judged: no DNS step is under way".into(),
         );
     };
     let content = match kind {
-        RecordKind::Mx => want.mx,
-        RecordKind::Spf => want.spf,
+        RecordKind::Mx => Some(&want.mx).filter(|t| !t.is_empty()),
+        RecordKind::Spf => Some(&want.spf).filter(|t| !t.is_empty()),
         _ => None,
     };
+    // A restored TTL is judged where it is set; a resolver counts its cache down.
     let ttl_judged = matches!(kind, RecordKind::Mx | RecordKind::Spf)
-        && (want.lowered || (want.restored && role == ServerRole::Authoritative));
+        && (matches!(want.ttl, TtlRule::AtMost(_)) || role == ServerRole::Authoritative);
     let dkim_judged = kind == RecordKind::Dkim && want.dkim;
     if content.is_none() && !ttl_judged && !dkim_judged {
         return (
@@ -418,30 +408,31 @@ pub fn judge(
         );
     }
     if ttl_judged && let Some(ttl) = cell.ttl {
-        if want.lowered && ttl > plan.dns.migration_ttl {
-            return (
-                Status::Fail,
-                format!(
-                    "TTL {} is over the migration TTL of {}",
-                    human_ttl(ttl),
-                    human_ttl(plan.dns.migration_ttl)
-                ),
-            );
-        }
-        let restored = if kind == RecordKind::Mx {
-            plan.dns.restore_ttl_mx
-        } else {
-            plan.dns.restore_ttl_txt
-        };
-        if want.restored && role == ServerRole::Authoritative && ttl != restored {
-            return (
-                Status::Fail,
-                format!(
-                    "TTL {}; {step} restores {}",
-                    human_ttl(ttl),
-                    human_ttl(restored)
-                ),
-            );
+        match want.ttl {
+            TtlRule::AtMost(limit) if ttl > limit => {
+                return (
+                    Status::Fail,
+                    format!(
+                        "TTL {} is over the migration TTL of {}",
+                        human_ttl(ttl),
+                        human_ttl(limit)
+                    ),
+                );
+            }
+            TtlRule::Restored { mx, txt } => {
+                let restored = if kind == RecordKind::Mx { mx } else { txt };
+                if ttl != restored {
+                    return (
+                        Status::Fail,
+                        format!(
+                            "TTL {}; {step} restores {}",
+                            human_ttl(ttl),
+                            human_ttl(restored)
+                        ),
+                    );
+                }
+            }
+            TtlRule::AtMost(_) => {}
         }
     }
     (Status::Pass, format!("as {step} expects"))

@@ -71,7 +71,11 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         .next
         .as_ref()
         .and_then(|n| crate::dns::host_card::host_card(&n.step, &app.plan, app.dns_round.as_ref()))
-        .map_or(0, |c| c.lines.len() + c.notes.len() + 3);
+        .map_or(0, |c| {
+            // The pane's inner width: a record longer than it takes more than one row.
+            let w = usize::from(right.width.saturating_sub(2));
+            c.rows(w).len() + c.notes.len() + 3 + if c.wraps(w) { 2 } else { 0 }
+        });
     let dns_rows = app.dns.as_ref().map_or(1, |d| d.rows.len() + 1) + 3 + card;
     let dns_rows = u16::try_from(dns_rows)
         .unwrap_or(u16::MAX)

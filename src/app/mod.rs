@@ -18,6 +18,9 @@ mod questions;
 pub mod rehearsal;
 pub(crate) mod update;
 
+#[cfg(test)]
+mod dns_target_tests;
+
 use crate::step::StepId;
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -3,12 +3,9 @@
 //! TTLs. Pure (plan, latest round, step in; card out): `cutover status` prints
 //! it, the cockpit draws it.
 
-use crate::dns::checks::txt_line;
-use crate::dns::mx::{normalise_host, parse_mx};
-use crate::dns::query::{AnswerStatus, Rtype, fqdn};
-use crate::dns::spf;
-use crate::dns::watch::{DnsSnapshot, ServerView};
-use crate::plan::{MxRecord, Plan};
+use crate::dns::target::{Served, ZoneLine, dns_target};
+use crate::dns::watch::DnsSnapshot;
+use crate::plan::Plan;
 use crate::sanitize::sanitize;
 use crate::step::StepId;
 
@@ -76,6 +73,30 @@ impl HostCard {
         out
     }
 
+    /// The record lines as drawn `width` columns wide: each record whole, its sign
+    /// and a space first, the rest of a longer record on continuation lines marked
+    /// [`CONTINUED`]; each row with the change of its record.
+    pub fn rows(&self, width: usize) -> Vec<(Change, String)> {
+        let room = width.saturating_sub(2).max(1);
+        let mut rows = Vec::new();
+        for line in &self.lines {
+            for (i, piece) in pieces(&line.record, room).into_iter().enumerate() {
+                let mark = if i == 0 {
+                    line.change.sign()
+                } else {
+                    CONTINUED
+                };
+                rows.push((line.change, format!("{mark} {piece}")));
+            }
+        }
+        rows
+    }
+
+    /// Whether a record needs more than one row `width` columns wide.
+    pub fn wraps(&self, width: usize) -> bool {
+        self.rows(width).len() > self.lines.len()
+    }
+
     /// The card's first line.
     pub fn heading(&self) -> String {
         match &self.served_by {
@@ -95,6 +116,43 @@ impl HostCard {
     }
 }
 
+/// The mark of a row that continues the record above it.
+pub const CONTINUED: char = '↳';
+
+/// What the card says under its records when one did not fit on a row.
+pub const ONE_LINE_NOTE: &str = "; ↳ continues the record above it: `cutover status` prints each record on one line for copying";
+
+/// `text` cut into pieces of at most `room` columns, every character kept: a piece
+/// ends after a space when one is in its second half, else at `room`.
+fn pieces(text: &str, room: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    loop {
+        let mut used = 0;
+        let mut end = 0;
+        while end < rest.len() {
+            let w = rest[end].width().unwrap_or(0);
+            if used + w > room && end > 0 {
+                break;
+            }
+            used += w;
+            end += 1;
+        }
+        if end < rest.len()
+            && let Some(space) = rest[..end].iter().rposition(|c| *c == ' ')
+            && space + 1 > end / 2
+        {
+            end = space + 1;
+        }
+        out.push(rest[..end].iter().collect());
+        rest.drain(..end);
+        if rest.is_empty() {
+            return out;
+        }
+    }
+}
+
 /// The steps whose card this is: those that change records at the DNS host.
 pub fn has_card(step_id: &StepId) -> bool {
     matches!(
@@ -108,41 +166,9 @@ pub fn has_card(step_id: &StepId) -> bool {
     )
 }
 
-/// A record as compared: its zone-file line, and a key that ignores letter case
-/// and a host's final dot.
-#[derive(Debug, Clone)]
-struct Rec {
-    key: String,
-    line: String,
-}
-
-fn mx_rec(apex: &str, ttl: u32, preference: u16, host: &str) -> Rec {
-    let host = normalise_host(host);
-    Rec {
-        key: format!("MX {ttl} {preference} {host}"),
-        line: format!("{apex} {ttl} IN MX {preference} {}", fqdn(&host)),
-    }
-}
-
-fn txt_rec(name: &str, ttl: u32, text: &str) -> Rec {
-    Rec {
-        key: format!("TXT {} {ttl} {text}", name.to_ascii_lowercase()),
-        line: txt_line(name, ttl, text),
-    }
-}
-
-/// What one server serves for a name and type: `None` unless it gave a definite
-/// answer; no records (and TTL 0) for "none".
-fn served(server: &ServerView, name: &str, rtype: Rtype) -> Option<(u32, Vec<String>)> {
-    let a = server.answer(name, rtype)?;
-    match a.status {
-        AnswerStatus::Ok => Some((a.ttl, a.records.clone())),
-        AnswerStatus::Nodata | AnswerStatus::Nxdomain => Some((0, vec![])),
-        _ => None,
-    }
-}
-
 /// The card for `step_id`, or `None` when the step changes nothing at the DNS host.
+/// What must be comes from the step's DNS target (`dns::target`); what is, from the
+/// first authoritative server that answered MX and TXT definitely.
 pub fn host_card(
     step_id: &StepId,
     plan: &Plan,
@@ -151,37 +177,28 @@ pub fn host_card(
     if !has_card(step_id) {
         return None;
     }
-    let apex = fqdn(&plan.domain);
-    let dkim_name = plan
-        .new
-        .dkim_selector
-        .as_ref()
-        .map(|s| format!("{s}._domainkey.{apex}"));
-    // The first authoritative server that answered MX and TXT definitely speaks for the zone.
-    let server = snapshot.and_then(|s| {
-        s.authoritative().find(|v| {
-            served(v, &apex, Rtype::MX).is_some() && served(v, &apex, Rtype::TXT).is_some()
-        })
-    });
-    let mut notes = Vec::new();
-    let (now, after) = match server {
-        Some(server) => {
-            let now = now_records(server, &apex, dkim_name.as_deref());
-            let after = target(
-                step_id,
-                plan,
-                Some(server),
-                &apex,
-                dkim_name.as_deref(),
-                &mut notes,
-            );
+    let round = Served::in_round(plan, snapshot);
+    let target = dns_target(step_id, plan, round.as_ref().map(|(_, served)| served))?;
+    let mut notes = target.notes.clone();
+    let lines = match &round {
+        None => target
+            .to_add(plan, None)
+            .into_iter()
+            .map(|l| CardLine {
+                change: Change::Add,
+                record: l.line,
+            })
+            .collect(),
+        Some((server, served)) => {
             if let Some(snapshot) = snapshot {
+                let served_lines = served.lines();
+                let now = keys(&served_lines);
                 let differ: Vec<String> = snapshot
                     .authoritative()
                     .filter(|other| other.address != server.address)
                     .filter(|other| {
-                        let theirs = now_records(other, &apex, dkim_name.as_deref());
-                        keys(&theirs) != keys(&now)
+                        let theirs = Served::of(plan, other).lines();
+                        keys(&theirs) != now
                     })
                     .map(|other| other.address.to_string())
                     .collect();
@@ -193,26 +210,12 @@ pub fn host_card(
                     ));
                 }
             }
-            (Some(now), after)
+            diff(&served.lines(), &target.after(served))
         }
-        None => (
-            None,
-            target(step_id, plan, None, &apex, dkim_name.as_deref(), &mut notes),
-        ),
-    };
-    let lines = match &now {
-        None => after
-            .iter()
-            .map(|r| CardLine {
-                change: Change::Add,
-                record: r.line.clone(),
-            })
-            .collect(),
-        Some(now) => diff(now, &after),
     };
     Some(HostCard {
         step: step_id.clone(),
-        served_by: server.map(|s| {
+        served_by: round.map(|(s, _)| {
             let name = plan.dns.names.get(&s.address).cloned().or_else(|| {
                 s.ns_host
                     .as_ref()
@@ -228,16 +231,16 @@ pub fn host_card(
     })
 }
 
-fn keys(recs: &[Rec]) -> Vec<&str> {
-    let mut k: Vec<&str> = recs.iter().map(|r| r.key.as_str()).collect();
+fn keys(lines: &[ZoneLine]) -> Vec<&str> {
+    let mut k: Vec<&str> = lines.iter().map(|r| r.key.as_str()).collect();
     k.sort_unstable();
     k
 }
 
 /// Every record of `now` that is not in `after` goes, every one of `after` not in
 /// `now` comes; `now`'s order first, then what comes.
-fn diff(now: &[Rec], after: &[Rec]) -> Vec<CardLine> {
-    let has = |set: &[Rec], key: &str| set.iter().any(|r| r.key == key);
+fn diff(now: &[ZoneLine], after: &[ZoneLine]) -> Vec<CardLine> {
+    let has = |set: &[ZoneLine], key: &str| set.iter().any(|r| r.key == key);
     let mut lines: Vec<CardLine> = now
         .iter()
         .map(|r| CardLine {
@@ -277,166 +280,6 @@ fn same_owner_type(a: &str, b: &str) -> bool {
         )
     };
     head(a) == head(b)
-}
-
-/// What the server serves of the records the steps touch: the apex MX and TXT, the DKIM key.
-fn now_records(server: &ServerView, apex: &str, dkim: Option<&str>) -> Vec<Rec> {
-    let mut out = Vec::new();
-    if let Some((ttl, records)) = served(server, apex, Rtype::MX) {
-        for r in &records {
-            if let Some((preference, host)) = parse_mx(r) {
-                out.push(mx_rec(apex, ttl, preference, &host));
-            }
-        }
-    }
-    if let Some((ttl, records)) = served(server, apex, Rtype::TXT) {
-        out.extend(records.iter().map(|t| txt_rec(apex, ttl, t)));
-    }
-    if let Some(name) = dkim
-        && let Some((ttl, records)) = served(server, name, Rtype::TXT)
-    {
-        out.extend(records.iter().map(|t| txt_rec(name, ttl, t)));
-    }
-    out
-}
-
-/// The records as they must be after the step (from what is served, else from the plan).
-fn target(
-    step_id: &StepId,
-    plan: &Plan,
-    server: Option<&ServerView>,
-    apex: &str,
-    dkim: Option<&str>,
-    notes: &mut Vec<String>,
-) -> Vec<Rec> {
-    let migration = plan.dns.migration_ttl;
-    let served_mx: Option<(u32, Vec<(u16, String)>)> = server
-        .and_then(|s| served(s, apex, Rtype::MX))
-        .map(|(ttl, rs)| (ttl, rs.iter().filter_map(|r| parse_mx(r)).collect()));
-    let served_txt: Option<(u32, Vec<String>)> = server.and_then(|s| served(s, apex, Rtype::TXT));
-    let served_dkim = server
-        .zip(dkim)
-        .and_then(|(s, name)| served(s, name, Rtype::TXT));
-    let plan_mx = |mx: &[MxRecord]| -> Vec<(u16, String)> {
-        mx.iter()
-            .map(|m| (m.preference, normalise_host(&m.host)))
-            .collect()
-    };
-    let current_spf = served_txt
-        .as_ref()
-        .and_then(|(_, t)| t.iter().find(|r| spf::is_spf(r)).cloned());
-    // The MX set the step starts from: as served, else the plan's old hosts.
-    let mx_now = served_mx
-        .as_ref()
-        .map(|(_, m)| m.clone())
-        .unwrap_or_else(|| plan_mx(&plan.old.mx));
-    // The TXT records at the apex as served, else the SPF record the plan implies.
-    let txt_now: Vec<String> = served_txt
-        .as_ref()
-        .map(|(_, t)| t.clone())
-        .unwrap_or_else(|| vec![spf::merged_spf(None, &plan.old.spf, &[])]);
-    let mxs = |set: &[(u16, String)], ttl: u32| -> Vec<Rec> {
-        set.iter().map(|(p, h)| mx_rec(apex, ttl, *p, h)).collect()
-    };
-    // The apex TXT records with the SPF record replaced (one TTL for the whole set).
-    let txts = |spf_record: Option<&str>, ttl: u32| -> Vec<Rec> {
-        let mut out: Vec<Rec> = txt_now
-            .iter()
-            .filter(|t| !spf::is_spf(t))
-            .map(|t| txt_rec(apex, ttl, t))
-            .collect();
-        if let Some(record) = spf_record {
-            out.push(txt_rec(apex, ttl, record));
-        }
-        out
-    };
-    let keep_dkim = |out: &mut Vec<Rec>| {
-        if let (Some(name), Some((ttl, records))) = (dkim, &served_dkim) {
-            out.extend(records.iter().map(|t| txt_rec(name, *ttl, t)));
-        }
-    };
-    let mx_ttl_now = served_mx.as_ref().map_or(migration, |(t, _)| *t);
-    let txt_ttl_now = served_txt
-        .as_ref()
-        .filter(|(_, t)| !t.is_empty())
-        .map_or(migration, |(t, _)| *t);
-    let mut out = Vec::new();
-    match step_id {
-        StepId::LowerTtl => {
-            out.extend(mxs(&mx_now, migration));
-            out.extend(txt_now.iter().map(|t| txt_rec(apex, migration, t)));
-            keep_dkim(&mut out);
-        }
-        StepId::SpfAddNew => {
-            out.extend(mxs(&mx_now, mx_ttl_now));
-            let merged = spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
-            out.extend(txts(Some(&merged.record), txt_ttl_now.min(migration)));
-            if !merged.dropped.is_empty() {
-                notes.push(format!(
-                    "left out of the SPF record because receivers reject them: {}",
-                    merged.dropped.join(" ")
-                ));
-            }
-            keep_dkim(&mut out);
-        }
-        StepId::AddNewMx => {
-            let mut set = mx_now.clone();
-            for m in plan_mx(&plan.new.mx) {
-                if !set.iter().any(|(_, h)| *h == m.1) {
-                    set.push(m);
-                }
-            }
-            out.extend(mxs(&set, mx_ttl_now.min(migration)));
-            out.extend(txts(current_spf.as_deref(), txt_ttl_now));
-            keep_dkim(&mut out);
-        }
-        StepId::RemoveOldMx => {
-            let old: Vec<String> = plan_mx(&plan.old.mx).into_iter().map(|(_, h)| h).collect();
-            let mut set: Vec<(u16, String)> = mx_now
-                .iter()
-                .filter(|(_, h)| !old.contains(h))
-                .cloned()
-                .collect();
-            for m in plan_mx(&plan.new.mx) {
-                if !set.iter().any(|(_, h)| *h == m.1) {
-                    set.push(m);
-                }
-            }
-            out.extend(mxs(&set, mx_ttl_now.min(migration)));
-            out.extend(txts(current_spf.as_deref(), txt_ttl_now));
-            keep_dkim(&mut out);
-        }
-        StepId::DkimSpfFinal => {
-            out.extend(mxs(&mx_now, mx_ttl_now));
-            let record = spf::final_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
-            out.extend(txts(Some(&record), txt_ttl_now.min(migration)));
-            match (dkim, &served_dkim) {
-                (Some(_), Some((_, records))) if !records.is_empty() => keep_dkim(&mut out),
-                (Some(name), _) => out.push(Rec {
-                    key: format!("DKIM {name}"),
-                    line: format!(
-                        "{name} {migration} IN TXT \"v=DKIM1; k=rsa; p=<the public key {} gives you>\"",
-                        plan.new.name
-                    ),
-                }),
-                (None, _) => notes.push(
-                    "the plan names no new.dkim_selector: set it to see where the DKIM key goes"
-                        .into(),
-                ),
-            }
-        }
-        StepId::RestoreTtl => {
-            out.extend(mxs(&mx_now, plan.dns.restore_ttl_mx));
-            out.extend(
-                txt_now
-                    .iter()
-                    .map(|t| txt_rec(apex, plan.dns.restore_ttl_txt, t)),
-            );
-            keep_dkim(&mut out);
-        }
-        _ => {}
-    }
-    out
 }
 
 #[cfg(test)]

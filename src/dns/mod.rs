@@ -8,6 +8,8 @@
 //! - [`facts`]: first-seen facts for the journal, and their replay.
 //! - [`checks`]: the DNS checks of the runbook's steps, and the records to paste.
 //! - [`host_card`]: "at your DNS host now", what a DNS step changes as a diff with TTLs.
+//! - [`target`]: what the authoritative servers must serve once a DNS step is done; the
+//!   records to paste, the host card, the DNS pane and the checks all read it.
 //!
 //! How a one-shot command (`status`, `dns`) uses it:
 //!
@@ -16,8 +18,8 @@
 //! let snapshot = one_round(&plan, &clock).await;               // ~ one dns.timeout
 //! let (facts, new_entries) = dns_facts(&plan, &facts, &snapshot);
 //! // append new_entries to the journal (they are Entry::Fact lines)
-//! let checks = step_checks("ttl-wait", &plan, Some(&snapshot), &facts, applied_at, clock.now());
-//! let lines = records_to_paste("spf-add-new", &plan, Some(&snapshot));
+//! let checks = step_checks(&StepId::TtlWait, &plan, Some(&snapshot), &facts, applied_at, clock.now());
+//! let lines = records_to_paste(&StepId::SpfAddNew, &plan, Some(&snapshot));
 //! print!("{}", render_matrix(&snapshot, &plan, 100));
 //! // `status --json`: serde_json::to_value(&snapshot) is the `dns` object.
 //! ```
@@ -36,6 +38,7 @@ pub mod mta_sts;
 pub mod mx;
 pub mod query;
 pub mod spf;
+pub(crate) mod target;
 pub mod watch;
 
 pub use mx::MxState;

@@ -12,7 +12,7 @@ use super::text::{fit, pad, width, wrap};
 use crate::app::dns_view::{current_dns_step, judge, row_order, ttl_now};
 use crate::app::model::{DnsView, ServerRole};
 use crate::app::{App, Pane};
-use crate::dns::host_card::{Change, HostCard, host_card};
+use crate::dns::host_card::{Change, HostCard, ONE_LINE_NOTE, host_card};
 use crate::sanitize::sanitize;
 use crate::units::ttl_short;
 
@@ -130,7 +130,9 @@ fn card_lines(app: &App, w: usize) -> Vec<Line<'static>> {
     }
 }
 
-/// A card drawn: its heading, then one record a line (`-` red, `+` green), cut to the pane.
+/// A card drawn: its heading, then each record whole (`-` red, `+` green), a longer
+/// one over continuation rows marked `↳`, and then, when one wrapped, where to copy it
+/// from in one line.
 pub fn card_view(app: &App, card: &HostCard, w: usize) -> Vec<Line<'static>> {
     let mut lines: Vec<Line<'static>> = wrap(&card.heading(), w, "  ")
         .into_iter()
@@ -141,19 +143,22 @@ pub fn card_view(app: &App, card: &HostCard, w: usize) -> Vec<Line<'static>> {
             ))
         })
         .collect();
-    for line in &card.lines {
-        let colour = match line.change {
+    // Every record whole: a longer one goes on over continuation rows.
+    for (change, row) in card.rows(w) {
+        let colour = match change {
             Change::Keep => Style::default(),
             Change::Remove => style(app, Color::Red, None),
             Change::Add => style(app, Color::Green, None),
         };
-        lines.push(Line::from(Span::styled(
-            fit(
-                &format!("{} {}", line.change.sign(), sanitize(&line.record)),
-                w,
-            ),
-            colour,
-        )));
+        lines.push(Line::from(Span::styled(sanitize(&row), colour)));
+    }
+    if card.wraps(w) {
+        for l in wrap(ONE_LINE_NOTE, w, "  ") {
+            lines.push(Line::from(Span::styled(
+                l,
+                style(app, Color::DarkGray, None),
+            )));
+        }
     }
     for note in &card.notes {
         for l in wrap(&format!("; {}", sanitize(note)), w, "  ") {

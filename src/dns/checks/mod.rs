@@ -21,8 +21,9 @@ use crate::dns::mta_sts;
 use crate::dns::mx::{self, MxState};
 use crate::dns::query::{Answer, AnswerStatus, Rtype, fqdn};
 use crate::dns::spf;
+use crate::dns::target::{self, SpfTerms, TtlRule};
 use crate::dns::watch::{DnsSnapshot, ServerView};
-use crate::plan::{MxRecord, Plan};
+use crate::plan::Plan;
 use crate::sanitize::sanitize;
 use crate::units::ttl as human_seconds;
 
@@ -115,23 +116,37 @@ pub fn step_checks(
         resolvers: snapshot.resolvers().collect(),
         apex: fqdn(&plan.domain),
     };
+    // What each record check holds the served records to: the expectation of the DNS
+    // target of the step the check belongs to (a gate: of the step before).
+    let expect = |step: StepId| target::expectation(&step, plan);
+    let lowered = match expect(StepId::LowerTtl).map(|e| e.ttl) {
+        Some(TtlRule::AtMost(limit)) => limit,
+        _ => plan.dns.migration_ttl,
+    };
+    let (restored_mx, restored_txt) = match expect(StepId::RestoreTtl).map(|e| e.ttl) {
+        Some(TtlRule::Restored { mx, txt }) => (mx, txt),
+        _ => (plan.dns.restore_ttl_mx, plan.dns.restore_ttl_txt),
+    };
+    let mx_wanted = |step: StepId| expect(step).and_then(|e| e.mx).unwrap_or(&[]);
+    let spf_keeps_old =
+        |step: StepId| expect(step).and_then(|e| e.spf) == Some(SpfTerms::OldAndNew);
     check_ids(step_id)
         .iter()
         .map(|(id, kind)| {
             let (status, evidence, until) = match *id {
-                "mx-ttl-lowered" => at.ttl_lowered(Rtype::MX),
-                "txt-ttl-lowered" => at.ttl_lowered(Rtype::TXT),
+                "mx-ttl-lowered" => at.ttl_lowered(Rtype::MX, lowered),
+                "txt-ttl-lowered" => at.ttl_lowered(Rtype::TXT, lowered),
                 "other-ttls-untouched" => at.other_ttls_untouched(),
                 "ttl-honoured" => at.ttl_honoured(applied_at, now),
                 "spf-single-record" => at.spf_single_record(),
-                "spf-old-and-new" => at.spf_terms(true),
+                "spf-old-and-new" => at.spf_terms(spf_keeps_old(StepId::SpfAddNew)),
                 "spf-lookups" | "spf-valid" => at.spf_valid(),
                 "old-ttl-expired" => at.old_ttl_expired(now),
                 "resolvers-ttl-low" => at.resolvers_ttl_low(),
                 "mta-sts-covers-new" => at.mta_sts_covers_new(),
                 "mx-old-and-new-served" => {
                     let (status, evidence, until) =
-                        at.auth_mx(&[MxState::OldAndNew, MxState::New]);
+                        at.auth_mx(mx_wanted(StepId::AddNewMx));
                     // Only the new hosts: the old went too, so old+new was never seen here (R8).
                     let evidence = if status == Status::Pass
                         && at.auth.iter().all(|s| server_mx_state(plan, s) == MxState::New)
@@ -146,15 +161,15 @@ pub fn step_checks(
                     (status, evidence, until)
                 }
                 "mx-no-alarm" => at.no_alarm(),
-                "new-mx-served" => at.auth_mx(&[MxState::OldAndNew, MxState::New]),
-                "mx-only-new-served" => at.auth_mx(&[MxState::New]),
+                "new-mx-served" => at.auth_mx(mx_wanted(StepId::AddNewMx)),
+                "mx-only-new-served" => at.auth_mx(mx_wanted(StepId::RemoveOldMx)),
                 "resolvers-new-mx" => at.resolvers_new_mx(now),
                 "mx-order" => at.mx_order(),
                 "dkim-valid" => at.dkim_valid(),
-                "spf-old-removed" => at.spf_terms(false),
+                "spf-old-removed" => at.spf_terms(spf_keeps_old(StepId::DkimSpfFinal)),
                 "dmarc-not-tightened" => at.dmarc_not_tightened(),
-                "mx-ttl-restored" => at.ttl_restored(Rtype::MX, plan.dns.restore_ttl_mx),
-                "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, plan.dns.restore_ttl_txt),
+                "mx-ttl-restored" => at.ttl_restored(Rtype::MX, restored_mx),
+                "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, restored_txt),
                 _ => (Status::Unknown, "No such check.".to_string(), None),
             };
             let check = Check::new(id, *kind, status, evidence);

@@ -1,126 +1,103 @@
 //! The exact zone-file lines to paste at the DNS host for each step.
 
 use super::*;
+use crate::dns::target::{Record, Served, dns_target};
 
 /// The exact zone-file lines to paste at the DNS host for a step (comments
-/// start with `;`). Built from what is served where known, else from the plan.
+/// start with `;`): the records of the step's DNS target (`dns::target`) that are
+/// not served as they must be, which are the host card's `+` lines; `; delete:`
+/// for each record that goes; then notes. What is served is what the first
+/// authoritative server that answered MX and TXT serves; without one, the plan.
 pub fn records_to_paste(
     step_id: &StepId,
     plan: &Plan,
     snapshot: Option<&DnsSnapshot>,
 ) -> Vec<String> {
-    let apex = fqdn(&plan.domain);
-    let ttl = plan.dns.migration_ttl;
-    let served_txt = served(snapshot, &apex, Rtype::TXT);
-    let current_spf = served_txt
-        .as_ref()
-        .and_then(|t| t.iter().find(|r| spf::is_spf(r)).cloned());
-    let old_mx: Vec<MxRecord> = plan.old.mx.clone();
-    match step_id {
-        StepId::LowerTtl => {
-            let mut lines: Vec<String> = match served(snapshot, &apex, Rtype::MX) {
-                Some(records) if !records.is_empty() => records
-                    .iter()
-                    .map(|r| format!("{apex} {ttl} IN MX {}", fqdn_mx(r)))
-                    .collect(),
-                _ => old_mx.iter().map(|m| mx_line(&apex, ttl, m)).collect(),
-            };
-            match served_txt {
-                Some(txts) => lines.extend(txts.iter().map(|txt| txt_line(&apex, ttl, txt))),
-                // Not measured: the SPF record the plan implies, so the TXT TTL is not forgotten.
-                None => lines.push(txt_line(
-                    &apex,
-                    ttl,
-                    &spf::merged_spf(None, &plan.old.spf, &[]),
-                )),
+    let served = Served::in_round(plan, snapshot).map(|(_, served)| served);
+    let Some(target) = dns_target(step_id, plan, served.as_ref()) else {
+        return vec![];
+    };
+    let mut lines: Vec<String> = target
+        .to_add(plan, served.as_ref())
+        .into_iter()
+        .map(|l| {
+            if l.to_fill {
+                format!("; {}", l.line)
+            } else {
+                l.line
             }
-            lines
+        })
+        .collect();
+    // What goes: a served record of a set the step sets whose data is not in the set
+    // any more (a changed TTL alone is not a deletion); unmeasured, of the records the
+    // steps before would have left.
+    let starts_from = served
+        .clone()
+        .unwrap_or_else(|| Served::assumed_before(step_id, plan));
+    for now in [&starts_from.mx, &starts_from.txt].into_iter().flatten() {
+        let Some(set) = target
+            .rrsets
+            .iter()
+            .find(|t| t.rtype == now.rtype && t.name.eq_ignore_ascii_case(&now.name))
+        else {
+            continue;
+        };
+        for (record, line) in now.records.iter().zip(now.lines()) {
+            if !set.records.contains(record) {
+                lines.push(format!("; delete: {}", line.line));
+            }
         }
-        StepId::SpfAddNew => spf_to_paste(
-            plan,
-            snapshot,
-            spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf),
-        ),
+    }
+    lines.extend(target.notes.iter().map(|n| format!("; {}", sanitize(n))));
+    match step_id {
+        StepId::SpfAddNew | StepId::DkimSpfFinal => {
+            if let Some(record) = target
+                .rrsets
+                .iter()
+                .filter(|s| s.rtype == Rtype::TXT)
+                .flat_map(|s| &s.records)
+                .find_map(|r| match r {
+                    Record::Txt(t) if spf::is_spf(t) => Some(t),
+                    _ => None,
+                })
+            {
+                lines.extend(spf_notes(plan, snapshot, record));
+            }
+        }
         StepId::AddNewMx => {
-            let mut lines: Vec<String> =
-                plan.new.mx.iter().map(|m| mx_line(&apex, ttl, m)).collect();
             if let Some(policy_lines) = mta_sts_to_publish(plan, snapshot) {
                 lines.push(format!(
-                    "; first publish this MTA-STS policy at https://mta-sts.{}/.well-known/mta-sts.txt and change the id in _mta-sts.{apex}:",
-                    plan.domain
+                    "; first publish this MTA-STS policy at https://mta-sts.{}/.well-known/mta-sts.txt and change the id in _mta-sts.{}:",
+                    plan.domain,
+                    fqdn(&plan.domain)
                 ));
                 lines.extend(policy_lines.into_iter().map(|l| format!(";   {l}")));
             }
-            lines
         }
-        StepId::RemoveOldMx => {
-            let mut lines: Vec<String> = old_mx
-                .iter()
-                .map(|m| format!("; delete: {}", mx_line(&apex, ttl, m)))
-                .collect();
-            lines.extend(plan.new.mx.iter().map(|m| mx_line(&apex, ttl, m)));
-            lines
-        }
-        StepId::DkimSpfFinal => {
-            let record = spf::final_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
-            // Terms receivers would reject were already left out by the merge.
-            let dropped = spf::merge(current_spf.as_deref(), &[], &plan.new.spf).dropped;
-            let mut lines = spf_to_paste(plan, snapshot, spf::Merged { record, dropped });
-            if let Some(selector) = &plan.new.dkim_selector {
-                lines.push(format!(
-                    "; {selector}._domainkey.{apex} {ttl} IN TXT \"v=DKIM1; k=rsa; p=<the public key {} gives you>\"",
-                    plan.new.name
-                ));
-            }
-            lines
-        }
-        StepId::RestoreTtl => {
-            let mut lines: Vec<String> = plan
-                .new
-                .mx
-                .iter()
-                .map(|m| mx_line(&apex, plan.dns.restore_ttl_mx, m))
-                .collect();
-            let txts = served_txt
-                .unwrap_or_else(|| vec![spf::final_spf(None, &plan.old.spf, &plan.new.spf)]);
-            for txt in txts {
-                lines.push(txt_line(&apex, plan.dns.restore_ttl_txt, &txt));
-            }
-            lines
-        }
-        _ => vec![],
+        _ => {}
     }
+    lines
 }
 
-/// The SPF record to paste, with `;` notes: the terms of the current record
-/// left out (receivers reject them), and, when the record would need more
-/// than 10 lookups, the largest includes with their counts (the operator
-/// must flatten or drop one: no merge can fix that alone).
-fn spf_to_paste(plan: &Plan, snapshot: Option<&DnsSnapshot>, merged: spf::Merged) -> Vec<String> {
-    let apex = fqdn(&plan.domain);
-    let mut lines = vec![txt_line(&apex, plan.dns.migration_ttl, &merged.record)];
-    if !merged.dropped.is_empty() {
-        lines.push(format!(
-            "; left out of the current record because receivers reject them: {}",
-            merged.dropped.join(" ")
-        ));
-    }
+/// `;` notes on the SPF record to paste: when it would need more than 10 lookups, the
+/// largest includes with their counts (the operator must flatten or drop one: no
+/// merge can fix that alone); else when receivers would still reject it, why.
+fn spf_notes(plan: &Plan, snapshot: Option<&DnsSnapshot>, record: &str) -> Vec<String> {
     let lookup = |name: &str, rtype: Rtype| match snapshot {
         Some(s) => s.spf_fetched(name, rtype),
         None => spf::Fetched::Unknown,
     };
-    if let Some(over) = spf::over_limit(&plan.domain, &merged.record, &lookup) {
-        lines.push(format!("; {}", sanitize(&over.describe())));
-    } else {
-        let verdict = spf::evaluate(&plan.domain, &merged.record, &lookup);
-        if verdict.valid == Some(false) {
-            lines.push(format!(
-                "; receivers would still reject this record: {}",
-                sanitize(&spf::SpfVerdict::describe(&verdict.errors))
-            ));
-        }
+    if let Some(over) = spf::over_limit(&plan.domain, record, &lookup) {
+        return vec![format!("; {}", sanitize(&over.describe()))];
     }
-    lines
+    let verdict = spf::evaluate(&plan.domain, record, &lookup);
+    if verdict.valid == Some(false) {
+        return vec![format!(
+            "; receivers would still reject this record: {}",
+            sanitize(&spf::SpfVerdict::describe(&verdict.errors))
+        )];
+    }
+    vec![]
 }
 
 /// The MTA-STS policy lines to publish before add-new-mx, when the served
@@ -130,28 +107,6 @@ pub fn mta_sts_to_publish(plan: &Plan, snapshot: Option<&DnsSnapshot>) -> Option
     let hosts: Vec<String> = plan.new.mx.iter().map(|m| m.host.clone()).collect();
     let missing = mta_sts::uncovered(&policy, &hosts);
     (!missing.is_empty()).then(|| mta_sts::policy_to_publish(&policy, &missing))
-}
-
-/// The records of the first authoritative server (else resolver) that answered definitely.
-fn served(snapshot: Option<&DnsSnapshot>, name: &str, rtype: Rtype) -> Option<Vec<String>> {
-    let snapshot = snapshot?;
-    snapshot
-        .authoritative()
-        .chain(snapshot.resolvers())
-        .filter_map(|s| s.answer(name, rtype))
-        .find(|a| a.status.is_definite())
-        .map(|a| a.records.clone())
-}
-
-fn mx_line(apex: &str, ttl: u32, mx: &MxRecord) -> String {
-    format!("{apex} {ttl} IN MX {} {}", mx.preference, fqdn(&mx.host))
-}
-
-fn fqdn_mx(record: &str) -> String {
-    match mx::parse_mx(record) {
-        Some((preference, host)) => format!("{preference} {}", fqdn(&host)),
-        None => escape_txt(record),
-    }
 }
 
 /// A TXT line in zone-file syntax: strings of at most 255 bytes, quoted, with
@@ -167,10 +122,6 @@ pub fn txt_line(name: &str, ttl: u32, text: &str) -> String {
         strings.push("\"\"".to_string());
     }
     format!("{name} {ttl} IN TXT {}", strings.join(" "))
-}
-
-fn escape_txt(text: &str) -> String {
-    escape_bytes(text.as_bytes())
 }
 
 fn escape_bytes(bytes: &[u8]) -> String {

@@ -4,8 +4,7 @@
 use super::*;
 
 impl Ctx<'_> {
-    pub(super) fn ttl_lowered(&self, rtype: Rtype) -> Verdict {
-        let limit = self.plan.dns.migration_ttl;
+    pub(super) fn ttl_lowered(&self, rtype: Rtype, limit: u32) -> Verdict {
         let (mut status, mut evidence, until) = every(
             &self.auth,
             "authoritative",

@@ -1,6 +1,7 @@
 use super::*;
 use crate::dns::checks::tests_support::plan;
-use crate::dns::query::Answer;
+use crate::dns::query::{Answer, AnswerStatus, Rtype, fqdn};
+use crate::dns::watch::ServerView;
 use crate::dns::watch::{Findings, Role};
 use crate::step::StepId;
 use jiff::Timestamp;
@@ -156,13 +157,75 @@ fn unmeasured_the_card_lists_what_must_be_and_says_now_is_unknown() {
 #[test]
 fn the_text_form_has_the_signs_and_the_notes() {
     let plan = plan(None);
-    let round = served(300, &["10 mx1.old.example."], &[]);
+    let round = served(300, &["10 smtp.new.example."], &[]);
     let text = host_card(&StepId::RestoreTtl, &plan, Some(&round))
         .unwrap()
         .text("  ");
-    assert!(text.contains("    - example.com. 300 IN MX 10 mx1.old.example.\n    + example.com. 86400 IN MX 10 mx1.old.example.\n"), "{text}");
+    assert!(text.contains("    - example.com. 300 IN MX 10 smtp.new.example.\n    + example.com. 86400 IN MX 10 smtp.new.example.\n"), "{text}");
     assert!(
         !text.contains("TXT"),
         "no TXT served, none invented: {text}"
     );
+}
+
+#[test]
+fn restoring_the_ttl_never_holds_an_old_mx_host_in_caches_for_a_day() {
+    let plan = plan(None);
+    let round = served(
+        300,
+        &["10 mx1.old.example.", "10 smtp.new.example."],
+        &["v=spf1 include:_spf.new.example ~all"],
+    );
+    let card = host_card(&StepId::RestoreTtl, &plan, Some(&round)).unwrap();
+    assert_eq!(
+        lines(&card),
+        [
+            "- example.com. 300 IN MX 10 mx1.old.example.",
+            "- example.com. 300 IN MX 10 smtp.new.example.",
+            "+ example.com. 86400 IN MX 10 smtp.new.example.",
+            "- example.com. 300 IN TXT \"v=spf1 include:_spf.new.example ~all\"",
+            "+ example.com. 21600 IN TXT \"v=spf1 include:_spf.new.example ~all\"",
+        ]
+    );
+}
+
+#[test]
+fn a_record_longer_than_the_pane_goes_on_over_marked_rows_and_loses_nothing() {
+    let card = HostCard {
+        step: StepId::SpfAddNew,
+        served_by: None,
+        lines: vec![
+            CardLine {
+                change: Change::Add,
+                record: "example.com. 300 IN TXT \"v=spf1 include:_spf.old.example include:spf.protection.outlook.com ~all\"".into(),
+            },
+            CardLine {
+                change: Change::Remove,
+                record: format!("sel1._domainkey.example.com. 300 IN TXT \"p={}\"", "A".repeat(70)),
+            },
+        ],
+        notes: vec![],
+    };
+    let rows = card.rows(40);
+    assert!(card.wraps(40));
+    assert!(!card.wraps(200));
+    assert_eq!(card.rows(200).len(), 2);
+    for (_, row) in &rows {
+        assert!(row.chars().count() <= 40, "{row:?}");
+    }
+    // Each record: its sign on the first row, ↳ on the rest, every character kept.
+    for line in &card.lines {
+        let mine: Vec<&String> = rows
+            .iter()
+            .filter(|(c, _)| *c == line.change)
+            .map(|(_, r)| r)
+            .collect();
+        assert!(mine[0].starts_with(&format!("{} ", line.change.sign())));
+        assert!(mine[1..].iter().all(|r| r.starts_with("↳ ")), "{mine:?}");
+        let whole: String = mine
+            .iter()
+            .map(|r| r.chars().skip(2).collect::<String>())
+            .collect();
+        assert_eq!(whole, line.record);
+    }
 }
