@@ -35,6 +35,7 @@ fn side(mx: &str, spf: &str) -> Side {
             pin_sha256: None,
         },
         smtp: vec![],
+        submission: None,
     }
 }
 
@@ -91,6 +92,7 @@ fn main() {
             sync: SyncPlan::default(),
             mailboxes: vec![],
             extra_steps: vec![],
+            canary: None,
         };
         // Warm-up round (sockets, allocator).
         let _ = dns::one_round(&plan, &SystemClock).await;

@@ -7,6 +7,7 @@
 //! - [`syntax`]: domain names, MX record texts and SPF records parsed to their RFCs' grammar.
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
+//! - [`canary`]: mail flow proven by sending mail: three routes, where each canary landed.
 //! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
 //! - [`tls`]: one TLS client configuration for every client: system roots, a CA file, a pinned certificate.
@@ -14,6 +15,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod canary;
 pub mod check;
 pub mod cli;
 pub mod clock;

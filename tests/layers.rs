@@ -16,8 +16,8 @@ const LAYERS: &[&[&str]] = &[
     &["plan"],
     // The journal and its projection (step records, facts, copies).
     &["journal"],
-    // I/O against the world: DNS, IMAP, SMTP.
-    &["dns", "mail", "smtp"],
+    // I/O against the world: DNS, IMAP, SMTP; canaries (mail sent and found again).
+    &["dns", "mail", "smtp", "canary"],
     // Steps, checks, guidance; the confirmation rule; the evaluation context; starting a
     // background copy (for the cockpit and `sync --detach`).
     &["runbook", "actions", "session", "recorder", "detach"],

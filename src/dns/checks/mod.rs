@@ -341,6 +341,7 @@ pub(crate) mod tests_support {
                 pin_sha256: None,
             },
             smtp: vec![],
+            submission: None,
         }
     }
 
@@ -370,6 +371,7 @@ pub(crate) mod tests_support {
             sync: SyncPlan::default(),
             mailboxes: vec![],
             extra_steps: vec![],
+            canary: None,
         }
     }
 }

@@ -18,6 +18,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+mod canary;
 mod diagnostics;
 mod mailboxes;
 mod sections;
@@ -28,8 +29,8 @@ pub use diagnostics::{Diagnostic, PlanErrors, Severity};
 pub use sections::parse_server_address;
 
 use super::{
-    Admin, AdminMode, Credentials, DnsPlan, ExtraStep, ImapEndpoint, Mailbox, MxRecord, Plan,
-    Security, Side, SmtpAddress, SyncPlan,
+    Admin, AdminMode, CanaryPlan, Credentials, DnsPlan, ExternalAuth, ExternalMailbox, ExtraStep,
+    ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SmtpAddress, Submission, SyncPlan,
 };
 
 /// A loaded plan and the warnings about legal-but-dangerous values in it.
@@ -134,6 +135,7 @@ const TOP_KEYS: &[&str] = &[
     "sync",
     "mailbox",
     "step",
+    "canary",
 ];
 const DNS_KEYS: &[&str] = &[
     "migration_ttl",
@@ -144,7 +146,15 @@ const DNS_KEYS: &[&str] = &[
     "resolvers",
     "authoritative",
 ];
-const SIDE_KEYS: &[&str] = &["name", "mx", "spf", "dkim_selector", "imap", "smtp"];
+const SIDE_KEYS: &[&str] = &[
+    "name",
+    "mx",
+    "spf",
+    "dkim_selector",
+    "imap",
+    "smtp",
+    "submission",
+];
 const IMAP_KEYS: &[&str] = &[
     "url",
     "tls",
@@ -264,6 +274,7 @@ impl<'s> Loader<'s> {
         let sync = self.sync(top);
         let mailboxes = self.mailboxes(top, domain.as_deref(), &whole);
         let extra_steps = self.extra_steps(top);
+        let canary = self.canary(top, domain.as_deref(), mailboxes.as_deref(), new.as_ref());
 
         if let (Some(old), Some(new)) = (&old, &new) {
             self.same_host_warnings(top, old, new);
@@ -283,6 +294,7 @@ impl<'s> Loader<'s> {
             sync: sync?,
             mailboxes: mailboxes?,
             extra_steps,
+            canary: canary?,
         })
     }
 

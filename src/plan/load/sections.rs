@@ -448,6 +448,7 @@ impl<'s> Loader<'s> {
             }
         };
         let smtp = self.smtp_addresses(t, which, &mx, &mut ok);
+        let submission = self.new_submission(t, which, &mut ok);
         if !ok {
             return None;
         }
@@ -458,6 +459,7 @@ impl<'s> Loader<'s> {
             dkim_selector,
             imap: imap?,
             smtp,
+            submission,
         })
     }
 
