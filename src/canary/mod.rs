@@ -5,8 +5,11 @@
 //! landed, and removed where cutover may change mail (never on the old server).
 //!
 //! - `message.rs` the token and the message; `send.rs` lettre and what a reply means;
-//!   `find.rs` the search and the removal (`UID EXPUNGE` of the canary's own UID).
+//!   `find.rs` the search and the removal (`UID EXPUNGE` of the canary's own UID);
+//!   `facts.rs` what a round journals (through `recorder::Recorder::canary_round`) and
+//!   what the journal says back.
 
+pub mod facts;
 pub mod find;
 pub mod message;
 pub mod send;

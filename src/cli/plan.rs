@@ -175,6 +175,9 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
                     )
                 }
             );
+            if p.canary.is_none() {
+                println!("{}", super::canary::NOT_PROVEN);
+            }
             Ok(())
         }
         Err(errors) => {

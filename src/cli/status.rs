@@ -101,6 +101,7 @@ pub(crate) fn run(
         // Every mailbox, `concurrency` at once; the rate it assumes, and whether measured.
         value["copy_estimate_s"] = serde_json::json!(estimate.copy_estimate_s);
         value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(Failure::Json)?;
+        value["canaries"] = super::canary::status_json(session.history());
         format!("{}\n", to_json(&value)?)
     } else {
         let mut text = status_text(&session, &eval);
@@ -114,6 +115,7 @@ pub(crate) fn run(
         }
         text.push_str(&mailboxes_text(&session, &observed, &estimate));
         text.push_str(&new_mx.text(plan));
+        text.push_str(&super::canary::status_text(plan, session.history(), now));
         text
     };
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.

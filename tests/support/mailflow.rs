@@ -10,7 +10,7 @@
 //! `MailFlow::start()` returns `None` (after the SKIPPED line of `postfix.rs` or
 //! `dovecot.rs`) when the servers cannot run here, unless `CUTOVER_REQUIRE_SERVERS=1`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 #[path = "dovecot.rs"]
 mod dovecot;

@@ -1,0 +1,168 @@
+//! `cutover canary` end to end against the mail flow of tests/support/mailflow.rs: every
+//! route before the switch, its exit codes, the journal's facts, and `status`'s view.
+
+#[path = "support/mailflow.rs"]
+mod mailflow;
+
+use std::path::Path;
+use std::process::Output;
+
+use mailflow::{CANARY, MailFlow};
+
+fn cutover(plan: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .arg("--plan")
+        .arg(plan)
+        .env_remove("CUTOVER_PLAN")
+        .output()
+        .expect("run cutover")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_route_before_the_switch_lands_where_expected_and_is_journaled() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    let plan = flow.write_plan("");
+    let out = cutover(&plan, &["canary", "--json", "--timeout", "60s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let canaries = value["canaries"].as_array().expect("canaries[]");
+    let landed: Vec<(&str, &str, &str)> = canaries
+        .iter()
+        .map(|c| {
+            (
+                c["route"].as_str().unwrap_or(""),
+                c["landed"].as_str().unwrap_or(""),
+                c["verdict"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        landed,
+        vec![
+            ("world", "old", "pass"),
+            ("direct", "new", "pass"),
+            ("outbound", "external", "pass")
+        ],
+        "{stdout}"
+    );
+    for c in canaries {
+        for key in ["sent_at", "token", "folder", "delay_s", "hops", "reply"] {
+            assert!(!c[key].is_null(), "{key} in {c}");
+        }
+    }
+    // The world canary stays on the old server, never touched; its Message-ID is journaled.
+    assert_eq!(flow.old.count(CANARY, "INBOX"), 1);
+    let journal = std::fs::read_to_string(plan.with_extension("journal")).expect("journal");
+    assert_eq!(
+        journal.matches("\"key\":\"canary\"").count(),
+        3,
+        "{journal}"
+    );
+    let world_id = canaries[0]["message_id"].as_str().expect("message_id");
+    assert!(journal.contains(world_id), "{journal}");
+
+    // `status` reads the last canary per route from the journal, without sending.
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(
+        status["canaries"].as_array().map(Vec::len),
+        Some(3),
+        "{status}"
+    );
+    let out = cutover(&plan, &["status", "--offline"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Mail flow\n"), "{shown}");
+    assert!(shown.contains("✓ world"), "{shown}");
+}
+
+#[test]
+fn a_refused_login_exits_3_and_a_missing_canary_table_exits_2() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    let plan = flow.write_plan("");
+    let secrets = plan.with_file_name("secrets.toml");
+    let text_secrets = std::fs::read_to_string(&secrets).expect("secrets");
+    std::fs::write(
+        &secrets,
+        text_secrets.replace(mailflow::EXTERNAL_PASSWORD, "wrong-password"),
+    )
+    .expect("write");
+    let out = cutover(&plan, &["canary", "--route", "world", "--timeout", "10s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("refused the login"), "{stdout}");
+    assert!(stdout.contains("reply: 535"), "{stdout}");
+
+    // Without [canary]: a usage error that says how to set it up; `check` says it too.
+    let plain = std::fs::read_to_string(&plan).expect("plan");
+    let cut = plain.find("[canary]").expect("[canary] in the plan");
+    std::fs::write(&plan, &plain[..cut]).expect("write");
+    let out = cutover(&plan, &["canary"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("Mail flow is not proven"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cutover(&plan, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Mail flow is not proven"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn an_unreachable_submission_exits_4() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    let plan = flow.write_plan("");
+    let text_plan = std::fs::read_to_string(&plan).expect("plan");
+    // Nothing listens on 127.0.0.3:1.
+    let submission = flow.new.submission_url();
+    std::fs::write(
+        &plan,
+        text_plan.replace(
+            &format!("submission = \"{submission}\""),
+            "submission = \"smtp://127.0.0.3:1\"",
+        ),
+    )
+    .expect("write");
+    let out = cutover(
+        &plan,
+        &["canary", "--route", "outbound", "--timeout", "10s"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("unreachable"),
+        "{}",
+        text(&out.stdout)
+    );
+}
