@@ -245,3 +245,20 @@ async fn uid_expunge_removes_only_the_canary_never_another_deleted_message() {
     // A person's mailbox is never involved.
     assert_eq!(flow.new.count(PERSON, "INBOX"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_sent_copy_of_a_world_canary_is_removed_too() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    flow.external_keeps_sent_copies();
+    flow.world_mx(Mx::New);
+    let results = round(&flow, "", &options(&[Route::World], Expect::New, 60)).await;
+    let world = only(&results, Route::World);
+    assert_eq!(world.verdict, Status::Pass, "{world:#?}");
+    // The copy was kept (the provider's log says where it went), and is gone now.
+    let log = flow.external.dovecot.log();
+    assert!(log.contains("stored mail into mailbox 'Sent'"), "{log}");
+    assert_eq!(flow.external.count(EXTERNAL, "Sent"), 0, "{world:#?}");
+    assert_eq!(flow.new.count(CANARY, "INBOX"), 0);
+}

@@ -226,6 +226,23 @@ impl MailFlow {
             .route(&[(DOMAIN, "discard:"), (EXTERNAL_DOMAIN, &to_external)]);
     }
 
+    /// Makes the external provider keep a Sent copy of what its mailbox submits, as Gmail
+    /// and Microsoft 365 do: Postfix sends a copy back to the sender (`sender_bcc_maps`) and
+    /// Sieve files it into Sent.
+    pub fn external_keeps_sent_copies(&self) {
+        let map = self
+            .external
+            .postfix
+            .write_file("sender_bcc", &format!("{EXTERNAL} {EXTERNAL}\n"));
+        self.external.postfix.set(&[(
+            "sender_bcc_maps",
+            &format!("texthash:{}", map.display()),
+        )]);
+        self.external.dovecot.sieve_before(&format!(
+            "require [\"fileinto\", \"mailbox\"];\nif address :is \"from\" \"{EXTERNAL}\" {{ fileinto :create \"Sent\"; stop; }}\n"
+        ));
+    }
+
     /// Writes the secrets file (0600) and a plan for the three servers with `[canary]`
     /// (`extra` appended at the end of the plan); returns the plan's path.
     pub fn write_plan(&self, extra: &str) -> PathBuf {

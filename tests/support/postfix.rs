@@ -383,6 +383,25 @@ smtp_tls_security_level = may
         self.reload();
     }
 
+    /// Sets main.cf parameters (`postconf -e`) and makes Postfix read them again.
+    pub fn set(&self, parameters: &[(&str, &str)]) {
+        for (name, value) in parameters {
+            run(Command::new("postconf")
+                .arg("-c")
+                .arg(self.dir.path())
+                .arg("-e")
+                .arg(format!("{name}={value}")));
+        }
+        self.reload();
+    }
+
+    /// Writes a file in the instance's folder (a map a parameter names); returns its path.
+    pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, text).expect("write a Postfix file");
+        path
+    }
+
     /// Switches SMTP AUTH on the submission port on or off (a provider that disabled it).
     pub fn submission_auth(&self, enabled: bool) {
         write_master_cf(
