@@ -166,3 +166,37 @@ fn an_unreachable_submission_exits_4() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn the_copy_never_copies_a_canary_left_on_the_old_server() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    let plan = flow.write_plan("");
+    let out = cutover(&plan, &["canary", "--route", "world", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // A real message beside it, which the copy must bring.
+    flow.old.dovecot.seed(
+        CANARY,
+        "INBOX",
+        &[mailflow::SeedMessage::new(
+            "From: a@example.org\r\nTo: cutover-canary@example.com\r\nSubject: a real one\r\nMessage-ID: <real@example.org>\r\n\r\nbody\r\n",
+        )],
+    );
+    assert_eq!(flow.old.count(CANARY, "INBOX"), 2);
+    let out = cutover(&plan, &["sync", "--mailbox", CANARY]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        flow.new.subjects(CANARY, "INBOX"),
+        vec!["a real one".to_string()],
+        "only the real message is copied"
+    );
+    // The old server still holds the canary: cutover never touches it there.
+    assert_eq!(flow.old.count(CANARY, "INBOX"), 2);
+}

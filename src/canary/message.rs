@@ -28,7 +28,10 @@ pub fn message_id(token: &str, from: &str) -> String {
         .rsplit_once('@')
         .map(|(_, d)| d)
         .unwrap_or("cutover.invalid");
-    format!("cutover-canary-{token}@{domain}")
+    format!(
+        "{}{token}@{domain}",
+        crate::mail::identity::CANARY_MESSAGE_ID_PREFIX
+    )
 }
 
 /// Why a canary could not be built: an address lettre refuses.

@@ -234,10 +234,9 @@ impl MailFlow {
             .external
             .postfix
             .write_file("sender_bcc", &format!("{EXTERNAL} {EXTERNAL}\n"));
-        self.external.postfix.set(&[(
-            "sender_bcc_maps",
-            &format!("texthash:{}", map.display()),
-        )]);
+        self.external
+            .postfix
+            .set(&[("sender_bcc_maps", &format!("texthash:{}", map.display()))]);
         self.external.dovecot.sieve_before(&format!(
             "require [\"fileinto\", \"mailbox\"];\nif address :is \"from\" \"{EXTERNAL}\" {{ fileinto :create \"Sent\"; stop; }}\n"
         ));
