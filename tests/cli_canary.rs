@@ -200,3 +200,60 @@ fn the_copy_never_copies_a_canary_left_on_the_old_server() {
     // The old server still holds the canary: cutover never touches it there.
     assert_eq!(flow.old.count(CANARY, "INBOX"), 2);
 }
+
+#[path = "support/dns_server.rs"]
+mod dns_server;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_canary_goes_to_every_mx_host_the_resolvers_serve_too() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    // The world's resolvers still serve the old MX: it gets a direct canary as well.
+    let dns = dns_server::TestDns::start("example.com.").await;
+    dns.set_mx("example.com.", 300, &[(10, "mx.old.test.")])
+        .await;
+    let plan = flow.write_plan("");
+    let text_plan = std::fs::read_to_string(&plan).expect("plan");
+    std::fs::write(
+        &plan,
+        text_plan.replace("resolvers = []", &format!("resolvers = [\"{}\"]", dns.addr)),
+    )
+    .expect("write");
+    let out = tokio::task::spawn_blocking(move || {
+        cutover(
+            &plan,
+            &["canary", "--route", "direct", "--json", "--timeout", "60s"],
+        )
+    })
+    .await
+    .expect("cutover ran");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let landed: Vec<(&str, &str)> = value["canaries"]
+        .as_array()
+        .expect("canaries[]")
+        .iter()
+        .map(|c| {
+            (
+                c["target"].as_str().unwrap_or(""),
+                c["landed"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        landed,
+        vec![("mx.new.test", "new"), ("mx.old.test", "old")],
+        "{stdout}"
+    );
+    assert!(
+        flow.old.postfix.log().contains("from=<>"),
+        "MAIL FROM:<> at the old MX too"
+    );
+}
