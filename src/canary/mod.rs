@@ -9,6 +9,7 @@
 //!   `facts.rs` what a round journals (through `recorder::Recorder::canary_round`) and
 //!   what the journal says back.
 
+pub mod checks;
 pub mod facts;
 pub mod find;
 pub mod message;
