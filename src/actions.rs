@@ -4,6 +4,7 @@
 //! evidence. It is refused while a check that matters does not hold (for a
 //! tick, only the gates matter), unless an override gives a typed reason.
 
+use crate::step::StepId;
 use jiff::Timestamp;
 
 use crate::check::Check;
@@ -13,8 +14,8 @@ use crate::runbook::StepStatus;
 use crate::runbook::eval::{Alarm, HELD_BY_ALARMS, confirm_blockers};
 
 /// The raised alarms as failing checks of a step they hold back (none for other steps).
-pub fn alarm_blockers(step: &str, alarms: &[Alarm]) -> Vec<Check> {
-    if !HELD_BY_ALARMS.contains(&step) {
+pub fn alarm_blockers(step: &StepId, alarms: &[Alarm]) -> Vec<Check> {
+    if !HELD_BY_ALARMS.contains(step) {
         return vec![];
     }
     alarms

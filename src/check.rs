@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The verdict of one check. `Unknown` means "not measured": it is never shown green.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -40,7 +40,7 @@ impl Status {
 }
 
 /// Whether a check decides if a step may start (gate) or whether it happened (outcome).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Gate,
@@ -48,7 +48,7 @@ pub enum Kind {
 }
 
 /// One evaluated check with its single sentence of evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     pub id: String,
     pub kind: Kind,
@@ -56,6 +56,7 @@ pub struct Check {
     pub evidence: String,
     /// When a time-based check will clear, if that is all that holds it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")] // an RFC 3339 time (jiff 1 has no JsonSchema)
     pub until: Option<jiff::Timestamp>,
 }
 

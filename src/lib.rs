@@ -31,7 +31,7 @@ pub mod sandbox;
 pub mod sanitize;
 pub mod session;
 pub mod smtp;
-pub mod step_ids;
+pub mod step;
 pub mod syntax;
 pub mod tls;
 pub mod tui;

@@ -40,7 +40,7 @@ impl Recorder {
     /// Opens the plan's journal and folds it; the replay is returned for its warnings (a torn
     /// last line, bad lines).
     pub fn open(plan: &Plan) -> Result<(Recorder, Replay), JournalError> {
-        let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+        let journal = Journal::for_plan(plan)?;
         let replay = journal.replay()?;
         let recorder = Recorder {
             plan: plan.clone(),

@@ -2,6 +2,7 @@
 //! its runbook and timeline, the journal and what one live round observed;
 //! and the error that ends a command, with its exit code.
 
+use crate::step::StepId;
 use std::io;
 use std::path::PathBuf;
 
@@ -25,10 +26,10 @@ use crate::smtp::SmtpProbe;
 /// Why a command ended without doing what it was asked, with the exit code the
 /// README documents. Expected failures are told to the operator as one plain
 /// message (`cutover: …`); the few that mean a bug or a broken system
-/// ([`Failure::is_expected`] is false) are reported with their causes.
+/// ([`CommandFailure::is_expected`] is false) are reported with their causes.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Failure {
+pub enum CommandFailure {
     /// The plan does not load: every diagnostic as FILE:LINE:COLUMN (exit 2).
     #[error(transparent)]
     InvalidPlan(PlanErrors),
@@ -111,30 +112,30 @@ Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled)
     Cockpit(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
-impl Failure {
+impl CommandFailure {
     /// The process's exit code: 1 refused or incomplete, 2 invalid plan or usage,
     /// 3 a login failed, 4 a server unreachable (as the README documents).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::InvalidPlan(_)
-            | Failure::PlanHasErrors(_)
-            | Failure::Usage(_)
-            | Failure::UnknownStep { .. }
-            | Failure::UnknownMailbox(_)
-            | Failure::WouldOverwrite(_)
-            | Failure::Write { .. }
-            | Failure::NoCredentials
-            | Failure::Credentials(_)
-            | Failure::Detach(_) => 2,
-            Failure::Refused { .. }
-            | Failure::DrivenElsewhere(_)
-            | Failure::Journal(_)
-            | Failure::Incomplete { .. }
-            | Failure::Runtime(_)
-            | Failure::Json(_)
-            | Failure::Cockpit(_) => 1,
-            Failure::Login(_) => 3,
-            Failure::Unreachable(_) => 4,
+            CommandFailure::InvalidPlan(_)
+            | CommandFailure::PlanHasErrors(_)
+            | CommandFailure::Usage(_)
+            | CommandFailure::UnknownStep { .. }
+            | CommandFailure::UnknownMailbox(_)
+            | CommandFailure::WouldOverwrite(_)
+            | CommandFailure::Write { .. }
+            | CommandFailure::NoCredentials
+            | CommandFailure::Credentials(_)
+            | CommandFailure::Detach(_) => 2,
+            CommandFailure::Refused { .. }
+            | CommandFailure::DrivenElsewhere(_)
+            | CommandFailure::Journal(_)
+            | CommandFailure::Incomplete { .. }
+            | CommandFailure::Runtime(_)
+            | CommandFailure::Json(_)
+            | CommandFailure::Cockpit(_) => 1,
+            CommandFailure::Login(_) => 3,
+            CommandFailure::Unreachable(_) => 4,
         }
     }
 
@@ -143,7 +144,7 @@ impl Failure {
     pub fn is_expected(&self) -> bool {
         !matches!(
             self,
-            Failure::Runtime(_) | Failure::Json(_) | Failure::Cockpit(_)
+            CommandFailure::Runtime(_) | CommandFailure::Json(_) | CommandFailure::Cockpit(_)
         )
     }
 }
@@ -190,7 +191,7 @@ pub(crate) struct Session {
 
 impl Session {
     /// Reads the journal beside the plan (warning about a torn or bad line) and folds it.
-    pub(crate) fn open(plan: &Plan) -> Result<Session, Failure> {
+    pub(crate) fn open(plan: &Plan) -> Result<Session, CommandFailure> {
         let runbook = Runbook::for_plan(plan);
         let timeline = timeline::build(plan, &runbook);
         let (recorder, replay) = Recorder::open(plan)?;
@@ -224,7 +225,7 @@ impl Session {
     }
 
     /// Appends one line (a confirmation, a note) and folds it into the history.
-    pub(crate) fn append(&mut self, entry: &Entry) -> Result<(), Failure> {
+    pub(crate) fn append(&mut self, entry: &Entry) -> Result<(), CommandFailure> {
         Ok(self.recorder.append(entry)?)
     }
 
@@ -247,14 +248,14 @@ impl Session {
         &mut self,
         clock: &dyn Clock,
         offline: bool,
-    ) -> Result<Observations, Failure> {
+    ) -> Result<Observations, CommandFailure> {
         if offline {
             return Ok(Observations::default());
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(Failure::Runtime)?;
+            .map_err(CommandFailure::Runtime)?;
         // Without credentials the mailbox checks stay unknown, and the note says why.
         let (credentials, mail_note) = match &self.plan.credentials {
             None => (
@@ -295,11 +296,11 @@ impl Session {
     pub(crate) fn probe_smtp(
         &mut self,
         clock: &dyn Clock,
-    ) -> Result<Result<SmtpProbe, String>, Failure> {
+    ) -> Result<Result<SmtpProbe, String>, CommandFailure> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(Failure::Runtime)?;
+            .map_err(CommandFailure::Runtime)?;
         let probe = match runtime.block_on(crate::smtp::steps::probe_plan(&self.plan, clock)) {
             Ok(probe) => probe,
             Err(e) => return Ok(Err(format!("the new MX was not asked: {e}"))),
@@ -315,7 +316,7 @@ impl Session {
         eval: Evaluation,
         now: Timestamp,
         observed: &Observations,
-    ) -> Result<Evaluation, Failure> {
+    ) -> Result<Evaluation, CommandFailure> {
         if self.recorder.observed_steps(&eval, now)?.is_empty() {
             return Ok(eval);
         }
@@ -323,31 +324,38 @@ impl Session {
     }
 
     /// Refuses while another process drives (holds the cockpit's driver lock).
-    pub(crate) fn ensure_not_observing(&self) -> Result<(), Failure> {
+    pub(crate) fn ensure_not_observing(&self) -> Result<(), CommandFailure> {
         if let Some(driver) = DriverLock::current(self.recorder.journal().path())?
             && driver.pid != std::process::id()
         {
-            return Err(Failure::DrivenElsewhere(driver));
+            return Err(CommandFailure::DrivenElsewhere(driver));
         }
         Ok(())
     }
 
     /// The runbook's step with this id.
-    pub(crate) fn step_def(&self, step: &str) -> Result<&StepDef, Failure> {
-        self.runbook.step(step).ok_or_else(|| Failure::UnknownStep {
-            step: step.to_string(),
-            known: self.runbook.steps.iter().map(|s| s.id.clone()).collect(),
-        })
+    pub(crate) fn step_def(&self, step: &str) -> Result<&StepDef, CommandFailure> {
+        self.runbook
+            .step(&StepId::parse(step))
+            .ok_or_else(|| CommandFailure::UnknownStep {
+                step: step.to_string(),
+                known: self
+                    .runbook
+                    .steps
+                    .iter()
+                    .map(|s| s.id.to_string())
+                    .collect(),
+            })
     }
 
     /// The plan's spelling of a mailbox address, matched without regard to case.
-    pub(crate) fn mailbox(&self, address: &str) -> Result<String, Failure> {
+    pub(crate) fn mailbox(&self, address: &str) -> Result<String, CommandFailure> {
         self.plan
             .mailboxes
             .iter()
             .find(|m| m.address.eq_ignore_ascii_case(address))
             .map(|m| m.address.clone())
-            .ok_or_else(|| Failure::UnknownMailbox(address.to_string()))
+            .ok_or_else(|| CommandFailure::UnknownMailbox(address.to_string()))
     }
 }
 
@@ -408,40 +416,52 @@ mod tests {
             host: "jump".into(),
             since: Timestamp::UNIX_EPOCH,
         };
-        let cases: Vec<(Failure, u8, bool)> = vec![
-            (Failure::InvalidPlan(plan_errors()), 2, true),
-            (Failure::PlanHasErrors(plan_errors()), 2, true),
-            (Failure::Usage("--override needs a reason".into()), 2, true),
+        let cases: Vec<(CommandFailure, u8, bool)> = vec![
+            (CommandFailure::InvalidPlan(plan_errors()), 2, true),
+            (CommandFailure::PlanHasErrors(plan_errors()), 2, true),
             (
-                Failure::UnknownStep {
+                CommandFailure::Usage("--override needs a reason".into()),
+                2,
+                true,
+            ),
+            (
+                CommandFailure::UnknownStep {
                     step: "lower".into(),
                     known: vec!["lower-ttl".into()],
                 },
                 2,
                 true,
             ),
-            (Failure::UnknownMailbox("x@y".into()), 2, true),
-            (Failure::WouldOverwrite("cutover.toml".into()), 2, true),
+            (CommandFailure::UnknownMailbox("x@y".into()), 2, true),
             (
-                Failure::Write {
+                CommandFailure::WouldOverwrite("cutover.toml".into()),
+                2,
+                true,
+            ),
+            (
+                CommandFailure::Write {
                     path: "cutover.toml".into(),
                     source: io_error(),
                 },
                 2,
                 true,
             ),
-            (Failure::NoCredentials, 2, true),
+            (CommandFailure::NoCredentials, 2, true),
             (
-                Failure::Credentials(CredentialError::Missing {
+                CommandFailure::Credentials(CredentialError::Missing {
                     login: "alice".into(),
                     side: "old",
                 }),
                 2,
                 true,
             ),
-            (Failure::Detach(DetachError::Spawn(io_error())), 2, true),
             (
-                Failure::Refused {
+                CommandFailure::Detach(DetachError::Spawn(io_error())),
+                2,
+                true,
+            ),
+            (
+                CommandFailure::Refused {
                     what: "lower-ttl".into(),
                     blockers: vec![],
                     offline: true,
@@ -449,16 +469,16 @@ mod tests {
                 1,
                 true,
             ),
-            (Failure::DrivenElsewhere(driver), 1, true),
+            (CommandFailure::DrivenElsewhere(driver), 1, true),
             (
-                Failure::Journal(JournalError::NoDirectory {
+                CommandFailure::Journal(JournalError::NoDirectory {
                     path: "/gone/cutover.journal".into(),
                 }),
                 1,
                 true,
             ),
             (
-                Failure::Incomplete {
+                CommandFailure::Incomplete {
                     unfinished: 1,
                     total: 2,
                     dry_run: false,
@@ -466,15 +486,15 @@ mod tests {
                 1,
                 true,
             ),
-            (Failure::Login(mail_error(true)), 3, true),
-            (Failure::Unreachable(mail_error(false)), 4, true),
-            (Failure::Runtime(io_error()), 1, false),
+            (CommandFailure::Login(mail_error(true)), 3, true),
+            (CommandFailure::Unreachable(mail_error(false)), 4, true),
+            (CommandFailure::Runtime(io_error()), 1, false),
             (
-                Failure::Json(serde_json::from_str::<u8>("x").expect_err("not JSON")),
+                CommandFailure::Json(serde_json::from_str::<u8>("x").expect_err("not JSON")),
                 1,
                 false,
             ),
-            (Failure::Cockpit(Box::new(io_error())), 1, false),
+            (CommandFailure::Cockpit(Box::new(io_error())), 1, false),
         ];
         for (failure, code, expected) in cases {
             assert_eq!(failure.exit_code(), code, "{failure:?}");
@@ -485,7 +505,7 @@ mod tests {
     #[test]
     fn messages_read_as_the_commands_always_said_them() {
         assert_eq!(
-            Failure::UnknownStep {
+            CommandFailure::UnknownStep {
                 step: "lower\x1b[2J".into(),
                 known: vec!["lower-ttl".into(), "spf-add-new".into()],
             }
@@ -493,14 +513,14 @@ mod tests {
             "no step `lower\\u{1b}[2J`; the steps are: lower-ttl, spf-add-new"
         );
         assert_eq!(
-            Failure::PlanHasErrors(plan_errors()).to_string(),
+            CommandFailure::PlanHasErrors(plan_errors()).to_string(),
             "1 error in the plan"
         );
         assert_eq!(
-            Failure::InvalidPlan(plan_errors()).to_string(),
+            CommandFailure::InvalidPlan(plan_errors()).to_string(),
             "cutover.toml:3:12: unknown time zone\n1 error: the plan was not loaded"
         );
-        let refused = Failure::Refused {
+        let refused = CommandFailure::Refused {
             what: "spf-add-new".into(),
             blockers: vec![Check::new(
                 "done:lower-ttl",
@@ -518,14 +538,14 @@ Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled)
 Without --offline, cutover measures the live checks."
         );
         assert_eq!(
-            Failure::Journal(JournalError::NoDirectory {
+            CommandFailure::Journal(JournalError::NoDirectory {
                 path: "/gone/cutover.journal".into()
             })
             .to_string(),
             "the journal's directory /gone/cutover.journal does not exist (is the plan file's directory right?) — nothing was recorded"
         );
         assert_eq!(
-            Failure::Login(mail_error(true)).to_string(),
+            CommandFailure::Login(mail_error(true)).to_string(),
             "alice@example.com on the new server (imaps://new:993): login refused for alice: [AUTHENTICATIONFAILED] Authentication failed."
         );
     }

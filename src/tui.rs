@@ -112,7 +112,7 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
         .clock
         .clone()
         .unwrap_or_else(|| std::sync::Arc::new(SystemClock));
-    let journal = Journal::open(Journal::path_for_plan(&plan.path))?;
+    let journal = Journal::for_plan(plan)?;
     let mut drive = DriverLock::acquire(journal.path(), Driver::this_process(clock.now()))?;
     let replay = journal.replay()?;
     let mut follower = journal.follower_after(&replay);
@@ -138,6 +138,11 @@ pub fn run(plan: &Plan, options: Options, workers: Option<StartWorkers>) -> Resu
             torn.bytes.len(),
             torn.saved_to.display()
         ));
+    }
+
+    for bad in &replay.bad_lines {
+        // As `status` warns on stderr: the line is skipped, the log says which and why.
+        tracing::warn!(line = bad.line, error = %bad.error, "journal line skipped");
     }
 
     install_panic_hook(log_path);
@@ -736,10 +741,10 @@ mod tests {
         let plan = crate::plan::load(&path).unwrap().plan;
         let now = at(NOW);
         let runbook = crate::runbook::Runbook::for_plan(&plan);
-        let overridden = |id: &str| crate::journal::Entry::Override {
+        let overridden = |id: &crate::step::StepId| crate::journal::Entry::Override {
             at: now,
             operator: "ann".into(),
-            step: id.into(),
+            step: id.clone(),
             mailbox: None,
             reason: "rehearsal".into(),
             evidence: vec![],

@@ -12,6 +12,7 @@ use cutover::plan::Plan;
 use cutover::runbook::eval::{Inputs, observed_steps};
 use cutover::runbook::timeline::build;
 use cutover::runbook::{Evaluation, Runbook, StepState, evaluate};
+use cutover::step::StepId;
 use jiff::Timestamp;
 use plans::{PLAN, plan_from};
 
@@ -86,7 +87,7 @@ fn verified_copy(address: &str, at: &str) -> Entry {
 fn bulk_copy_is_on_day_one_after_new_server_ready_and_no_step_waits_for_it() {
     let plan = plan_from(PLAN);
     let runbook = Runbook::for_plan(&plan);
-    let step = runbook.step("bulk-copy").expect("the step");
+    let step = runbook.step(&StepId::BulkCopy).expect("the step");
     assert_eq!(step.day, 1);
     assert_eq!(step.after, ["new-server-ready"]);
     assert!(step.gate.is_empty());
@@ -98,9 +99,9 @@ fn bulk_copy_is_on_day_one_after_new_server_ready_and_no_step_waits_for_it() {
         );
     }
     let timeline = build(&plan, &runbook);
-    let planned = timeline.step("bulk-copy").expect("on the timeline");
+    let planned = timeline.step(&StepId::BulkCopy).expect("on the timeline");
     assert_eq!(planned.start.date(), timeline.days[0].date, "day 1");
-    let ready = timeline.step("new-server-ready").expect("step");
+    let ready = timeline.step(&StepId::NewServerReady).expect("step");
     assert!(planned.start >= ready.end, "after new-server-ready");
 }
 
@@ -113,7 +114,7 @@ fn bulk_copy_blocks_nothing_and_never_leads_while_another_step_is_open() {
         confirm("new-server-ready", "2026-12-07T08:00:00Z"),
     ];
     let e = eval(&plan, &day1, None, "2026-12-07T10:00:00Z");
-    let bulk = e.step("bulk-copy").expect("step");
+    let bulk = e.step(&StepId::BulkCopy).expect("step");
     // Not copied yet: ready (never blocked), its outcome unknown, not green.
     assert_eq!(bulk.state, StepState::Ready);
     let next = e.next.expect("next");
@@ -121,12 +122,12 @@ fn bulk_copy_blocks_nothing_and_never_leads_while_another_step_is_open() {
         next.step, "bulk-copy",
         "it leads only when nothing else is open"
     );
-    assert!(next.also_ready.contains(&"bulk-copy".to_string()));
+    assert!(next.also_ready.contains(&StepId::BulkCopy));
     // Every later step runs through to the end without it.
-    let all_but_bulk: Vec<Entry> = cutover::runbook::STEP_IDS
+    let all_but_bulk: Vec<Entry> = StepId::BUILT_IN
         .iter()
-        .filter(|s| **s != "bulk-copy")
-        .map(|s| confirm(s, "2026-12-09T12:00:00Z"))
+        .filter(|s| **s != StepId::BulkCopy)
+        .map(|s| confirm(s.as_str(), "2026-12-09T12:00:00Z"))
         .collect();
     let e = eval(&plan, &all_but_bulk, None, "2026-12-09T13:00:00Z");
     for s in &e.steps {
@@ -190,7 +191,10 @@ fn the_guidance_stresses_the_bulk_copy_when_a_mailbox_takes_hours_and_mentions_i
     );
     // Before new-server-ready it is pending, and nothing reminds of it.
     let e = eval(&plan, &day1[..2], Some(&big), "2026-12-07T07:30:00Z");
-    assert_eq!(e.step("bulk-copy").expect("step").state, StepState::Pending);
+    assert_eq!(
+        e.step(&StepId::BulkCopy).expect("step").state,
+        StepState::Pending
+    );
     assert!(
         !e.next
             .expect("next")
@@ -210,19 +214,22 @@ fn the_copy_s_verified_report_or_an_operator_tick_completes_it() {
     ];
     // An operator's tick is accepted before any copy is verified.
     let e = eval(&plan, &entries, None, "2026-12-07T10:00:00Z");
-    let bulk = e.step("bulk-copy").expect("step");
+    let bulk = e.step(&StepId::BulkCopy).expect("step");
     let tick = confirmation_entry(bulk, None, None, "tester", t("2026-12-07T10:00:00Z"), &[])
         .expect("a tick needs no verified copy");
     assert!(matches!(tick, Entry::Confirm { .. }));
     let mut ticked = entries.clone();
     ticked.push(tick);
     let e = eval(&plan, &ticked, None, "2026-12-07T10:01:00Z");
-    assert_eq!(e.step("bulk-copy").expect("step").state, StepState::Done);
+    assert_eq!(
+        e.step(&StepId::BulkCopy).expect("step").state,
+        StepState::Done
+    );
 
     // Or the copy's verified report: done by itself, with the copy as evidence, journaled.
     entries.push(verified_copy("alice@example.com", "2026-12-07T11:00:00Z"));
     let e = eval(&plan, &entries, None, "2026-12-07T11:05:00Z");
-    let bulk = e.step("bulk-copy").expect("step");
+    let bulk = e.step(&StepId::BulkCopy).expect("step");
     assert_eq!(bulk.state, StepState::Ready, "bob is not copied yet");
     let check = bulk.checks.iter().find(|c| c.id == "bulk-copy-verified");
     assert!(
@@ -231,7 +238,7 @@ fn the_copy_s_verified_report_or_an_operator_tick_completes_it() {
     );
     entries.push(verified_copy("bob@example.com", "2026-12-07T11:10:00Z"));
     let e = eval(&plan, &entries, None, "2026-12-07T11:15:00Z");
-    let bulk = e.step("bulk-copy").expect("step");
+    let bulk = e.step(&StepId::BulkCopy).expect("step");
     assert_eq!(bulk.state, StepState::Done);
     assert!(
         bulk.checks.iter().any(|c| c

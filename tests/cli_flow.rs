@@ -4,6 +4,7 @@
 #[path = "support/plans.rs"]
 mod plans;
 
+use cutover::step::StepId;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -472,7 +473,7 @@ fn a_late_lowering_gives_one_wait_end_on_every_surface() {
             .unwrap()
             .clone()
     };
-    let switch = step("add-new-mx");
+    let switch = step(StepId::AddNewMx.as_str());
     let planned_switch = at(&switch["start"]).unwrap();
     assert_eq!(
         planned_switch,
@@ -488,12 +489,12 @@ fn a_late_lowering_gives_one_wait_end_on_every_surface() {
         clears.checked_add(SignedDuration::from_mins(15)).ok(),
         "{switch}"
     );
-    let ttl_wait = step("ttl-wait");
+    let ttl_wait = step(StepId::TtlWait.as_str());
     assert_eq!(at(&ttl_wait["expected_end"]), Some(clears), "{ttl_wait}");
     // Steps already done keep their place; the lower-ttl slot is unchanged in the plan.
-    let lower = step("lower-ttl");
+    let lower = step(StepId::LowerTtl.as_str());
     assert_eq!(at(&lower["start"]), Some(start.timestamp()));
-    let later = step("remove-old-mx");
+    let later = step(StepId::RemoveOldMx.as_str());
     assert!(
         at(&later["expected_start"]) >= at(&switch["expected_end"]),
         "{later}"
@@ -587,4 +588,46 @@ fn an_override_needs_a_reason_of_at_least_10_characters() {
     assert!(
         matches!(&journal_of(&plan)[..], [Entry::Override { reason, .. }] if reason == "ten chars!")
     );
+}
+
+/// A journal line naming a step that is neither built in nor the plan's (a step since
+/// removed from the plan, or another plan's journal) is warned about with its line and
+/// skipped, as any bad line is; the plan's own steps and the rest of the journal count.
+#[test]
+fn a_journal_line_naming_no_step_of_the_plan_is_warned_about_and_skipped() {
+    let (_dir, plan) = write_plan(&format!(
+        "{PLAN}\n[[step]]\nid = \"check-printers\"\nday = 3\ntitle = \"Check the printers\"\n"
+    ));
+    let journal = Journal::open(Journal::path_for_plan(&plan)).expect("journal");
+    let confirm = |step: &str| Entry::Confirm {
+        at: "2026-12-07T09:10:00Z".parse().unwrap(),
+        operator: "tester".into(),
+        step: step.into(),
+        mailbox: None,
+        evidence: vec![],
+    };
+    for step in ["lower-ttl", "check-scanners", "check-printers"] {
+        journal.append(&confirm(step)).expect("append");
+    }
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = format!(
+        "warning: {}:2: this journal line is not a valid entry and was skipped: no step `check-scanners`",
+        journal.path().display()
+    );
+    assert!(stderr.contains(&warning), "{stderr}");
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let state = |id: &str| {
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["state"].clone())
+    };
+    assert_eq!(state("lower-ttl"), Some("done".into()));
+    assert_eq!(state("check-printers"), Some("done".into()));
+    assert_eq!(state("check-scanners"), None);
 }

@@ -236,15 +236,15 @@ async fn confirm_add_new_mx_is_refused_naming_the_missing_alias_until_it_exists(
     .await;
     let (_dir, plan) = plans::write_plan(&plan_text(&postfix, &dns.addr.to_string()));
     let journal = Journal::open(Journal::path_for_plan(&plan)).expect("journal");
-    for step in cutover::step_ids::STEP_IDS
+    for step in cutover::step::StepId::BUILT_IN
         .iter()
-        .take_while(|s| **s != "add-new-mx")
+        .take_while(|s| **s != cutover::step::StepId::AddNewMx)
     {
         journal
             .append(&Entry::Override {
                 at: jiff::Timestamp::now(),
                 operator: "tester".into(),
-                step: step.to_string(),
+                step: step.clone(),
                 mailbox: None,
                 reason: "done before this test".into(),
                 evidence: vec![],

@@ -9,6 +9,7 @@ mod dns_server;
 #[path = "support/plans.rs"]
 mod plans;
 
+use cutover::step::StepId;
 use std::path::Path;
 use std::process::Output;
 
@@ -142,7 +143,7 @@ async fn an_11_deep_include_chain_fails_and_spf_add_new_is_refused() {
     let parsed = plans::plan_from(&plan_text(&dns.addr.to_string()));
     let clock = cutover::clock::ManualClock::new("2026-12-07T09:00:00Z".parse().expect("time"));
     let round = cutover::dns::one_round(&parsed, &clock).await;
-    let paste = cutover::dns::records_to_paste("spf-add-new", &parsed, Some(&round));
+    let paste = cutover::dns::records_to_paste(&StepId::SpfAddNew, &parsed, Some(&round));
     assert_eq!(
         paste[0],
         format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")

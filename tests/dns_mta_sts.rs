@@ -7,6 +7,7 @@ mod dns_plan;
 #[path = "support/dns_server.rs"]
 mod dns_server;
 
+use cutover::step::StepId;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -143,7 +144,7 @@ async fn an_enforce_policy_without_the_new_host_blocks_add_new_mx() {
     let s = dns::one_round_with(&plan, &clock, &options, 1).await;
     assert!(s.mta_sts.is_none());
     let add = dns::step_checks(
-        "add-new-mx",
+        &StepId::AddNewMx,
         &plan,
         Some(&s),
         &DnsFacts::default(),
@@ -161,7 +162,7 @@ async fn an_enforce_policy_without_the_new_host_blocks_add_new_mx() {
     assert_eq!(view.txt, "v=STSv1; id=20261201");
     assert_eq!(view.policy.as_deref(), Some(OLD_POLICY), "{view:?}");
     let add = dns::step_checks(
-        "add-new-mx",
+        &StepId::AddNewMx,
         &plan,
         Some(&s),
         &DnsFacts::default(),
@@ -176,7 +177,7 @@ async fn an_enforce_policy_without_the_new_host_blocks_add_new_mx() {
         gate.evidence
     );
     assert!(gate.evidence.contains("enforce"));
-    let paste = dns::records_to_paste("add-new-mx", &plan, Some(&s));
+    let paste = dns::records_to_paste(&StepId::AddNewMx, &plan, Some(&s));
     assert_eq!(paste[0], "example.com. 300 IN MX 1 smtp.new.example.");
     assert!(
         paste.contains(&";   mx: smtp.new.example".to_string()),
@@ -191,7 +192,7 @@ async fn an_enforce_policy_without_the_new_host_blocks_add_new_mx() {
     *policy.lock().unwrap() = format!("{OLD_POLICY}mx: smtp.new.example\r\n");
     let s = dns::one_round_with(&plan, &clock, &options, 3).await;
     let add = dns::step_checks(
-        "add-new-mx",
+        &StepId::AddNewMx,
         &plan,
         Some(&s),
         &DnsFacts::default(),
@@ -200,7 +201,7 @@ async fn an_enforce_policy_without_the_new_host_blocks_add_new_mx() {
     );
     assert_eq!(add[0].status, Status::Pass, "{:?}", add[0]);
     assert_eq!(
-        dns::records_to_paste("add-new-mx", &plan, Some(&s)).len(),
+        dns::records_to_paste(&StepId::AddNewMx, &plan, Some(&s)).len(),
         1
     );
 }
@@ -224,7 +225,7 @@ async fn an_untrusted_or_unreachable_policy_server_is_a_warning_not_a_pass() {
     assert!(view.policy.is_none());
     assert!(view.error.as_deref().unwrap().contains("TLS"), "{view:?}");
     let add = dns::step_checks(
-        "add-new-mx",
+        &StepId::AddNewMx,
         &plan,
         Some(&s),
         &DnsFacts::default(),

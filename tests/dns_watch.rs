@@ -6,6 +6,7 @@ mod dns_plan;
 #[path = "support/dns_server.rs"]
 mod dns_server;
 
+use cutover::step::StepId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -163,7 +164,7 @@ async fn a_4000_byte_txt_record_comes_whole_over_tcp() {
     assert_eq!(answer.records, vec![big.clone()]);
     assert_eq!(answer.records[0].len(), 4000);
     let checks = dns::step_checks(
-        "dkim-spf-final",
+        &StepId::DkimSpfFinal,
         &plan,
         Some(&snapshot),
         &DnsFacts::default(),
@@ -225,7 +226,7 @@ async fn a_dead_resolver_does_not_delay_the_round_and_servfail_is_its_own_status
     );
     // Unmeasured is never green.
     let checks = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan2,
         Some(&snapshot),
         &DnsFacts::default(),
@@ -264,7 +265,7 @@ async fn terminal_escapes_in_a_txt_record_are_shown_sanitised() {
     );
     assert!(matrix.contains("\\u{1b}"), "{matrix}");
     let checks = dns::step_checks(
-        "spf-add-new",
+        &StepId::SpfAddNew,
         &plan,
         Some(&snapshot),
         &DnsFacts::default(),
@@ -274,7 +275,7 @@ async fn terminal_escapes_in_a_txt_record_are_shown_sanitised() {
     for c in &checks {
         assert!(!c.evidence.chars().any(char::is_control), "{c:?}");
     }
-    for line in dns::records_to_paste("lower-ttl", &plan, Some(&snapshot)) {
+    for line in dns::records_to_paste(&StepId::LowerTtl, &plan, Some(&snapshot)) {
         assert!(!line.chars().any(char::is_control), "{line:?}");
     }
 }
@@ -331,7 +332,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     );
     assert_eq!(memory.facts.mx_state, Some(MxState::Old));
     let lower = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan,
         Some(&s),
         &memory.facts,
@@ -350,7 +351,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
         check(&lower, "ttl-honoured").evidence
     );
     assert_eq!(
-        dns::records_to_paste("lower-ttl", &plan, Some(&s)),
+        dns::records_to_paste(&StepId::LowerTtl, &plan, Some(&s)),
         vec![
             "example.com. 300 IN MX 10 mx1.old.example.",
             "example.com. 300 IN MX 20 mx2.old.example.",
@@ -373,7 +374,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     assert_eq!(keys(&memory.see(&plan, &s)), vec!["ttl-lowered"]);
     let lower = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan,
         Some(&s),
         &memory.facts,
@@ -398,7 +399,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let old = memory.facts.old_ttl(&plan);
     assert_eq!((old.seconds, old.source), (3600, OldTtlSource::Observed));
     let wait = dns::step_checks(
-        "ttl-wait",
+        &StepId::TtlWait,
         &plan,
         Some(&s),
         &memory.facts,
@@ -418,7 +419,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
 
     // R5: merged SPF, exactly as pasted.
     let spf = dns::step_checks(
-        "spf-add-new",
+        &StepId::SpfAddNew,
         &plan,
         Some(&s),
         &memory.facts,
@@ -427,7 +428,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     );
     assert_eq!(check(&spf, "spf-old-and-new").status, Status::Fail);
     assert!(check(&spf, "spf-old-and-new").evidence.contains(MERGED_SPF));
-    let paste = dns::records_to_paste("spf-add-new", &plan, Some(&s));
+    let paste = dns::records_to_paste(&StepId::SpfAddNew, &plan, Some(&s));
     assert_eq!(
         paste[0],
         format!("example.com. 300 IN TXT \"{MERGED_SPF}\"")
@@ -468,7 +469,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     memory.see(&plan, &s);
     let spf = dns::step_checks(
-        "spf-add-new",
+        &StepId::SpfAddNew,
         &plan,
         Some(&s),
         &memory.facts,
@@ -491,7 +492,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
         "{spf:?}"
     );
     let wait = dns::step_checks(
-        "ttl-wait",
+        &StepId::TtlWait,
         &plan,
         Some(&s),
         &memory.facts,
@@ -503,7 +504,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
 
     // R8: add the new MX first ...
     let add = dns::step_checks(
-        "add-new-mx",
+        &StepId::AddNewMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -513,7 +514,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     assert_eq!(check(&add, "mta-sts-covers-new").status, Status::Pass);
     assert_eq!(check(&add, "mx-old-and-new-served").status, Status::Fail);
     let remove = dns::step_checks(
-        "remove-old-mx",
+        &StepId::RemoveOldMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -526,7 +527,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
         "the old MX may not go yet"
     );
     assert_eq!(
-        dns::records_to_paste("add-new-mx", &plan, Some(&s)),
+        dns::records_to_paste(&StepId::AddNewMx, &plan, Some(&s)),
         vec!["example.com. 300 IN MX 1 smtp.new.example."]
     );
     let both = [
@@ -541,7 +542,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     assert_eq!(keys(&memory.see(&plan, &s)), vec!["mx-set"]);
     let add = dns::step_checks(
-        "add-new-mx",
+        &StepId::AddNewMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -553,7 +554,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
 
     // ... then remove the old one.
     let remove = dns::step_checks(
-        "remove-old-mx",
+        &StepId::RemoveOldMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -568,7 +569,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     assert_eq!(keys(&memory.see(&plan, &s)), vec!["mx-set"]);
     let remove = dns::step_checks(
-        "remove-old-mx",
+        &StepId::RemoveOldMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -597,7 +598,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     assert_eq!(keys(&memory.see(&plan, &s)), vec!["resolvers-new-mx"]);
     let monitor = dns::step_checks(
-        "monitor-24h",
+        &StepId::Monitor24h,
         &plan,
         Some(&s),
         &memory.facts,
@@ -613,7 +614,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     assert_eq!(keys(&memory.see(&plan, &s)), vec!["dmarc-policy"]);
     let monitor = dns::step_checks(
-        "monitor-24h",
+        &StepId::Monitor24h,
         &plan,
         Some(&s),
         &memory.facts,
@@ -626,7 +627,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     // R9: DKIM for the new server, SPF without the old server.
     let final_spf = "v=spf1 include:_spf.new.example ~all";
     assert_eq!(
-        dns::records_to_paste("dkim-spf-final", &plan, Some(&s))[0],
+        dns::records_to_paste(&StepId::DkimSpfFinal, &plan, Some(&s))[0],
         format!("example.com. 300 IN TXT \"{final_spf}\"")
     );
     for dns in [&auth, &auth2] {
@@ -641,7 +642,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     // A key cut off at the DNS host fails with what to do about it.
     let s = dns::one_round(&plan, &clock).await;
     let cut = dns::step_checks(
-        "dkim-spf-final",
+        &StepId::DkimSpfFinal,
         &plan,
         Some(&s),
         &memory.facts,
@@ -666,7 +667,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     memory.see(&plan, &s);
     let fin = dns::step_checks(
-        "dkim-spf-final",
+        &StepId::DkimSpfFinal,
         &plan,
         Some(&s),
         &memory.facts,
@@ -684,7 +685,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
 
     // R11: TTLs restored.
     let restore = dns::step_checks(
-        "restore-ttl",
+        &StepId::RestoreTtl,
         &plan,
         Some(&s),
         &memory.facts,
@@ -693,7 +694,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     );
     assert_eq!(check(&restore, "mx-ttl-restored").status, Status::Fail);
     assert_eq!(
-        dns::records_to_paste("restore-ttl", &plan, Some(&s)),
+        dns::records_to_paste(&StepId::RestoreTtl, &plan, Some(&s)),
         vec![
             "example.com. 86400 IN MX 1 smtp.new.example.".to_string(),
             format!("example.com. 21600 IN TXT \"{final_spf}\""),
@@ -706,7 +707,7 @@ async fn a_migration_done_in_the_right_order_passes_every_dns_check() {
     let s = dns::one_round(&plan, &clock).await;
     memory.see(&plan, &s);
     let restore = dns::step_checks(
-        "restore-ttl",
+        &StepId::RestoreTtl,
         &plan,
         Some(&s),
         &memory.facts,
@@ -752,7 +753,7 @@ async fn the_round_follows_spf_includes_and_lookups_to_the_limit() {
     let clock = ManualClock::new(t0());
     let spf_lookups = |s: &DnsSnapshot| {
         let checks = dns::step_checks(
-            "spf-add-new",
+            &StepId::SpfAddNew,
             &plan,
             Some(s),
             &DnsFacts::default(),
@@ -837,7 +838,7 @@ async fn deleting_the_old_mx_first_raises_the_alarm() {
     );
     assert!(memory.facts.alarm_active);
     let remove = dns::step_checks(
-        "remove-old-mx",
+        &StepId::RemoveOldMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -861,7 +862,7 @@ async fn deleting_the_old_mx_first_raises_the_alarm() {
         vec!["mx-alarm-cleared", "mx-set", "alarm-cleared"]
     );
     let monitor = dns::step_checks(
-        "monitor-24h",
+        &StepId::Monitor24h,
         &plan,
         Some(&s),
         &memory.facts,
@@ -903,7 +904,7 @@ async fn old_to_new_between_two_polls_is_order_unproven() {
         vec!["mx-set", "mx-order-unproven"]
     );
     let remove = dns::step_checks(
-        "remove-old-mx",
+        &StepId::RemoveOldMx,
         &plan,
         Some(&s),
         &memory.facts,
@@ -939,7 +940,7 @@ async fn a_cockpit_started_after_the_lowering_never_concludes_a_5_minute_old_ttl
     let old = memory.facts.old_ttl(&plan);
     assert_eq!((old.seconds, old.source), (86400, OldTtlSource::Assumed));
     let wait = dns::step_checks(
-        "ttl-wait",
+        &StepId::TtlWait,
         &plan,
         Some(&s),
         &memory.facts,
@@ -953,7 +954,7 @@ async fn a_cockpit_started_after_the_lowering_never_concludes_a_5_minute_old_ttl
     // Ten minutes later it still waits.
     clock.advance(SignedDuration::from_mins(10));
     let wait = dns::step_checks(
-        "ttl-wait",
+        &StepId::TtlWait,
         &plan,
         Some(&s),
         &memory.facts,
@@ -968,7 +969,14 @@ async fn a_cockpit_started_after_the_lowering_never_concludes_a_5_minute_old_ttl
     assert_eq!((old.seconds, old.source), (7200, OldTtlSource::Plan));
     // Without a snapshot the wait is still timed from the journal (it fails until it
     // has passed, never passes early); what needs a round stays unknown.
-    let offline = dns::step_checks("ttl-wait", &plan, None, &memory.facts, None, clock.now());
+    let offline = dns::step_checks(
+        &StepId::TtlWait,
+        &plan,
+        None,
+        &memory.facts,
+        None,
+        clock.now(),
+    );
     assert_eq!(check(&offline, "old-ttl-expired").status, Status::Fail);
     assert_eq!(check(&offline, "resolvers-ttl-low").status, Status::Unknown);
     assert_eq!(
@@ -988,7 +996,7 @@ async fn a_dns_host_that_ignores_the_ttl_blocks_after_ten_minutes() {
     let s = dns::one_round(&plan, &clock).await;
     let facts = DnsFacts::default();
     let lower = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan,
         Some(&s),
         &facts,
@@ -1002,7 +1010,7 @@ async fn a_dns_host_that_ignores_the_ttl_blocks_after_ten_minutes() {
     clock.advance(SignedDuration::from_mins(6));
     let s = dns::one_round(&plan, &clock).await;
     let lower = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan,
         Some(&s),
         &facts,
@@ -1036,7 +1044,7 @@ async fn lowering_the_website_ttl_too_is_warned() {
     let s = dns::one_round(&plan, &clock).await;
     memory.see(&plan, &s);
     let lower = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan,
         Some(&s),
         &memory.facts,
@@ -1052,7 +1060,7 @@ async fn lowering_the_website_ttl_too_is_warned() {
     );
     // Without a baseline: a warning, not a pass.
     let lower = dns::step_checks(
-        "lower-ttl",
+        &StepId::LowerTtl,
         &plan,
         Some(&s),
         &DnsFacts::default(),
@@ -1276,7 +1284,7 @@ async fn dmarc_reports_to_another_domain_are_checked_for_its_consent_at_the_reso
     let clock = ManualClock::new(t0());
     let reports = |s: &DnsSnapshot| {
         dns::step_checks(
-            "monitor-24h",
+            &StepId::Monitor24h,
             &plan,
             Some(s),
             &DnsFacts::default(),

@@ -13,6 +13,7 @@ use cutover::plan::Plan;
 use cutover::runbook::eval::{Inputs, confirm_blockers};
 use cutover::runbook::timeline::build;
 use cutover::runbook::{Evaluation, Runbook, StepState, evaluate};
+use cutover::step::StepId;
 use jiff::{SignedDuration, Timestamp};
 use plans::{PLAN, plan_from};
 
@@ -70,7 +71,7 @@ fn ttl_lowered_at(plan: &Plan, at: &str) -> Vec<Entry> {
 }
 
 fn state(e: &Evaluation, id: &str) -> StepState {
-    e.step(id).expect("step").state
+    e.step(&id.into()).expect("step").state
 }
 
 #[test]
@@ -97,9 +98,9 @@ fn a_fresh_plan_points_at_lower_ttl_with_the_records_to_paste() {
     assert_eq!(e.day, 1);
     assert_eq!(state(&e, "spf-add-new"), StepState::Pending);
     assert_eq!(state(&e, "new-server-ready"), StepState::Ready);
-    assert!(next.also_ready.contains(&"new-server-ready".to_string()));
+    assert!(next.also_ready.contains(&StepId::NewServerReady));
     // Nothing measured: the outcome checks are unknown, never green.
-    let lower = e.step("lower-ttl").expect("step");
+    let lower = e.step(&StepId::LowerTtl).expect("step");
     assert!(
         lower.checks.iter().all(|c| c.status == Status::Unknown),
         "{:?}",
@@ -160,7 +161,7 @@ fn a_time_gate_makes_a_step_wait_with_a_countdown() {
     // Every resolver already holds the MX for at most the migration TTL.
     let round = rounds::ttl_lowered(&plan, t("2026-12-07T12:00:00Z"));
     let e = eval_with(&plan, &entries, "2026-12-07T12:00:00Z", Some(&round));
-    let wait = e.step("ttl-wait").expect("step");
+    let wait = e.step(&StepId::TtlWait).expect("step");
     assert_eq!(wait.state, StepState::Waiting);
     assert_eq!(wait.wait_until, Some(clears));
     // Once the time has come and the evidence holds, the automatic step is done by itself.
@@ -195,7 +196,7 @@ fn a_failing_gate_blocks_and_names_the_evidence() {
     .map(|s| confirm(s, "2026-12-07T08:00:00Z"))
     .collect();
     let e = eval_with(&plan, &entries, "2026-12-08T07:00:00Z", Some(&round));
-    let add = e.step("add-new-mx").expect("step");
+    let add = e.step(&StepId::AddNewMx).expect("step");
     assert_eq!(add.state, StepState::Blocked);
     let blockers = confirm_blockers(add, false);
     assert!(
@@ -228,7 +229,7 @@ fn the_final_copy_waits_24_hours_after_the_switch() {
     entries.push(confirm("remove-old-mx", switch));
     entries.push(confirm("monitor-24h", "2026-12-08T08:00:00Z"));
     let e = eval(&plan, &entries, "2026-12-08T09:00:00Z");
-    let copy = e.step("final-copy").expect("step");
+    let copy = e.step(&StepId::FinalCopy).expect("step");
     let gate = copy
         .checks
         .iter()
@@ -246,7 +247,7 @@ fn the_final_copy_waits_24_hours_after_the_switch() {
     assert_eq!(copy.state, StepState::Waiting);
     let e = eval(&plan, &entries, "2026-12-09T07:31:00Z");
     let gate = e
-        .step("final-copy")
+        .step(&StepId::FinalCopy)
         .expect("step")
         .checks
         .iter()
@@ -271,7 +272,7 @@ fn overrides_and_reopens_are_followed() {
     let e = eval(&plan, std::slice::from_ref(&over), "2026-12-07T07:30:00Z");
     assert_eq!(state(&e, "lower-ttl"), StepState::Overridden);
     // An overridden predecessor lets the next step go, with a warning.
-    let spf = e.step("spf-add-new").expect("step");
+    let spf = e.step(&StepId::SpfAddNew).expect("step");
     assert_eq!(spf.state, StepState::Ready);
     assert!(
         spf.checks
@@ -304,7 +305,7 @@ fn per_mailbox_steps_count_ticks() {
         evidence: vec![],
     });
     let e = eval(&plan, &entries, "2026-12-07T10:00:00Z");
-    let clients = e.step("clients-configured").expect("step");
+    let clients = e.step(&StepId::ClientsConfigured).expect("step");
     let ticks = clients.mailboxes.as_ref().expect("ticks");
     assert_eq!((ticks.ticked, ticks.total), (1, 2));
     let check = clients
@@ -380,7 +381,7 @@ fn an_automatic_step_seen_done_stays_done_once_journaled() {
         "without the fact it would flip back"
     );
     assert_eq!(
-        e.step("ttl-wait").and_then(|s| s.wait_until),
+        e.step(&StepId::TtlWait).and_then(|s| s.wait_until),
         Some(t("2026-12-11T08:00:00Z"))
     );
     entries.extend(facts);

@@ -314,6 +314,45 @@ fn bad_values_in_each_section() {
     );
 }
 
+/// A `[[step]]`'s `after` names a built-in step or one of the plan's own steps above it;
+/// any other id is an error at its position that lists every id there is.
+#[test]
+fn a_plan_step_after_an_unknown_step_is_an_error_listing_the_known_ids() {
+    let steps = format!(
+        "{BASE}\n[[step]]\nid = \"printers\"\nday = 3\ntitle = \"Printers\"\nafter = \"final-copy\"\n\
+         \n[[step]]\nid = \"scanners\"\nday = 3\ntitle = \"Scanners\"\nafter = \"printers\"\n"
+    );
+    let d = dir();
+    let plan = parse(&d.path().join("plan.toml"), &steps, &env())
+        .expect("an after naming a plan step above it is valid")
+        .plan;
+    let after: Vec<Option<String>> = plan
+        .extra_steps
+        .iter()
+        .map(|s| s.after.as_ref().map(|a| a.to_string()))
+        .collect();
+    assert_eq!(
+        after,
+        [Some("final-copy".to_string()), Some("printers".to_string())]
+    );
+    assert!(plan.extra_steps.iter().all(|s| s.id.is_plan_step()));
+
+    let unknown = format!(
+        "{steps}\n[[step]]\nid = \"faxes\"\nday = 3\ntitle = \"Faxes\"\nafter = \"fax-machines\"\n"
+    );
+    let known: Vec<&str> = cutover::step::StepId::BUILT_IN
+        .iter()
+        .map(|s| s.as_str())
+        .chain(["printers", "scanners"])
+        .collect();
+    assert_error(
+        &unknown,
+        "35:9",
+        "`after = \"fax-machines\"` names no step",
+        &format!("name one of: {}", known.join(", ")),
+    );
+}
+
 #[test]
 fn a_secrets_file_others_may_read_is_refused() {
     use std::os::unix::fs::PermissionsExt;

@@ -4,7 +4,8 @@
 use cutover::clock::Clock;
 use cutover::sandbox::World;
 use cutover::sandbox::demo::world_spec;
-use cutover::sandbox::operator::{Action, perform};
+use cutover::sandbox::operator::{OperatorAction, perform};
+use cutover::step::StepId;
 use hickory_proto::rr::{RData, RecordType};
 
 async fn zone_mx(world: &World) -> (u32, Vec<String>) {
@@ -43,33 +44,39 @@ async fn zone_txt(world: &World, name: &str) -> (u32, Vec<String>) {
 async fn every_action_changes_the_sandbox_as_the_runbook_asks() {
     let world = World::start(world_spec(3, 24, 0.0)).await.unwrap();
 
-    let done = perform(&world, Action::LowerTtl).await.unwrap();
+    let done = perform(&world, OperatorAction::LowerTtl).await.unwrap();
     assert_eq!(done.text, "MX and TXT TTLs set to 5 min at the DNS host");
     assert_eq!(zone_mx(&world).await.0, 300);
     assert_eq!(zone_txt(&world, "@").await.0, 300);
 
-    perform(&world, Action::SpfAddNew).await.unwrap();
+    perform(&world, OperatorAction::SpfAddNew).await.unwrap();
     assert_eq!(
         zone_txt(&world, "@").await.1,
         vec!["v=spf1 a:mail.old-host.test a:mx.new-host.test -all"]
     );
 
     // Mailboxes are created once; a second press finds them there.
-    let made = perform(&world, Action::CreateMailboxes).await.unwrap();
+    let made = perform(&world, OperatorAction::CreateMailboxes)
+        .await
+        .unwrap();
     assert_eq!(made.text, "3 mailboxes created on the new server");
-    let again = perform(&world, Action::CreateMailboxes).await.unwrap();
+    let again = perform(&world, OperatorAction::CreateMailboxes)
+        .await
+        .unwrap();
     assert_eq!(again.text, "0 mailboxes created on the new server");
     assert_eq!(world.new.store().folders("user1").unwrap().len(), 8);
 
     // Every other employee sets up a POP3 fetch; the caller runs them.
-    let fetch = perform(&world, Action::StartPop3Fetch).await.unwrap();
+    let fetch = perform(&world, OperatorAction::StartPop3Fetch)
+        .await
+        .unwrap();
     assert_eq!(fetch.fetches.len(), 2);
     assert_eq!(
         fetch.text,
         "2 employees set up POP3 fetch from the old server"
     );
 
-    let added = perform(&world, Action::AddNewMx).await.unwrap();
+    let added = perform(&world, OperatorAction::AddNewMx).await.unwrap();
     assert!(
         added.text.ends_with("(the old one stays)"),
         "{}",
@@ -79,13 +86,13 @@ async fn every_action_changes_the_sandbox_as_the_runbook_asks() {
     assert_eq!(ttl, 300, "adding a record keeps the set's TTL");
     assert_eq!(hosts, vec!["mail.old-host.test.", "mx.new-host.test."]);
 
-    perform(&world, Action::DeleteOldMx).await.unwrap();
+    perform(&world, OperatorAction::DeleteOldMx).await.unwrap();
     assert_eq!(zone_mx(&world).await.1, vec!["mx.new-host.test."]);
     // Deleting it again is no error: it is gone.
-    perform(&world, Action::DeleteOldMx).await.unwrap();
+    perform(&world, OperatorAction::DeleteOldMx).await.unwrap();
     assert_eq!(zone_mx(&world).await.1, vec!["mx.new-host.test."]);
 
-    perform(&world, Action::DkimSpfFinal).await.unwrap();
+    perform(&world, OperatorAction::DkimSpfFinal).await.unwrap();
     assert_eq!(
         zone_txt(&world, "@").await.1,
         vec!["v=spf1 a:mx.new-host.test -all"]
@@ -93,7 +100,7 @@ async fn every_action_changes_the_sandbox_as_the_runbook_asks() {
     let (_, dkim) = zone_txt(&world, "rehearsal._domainkey").await;
     assert!(dkim[0].starts_with("v=DKIM1; k=rsa; p="), "{dkim:?}");
 
-    let restored = perform(&world, Action::RestoreTtl).await.unwrap();
+    let restored = perform(&world, OperatorAction::RestoreTtl).await.unwrap();
     assert_eq!(restored.text, "TTLs restored: 24 h for MX, 6 h for TXT");
     assert_eq!(zone_mx(&world).await.0, 86_400);
     assert_eq!(zone_txt(&world, "@").await.0, 21_600);
@@ -102,9 +109,9 @@ async fn every_action_changes_the_sandbox_as_the_runbook_asks() {
 #[tokio::test]
 async fn adding_the_new_mx_after_deleting_the_old_one_does_not_claim_the_old_one_stays() {
     let world = World::start(world_spec(1, 8, 0.0)).await.unwrap();
-    perform(&world, Action::DeleteOldMx).await.unwrap();
+    perform(&world, OperatorAction::DeleteOldMx).await.unwrap();
     assert!(zone_mx(&world).await.1.is_empty());
-    let added = perform(&world, Action::AddNewMx).await.unwrap();
+    let added = perform(&world, OperatorAction::AddNewMx).await.unwrap();
     assert_eq!(added.text, "MX 10 mx.new-host.test added at the DNS host");
     assert_eq!(zone_mx(&world).await.1, vec!["mx.new-host.test."]);
 }
@@ -122,7 +129,7 @@ async fn probe_and_gate(
     let history = cutover::journal::History::from_entries(entries.iter());
     entries.extend(steps::probe_fact(plan, &history, &probe, now));
     let history = cutover::journal::History::from_entries(entries.iter());
-    let mut gate = steps::step_checks("add-new-mx", plan, &history, now);
+    let mut gate = steps::step_checks(&StepId::AddNewMx, plan, &history, now);
     assert_eq!(gate.len(), 1, "{gate:?}");
     gate.remove(0)
 }
@@ -143,7 +150,7 @@ fn cockpit(
     app.reevaluate();
     let evidence = app
         .eval
-        .step("add-new-mx")
+        .step(&StepId::AddNewMx)
         .and_then(|s| s.checks.iter().find(|c| c.id == "smtp.new-mx-accepts"))
         .map(|c| c.evidence.clone())
         .unwrap_or_default();
@@ -197,7 +204,7 @@ async fn the_new_mx_refuses_the_forgotten_alias_until_the_console_key_creates_it
     );
 
     // The key's action creates the alias at the new provider, once.
-    let action = Action::for_key(Rehearse::CreateAlias).expect("c is a console key");
+    let action = OperatorAction::for_key(Rehearse::CreateAlias).expect("c is a console key");
     let done = perform(&world, action).await.unwrap();
     assert_eq!(
         done.text,

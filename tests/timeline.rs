@@ -5,6 +5,7 @@ mod plans;
 
 use cutover::runbook::Runbook;
 use cutover::runbook::timeline::{build, rfc3339_string};
+use cutover::step::StepId;
 use plans::{PLAN, plan_from};
 
 fn plan_starting(start: &str, extra: &str) -> cutover::plan::Plan {
@@ -20,7 +21,7 @@ fn a_friday_start_puts_day_2_on_monday() {
     let t = build(&plan, &Runbook::for_plan(&plan));
     let dates: Vec<String> = t.days.iter().map(|d| d.date.to_string()).collect();
     assert_eq!(dates, ["2026-12-11", "2026-12-14", "2026-12-15"]);
-    let add = t.step("add-new-mx").expect("step");
+    let add = t.step(&StepId::AddNewMx).expect("step");
     assert_eq!(rfc3339_string(&add.start), "2026-12-14T09:00:00+02:00");
     // The TTL wait is real time: 24 h after lower-ttl ends, on the Saturday.
     let wait = t.waits.iter().find(|w| w.id == "ttl-wait").expect("wait");
@@ -40,11 +41,11 @@ fn the_spring_clock_change_keeps_local_times() {
     // Europe/Vilnius moves from +02:00 to +03:00 on Sunday 28 March 2027.
     let plan = plan_starting("2027-03-26T09:00", "");
     let t = build(&plan, &Runbook::for_plan(&plan));
-    let lower = t.step("lower-ttl").expect("step");
+    let lower = t.step(&StepId::LowerTtl).expect("step");
     assert_eq!(rfc3339_string(&lower.start), "2027-03-26T09:00:00+02:00");
-    let add = t.step("add-new-mx").expect("step");
+    let add = t.step(&StepId::AddNewMx).expect("step");
     assert_eq!(rfc3339_string(&add.start), "2027-03-29T09:00:00+03:00");
-    let copy = t.step("final-copy").expect("step");
+    let copy = t.step(&StepId::FinalCopy).expect("step");
     assert_eq!(rfc3339_string(&copy.start), "2027-03-30T10:00:00+03:00");
 }
 
@@ -62,7 +63,7 @@ fn a_wait_across_the_clock_change_is_24_real_hours() {
     assert_eq!(rfc3339_string(&wait.end), "2027-03-28T10:15:00+03:00");
     // Day 2 still starts at 09:00 local.
     assert_eq!(
-        rfc3339_string(&t.step("add-new-mx").expect("step").start),
+        rfc3339_string(&t.step(&StepId::AddNewMx).expect("step").start),
         "2027-03-28T09:00:00+03:00"
     );
 }
@@ -73,11 +74,11 @@ fn the_autumn_clock_change_after_a_weekend() {
     let plan = plan_starting("2027-10-29T09:00", "");
     let t = build(&plan, &Runbook::for_plan(&plan));
     assert_eq!(
-        rfc3339_string(&t.step("lower-ttl").expect("step").start),
+        rfc3339_string(&t.step(&StepId::LowerTtl).expect("step").start),
         "2027-10-29T09:00:00+03:00"
     );
     assert_eq!(
-        rfc3339_string(&t.step("add-new-mx").expect("step").start),
+        rfc3339_string(&t.step(&StepId::AddNewMx).expect("step").start),
         "2027-11-01T09:00:00+02:00"
     );
 }
@@ -173,7 +174,7 @@ fn a_wait_ending_on_a_weekend_moves_the_switch_to_the_next_working_day() {
     .map(|s| Entry::Override {
         at,
         operator: "t".into(),
-        step: s.to_string(),
+        step: (*s).into(),
         mailbox: None,
         reason: "test".into(),
         evidence: vec![],
@@ -199,18 +200,18 @@ fn a_wait_ending_on_a_weekend_moves_the_switch_to_the_next_working_day() {
     });
     // The wait (48 h from Thursday 11:00) ends on Saturday.
     assert_eq!(
-        eval.step("ttl-wait").unwrap().wait_until,
+        eval.step(&StepId::TtlWait).unwrap().wait_until,
         Some("2026-12-12T09:00:00Z".parse().unwrap())
     );
     t.set_wait_ends(&eval.steps);
     t.replan(&plan, &runbook, &eval.steps, &history);
-    let switch = t.step("add-new-mx").unwrap();
+    let switch = t.step(&StepId::AddNewMx).unwrap();
     assert_eq!(rfc3339_string(&switch.start), "2026-12-11T09:00:00+02:00");
     assert_eq!(
         rfc3339_string(&switch.expected_start),
         "2026-12-14T09:00:00+02:00"
     );
-    let shutdown = t.step("decommission-old").unwrap();
+    let shutdown = t.step(&StepId::DecommissionOld).unwrap();
     assert!(shutdown.expected_start.date() > shutdown.start.date());
     assert!(
         t.text().contains("(moved to Mon 14 Dec 09:00–"),
@@ -218,5 +219,5 @@ fn a_wait_ending_on_a_weekend_moves_the_switch_to_the_next_working_day() {
         t.text()
     );
     // Done steps keep their planned slot.
-    assert!(!t.step("new-server-ready").unwrap().moved());
+    assert!(!t.step(&StepId::NewServerReady).unwrap().moved());
 }

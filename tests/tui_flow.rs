@@ -11,6 +11,7 @@ use cutover::check::Status;
 use cutover::dns::DnsSnapshot;
 use cutover::journal::{Driver, Entry};
 use cutover::runbook::StepState;
+use cutover::step::StepId;
 use jiff::Timestamp;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -62,7 +63,7 @@ fn settle(app: &mut App, commands: Vec<Command>) -> Vec<Entry> {
 }
 
 fn state(app: &App, step: &str) -> StepState {
-    app.eval.step(step).unwrap().state
+    app.eval.step(&step.into()).unwrap().state
 }
 
 fn select_step(app: &mut App, step: &str) {
@@ -161,7 +162,7 @@ fn a_step_whose_checks_hold_is_confirmed_with_y_and_records_the_evidence_shown()
     assert!(
         matches!(&app.popup, Some(Popup::Confirm(p)) if p.step == "lower-ttl" && p.kind == ConfirmKind::Confirm)
     );
-    let shown = app.eval.step("lower-ttl").unwrap().checks.clone();
+    let shown = app.eval.step(&StepId::LowerTtl).unwrap().checks.clone();
     assert!(shown.iter().all(|c| c.status == Status::Pass), "{shown:?}");
     let commands = key(&mut app, KeyCode::Char('y'));
     let entries = settle(&mut app, commands);
@@ -255,7 +256,7 @@ fn the_cockpit_records_exactly_what_the_cli_would() {
     key(&mut app, KeyCode::Enter);
     typed(&mut app, "the same rule");
     let commands = key(&mut app, KeyCode::Enter);
-    let status = app.eval.step("lower-ttl").unwrap().clone();
+    let status = app.eval.step(&StepId::LowerTtl).unwrap().clone();
     let expected = cutover::actions::confirmation_entry(
         &status,
         None,
@@ -340,7 +341,7 @@ fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
     assert_eq!(ticked, ["alice@example.com", "bob@example.com"]);
     let ticks = app
         .eval
-        .step("clients-configured")
+        .step(&StepId::ClientsConfigured)
         .unwrap()
         .mailboxes
         .clone()
@@ -357,7 +358,7 @@ fn per_mailbox_ticks_for_a_selection_need_only_the_gates() {
     );
     let ticks = app
         .eval
-        .step("clients-configured")
+        .step(&StepId::ClientsConfigured)
         .unwrap()
         .mailboxes
         .clone()
@@ -581,7 +582,7 @@ fn mailbox_probes_fill_the_table_and_the_mailbox_checks() {
     let mut app = app();
     let mail_check = |app: &App| {
         app.eval
-            .step("new-server-ready")
+            .step(&StepId::NewServerReady)
             .and_then(|s| s.checks.iter().find(|c| c.id == "mail.new-login"))
             .map(|c| c.status)
     };
@@ -810,7 +811,7 @@ fn the_timeline_cursor_moves_in_the_order_the_steps_are_shown() {
         key(&mut app, KeyCode::Down);
         walked.push(app.selected_step().unwrap().id.clone());
     }
-    let shown: Vec<String> = app
+    let shown: Vec<_> = app
         .timeline
         .days
         .iter()

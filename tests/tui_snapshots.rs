@@ -6,6 +6,7 @@
 #[path = "support/fake.rs"]
 mod fake;
 
+use cutover::step::StepId;
 use std::path::PathBuf;
 
 use cutover::app::rehearsal::RehearsalUpdate;
@@ -384,7 +385,7 @@ fn late_lowering_app() -> App {
 fn a_late_lowering_shows_one_wait_end() {
     let app = late_lowering_app();
     let clears = at(108).checked_add(SignedDuration::from_hours(24)).unwrap();
-    let step = app.eval.step("ttl-wait").unwrap();
+    let step = app.eval.step(&StepId::TtlWait).unwrap();
     assert_eq!(step.wait_until, Some(clears));
     assert_eq!(app.eval.next.as_ref().unwrap().wait_until, Some(clears));
     assert_eq!(
@@ -500,7 +501,7 @@ fn the_rehearsal_ends_on_its_summary() {
     let entries: Vec<Entry> = runbook
         .steps
         .iter()
-        .map(|s| overridden(&s.id, now))
+        .map(|s| overridden(s.id.as_str(), now))
         .collect();
     let mut app = App::new(plan, &entries, Role::Driving, now);
     app.rehearsal = true;

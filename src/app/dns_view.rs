@@ -2,6 +2,7 @@
 //! rows, one column per server, each cell the answer in short with its TTL; and
 //! each cell judged against what the current step expects.
 
+use crate::step::StepId;
 use jiff::Timestamp;
 
 use crate::app::model::{DnsCell, DnsRow, DnsView, RecordKind, ServerColumn, ServerRole, Tone};
@@ -277,35 +278,35 @@ fn summary(plan: &Plan, kind: RecordKind, answer: &Answer) -> (String, Tone) {
 }
 
 /// The DNS steps whose expectations the matrix shows, in runbook order.
-const DNS_STEPS: [&str; 8] = [
-    "lower-ttl",
-    "spf-add-new",
-    "ttl-wait",
-    "add-new-mx",
-    "remove-old-mx",
-    "dkim-spf-final",
-    "monitor-24h",
-    "restore-ttl",
+const DNS_STEPS: [StepId; 8] = [
+    StepId::LowerTtl,
+    StepId::SpfAddNew,
+    StepId::TtlWait,
+    StepId::AddNewMx,
+    StepId::RemoveOldMx,
+    StepId::DkimSpfFinal,
+    StepId::Monitor24h,
+    StepId::RestoreTtl,
 ];
 
 /// The step the matrix is judged against: the next step when it is a DNS step,
 /// else the last DNS step already applied, done or overridden.
-pub fn current_dns_step(eval: &Evaluation) -> Option<&str> {
+pub fn current_dns_step(eval: &Evaluation) -> Option<&StepId> {
     if let Some(next) = &eval.next
-        && DNS_STEPS.contains(&next.step.as_str())
+        && DNS_STEPS.contains(&next.step)
     {
-        return Some(DNS_STEPS.iter().find(|s| **s == next.step)?);
+        return Some(&next.step);
     }
     eval.steps
         .iter()
-        .filter(|s| DNS_STEPS.contains(&s.id.as_str()))
+        .filter(|s| DNS_STEPS.contains(&s.id))
         .rfind(|s| {
             matches!(
                 s.state,
                 StepState::Applied | StepState::Done | StepState::Overridden
             )
         })
-        .and_then(|s| DNS_STEPS.iter().find(|d| **d == s.id).copied())
+        .and_then(|s| DNS_STEPS.iter().find(|d| **d == s.id))
 }
 
 /// What a step expects of the records once it is done.
@@ -319,7 +320,7 @@ struct Want {
     restored: bool,
 }
 
-fn want(step: &str) -> Option<Want> {
+fn want(step: &StepId) -> Option<Want> {
     const BOTH: &[Tone] = &[Tone::Both];
     const NEW: &[Tone] = &[Tone::New];
     // add-new-mx's own check accepts the new hosts alone too (R8 notes the order).
@@ -332,13 +333,13 @@ fn want(step: &str) -> Option<Want> {
         restored,
     };
     Some(match step {
-        "lower-ttl" | "ttl-wait" => w(None, None, false, true, false),
-        "spf-add-new" => w(None, Some(BOTH), false, true, false),
-        "add-new-mx" => w(Some(ADDED), Some(BOTH), false, true, false),
-        "remove-old-mx" => w(Some(NEW), Some(BOTH), false, true, false),
-        "dkim-spf-final" => w(Some(NEW), Some(NEW), true, true, false),
-        "monitor-24h" => w(Some(NEW), None, false, true, false),
-        "restore-ttl" => w(Some(NEW), Some(NEW), true, false, true),
+        StepId::LowerTtl | StepId::TtlWait => w(None, None, false, true, false),
+        StepId::SpfAddNew => w(None, Some(BOTH), false, true, false),
+        StepId::AddNewMx => w(Some(ADDED), Some(BOTH), false, true, false),
+        StepId::RemoveOldMx => w(Some(NEW), Some(BOTH), false, true, false),
+        StepId::DkimSpfFinal => w(Some(NEW), Some(NEW), true, true, false),
+        StepId::Monitor24h => w(Some(NEW), None, false, true, false),
+        StepId::RestoreTtl => w(Some(NEW), Some(NEW), true, false, true),
         _ => return None,
     })
 }
@@ -360,7 +361,7 @@ fn tone_words(tones: &[Tone]) -> String {
 /// every expectation; unknown when the step expects nothing of it or nothing came.
 pub fn judge(
     plan: &Plan,
-    step: Option<&str>,
+    step: Option<&StepId>,
     kind: RecordKind,
     cell: &DnsCell,
     role: ServerRole,
@@ -447,12 +448,12 @@ pub fn judge(
 }
 
 /// The order the rows are shown in: those `step` judges first, the rest as measured.
-pub fn row_order(view: &DnsView, step: Option<&str>) -> Vec<usize> {
+pub fn row_order(view: &DnsView, step: Option<&StepId>) -> Vec<usize> {
     let first: &[RecordKind] = match step {
-        Some("spf-add-new") => &[RecordKind::Spf],
-        Some("add-new-mx") => &[RecordKind::Mx, RecordKind::MtaSts],
-        Some("dkim-spf-final") => &[RecordKind::Dkim, RecordKind::Spf],
-        Some("monitor-24h") => &[RecordKind::Mx, RecordKind::Dmarc],
+        Some(StepId::SpfAddNew) => &[RecordKind::Spf],
+        Some(StepId::AddNewMx) => &[RecordKind::Mx, RecordKind::MtaSts],
+        Some(StepId::DkimSpfFinal) => &[RecordKind::Dkim, RecordKind::Spf],
+        Some(StepId::Monitor24h) => &[RecordKind::Mx, RecordKind::Dmarc],
         _ => &[],
     };
     let rank = |k: RecordKind| first.iter().position(|f| *f == k).unwrap_or(first.len());

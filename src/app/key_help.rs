@@ -2,7 +2,7 @@
 //! ([`KEYMAP`](super::keymap::KEYMAP)): what a pane's keys do in a few words, fitted to the
 //! terminal's width, and every binding by scope.
 
-use super::keymap::{Action, Binding, KEYMAP, Rehearse, Scope};
+use super::keymap::{Binding, KEYMAP, KeyAction, Rehearse, Scope};
 
 /// One footer hint: a key, what it does in a few words and in fewer, and how much it
 /// matters (the least first to go when the line is too narrow).
@@ -26,27 +26,27 @@ const fn hint(key: &'static str, long: &'static str, short: &'static str, rank: 
 /// The footer words of a binding shown in the footer.
 fn hint_of(b: &Binding) -> Hint {
     let (long, short, rank) = match (b.action, b.scope) {
-        (Action::Open, Scope::Steps) => ("confirm step", "confirm", 90),
-        (Action::Open, _) => ("open detail", "detail", 90),
-        (Action::Yes, Scope::Reason) => ("record override", "override", 90),
-        (Action::Yes, _) => ("record", "record", 90),
-        (Action::No, _) => ("cancel", "cancel", 90),
-        (Action::Applied, _) => ("mark applied", "applied", 75),
-        (Action::Tick, _) => ("tick mailboxes", "tick", 75),
-        (Action::Filter, _) => ("filter", "filter", 70),
-        (Action::JournalFilter, _) => ("filter by kind", "kind", 70),
-        (Action::Rehearsal(Rehearse::SkipToGate), _) => ("skip to next gate", "skip", 85),
-        (Action::Rehearsal(Rehearse::PauseClock), _) => ("pause/resume time", "pause", 70),
-        (Action::NextPane, _) => ("next pane", "pane", 60),
-        (Action::Copy, _) => ("start/pause copy", "copy", 50),
-        (Action::Refresh, _) => ("refresh now", "refresh", 40),
-        (Action::Help, _) => ("help, all keys", "help", 95),
-        (Action::Quit, _) => ("quit", "quit", 100),
+        (KeyAction::Open, Scope::Steps) => ("confirm step", "confirm", 90),
+        (KeyAction::Open, _) => ("open detail", "detail", 90),
+        (KeyAction::Yes, Scope::Reason) => ("record override", "override", 90),
+        (KeyAction::Yes, _) => ("record", "record", 90),
+        (KeyAction::No, _) => ("cancel", "cancel", 90),
+        (KeyAction::Applied, _) => ("mark applied", "applied", 75),
+        (KeyAction::Tick, _) => ("tick mailboxes", "tick", 75),
+        (KeyAction::Filter, _) => ("filter", "filter", 70),
+        (KeyAction::JournalFilter, _) => ("filter by kind", "kind", 70),
+        (KeyAction::Rehearsal(Rehearse::SkipToGate), _) => ("skip to next gate", "skip", 85),
+        (KeyAction::Rehearsal(Rehearse::PauseClock), _) => ("pause/resume time", "pause", 70),
+        (KeyAction::NextPane, _) => ("next pane", "pane", 60),
+        (KeyAction::Copy, _) => ("start/pause copy", "copy", 50),
+        (KeyAction::Refresh, _) => ("refresh now", "refresh", 40),
+        (KeyAction::Help, _) => ("help, all keys", "help", 95),
+        (KeyAction::Quit, _) => ("quit", "quit", 100),
         _ => (b.help, b.help, 30),
     };
     // The footer names the key people press, not its alternatives (`q`, not `q/^C`).
     let key = match b.action {
-        Action::Quit => "q",
+        KeyAction::Quit => "q",
         _ => b.label,
     };
     hint(key, long, short, rank)

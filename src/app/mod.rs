@@ -18,6 +18,7 @@ mod questions;
 pub mod rehearsal;
 pub(crate) mod update;
 
+use crate::step::StepId;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -34,7 +35,7 @@ use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Evaluation, Runbook, StepStatus, evaluate};
 
 pub use event::{Command, Event};
-pub use keymap::{Action, Rehearse, Scope};
+pub use keymap::{KeyAction, Rehearse, Scope};
 pub use update::update;
 
 /// How many clock ticks (about a second each) a notice stays on the status line.
@@ -155,7 +156,7 @@ pub enum ConfirmKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmPopup {
     pub kind: ConfirmKind,
-    pub step: String,
+    pub step: StepId,
     /// Per-mailbox ticks; empty for the step as a whole.
     pub mailboxes: Vec<String>,
     /// The override reason typed so far (only when checks fail).
@@ -542,6 +543,8 @@ impl App {
 
     /// Whether R12's 24 h gate for the final copy holds now.
     pub fn final_copy_gate_holds(&self) -> bool {
-        self.eval.step("final-copy").is_some_and(|s| s.gates_hold())
+        self.eval
+            .step(&StepId::FinalCopy)
+            .is_some_and(|s| s.gates_hold())
     }
 }

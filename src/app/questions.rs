@@ -1,9 +1,10 @@
 //! The yes/no questions asked before a key does what cannot be taken back: quitting
 //! (a copy runs, or the rehearsal ends), an early copy, `applied` before the gates hold.
 
+use crate::step::StepId;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::keymap::{Action, Scope, lookup};
+use super::keymap::{KeyAction, Scope, lookup};
 use super::update::quit;
 use super::{App, Ask, AskKind, Command, Popup};
 use crate::sanitize::sanitize;
@@ -67,7 +68,7 @@ pub(super) fn ask_quit(app: &mut App) -> Vec<Command> {
 pub(super) fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
     let yes =
-        lookup(Scope::Popup, &key) == Some(Action::Yes) || (ctrl_c && ask.kind == AskKind::Quit);
+        lookup(Scope::Popup, &key) == Some(KeyAction::Yes) || (ctrl_c && ask.kind == AskKind::Quit);
     if yes {
         app.popup = None;
         app.notice = ask.notice;
@@ -76,7 +77,7 @@ pub(super) fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
         }
         return ask.then;
     }
-    if lookup(Scope::Popup, &key) == Some(Action::No) {
+    if lookup(Scope::Popup, &key) == Some(KeyAction::No) {
         app.popup = None;
         app.notice = Some(match ask.kind {
             AskKind::Quit => "Not quitting.".into(),
@@ -96,7 +97,7 @@ pub(super) fn early_copy_question(
 ) -> Ask {
     let from = app
         .eval
-        .step("final-copy")
+        .step(&StepId::FinalCopy)
         .and_then(|s| s.wait_until)
         .map(|at| {
             let at = at.to_zoned_datetime(app.plan.timezone.clone());
@@ -108,7 +109,8 @@ pub(super) fn early_copy_question(
         title: "Early (bulk) copy?".into(),
         text: vec![
             format!(
-                "This is an early (bulk) copy, not the final copy. The final copy (step final-copy) follows the switch plus 24 h{from}, so that it also takes the mail still arriving at the old server."
+                "This is an early (bulk) copy, not the final copy. The final copy (step {}) follows the switch plus 24 h{from}, so that it also takes the mail still arriving at the old server.",
+                StepId::FinalCopy
             ),
             "An early copy moves the bulk of the mail ahead and is recommended for large mailboxes: the final copy then has only what arrived since. It reads the old server without changing it.".into(),
             format!("Start the early copy of {what} now?"),

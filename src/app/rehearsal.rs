@@ -7,7 +7,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
-use super::keymap::{Action, KEYMAP, Scope, lookup};
+use super::keymap::{KEYMAP, KeyAction, Scope, lookup};
 use super::{App, Command, Rehearse};
 use crate::check::{Check, Status};
 use crate::plan::Plan;
@@ -80,13 +80,13 @@ pub(crate) fn on_update(app: &mut App, update: RehearsalUpdate) -> Vec<Command> 
 pub(crate) fn on_key(app: &mut App, key: &KeyEvent) -> Option<Vec<Command>> {
     if app.rehearsal_intro_open() {
         return match lookup(Scope::Rehearsal, key) {
-            Some(Action::Rehearsal(Rehearse::PauseClock)) => {
+            Some(KeyAction::Rehearsal(Rehearse::PauseClock)) => {
                 app.rehearsal_screens.started = true;
                 Some(vec![Command::Rehearsal(Rehearse::PauseClock)])
             }
             // Quitting and the help work as everywhere; nothing else until `p`.
             _ => match lookup(Scope::Global, key) {
-                Some(Action::Quit | Action::Help) => None,
+                Some(KeyAction::Quit | KeyAction::Help) => None,
                 _ => Some(Vec::new()),
             },
         };
@@ -96,12 +96,12 @@ pub(crate) fn on_key(app: &mut App, key: &KeyEvent) -> Option<Vec<Command>> {
         let len = screens.summary.as_ref().map_or(0, Vec::len);
         let step = |by: isize, at: usize| at.saturating_add_signed(by).min(len.saturating_sub(1));
         match lookup(Scope::Global, key) {
-            Some(Action::Down) => screens.summary_scroll = step(1, screens.summary_scroll),
-            Some(Action::Up) => screens.summary_scroll = step(-1, screens.summary_scroll),
-            Some(Action::PageDown) => screens.summary_scroll = step(10, screens.summary_scroll),
-            Some(Action::PageUp) => screens.summary_scroll = step(-10, screens.summary_scroll),
-            Some(Action::Close) => screens.summary_open = false,
-            Some(Action::Quit | Action::Help) => return None,
+            Some(KeyAction::Down) => screens.summary_scroll = step(1, screens.summary_scroll),
+            Some(KeyAction::Up) => screens.summary_scroll = step(-1, screens.summary_scroll),
+            Some(KeyAction::PageDown) => screens.summary_scroll = step(10, screens.summary_scroll),
+            Some(KeyAction::PageUp) => screens.summary_scroll = step(-10, screens.summary_scroll),
+            Some(KeyAction::Close) => screens.summary_open = false,
+            Some(KeyAction::Quit | KeyAction::Help) => return None,
             _ if key.code == KeyCode::Enter => screens.summary_open = false,
             _ => {}
         }
@@ -126,7 +126,7 @@ pub(crate) fn after_update(app: &mut App) -> Vec<Command> {
 pub(crate) fn console_fixes(plan: &Plan, eval: &mut Evaluation) {
     let Some(key) = KEYMAP
         .iter()
-        .find(|b| b.action == Action::Rehearsal(Rehearse::CreateAlias))
+        .find(|b| b.action == KeyAction::Rehearsal(Rehearse::CreateAlias))
         .map(|b| b.label)
     else {
         return;

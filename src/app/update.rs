@@ -3,7 +3,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::journal_view::JournalView;
-use super::keymap::{Action, Scope, lookup};
+use super::keymap::{KeyAction, Scope, lookup};
 use super::questions::{answer, ask_quit, early_copy_question};
 use super::{
     App, Ask, AskKind, Command, ConfirmKind, ConfirmPopup, Event, JOURNAL_TAIL, NOTICE_TICKS, Pane,
@@ -205,8 +205,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
             return type_reason(app, popup, key);
         }
         match lookup(Scope::Popup, &key) {
-            Some(Action::Yes) => return record(app, &popup),
-            Some(Action::No) => {
+            Some(KeyAction::Yes) => return record(app, &popup),
+            Some(KeyAction::No) => {
                 app.popup = None;
                 app.notice = Some("Cancelled: nothing was recorded.".into());
             }
@@ -220,8 +220,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     }
     if app.popup.is_some() {
         match lookup(Scope::Global, &key) {
-            Some(Action::Close) => app.popup = None,
-            Some(Action::Quit) => {
+            Some(KeyAction::Close) => app.popup = None,
+            Some(KeyAction::Quit) => {
                 app.popup = None;
                 return ask_quit(app);
             }
@@ -256,59 +256,59 @@ fn help_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     let end = crate::app::layout::help_scroll_max(app);
     let scroll = &mut app.help_scroll;
     match lookup(Scope::Global, &key) {
-        Some(Action::Help | Action::Close) => {
+        Some(KeyAction::Help | KeyAction::Close) => {
             app.help = false;
             app.help_scroll = 0;
         }
-        Some(Action::Quit) => {
+        Some(KeyAction::Quit) => {
             app.help = false;
             return ask_quit(app);
         }
-        Some(Action::Up) => *scroll = scroll.saturating_sub(1),
-        Some(Action::Down) => *scroll += 1,
-        Some(Action::PageUp) => *scroll = scroll.saturating_sub(page),
-        Some(Action::PageDown) => *scroll += page,
-        Some(Action::Top) => *scroll = 0,
-        Some(Action::Bottom) => *scroll = end,
+        Some(KeyAction::Up) => *scroll = scroll.saturating_sub(1),
+        Some(KeyAction::Down) => *scroll += 1,
+        Some(KeyAction::PageUp) => *scroll = scroll.saturating_sub(page),
+        Some(KeyAction::PageDown) => *scroll += page,
+        Some(KeyAction::Top) => *scroll = 0,
+        Some(KeyAction::Bottom) => *scroll = end,
         _ => {}
     }
     app.help_scroll = app.help_scroll.min(end);
     Vec::new()
 }
 
-fn on_action(app: &mut App, action: Action) -> Vec<Command> {
+fn on_action(app: &mut App, action: KeyAction) -> Vec<Command> {
     match action {
-        Action::Up => move_cursor(app, -1),
-        Action::Down => move_cursor(app, 1),
-        Action::PageUp => move_cursor(app, -page(app)),
-        Action::PageDown => move_cursor(app, page(app)),
-        Action::Top => move_cursor(app, -(isize::MAX / 2)),
-        Action::Bottom => move_cursor(app, isize::MAX / 2),
-        Action::Left | Action::Right if app.focus == Pane::Dns => {
+        KeyAction::Up => move_cursor(app, -1),
+        KeyAction::Down => move_cursor(app, 1),
+        KeyAction::PageUp => move_cursor(app, -page(app)),
+        KeyAction::PageDown => move_cursor(app, page(app)),
+        KeyAction::Top => move_cursor(app, -(isize::MAX / 2)),
+        KeyAction::Bottom => move_cursor(app, isize::MAX / 2),
+        KeyAction::Left | KeyAction::Right if app.focus == Pane::Dns => {
             let columns = app.dns.as_ref().map_or(0, |d| d.servers.len());
             let col = &mut app.dns_cursor.1;
-            *col = if action == Action::Left {
+            *col = if action == KeyAction::Left {
                 col.saturating_sub(1)
             } else {
                 (*col + 1).min(columns.saturating_sub(1))
             };
         }
-        Action::Left | Action::Right => {}
-        Action::NextPane | Action::PrevPane => {
+        KeyAction::Left | KeyAction::Right => {}
+        KeyAction::NextPane | KeyAction::PrevPane => {
             let panes = Pane::ALL;
             let at = panes.iter().position(|p| *p == app.focus).unwrap_or(0);
-            let next = if action == Action::NextPane {
+            let next = if action == KeyAction::NextPane {
                 (at + 1) % panes.len()
             } else {
                 (at + panes.len() - 1) % panes.len()
             };
             app.focus = panes[next];
         }
-        Action::Open => open(app),
-        Action::Applied => return applied(app),
-        Action::Reopen => reopen(app),
-        Action::Tick => tick(app),
-        Action::Mark => {
+        KeyAction::Open => open(app),
+        KeyAction::Applied => return applied(app),
+        KeyAction::Reopen => reopen(app),
+        KeyAction::Tick => tick(app),
+        KeyAction::Mark => {
             if let Some(m) = app.selected_mailbox() {
                 let addr = m.address.to_lowercase();
                 if !app.mailbox_view.marked.remove(&addr) {
@@ -317,8 +317,8 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
                 move_cursor(app, 1);
             }
         }
-        Action::Filter => app.mailbox_view.editing_filter = true,
-        Action::Sort => {
+        KeyAction::Filter => app.mailbox_view.editing_filter = true,
+        KeyAction::Sort => {
             app.mailbox_view.sort = app.mailbox_view.sort.next();
             app.notice = Some(format!(
                 "Mailboxes sorted by {}.",
@@ -326,12 +326,12 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             ));
             app.reorder_mailboxes();
         }
-        Action::ReverseSort => {
+        KeyAction::ReverseSort => {
             app.mailbox_view.descending = !app.mailbox_view.descending;
             app.reorder_mailboxes();
         }
-        Action::Copy => return copy(app),
-        Action::Refresh => {
+        KeyAction::Copy => return copy(app),
+        KeyAction::Refresh => {
             if app.offline {
                 app.notice =
                     Some("Offline (--offline): nothing is measured, nothing to refresh.".into());
@@ -340,16 +340,16 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.notice = Some("Refreshing DNS and mailboxes…".into());
             return vec![Command::Refresh];
         }
-        Action::Help => {
+        KeyAction::Help => {
             app.help = true;
             app.help_scroll = 0;
         }
-        Action::Quit => return ask_quit(app),
-        Action::Close => {
+        KeyAction::Quit => return ask_quit(app),
+        KeyAction::Close => {
             app.notice = None;
             app.mailbox_view.marked.clear();
         }
-        Action::JournalFilter => {
+        KeyAction::JournalFilter => {
             app.journal_view.filter = app.journal_view.filter.next();
             app.journal_scroll = 0;
             app.notice = Some(format!(
@@ -357,9 +357,9 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
                 app.journal_view.filter.as_str()
             ));
         }
-        Action::Yes | Action::No => {}
-        Action::Rehearsal(what) if app.rehearsal => return vec![Command::Rehearsal(what)],
-        Action::Rehearsal(_) => {}
+        KeyAction::Yes | KeyAction::No => {}
+        KeyAction::Rehearsal(what) if app.rehearsal => return vec![Command::Rehearsal(what)],
+        KeyAction::Rehearsal(_) => {}
     }
     Vec::new()
 }
@@ -605,12 +605,12 @@ pub fn needs_reason(app: &App, popup: &ConfirmPopup) -> bool {
 /// only Enter (record) and Esc (cancel) act.
 fn type_reason(app: &mut App, mut popup: ConfirmPopup, key: KeyEvent) -> Vec<Command> {
     match lookup(Scope::Reason, &key) {
-        Some(Action::No) => {
+        Some(KeyAction::No) => {
             app.popup = None;
             app.notice = Some("Cancelled: nothing was recorded.".into());
             return Vec::new();
         }
-        Some(Action::Yes) => return record(app, &popup),
+        Some(KeyAction::Yes) => return record(app, &popup),
         _ => {}
     }
     match key.code {
@@ -646,7 +646,7 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
     };
     let what = |m: &Option<String>| match m {
         Some(m) => format!("{} for {}", popup.step, sanitize(m)),
-        None => popup.step.clone(),
+        None => popup.step.to_string(),
     };
     let mut commands = Vec::new();
     match popup.kind {

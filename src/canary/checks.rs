@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::check::{Check, Kind, Status};
 use crate::journal::History;
 use crate::plan::Plan;
+use crate::step::StepId;
 
 use super::{CanaryResult, Landed, Route};
 
@@ -21,19 +22,19 @@ pub const WORLD_RESEND: SignedDuration = SignedDuration::from_hours(1);
 const WORLD_FRESH: SignedDuration = SignedDuration::from_hours(2);
 
 /// The canary check ids a step gets (none without `[canary]`).
-pub fn check_ids(plan: &Plan, step_id: &str) -> &'static [&'static str] {
+pub fn check_ids(plan: &Plan, step_id: &StepId) -> &'static [&'static str] {
     if plan.canary.is_none() {
         return &[];
     }
     match step_id {
-        "add-new-mx" => &[DIRECT_NEW],
-        "remove-old-mx" | "monitor-24h" => &[WORLD_NEW],
+        StepId::AddNewMx => &[DIRECT_NEW],
+        StepId::RemoveOldMx | StepId::Monitor24h => &[WORLD_NEW],
         _ => &[],
     }
 }
 
 /// The canary checks of one step.
-pub fn step_checks(plan: &Plan, step_id: &str, history: &History, now: Timestamp) -> Vec<Check> {
+pub fn step_checks(plan: &Plan, step_id: &StepId, history: &History, now: Timestamp) -> Vec<Check> {
     let canaries = super::facts::journaled(history);
     check_ids(plan, step_id)
         .iter()

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::check::Status;
@@ -33,7 +34,9 @@ use send::Sent;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The way a canary travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Route {
     /// From the external mailbox, through its provider, to the canary mailbox: the MX the
@@ -73,7 +76,7 @@ impl Route {
 }
 
 /// Where a canary was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Landed {
     New,
@@ -107,7 +110,7 @@ pub enum Expect {
 }
 
 /// Why a route's canary could not be judged on its landing: for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Problem {
     LoginFailed,
@@ -115,7 +118,7 @@ pub enum Problem {
 }
 
 /// One canary and its verdict: what `status --json` `canaries[]` shows and the journal keeps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CanaryResult {
     pub route: Route,
     /// The MX host of a direct canary.
@@ -124,6 +127,8 @@ pub struct CanaryResult {
     pub token: String,
     /// Without angle brackets; kept so the copy and the quiet check skip it on the old server.
     pub message_id: String,
+    /// When it was sent (RFC 3339).
+    #[schemars(with = "String")]
     pub sent_at: Timestamp,
     pub landed: Landed,
     #[serde(default, skip_serializing_if = "Option::is_none")]

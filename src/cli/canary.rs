@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::canary::{CanaryResult, Expect, Options, Problem, Route};
 use crate::check::Status;
@@ -14,7 +14,8 @@ use crate::clock::Clock;
 use crate::journal::History;
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
-use crate::session::{Failure, Session};
+use crate::session::{CommandFailure, Session};
+use crate::step::StepId;
 
 /// What `status`, `check` and the cockpit say without `[canary]`.
 pub(crate) const NOT_PROVEN: &str = "Mail flow is not proven: nothing sends a message. Add a [canary] table (a dedicated plan mailbox such as cutover-canary@ your domain, and an external mailbox at another provider: `external = { preset = \"gmail\", address = \"…\" }`), then run `cutover canary`.";
@@ -47,7 +48,7 @@ pub(crate) fn world_expect(plan: &Plan, history: &History, now: Timestamp) -> Ex
         Some(at) if at.checked_add(ttl).is_ok_and(|t| t <= now) => Expect::New,
         Some(_) => Expect::Either,
         None if history
-            .step("add-new-mx")
+            .step(&StepId::AddNewMx)
             .is_some_and(|r| r.confirmed.is_some()) =>
         {
             Expect::Either
@@ -65,29 +66,29 @@ pub(crate) fn run(
     json: bool,
     timeout: Option<&str>,
     clock: &dyn Clock,
-) -> Result<u8, Failure> {
+) -> Result<u8, CommandFailure> {
     if plan.canary.is_none() {
-        return Err(Failure::Usage(NOT_PROVEN.to_string()));
+        return Err(CommandFailure::Usage(NOT_PROVEN.to_string()));
     }
     let timeout = match timeout {
         None => crate::canary::DEFAULT_TIMEOUT,
         Some(text) => crate::units::parse_duration(text)
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
-                Failure::Usage(format!(
+                CommandFailure::Usage(format!(
                     "--timeout {} is not a duration: write e.g. `--timeout 5m` or `--timeout 90s`",
                     sanitize(text)
                 ))
             })?,
     };
     let credentials = crate::mail::CredentialSource::new(plan.credentials.as_ref())
-        .map_err(Failure::Credentials)?;
+        .map_err(CommandFailure::Credentials)?;
     let mut session = Session::open(plan)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(Failure::Runtime)?;
+        .map_err(CommandFailure::Runtime)?;
     let now = clock.now();
     let routes = choice.routes();
     let served_mx = if routes.contains(&Route::Direct) {
@@ -123,7 +124,7 @@ pub(crate) fn run(
             &options,
             clock,
         ))
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+        .map_err(|e| CommandFailure::Usage(e.to_string()))?;
     session.recorder.canary_round(&results, clock.now())?;
     let text = if json {
         format!(
@@ -212,8 +213,13 @@ fn result_text(r: &CanaryResult) -> String {
 }
 
 /// `status --json` `canaries[]`: the last canary per route (per MX host for direct ones).
-pub(crate) fn status_json(history: &History) -> Value {
-    serde_json::to_value(crate::canary::facts::last_per_route(history)).unwrap_or(json!([]))
+pub(crate) fn status_canaries(history: &History) -> Vec<CanaryResult> {
+    crate::canary::facts::last_per_route(history)
+}
+
+/// `status --json` `mail_flow_note`: why mail flow is not proven, without `[canary]`.
+pub(crate) fn mail_flow_note(plan: &Plan) -> Option<String> {
+    plan.canary.is_none().then(|| NOT_PROVEN.to_string())
 }
 
 /// `status`'s "Mail flow" lines: the last canary per route with its age, or why mail flow

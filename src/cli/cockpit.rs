@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use crate::plan::Plan;
 use crate::sandbox::autopilot::Mistake;
 use crate::sandbox::demo::DemoOptions;
-use crate::session::Failure;
+use crate::session::CommandFailure;
 
 /// `cutover tui`: the cockpit with its live workers (none offline) until the operator
 /// quits; the cockpit's own exit code.
-pub(crate) fn run(plan: &Plan, offline: bool) -> Result<u8, Failure> {
+pub(crate) fn run(plan: &Plan, offline: bool) -> Result<u8, CommandFailure> {
     crate::tui::run(
         plan,
         crate::tui::Options {
@@ -19,7 +19,7 @@ pub(crate) fn run(plan: &Plan, offline: bool) -> Result<u8, Failure> {
         },
         Some(crate::live::workers()),
     )
-    .map_err(|e| Failure::Cockpit(Box::new(e)))
+    .map_err(|e| CommandFailure::Cockpit(Box::new(e)))
 }
 
 /// `cutover demo`: the rehearsal; its exit code is the rehearsal's verdict.

@@ -4,10 +4,15 @@
 use super::{terminal_width, to_json};
 use crate::clock::Clock;
 use crate::plan::Plan;
-use crate::session::{Failure, Session};
+use crate::session::{CommandFailure, Session};
 
 /// `cutover dns [--watch] [--json]`.
-pub(crate) fn run(plan: &Plan, watch: bool, json: bool, clock: &dyn Clock) -> Result<(), Failure> {
+pub(crate) fn run(
+    plan: &Plan,
+    watch: bool,
+    json: bool,
+    clock: &dyn Clock,
+) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
     loop {
         let observed = session.observe(clock, false)?;

@@ -3,7 +3,7 @@
 //! (`dns`), and the full-screen cockpit and rehearsal (`cockpit`). This file parses the
 //! command line and sends each command to its file.
 //!
-//! A command ends with `Ok` or with a [`Failure`], whose `exit_code()` is the
+//! A command ends with `Ok` or with a [`CommandFailure`], whose `exit_code()` is the
 //! process's: 0 success; 1 refused (a check fails, or another cockpit drives); 2 an
 //! invalid plan or wrong usage; for `sync`, 1 incomplete, 3 a login failed, 4 a server
 //! unreachable.
@@ -14,6 +14,7 @@ mod dns;
 mod new_mx;
 mod plan;
 mod status;
+mod status_report;
 mod steps;
 mod sync;
 
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::{Clock, SystemClock};
 use crate::plan::Plan;
-use crate::session::Failure;
+use crate::session::CommandFailure;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -113,6 +114,9 @@ does not exist (nothing written); 2 usage."
         /// without it, the journal's last answer is shown with its age.
         #[arg(long, conflicts_with = "offline")]
         probe_smtp: bool,
+        /// Print the JSON Schema of `--json`'s document (assets/status.schema.json); no plan needed.
+        #[arg(long, conflicts_with_all = ["json", "offline", "probe_smtp"])]
+        json_schema: bool,
     },
     /// Record that you made a step's change (at the DNS host or elsewhere); no gate.
     Applied {
@@ -245,8 +249,8 @@ pub(crate) enum Format {
 }
 
 /// Runs one command. `Ok` carries the exit code of a command that finished (0, or the
-/// cockpit's or the rehearsal's); every other outcome is a [`Failure`] with its own code.
-pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+/// cockpit's or the rehearsal's); every other outcome is a [`CommandFailure`] with its own code.
+pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
     let clock = SystemClock;
     let path = cli.plan.as_path();
     match cli.command {
@@ -284,9 +288,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Some(Command::Timeline { format }) => plan::timeline(&load_plan(path)?, format)?,
         Some(Command::Notice) => print!("{}", plan::notice(&load_plan(path)?)),
         Some(Command::Status {
+            json_schema: true, ..
+        }) => println!("{}", to_json(&status_report::schema())?),
+        Some(Command::Status {
             json,
             offline,
             probe_smtp,
+            json_schema: false,
         }) => status::run(&load_plan(path)?, json, offline, probe_smtp, &clock)?,
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
             return cockpit::run(&load_plan(path)?, false).map(ExitCode::from);
@@ -346,17 +354,34 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The document `cutover status --json` prints, at `clock`'s time: what tests compare and
+/// validate against the schema (the binary reads only the wall clock).
+pub fn status_json(
+    plan: &Plan,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<serde_json::Value, CommandFailure> {
+    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?)
+        .map_err(CommandFailure::Json)
+}
+
+/// What `cutover status --json-schema` prints: the JSON Schema of `status --json`.
+pub fn status_schema() -> serde_json::Value {
+    status_report::schema().to_value()
+}
+
 /// Loads the plan, printing its warnings on stderr.
-fn load_plan(path: &Path) -> Result<Plan, Failure> {
-    let loaded = crate::plan::load(path).map_err(Failure::InvalidPlan)?;
+fn load_plan(path: &Path) -> Result<Plan, CommandFailure> {
+    let loaded = crate::plan::load(path).map_err(CommandFailure::InvalidPlan)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
     Ok(loaded.plan)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
-    serde_json::to_string_pretty(v).map_err(Failure::Json)
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, CommandFailure> {
+    serde_json::to_string_pretty(v).map_err(CommandFailure::Json)
 }
 
 /// The terminal's width for the DNS matrix: `$COLUMNS`, else the terminal's, else 100.

@@ -2,13 +2,13 @@
 //! probe just made (`--probe-smtp`) or else the journal's last one, with its age; never
 //! a green answer without one.
 
-use jiff::Timestamp;
-use serde_json::{Value, json};
-
+use super::status_report::{ProbedHost, SmtpHost, UnaskedHost};
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
+use crate::smtp::model::AddressAnswer;
 use crate::smtp::steps::{journaled, targets};
 use crate::smtp::{HostReport, SmtpProbe};
+use jiff::Timestamp;
 
 /// What status shows: the probe and when it was made, or why there is none.
 pub(super) struct Shown {
@@ -65,13 +65,13 @@ impl Shown {
     }
 
     /// `mailboxes[].new_mx`: one entry per new MX host and address (the aliases included).
-    pub fn mailbox_json(&self, plan: &Plan, address: &str) -> Value {
+    pub fn mailbox_answers(&self, plan: &Plan, address: &str) -> Vec<AddressAnswer> {
         let Some(mailbox) = plan
             .mailboxes
             .iter()
             .find(|m| m.address.eq_ignore_ascii_case(address))
         else {
-            return json!([]);
+            return Vec::new();
         };
         let mut out = Vec::new();
         for target in targets(plan) {
@@ -82,35 +82,36 @@ impl Shown {
                             .find(|a| crate::smtp::model::same_host(&a.host, &target.host))
                     })
                 });
-                out.push(match answer {
-                    Some(a) => json!({"host": target.host, "address": asked, "accepts": a.accepts, "reply": a.reply}),
-                    None => json!({"host": target.host, "address": asked, "accepts": null, "reply": self.unknown()}),
+                let (accepts, reply) = match answer {
+                    Some(a) => (a.accepts, a.reply.clone()),
+                    None => (None, self.unknown()),
+                };
+                out.push(AddressAnswer {
+                    host: target.host.clone(),
+                    address: asked.clone(),
+                    accepts,
+                    reply,
                 });
             }
         }
-        Value::Array(out)
+        out
     }
 
-    /// The top-level `smtp[]`: per new MX host, what the probe saw (nulls, and `error`
-    /// saying why, when it was not asked).
-    pub fn hosts_json(&self, plan: &Plan, now: Timestamp) -> Value {
-        let rows = targets(plan)
+    /// The top-level `smtp[]`: per new MX host, what the probe saw with its age, or
+    /// nulls and `error` saying why it was not asked.
+    pub fn hosts(&self, plan: &Plan, now: Timestamp) -> Vec<SmtpHost> {
+        targets(plan)
             .into_iter()
             .map(|target| match self.report(&target.host) {
-                Some(report) => {
-                    let mut row = serde_json::to_value(report).unwrap_or(Value::Null);
-                    row["age"] = json!(crate::units::duration(now.duration_since(report.at)));
-                    row
-                }
-                None => json!({
-                    "host": target.host, "port": target.port, "at": null, "age": null,
-                    "reachable": null, "banner": null, "starttls": null, "cert_valid": null,
-                    "cert_days_left": null, "tls_error": null, "accepts_anything": null,
-                    "error": self.unknown(),
+                Some(report) => SmtpHost::Probed(ProbedHost {
+                    report: report.clone(),
+                    age: crate::units::duration(now.duration_since(report.at)),
                 }),
+                None => {
+                    SmtpHost::NotAsked(UnaskedHost::new(&target.host, target.port, self.unknown()))
+                }
             })
-            .collect();
-        Value::Array(rows)
+            .collect()
     }
 
     /// The text section: each host in a line, then each address accepted or refused

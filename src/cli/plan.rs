@@ -1,5 +1,6 @@
 //! The commands about the plan itself: `init`, `check`, `timeline` and `notice`.
 
+use crate::step::StepId;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,7 +12,7 @@ use crate::plan::Plan;
 use crate::runbook::Runbook;
 use crate::runbook::timeline;
 use crate::sanitize::sanitize;
-use crate::session::Failure;
+use crate::session::CommandFailure;
 
 /// What `cutover init` fills beyond the template.
 #[derive(Debug, Default)]
@@ -33,7 +34,7 @@ pub(crate) fn init(
     force: bool,
     choice: &InitChoice,
     now: Timestamp,
-) -> Result<ExitCode, Failure> {
+) -> Result<ExitCode, CommandFailure> {
     use crate::plan::WhichSide;
     use crate::plan::init::{Overrides, apply, provider, providers, render};
 
@@ -41,17 +42,17 @@ pub(crate) fn init(
         id.as_deref()
             .map(provider)
             .transpose()
-            .map_err(|e| Failure::Usage(e.to_string()))
+            .map_err(|e| CommandFailure::Usage(e.to_string()))
     };
     let to = preset(&choice.to)?;
     let from = preset(&choice.from)?;
-    let all = providers().map_err(|e| Failure::Usage(e.to_string()))?;
+    let all = providers().map_err(|e| CommandFailure::Usage(e.to_string()))?;
     let addresses = |texts: &[String], flag: &str| {
         texts
             .iter()
             .map(|t| {
                 crate::plan::load::parse_server_address(t).ok_or_else(|| {
-                    Failure::Usage(format!(
+                    CommandFailure::Usage(format!(
                         "{flag} `{}` is not an IP address with an optional port; write e.g. 9.9.9.9 or 127.0.0.1:5353",
                         sanitize(t)
                     ))
@@ -62,20 +63,20 @@ pub(crate) fn init(
     let resolvers = addresses(&choice.resolvers, "--resolver")?;
     let authoritative = addresses(&choice.authoritative, "--authoritative")?;
     // `to_string`: the template's error is a message for the operator, whatever its type.
-    let template = render(domain, now).map_err(|e| Failure::Usage(e.to_string()))?;
+    let template = render(domain, now).map_err(|e| CommandFailure::Usage(e.to_string()))?;
     if output.exists() && !force {
-        return Err(Failure::WouldOverwrite(output.to_path_buf()));
+        return Err(CommandFailure::WouldOverwrite(output.to_path_buf()));
     }
     let text = if choice.discover {
         let options = DiscoverOptions::new(resolvers, authoritative);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(Failure::Runtime)?;
+            .map_err(CommandFailure::Runtime)?;
         match runtime.block_on(discover(domain, &options)) {
             Ok(found) => {
                 let text = plan_text(&found, from.as_ref(), to.as_ref(), &all, now)
-                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                    .map_err(|e| CommandFailure::Usage(e.to_string()))?;
                 println!("{}", discovery_summary(&found));
                 text
             }
@@ -97,7 +98,7 @@ pub(crate) fn init(
         };
         apply(&template, &overrides)
     };
-    std::fs::write(output, text).map_err(|source| Failure::Write {
+    std::fs::write(output, text).map_err(|source| CommandFailure::Write {
         path: output.to_path_buf(),
         source,
     })?;
@@ -139,8 +140,8 @@ fn discovery_summary(d: &Discovery) -> String {
 }
 
 /// `cutover init --list-providers`: one line per preset.
-pub(crate) fn list_providers() -> Result<(), Failure> {
-    let all = crate::plan::init::providers().map_err(|e| Failure::Usage(e.to_string()))?;
+pub(crate) fn list_providers() -> Result<(), CommandFailure> {
+    let all = crate::plan::init::providers().map_err(|e| CommandFailure::Usage(e.to_string()))?;
     let width = all.iter().map(|p| p.id.len()).max().unwrap_or(0);
     for p in all {
         println!("{:width$}  {}", p.id, p.summary);
@@ -149,7 +150,7 @@ pub(crate) fn list_providers() -> Result<(), Failure> {
 }
 
 /// `cutover check`: every diagnostic on stdout as FILE:LINE:COLUMN, then a one-line verdict.
-pub(crate) fn check(path: &Path) -> Result<(), Failure> {
+pub(crate) fn check(path: &Path) -> Result<(), CommandFailure> {
     match crate::plan::load(path) {
         Ok(loaded) => {
             for w in &loaded.warnings {
@@ -184,14 +185,14 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
             for d in &errors.diagnostics {
                 println!("{d}");
             }
-            Err(Failure::PlanHasErrors(errors))
+            Err(CommandFailure::PlanHasErrors(errors))
         }
     }
 }
 
 /// `cutover timeline`: the three working days, as text, Markdown or JSON.
 /// The waits' ends come from the journal (never the network).
-pub(crate) fn timeline(plan: &Plan, format: Format) -> Result<(), Failure> {
+pub(crate) fn timeline(plan: &Plan, format: Format) -> Result<(), CommandFailure> {
     use crate::clock::Clock;
     let session = crate::session::Session::open(plan)?;
     let eval = session.evaluate(
@@ -232,8 +233,8 @@ fn replanned(plan: &Plan) -> timeline::Timeline {
 /// journal, saying "(moved from …)" where a date differs from the plan's.
 pub(crate) fn notice(plan: &Plan) -> String {
     let t = replanned(plan);
-    let dated = |id: &str, format: &str| {
-        t.step(id)
+    let dated = |id: StepId, format: &str| {
+        t.step(&id)
             .map(|s| {
                 let expected = s.expected_start.strftime(format).to_string();
                 let planned = s.start.strftime(format).to_string();
@@ -245,8 +246,8 @@ pub(crate) fn notice(plan: &Plan) -> String {
             })
             .unwrap_or_default()
     };
-    let when = |id: &str| dated(id, "%A %-d %B at %H:%M");
-    let day = |id: &str| dated(id, "%A %-d %B %Y");
+    let when = |id: StepId| dated(id, "%A %-d %B at %H:%M");
+    let day = |id: StepId| dated(id, "%A %-d %B %Y");
     format!(
         "Subject: Our email moves to {new} — what to do before {shutdown}\n\
 \n\
@@ -273,9 +274,9 @@ Thank you,\n\
         domain = plan.domain,
         old = sanitize(&plan.old.name),
         new = sanitize(&plan.new.name),
-        switch = when("add-new-mx"),
-        copy = when("final-copy"),
-        shutdown = day("decommission-old"),
+        switch = when(StepId::AddNewMx),
+        copy = when(StepId::FinalCopy),
+        shutdown = day(StepId::DecommissionOld),
         operator = sanitize(&plan.operator),
     )
 }

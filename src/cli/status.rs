@@ -1,78 +1,107 @@
 //! `cutover status`: every step's state and what to do next, as text or JSON.
 
+use crate::step::StepId;
 use std::io::Write;
 
 use jiff::Timestamp;
 
+use super::status_report::{
+    MailboxRow, NextReport, Probed, SCHEMA_VERSION, StatusReport, StepReport,
+};
 use super::{terminal_width, to_json};
 use crate::clock::Clock;
+use crate::mail::LoginState;
+use crate::mail::probe::SideProbe;
 use crate::plan::Plan;
 use crate::runbook::Evaluation;
 use crate::sanitize::sanitize;
-use crate::session::{Failure, Observations, Session};
+use crate::session::{CommandFailure, Observations, Session};
 use crate::units::countdown;
 
 /// `status --json`'s `mailboxes[]`: the probes (or, unmeasured, every login `unknown`),
 /// with `synced_percent` and `verified` from the copies the journal records, each
 /// mailbox's `copy_estimate_s` (`null` while its `old_bytes` is unmeasured) and what the
 /// new MX answered for its addresses.
-fn mailboxes_json(
+fn mailbox_rows(
     session: &Session,
     observed: &Observations,
     new_mx: &super::new_mx::Shown,
     estimate: &crate::mail::sync::CopyEstimate,
-) -> serde_json::Value {
-    let unknown_side = |login: &str| serde_json::json!({"login": login, "messages": null, "folders": [], "error": observed.mail_note});
-    let mut rows: Vec<serde_json::Value> = match &observed.mail {
+) -> Vec<MailboxRow> {
+    let unknown_side = || SideProbe {
+        login: LoginState::Unknown,
+        messages: None,
+        folders: Vec::new(),
+        error: observed.mail_note.clone(),
+        inbox: None,
+        inbox_newest_at: None,
+    };
+    let plan = &session.plan;
+    let row = |address: &str, old: SideProbe, new: SideProbe| MailboxRow {
+        address: address.to_string(),
+        old,
+        new,
+        synced_percent: None,
+        fetch_detected: None,
+        probed: None,
+        verified: None,
+        old_bytes: None,
+        new_mx: new_mx.mailbox_answers(plan, address),
+        copy_estimate_s: estimate.mailbox(address).and_then(|m| m.copy_estimate_s),
+    };
+    let mut rows: Vec<MailboxRow> = match &observed.mail {
         Some(probes) => probes
             .iter()
-            .map(|p| serde_json::to_value(p).unwrap_or(serde_json::Value::Null))
+            .map(|p| MailboxRow {
+                synced_percent: p.synced_percent,
+                fetch_detected: p.fetch_detected,
+                probed: Some(Probed {
+                    fetch_share: p.fetch_share,
+                    probed_at: p.probed_at,
+                }),
+                verified: p.verified,
+                old_bytes: p.old_bytes,
+                ..row(&p.address, p.old.clone(), p.new.clone())
+            })
             .collect(),
-        None => session
-            .plan
+        None => plan
             .mailboxes
             .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "address": m.address,
-                    "old": unknown_side("unknown"),
-                    "new": unknown_side("unknown"),
-                    "synced_percent": null,
-                    "fetch_detected": null,
-                    "verified": null,
-                    "old_bytes": null,
-                })
-            })
+            .map(|m| row(&m.address, unknown_side(), unknown_side()))
             .collect(),
     };
     for row in &mut rows {
-        let address = row["address"].as_str().unwrap_or_default().to_string();
-        row["new_mx"] = new_mx.mailbox_json(&session.plan, &address);
-        if let Some(sync) = session.history().sync.get(&address) {
+        if let Some(sync) = session.history().sync.get(&row.address) {
             let total = sync.messages_done + sync.messages_left;
-            if row["synced_percent"].is_null() && total > 0 {
-                row["synced_percent"] =
-                    serde_json::json!(sync.messages_done as f64 * 100.0 / total as f64);
+            if row.synced_percent.is_none() && total > 0 {
+                row.synced_percent = Some(sync.messages_done as f64 * 100.0 / total as f64);
             }
-            if row["verified"].is_null() {
-                row["verified"] = serde_json::json!(sync.state == "verified");
+            if row.verified.is_none() {
+                row.verified = Some(sync.state == "verified");
             }
         }
-        row["copy_estimate_s"] =
-            serde_json::json!(estimate.mailbox(&address).and_then(|m| m.copy_estimate_s));
     }
-    serde_json::Value::Array(rows)
+    rows
 }
 
-/// `cutover status`: one live round (none offline), the automatic steps it shows done
-/// journaled, then the evaluation as text or JSON.
-pub(crate) fn run(
+/// What one `status` run saw and decided, before it is written as text or JSON.
+struct Round {
+    session: Session,
+    observed: Observations,
+    new_mx: super::new_mx::Shown,
+    eval: Evaluation,
+    estimate: crate::mail::sync::CopyEstimate,
+    now: Timestamp,
+}
+
+/// One live round (none offline), the SMTP probe when asked, the automatic steps it
+/// shows done journaled, then the evaluation.
+fn observe_round(
     plan: &Plan,
-    json: bool,
     offline: bool,
     probe_smtp: bool,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<Round, CommandFailure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
     let (fresh, failed) = match probe_smtp && !offline {
@@ -88,24 +117,79 @@ pub(crate) fn run(
     let eval = session.record_observed_steps(eval, now, &observed)?;
     let estimate =
         crate::mail::sync::CopyEstimate::new(plan, observed.mail.as_deref(), session.history());
+    Ok(Round {
+        session,
+        observed,
+        new_mx,
+        eval,
+        estimate,
+        now,
+    })
+}
+
+/// `status --json`'s document for one round.
+fn report_of(round: Round) -> StatusReport {
+    let mailboxes = mailbox_rows(
+        &round.session,
+        &round.observed,
+        &round.new_mx,
+        &round.estimate,
+    );
+    let plan = &round.session.plan;
+    let dns_host_card = host_card(&round.eval, plan, &round.observed);
+    let eval = round.eval;
+    StatusReport {
+        schema_version: SCHEMA_VERSION,
+        domain: eval.domain,
+        now: eval.now,
+        day: eval.day,
+        alarms: eval.alarms,
+        steps: eval.steps.into_iter().map(StepReport::from).collect(),
+        next: eval.next.map(NextReport::from),
+        schedule: eval.schedule,
+        smtp: round.new_mx.hosts(plan, round.now),
+        dns: round.observed.dns,
+        mailboxes,
+        dns_host_card,
+        copy_estimate_s: round.estimate.copy_estimate_s,
+        copy_rate: round.estimate.rate,
+        canaries: super::canary::status_canaries(round.session.history()),
+        mail_flow_note: super::canary::mail_flow_note(plan),
+    }
+}
+
+/// `status --json`'s document, at `clock`'s time.
+pub(super) fn report(
+    plan: &Plan,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<StatusReport, CommandFailure> {
+    Ok(report_of(observe_round(plan, offline, probe_smtp, clock)?))
+}
+
+/// `cutover status`: one round, then the evaluation as text or JSON.
+pub(crate) fn run(
+    plan: &Plan,
+    json: bool,
+    offline: bool,
+    probe_smtp: bool,
+    clock: &dyn Clock,
+) -> Result<(), CommandFailure> {
+    let round = observe_round(plan, offline, probe_smtp, clock)?;
     let text = if json {
-        let mut value = serde_json::to_value(&eval).map_err(Failure::Json)?;
-        value["dns"] = match &observed.dns {
-            Some(snapshot) => serde_json::to_value(snapshot).map_err(Failure::Json)?,
-            None => serde_json::Value::Null,
-        };
-        value["mailboxes"] = mailboxes_json(&session, &observed, &new_mx, &estimate);
-        value["smtp"] = new_mx.hosts_json(plan, now);
-        value["dns_host_card"] =
-            serde_json::to_value(host_card(&eval, plan, &observed)).map_err(Failure::Json)?;
-        // Every mailbox, `concurrency` at once; the rate it assumes, and whether measured.
-        value["copy_estimate_s"] = serde_json::json!(estimate.copy_estimate_s);
-        value["copy_rate"] = serde_json::to_value(estimate.rate).map_err(Failure::Json)?;
-        value["canaries"] = super::canary::status_json(session.history());
-        format!("{}\n", to_json(&value)?)
+        format!("{}\n", to_json(&report_of(round))?)
     } else {
-        let mut text = status_text(&session, &eval);
-        if let Some(card) = host_card(&eval, plan, &observed) {
+        let Round {
+            session,
+            observed,
+            new_mx,
+            eval,
+            estimate,
+            ..
+        } = &round;
+        let mut text = status_text(session, eval);
+        if let Some(card) = host_card(eval, plan, observed) {
             text.push('\n');
             text.push_str(&card.text("  "));
         }
@@ -113,9 +197,13 @@ pub(crate) fn run(
             text.push_str("\nDNS\n");
             text.push_str(&crate::dns::render_matrix(snapshot, plan, terminal_width()));
         }
-        text.push_str(&mailboxes_text(&session, &observed, &estimate));
+        text.push_str(&mailboxes_text(session, observed, estimate));
         text.push_str(&new_mx.text(plan));
-        text.push_str(&super::canary::status_text(plan, session.history(), now));
+        text.push_str(&super::canary::status_text(
+            plan,
+            session.history(),
+            round.now,
+        ));
         text
     };
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.
@@ -308,7 +396,10 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             }
         }
         if !next.also_ready.is_empty() {
-            s.push_str(&format!("  Also ready: {}\n", next.also_ready.join(", ")));
+            s.push_str(&format!(
+                "  Also ready: {}\n",
+                StepId::join(&next.also_ready, ", ")
+            ));
         }
     } else {
         s.push_str("\nEvery step is done.\n");

@@ -7,10 +7,10 @@ use crate::journal::Entry;
 use crate::plan::Plan;
 use crate::runbook::eval::confirm_blockers;
 use crate::sanitize::sanitize;
-use crate::session::{Failure, Session};
+use crate::session::{CommandFailure, Session};
 
 /// `cutover applied STEP`: the operator made the step's change; no gate.
-pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), Failure> {
+pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
     let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;
@@ -43,7 +43,7 @@ pub(crate) fn confirm(
     override_reason: Option<&str>,
     offline: bool,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
     let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;
@@ -55,7 +55,7 @@ pub(crate) fn confirm(
     }
     let mailbox = match mailbox {
         Some(m) if !def.per_mailbox => {
-            return Err(Failure::Usage(format!(
+            return Err(CommandFailure::Usage(format!(
                 "{} is not a per-mailbox step; confirm it without --mailbox ({})",
                 def.id,
                 sanitize(m)
@@ -76,12 +76,12 @@ pub(crate) fn confirm(
     let eval = session.evaluate(now, &observed);
     let status = eval
         .step(&def.id)
-        .ok_or_else(|| Failure::Usage(format!("no step {}", def.id)))?;
+        .ok_or_else(|| CommandFailure::Usage(format!("no step {}", def.id)))?;
     let mut blockers = confirm_blockers(status, mailbox.is_some());
     blockers.extend(crate::actions::alarm_blockers(&def.id, &eval.alarms));
     let what = match &mailbox {
         Some(m) => format!("{} for {m}", def.id),
-        None => def.id.clone(),
+        None => def.id.to_string(),
     };
     let entry = match confirmation_entry(
         status,
@@ -94,7 +94,7 @@ pub(crate) fn confirm(
         Ok(entry) => entry,
         Err(Refusal::ShortReason) => return Err(short_reason(override_reason.unwrap_or(""))),
         Err(Refusal::Blocked(blockers)) => {
-            return Err(Failure::Refused {
+            return Err(CommandFailure::Refused {
                 what,
                 blockers,
                 offline,
@@ -113,14 +113,14 @@ pub(crate) fn confirm(
 }
 
 /// The refusal of an override whose reason is too short (exit 2).
-fn short_reason(reason: &str) -> Failure {
+fn short_reason(reason: &str) -> CommandFailure {
     let typed = reason.trim().chars().count();
     let given = match typed {
         0 => "an empty one".to_string(),
         1 => "one of 1 character".to_string(),
         n => format!("one of {n} characters"),
     };
-    Failure::Usage(format!(
+    CommandFailure::Usage(format!(
         "--override needs a reason of at least {MIN_REASON_CHARS} characters, not {given}: say why the failing checks may be ignored (it is journaled verbatim), e.g. --override \"TTL checked by phone with the DNS host\""
     ))
 }
@@ -131,7 +131,7 @@ pub(crate) fn reopen(
     step: &str,
     mailbox: Option<&str>,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
     let def = session.step_def(step)?.clone();
     session.ensure_not_observing()?;

@@ -1,18 +1,23 @@
 //! `cutover sync`: copies what the new server lacks from the old one, verified, in the
 //! foreground with progress, or in the background (`--detach`).
 
+use crate::step::StepId;
 use std::io::Write;
 
 use crate::clock::Clock;
 use crate::mail::SyncReport;
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
-use crate::session::{Failure, Session};
+use crate::session::{CommandFailure, Session};
 use crate::units::countdown;
 
 /// `cutover sync --detach`: the same copy in a session of its own, so a dropped SSH link
 /// never stops it; its output goes to `<plan-stem>.sync.log`.
-pub(crate) fn detached(plan: &Plan, mailboxes: &[String], dry_run: bool) -> Result<(), Failure> {
+pub(crate) fn detached(
+    plan: &Plan,
+    mailboxes: &[String],
+    dry_run: bool,
+) -> Result<(), CommandFailure> {
     let started = crate::detach::start_sync(&plan.path, mailboxes, dry_run)?;
     println!(
         "The copy runs in the background as pid {}. Its output: {}. Its progress is in the journal \
@@ -29,16 +34,16 @@ pub(crate) fn run(
     mailboxes: Vec<String>,
     dry_run: bool,
     clock: &dyn Clock,
-) -> Result<(), Failure> {
+) -> Result<(), CommandFailure> {
     let session = Session::open(plan)?;
     for m in &mailboxes {
         session.mailbox(m)?;
     }
     let Some(credentials) = &plan.credentials else {
-        return Err(Failure::NoCredentials);
+        return Err(CommandFailure::NoCredentials);
     };
-    let creds =
-        crate::mail::CredentialSource::new(Some(credentials)).map_err(Failure::Credentials)?;
+    let creds = crate::mail::CredentialSource::new(Some(credentials))
+        .map_err(CommandFailure::Credentials)?;
     // Before the 24 h gate this is a pre-copy: useful, but `final-copy` still waits.
     let now = clock.now();
     if let Some(gate) = session
@@ -48,19 +53,21 @@ pub(crate) fn run(
         && now < gate
     {
         println!(
-            "Pre-copy: the switch was less than 24 h ago; `final-copy` waits until {} and the copy must run again then.",
+            "Pre-copy: the switch was less than 24 h ago; `{}` waits until {} and the copy must run again then.",
+            StepId::FinalCopy,
             crate::runbook::eval::local(plan, gate)
         );
     } else if session.history().switch_at().is_none() {
         println!(
-            "Pre-copy: MX has not switched yet; `final-copy` runs again 24 h after the switch."
+            "Pre-copy: MX has not switched yet; `{}` runs again 24 h after the switch.",
+            StepId::FinalCopy
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(Failure::Runtime)?;
+        .map_err(CommandFailure::Runtime)?;
     let options = crate::mail::SyncOptions {
         mailboxes,
         dry_run,
@@ -122,29 +129,29 @@ pub(crate) fn run(
 
 /// The copy's outcome as the exit code `SyncReport::exit_code` decides: a refused login
 /// (3) before an unreachable server (4) before an incomplete copy (1).
-fn outcome(report: &SyncReport) -> Result<(), Failure> {
+fn outcome(report: &SyncReport) -> Result<(), CommandFailure> {
     let mut errors = report.mailboxes.iter().filter_map(|m| m.error.as_ref());
     match report.exit_code() {
         0 => Ok(()),
         3 => match errors.find(|e| e.is_auth()) {
-            Some(e) => Err(Failure::Login(e.clone())),
+            Some(e) => Err(CommandFailure::Login(e.clone())),
             None => Err(incomplete(report)),
         },
         4 => match errors.find(|e| e.is_unreachable() || e.is_tls()) {
-            Some(e) => Err(Failure::Unreachable(e.clone())),
+            Some(e) => Err(CommandFailure::Unreachable(e.clone())),
             None => Err(incomplete(report)),
         },
         _ => Err(incomplete(report)),
     }
 }
 
-fn incomplete(report: &SyncReport) -> Failure {
+fn incomplete(report: &SyncReport) -> CommandFailure {
     let unfinished = report
         .mailboxes
         .iter()
         .filter(|m| m.error.is_some() || (!report.dry_run && !m.verified()))
         .count();
-    Failure::Incomplete {
+    CommandFailure::Incomplete {
         unfinished,
         total: report.mailboxes.len(),
         dry_run: report.dry_run,

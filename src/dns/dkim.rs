@@ -87,7 +87,7 @@ pub fn parse_tag_list(record: &str) -> Result<Vec<(String, String)>, TagListErro
 }
 
 /// The key algorithm, from `k=` or from the key itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     Rsa,

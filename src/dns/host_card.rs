@@ -10,9 +10,10 @@ use crate::dns::spf;
 use crate::dns::watch::{DnsSnapshot, ServerView};
 use crate::plan::{MxRecord, Plan};
 use crate::sanitize::sanitize;
+use crate::step::StepId;
 
 /// What happens to one record line in the step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     /// Served now and stays as it is.
@@ -35,16 +36,16 @@ impl Change {
 }
 
 /// One record in zone-file form (server text escaped), with what happens to it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CardLine {
     pub change: Change,
     pub record: String,
 }
 
 /// The card of one DNS step.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct HostCard {
-    pub step: String,
+    pub step: StepId,
     /// The authoritative server whose records are "now", e.g. `192.0.2.53:53`;
     /// `None` when nothing was measured (then every line is an `Add`: what must be).
     pub served_by: Option<String>,
@@ -95,15 +96,15 @@ impl HostCard {
 }
 
 /// The steps whose card this is: those that change records at the DNS host.
-pub fn has_card(step_id: &str) -> bool {
+pub fn has_card(step_id: &StepId) -> bool {
     matches!(
         step_id,
-        "lower-ttl"
-            | "spf-add-new"
-            | "add-new-mx"
-            | "remove-old-mx"
-            | "dkim-spf-final"
-            | "restore-ttl"
+        StepId::LowerTtl
+            | StepId::SpfAddNew
+            | StepId::AddNewMx
+            | StepId::RemoveOldMx
+            | StepId::DkimSpfFinal
+            | StepId::RestoreTtl
     )
 }
 
@@ -142,7 +143,11 @@ fn served(server: &ServerView, name: &str, rtype: Rtype) -> Option<(u32, Vec<Str
 }
 
 /// The card for `step_id`, or `None` when the step changes nothing at the DNS host.
-pub fn host_card(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapshot>) -> Option<HostCard> {
+pub fn host_card(
+    step_id: &StepId,
+    plan: &Plan,
+    snapshot: Option<&DnsSnapshot>,
+) -> Option<HostCard> {
     if !has_card(step_id) {
         return None;
     }
@@ -206,7 +211,7 @@ pub fn host_card(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapshot>) -> 
         Some(now) => diff(now, &after),
     };
     Some(HostCard {
-        step: step_id.to_string(),
+        step: step_id.clone(),
         served_by: server.map(|s| {
             let name = plan.dns.names.get(&s.address).cloned().or_else(|| {
                 s.ns_host
@@ -297,7 +302,7 @@ fn now_records(server: &ServerView, apex: &str, dkim: Option<&str>) -> Vec<Rec> 
 
 /// The records as they must be after the step (from what is served, else from the plan).
 fn target(
-    step_id: &str,
+    step_id: &StepId,
     plan: &Plan,
     server: Option<&ServerView>,
     apex: &str,
@@ -357,12 +362,12 @@ fn target(
         .map_or(migration, |(t, _)| *t);
     let mut out = Vec::new();
     match step_id {
-        "lower-ttl" => {
+        StepId::LowerTtl => {
             out.extend(mxs(&mx_now, migration));
             out.extend(txt_now.iter().map(|t| txt_rec(apex, migration, t)));
             keep_dkim(&mut out);
         }
-        "spf-add-new" => {
+        StepId::SpfAddNew => {
             out.extend(mxs(&mx_now, mx_ttl_now));
             let merged = spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
             out.extend(txts(Some(&merged.record), txt_ttl_now.min(migration)));
@@ -374,7 +379,7 @@ fn target(
             }
             keep_dkim(&mut out);
         }
-        "add-new-mx" => {
+        StepId::AddNewMx => {
             let mut set = mx_now.clone();
             for m in plan_mx(&plan.new.mx) {
                 if !set.iter().any(|(_, h)| *h == m.1) {
@@ -385,7 +390,7 @@ fn target(
             out.extend(txts(current_spf.as_deref(), txt_ttl_now));
             keep_dkim(&mut out);
         }
-        "remove-old-mx" => {
+        StepId::RemoveOldMx => {
             let old: Vec<String> = plan_mx(&plan.old.mx).into_iter().map(|(_, h)| h).collect();
             let mut set: Vec<(u16, String)> = mx_now
                 .iter()
@@ -401,7 +406,7 @@ fn target(
             out.extend(txts(current_spf.as_deref(), txt_ttl_now));
             keep_dkim(&mut out);
         }
-        "dkim-spf-final" => {
+        StepId::DkimSpfFinal => {
             out.extend(mxs(&mx_now, mx_ttl_now));
             let record = spf::final_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
             out.extend(txts(Some(&record), txt_ttl_now.min(migration)));
@@ -420,7 +425,7 @@ fn target(
                 ),
             }
         }
-        "restore-ttl" => {
+        StepId::RestoreTtl => {
             out.extend(mxs(&mx_now, plan.dns.restore_ttl_mx));
             out.extend(
                 txt_now

@@ -15,7 +15,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// The record types the watcher asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Rtype {
     A,
@@ -57,7 +69,7 @@ impl std::fmt::Display for Rtype {
 }
 
 /// What came back, in the terms an operator acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerStatus {
     /// Records of the asked type.
@@ -100,7 +112,7 @@ impl AnswerStatus {
 }
 
 /// One server's answer to one question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Answer {
     /// Fully qualified, with the trailing dot.
     pub name: String,
@@ -113,6 +125,7 @@ pub struct Answer {
     /// Presentation form, sorted. TXT strings of one record are joined without
     /// spaces (RFC 7208 §3.3). Raw server text: sanitise before display.
     pub records: Vec<String>,
+    #[schemars(with = "String")] // an RFC 3339 time (jiff 1 has no JsonSchema)
     pub measured_at: Timestamp,
     pub latency_ms: u64,
     /// Whether the answer came over TCP after a truncated UDP answer.
@@ -155,11 +168,11 @@ pub async fn ask(ask: Ask, name: &str, rtype: Rtype, measured_at: Timestamp) -> 
     let outcome = tokio::time::timeout(ask.timeout, exchange(ask, &fqdn, rtype)).await;
     match outcome {
         Err(_) => answer.detail = Some(format!("no answer within {} ms", ask.timeout.as_millis())),
-        Ok(Err(Failure::Unreachable(why))) => {
+        Ok(Err(QueryFailure::Unreachable(why))) => {
             answer.status = AnswerStatus::Unreachable;
             answer.detail = Some(why);
         }
-        Ok(Err(Failure::Unreadable(why))) => {
+        Ok(Err(QueryFailure::Unreadable(why))) => {
             answer.status = AnswerStatus::Servfail;
             answer.detail = Some(why);
         }
@@ -178,14 +191,14 @@ pub fn fqdn(name: &str) -> String {
     format!("{trimmed}.")
 }
 
-enum Failure {
+enum QueryFailure {
     Unreachable(String),
     Unreadable(String),
 }
 
-fn build_query(fqdn: &str, rtype: Rtype, recursion_desired: bool) -> Result<Message, Failure> {
+fn build_query(fqdn: &str, rtype: Rtype, recursion_desired: bool) -> Result<Message, QueryFailure> {
     let name = Name::from_ascii(fqdn)
-        .map_err(|e| Failure::Unreadable(format!("cannot ask for {fqdn}: {e}")))?;
+        .map_err(|e| QueryFailure::Unreadable(format!("cannot ask for {fqdn}: {e}")))?;
     let mut message = Message::new(rand_id(), MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = recursion_desired;
     message.add_query(Query::query(name, rtype.wire()));
@@ -208,11 +221,11 @@ fn rand_id() -> u16 {
     (seed.wrapping_add(NEXT.fetch_add(0x9e37, Ordering::Relaxed)) & 0xffff) as u16
 }
 
-async fn exchange(ask: Ask, fqdn: &str, rtype: Rtype) -> Result<(Message, bool), Failure> {
+async fn exchange(ask: Ask, fqdn: &str, rtype: Rtype) -> Result<(Message, bool), QueryFailure> {
     let query = build_query(fqdn, rtype, ask.recursion_desired)?;
     let bytes = query
         .to_vec()
-        .map_err(|e| Failure::Unreadable(format!("cannot encode the query: {e}")))?;
+        .map_err(|e| QueryFailure::Unreadable(format!("cannot encode the query: {e}")))?;
     let udp = exchange_udp(ask.server, &bytes, query.metadata.id).await?;
     if !udp.metadata.truncation {
         return Ok((udp, false));
@@ -221,11 +234,11 @@ async fn exchange(ask: Ask, fqdn: &str, rtype: Rtype) -> Result<(Message, bool),
     Ok((tcp, true))
 }
 
-fn unreachable(server: SocketAddr, e: std::io::Error) -> Failure {
-    Failure::Unreachable(format!("{server}: {e}"))
+fn unreachable(server: SocketAddr, e: std::io::Error) -> QueryFailure {
+    QueryFailure::Unreachable(format!("{server}: {e}"))
 }
 
-async fn exchange_udp(server: SocketAddr, query: &[u8], id: u16) -> Result<Message, Failure> {
+async fn exchange_udp(server: SocketAddr, query: &[u8], id: u16) -> Result<Message, QueryFailure> {
     let local: SocketAddr = match server.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -252,7 +265,7 @@ async fn exchange_udp(server: SocketAddr, query: &[u8], id: u16) -> Result<Messa
             Ok(message) if message.metadata.id == id => return Ok(message),
             Ok(_) => continue,
             Err(e) if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == id => {
-                return Err(Failure::Unreadable(format!(
+                return Err(QueryFailure::Unreadable(format!(
                     "{server} sent an unreadable answer: {e}"
                 )));
             }
@@ -261,12 +274,12 @@ async fn exchange_udp(server: SocketAddr, query: &[u8], id: u16) -> Result<Messa
     }
 }
 
-async fn exchange_tcp(server: SocketAddr, query: &[u8], id: u16) -> Result<Message, Failure> {
+async fn exchange_tcp(server: SocketAddr, query: &[u8], id: u16) -> Result<Message, QueryFailure> {
     let mut stream = TcpStream::connect(server)
         .await
         .map_err(|e| unreachable(server, e))?;
     let len = u16::try_from(query.len())
-        .map_err(|_| Failure::Unreadable("query too long for TCP".to_string()))?;
+        .map_err(|_| QueryFailure::Unreadable("query too long for TCP".to_string()))?;
     let mut framed = Vec::with_capacity(query.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(query);
@@ -285,10 +298,10 @@ async fn exchange_tcp(server: SocketAddr, query: &[u8], id: u16) -> Result<Messa
         .await
         .map_err(|e| unreachable(server, e))?;
     let message = Message::from_vec(&body).map_err(|e| {
-        Failure::Unreadable(format!("{server} sent an unreadable answer over TCP: {e}"))
+        QueryFailure::Unreadable(format!("{server} sent an unreadable answer over TCP: {e}"))
     })?;
     if message.metadata.id != id {
-        return Err(Failure::Unreadable(format!(
+        return Err(QueryFailure::Unreadable(format!(
             "{server} answered another question over TCP"
         )));
     }

@@ -22,7 +22,7 @@ use crate::dns::spf;
 use crate::plan::Plan;
 
 /// What a server is to us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Serves the zone: we see the configured TTL and what the DNS host publishes.
@@ -41,7 +41,7 @@ impl Role {
 }
 
 /// One server's answers in one round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerView {
     /// Always with its port (`"ip:port"` in JSON).
     pub address: SocketAddr,
@@ -62,7 +62,7 @@ impl ServerView {
 }
 
 /// The MTA-STS policy, when `_mta-sts.<domain>` announces one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MtaStsView {
     /// The `v=STSv1` TXT record as served.
     pub txt: String,
@@ -75,9 +75,10 @@ pub struct MtaStsView {
 }
 
 /// Everything one round saw. The JSON form is `status --json`'s `dns`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DnsSnapshot {
     pub round: u64,
+    #[schemars(with = "String")] // an RFC 3339 time (jiff 1 has no JsonSchema)
     pub measured_at: Timestamp,
     /// Authoritative servers first, then resolvers, in plan order.
     pub servers: Vec<ServerView>,
@@ -98,7 +99,7 @@ pub struct DnsSnapshot {
 }
 
 /// The round's judgements of what it was served, beside the raw answers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Findings {
     /// The answers at `<domain>._report._dmarc.<their-domain>` for each
     /// DMARC report address in another domain (asked at the resolvers).
@@ -115,7 +116,7 @@ pub struct Findings {
 }
 
 /// `status --json`'s `dns.spf`: what receivers make of the served record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpfSummary {
     /// `null` when a lookup had no definite answer (unknown, not a fail).
     pub valid: Option<bool>,
@@ -126,7 +127,7 @@ pub struct SpfSummary {
 }
 
 /// `status --json`'s `dns.dkim`: what verifiers make of the served key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DkimSummary {
     pub valid: bool,
     pub key_type: Option<dkim::KeyType>,

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::check::Check;
+use crate::step::StepId;
 
 /// One journal line. `kind` tags the variant; unknown kinds from a newer
 /// cutover are kept as `Other` so an older binary never refuses a journal.
@@ -14,13 +15,13 @@ pub enum Entry {
     Applied {
         at: Timestamp,
         operator: String,
-        step: String,
+        step: StepId,
     },
     /// A step (or one mailbox's tick of a per-mailbox step) confirmed with the evidence shown.
     Confirm {
         at: Timestamp,
         operator: String,
-        step: String,
+        step: StepId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mailbox: Option<String>,
         evidence: Vec<Check>,
@@ -29,7 +30,7 @@ pub enum Entry {
     Override {
         at: Timestamp,
         operator: String,
-        step: String,
+        step: StepId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mailbox: Option<String>,
         reason: String,
@@ -39,7 +40,7 @@ pub enum Entry {
     Reopen {
         at: Timestamp,
         operator: String,
-        step: String,
+        step: StepId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mailbox: Option<String>,
     },
@@ -81,6 +82,23 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The step this line is about: a confirmation's, or an observed step's fact.
+    pub fn step(&self) -> Option<StepId> {
+        match self {
+            Entry::Applied { step, .. }
+            | Entry::Confirm { step, .. }
+            | Entry::Override { step, .. }
+            | Entry::Reopen { step, .. } => Some(step.clone()),
+            Entry::Fact { key, value, .. } if key == crate::journal::history::STEP_OBSERVED => {
+                value
+                    .get("step")
+                    .and_then(|v| v.as_str())
+                    .map(StepId::parse)
+            }
+            _ => None,
+        }
+    }
+
     pub fn at(&self) -> Option<Timestamp> {
         match self {
             Entry::Applied { at, .. }

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FlockOperation, flock};
 
 use super::{Entry, Follower, JournalError};
+use crate::plan::Plan;
+use crate::step::StepId;
+use std::sync::Arc;
 
 /// The journal may name operators and hold evidence; no one else needs to read it.
 const FILE_MODE: u32 = 0o600;
@@ -20,6 +23,37 @@ const SCAN_CHUNK: u64 = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
+    steps: KnownSteps,
+}
+
+/// Which steps a journal line may name. A line naming any other step is a bad line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KnownSteps {
+    /// No plan is known (a journal opened by its path alone): any step is taken.
+    #[default]
+    Any,
+    /// The built-in steps and these, the plan's own `[[step]]`s.
+    Plan(Arc<[StepId]>),
+}
+
+impl KnownSteps {
+    /// The steps of `plan`: the built-in ones and its own.
+    pub fn of(plan: &Plan) -> KnownSteps {
+        KnownSteps::Plan(plan.extra_steps.iter().map(|s| s.id.clone()).collect())
+    }
+
+    /// Why `entry` cannot be taken: it names a step that is neither built in nor the plan's.
+    fn refuses(&self, entry: &Entry) -> Option<String> {
+        let KnownSteps::Plan(own) = self else {
+            return None;
+        };
+        let step = entry.step()?;
+        (step.is_plan_step() && !own.contains(&step)).then(|| {
+            format!(
+                "no step `{step}` in the runbook or the plan (was it removed from the plan, or is this another plan's journal?)"
+            )
+        })
+    }
 }
 
 /// Everything a journal held when it was replayed.
@@ -71,7 +105,19 @@ impl Journal {
                 path: dir.to_path_buf(),
             });
         }
-        Ok(Journal { path })
+        Ok(Journal {
+            path,
+            steps: KnownSteps::Any,
+        })
+    }
+
+    /// The journal beside `plan`, whose lines may name only the runbook's and the plan's
+    /// steps: a line naming another step is reported and skipped like any bad line.
+    pub fn for_plan(plan: &Plan) -> Result<Journal, JournalError> {
+        Ok(Journal {
+            steps: KnownSteps::of(plan),
+            ..Journal::open(Journal::path_for_plan(&plan.path))?
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -183,7 +229,7 @@ impl Journal {
             };
             (data, torn)
         };
-        let (entries, bad_lines) = parse_lines(&data, 1);
+        let (entries, bad_lines) = parse_lines(&data, 1, &self.steps);
         Ok(Replay {
             entries,
             torn,
@@ -194,7 +240,7 @@ impl Journal {
 
     /// A follower that will first return every line already in the journal.
     pub fn follower(&self) -> Follower {
-        Follower::new(self.path.clone())
+        Follower::starting_at(self.path.clone(), 0, 0, self.steps.clone())
     }
 
     /// A follower that continues exactly where `replay` ended.
@@ -203,6 +249,7 @@ impl Journal {
             self.path.clone(),
             replay.end,
             replay.entries.len() + replay.bad_lines.len(),
+            self.steps.clone(),
         )
     }
 }
@@ -213,16 +260,20 @@ const PARALLEL_MIN_BYTES: usize = 1 << 20;
 /// Parses complete lines (`data` is empty or ends in `\n`); `first_line`
 /// numbers the first. Long journals are parsed in chunks on all cores (the
 /// cockpit starts by replaying the whole journal, so this is start-up time).
-pub(super) fn parse_lines(data: &[u8], first_line: usize) -> (Vec<Entry>, Vec<BadLine>) {
+pub(super) fn parse_lines(
+    data: &[u8],
+    first_line: usize,
+    steps: &KnownSteps,
+) -> (Vec<Entry>, Vec<BadLine>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || data.len() < PARALLEL_MIN_BYTES {
-        return parse_chunk(data, first_line);
+        return parse_chunk(data, first_line, steps);
     }
     let chunks = split_at_lines(data, threads);
     let parsed: Vec<(Vec<Entry>, Vec<BadLine>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = chunks
             .iter()
-            .map(|chunk| scope.spawn(move || parse_chunk(chunk, 0)))
+            .map(|chunk| scope.spawn(move || parse_chunk(chunk, 0, steps)))
             .collect();
         workers
             .into_iter()
@@ -270,7 +321,7 @@ fn split_at_lines(data: &[u8], parts: usize) -> Vec<&[u8]> {
     chunks
 }
 
-fn parse_chunk(data: &[u8], first_line: usize) -> (Vec<Entry>, Vec<BadLine>) {
+fn parse_chunk(data: &[u8], first_line: usize, steps: &KnownSteps) -> (Vec<Entry>, Vec<BadLine>) {
     let mut entries = Vec::new();
     let mut bad_lines = Vec::new();
     let Some(body) = data.strip_suffix(b"\n") else {
@@ -278,7 +329,13 @@ fn parse_chunk(data: &[u8], first_line: usize) -> (Vec<Entry>, Vec<BadLine>) {
     };
     for (index, line) in body.split(|&byte| byte == b'\n').enumerate() {
         match serde_json::from_slice::<Entry>(line) {
-            Ok(entry) => entries.push(entry),
+            Ok(entry) => match steps.refuses(&entry) {
+                None => entries.push(entry),
+                Some(error) => bad_lines.push(BadLine {
+                    line: first_line + index,
+                    error,
+                }),
+            },
             Err(err) => bad_lines.push(BadLine {
                 line: first_line + index,
                 error: err.to_string(),
@@ -454,13 +511,46 @@ mod tests {
     }
 
     #[test]
+    fn a_line_naming_no_step_of_the_plan_is_a_bad_line_with_its_number() {
+        let line = |step: &str| {
+            format!(
+                "{{\"kind\":\"applied\",\"at\":\"2026-03-02T08:00:00Z\",\"operator\":\"ann\",\"step\":\"{step}\"}}\n"
+            )
+        };
+        let observed = "{\"kind\":\"fact\",\"at\":\"2026-03-02T08:00:00Z\",\"key\":\"step-observed\",\"value\":{\"step\":\"gone\"},\"evidence\":\"\"}\n";
+        let data = [
+            line("lower-ttl"),
+            line("printers"),
+            line("faxes"),
+            observed.to_string(),
+        ]
+        .concat();
+        let plan_steps = KnownSteps::Plan(Arc::from([StepId::parse("printers")]));
+        let (entries, bad) = parse_lines(data.as_bytes(), 1, &plan_steps);
+        let steps: Vec<Option<StepId>> = entries.iter().map(Entry::step).collect();
+        assert_eq!(
+            steps,
+            [Some(StepId::LowerTtl), Some(StepId::parse("printers"))]
+        );
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+        assert!(
+            bad[0]
+                .error
+                .starts_with("no step `faxes` in the runbook or the plan"),
+            "{bad:?}"
+        );
+        // Without a plan, every step is taken.
+        assert_eq!(parse_lines(data.as_bytes(), 1, &KnownSteps::Any).0.len(), 4);
+    }
+
+    #[test]
     fn parse_lines_numbers_bad_lines_from_the_given_start() {
         let data = b"{\"kind\":\"note\",\"at\":\"2026-03-02T08:00:00Z\",\"operator\":\"ann\",\"text\":\"hi\"}\nnot json\n";
-        let (entries, bad) = parse_lines(data, 10);
+        let (entries, bad) = parse_lines(data, 10, &KnownSteps::Any);
         assert_eq!(entries.len(), 1);
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 11);
-        assert!(parse_lines(b"", 1).0.is_empty());
+        assert!(parse_lines(b"", 1, &KnownSteps::Any).0.is_empty());
     }
 
     #[test]
@@ -488,7 +578,7 @@ mod tests {
             }
         }
         assert!(data.len() > PARALLEL_MIN_BYTES);
-        let (entries, bad) = parse_lines(&data, 1);
+        let (entries, bad) = parse_lines(&data, 1, &KnownSteps::Any);
         assert_eq!(entries.len(), lines - 1);
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 25_001);

@@ -5,7 +5,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::file::{BadLine, parse_lines};
+use super::file::{BadLine, KnownSteps, parse_lines};
 use super::{Entry, JournalError};
 
 /// Reads a journal incrementally. The caller polls (every ~500 ms is plenty);
@@ -22,16 +22,23 @@ pub struct Follower {
     identity: Option<(u64, u64)>,
     restarted: bool,
     bad_lines: Vec<BadLine>,
+    /// The steps a line may name (the plan's, when the journal was opened for it).
+    steps: KnownSteps,
 }
 
 impl Follower {
     /// Follows `path` from its beginning: the first poll returns every entry.
     pub fn new(path: impl Into<PathBuf>) -> Follower {
-        Follower::starting_at(path.into(), 0, 0)
+        Follower::starting_at(path.into(), 0, 0, KnownSteps::Any)
     }
 
     /// Follows `path` from byte `offset`, `lines` complete lines in.
-    pub(super) fn starting_at(path: PathBuf, offset: u64, lines: usize) -> Follower {
+    pub(super) fn starting_at(
+        path: PathBuf,
+        offset: u64,
+        lines: usize,
+        steps: KnownSteps,
+    ) -> Follower {
         Follower {
             path,
             offset,
@@ -39,6 +46,7 @@ impl Follower {
             identity: None,
             restarted: false,
             bad_lines: Vec::new(),
+            steps,
         }
     }
 
@@ -79,7 +87,7 @@ impl Follower {
             return Ok(Vec::new());
         };
         let complete = &data[..=last_newline];
-        let (entries, bad_lines) = parse_lines(complete, self.lines + 1);
+        let (entries, bad_lines) = parse_lines(complete, self.lines + 1, &self.steps);
         for bad in &bad_lines {
             tracing::warn!(
                 journal = %self.path.display(),

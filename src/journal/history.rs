@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::journal::Entry;
+use crate::step::StepId;
 
 /// The fact recording that an automatic step was observed done (`{"step": id}`).
 pub const STEP_OBSERVED: &str = "step-observed";
@@ -50,7 +51,7 @@ pub struct SyncRecord {
 /// The journal folded: built once from a replay, then updated line by line as it grows.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    pub steps: HashMap<String, StepRecord>,
+    pub steps: HashMap<StepId, StepRecord>,
     /// Facts by key, in journal order (transitions keep every line; first-seen facts have one).
     pub facts: HashMap<String, Vec<FactRecord>>,
     pub sync: HashMap<String, SyncRecord>,
@@ -117,7 +118,7 @@ impl History {
                 // An automatic step seen done stays done, even if its evidence later changes
                 // (restored TTLs, a resolver's cached answer): the journal remembers it.
                 if let Some(step) = value.get("step").and_then(|v| v.as_str()) {
-                    let record = self.steps.entry(step.to_string()).or_default();
+                    let record = self.steps.entry(StepId::parse(step)).or_default();
                     if record.confirmed.is_none() {
                         record.confirmed = Some(Confirmation {
                             at: *at,
@@ -181,13 +182,13 @@ impl History {
 
     fn confirm(
         &mut self,
-        step: &str,
+        step: &StepId,
         mailbox: Option<&str>,
         at: Timestamp,
         operator: &str,
         reason: Option<String>,
     ) {
-        let record = self.steps.entry(step.to_string()).or_default();
+        let record = self.steps.entry(step.clone()).or_default();
         let confirmation = Confirmation {
             at,
             operator: operator.to_string(),
@@ -201,7 +202,7 @@ impl History {
         }
     }
 
-    pub fn step(&self, id: &str) -> Option<&StepRecord> {
+    pub fn step(&self, id: &StepId) -> Option<&StepRecord> {
         self.steps.get(id)
     }
 
@@ -228,7 +229,7 @@ impl History {
                 .map(|f| f.at)
         });
         observed.or_else(|| {
-            self.step("remove-old-mx")
+            self.step(&StepId::RemoveOldMx)
                 .and_then(|r| r.confirmed.as_ref())
                 .map(|c| c.at)
         })

@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 pub use driver::{Drive, Driver, DriverGuard, DriverLock};
 pub use entry::Entry;
-pub use file::{BadLine, Journal, Replay, Torn};
+pub use file::{BadLine, Journal, KnownSteps, Replay, Torn};
 pub use follow::Follower;
 pub use history::History;
 

@@ -21,7 +21,7 @@ use crate::sanitize::sanitize;
 pub const FETCH_DETECTED_SHARE: f64 = 0.5;
 
 /// Login result as `status --json` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginState {
     Ok,
@@ -49,7 +49,7 @@ impl LoginState {
 }
 
 /// One folder's counters. `name` is the UTF-8 name with control characters escaped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FolderProbe {
     pub name: String,
     pub messages: u32,
@@ -60,7 +60,7 @@ pub struct FolderProbe {
 }
 
 /// One side of one mailbox.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SideProbe {
     pub login: LoginState,
     /// Messages in all folders; `null` when not logged in.

@@ -1,6 +1,7 @@
 //! The mailbox checks of each runbook step, from the latest probes and the journal,
 //! and the mailbox facts the journal keeps (the old INBOXes' UIDNEXT over time).
 
+use crate::step::StepId;
 use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
@@ -24,13 +25,13 @@ pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
 const QUIET_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
 /// The check ids each step gets from here (the runbook lists them).
-pub fn check_ids(step_id: &str) -> &'static [&'static str] {
+pub fn check_ids(step_id: &StepId) -> &'static [&'static str] {
     match step_id {
-        "new-server-ready" | "users-connected" => &["mail.new-login"],
-        "pop3-fetch" => &["mail.pop3-fetch"],
-        "monitor-24h" => &["mail.old-inbox-quiet"],
-        "final-copy" => &["mail.copy-verified"],
-        "decommission-old" => &["mail.copy-verified", "mail.old-inbox-quiet"],
+        StepId::NewServerReady | StepId::UsersConnected => &["mail.new-login"],
+        StepId::Pop3Fetch => &["mail.pop3-fetch"],
+        StepId::Monitor24h => &["mail.old-inbox-quiet"],
+        StepId::FinalCopy => &["mail.copy-verified"],
+        StepId::DecommissionOld => &["mail.copy-verified", "mail.old-inbox-quiet"],
         _ => &[],
     }
 }
@@ -38,7 +39,7 @@ pub fn check_ids(step_id: &str) -> &'static [&'static str] {
 /// The mailbox checks of one step. Without probes, what needs them is `unknown`;
 /// the copy's verification and the old INBOXes' history come from the journal.
 pub fn step_checks(
-    step_id: &str,
+    step_id: &StepId,
     plan: &Plan,
     probes: Option<&[MailboxProbe]>,
     history: &History,

@@ -294,10 +294,10 @@ impl Mailbox {
 /// A manual step the plan adds: `[[step]]`.
 #[derive(Debug, Clone)]
 pub struct ExtraStep {
-    pub id: String,
+    pub id: crate::step::StepId,
     pub day: u8,
     pub title: String,
-    pub after: Option<String>,
+    pub after: Option<crate::step::StepId>,
     pub what: String,
     pub per_mailbox: bool,
 }

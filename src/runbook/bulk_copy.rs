@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::runbook::eval::{StepState, StepStatus};
 
 /// The step's id.
-pub const STEP: &str = "bulk-copy";
+pub const STEP: crate::step::StepId = crate::step::StepId::BulkCopy;
 
 /// Its outcome check's id.
 pub const VERIFIED: &str = "bulk-copy-verified";

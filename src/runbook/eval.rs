@@ -13,9 +13,10 @@ use crate::mail::MailboxProbe;
 use crate::plan::Plan;
 use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Mode, Runbook, StepDef, template};
+use crate::step::StepId;
 
 /// Where a step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepState {
     /// An earlier step is not done.
@@ -64,7 +65,7 @@ impl StepState {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Ticks {
     pub ticked: usize,
     pub total: usize,
@@ -73,7 +74,7 @@ pub struct Ticks {
 /// One step, evaluated.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepStatus {
-    pub id: String,
+    pub id: StepId,
     pub day: u8,
     pub title: String,
     pub state: StepState,
@@ -106,7 +107,7 @@ impl StepStatus {
 /// What to do now.
 #[derive(Debug, Clone, Serialize)]
 pub struct Next {
-    pub step: String,
+    pub step: StepId,
     pub title: String,
     pub state: StepState,
     pub ready: bool,
@@ -120,7 +121,7 @@ pub struct Next {
     /// The records were built from the plan alone (offline): the live SPF record may hold more terms.
     pub records_from_plan_only: bool,
     /// Other steps that may be worked on at the same time.
-    pub also_ready: Vec<String>,
+    pub also_ready: Vec<StepId>,
     /// The raised alarm that leads (its id): `actions` and `records` are then its fix.
     pub alarm: Option<String>,
     /// Advice from what was observed, e.g. R8's MX jump from old to new.
@@ -128,14 +129,14 @@ pub struct Next {
 }
 
 /// An alarm's fix: what to do now, and the exact records to paste (as `next.records`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Fix {
     pub action: String,
     pub records: Vec<String>,
 }
 
 /// A raised alarm, as `status --json` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Alarm {
     pub id: String,
     pub since: String,
@@ -144,9 +145,9 @@ pub struct Alarm {
 }
 
 /// Ahead of or behind the timeline (advice, never a gate).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Schedule {
-    pub step: String,
+    pub step: StepId,
     pub planned_start: String,
     /// Positive: behind the plan by this many minutes; negative: ahead.
     pub behind_minutes: i64,
@@ -168,8 +169,8 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    pub fn step(&self, id: &str) -> Option<&StepStatus> {
-        self.steps.iter().find(|s| s.id == id)
+    pub fn step(&self, id: &StepId) -> Option<&StepStatus> {
+        self.steps.iter().find(|s| &s.id == id)
     }
 }
 
@@ -276,7 +277,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let vars = replanned_vars(plan, runbook, timeline, &steps, history);
     let mut next = next_step(plan, runbook, &vars, &steps, dns);
     if let Some(next) = next.as_mut() {
-        if next.step != "final-copy" {
+        if next.step != StepId::FinalCopy {
             next.actions
                 .extend(super::bulk_copy::reminder(plan, history, mail, &steps));
         }
@@ -304,8 +305,8 @@ fn vars(plan: &Plan, timeline: &Timeline) -> std::collections::HashMap<&'static 
     template::variables(plan, timeline.days.last().map(|d| d.date))
 }
 
-fn predecessor_check(after: &str, state: Option<StepState>) -> Check {
-    let id = format!("done:{after}");
+fn predecessor_check(after: &StepId, state: Option<StepState>) -> Check {
+    let id = after.done_check();
     match state {
         Some(StepState::Done) => {
             Check::new(&id, Kind::Gate, Status::Pass, format!("{after} is done"))
@@ -492,7 +493,7 @@ fn replanned_vars(
     let mut replanned = timeline.clone();
     replanned.set_wait_ends(steps);
     replanned.replan(plan, runbook, steps, history);
-    if let Some(step) = replanned.step("decommission-old") {
+    if let Some(step) = replanned.step(&StepId::DecommissionOld) {
         let expected = step.expected_start.date();
         let planned = timeline.days.last().map(|d| d.date);
         let shown = expected.strftime("%A %-d %B %Y").to_string();
@@ -563,7 +564,7 @@ fn next_step(
         _ => {}
     }
     // The observation comes first: old MX records already gone need no deleting (R8's jump).
-    if def.id == "remove-old-mx"
+    if def.id == StepId::RemoveOldMx
         && current
             .checks
             .iter()
@@ -607,13 +608,13 @@ fn next_step(
 }
 
 /// The steps an alarm holds back: confirming them while it is raised needs an override.
-pub const HELD_BY_ALARMS: [&str; 6] = [
-    "add-new-mx",
-    "remove-old-mx",
-    "dkim-spf-final",
-    "restore-ttl",
-    "final-copy",
-    "decommission-old",
+pub const HELD_BY_ALARMS: [StepId; 6] = [
+    StepId::AddNewMx,
+    StepId::RemoveOldMx,
+    StepId::DkimSpfFinal,
+    StepId::RestoreTtl,
+    StepId::FinalCopy,
+    StepId::DecommissionOld,
 ];
 
 /// The raised alarms with their fixes, in the order they lead.
@@ -645,7 +646,7 @@ fn mx_lines(plan: &Plan, mx: &[crate::plan::MxRecord]) -> Vec<String> {
 
 /// What puts an alarm's condition right, with the exact records.
 fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> Fix {
-    let done = |step: &str| history.step(step).is_some_and(|r| r.confirmed.is_some());
+    let done = |step: StepId| history.step(&step).is_some_and(|r| r.confirmed.is_some());
     let paste = |lines: Vec<String>| -> Vec<String> {
         lines
             .into_iter()
@@ -653,7 +654,7 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
             .collect()
     };
     match id {
-        "mx-empty" | "mx-neither" if done("add-new-mx") => {
+        "mx-empty" | "mx-neither" if done(StepId::AddNewMx) => {
             let records = mx_lines(plan, &plan.new.mx);
             Fix {
                 action: format!("Put the new MX back now: `{}`", records.join("`, `")),
@@ -668,7 +669,7 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
             }
         }
         "spf-lost" => {
-            let records = paste(crate::dns::records_to_paste("spf-add-new", plan, dns));
+            let records = paste(crate::dns::records_to_paste(&StepId::SpfAddNew, plan, dns));
             Fix {
                 action: format!(
                     "Re-publish the SPF record now, naming the old and the new server: `{}`",
@@ -678,7 +679,7 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
             }
         }
         _ => {
-            let records = paste(crate::dns::records_to_paste("lower-ttl", plan, dns));
+            let records = paste(crate::dns::records_to_paste(&StepId::LowerTtl, plan, dns));
             Fix {
                 action: format!(
                     "Set MX and TXT to the migration TTL of {} again at your DNS host; if it does not keep it, move the zone to a DNS host that allows per-record TTLs (R3).",
@@ -705,7 +706,7 @@ fn warnings(plan: &Plan, history: &History) -> Vec<String> {
         .collect()
 }
 
-fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule> {
+fn schedule(timeline: &Timeline, step: &StepId, now: Timestamp) -> Option<Schedule> {
     let planned = timeline.step(step)?;
     let start = planned.start.timestamp();
     let behind = now.duration_since(start).as_secs() / 60;
@@ -715,7 +716,7 @@ fn schedule(timeline: &Timeline, step: &str, now: Timestamp) -> Option<Schedule>
         _ => "on schedule".to_string(),
     };
     Some(Schedule {
-        step: step.to_string(),
+        step: step.clone(),
         planned_start: timeline::rfc3339_string(&planned.start),
         behind_minutes: behind,
         text,

@@ -15,12 +15,14 @@ use crate::plan::Plan;
 
 pub use eval::{Evaluation, Next, StepState, StepStatus, evaluate};
 
-pub use crate::step_ids::STEP_IDS;
+pub use crate::step::StepId;
 
 const RUNBOOK: &str = include_str!("../../assets/runbook.toml");
 
 /// Who carries a step out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The operator does it and confirms.
@@ -35,7 +37,7 @@ pub enum Mode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDef {
-    pub id: String,
+    pub id: StepId,
     pub day: u8,
     /// Offset from the start of the working day.
     pub at: String,
@@ -49,7 +51,7 @@ pub struct StepDef {
     #[serde(default)]
     pub per_mailbox: bool,
     #[serde(default)]
-    pub after: Vec<String>,
+    pub after: Vec<StepId>,
     #[serde(default)]
     pub gate: Vec<String>,
     #[serde(default)]
@@ -133,8 +135,8 @@ impl Runbook {
         runbook
     }
 
-    pub fn step(&self, id: &str) -> Option<&StepDef> {
-        self.steps.iter().find(|s| s.id == id)
+    pub fn step(&self, id: &StepId) -> Option<&StepDef> {
+        self.steps.iter().find(|s| &s.id == id)
     }
 }
 
@@ -185,7 +187,7 @@ mod tests {
             }
         }
         assert_eq!(
-            crate::smtp::steps::check_ids(crate::smtp::steps::GATED_STEP),
+            crate::smtp::steps::check_ids(&crate::smtp::steps::GATED_STEP),
             [crate::smtp::NEW_MX_ACCEPTS]
         );
     }
@@ -193,8 +195,9 @@ mod tests {
     #[test]
     fn the_embedded_runbook_has_every_step_in_order() {
         let runbook = Runbook::standard();
-        let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, STEP_IDS);
+        let ids: Vec<&StepId> = runbook.steps.iter().map(|s| &s.id).collect();
+        // Every built-in variant is in the runbook, in order, and the runbook names no other.
+        assert_eq!(ids, StepId::BUILT_IN.iter().collect::<Vec<_>>());
         for step in &runbook.steps {
             assert!((1..=3).contains(&step.day), "{} day", step.id);
             assert!(
@@ -208,8 +211,8 @@ mod tests {
                 step.id
             );
             for after in &step.after {
-                let before = ids.iter().position(|i| i == after);
-                let me = ids.iter().position(|i| *i == step.id);
+                let before = ids.iter().position(|i| *i == after);
+                let me = ids.iter().position(|i| **i == step.id);
                 assert!(before < me, "{} comes after {}", step.id, after);
             }
         }

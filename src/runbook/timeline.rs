@@ -12,12 +12,13 @@ use serde::Serialize;
 
 use crate::plan::Plan;
 use crate::runbook::Runbook;
+use crate::step::StepId;
 
 /// A step placed in time: `start`/`end` as planned, `expected_start`/`expected_end` as
 /// re-planned from the journal ([`Timeline::replan`]; the plan's times until then).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedStep {
-    pub id: String,
+    pub id: StepId,
     pub title: String,
     #[serde(serialize_with = "rfc3339")]
     pub start: ZonedDateTime,
@@ -47,7 +48,7 @@ pub struct Day {
 /// A wait between steps (the old TTL, the 24 h monitor), as a span.
 #[derive(Debug, Clone, Serialize)]
 pub struct Wait {
-    pub id: String,
+    pub id: StepId,
     #[serde(serialize_with = "rfc3339")]
     pub start: ZonedDateTime,
     #[serde(serialize_with = "rfc3339")]
@@ -64,14 +65,14 @@ pub struct Timeline {
 }
 
 /// The waits, by the step that is the wait and how long it lasts.
-fn wait_of(plan: &Plan, id: &str) -> Option<(&'static str, Duration)> {
+fn wait_of(plan: &Plan, id: &StepId) -> Option<(StepId, Duration)> {
     match id {
         // The old TTL; 24 h when the plan does not know it (R4).
-        "ttl-wait" => Some((
-            "lower-ttl",
+        StepId::TtlWait => Some((
+            StepId::LowerTtl,
             Duration::from_secs(u64::from(plan.dns.old_ttl.unwrap_or(86_400))),
         )),
-        "monitor-24h" => Some(("remove-old-mx", Duration::from_secs(86_400))),
+        StepId::Monitor24h => Some((StepId::RemoveOldMx, Duration::from_secs(86_400))),
         _ => None,
     }
 }
@@ -174,7 +175,7 @@ impl Timeline {
         history: &crate::journal::History,
     ) {
         let tz = plan.timezone.clone();
-        let mut ends: std::collections::HashMap<String, Timestamp> = Default::default();
+        let mut ends: std::collections::HashMap<StepId, Timestamp> = Default::default();
         for def in &runbook.steps {
             let Some(planned) = self.step(&def.id).cloned() else {
                 continue;
@@ -223,8 +224,11 @@ impl Timeline {
         }
     }
 
-    pub fn step(&self, id: &str) -> Option<&PlannedStep> {
-        self.days.iter().flat_map(|d| &d.steps).find(|s| s.id == id)
+    pub fn step(&self, id: &StepId) -> Option<&PlannedStep> {
+        self.days
+            .iter()
+            .flat_map(|d| &d.steps)
+            .find(|s| &s.id == id)
     }
 
     /// Which working day `now` falls on (1–3), 0 before day 1, 4 after day 3.

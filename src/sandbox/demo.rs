@@ -307,7 +307,7 @@ mod interactive {
     use super::super::SimClock;
     use super::super::autopilot::{CopyRun, Report, Server, interactive_report, message};
     use super::super::mailflow::{Delivery, MailRoutes, Pop3Fetch, Sender};
-    use super::super::operator::{self, Action};
+    use super::super::operator::{self, OperatorAction};
     use super::super::world::World;
     use crate::app::rehearsal::RehearsalUpdate;
     use crate::app::{Event, Rehearse};
@@ -342,7 +342,7 @@ mod interactive {
 
     /// The summary of this run so far, from its journal, the sandbox's counts and the servers.
     pub fn summary(plan: &Plan, world: &World, tally: &SharedTally) -> Option<Report> {
-        let journal = Journal::open(Journal::path_for_plan(&plan.path)).ok()?;
+        let journal = Journal::for_plan(plan).ok()?;
         let entries = journal.replay().ok()?.entries;
         let runbook = crate::runbook::Runbook::for_plan(plan);
         let (report, old) = {
@@ -613,7 +613,7 @@ mod interactive {
                 }
                 continue;
             }
-            let notice = match Action::for_key(request.what) {
+            let notice = match OperatorAction::for_key(request.what) {
                 Some(action) => match operator::perform(world, action).await {
                     Ok(done) => {
                         if !done.fetches.is_empty() {
@@ -671,7 +671,7 @@ mod interactive {
                 }
                 None => "nothing is waiting on time: no gate to skip to".into(),
             },
-            // The other keys are the operator's (`Action::for_key`) and never come here.
+            // The other keys are the operator's (`OperatorAction::for_key`) and never come here.
             other => format!("{other:?} is not a clock key"),
         }
     }

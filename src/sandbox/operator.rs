@@ -2,6 +2,7 @@
 //! during a migration, performed in one place for the interactive console's keys (1–0, `c`)
 //! and the autopilot, so both make exactly the same change.
 
+use crate::step::StepId;
 use hickory_proto::rr::{RData, RecordType};
 
 use super::dns_zone::ZoneError;
@@ -22,7 +23,7 @@ const DKIM_RECORD: &str = "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMII
 
 /// One change made by hand during the migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum OperatorAction {
     /// DNS host: MX and TXT TTLs down to the migration TTL.
     LowerTtl,
     /// DNS host: SPF names the old and the new provider.
@@ -48,37 +49,37 @@ pub enum Action {
     CreateAlias,
 }
 
-impl Action {
+impl OperatorAction {
     /// The action that makes the change of runbook step `step`, if one does.
-    pub fn for_step(step: &str) -> Option<Action> {
+    pub fn for_step(step: &StepId) -> Option<OperatorAction> {
         Some(match step {
-            "lower-ttl" => Action::LowerTtl,
-            "spf-add-new" => Action::SpfAddNew,
-            "new-server-ready" => Action::CreateMailboxes,
-            "pop3-fetch" => Action::StartPop3Fetch,
-            "add-new-mx" => Action::AddNewMx,
-            "remove-old-mx" => Action::DeleteOldMx,
-            "dkim-spf-final" => Action::DkimSpfFinal,
-            "restore-ttl" => Action::RestoreTtl,
+            StepId::LowerTtl => OperatorAction::LowerTtl,
+            StepId::SpfAddNew => OperatorAction::SpfAddNew,
+            StepId::NewServerReady => OperatorAction::CreateMailboxes,
+            StepId::Pop3Fetch => OperatorAction::StartPop3Fetch,
+            StepId::AddNewMx => OperatorAction::AddNewMx,
+            StepId::RemoveOldMx => OperatorAction::DeleteOldMx,
+            StepId::DkimSpfFinal => OperatorAction::DkimSpfFinal,
+            StepId::RestoreTtl => OperatorAction::RestoreTtl,
             _ => return None,
         })
     }
 
     /// The console key's action, if it is one of the DNS host and mail server keys.
-    pub fn for_key(key: crate::app::Rehearse) -> Option<Action> {
+    pub fn for_key(key: crate::app::Rehearse) -> Option<OperatorAction> {
         use crate::app::Rehearse;
         Some(match key {
-            Rehearse::LowerTtl => Action::LowerTtl,
-            Rehearse::SpfAddNew => Action::SpfAddNew,
-            Rehearse::CreateMailboxes => Action::CreateMailboxes,
-            Rehearse::StartPop3Fetch => Action::StartPop3Fetch,
-            Rehearse::AddNewMx => Action::AddNewMx,
-            Rehearse::DeleteOldMx => Action::DeleteOldMx,
-            Rehearse::DkimSpfFinal => Action::DkimSpfFinal,
-            Rehearse::RestoreTtl => Action::RestoreTtl,
-            Rehearse::RestoreOldMx => Action::RestoreOldMx,
-            Rehearse::RepublishSpf => Action::RepublishSpf,
-            Rehearse::CreateAlias => Action::CreateAlias,
+            Rehearse::LowerTtl => OperatorAction::LowerTtl,
+            Rehearse::SpfAddNew => OperatorAction::SpfAddNew,
+            Rehearse::CreateMailboxes => OperatorAction::CreateMailboxes,
+            Rehearse::StartPop3Fetch => OperatorAction::StartPop3Fetch,
+            Rehearse::AddNewMx => OperatorAction::AddNewMx,
+            Rehearse::DeleteOldMx => OperatorAction::DeleteOldMx,
+            Rehearse::DkimSpfFinal => OperatorAction::DkimSpfFinal,
+            Rehearse::RestoreTtl => OperatorAction::RestoreTtl,
+            Rehearse::RestoreOldMx => OperatorAction::RestoreOldMx,
+            Rehearse::RepublishSpf => OperatorAction::RepublishSpf,
+            Rehearse::CreateAlias => OperatorAction::CreateAlias,
             Rehearse::PauseClock
             | Rehearse::Faster
             | Rehearse::Slower
@@ -95,7 +96,7 @@ impl Action {
 pub struct Done {
     /// As the console shows it and the autopilot's timeline records it.
     pub text: String,
-    /// The POP3 fetches the employees set up ([`Action::StartPop3Fetch`]), for the caller's
+    /// The POP3 fetches the employees set up ([`OperatorAction::StartPop3Fetch`]), for the caller's
     /// mail traffic to run.
     pub fetches: Vec<Pop3Fetch>,
 }
@@ -130,12 +131,12 @@ pub enum OperatorError {
 }
 
 /// Makes the change `action` stands for in `world`.
-pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorError> {
+pub async fn perform(world: &World, action: OperatorAction) -> Result<Done, OperatorError> {
     let spec = &world.spec;
     let zone = &world.zone;
     let console = |what: &'static str| move |source| OperatorError::DnsHost { what, source };
     match action {
-        Action::LowerTtl => {
+        OperatorAction::LowerTtl => {
             zone.set_ttl("@", RecordType::MX, MIGRATION_TTL)
                 .await
                 .map_err(console("lower the MX TTL"))?;
@@ -147,14 +148,14 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 units::ttl(MIGRATION_TTL)
             )))
         }
-        Action::SpfAddNew | Action::RepublishSpf => {
+        OperatorAction::SpfAddNew | OperatorAction::RepublishSpf => {
             let spf = format!("v=spf1 a:{} a:{} -all", spec.old_mx, spec.new_mx);
             zone.set_txt("@", &[&spf], MIGRATION_TTL)
                 .await
                 .map_err(console("edit SPF"))?;
             Ok(Done::said(format!("SPF is now \"{spf}\"")))
         }
-        Action::CreateMailboxes => {
+        OperatorAction::CreateMailboxes => {
             let mut made = 0;
             for employee in &world.employees {
                 match world.create_new_account(employee) {
@@ -174,7 +175,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 "{made} {mailboxes} created on the new server"
             )))
         }
-        Action::StartPop3Fetch => {
+        OperatorAction::StartPop3Fetch => {
             let fetches: Vec<Pop3Fetch> = world
                 .employees
                 .iter()
@@ -197,7 +198,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 fetches,
             })
         }
-        Action::AddNewMx => {
+        OperatorAction::AddNewMx => {
             let old_stays = mx_hosts(world).await.contains(&spec.old_mx);
             zone.add_mx(10, &spec.new_mx)
                 .await
@@ -212,7 +213,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 }
             )))
         }
-        Action::DeleteOldMx => {
+        OperatorAction::DeleteOldMx => {
             // Already gone (deleted first by mistake, or the key pressed twice): nothing to do.
             if mx_hosts(world).await.contains(&spec.old_mx) {
                 zone.remove_mx(&spec.old_mx)
@@ -224,7 +225,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 spec.old_mx
             )))
         }
-        Action::RestoreOldMx => {
+        OperatorAction::RestoreOldMx => {
             // Already served (the key pressed twice): nothing to do.
             let hosts = mx_hosts(world).await;
             if hosts.is_empty() {
@@ -242,7 +243,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 spec.old_mx
             )))
         }
-        Action::DkimSpfFinal => {
+        OperatorAction::DkimSpfFinal => {
             let name = format!("{DKIM_SELECTOR}._domainkey");
             zone.set_txt(&name, &[DKIM_RECORD], MIGRATION_TTL)
                 .await
@@ -255,7 +256,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 "DKIM published at {name}; SPF is now \"{spf}\""
             )))
         }
-        Action::CreateAlias => {
+        OperatorAction::CreateAlias => {
             let created = world.create_missing_aliases();
             if created.is_empty() {
                 return Ok(Done::said(
@@ -276,7 +277,7 @@ pub async fn perform(world: &World, action: Action) -> Result<Done, OperatorErro
                 list.join(", ")
             )))
         }
-        Action::RestoreTtl => {
+        OperatorAction::RestoreTtl => {
             zone.set_ttl("@", RecordType::MX, RESTORED_MX_TTL)
                 .await
                 .map_err(console("restore the MX TTL"))?;

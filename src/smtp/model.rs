@@ -5,12 +5,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// One new MX host as the probe found it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostReport {
     /// The MX host name (certificates are verified for it).
     pub host: String,
     pub port: u16,
     /// When the probe of this host started.
+    #[schemars(with = "String")] // an RFC 3339 time (jiff 1 has no JsonSchema)
     pub at: Timestamp,
     /// A TCP connection opened.
     pub reachable: bool,
@@ -39,7 +40,7 @@ pub struct HostReport {
 }
 
 /// The answer of one host about one address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddressAnswer {
     pub host: String,
     pub address: String,

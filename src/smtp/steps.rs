@@ -2,6 +2,7 @@
 //! the journal keeps (a fact at most once an hour unless the answers changed), and
 //! the gate `smtp.new-mx-accepts` of `add-new-mx`, judged from the journaled probe.
 
+use crate::step::StepId;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::check::{Check, Kind, Status};
@@ -21,18 +22,18 @@ pub const PROBE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 /// before the last one goes stale.
 pub const FRESH_FOR: SignedDuration = SignedDuration::from_mins(70);
 /// The step the probe gates.
-pub const GATED_STEP: &str = "add-new-mx";
+pub const GATED_STEP: StepId = StepId::AddNewMx;
 
 /// The check ids each step gets from here (the runbook lists them).
-pub fn check_ids(step_id: &str) -> &'static [&'static str] {
+pub fn check_ids(step_id: &StepId) -> &'static [&'static str] {
     match step_id {
-        GATED_STEP => &[NEW_MX_ACCEPTS],
+        StepId::AddNewMx => &[NEW_MX_ACCEPTS],
         _ => &[],
     }
 }
 
 /// The checks of one step, from the probe the journal holds.
-pub fn step_checks(step_id: &str, plan: &Plan, history: &History, now: Timestamp) -> Vec<Check> {
+pub fn step_checks(step_id: &StepId, plan: &Plan, history: &History, now: Timestamp) -> Vec<Check> {
     check_ids(step_id)
         .iter()
         .map(|_| new_mx_check(plan, history, now))
@@ -167,7 +168,7 @@ pub fn due(history: &History, now: Timestamp) -> bool {
 /// accept yet.
 pub fn new_server_ready(history: &History) -> bool {
     history
-        .step("new-server-ready")
+        .step(&StepId::NewServerReady)
         .is_some_and(|r| r.confirmed.is_some())
 }
 

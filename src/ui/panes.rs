@@ -1,5 +1,6 @@
 //! The five panes: timeline, next step, DNS matrix (`dns_pane.rs`), mailbox table, journal.
 
+use crate::step::StepId;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -211,7 +212,7 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
         }
     }
     if !next.also_ready.is_empty() {
-        let also = format!("Also ready: {}", next.also_ready.join(", "));
+        let also = format!("Also ready: {}", StepId::join(&next.also_ready, ", "));
         for l in wrap(&also, w, "  ") {
             lines.push(Line::from(l));
         }

@@ -6,6 +6,7 @@
 //! `wait_until`); otherwise it says how long it lasts and what starts it, because a planned
 //! slot is not when a wait clears.
 
+use crate::step::StepId;
 use jiff::SignedDuration;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -17,10 +18,10 @@ use crate::app::App;
 use crate::runbook::{StepState, StepStatus};
 
 /// What a wait of the runbook waits for, in the operator's words.
-fn waits_for(id: &str) -> &'static str {
+fn waits_for(id: &StepId) -> &'static str {
     match id {
-        "ttl-wait" => "the TTL lowering is seen",
-        "monitor-24h" => "the switch",
+        StepId::TtlWait => "the TTL lowering is seen",
+        StepId::Monitor24h => "the switch",
         _ => "the step before it",
     }
 }
@@ -125,7 +126,7 @@ pub(super) fn steps(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             let is_wait = app.timeline.waits.iter().any(|x| x.id == planned.id);
             let prefix = format!("{glyph} {} ", planned.start.strftime("%H:%M"));
             let rest = if is_wait && !status.state.is_finished() {
-                let room = w.saturating_sub(prefix.chars().count() + planned.id.len() + 1);
+                let room = w.saturating_sub(prefix.chars().count() + planned.id.as_str().len() + 1);
                 format!("{} {}", planned.id, wait_bar(app, status, room))
             } else {
                 let ticks = status

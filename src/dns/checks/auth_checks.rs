@@ -278,7 +278,7 @@ mod tests {
         }
     }
 
-    fn run(step: &str, id: &str, snapshot: &DnsSnapshot) -> Check {
+    fn run(step: &StepId, id: &str, snapshot: &DnsSnapshot) -> Check {
         let plan = plan(None);
         step_checks(
             step,
@@ -302,7 +302,7 @@ mod tests {
             )],
             vec![],
         );
-        run("dkim-spf-final", "dkim-valid", &s)
+        run(&StepId::DkimSpfFinal, "dkim-valid", &s)
     }
 
     #[test]
@@ -353,7 +353,7 @@ mod tests {
             vec![],
         );
         assert_eq!(
-            run("dkim-spf-final", "dkim-valid", &none).status,
+            run(&StepId::DkimSpfFinal, "dkim-valid", &none).status,
             Status::Fail
         );
         let timeout = snapshot(
@@ -365,7 +365,7 @@ mod tests {
             vec![],
         );
         assert_eq!(
-            run("dkim-spf-final", "dkim-valid", &timeout).status,
+            run(&StepId::DkimSpfFinal, "dkim-valid", &timeout).status,
             Status::Unknown
         );
     }
@@ -378,7 +378,7 @@ mod tests {
             None => vec![answer("_dmarc.example.com", AnswerStatus::Nxdomain, &[])],
         };
         run(
-            "monitor-24h",
+            &StepId::Monitor24h,
             "dmarc-not-tightened",
             &snapshot(answers, reports),
         )

@@ -3,6 +3,7 @@ use crate::dns::query::{Answer, AnswerStatus};
 use crate::dns::watch::{Role, ServerView};
 use crate::journal::Entry;
 use crate::journal::dns_facts::keys;
+use crate::step::StepId;
 
 const AUTH: &str = "127.0.0.1:5300";
 const RESOLVER: &str = "127.0.0.1:5301";
@@ -101,16 +102,16 @@ fn lowered_facts() -> DnsFacts {
 fn check(id: &str, snap: &DnsSnapshot, facts: &DnsFacts, applied: Option<Timestamp>) -> Check {
     let plan = tests_support::plan(Some(86_400));
     let step = [
-        "lower-ttl",
-        "ttl-wait",
-        "add-new-mx",
-        "remove-old-mx",
-        "restore-ttl",
+        StepId::LowerTtl,
+        StepId::TtlWait,
+        StepId::AddNewMx,
+        StepId::RemoveOldMx,
+        StepId::RestoreTtl,
     ]
     .into_iter()
     .find(|s| check_ids(s).iter().any(|(c, _)| *c == id))
     .expect("a step has the check");
-    step_checks(step, &plan, Some(snap), facts, applied, at())
+    step_checks(&step, &plan, Some(snap), facts, applied, at())
         .into_iter()
         .find(|c| c.id == id)
         .expect("the check")
@@ -335,10 +336,17 @@ fn evidence_names_a_server_by_its_plan_name_with_its_address() {
         .names
         .insert(RESOLVER.parse().unwrap(), "office".into());
     let snap = zone(&[OLD], 300, 3_600);
-    let c = step_checks("ttl-wait", &plan, Some(&snap), &lowered_facts(), None, at())
-        .into_iter()
-        .find(|c| c.id == "resolvers-ttl-low")
-        .expect("the check");
+    let c = step_checks(
+        &StepId::TtlWait,
+        &plan,
+        Some(&snap),
+        &lowered_facts(),
+        None,
+        at(),
+    )
+    .into_iter()
+    .find(|c| c.id == "resolvers-ttl-low")
+    .expect("the check");
     assert_says(
         &c,
         Status::Fail,

@@ -11,6 +11,7 @@ mod ttl_checks;
 
 pub use paste::{mta_sts_to_publish, records_to_paste, txt_line};
 
+use crate::step::StepId;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::check::{Check, Kind, Status};
@@ -29,44 +30,44 @@ use crate::units::ttl as human_seconds;
 const TTL_GRACE: SignedDuration = SignedDuration::from_secs(600);
 
 /// The check ids each DNS step has, with their kind (the order they are shown in).
-pub fn check_ids(step_id: &str) -> &'static [(&'static str, Kind)] {
+pub fn check_ids(step_id: &StepId) -> &'static [(&'static str, Kind)] {
     use Kind::{Gate, Outcome};
     match step_id {
-        "lower-ttl" => &[
+        StepId::LowerTtl => &[
             ("mx-ttl-lowered", Outcome),
             ("txt-ttl-lowered", Outcome),
             ("other-ttls-untouched", Outcome),
             ("ttl-honoured", Outcome),
         ],
-        "spf-add-new" => &[
+        StepId::SpfAddNew => &[
             ("spf-single-record", Outcome),
             ("spf-old-and-new", Outcome),
             ("spf-lookups", Outcome),
         ],
-        "ttl-wait" => &[("old-ttl-expired", Gate), ("resolvers-ttl-low", Outcome)],
-        "add-new-mx" => &[
+        StepId::TtlWait => &[("old-ttl-expired", Gate), ("resolvers-ttl-low", Outcome)],
+        StepId::AddNewMx => &[
             ("mta-sts-covers-new", Gate),
             ("mx-old-and-new-served", Outcome),
             ("mx-no-alarm", Outcome),
         ],
-        "remove-old-mx" => &[
+        StepId::RemoveOldMx => &[
             ("new-mx-served", Gate),
             ("mx-only-new-served", Outcome),
             ("resolvers-new-mx", Outcome),
             ("mx-order", Outcome),
             ("mx-no-alarm", Outcome),
         ],
-        "dkim-spf-final" => &[
+        StepId::DkimSpfFinal => &[
             ("dkim-valid", Outcome),
             ("spf-old-removed", Outcome),
             ("spf-valid", Outcome),
         ],
-        "monitor-24h" => &[
+        StepId::Monitor24h => &[
             ("resolvers-new-mx", Outcome),
             ("mx-no-alarm", Outcome),
             ("dmarc-not-tightened", Outcome),
         ],
-        "restore-ttl" => &[("mx-ttl-restored", Outcome), ("txt-ttl-restored", Outcome)],
+        StepId::RestoreTtl => &[("mx-ttl-restored", Outcome), ("txt-ttl-restored", Outcome)],
         _ => &[],
     }
 }
@@ -74,7 +75,7 @@ pub fn check_ids(step_id: &str) -> &'static [(&'static str, Kind)] {
 /// The DNS checks of one step. Without a snapshot every check is `Unknown`
 /// ("not measured"), never `Pass`. Steps without DNS checks give none.
 pub fn step_checks(
-    step_id: &str,
+    step_id: &StepId,
     plan: &Plan,
     snapshot: Option<&DnsSnapshot>,
     facts: &DnsFacts,
@@ -286,10 +287,13 @@ fn old_ttl_expired(plan: &Plan, facts: &DnsFacts, now: Timestamp) -> Verdict {
     let old = facts.old_ttl(plan);
     let Some(lowered) = facts.lowered_at else {
         return (
-                Status::Fail,
-                "The lowered TTL is not yet served by every authoritative server (step lower-ttl), so the wait has not started.".into(),
-                None,
-            );
+            Status::Fail,
+            format!(
+                "The lowered TTL is not yet served by every authoritative server (step {}), so the wait has not started.",
+                StepId::LowerTtl
+            ),
+            None,
+        );
     };
     let until = wait_until(plan, facts).unwrap_or(lowered);
     if now >= until {

@@ -4,7 +4,11 @@ use super::*;
 
 /// The exact zone-file lines to paste at the DNS host for a step (comments
 /// start with `;`). Built from what is served where known, else from the plan.
-pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapshot>) -> Vec<String> {
+pub fn records_to_paste(
+    step_id: &StepId,
+    plan: &Plan,
+    snapshot: Option<&DnsSnapshot>,
+) -> Vec<String> {
     let apex = fqdn(&plan.domain);
     let ttl = plan.dns.migration_ttl;
     let served_txt = served(snapshot, &apex, Rtype::TXT);
@@ -13,7 +17,7 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
         .and_then(|t| t.iter().find(|r| spf::is_spf(r)).cloned());
     let old_mx: Vec<MxRecord> = plan.old.mx.clone();
     match step_id {
-        "lower-ttl" => {
+        StepId::LowerTtl => {
             let mut lines: Vec<String> = match served(snapshot, &apex, Rtype::MX) {
                 Some(records) if !records.is_empty() => records
                     .iter()
@@ -32,12 +36,12 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
             }
             lines
         }
-        "spf-add-new" => spf_to_paste(
+        StepId::SpfAddNew => spf_to_paste(
             plan,
             snapshot,
             spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf),
         ),
-        "add-new-mx" => {
+        StepId::AddNewMx => {
             let mut lines: Vec<String> =
                 plan.new.mx.iter().map(|m| mx_line(&apex, ttl, m)).collect();
             if let Some(policy_lines) = mta_sts_to_publish(plan, snapshot) {
@@ -49,7 +53,7 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
             }
             lines
         }
-        "remove-old-mx" => {
+        StepId::RemoveOldMx => {
             let mut lines: Vec<String> = old_mx
                 .iter()
                 .map(|m| format!("; delete: {}", mx_line(&apex, ttl, m)))
@@ -57,7 +61,7 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
             lines.extend(plan.new.mx.iter().map(|m| mx_line(&apex, ttl, m)));
             lines
         }
-        "dkim-spf-final" => {
+        StepId::DkimSpfFinal => {
             let record = spf::final_spf(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
             // Terms receivers would reject were already left out by the merge.
             let dropped = spf::merge(current_spf.as_deref(), &[], &plan.new.spf).dropped;
@@ -70,7 +74,7 @@ pub fn records_to_paste(step_id: &str, plan: &Plan, snapshot: Option<&DnsSnapsho
             }
             lines
         }
-        "restore-ttl" => {
+        StepId::RestoreTtl => {
             let mut lines: Vec<String> = plan
                 .new
                 .mx

@@ -21,16 +21,16 @@ use crate::dns::query::{Answer, AnswerStatus};
 use crate::dns::watch::{DnsSnapshot, Role, ServerView, questions};
 use proptest::prelude::*;
 
-const STEPS: [&str; 9] = [
-    "lower-ttl",
-    "spf-add-new",
-    "ttl-wait",
-    "add-new-mx",
-    "remove-old-mx",
-    "dkim-spf-final",
-    "monitor-24h",
-    "restore-ttl",
-    "final-copy",
+const STEPS: [StepId; 9] = [
+    StepId::LowerTtl,
+    StepId::SpfAddNew,
+    StepId::TtlWait,
+    StepId::AddNewMx,
+    StepId::RemoveOldMx,
+    StepId::DkimSpfFinal,
+    StepId::Monitor24h,
+    StepId::RestoreTtl,
+    StepId::FinalCopy,
 ];
 
 fn record() -> impl Strategy<Value = String> {
@@ -158,7 +158,7 @@ proptest! {
             facts = next;
             let now = snap.measured_at + SignedDuration::from_mins(30);
             let applied_at = applied.map(|s| Timestamp::UNIX_EPOCH + SignedDuration::from_secs(s));
-            for step in STEPS {
+            for step in &STEPS {
                 for c in step_checks(step, &plan, Some(&snap), &facts, applied_at, now) {
                     prop_assert!(no_control(&c.evidence), "{c:?}");
                     prop_assert!(!c.evidence.is_empty());

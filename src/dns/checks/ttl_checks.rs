@@ -112,7 +112,10 @@ impl Ctx<'_> {
             // Nothing to judge before the change is made: not measured, never green.
             return (
                 Status::Unknown,
-                "Not marked as applied yet: `cutover applied lower-ttl` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.".into(),
+                format!(
+                    "Not marked as applied yet: `cutover applied {}` (or `a`) once the TTL is set at the DNS host; then whether the host serves it is judged.",
+                    StepId::LowerTtl
+                ),
                 None,
             );
         };

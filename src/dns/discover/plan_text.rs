@@ -3,6 +3,7 @@
 //! saying where each value came from. Pure.
 
 use super::*;
+use crate::step::StepId;
 
 /// The MX host names, lowercase with the trailing dot, in MX order.
 pub fn mx_hosts(d: &Discovery) -> Vec<String> {
@@ -343,13 +344,15 @@ pub fn plan_overrides(
     }
     if !stays.is_empty() {
         t.push(format!(
-            "# Stay in the record untouched (not the old mail host's; dkim-spf-final keeps them): {}",
+            "# Stay in the record untouched (not the old mail host's; {} keeps them): {}",
+            StepId::DkimSpfFinal,
             stays.join(", ")
         ));
     }
     if !unknown.is_empty() {
         t.push(format!(
-            "# Left out: cannot tell whose these are; add any that is the old mail host's, since dkim-spf-final removes every term listed here: {}",
+            "# Left out: cannot tell whose these are; add any that is the old mail host's, since {} removes every term listed here: {}",
+            StepId::DkimSpfFinal,
             unknown.join(", ")
         ));
     }

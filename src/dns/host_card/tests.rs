@@ -2,6 +2,7 @@ use super::*;
 use crate::dns::checks::tests_support::plan;
 use crate::dns::query::Answer;
 use crate::dns::watch::{Findings, Role};
+use crate::step::StepId;
 use jiff::Timestamp;
 
 fn answer(name: &str, rtype: Rtype, ttl: u32, records: &[&str]) -> Answer {
@@ -58,7 +59,7 @@ fn lowering_the_ttl_is_each_record_out_at_the_old_ttl_and_in_at_the_new() {
         &["10 mx1.old.example."],
         &["v=spf1 include:_spf.old.example ~all"],
     );
-    let card = host_card("lower-ttl", &plan, Some(&round)).unwrap();
+    let card = host_card(&StepId::LowerTtl, &plan, Some(&round)).unwrap();
     assert_eq!(card.served_by.as_deref(), Some("127.0.0.1:5300"));
     assert_eq!(
         lines(&card),
@@ -75,7 +76,7 @@ fn lowering_the_ttl_is_each_record_out_at_the_old_ttl_and_in_at_the_new() {
         &["10 mx1.old.example."],
         &["v=spf1 include:_spf.old.example ~all"],
     );
-    let card = host_card("lower-ttl", &plan, Some(&lowered)).unwrap();
+    let card = host_card(&StepId::LowerTtl, &plan, Some(&lowered)).unwrap();
     assert!(card.nothing_to_change(), "{card:?}");
     assert!(card.heading().contains("nothing to change"));
 }
@@ -85,7 +86,7 @@ fn adding_the_new_mx_keeps_the_old_and_removing_it_keeps_the_new() {
     let plan = plan(None);
     let spf = "v=spf1 include:_spf.old.example include:_spf.new.example ~all";
     let before = served(300, &["10 mx1.old.example."], &[spf]);
-    let card = host_card("add-new-mx", &plan, Some(&before)).unwrap();
+    let card = host_card(&StepId::AddNewMx, &plan, Some(&before)).unwrap();
     assert_eq!(
         lines(&card),
         [
@@ -99,7 +100,7 @@ fn adding_the_new_mx_keeps_the_old_and_removing_it_keeps_the_new() {
         &["10 mx1.old.example.", "10 smtp.new.example."],
         &[spf],
     );
-    let card = host_card("remove-old-mx", &plan, Some(&both)).unwrap();
+    let card = host_card(&StepId::RemoveOldMx, &plan, Some(&both)).unwrap();
     assert_eq!(
         lines(&card)[..2],
         [
@@ -120,7 +121,7 @@ fn the_spf_step_replaces_the_record_and_keeps_other_txt() {
             "v=spf1 include:_spf.old.example ~all",
         ],
     );
-    let card = host_card("spf-add-new", &plan, Some(&round)).unwrap();
+    let card = host_card(&StepId::SpfAddNew, &plan, Some(&round)).unwrap();
     let text = lines(&card);
     assert!(
         text.contains(&"  example.com. 300 IN TXT \"google-site-verification=abc\"".to_string()),
@@ -143,20 +144,20 @@ fn the_spf_step_replaces_the_record_and_keeps_other_txt() {
 #[test]
 fn unmeasured_the_card_lists_what_must_be_and_says_now_is_unknown() {
     let plan = plan(None);
-    let card = host_card("add-new-mx", &plan, None).unwrap();
+    let card = host_card(&StepId::AddNewMx, &plan, None).unwrap();
     assert_eq!(card.served_by, None);
     assert!(card.lines.iter().all(|l| l.change == Change::Add));
     assert!(card.heading().contains("unknown"), "{}", card.heading());
     assert!(!card.nothing_to_change());
-    assert!(host_card("final-copy", &plan, None).is_none());
-    assert!(host_card("ttl-wait", &plan, None).is_none());
+    assert!(host_card(&StepId::FinalCopy, &plan, None).is_none());
+    assert!(host_card(&StepId::TtlWait, &plan, None).is_none());
 }
 
 #[test]
 fn the_text_form_has_the_signs_and_the_notes() {
     let plan = plan(None);
     let round = served(300, &["10 mx1.old.example."], &[]);
-    let text = host_card("restore-ttl", &plan, Some(&round))
+    let text = host_card(&StepId::RestoreTtl, &plan, Some(&round))
         .unwrap()
         .text("  ");
     assert!(text.contains("    - example.com. 300 IN MX 10 mx1.old.example.\n    + example.com. 86400 IN MX 10 mx1.old.example.\n"), "{text}");

@@ -77,7 +77,7 @@ pub enum SpfResult {
 }
 
 /// One finding, at the term of the domain's own record that leads to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpfProblem {
     /// The term as written, control characters made visible.
     pub term: String,

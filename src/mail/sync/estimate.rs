@@ -37,7 +37,7 @@ pub(super) fn rate_entry(at: Timestamp, mailbox: &str, bytes: u64, secs: f64) ->
 }
 
 /// The copy rate of one mailbox, and whether a copy measured it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Rate {
     pub bytes_per_sec: u64,
     pub measured: bool,

@@ -2,6 +2,7 @@
 //! IMAP endpoints, `[credentials]`, `[sync]`, the plan's own steps.
 
 use super::*;
+use crate::step::StepId;
 
 impl<'s> Loader<'s> {
     pub(super) fn domain(&mut self, raw: &str, span: &Range<usize>) -> Option<String> {
@@ -695,7 +696,6 @@ impl<'s> Loader<'s> {
             );
             return out;
         };
-        let known = crate::step_ids::STEP_IDS;
         for item in array.iter() {
             let Some(t) = item.get_ref().as_table() else {
                 self.error(
@@ -715,20 +715,31 @@ impl<'s> Loader<'s> {
                 .unwrap_or_default();
             let per_mailbox = self.boolean(t, "per_mailbox", "step").unwrap_or(false);
             let after = self.string(t, "after", "step");
-            if let Some((a, span)) = &after
-                && !known.contains(&a.as_str())
-                && !out.iter().any(|s: &ExtraStep| &s.id == a)
-            {
-                self.error(
-                    span,
-                    format!(
-                        "`after = \"{}\"` names no step",
-                        crate::sanitize::sanitize(a)
-                    ),
-                    format!("name one of: {}", known.join(", ")),
-                );
-                continue;
-            }
+            // An `after` names a built-in step or one of the plan's steps written above it.
+            let after = match after {
+                None => None,
+                Some((a, span)) => {
+                    let step = StepId::parse(&a);
+                    let known_step = !step.is_plan_step() || out.iter().any(|s| s.id == step);
+                    if !known_step {
+                        let known: Vec<&str> = StepId::BUILT_IN
+                            .iter()
+                            .chain(out.iter().map(|s| &s.id))
+                            .map(StepId::as_str)
+                            .collect();
+                        self.error(
+                            &span,
+                            format!(
+                                "`after = \"{}\"` names no step",
+                                crate::sanitize::sanitize(&a)
+                            ),
+                            format!("name one of: {}", known.join(", ")),
+                        );
+                        continue;
+                    }
+                    Some(step)
+                }
+            };
             match (id, title, day) {
                 (Some((id, span)), Some((title, _)), Some((day, _))) => {
                     let valid = !id.is_empty()
@@ -744,8 +755,8 @@ impl<'s> Loader<'s> {
                             ),
                             "write e.g. `id = \"move-shared-calendar\"`",
                         );
-                    } else if known.contains(&id.as_str())
-                        || out.iter().any(|s: &ExtraStep| s.id == id)
+                    } else if StepId::built_in(&id).is_some()
+                        || out.iter().any(|s: &ExtraStep| s.id == id.as_str())
                     {
                         self.error(
                             &span,
@@ -754,10 +765,10 @@ impl<'s> Loader<'s> {
                         );
                     } else {
                         out.push(ExtraStep {
-                            id,
+                            id: StepId::Plan(id.into()),
                             day: day as u8,
                             title,
-                            after: after.map(|(a, _)| a),
+                            after,
                             what,
                             per_mailbox,
                         });

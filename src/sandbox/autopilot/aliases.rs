@@ -2,7 +2,7 @@
 //! alias of the plan that the new MX refuses, the operator creates it at the new provider
 //! (the console's `c`) and the new MX is asked again at once, as the cockpit does after a key.
 
-use super::super::operator::{self, Action};
+use super::super::operator::{self, OperatorAction};
 use super::{Autopilot, AutopilotError, Caught};
 use crate::check::Status;
 use crate::runbook::Evaluation;
@@ -43,7 +43,7 @@ impl Autopilot {
         if self.report.caught(NEW_MX_ACCEPTS).is_none() {
             self.report.blocked.push(Caught {
                 at: now,
-                step: step.clone(),
+                step: Some(step.clone()),
                 check: check.id.clone(),
                 status: check.status,
                 evidence: check.evidence.clone(),
@@ -54,7 +54,7 @@ impl Autopilot {
             "{NEW_MX_ACCEPTS} fails: the new MX refuses {}; the operator creates it at the new provider (console key c)",
             refused.join(", ")
         ));
-        let done = operator::perform(&self.world, Action::CreateAlias).await?;
+        let done = operator::perform(&self.world, OperatorAction::CreateAlias).await?;
         self.event(done.text);
         self.probe_smtp().await;
         let now = self.now();

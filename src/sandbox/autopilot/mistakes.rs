@@ -2,9 +2,10 @@
 //! how it carries on after one: an override with the reason journaled, once a check the
 //! mistake broke for good has kept a step stuck.
 
+use crate::step::StepId;
 use jiff::{SignedDuration, Timestamp};
 
-use super::super::operator::{self, Action};
+use super::super::operator::{self, OperatorAction};
 use super::{Autopilot, AutopilotError, Caught};
 use crate::runbook::{Evaluation, StepState};
 
@@ -56,17 +57,17 @@ impl Autopilot {
         let blockers = crate::runbook::eval::confirm_blockers(step, false);
         // Only what the mistake broke for good: deleting the old MX first means the old and
         // new set was never served, and the order can never be proven.
-        let broken_for_good: &[&str] = match mistake {
+        let broken_for_good: Vec<String> = match mistake {
             // The empty MX set is negatively cached by the resolvers, so `ttl-wait` (automatic,
             // judged live) reads as not done again until that cache expires.
-            Mistake::DeleteOldMxFirst => &["mx-old-and-new-served", "mx-order", "done:ttl-wait"],
-            _ => &[],
+            Mistake::DeleteOldMxFirst => vec![
+                "mx-old-and-new-served".into(),
+                "mx-order".into(),
+                StepId::TtlWait.done_check(),
+            ],
+            _ => vec![],
         };
-        if blockers.is_empty()
-            || !blockers
-                .iter()
-                .all(|c| broken_for_good.contains(&c.id.as_str()))
-        {
+        if blockers.is_empty() || !blockers.iter().all(|c| broken_for_good.contains(&c.id)) {
             self.stuck_since.remove(&step.id);
             return Ok(false);
         }
@@ -89,7 +90,7 @@ impl Autopilot {
     }
 
     /// Records every check of `step` that does not hold now (the mistake overrides them).
-    fn catch(&mut self, eval: &Evaluation, step: &str) {
+    fn catch(&mut self, eval: &Evaluation, step: &StepId) {
         let now = self.now();
         let Some(status) = eval.step(step) else {
             return;
@@ -102,13 +103,13 @@ impl Autopilot {
                 .report
                 .blocked
                 .iter()
-                .any(|k| k.step == step && k.check == c.id)
+                .any(|k| k.step.as_ref() == Some(step) && k.check == c.id)
             {
                 continue;
             }
             self.report.blocked.push(Caught {
                 at: now,
-                step: step.to_string(),
+                step: Some(step.clone()),
                 check: c.id.clone(),
                 status: c.status,
                 evidence: c.evidence.clone(),
@@ -122,9 +123,9 @@ impl Autopilot {
         let Some(mistake) = self.opts.mistake else {
             return Ok(Hook::Nothing);
         };
-        let state = |id: &str| eval.step(id).map(|s| s.state);
-        let finished = |id: &str| state(id).is_some_and(|s| s.is_finished());
-        let applied = |id: &str| {
+        let state = |id: &StepId| eval.step(id).map(|s| s.state);
+        let finished = |id: &StepId| state(id).is_some_and(|s| s.is_finished());
+        let applied = |id: &StepId| {
             self.session
                 .history()
                 .step(id)
@@ -133,18 +134,22 @@ impl Autopilot {
         let reason = format!("rehearsal mistake `{}`", mistake.as_str());
         match mistake {
             Mistake::NoTtlWait if !self.mistake_done => {
-                let others = ["spf-add-new", "users-connected", "clients-configured"];
-                if finished("lower-ttl")
-                    && others.iter().all(|s| finished(s))
-                    && !finished("ttl-wait")
+                let others = [
+                    StepId::SpfAddNew,
+                    StepId::UsersConnected,
+                    StepId::ClientsConfigured,
+                ];
+                if finished(&StepId::LowerTtl)
+                    && others.iter().all(finished)
+                    && !finished(&StepId::TtlWait)
                 {
                     self.mistake_done = true;
                     self.event(
                         "MISTAKE: the operator switches the MX without waiting out the old TTL",
                     );
-                    self.catch(eval, "ttl-wait");
+                    self.catch(eval, &StepId::TtlWait);
                     self.confirm(
-                        "ttl-wait",
+                        &StepId::TtlWait,
                         None,
                         Some(&format!("{reason}: switch MX right after lowering the TTL")),
                     )?;
@@ -153,17 +158,17 @@ impl Autopilot {
             }
             Mistake::DeleteOldMxFirst => {
                 if !self.mistake_done
-                    && state("add-new-mx") == Some(StepState::Ready)
-                    && !applied("add-new-mx")
+                    && state(&StepId::AddNewMx) == Some(StepState::Ready)
+                    && !applied(&StepId::AddNewMx)
                 {
                     self.mistake_done = true;
                     self.event(
                         "MISTAKE: the operator deletes the old MX before adding the new one",
                     );
-                    operator::perform(&self.world, Action::DeleteOldMx).await?;
+                    operator::perform(&self.world, OperatorAction::DeleteOldMx).await?;
                     return Ok(Hook::Hold);
                 }
-                if self.mistake_done && !applied("add-new-mx") {
+                if self.mistake_done && !applied(&StepId::AddNewMx) {
                     let raised = self.session.history().dns.raised_alarms();
                     let Some(seen) = self.alarm_seen_at else {
                         return Ok(Hook::Hold);
@@ -183,7 +188,8 @@ impl Autopilot {
                             self.event(format!(
                                 "the operator follows the fix of alarm {id}: {fix}"
                             ));
-                            let done = operator::perform(&self.world, Action::RestoreOldMx).await?;
+                            let done = operator::perform(&self.world, OperatorAction::RestoreOldMx)
+                                .await?;
                             self.event(done.text);
                             return Ok(Hook::Acted);
                         }
@@ -197,9 +203,9 @@ impl Autopilot {
             {
                 self.mistake_done = true;
                 self.event("MISTAKE: the operator runs the final copy right at the switch");
-                self.catch(eval, "final-copy");
+                self.catch(eval, &StepId::FinalCopy);
                 self.confirm(
-                    "final-copy",
+                    &StepId::FinalCopy,
                     None,
                     Some(&format!("{reason}: copy now, not 24 h after the switch")),
                 )?;
@@ -215,7 +221,7 @@ impl Autopilot {
                     self.event(
                         "MISTAKE: the operator shuts the old server down an hour after the switch",
                     );
-                    self.catch(eval, "decommission-old");
+                    self.catch(eval, &StepId::DecommissionOld);
                     self.decommission(Some(&format!("{reason}: shut the old server down now")))
                         .await?;
                     return Ok(Hook::Acted);

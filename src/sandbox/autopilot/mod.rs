@@ -19,13 +19,14 @@ mod report;
 mod summary;
 mod traffic;
 
+use crate::step::StepId;
 use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::mailflow::{Pop3Fetch, Sender};
-use super::operator::{self, Action, OperatorError};
+use super::operator::{self, OperatorAction, OperatorError};
 use super::world::World;
 use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
@@ -34,7 +35,7 @@ use crate::journal::Entry;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
-use crate::session::{Failure, Observations, Session};
+use crate::session::{CommandFailure, Observations, Session};
 
 pub(crate) use missing::missing;
 use mistakes::Hook;
@@ -96,8 +97,8 @@ pub enum AutopilotError {
     Store { what: String, detail: String },
 }
 
-impl From<Failure> for AutopilotError {
-    fn from(f: Failure) -> AutopilotError {
+impl From<CommandFailure> for AutopilotError {
+    fn from(f: CommandFailure) -> AutopilotError {
         AutopilotError::Journal(f.to_string())
     }
 }
@@ -124,10 +125,10 @@ struct Autopilot {
     /// The alias the new MX refused was created (once).
     alias_created: bool,
     /// When each unfinished step was first seen stuck (not waiting on a time).
-    stuck_since: HashMap<String, Timestamp>,
+    stuck_since: HashMap<StepId, Timestamp>,
     /// Steps seen finished at least once (an automatic step's state follows its live checks,
     /// so a later change, e.g. the restored TTL, does not undo that it was done).
-    finished_steps: std::collections::BTreeSet<String>,
+    finished_steps: std::collections::BTreeSet<StepId>,
     /// Old-side identities counted at the early copy, per (mailbox, folder).
     at_early_copy: Option<u64>,
     verification_copy_done: bool,
@@ -369,13 +370,13 @@ impl Autopilot {
                 // An alarm is one event however many steps show it; a block is per step.
                 if list
                     .iter()
-                    .any(|k| k.check == c.id && (alarm || k.step == step.id))
+                    .any(|k| k.check == c.id && (alarm || k.step.as_ref() == Some(&step.id)))
                 {
                     continue;
                 }
                 list.push(Caught {
                     at: now,
-                    step: step.id.clone(),
+                    step: Some(step.id.clone()),
                     check: c.id.clone(),
                     status: c.status,
                     evidence: c.evidence.clone(),
@@ -438,14 +439,14 @@ impl Autopilot {
                 }
                 // The old server goes last, once everything else is finished.
                 StepState::Ready
-                    if def.id == "decommission-old"
+                    if def.id == StepId::DecommissionOld
                         && eval
                             .steps
                             .iter()
                             .any(|s| s.id != def.id && !self.finished_steps.contains(&s.id)) => {}
                 StepState::Ready if def.mode == crate::runbook::Mode::Manual => {
                     self.do_manual(&def).await?;
-                    if def.id == "decommission-old" {
+                    if def.id == StepId::DecommissionOld {
                         return Ok(true);
                     }
                     self.confirm(&step.id, None, None)?;
@@ -467,7 +468,7 @@ impl Autopilot {
                 }
                 // The copy's verification is too old (or missing): copy again, as an operator would.
                 StepState::Blocked
-                    if def.id == "decommission-old"
+                    if def.id == StepId::DecommissionOld
                         && !self.verification_copy_done
                         && step
                             .checks
@@ -493,8 +494,8 @@ impl Autopilot {
         Ok(false)
     }
 
-    fn after_confirm(&mut self, step: &str) {
-        if step == "remove-old-mx" && self.old_account_until.is_none() {
+    fn after_confirm(&mut self, step: &StepId) {
+        if *step == StepId::RemoveOldMx && self.old_account_until.is_none() {
             // Employees drop the old account from their phones by the evening of the switch.
             let zoned = self.now().to_zoned_datetime(TimeZone::UTC);
             let evening = zoned
@@ -510,7 +511,7 @@ impl Autopilot {
     /// Confirms `step` (or ticks `mailbox`) through the shared confirmation rule.
     fn confirm(
         &mut self,
-        step: &str,
+        step: &StepId,
         mailbox: Option<String>,
         override_reason: Option<&str>,
     ) -> Result<(), AutopilotError> {
@@ -532,7 +533,7 @@ impl Autopilot {
                     (Entry::Override { reason, .. }, _) => {
                         self.report
                             .overrides
-                            .push((self.now(), step.to_string(), reason.clone()));
+                            .push((self.now(), step.clone(), reason.clone()));
                         format!("{step}: confirmed by OVERRIDE — {reason}")
                     }
                     (_, Some(m)) => format!("{step}: ticked {m}"),
@@ -587,19 +588,21 @@ impl Autopilot {
 
     /// The hands-on part of a manual step.
     async fn do_manual(&mut self, def: &StepDef) -> Result<(), AutopilotError> {
-        match def.id.as_str() {
-            "clients-configured" => {
+        match def.id {
+            StepId::ClientsConfigured => {
                 self.event("every employee's phone and mail program now has the new mailbox")
             }
-            "remove-old-accounts" => {
+            StepId::RemoveOldAccounts => {
                 self.fetches.clear();
                 self.event("employees remove the old accounts and turn off POP3 fetch");
             }
-            "other-data" => {
+            StepId::OtherData => {
                 self.event("calendars, contacts and files moved (nothing on the rehearsal server)")
             }
-            "announce-shutdown" => self.event("the shutdown notice goes out to every employee"),
-            "decommission-old" => {
+            StepId::AnnounceShutdown => {
+                self.event("the shutdown notice goes out to every employee")
+            }
+            StepId::DecommissionOld => {
                 if !self.verification_copy_done {
                     // The decommission gate needs a verification made now, not one from before.
                     self.copy("verification copy before the shutdown").await?;
@@ -615,12 +618,14 @@ impl Autopilot {
 
     /// Makes the change of a step the operator does and cutover verifies, then marks it applied.
     async fn apply(&mut self, def: &StepDef) -> Result<(), AutopilotError> {
-        let what = match (def.id.as_str(), Action::for_step(&def.id)) {
-            ("final-copy", _) => {
+        let what = match (&def.id, OperatorAction::for_step(&def.id)) {
+            (StepId::FinalCopy, _) => {
                 self.copy("final copy").await?;
                 "final copy run".to_string()
             }
-            ("users-connected", _) => "every employee logs in to the new mailbox once".to_string(),
+            (StepId::UsersConnected, _) => {
+                "every employee logs in to the new mailbox once".to_string()
+            }
             (_, Some(action)) => {
                 let done = operator::perform(&self.world, action).await?;
                 self.fetches.extend(done.fetches);
@@ -681,9 +686,10 @@ impl Autopilot {
             self.world.new.store(),
             &self.world.employees,
         );
-        self.confirm("decommission-old", None, reason)?;
+        self.confirm(&StepId::DecommissionOld, None, reason)?;
         self.event(format!(
-            "decommission-old: the old server is shut down ({} messages on it were not on the new one)",
+            "{}: the old server is shut down ({} messages on it were not on the new one)",
+            StepId::DecommissionOld,
             self.report.lost.len()
         ));
         // Senders can no longer reach the old host; the IMAP server stops answering.
@@ -697,15 +703,15 @@ impl Autopilot {
         self.report.end = Some(self.now());
         let eval = self.evaluate();
         self.note_finished(&eval);
-        let unfinished: Vec<&str> = eval
+        let unfinished: Vec<StepId> = eval
             .steps
             .iter()
             .filter(|s| !self.finished_steps.contains(&s.id))
-            .map(|s| s.id.as_str())
+            .map(|s| s.id.clone())
             .collect();
         self.report.finished = unfinished.is_empty();
         if !unfinished.is_empty() {
-            let text = format!("not finished: {}", unfinished.join(", "));
+            let text = format!("not finished: {}", StepId::join(&unfinished, ", "));
             self.event(text);
         }
         self.report.still_queued = self.queue.len() as u64;

@@ -1,6 +1,7 @@
 //! The autopilot's report: what happened in the rehearsal, what the checks caught, what the
 //! mail did, and the verdict with its exit code (`cutover demo --autopilot`).
 
+use crate::step::StepId;
 use crate::units::count;
 use std::collections::BTreeMap;
 
@@ -30,7 +31,9 @@ impl Server {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caught {
     pub at: Timestamp,
-    pub step: String,
+    /// The step it was seen on; `None` for an alarm read from the journal, which holds
+    /// back every step after the switch.
+    pub step: Option<StepId>,
     pub check: String,
     pub status: Status,
     pub evidence: String,
@@ -109,7 +112,7 @@ impl Origin {
 /// A step held back by failing checks, from when it could otherwise have gone on until it did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Held {
-    pub step: String,
+    pub step: StepId,
     /// The checks that held it, first seen.
     pub checks: Vec<String>,
     pub from: Timestamp,
@@ -131,7 +134,7 @@ pub struct Report {
     /// Checks that alarmed (MX alarm), first sighting per (step, check).
     pub alarms: Vec<Caught>,
     /// (at, step, reason) of every override.
-    pub overrides: Vec<(Timestamp, String, String)>,
+    pub overrides: Vec<(Timestamp, StepId, String)>,
     /// Mail delivered by the senders, per working day (1-based) and server.
     pub delivered: BTreeMap<(u32, Server), u64>,
     /// Sent copies employees saved on the old server through their old account.
@@ -302,7 +305,9 @@ impl Report {
                 when(c.at),
                 c.status.as_str().to_uppercase(),
                 c.check,
-                c.step,
+                c.step
+                    .as_ref()
+                    .map_or("every step after the switch", StepId::as_str),
                 crate::sanitize::sanitize(&c.evidence)
             ));
         }
@@ -314,12 +319,13 @@ impl Report {
             return;
         };
         s.push_str("\nWhat the mistake cost\n");
-        let overridden = |step: &str| self.overrides.iter().find(|(_, id, _)| id == step);
+        let overridden = |step: StepId| self.overrides.iter().find(|(_, id, _)| *id == step);
         match mistake {
             Mistake::NoTtlWait => {
-                if let Some((at, ..)) = overridden("ttl-wait") {
+                if let Some((at, ..)) = overridden(StepId::TtlWait) {
                     s.push_str(&format!(
-                        "  ttl-wait was overridden at {}, before the old TTL had run out.\n",
+                        "  {} was overridden at {}, before the old TTL had run out.\n",
+                        StepId::TtlWait,
                         when(*at)
                     ));
                     // What it cost: the steps the resolvers' caches then held back.
@@ -621,7 +627,7 @@ mod tests {
         let alarmed = Report {
             alarms: vec![Caught {
                 at: t("2026-03-03T08:10:00Z"),
-                step: "add-new-mx".into(),
+                step: Some(StepId::AddNewMx),
                 check: "mx-no-alarm".into(),
                 status: Status::Fail,
                 evidence: "empty MX set".into(),

@@ -2,6 +2,7 @@
 //! from this run's journal, the mail the sandbox's senders delivered, the copies that ran and
 //! what the two mail servers hold now.
 
+use crate::step::StepId;
 use jiff::Timestamp;
 
 use super::super::world::World;
@@ -49,7 +50,7 @@ pub fn interactive_report(
         {
             tally.alarms.push(Caught {
                 at: *at,
-                step: "every step after the switch".to_string(),
+                step: None,
                 check: value
                     .get("id")
                     .and_then(|v| v.as_str())
@@ -73,7 +74,7 @@ pub fn interactive_report(
             for c in evidence.iter().filter(|c| !c.status.holds()) {
                 tally.blocked.push(Caught {
                     at: *at,
-                    step: step.clone(),
+                    step: Some(step.clone()),
                     check: c.id.clone(),
                     status: c.status,
                     evidence: c.evidence.clone(),
@@ -87,7 +88,7 @@ pub fn interactive_report(
         .iter()
         .all(|s| history.step(&s.id).is_some_and(|r| r.confirmed.is_some()));
     let decommissioned = history
-        .step("decommission-old")
+        .step(&StepId::DecommissionOld)
         .is_some_and(|r| r.confirmed.is_some());
     let missing = super::missing(world.old.store(), world.new.store(), &world.employees);
     // Confirming the shutdown is when the old server's mail is gone for good.
