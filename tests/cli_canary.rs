@@ -82,10 +82,68 @@ fn every_route_before_the_switch_lands_where_expected_and_is_journaled() {
         Some(3),
         "{status}"
     );
+    // The direct canary to the new MX host is add-new-mx's gate.
+    let gate = status["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["id"] == "add-new-mx"))
+        .and_then(|s| s["checks"].as_array())
+        .and_then(|checks| checks.iter().find(|c| c["id"] == "canary.direct-new"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(gate["status"], "pass", "{gate}");
+    assert_eq!(gate["kind"], "gate", "{gate}");
     let out = cutover(&plan, &["status", "--offline"]);
     let shown = text(&out.stdout);
     assert!(shown.contains("Mail flow\n"), "{shown}");
     assert!(shown.contains("✓ world"), "{shown}");
+}
+
+#[test]
+fn a_canary_the_new_mx_drops_raises_canary_lost_with_its_fix_and_fails_the_gate() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    flow.new_server_drops_mail();
+    let plan = flow.write_plan("");
+    let out = cutover(&plan, &["canary", "--route", "direct", "--timeout", "8s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("canary-lost"), "{stdout}");
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let alarm = &status["alarms"][0];
+    assert_eq!(alarm["id"], "canary-lost", "{status}");
+    assert!(
+        alarm["fix"]["action"]
+            .as_str()
+            .unwrap_or("")
+            .contains("quarantine"),
+        "{alarm}"
+    );
+    let gate = status["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["id"] == "add-new-mx"))
+        .and_then(|s| s["checks"].as_array())
+        .and_then(|checks| checks.iter().find(|c| c["id"] == "canary.direct-new"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(gate["status"], "fail", "{gate}");
+    // Once a canary lands again, the alarm clears.
+    flow.new.postfix.route(&[]);
+    let out = cutover(&plan, &["canary", "--route", "direct", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(
+        status["alarms"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
 }
 
 #[test]

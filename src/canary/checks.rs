@@ -33,6 +33,15 @@ pub fn check_ids(plan: &Plan, step_id: &StepId) -> &'static [&'static str] {
     }
 }
 
+/// Whether a canary check gates its step or judges its outcome.
+pub fn kind(id: &str) -> Kind {
+    if id == DIRECT_NEW {
+        Kind::Gate
+    } else {
+        Kind::Outcome
+    }
+}
+
 /// The canary checks of one step.
 pub fn step_checks(plan: &Plan, step_id: &StepId, history: &History, now: Timestamp) -> Vec<Check> {
     let canaries = super::facts::journaled(history);

@@ -14,10 +14,7 @@ use super::{CanaryResult, Landed, Route};
 
 /// The fact key of one canary: its [`CanaryResult`] as the value.
 pub const CANARY_FACT: &str = "canary";
-/// A canary found nowhere in time.
-pub const CANARY_LOST: &str = "canary-lost";
-/// A canary that landed on the old server after the switch and its TTL.
-pub const CANARY_OLD: &str = "canary-old";
+pub use crate::journal::dns_facts::alarm_ids::{CANARY_LOST, CANARY_OLD};
 
 /// The facts of one round: each canary, then each alarm whose state the round changes
 /// (raised when a canary of the world or direct route shows it, cleared when one of

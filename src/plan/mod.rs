@@ -321,6 +321,14 @@ impl Plan {
         }
     }
 
+    /// Whether `address` is the `[canary]` mailbox: it receives only canaries, so the quiet
+    /// check and the old server's last arrival leave it out.
+    pub fn is_canary_mailbox(&self, address: &str) -> bool {
+        self.canary
+            .as_ref()
+            .is_some_and(|c| c.mailbox.eq_ignore_ascii_case(address))
+    }
+
     /// Every address the new MX must accept: each mailbox's address, then its aliases,
     /// in the plan's order, each once (compared without case).
     pub fn addresses(&self) -> Vec<String> {
