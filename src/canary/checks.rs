@@ -259,6 +259,60 @@ mod tests {
     }
 
     #[test]
+    fn a_world_canary_is_due_an_hour_after_the_last_once_the_switch_ttl_passed() {
+        let mut plan = plan();
+        let fact = |at: i64, key: &str, value: serde_json::Value| crate::journal::Entry::Fact {
+            at: Timestamp::from_second(at).expect("time"),
+            key: key.into(),
+            value,
+            evidence: String::new(),
+        };
+        let switched = vec![fact(100_000, "mx-set", serde_json::json!({"to": "new"}))];
+        let history = History::from_entries(&switched);
+        // Without [canary]: never.
+        assert!(!world_canary_due(&plan, &history, at(200_000)));
+        plan.canary = Some(crate::plan::CanaryPlan {
+            mailbox: "canary@example.com".into(),
+            direct_from: "t@ext.test".into(),
+            external: crate::plan::ExternalMailbox {
+                address: "t@ext.test".into(),
+                imap: plan.old.imap.clone(),
+                submission: crate::plan::Submission {
+                    url: "smtp://s.ext.test".into(),
+                    host: "s.ext.test".into(),
+                    port: 587,
+                    implicit_tls: false,
+                    ca_file: None,
+                },
+                login: "t@ext.test".into(),
+                auth: crate::plan::ExternalAuth::Password,
+                authserv_id: None,
+            },
+        });
+        assert!(
+            !world_canary_due(&plan, &History::default(), at(200_000)),
+            "before the switch"
+        );
+        assert!(
+            !world_canary_due(&plan, &history, at(100_001)),
+            "within the old MX's TTL"
+        );
+        assert!(
+            world_canary_due(&plan, &history, at(200_000)),
+            "none sent yet"
+        );
+        let mut with_canary = switched.clone();
+        with_canary.extend(super::super::facts::round_facts(
+            &history,
+            &[canary(Route::World, 150_000, Status::Pass, Landed::New)],
+            at(150_000),
+        ));
+        let history = History::from_entries(&with_canary);
+        assert!(!world_canary_due(&plan, &history, at(150_000 + 3_000)));
+        assert!(world_canary_due(&plan, &history, at(150_000 + 3_700)));
+    }
+
+    #[test]
     fn the_world_outcome_counts_only_canaries_after_the_old_ttl() {
         let plan = plan();
         let ttl = i64::from(plan.dns.migration_ttl);

@@ -138,6 +138,50 @@ pub(crate) fn run(
     Ok(exit_code(&results))
 }
 
+/// How long `status` looks for the world canary it sends when one is due.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `status` (not offline): sends a world canary when one is due (after the switch and the
+/// old MX's TTL, the last one over an hour old) and journals it, so `canary.world-new` is
+/// judged on a fresh one. A canary that cannot be sent is journaled like any other; missing
+/// credentials leave it unsent (the check says none is recent).
+pub(crate) fn send_when_due(
+    session: &mut Session,
+    clock: &dyn Clock,
+) -> Result<(), CommandFailure> {
+    let plan = session.plan.clone();
+    if !crate::canary::checks::world_canary_due(&plan, session.history(), clock.now()) {
+        return Ok(());
+    }
+    let Ok(credentials) = crate::mail::CredentialSource::new(plan.credentials.as_ref()) else {
+        return Ok(());
+    };
+    eprintln!(
+        "Sending a world canary (the last one is over an hour old); looking for it for up to {}…",
+        crate::units::duration_secs(STATUS_TIMEOUT.as_secs())
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CommandFailure::Runtime)?;
+    let options = Options {
+        routes: BTreeSet::from([Route::World]),
+        timeout: STATUS_TIMEOUT,
+        poll: Duration::from_secs(5),
+        world_expect: Expect::New,
+        served_mx: vec![],
+    };
+    if let Ok(results) = runtime.block_on(crate::canary::run_round(
+        &plan,
+        &credentials,
+        &options,
+        clock,
+    )) {
+        session.recorder.canary_round(&results, clock.now())?;
+    }
+    Ok(())
+}
+
 /// The MX hosts the plan's resolvers serve for the domain (direct canaries go to each).
 async fn served_mx(plan: &Plan, now: Timestamp) -> Vec<String> {
     use crate::dns::query::{Ask, Rtype, ask};

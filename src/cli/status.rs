@@ -104,6 +104,9 @@ fn observe_round(
 ) -> Result<Round, CommandFailure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
+    if !offline {
+        super::canary::send_when_due(&mut session, clock)?;
+    }
     let (fresh, failed) = match probe_smtp && !offline {
         true => match session.probe_smtp(clock)? {
             Ok(probe) => (Some(probe), None),
