@@ -30,6 +30,9 @@ use crate::plan::{CanaryPlan, ImapEndpoint, Mailbox, Plan, SmtpAddress, WhichSid
 use find::{Found, Removal};
 use send::Sent;
 
+/// What `status`, `check` and the cockpit say without `[canary]`.
+pub const NOT_PROVEN: &str = "Mail flow is not proven: nothing sends a message. Add a [canary] table (a dedicated plan mailbox such as cutover-canary@ your domain, and an external mailbox at another provider: `external = { preset = \"gmail\", address = \"…\" }`), then run `cutover canary`.";
+
 /// How long a canary is looked for unless `--timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -107,6 +110,23 @@ pub enum Expect {
     /// During the switch, when the world's MX may name either.
     Either,
     External,
+}
+
+/// Where the world's canary should land now: on the old server before `add-new-mx`, on
+/// the new one once the switch is older than the old MX's (migration) TTL, either between.
+pub fn expect_world(plan: &Plan, history: &crate::journal::History, now: Timestamp) -> Expect {
+    let ttl = jiff::SignedDuration::from_secs(i64::from(plan.dns.migration_ttl));
+    match history.switch_at() {
+        Some(at) if at.checked_add(ttl).is_ok_and(|t| t <= now) => Expect::New,
+        Some(_) => Expect::Either,
+        None if history
+            .step(&crate::step::StepId::AddNewMx)
+            .is_some_and(|r| r.confirmed.is_some()) =>
+        {
+            Expect::Either
+        }
+        None => Expect::Old,
+    }
 }
 
 /// Why a route's canary could not be judged on its landing: for the exit code.

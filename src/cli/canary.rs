@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::json;
 
 use crate::canary::{CanaryResult, Expect, Options, Problem, Route};
@@ -15,10 +15,8 @@ use crate::journal::History;
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
 use crate::session::{CommandFailure, Session};
-use crate::step::StepId;
 
-/// What `status`, `check` and the cockpit say without `[canary]`.
-pub(crate) const NOT_PROVEN: &str = "Mail flow is not proven: nothing sends a message. Add a [canary] table (a dedicated plan mailbox such as cutover-canary@ your domain, and an external mailbox at another provider: `external = { preset = \"gmail\", address = \"…\" }`), then run `cutover canary`.";
+pub(crate) use crate::canary::NOT_PROVEN;
 
 /// Which routes `--route` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,23 +35,6 @@ impl RouteChoice {
             RouteChoice::Outbound => BTreeSet::from([Route::Outbound]),
             RouteChoice::All => BTreeSet::from([Route::World, Route::Direct, Route::Outbound]),
         }
-    }
-}
-
-/// Where the world's canary should land now: on the old server before `add-new-mx`, on
-/// the new one once the switch is older than the old MX's (migration) TTL, either between.
-pub(crate) fn world_expect(plan: &Plan, history: &History, now: Timestamp) -> Expect {
-    let ttl = SignedDuration::from_secs(i64::from(plan.dns.migration_ttl));
-    match history.switch_at() {
-        Some(at) if at.checked_add(ttl).is_ok_and(|t| t <= now) => Expect::New,
-        Some(_) => Expect::Either,
-        None if history
-            .step(&StepId::AddNewMx)
-            .is_some_and(|r| r.confirmed.is_some()) =>
-        {
-            Expect::Either
-        }
-        None => Expect::Old,
     }
 }
 
@@ -102,7 +83,7 @@ pub(crate) fn run(
         poll: Duration::from_secs(5)
             .min(timeout / 4)
             .max(Duration::from_millis(200)),
-        world_expect: world_expect(plan, session.history(), now),
+        world_expect: crate::canary::expect_world(plan, session.history(), now),
         served_mx,
     };
     if !json {
