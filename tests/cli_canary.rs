@@ -315,3 +315,60 @@ async fn a_direct_canary_goes_to_every_mx_host_the_resolvers_serve_too() {
         "MAIL FROM:<> at the old MX too"
     );
 }
+
+#[test]
+fn after_the_switch_a_world_canary_on_old_is_canary_old_and_one_on_new_proves_the_outcome() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    let plan = flow.write_plan("");
+    // The journal says the MX switched to the new server an hour ago (the old TTL is 5 min).
+    let switched = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    std::fs::write(
+        plan.with_extension("journal"),
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "kind": "fact", "at": switched.to_string(), "key": "mx-set",
+                "value": {"from": "both", "to": "new"}, "evidence": "only the new MX served"
+            })
+        ),
+    )
+    .expect("write the journal");
+    // The world still reaches the old MX (a resolver that kept it, a forgotten record).
+    let out = cutover(&plan, &["canary", "--route", "world", "--timeout", "60s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("canary-old"), "{stdout}");
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(status["alarms"][0]["id"], "canary-old", "{status}");
+    let outcome = |status: &serde_json::Value| {
+        status["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["id"] == "remove-old-mx"))
+            .and_then(|s| s["checks"].as_array())
+            .and_then(|checks| checks.iter().find(|c| c["id"] == "canary.world-new"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome(&status)["status"], "fail", "{status}");
+    assert_eq!(outcome(&status)["kind"], "outcome");
+
+    flow.world_mx(mailflow::Mx::New);
+    let out = cutover(&plan, &["canary", "--route", "world", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(
+        status["alarms"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+    assert_eq!(outcome(&status)["status"], "pass", "{status}");
+}
