@@ -262,3 +262,28 @@ async fn the_providers_sent_copy_of_a_world_canary_is_removed_too() {
     assert_eq!(flow.external.count(EXTERNAL, "Sent"), 0, "{world:#?}");
     assert_eq!(flow.new.count(CANARY, "INBOX"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_uidplus_a_canary_is_left_marked_seen_and_cutover_says_so() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    flow.new
+        .dovecot
+        .imap_capability("IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE LIST-EXTENDED SPECIAL-USE MOVE");
+    flow.world_mx(Mx::New);
+    let results = round(&flow, "", &options(&[Route::World], Expect::New, 60)).await;
+    let world = only(&results, Route::World);
+    assert_eq!(world.verdict, Status::Pass, "{world:#?}");
+    let cleanup = world.cleanup.as_deref().unwrap_or("");
+    assert!(cleanup.contains("left, marked \\Seen"), "{cleanup}");
+    assert!(cleanup.contains("UIDPLUS"), "{cleanup}");
+    // Still there, seen: a plain EXPUNGE was never sent.
+    assert_eq!(flow.new.count(CANARY, "INBOX"), 1);
+    let flags = flow
+        .new
+        .dovecot
+        .doveadm(&["fetch", "-u", CANARY, "flags", "mailbox", "INBOX"]);
+    assert!(flags.contains("\\Seen"), "{flags}");
+    assert!(!flags.contains("\\Deleted"), "{flags}");
+}

@@ -494,6 +494,20 @@ namespace inbox {{
         let _ = fs::remove_file(self.dir.path().join("sieve/before.svbin"));
     }
 
+    /// Replaces the capabilities announced after login (`imap_capability`), e.g. a server
+    /// without UIDPLUS, and makes Dovecot read its configuration again.
+    pub fn imap_capability(&self, capabilities: &str) {
+        use std::io::Write;
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&self.conf)
+            .and_then(|mut f| writeln!(f, "imap_capability = {capabilities}"))
+            .expect("append to dovecot.conf");
+        self.doveadm(&["reload"]);
+        // The reload restarts the listeners: wait until they answer again.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     /// Adds a user (login with domain, e.g. `alice@example.com`); takes effect at once.
     pub fn add_user(&self, login: &str, password: &str) {
         self.add_users(&[(login, password)]);
