@@ -107,3 +107,27 @@ async fn nothing_listening_on_the_port_is_port_25_blocked() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The reply texts Microsoft 365 gives when SMTP AUTH is disabled for the mailbox, and any
+/// server for a wrong password, mean the same wherever they come (the mapping is shared by
+/// submission and direct sends).
+#[tokio::test]
+async fn microsoft_365s_5_7_139_is_explained_and_a_535_is_a_refused_login() {
+    let port = scripted(
+        "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox",
+    )
+    .await;
+    match send_to(port).await {
+        Sent::CannotTry { reply, advice } => {
+            assert!(reply.contains("5.7.139"), "{reply}");
+            assert!(advice.contains("Authenticated SMTP"), "{advice}");
+            assert!(advice.contains("SMTP.Send"), "{advice}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let port = scripted("535 5.7.8 Error: authentication failed").await;
+    match send_to(port).await {
+        Sent::LoginFailed { reply } => assert!(reply.starts_with("535 5.7.8"), "{reply}"),
+        other => panic!("{other:?}"),
+    }
+}
