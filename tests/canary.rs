@@ -287,3 +287,32 @@ async fn without_uidplus_a_canary_is_left_marked_seen_and_cutover_says_so() {
     assert!(flags.contains("\\Seen"), "{flags}");
     assert!(!flags.contains("\\Deleted"), "{flags}");
 }
+
+/// On Gmail an expunge outside the Trash only takes a label off: a server that says it is
+/// Gmail (X-GM-EXT-1) has the canary moved to its Trash and expunged there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gmail_a_canary_is_moved_to_the_trash_and_expunged_there() {
+    let Some(flow) = MailFlow::start() else {
+        return;
+    };
+    flow.new
+        .dovecot
+        .doveadm(&["mailbox", "create", "-u", CANARY, "Trash"]);
+    flow.new.dovecot.imap_capability("+X-GM-EXT-1");
+    flow.world_mx(Mx::New);
+    let results = round(&flow, "", &options(&[Route::World], Expect::New, 60)).await;
+    let world = only(&results, Route::World);
+    assert_eq!(world.verdict, Status::Pass, "{world:#?}");
+    assert_eq!(flow.new.count(CANARY, "INBOX"), 0, "{world:#?}");
+    assert_eq!(
+        flow.new.count(CANARY, "Trash"),
+        0,
+        "expunged in the Trash too"
+    );
+    // The Trash received it (its UIDNEXT moved) before it was expunged there.
+    let status = flow
+        .new
+        .dovecot
+        .doveadm(&["mailbox", "status", "-u", CANARY, "uidnext", "Trash"]);
+    assert!(status.contains("uidnext=2"), "{status}");
+}
