@@ -1,16 +1,16 @@
 //! What a canary round leaves in the journal (decided here, written by the recorder): one
 //! `canary` fact per canary, and the alarms `canary-lost` and `canary-old` raised and
-//! cleared; and what the journal says back: the last canary per route, and the
-//! Message-IDs of canaries left on the old server (which the copy and the quiet check skip).
+//! cleared; and what the journal says back: the last canary per route. (The copy knows a
+//! canary by its Message-ID's `cutover-canary-` prefix, `mail::identity`.)
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
 use crate::check::Status;
 use crate::journal::{Entry, History};
 
-use super::{CanaryResult, Landed, Route};
+use super::{CanaryResult, Route};
 
 /// The fact key of one canary: its [`CanaryResult`] as the value.
 pub const CANARY_FACT: &str = "canary";
@@ -104,19 +104,10 @@ pub fn last_per_route(history: &History) -> Vec<CanaryResult> {
     last.into_values().collect()
 }
 
-/// The Message-IDs (without angle brackets, lowercase) of canaries that landed on the old
-/// server: cutover never touches them there, and never copies them or counts them.
-pub fn old_server_message_ids(history: &History) -> HashSet<String> {
-    journaled(history)
-        .into_iter()
-        .filter(|r| matches!(r.landed, Landed::Old | Landed::Both))
-        .map(|r| r.message_id.to_ascii_lowercase())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canary::Landed;
 
     fn result(route: Route, verdict: Status, evidence: &str) -> CanaryResult {
         CanaryResult {
@@ -173,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn canaries_left_on_the_old_server_are_known_by_message_id() {
+    fn the_journal_gives_back_the_last_canary_per_route() {
         let mut on_old = result(Route::World, Status::Pass, "landed on the old server");
         on_old.landed = Landed::Old;
         on_old.message_id = "Cutover-Canary-C1@ext.test".into();
@@ -185,10 +176,8 @@ mod tests {
             &[on_old, on_new],
             Timestamp::UNIX_EPOCH,
         ));
-        assert_eq!(
-            old_server_message_ids(&history),
-            HashSet::from(["cutover-canary-c1@ext.test".to_string()])
-        );
-        assert_eq!(last_per_route(&history).len(), 1);
+        let last = last_per_route(&history);
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].message_id, "cutover-canary-c2@ext.test");
     }
 }
