@@ -35,6 +35,7 @@ fn side(mx: &str, spf: &str) -> Side {
             pin_sha256: None,
         },
         smtp: vec![],
+        submission: None,
     }
 }
 
@@ -92,6 +93,7 @@ fn main() {
             archive: None,
             mailboxes: vec![],
             extra_steps: vec![],
+            canary: None,
         };
         // Warm-up round (sockets, allocator).
         let _ = dns::one_round(&plan, &SystemClock).await;

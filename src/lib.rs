@@ -8,6 +8,7 @@
 //! - [`dns`]: the DNS watcher and SPF/DKIM/DMARC/MX analysis.
 //! - [`mail`]: IMAP connections, the mailbox prober and the copy engine.
 //! - [`mailauth`]: DKIM, SPF and DMARC verified on a received message, beside the receiver's verdict.
+//! - [`canary`]: mail flow proven by sending mail: three routes, where each canary landed.
 //! - [`smtp`]: asks each new MX host whether it accepts every address (never sends mail).
 //! - [`app`], [`ui`], [`tui`]: the cockpit's state and update, its views, and its terminal loop.
 //! - [`tls`]: one TLS client configuration for every client: system roots, a CA file, a pinned certificate.
@@ -16,6 +17,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod canary;
 pub mod check;
 pub mod cli;
 pub mod clock;

@@ -99,12 +99,14 @@ pub fn workers() -> StartWorkers {
 pub fn start(plan: &Plan, setup: Setup, events: mpsc::Sender<Event>) -> Workers {
     let plan = setup.servers.in_plan(plan);
     let mut refreshers = vec![start_dns(&plan, &setup, events.clone())];
+    let events_for_canary = events.clone();
     if let Some(refresh) = start_prober(&plan, &setup, events) {
         refreshers.push(refresh);
     }
     refreshers.push(start_smtp(&plan, &setup));
     Workers {
         refresh: refreshers,
+        canary: start_canary(&plan, &setup, events_for_canary),
         ..Workers::default()
     }
 }
@@ -277,6 +279,90 @@ fn start_smtp(plan: &Plan, setup: &Setup) -> mpsc::Sender<()> {
         }
     });
     refresh
+}
+
+/// How often the canary worker looks whether a world canary is due.
+const CANARY_LOOK_EVERY: Duration = Duration::from_secs(60);
+
+/// With `[canary]`: sends canaries on every route when asked (`m`), and a world canary when
+/// one is due (after the switch, the last over an hour old); journals each round through
+/// the recorder (the journal follower brings it to the Mail flow block) and says so.
+fn start_canary(
+    plan: &Plan,
+    setup: &Setup,
+    events: mpsc::Sender<Event>,
+) -> Option<mpsc::Sender<()>> {
+    plan.canary.as_ref()?;
+    let credentials = match crate::mail::CredentialSource::new(plan.credentials.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no canaries: the credentials cannot be read");
+            return None;
+        }
+    };
+    let (ask, mut asked_rx) = mpsc::channel::<()>(1);
+    let (plan, clock) = (plan.clone(), setup.clock.clone());
+    tokio::spawn(async move {
+        let Some(mut recorder) = open_recorder(&plan, "canaries") else {
+            return;
+        };
+        let mut look = clock.wait(CANARY_LOOK_EVERY);
+        loop {
+            let asked = tokio::select! {
+                _ = &mut look => false,
+                r = asked_rx.recv() => match r { Some(()) => true, None => break },
+            };
+            look = clock.wait(CANARY_LOOK_EVERY);
+            recorder.catch_up();
+            let now = clock.now();
+            let due = crate::canary::checks::world_canary_due(&plan, recorder.history(), now);
+            if !asked && !due {
+                continue;
+            }
+            let routes = if asked {
+                [
+                    crate::canary::Route::World,
+                    crate::canary::Route::Direct,
+                    crate::canary::Route::Outbound,
+                ]
+                .into_iter()
+                .collect()
+            } else {
+                [crate::canary::Route::World].into_iter().collect()
+            };
+            let options = crate::canary::Options {
+                routes,
+                timeout: crate::canary::DEFAULT_TIMEOUT,
+                poll: Duration::from_secs(5),
+                world_expect: crate::canary::expect_world(&plan, recorder.history(), now),
+                served_mx: vec![],
+            };
+            let results = {
+                let _hold = clock.hold_for_io();
+                crate::canary::run_round(&plan, &credentials, &options, clock.as_ref()).await
+            };
+            let notice = match results {
+                Ok(results) => {
+                    if let Err(e) = recorder.canary_round(&results, clock.now()) {
+                        tracing::error!(error = %e, "cannot journal the canaries");
+                    }
+                    let passed = results
+                        .iter()
+                        .filter(|r| r.verdict == crate::check::Status::Pass)
+                        .count();
+                    format!(
+                        "Canaries: {passed} of {} landed where expected (Mail flow).",
+                        results.len()
+                    )
+                }
+                Err(e) => format!("Canaries not sent: {e}"),
+            };
+            if events.send(Event::Notice(notice)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Some(ask)
 }
 
 /// Journals each round's first-seen facts, then hands the round to the loop.

@@ -5,7 +5,7 @@
 //!
 //! The facts a round gives are decided by pure functions beside the observations they read
 //! (`dns::dns_facts`, `mail::steps::mail_facts`, `smtp::steps::probe_fact`,
-//! `runbook::eval::observed_steps`); [`keys`] lists every fact key in one place. The copy's own
+//! `canary::facts::round_facts`, `runbook::eval::observed_steps`); [`keys`] lists every fact key in one place. The copy's own
 //! lines (checkpoints, ledger, progress and its verified result) are written by the copy as it
 //! goes, through its `SyncLog`.
 
@@ -18,6 +18,7 @@ use crate::smtp::SmtpProbe;
 
 /// Every fact key the journal holds, whoever decides it.
 pub mod keys {
+    pub use crate::canary::facts::CANARY_FACT as CANARY;
     pub use crate::journal::dns_facts::keys::*;
     pub use crate::journal::history::STEP_OBSERVED;
     pub use crate::mail::archive::ARCHIVE_FACT as ARCHIVE_VERIFIED;
@@ -135,6 +136,18 @@ impl Recorder {
         self.catch_up();
         let fact = crate::smtp::steps::probe_fact(&self.plan, &self.history, probe, now);
         Ok(self.append_all(fact.into_iter().collect())?.pop())
+    }
+
+    /// A canary round: each canary as a fact (its Message-ID kept, so the copy and the quiet
+    /// check skip one left on the old server), and `canary-lost`/`canary-old` raised or cleared.
+    pub fn canary_round(
+        &mut self,
+        results: &[crate::canary::CanaryResult],
+        now: jiff::Timestamp,
+    ) -> Result<Vec<Entry>, JournalError> {
+        self.catch_up();
+        let entries = crate::canary::facts::round_facts(&self.history, results, now);
+        self.append_all(entries)
     }
 
     /// The automatic steps an evaluation shows done for the first time, so they stay done.

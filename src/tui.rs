@@ -89,6 +89,8 @@ pub struct Workers {
     /// `cutover demo`: copies run in the rehearsal itself, on its simulated clock
     /// (`None`: every mailbox), instead of a detached `cutover sync` on the wall clock.
     pub copy: Option<mpsc::Sender<Option<String>>>,
+    /// With `[canary]`: where "send canaries now" goes (the canary worker).
+    pub canary: Option<mpsc::Sender<()>>,
 }
 
 /// Starts the live workers; they send `Event::DnsRound` and `Event::MailProbes`
@@ -486,6 +488,17 @@ fn carry_out(
                 false => Vec::new(),
             }
         }
+        Command::SendCanary => match &workers.canary {
+            Some(worker) => match worker.try_send(()) {
+                Ok(()) => Vec::new(),
+                Err(_) => vec![Event::Notice(
+                    "Canaries are being sent already; Mail flow shows them when found.".into(),
+                )],
+            },
+            None => vec![Event::Notice(
+                "No canary worker runs here (offline, no [canary], or the rehearsal).".into(),
+            )],
+        },
         Command::StartCopy { mailbox, precopy } => match &workers.copy {
             Some(copier) => {
                 let what = mailbox.clone().unwrap_or_else(|| "every mailbox".into());

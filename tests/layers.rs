@@ -16,8 +16,9 @@ const LAYERS: &[&[&str]] = &[
     &["plan"],
     // The journal and its projection (step records, facts, copies).
     &["journal"],
-    // I/O against the world: DNS, IMAP, SMTP; mail authentication judged on a received message.
-    &["dns", "mail", "smtp", "mailauth"],
+    // I/O against the world: DNS, IMAP, SMTP; canaries (mail sent and found again); mail
+    // authentication judged on a received message.
+    &["dns", "mail", "smtp", "canary", "mailauth"],
     // Steps, checks, guidance; the confirmation rule; the evaluation context; starting a
     // background copy (for the cockpit and `sync --detach`).
     &["runbook", "actions", "session", "recorder", "detach"],

@@ -31,7 +31,7 @@ use dns_server::TestDns;
 use dovecot::Dovecot;
 use futures_util::TryStreamExt;
 use opendkim::{Key, OpenDkim, genkey};
-use postfix::{Instance, Postfix};
+use postfix::{Postfix, Setup};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const DOMAIN: &str = "example.com";
@@ -132,14 +132,17 @@ milter_default_action = tempfail
         uid = dovecot::MAIL_UID,
         milter = verifier.port,
     );
-    let external = Postfix::start_instance(
-        &[],
-        &Instance {
-            host_name: RECEIVER_HOST,
-            bind: EXTERNAL_IP,
-            main_cf: &external_cf,
-        },
-    )?;
+    let external = Postfix::start_with(Setup {
+        host_name: RECEIVER_HOST.to_string(),
+        bind: EXTERNAL_IP.to_string(),
+        domain: DOMAIN.to_string(),
+        accepted: Vec::new(),
+        lmtp_port: None,
+        sasl_port: None,
+        submission_auth: true,
+        ca_dir: None,
+        main_cf: external_cf,
+    })?;
 
     let signer = OpenDkim::signer(DOMAIN, &key)?;
     std::fs::write(
@@ -160,14 +163,17 @@ milter_default_action = tempfail
 ",
         milter = signer.port,
     );
-    let new_server = Postfix::start_instance(
-        &[],
-        &Instance {
-            host_name: "mx.new.test",
-            bind: NEW_SERVER_IP,
-            main_cf: &new_cf,
-        },
-    )?;
+    let new_server = Postfix::start_with(Setup {
+        host_name: "mx.new.test".to_string(),
+        bind: NEW_SERVER_IP.to_string(),
+        domain: DOMAIN.to_string(),
+        accepted: Vec::new(),
+        lmtp_port: None,
+        sasl_port: None,
+        submission_auth: true,
+        ca_dir: None,
+        main_cf: new_cf,
+    })?;
     let smtp_port = new_server.port;
     Some(World {
         dns,

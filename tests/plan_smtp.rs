@@ -160,19 +160,44 @@ fn one_smtp_address_per_mx_host_or_the_error_names_the_hosts() {
 }
 
 #[test]
-fn smtp_in_old_and_a_typo_are_errors() {
+fn smtp_in_old_is_read_per_mx_host_and_a_typo_is_an_error() {
+    // [old] smtp: where direct canaries reach the old MX hosts, one per host as in [new].
     let text = BASE.replace(
         "imap = \"imaps://imap.old.example:993\"",
-        "imap = \"imaps://imap.old.example:993\"\nsmtp = [\"127.0.0.1:25\"]",
+        "imap = \"imaps://imap.old.example:993\"\nsmtp = [\"127.0.0.2:2525\"]",
+    ) + MAILBOXES;
+    let (plan, _) = plan(&text);
+    assert_eq!(
+        plan.old.smtp,
+        vec![SmtpAddress {
+            host: "127.0.0.2".into(),
+            port: 2525
+        }]
+    );
+    let text = BASE.replace(
+        "imap = \"imaps://imap.old.example:993\"",
+        "imap = \"imaps://imap.old.example:993\"\nsmtp = [\"127.0.0.1:25\", \"127.0.0.1:26\"]",
     ) + MAILBOXES;
     let errors_old = errors(&text);
     assert_eq!(errors_old.len(), 1, "{errors_old:?}");
     assert!(
         errors_old[0].starts_with(&format!(
-            "plan.toml:{}:8: `smtp` is read only in [new], not in [old]",
+            "plan.toml:{}:8: `old.smtp` lists 2 addresses for 1 MX host (mx1.old.example.)",
             line_of(&text, "smtp")
         )),
         "{errors_old:?}"
+    );
+    // `submission` belongs to [new] only: the outbound canary leaves through the new server.
+    let text = BASE.replace(
+        "imap = \"imaps://imap.old.example:993\"",
+        "imap = \"imaps://imap.old.example:993\"\nsubmission = \"smtp://smtp.old.example:587\"",
+    ) + MAILBOXES;
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "plan.toml:{}:14: `submission` is read only in [new], not in [old] — move it to [new]: the outbound canary is sent through the new server",
+            line_of(&text, "submission")
+        )]
     );
 
     let text = format!(

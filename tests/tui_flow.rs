@@ -977,3 +977,66 @@ fn pausing_the_rehearsal_clock_shows_the_paused_time_in_the_header_at_once() {
         "{header}"
     );
 }
+
+/// `m` without [canary]: nothing is sent, and the cockpit says how mail flow is proven; the
+/// Mail flow block says it too.
+#[test]
+fn m_without_canary_says_mail_flow_is_not_proven() {
+    let mut app = app();
+    assert!(key(&mut app, KeyCode::Char('m')).is_empty());
+    assert!(app.popup.is_none());
+    let notice = app.notice.clone().unwrap_or_default();
+    assert!(notice.starts_with("Mail flow is not proven"), "{notice}");
+    let block = cutover::app::mail_flow_view::mail_flow(&app.plan, &app.history, now());
+    assert!(block[0].text.contains("Add a [canary] table"), "{block:?}");
+}
+
+/// `m` with [canary] asks first; `y` sends canaries (a command to the canary worker), `n`
+/// sends nothing; a canary the journal brings shows in the Mail flow block.
+#[test]
+fn m_asks_then_sends_canaries_and_the_block_shows_the_last_per_route() {
+    let text = format!(
+        "{}\n[[mailbox]]\naddress = \"cutover-canary@example.com\"\n\n[canary]\nmailbox = \"cutover-canary@example.com\"\nexternal = {{ preset = \"gmail\", address = \"someone@gmail.com\" }}\n",
+        plans::PLAN
+    );
+    let mut app = App::new(plans::plan_from(&text), &[], Role::Driving, now());
+    let _ = update(&mut app, Event::Resize(120, 40));
+    let block = cutover::app::mail_flow_view::mail_flow(&app.plan, &app.history, now());
+    assert!(block[0].text.starts_with("No canary sent yet"), "{block:?}");
+    assert!(key(&mut app, KeyCode::Char('m')).is_empty());
+    assert!(
+        matches!(&app.popup, Some(Popup::Ask(a)) if a.kind == AskKind::SendCanary),
+        "{:?}",
+        app.popup
+    );
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert_eq!(app.notice.as_deref(), Some("Cancelled: no canary sent."));
+    let _ = key(&mut app, KeyCode::Char('m'));
+    assert_eq!(key(&mut app, KeyCode::Char('y')), vec![Command::SendCanary]);
+    // The worker journals the round; the follower brings it back.
+    let landed = Entry::Fact {
+        at: now(),
+        key: "canary".into(),
+        value: serde_json::json!({
+            "route": "world", "token": "c1", "message_id": "cutover-canary-c1@gmail.com",
+            "sent_at": "2026-12-07T07:30:00Z", "landed": "old", "folder": "INBOX",
+            "delay_s": 4, "hops": ["from mx.google.com"], "verdict": "pass",
+            "evidence": "landed on the old server in INBOX after 4 s, 1 hops"
+        }),
+        evidence: String::new(),
+    };
+    let _ = update(
+        &mut app,
+        Event::Journal {
+            entries: vec![landed],
+            restarted: false,
+        },
+    );
+    let block = cutover::app::mail_flow_view::mail_flow(&app.plan, &app.history, now());
+    assert_eq!(block.len(), 1, "{block:?}");
+    assert_eq!(block[0].status, Some(Status::Pass));
+    assert_eq!(
+        block[0].text,
+        "✓ world, 10 min ago: landed on the old server in INBOX after 4 s, 1 hops"
+    );
+}

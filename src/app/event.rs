@@ -41,6 +41,8 @@ pub enum Command {
     Append { entry: Entry, done: String },
     /// Measure DNS and mailboxes now.
     Refresh,
+    /// Send canaries now on every route, and journal where they landed.
+    SendCanary,
     /// Start a detached `cutover sync --detach` (one mailbox, or all).
     /// `precopy`: before the 24 h gate of R12, labelled so.
     StartCopy {

@@ -33,6 +33,8 @@ pub enum KeyAction {
     /// Start or pause a copy: the selected mailbox in the mailbox pane, else all.
     Copy,
     Refresh,
+    /// Send canaries now on every route (asks first).
+    SendCanary,
     Help,
     Quit,
     /// Close help or a popup.
@@ -393,6 +395,14 @@ pub const KEYMAP: &[Binding] = &[
         KeyAction::Refresh,
         "refresh DNS and mailboxes now",
         true,
+    ),
+    bind(
+        Scope::Global,
+        &[ch('m')],
+        "m",
+        KeyAction::SendCanary,
+        "send canaries now: prove that mail flows (asks first)",
+        false,
     ),
     bind(
         Scope::Global,

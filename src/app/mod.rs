@@ -11,6 +11,7 @@ pub mod journal_view;
 pub mod key_help;
 pub mod keymap;
 pub mod layout;
+pub mod mail_flow_view;
 pub mod mail_view;
 pub mod model;
 pub mod new_mx_view;
@@ -175,6 +176,8 @@ pub enum AskKind {
     EarlyCopy,
     /// `a` on a step whose gates do not hold yet.
     AppliedEarly,
+    /// `m`: send canaries now.
+    SendCanary,
 }
 
 /// A yes/no question before a key does something that cannot be taken back:

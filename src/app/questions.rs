@@ -63,6 +63,38 @@ pub(super) fn ask_quit(app: &mut App) -> Vec<Command> {
     Vec::new()
 }
 
+/// `m`: what a canary round sends, and whether to send it now; without `[canary]` (or
+/// offline), why nothing can be sent.
+pub(super) fn ask_send_canary(app: &mut App) -> Vec<Command> {
+    let Some(canary) = &app.plan.canary else {
+        app.notice = Some(crate::canary::NOT_PROVEN.to_string());
+        return Vec::new();
+    };
+    if app.offline {
+        app.notice = Some("Offline (--offline): no canary is sent.".into());
+        return Vec::new();
+    }
+    let text = vec![
+        format!(
+            "This sends three kinds of test message, each removed once found: from {} through its provider to {} (world); from this host on port 25 to each MX host (direct); from {} through the new server's submission to {} (outbound).",
+            sanitize(&canary.external.address),
+            sanitize(&canary.mailbox),
+            sanitize(&canary.mailbox),
+            sanitize(&canary.external.address)
+        ),
+        "Where each lands shows under Mail flow within 5 minutes; on the old server a canary is never touched.".into(),
+    ];
+    app.popup = Some(Popup::Ask(Ask {
+        kind: AskKind::SendCanary,
+        title: "Send canaries now?".into(),
+        text,
+        yes: "send".into(),
+        then: vec![Command::SendCanary],
+        notice: Some("Canaries sent; Mail flow shows where they land.".into()),
+    }));
+    Vec::new()
+}
+
 /// A yes/no question: `y` carries it out, `n` or Esc does nothing; Ctrl-C in the quit
 /// question quits (pressed twice, it means it).
 pub(super) fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
@@ -83,6 +115,7 @@ pub(super) fn answer(app: &mut App, ask: Ask, key: KeyEvent) -> Vec<Command> {
             AskKind::Quit => "Not quitting.".into(),
             AskKind::EarlyCopy => "Cancelled: no copy started.".into(),
             AskKind::AppliedEarly => "Cancelled: nothing was recorded.".into(),
+            AskKind::SendCanary => "Cancelled: no canary sent.".into(),
         });
     }
     Vec::new()

@@ -331,6 +331,7 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Command> {
             app.reorder_mailboxes();
         }
         KeyAction::Copy => return copy(app),
+        KeyAction::SendCanary => return super::questions::ask_send_canary(app),
         KeyAction::Refresh => {
             if app.offline {
                 app.notice =

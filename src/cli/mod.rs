@@ -10,6 +10,7 @@
 //! unreachable.
 
 mod archive;
+mod canary;
 mod cockpit;
 mod dns;
 mod new_mx;
@@ -217,6 +218,28 @@ the file could not be written."
         #[arg(long, conflicts_with = "watch")]
         json: bool,
     },
+    /// Send canaries now and report where each landed (needs [canary] in the plan).
+    #[command(
+        long_about = "Prove that mail flows by sending it: a canary from the external mailbox through \
+the MX the world sees (world), from this host on port 25 to each MX host with MAIL FROM:<> (direct), \
+and from the canary mailbox through [new] submission to the external mailbox (outbound). Each is \
+looked for by IMAP on the old and the new server (every folder) and at the external mailbox, \
+removed where found (UID EXPUNGE of its own UID; never on the old server), and journaled.\n\n\
+Exit codes: 0 every canary landed where expected (a warning included: Junk, or a route that cannot \
+be tried from here); 1 one landed in the wrong place or was not found in time; 2 plan or usage \
+error; 3 a login failed; 4 a server unreachable."
+    )]
+    Canary {
+        /// Which route to send on.
+        #[arg(long, value_enum, default_value_t = canary::RouteChoice::All)]
+        route: canary::RouteChoice,
+        /// Print JSON for scripts (`canaries[]`, as in `status --json`).
+        #[arg(long)]
+        json: bool,
+        /// How long to look for the canaries (default 5m).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+    },
     /// Open the cockpit (the default on a terminal). Logs go to <plan-dir>/<plan-stem>.log.
     #[command(
         long_about = "Open the full-screen cockpit: timeline, next step, DNS, mailboxes, journal. \
@@ -379,6 +402,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             }
         },
         Some(Command::Dns { watch, json }) => dns::run(&load_plan(path)?, watch, json, &clock)?,
+        Some(Command::Canary {
+            route,
+            json,
+            timeout,
+        }) => {
+            let code = canary::run(&load_plan(path)?, route, json, timeout.as_deref(), &clock)?;
+            return Ok(ExitCode::from(code));
+        }
         Some(Command::Demo {
             speed,
             keep,

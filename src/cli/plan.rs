@@ -176,6 +176,9 @@ pub(crate) fn check(path: &Path) -> Result<(), CommandFailure> {
                     )
                 }
             );
+            if p.canary.is_none() {
+                println!("{}", super::canary::NOT_PROVEN);
+            }
             Ok(())
         }
         Err(errors) => {

@@ -104,6 +104,9 @@ fn observe_round(
 ) -> Result<Round, CommandFailure> {
     let mut session = Session::open(plan)?;
     let observed = session.observe(clock, offline)?;
+    if !offline {
+        super::canary::send_when_due(&mut session, clock)?;
+    }
     let (fresh, failed) = match probe_smtp && !offline {
         true => match session.probe_smtp(clock)? {
             Ok(probe) => (Some(probe), None),
@@ -153,6 +156,8 @@ fn report_of(round: Round) -> StatusReport {
         dns_host_card,
         copy_estimate_s: round.estimate.copy_estimate_s,
         copy_rate: round.estimate.rate,
+        canaries: super::canary::status_canaries(round.session.history()),
+        mail_flow_note: super::canary::mail_flow_note(plan),
     }
 }
 
@@ -197,6 +202,11 @@ pub(crate) fn run(
         }
         text.push_str(&mailboxes_text(session, observed, estimate));
         text.push_str(&new_mx.text(plan));
+        text.push_str(&super::canary::status_text(
+            plan,
+            session.history(),
+            round.now,
+        ));
         text
     };
     // A closed pipe (`| head`) is not worth an error: the reader has what it wanted.

@@ -60,6 +60,12 @@ pub(crate) struct StatusReport {
     pub(crate) copy_estimate_s: Option<u64>,
     /// The copy rate the estimates assume, and whether a copy measured it.
     pub(crate) copy_rate: Rate,
+    /// The last canary per route (per MX host for direct ones), from the journal: where it
+    /// landed, its folder, delay, hops and verdict; empty before the first `cutover canary`.
+    pub(crate) canaries: Vec<crate::canary::CanaryResult>,
+    /// Why mail flow is not proven and how to set it up: present only without `[canary]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mail_flow_note: Option<String>,
 }
 
 /// One step, evaluated.

@@ -73,7 +73,8 @@ pub mod keys {
     pub const MX_ORDER_UNPROVEN: &str = "mx-order-unproven";
     pub const RESOLVERS_NEW_MX: &str = "resolvers-new-mx";
     pub const DMARC_POLICY: &str = "dmarc-policy";
-    /// An alarm raised (`{"id": ...}`): `mx-empty`, `mx-neither`, `spf-lost`, `ttl-ignored`.
+    /// An alarm raised (`{"id": ...}`): `mx-empty`, `mx-neither`, `spf-lost`, `ttl-ignored`,
+    /// `canary-lost`, `canary-old`.
     pub const ALARM_RAISED: &str = "alarm-raised";
     /// An alarm whose condition is no longer observed (`{"id": ...}`).
     pub const ALARM_CLEARED: &str = "alarm-cleared";
@@ -87,7 +88,18 @@ pub mod alarm_ids {
     pub const MX_NEITHER: &str = "mx-neither";
     pub const SPF_LOST: &str = "spf-lost";
     pub const TTL_IGNORED: &str = "ttl-ignored";
-    pub const ALL: [&str; 4] = [MX_EMPTY, MX_NEITHER, SPF_LOST, TTL_IGNORED];
+    /// A canary found nowhere in time (raised by a canary round, `canary::facts`).
+    pub const CANARY_LOST: &str = "canary-lost";
+    /// A canary that landed on the old server after the switch and its TTL.
+    pub const CANARY_OLD: &str = "canary-old";
+    pub const ALL: [&str; 6] = [
+        MX_EMPTY,
+        MX_NEITHER,
+        SPF_LOST,
+        TTL_IGNORED,
+        CANARY_LOST,
+        CANARY_OLD,
+    ];
 }
 
 /// An alarm raised and not cleared: since when, and what was observed.

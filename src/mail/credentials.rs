@@ -130,6 +130,9 @@ pub enum SecretsFileError {
 #[derive(Default)]
 pub(crate) struct SecretsFile {
     users: HashMap<String, (Option<Secret>, Option<Secret>)>,
+    /// `["someone@gmail.com"] password = "…"`: mailboxes outside the migration (the
+    /// canaries' external mailbox), which have one password, not an old and a new.
+    others: HashMap<String, Secret>,
     admin: (Option<Secret>, Option<Secret>),
 }
 
@@ -191,6 +194,9 @@ impl SecretsFile {
                     }),
                 }
             };
+            if let Some(password) = get("password")? {
+                file.others.insert(key.to_ascii_lowercase(), password);
+            }
             let pair = (get("old")?, get("new")?);
             if key == "admin" {
                 file.admin = pair;
@@ -204,6 +210,11 @@ impl SecretsFile {
     pub fn user(&self, address: &str, side: WhichSide) -> Option<&Secret> {
         let pair = self.users.get(&address.to_ascii_lowercase())?;
         pick(pair, side)
+    }
+
+    /// The one password of a mailbox outside the migration (`password = "…"`).
+    pub fn other(&self, address: &str) -> Option<&Secret> {
+        self.others.get(&address.to_ascii_lowercase())
     }
 
     pub fn admin(&self, side: WhichSide) -> Option<&Secret> {
@@ -309,6 +320,50 @@ impl CredentialSource {
     }
 }
 
+impl CredentialSource {
+    /// How the canaries' external mailbox logs in (IMAP and submission): with
+    /// `auth = "xoauth2"` a token from `token_command` (`{side}` = `external`); with a
+    /// password, the secrets file's `["address"] password = "…"`, else `password_command`.
+    pub async fn external_login(
+        &self,
+        external: &crate::plan::ExternalMailbox,
+    ) -> Result<Login, CredentialError> {
+        const SIDE: &str = "external";
+        let user = external.login.clone();
+        let missing = || CredentialError::Missing {
+            login: user.clone(),
+            side: SIDE,
+        };
+        if external.auth == crate::plan::ExternalAuth::XOAuth2 {
+            let cmd = self.plan.token_command.as_ref().ok_or_else(missing)?;
+            let token = run_secret_command_for(cmd, SIDE, &user).await?;
+            return Ok(Login {
+                user,
+                method: AuthMethod::XOAuth2,
+                secret: token,
+            });
+        }
+        if let Some(secret) = self.secrets.as_ref().and_then(|s| {
+            s.other(&external.address)
+                .or_else(|| s.other(&external.login))
+        }) {
+            return Ok(Login {
+                user,
+                method: AuthMethod::Password,
+                secret: secret.clone(),
+            });
+        }
+        match &self.plan.password_command {
+            Some(cmd) => Ok(Login {
+                secret: run_secret_command_for(cmd, SIDE, &user).await?,
+                user,
+                method: AuthMethod::Password,
+            }),
+            None => Err(missing()),
+        }
+    }
+}
+
 /// Quotes a value for `sh` so a login can never become shell syntax.
 pub(crate) fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
@@ -317,9 +372,10 @@ pub(crate) fn shell_quote(value: &str) -> String {
 /// The command line with `{side}` and `{login}` replaced by quoted values.
 /// Write the placeholders unquoted in the plan (`pass show mail/{login}`): inside
 /// the template's own double quotes the shell would still expand `$(…)`.
-pub(crate) fn expand_command(template: &str, side: WhichSide, login: &str) -> String {
+/// `{side}` is `old`, `new`, or `external` for the canaries' external mailbox.
+pub(crate) fn expand_command(template: &str, side: &str, login: &str) -> String {
     template
-        .replace("{side}", &shell_quote(side.as_str()))
+        .replace("{side}", &shell_quote(side))
         .replace("{login}", &shell_quote(login))
 }
 
@@ -329,9 +385,18 @@ pub(crate) async fn run_secret_command(
     side: WhichSide,
     login: &str,
 ) -> Result<Secret, CredentialError> {
+    run_secret_command_for(template, side.as_str(), login).await
+}
+
+/// The same with `{side}` any name (`external`).
+async fn run_secret_command_for(
+    template: &str,
+    side: &'static str,
+    login: &str,
+) -> Result<Secret, CredentialError> {
     let fail = |detail: String| CredentialError::Command {
         login: login.to_string(),
-        side: side.as_str(),
+        side,
         detail,
     };
     let line = expand_command(template, side, login);
@@ -423,7 +488,7 @@ mod tests {
     fn substituted_values_cannot_escape_quoting() {
         let line = expand_command(
             "pass show mail/{side}/{login}",
-            WhichSide::Old,
+            WhichSide::Old.as_str(),
             "x'; rm -rf / #",
         );
         assert_eq!(line, "pass show mail/'old'/'x'\\''; rm -rf / #'");

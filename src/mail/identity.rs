@@ -16,6 +16,19 @@ use sha2::{Digest, Sha256};
 pub(crate) const IDENTITY_FETCH: &str =
     "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)]";
 
+/// How every canary's Message-ID begins (`<cutover-canary-TOKEN@domain>`): the copy and
+/// the prober's scans leave canaries out (R16: a canary is never copied, never counted).
+pub(crate) const CANARY_MESSAGE_ID_PREFIX: &str = "cutover-canary-";
+
+/// Whether a Message-ID (with or without angle brackets) is a canary's.
+pub(crate) fn is_canary_message_id(message_id: &str) -> bool {
+    message_id
+        .trim()
+        .trim_start_matches('<')
+        .to_ascii_lowercase()
+        .starts_with(CANARY_MESSAGE_ID_PREFIX)
+}
+
 /// A message's identity: compact, comparable, storable in the ledger.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identity([u8; 16]);

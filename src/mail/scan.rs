@@ -4,7 +4,7 @@ use futures_util::TryStreamExt;
 
 use crate::mail::connect::{FolderStatus, Imap, timed};
 use crate::mail::error::MailError;
-use crate::mail::identity::{HeaderFields, IDENTITY_FETCH, Identity};
+use crate::mail::identity::{HeaderFields, IDENTITY_FETCH, Identity, is_canary_message_id};
 use crate::mail::utf7;
 use crate::sanitize::sanitize;
 
@@ -33,8 +33,9 @@ impl Imap {
         })
     }
 
-    /// The identity of every message in the examined folder, in UID order.
-    /// Reads only a few header fields (BODY.PEEK), so it is cheap even for large folders.
+    /// The identity of every message in the examined folder, in UID order, canaries left
+    /// out (never copied, never counted). Reads only a few header fields (BODY.PEEK), so it
+    /// is cheap even for large folders.
     pub async fn scan(&mut self, messages: u32) -> Result<Vec<ScannedMessage>, MailError> {
         if messages == 0 {
             return Ok(Vec::new());
@@ -52,7 +53,15 @@ impl Imap {
             .filter_map(|f| {
                 let uid = f.uid?;
                 let header = f.header().unwrap_or(b"");
-                let subject = HeaderFields::parse(header).subject.unwrap_or_default();
+                let fields = HeaderFields::parse(header);
+                if fields
+                    .message_id
+                    .as_deref()
+                    .is_some_and(is_canary_message_id)
+                {
+                    return None;
+                }
+                let subject = fields.subject.unwrap_or_default();
                 Some(ScannedMessage {
                     uid,
                     identity: Identity::from_header(header),

@@ -123,7 +123,13 @@ fn old_inboxes_quiet(
     let mut unwatched = Vec::new();
     let mut unknown = Vec::new();
     let mut until: Option<Timestamp> = None;
-    for mailbox in &plan.mailboxes {
+    // The canary mailbox receives canaries only, every hour: a canary never keeps
+    // decommission waiting.
+    for mailbox in plan
+        .mailboxes
+        .iter()
+        .filter(|m| !plan.is_canary_mailbox(&m.address))
+    {
         let key = mailbox.address.to_lowercase();
         let mut seen: Vec<(Timestamp, u32)> = recorded.get(&key).cloned().unwrap_or_default();
         if let Some(probe) = probed.get(&key)
@@ -530,6 +536,45 @@ mod tests {
             old_inboxes_quiet(&plan, None, &history, h(44)).status,
             Status::Unknown
         );
+    }
+
+    #[test]
+    fn the_canary_mailbox_never_keeps_the_old_inboxes_from_being_quiet() {
+        let t0: Timestamp = "2026-03-03T08:00:00Z".parse().expect("time");
+        let h = |n: i64| t0.checked_add(SignedDuration::from_hours(n)).expect("time");
+        // A canary landed in the canary mailbox's old INBOX 2 h ago; alice has been quiet.
+        let history = History::from_entries(&[
+            fact(h(0), "a@x", 10),
+            fact(h(0), "canary@x", 10),
+            fact(h(28), "canary@x", 11),
+        ]);
+        let mut plan = plan_with(&["a@x", "canary@x"]);
+        assert_eq!(
+            old_inboxes_quiet(&plan, None, &history, h(30)).status,
+            Status::Fail,
+            "without [canary] it is a mailbox like any other"
+        );
+        let external = crate::plan::ExternalMailbox {
+            address: "t@ext.test".into(),
+            imap: plan.old.imap.clone(),
+            submission: crate::plan::Submission {
+                url: "smtp://s.ext.test".into(),
+                host: "s.ext.test".into(),
+                port: 587,
+                implicit_tls: false,
+                ca_file: None,
+            },
+            login: "t@ext.test".into(),
+            auth: crate::plan::ExternalAuth::Password,
+            authserv_id: None,
+        };
+        plan.canary = Some(crate::plan::CanaryPlan {
+            mailbox: "canary@x".into(),
+            direct_from: external.address.clone(),
+            external,
+        });
+        let c = old_inboxes_quiet(&plan, None, &history, h(30));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
     }
 
     #[test]

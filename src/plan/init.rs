@@ -64,6 +64,12 @@ pub struct Provider {
     pub dkim_cname: bool,
     pub imap: String,
     pub auth: Auth,
+    /// The submission URL its mailboxes send through (`[new] submission`), when known.
+    #[serde(default)]
+    pub submission: Option<String>,
+    /// A comment written above `submission` (what the provider requires of it).
+    #[serde(default)]
+    pub submission_note: Option<String>,
     /// Only what the provider publishes; `None` when it publishes nothing.
     #[serde(default)]
     pub limits: Option<Limits>,
@@ -101,9 +107,38 @@ pub enum PresetError {
     Unknown { name: String, known: Vec<String> },
 }
 
+/// A mail service the canaries' external mailbox may be at (`[canary] external`'s `preset`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalPreset {
+    pub id: String,
+    pub name: String,
+    pub imap: String,
+    pub submission: String,
+    pub auth: Auth,
+    /// How its receiving servers name themselves in Authentication-Results (a `*`
+    /// pattern); `None` when they name none.
+    #[serde(default)]
+    pub authserv_id: Option<String>,
+}
+
 #[derive(serde::Deserialize)]
 struct ProvidersFile {
     provider: Vec<Provider>,
+    external: Vec<ExternalPreset>,
+}
+
+/// The external mailbox preset `id` (gmail, outlook, fastmail), or an error naming them.
+pub fn external_preset(id: &str) -> Result<ExternalPreset, PresetError> {
+    let file: ProvidersFile = toml::from_str(PROVIDERS)?;
+    let known = file.external.iter().map(|p| p.id.clone()).collect();
+    file.external
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| PresetError::Unknown {
+            name: crate::sanitize::sanitize(id),
+            known,
+        })
 }
 
 /// Every provider, in the file's order.
@@ -224,6 +259,17 @@ impl Provider {
             WhichSide::Old => format!("imap = {url}"),
             WhichSide::New => format!("imap = {{ url = {url} }}"),
         });
+        if which == WhichSide::New
+            && let Some(submission) = &self.submission
+        {
+            if let Some(note) = &self.submission_note {
+                t.push(format!("# {note}"));
+            }
+            t.push(format!(
+                "submission = {}   # where the canary mailbox sends the outbound canary",
+                toml_string(submission)
+            ));
+        }
         if which == WhichSide::New {
             t.push(
                 "# smtp = [\"192.0.2.25:2525\"]   # where the SMTP probe asks each MX host (one \"host:port\" each, in mx's order); unset: each by name, port 25"

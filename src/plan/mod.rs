@@ -31,6 +31,55 @@ pub struct Plan {
     pub mailboxes: Vec<Mailbox>,
     /// Manual steps the plan adds to the runbook.
     pub extra_steps: Vec<ExtraStep>,
+    /// `[canary]`: how mail flow is proven by sending mail; `None`: it is not proven.
+    pub canary: Option<CanaryPlan>,
+}
+
+/// `[canary]`: the plan mailbox that receives canaries, the external mailbox that sends
+/// and receives them, and the From of the direct canaries.
+#[derive(Debug, Clone)]
+pub struct CanaryPlan {
+    /// The address of one of the plan's mailboxes (its logins and secrets are the plan's).
+    pub mailbox: String,
+    pub external: ExternalMailbox,
+    /// The From of direct canaries (default: the external address, on another domain).
+    pub direct_from: String,
+}
+
+/// A mailbox at another provider, on another domain, that cutover sends from and reads.
+#[derive(Debug, Clone)]
+pub struct ExternalMailbox {
+    pub address: String,
+    pub imap: ImapEndpoint,
+    pub submission: Submission,
+    /// Its login (default: the address).
+    pub login: String,
+    pub auth: ExternalAuth,
+    /// How its receiving servers name themselves in Authentication-Results (a `*`
+    /// pattern), when known.
+    pub authserv_id: Option<String>,
+}
+
+/// How the external mailbox logs in (IMAP and submission alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalAuth {
+    /// A password (or app password) from the secrets file or `password_command`.
+    Password,
+    /// An OAuth2 access token from `token_command`.
+    XOAuth2,
+}
+
+/// A submission server: `smtp://host:587` (STARTTLS, required) or `smtps://host:465`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// As written in the plan.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// `smtps://`: TLS from the first byte; else STARTTLS.
+    pub implicit_tls: bool,
+    /// A CA to trust beside the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,10 +140,12 @@ pub struct Side {
     pub spf: Vec<String>,
     pub dkim_selector: Option<String>,
     pub imap: ImapEndpoint,
-    /// `[new] smtp`: where to reach each MX host for the SMTP probe, in the order of
-    /// `mx` (a test server, a provider's separate inbound host); empty: each MX host
-    /// by its name on port 25. Only `[new]` may have it.
+    /// `smtp`: where to reach each MX host (the SMTP probe, direct canaries), in the order
+    /// of `mx` (a test server, a provider's separate inbound host); empty: each MX host
+    /// by its name on port 25.
     pub smtp: Vec<SmtpAddress>,
+    /// `[new] submission`: where the canary mailbox submits outbound canaries.
+    pub submission: Option<Submission>,
 }
 
 /// Where an MX host's SMTP server listens: a name or an IP address, and a port.
@@ -280,6 +331,14 @@ impl Plan {
             WhichSide::Old => &self.old,
             WhichSide::New => &self.new,
         }
+    }
+
+    /// Whether `address` is the `[canary]` mailbox: it receives only canaries, so the quiet
+    /// check and the old server's last arrival leave it out.
+    pub fn is_canary_mailbox(&self, address: &str) -> bool {
+        self.canary
+            .as_ref()
+            .is_some_and(|c| c.mailbox.eq_ignore_ascii_case(address))
     }
 
     /// Every address the new MX must accept: each mailbox's address, then its aliases,

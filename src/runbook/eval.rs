@@ -214,6 +214,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             &def.id, plan, mail, history, now,
         ));
         live_checks.extend(crate::smtp::steps::step_checks(&def.id, plan, history, now));
+        live_checks.extend(crate::canary::checks::step_checks(
+            plan, &def.id, history, now,
+        ));
         for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
             for id in ids {
                 let check = builtin_check(id, kind, def, inputs)
@@ -654,6 +657,20 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
             .collect()
     };
     match id {
+        "canary-lost" => Fix {
+            action: "A canary was found nowhere in time: look in the new provider's quarantine (Microsoft 365 and Google Workspace hold suspected mail there) and its delivery logs for the canary's Message-ID, check that every address is accepted (`cutover status --probe-smtp`), then send another with `cutover canary`.".to_string(),
+            records: vec![],
+        },
+        "canary-old" => {
+            let records = mx_lines(plan, &plan.new.mx);
+            Fix {
+                action: format!(
+                    "A canary landed on the old server after the switch: senders still reach the old MX. Check that only the new MX is served everywhere (`{}`), that the old server does not forward to itself, then send another with `cutover canary --route world`.",
+                    records.join("`, `")
+                ),
+                records,
+            }
+        }
         "mx-empty" | "mx-neither" if done(StepId::AddNewMx) => {
             let records = mx_lines(plan, &plan.new.mx);
             Fix {

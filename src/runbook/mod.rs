@@ -93,6 +93,16 @@ impl Runbook {
     /// The procedure with the plan's extra steps, each placed after the step it names.
     pub fn for_plan(plan: &Plan) -> Runbook {
         let mut runbook = Runbook::standard();
+        // With [canary], mail flow proven by canaries gates the switch and judges its outcome.
+        for step in &mut runbook.steps {
+            for id in crate::canary::checks::check_ids(plan, &step.id) {
+                let list = match crate::canary::checks::kind(id) {
+                    crate::check::Kind::Gate => &mut step.gate,
+                    crate::check::Kind::Outcome => &mut step.outcome,
+                };
+                list.push((*id).to_string());
+            }
+        }
         for extra in &plan.extra_steps {
             let step = StepDef {
                 id: extra.id.clone(),

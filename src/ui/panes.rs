@@ -194,6 +194,17 @@ fn next(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
             lines.push(Line::from(l));
         }
     }
+    // Mail flow (R16): the last canary per route, or why mail flow is not proven.
+    lines.push(Line::from(Span::styled(
+        "Mail flow (m sends canaries):",
+        Style::default().add_modifier(Modifier::BOLD),
+    )));
+    for f in crate::app::mail_flow_view::mail_flow(&app.plan, &app.history, app.now) {
+        let tone = f.status.map_or(Style::default(), |s| check_style(app, s));
+        for l in wrap(&format!("  {}", f.text), w, "    ") {
+            lines.push(Line::from(Span::styled(l, tone)));
+        }
+    }
     // Scrolled (↑/↓ in this pane): never past the last screenful.
     let skip = app.next_scroll.min(lines.len().saturating_sub(h));
     if skip > 0 {

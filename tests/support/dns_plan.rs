@@ -30,6 +30,7 @@ fn side(name: &str, mxs: Vec<MxRecord>, spf: &str, selector: Option<&str>) -> Si
             pin_sha256: None,
         },
         smtp: vec![],
+        submission: None,
     }
 }
 
@@ -71,5 +72,6 @@ pub fn plan(authoritative: Vec<SocketAddr>, resolvers: Vec<SocketAddr>) -> Plan 
         archive: None,
         mailboxes: vec![],
         extra_steps: vec![],
+        canary: None,
     }
 }

@@ -41,6 +41,10 @@ pub struct Dovecot {
     pub server_cert: PathBuf,
     /// Whether Dovecot may have read the users file already (a login or a doveadm call).
     used: std::sync::atomic::AtomicBool,
+    /// With [`Dovecot::start_for_mail_flow`]: the LMTP port a Postfix delivers to.
+    pub lmtp_port: Option<u16>,
+    /// With [`Dovecot::start_for_mail_flow`]: the auth port a Postfix's SASL asks.
+    pub auth_port: Option<u16>,
 }
 
 /// One message to write into a maildir.
@@ -202,6 +206,10 @@ enum Sizing {
     /// provider's server looks like, and not the inode allocator of a VM's disk, which was
     /// a sixth of the machine's time in a profile of the 1,000-mailbox probe.
     ManyUsers,
+    /// As `Tests`, and a mail server's back end too: LMTP delivery with a Sieve script run
+    /// before the user's (empty until [`Dovecot::sieve_before`]), and an auth listener
+    /// for Postfix's SASL.
+    MailFlow,
 }
 
 impl Dovecot {
@@ -228,6 +236,12 @@ impl Dovecot {
     /// Like [`Dovecot::start`], serving a self-signed `openssl req -x509` certificate.
     pub fn start_self_signed(name: &str) -> Option<Dovecot> {
         Dovecot::start_serving(name, Certificate::SelfSigned, Sizing::Tests, None)
+    }
+
+    /// Like [`Dovecot::start`], also taking mail over LMTP (through a Sieve script the
+    /// test sets with [`Dovecot::sieve_before`]) and answering Postfix's SASL on a port.
+    pub fn start_for_mail_flow(name: &str) -> Option<Dovecot> {
+        Dovecot::start_serving(name, Certificate::FromTestCa, Sizing::MailFlow, None)
     }
 
     /// Like [`Dovecot::start`], set up for many users (the benchmarks).
@@ -334,8 +348,48 @@ impl Dovecot {
                 )
             }
         };
+        let (lmtp_port, auth_port) = match sizing {
+            Sizing::MailFlow => (Some(free_port()), Some(free_port())),
+            Sizing::Tests | Sizing::ManyUsers => (None, None),
+        };
+        let mail_flow = match (lmtp_port, auth_port) {
+            (Some(lmtp), Some(auth)) => {
+                fs::create_dir_all(root.join("sieve")).map_err(|e| e.to_string())?;
+                fs::write(root.join("sieve/before.sieve"), "keep;\n").map_err(|e| e.to_string())?;
+                rustix::fs::chown(
+                    root.join("sieve"),
+                    Some(rustix::fs::Uid::from_raw(MAIL_UID)),
+                    Some(rustix::fs::Gid::from_raw(MAIL_UID)),
+                )
+                .map_err(|e| e.to_string())?;
+                format!(
+                    r#"protocols = imap lmtp
+service lmtp {{
+  inet_listener lmtp {{
+    port = {lmtp}
+  }}
+}}
+service auth {{
+  inet_listener {{
+    port = {auth}
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+}}
+plugin {{
+  sieve_before = {r}/sieve/before.sieve
+  sieve_extensions = +fileinto
+}}
+lmtp_save_to_detail_mailbox = no
+postmaster_address = postmaster@example.com
+"#
+                )
+            }
+            _ => "protocols = imap\n".to_string(),
+        };
         let imap_processes = match sizing {
-            Sizing::Tests => "",
+            Sizing::Tests | Sizing::MailFlow => "",
             // Not 0 (unlimited): Dovecot's docs warn that a process never restarted may leak.
             Sizing::ManyUsers => "  service_count = 100\n  process_min_avail = 4\n",
         };
@@ -346,8 +400,7 @@ impl Dovecot {
 base_dir = {base}
 state_dir = {r}/state
 log_path = {r}/dovecot.log
-protocols = imap
-listen = 127.0.0.1
+{mail_flow}listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{r}/server.pem
 ssl_key = <{r}/server.key
@@ -439,6 +492,8 @@ namespace inbox {{
             ca_file,
             server_cert,
             used: std::sync::atomic::AtomicBool::new(false),
+            lmtp_port,
+            auth_port,
         };
         if !status.success() {
             let startup =
@@ -446,7 +501,10 @@ namespace inbox {{
             return Err(format!("{startup} {}", dovecot.log()));
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        for port in [imap_port, imaps_port] {
+        for port in [Some(imap_port), Some(imaps_port), lmtp_port, auth_port]
+            .into_iter()
+            .flatten()
+        {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if Instant::now() > deadline {
                     return Err(format!("port {port} never opened: {}", dovecot.log()));
@@ -460,6 +518,29 @@ namespace inbox {{
     /// The server's log so far (for assertion messages).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Replaces the Sieve script LMTP runs before each user's own (a mail-flow instance):
+    /// e.g. `fileinto "Junk";` under a condition, as a provider's spam filter would.
+    pub fn sieve_before(&self, script: &str) {
+        let path = self.dir.path().join("sieve/before.sieve");
+        fs::write(&path, script).expect("write the sieve script");
+        // Dovecot compiles the script again when it is newer than its binary.
+        let _ = fs::remove_file(self.dir.path().join("sieve/before.svbin"));
+    }
+
+    /// Replaces the capabilities announced after login (`imap_capability`), e.g. a server
+    /// without UIDPLUS, and makes Dovecot read its configuration again.
+    pub fn imap_capability(&self, capabilities: &str) {
+        use std::io::Write;
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&self.conf)
+            .and_then(|mut f| writeln!(f, "imap_capability = {capabilities}"))
+            .expect("append to dovecot.conf");
+        self.doveadm(&["reload"]);
+        // The reload restarts the listeners: wait until they answer again.
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     /// Adds a user (login with domain, e.g. `alice@example.com`); takes effect at once.
@@ -697,6 +778,7 @@ pub fn plan_for_endpoints(
         dkim_selector: None,
         imap,
         smtp: vec![],
+        submission: None,
     };
     Plan {
         path: secrets_file.with_file_name("plan.toml"),
@@ -735,6 +817,7 @@ pub fn plan_for_endpoints(
             })
             .collect(),
         extra_steps: vec![],
+        canary: None,
     }
 }
 

@@ -39,6 +39,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             pin_sha256: None,
         },
         smtp: vec![],
+        submission: None,
     };
     Plan {
         path,
@@ -104,6 +105,7 @@ pub fn plan(path: PathBuf, mailboxes: usize) -> Plan {
             })
             .collect(),
         extra_steps: vec![],
+        canary: None,
     }
 }
 

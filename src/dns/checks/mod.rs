@@ -365,6 +365,7 @@ pub(crate) mod tests_support {
                 pin_sha256: None,
             },
             smtp: vec![],
+            submission: None,
         }
     }
 
@@ -395,6 +396,7 @@ pub(crate) mod tests_support {
             archive: None,
             mailboxes: vec![],
             extra_steps: vec![],
+            canary: None,
         }
     }
 }

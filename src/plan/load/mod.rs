@@ -18,6 +18,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+mod canary;
 mod diagnostics;
 mod mailboxes;
 mod sections;
@@ -28,8 +29,9 @@ pub use diagnostics::{Diagnostic, PlanErrors, Severity};
 pub use sections::parse_server_address;
 
 use super::{
-    Admin, AdminMode, ArchivePlan, Credentials, DnsPlan, ExtraStep, ImapEndpoint, Mailbox,
-    MxRecord, Plan, Security, Side, SmtpAddress, SyncPlan,
+    Admin, AdminMode, ArchivePlan, CanaryPlan, Credentials, DnsPlan, ExternalAuth, ExternalMailbox,
+    ExtraStep, ImapEndpoint, Mailbox, MxRecord, Plan, Security, Side, SmtpAddress, Submission,
+    SyncPlan,
 };
 
 /// A loaded plan and the warnings about legal-but-dangerous values in it.
@@ -135,6 +137,7 @@ const TOP_KEYS: &[&str] = &[
     "archive",
     "mailbox",
     "step",
+    "canary",
 ];
 const DNS_KEYS: &[&str] = &[
     "migration_ttl",
@@ -145,7 +148,15 @@ const DNS_KEYS: &[&str] = &[
     "resolvers",
     "authoritative",
 ];
-const SIDE_KEYS: &[&str] = &["name", "mx", "spf", "dkim_selector", "imap", "smtp"];
+const SIDE_KEYS: &[&str] = &[
+    "name",
+    "mx",
+    "spf",
+    "dkim_selector",
+    "imap",
+    "smtp",
+    "submission",
+];
 const IMAP_KEYS: &[&str] = &[
     "url",
     "tls",
@@ -267,6 +278,7 @@ impl<'s> Loader<'s> {
         let archive = self.archive(top);
         let mailboxes = self.mailboxes(top, domain.as_deref(), &whole);
         let extra_steps = self.extra_steps(top);
+        let canary = self.canary(top, domain.as_deref(), mailboxes.as_deref(), new.as_ref());
 
         if let (Some(old), Some(new)) = (&old, &new) {
             self.same_host_warnings(top, old, new);
@@ -287,6 +299,7 @@ impl<'s> Loader<'s> {
             archive: archive?,
             mailboxes: mailboxes?,
             extra_steps,
+            canary: canary?,
         })
     }
 

@@ -449,6 +449,7 @@ impl<'s> Loader<'s> {
             }
         };
         let smtp = self.smtp_addresses(t, which, &mx, &mut ok);
+        let submission = self.new_submission(t, which, &mut ok);
         if !ok {
             return None;
         }
@@ -459,6 +460,7 @@ impl<'s> Loader<'s> {
             dkim_selector,
             imap: imap?,
             smtp,
+            submission,
         })
     }
 

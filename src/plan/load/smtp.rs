@@ -1,5 +1,5 @@
-//! `[new] smtp`: where the SMTP probe reaches each new MX host, when not by its name
-//! on port 25.
+//! `[old]`/`[new] smtp`: where the SMTP probe and direct canaries reach each MX host,
+//! when not by its name on port 25.
 
 use super::*;
 
@@ -15,15 +15,6 @@ impl<'s> Loader<'s> {
         let Some(v) = Self::value(t, "smtp") else {
             return vec![];
         };
-        if which != "new" {
-            *ok = false;
-            self.error(
-                &v.span(),
-                format!("`smtp` is read only in [new], not in [{which}]"),
-                "move it to [new]: the probe asks the new MX whether it accepts every address",
-            );
-            return vec![];
-        }
         let Some(items) = self.strings(t, "smtp", which) else {
             *ok = false;
             return vec![];
@@ -52,12 +43,12 @@ impl<'s> Loader<'s> {
             self.error(
                 &v.span(),
                 format!(
-                    "`new.smtp` lists {} for {} ({})",
+                    "`{which}.smtp` lists {} for {} ({})",
                     crate::units::count(out.len() as u64, "address", "addresses"),
                     crate::units::count(mx.len() as u64, "MX host", "MX hosts"),
                     hosts.join(", ")
                 ),
-                "list one \"host:port\" per [new] mx host, in the same order, or leave `smtp` out to reach each MX host by its name on port 25",
+                format!("list one \"host:port\" per [{which}] mx host, in the same order, or leave `smtp` out to reach each MX host by its name on port 25"),
             );
         }
         out
