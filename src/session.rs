@@ -66,6 +66,9 @@ Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled)
         /// Whether live checks were left unmeasured (`--offline`).
         offline: bool,
     },
+    /// `cutover rollback` is not possible now: the message says why (exit 1).
+    #[error("refused: {0}")]
+    RollbackRefused(crate::runbook::rollback::Refusal),
     /// Another process drives this migration (holds the cockpit's driver lock) (exit 1).
     #[error(
         "refused: this migration is driven by {0}; confirm from that cockpit, or ask its operator"
@@ -128,6 +131,7 @@ impl CommandFailure {
             | CommandFailure::Credentials(_)
             | CommandFailure::Detach(_) => 2,
             CommandFailure::Refused { .. }
+            | CommandFailure::RollbackRefused(_)
             | CommandFailure::DrivenElsewhere(_)
             | CommandFailure::Journal(_)
             | CommandFailure::Incomplete { .. }
@@ -316,7 +320,7 @@ impl Session {
         eval: Evaluation,
         now: Timestamp,
         observed: &Observations,
-) -> Result<Evaluation, CommandFailure> {
+    ) -> Result<Evaluation, CommandFailure> {
         if self.recorder.observed_steps(&eval, now)?.is_empty() {
             return Ok(eval);
         }
@@ -334,17 +338,16 @@ impl Session {
     }
 
     /// The runbook's step with this id.
-    pub(crate) fn step_def(&self, step: &str) -> Result<&StepDef, CommandFailure> {
-        self.runbook
+    /// A step of the runbook as the journal has it (with the rollback steps while a
+    /// rollback stands).
+    pub(crate) fn step_def(&self, step: &str) -> Result<StepDef, CommandFailure> {
+        let runbook = crate::runbook::rollback::effective(&self.runbook, self.history());
+        runbook
             .step(&StepId::parse(step))
+            .cloned()
             .ok_or_else(|| CommandFailure::UnknownStep {
                 step: step.to_string(),
-                known: self
-                    .runbook
-                    .steps
-                    .iter()
-                    .map(|s| s.id.to_string())
-                    .collect(),
+                known: runbook.steps.iter().map(|s| s.id.to_string()).collect(),
             })
     }
 

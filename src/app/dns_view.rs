@@ -278,7 +278,7 @@ fn summary(plan: &Plan, kind: RecordKind, answer: &Answer) -> (String, Tone) {
 }
 
 /// The DNS steps whose expectations the matrix shows, in runbook order.
-const DNS_STEPS: [StepId; 8] = [
+const DNS_STEPS: [StepId; 12] = [
     StepId::LowerTtl,
     StepId::SpfAddNew,
     StepId::TtlWait,
@@ -287,6 +287,10 @@ const DNS_STEPS: [StepId; 8] = [
     StepId::DkimSpfFinal,
     StepId::Monitor24h,
     StepId::RestoreTtl,
+    StepId::RollbackSpf,
+    StepId::RollbackLowerTtl,
+    StepId::RollbackAddOldMx,
+    StepId::RollbackRemoveNewMx,
 ];
 
 /// The step the matrix is judged against: the next step when it is a DNS step,
@@ -325,6 +329,8 @@ fn want(step: &StepId) -> Option<Want> {
     const NEW: &[Tone] = &[Tone::New];
     // add-new-mx's own check accepts the new hosts alone too (R8 notes the order).
     const ADDED: &[Tone] = &[Tone::Both, Tone::New];
+    const OLD: &[Tone] = &[Tone::Old];
+    const RESTORED: &[Tone] = &[Tone::Both, Tone::Old];
     let w = |mx, spf, dkim, lowered, restored| Want {
         mx,
         spf,
@@ -340,6 +346,11 @@ fn want(step: &StepId) -> Option<Want> {
         StepId::DkimSpfFinal => w(Some(NEW), Some(NEW), true, true, false),
         StepId::Monitor24h => w(Some(NEW), None, false, true, false),
         StepId::RestoreTtl => w(Some(NEW), Some(NEW), true, false, true),
+        // The way back (R18): SPF names both servers again before any MX changes.
+        StepId::RollbackSpf => w(None, Some(BOTH), false, false, false),
+        StepId::RollbackLowerTtl => w(None, Some(BOTH), false, true, false),
+        StepId::RollbackAddOldMx => w(Some(RESTORED), Some(BOTH), false, true, false),
+        StepId::RollbackRemoveNewMx => w(Some(OLD), Some(BOTH), false, true, false),
         _ => return None,
     })
 }

@@ -142,6 +142,26 @@ does not exist (nothing written); 2 usage."
         #[arg(long)]
         mailbox: Option<String>,
     },
+    /// Roll back to the old server (R18), from add-new-mx's confirmation until decommission-old's.
+    #[command(
+        long_about = "Roll back to the old server (R18): possible once the new MX was added and until \
+the old server is decommissioned. Journals who decided, when and why, shows the forward steps from \
+the switch on as rolled back and appends the way back to the runbook: SPF and TTL first when \
+they were changed, the old MX added back, the new MX removed once the old is served and its TTL \
+has passed, the mail that reached the new server copied back (`cutover sync --reverse`), and the \
+old account back in the programs of users who removed it. `status` shows each step with its \
+records. --retry ends the rollback: the forward steps from the switch on are pending again. \
+Exit codes: 0 recorded; 1 refused (not possible now, or another cockpit drives); 2 usage (a \
+reason under 10 characters)."
+    )]
+    Rollback {
+        /// Why (at least 10 characters); journaled verbatim.
+        #[arg(long, value_name = "REASON")]
+        reason: String,
+        /// End the rollback and go forward again.
+        #[arg(long)]
+        retry: bool,
+    },
     /// The announcement to employees (R13), with the dates from the timeline.
     Notice,
     /// Copy the mail the new server lacks from the old one, verified; the old server is only read.
@@ -294,6 +314,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             offline,
             &clock,
         )?,
+        Some(Command::Rollback { reason, retry }) => {
+            steps::rollback(&load_plan(path)?, &reason, retry, &clock)?
+        }
         Some(Command::Reopen { step, mailbox }) => {
             steps::reopen(&load_plan(path)?, &step, mailbox.as_deref(), &clock)?
         }
@@ -331,7 +354,8 @@ pub fn status_json(
     probe_smtp: bool,
     clock: &dyn Clock,
 ) -> Result<serde_json::Value, CommandFailure> {
-    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?).map_err(CommandFailure::Json)
+    serde_json::to_value(status::report(plan, offline, probe_smtp, clock)?)
+        .map_err(CommandFailure::Json)
 }
 
 /// What `cutover status --json-schema` prints: the JSON Schema of `status --json`.

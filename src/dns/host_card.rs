@@ -105,6 +105,10 @@ pub fn has_card(step_id: &StepId) -> bool {
             | StepId::RemoveOldMx
             | StepId::DkimSpfFinal
             | StepId::RestoreTtl
+            | StepId::RollbackSpf
+            | StepId::RollbackLowerTtl
+            | StepId::RollbackAddOldMx
+            | StepId::RollbackRemoveNewMx
     )
 }
 
@@ -362,12 +366,12 @@ fn target(
         .map_or(migration, |(t, _)| *t);
     let mut out = Vec::new();
     match step_id {
-        StepId::LowerTtl => {
+        StepId::LowerTtl | StepId::RollbackLowerTtl => {
             out.extend(mxs(&mx_now, migration));
             out.extend(txt_now.iter().map(|t| txt_rec(apex, migration, t)));
             keep_dkim(&mut out);
         }
-        StepId::SpfAddNew => {
+        StepId::SpfAddNew | StepId::RollbackSpf => {
             out.extend(mxs(&mx_now, mx_ttl_now));
             let merged = spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
             out.extend(txts(Some(&merged.record), txt_ttl_now.min(migration)));
@@ -424,6 +428,34 @@ fn target(
                         .into(),
                 ),
             }
+        }
+        // The way back (R18): the old hosts added to what is served, then the new ones removed.
+        StepId::RollbackAddOldMx => {
+            let mut set = mx_now.clone();
+            for m in plan_mx(&plan.old.mx) {
+                if !set.iter().any(|(_, h)| *h == m.1) {
+                    set.push(m);
+                }
+            }
+            out.extend(mxs(&set, mx_ttl_now.min(migration)));
+            out.extend(txts(current_spf.as_deref(), txt_ttl_now));
+            keep_dkim(&mut out);
+        }
+        StepId::RollbackRemoveNewMx => {
+            let new: Vec<String> = plan_mx(&plan.new.mx).into_iter().map(|(_, h)| h).collect();
+            let mut set: Vec<(u16, String)> = mx_now
+                .iter()
+                .filter(|(_, h)| !new.contains(h))
+                .cloned()
+                .collect();
+            for m in plan_mx(&plan.old.mx) {
+                if !set.iter().any(|(_, h)| *h == m.1) {
+                    set.push(m);
+                }
+            }
+            out.extend(mxs(&set, mx_ttl_now.min(migration)));
+            out.extend(txts(current_spf.as_deref(), txt_ttl_now));
+            keep_dkim(&mut out);
         }
         StepId::RestoreTtl => {
             out.extend(mxs(&mx_now, plan.dns.restore_ttl_mx));

@@ -68,6 +68,24 @@ pub fn check_ids(step_id: &StepId) -> &'static [(&'static str, Kind)] {
             ("dmarc-not-tightened", Outcome),
         ],
         StepId::RestoreTtl => &[("mx-ttl-restored", Outcome), ("txt-ttl-restored", Outcome)],
+        // The way back (R18): the same records in reverse.
+        StepId::RollbackSpf => &[
+            ("spf-single-record", Outcome),
+            ("spf-old-and-new", Outcome),
+            ("spf-lookups", Outcome),
+        ],
+        StepId::RollbackLowerTtl => &[
+            ("mx-ttl-lowered", Outcome),
+            ("txt-ttl-lowered", Outcome),
+            ("ttl-honoured", Outcome),
+        ],
+        StepId::RollbackAddOldMx => &[("old-mx-back-served", Outcome), ("mx-no-alarm", Outcome)],
+        StepId::RollbackRemoveNewMx => &[
+            ("old-mx-back-served", Gate),
+            ("new-mx-ttl-passed", Gate),
+            ("mx-only-old-served", Outcome),
+            ("mx-no-alarm", Outcome),
+        ],
         _ => &[],
     }
 }
@@ -153,6 +171,9 @@ pub fn step_checks(
                 "dkim-valid" => at.dkim_valid(),
                 "spf-old-removed" => at.spf_terms(false),
                 "dmarc-not-tightened" => at.dmarc_not_tightened(),
+                "old-mx-back-served" => at.auth_mx(&[MxState::OldAndNew, MxState::Old]),
+                "mx-only-old-served" => at.auth_mx(&[MxState::Old]),
+                "new-mx-ttl-passed" => at.new_mx_ttl_passed(now),
                 "mx-ttl-restored" => at.ttl_restored(Rtype::MX, plan.dns.restore_ttl_mx),
                 "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, plan.dns.restore_ttl_txt),
                 _ => (Status::Unknown, "No such check.".to_string(), None),

@@ -17,7 +17,7 @@ pub fn records_to_paste(
         .and_then(|t| t.iter().find(|r| spf::is_spf(r)).cloned());
     let old_mx: Vec<MxRecord> = plan.old.mx.clone();
     match step_id {
-        StepId::LowerTtl => {
+        StepId::LowerTtl | StepId::RollbackLowerTtl => {
             let mut lines: Vec<String> = match served(snapshot, &apex, Rtype::MX) {
                 Some(records) if !records.is_empty() => records
                     .iter()
@@ -36,7 +36,8 @@ pub fn records_to_paste(
             }
             lines
         }
-        StepId::SpfAddNew => spf_to_paste(
+        // A rollback after dkim-spf-final puts spf-add-new's merged record back (R18).
+        StepId::SpfAddNew | StepId::RollbackSpf => spf_to_paste(
             plan,
             snapshot,
             spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf),
@@ -86,6 +87,26 @@ pub fn records_to_paste(
             for txt in txts {
                 lines.push(txt_line(&apex, plan.dns.restore_ttl_txt, &txt));
             }
+            lines
+        }
+        StepId::RollbackAddOldMx => {
+            let mut lines: Vec<String> = old_mx.iter().map(|m| mx_line(&apex, ttl, m)).collect();
+            lines.extend(
+                plan.new
+                    .mx
+                    .iter()
+                    .map(|m| format!("; keep: {}", mx_line(&apex, ttl, m))),
+            );
+            lines
+        }
+        StepId::RollbackRemoveNewMx => {
+            let mut lines: Vec<String> = plan
+                .new
+                .mx
+                .iter()
+                .map(|m| format!("; delete: {}", mx_line(&apex, ttl, m)))
+                .collect();
+            lines.extend(old_mx.iter().map(|m| mx_line(&apex, ttl, m)));
             lines
         }
         _ => vec![],

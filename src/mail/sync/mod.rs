@@ -22,6 +22,7 @@ mod engine;
 pub mod estimate;
 mod ledger;
 mod report;
+mod reverse;
 mod window;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use report::{
     CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
     copied_by_folder,
 };
+pub use reverse::{COPY_BACK_RESULT_FACT, CopyBackResult, copy_back_check};
 pub use window::WINDOW_FACT;
 
 /// What to copy and how.
