@@ -149,6 +149,8 @@ pub struct MailboxView {
 pub enum ConfirmKind {
     Confirm,
     Reopen,
+    /// `R`: roll back to the old server (R18); the reason is typed like an override's.
+    Rollback,
 }
 
 /// The confirmation popup. Its checks are read from the current evaluation,
