@@ -182,6 +182,10 @@ reason under 10 characters)."
         /// <plan-dir>/<plan-stem>.sync.log.
         #[arg(long)]
         detach: bool,
+        /// The copy back after `cutover rollback` (R18): new → old, only what arrived on the
+        /// new server after the switch; the one write to the old server.
+        #[arg(long, conflicts_with = "detach")]
+        reverse: bool,
     },
     /// The DNS matrix: every name and type at every authoritative server and resolver.
     Dns {
@@ -324,12 +328,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             mailboxes,
             dry_run,
             detach: true,
+            ..
         }) => sync::detached(&load_plan(path)?, &mailboxes, dry_run)?,
         Some(Command::Sync {
             mailboxes,
             dry_run,
             detach: false,
-        }) => sync::run(&load_plan(path)?, mailboxes, dry_run, &clock)?,
+            reverse,
+        }) => sync::run(&load_plan(path)?, mailboxes, dry_run, reverse, &clock)?,
         Some(Command::Dns { watch, json }) => dns::run(&load_plan(path)?, watch, json, &clock)?,
         Some(Command::Demo {
             speed,

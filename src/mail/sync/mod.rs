@@ -43,7 +43,9 @@ pub use report::{
     CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
     copied_by_folder,
 };
-pub use reverse::{COPY_BACK_RESULT_FACT, CopyBackResult, copy_back_check};
+pub use reverse::{
+    BackLog, COPY_BACK_RESULT_FACT, CopyBackResult, Reverse, copy_back_check, copy_back_result,
+};
 pub use window::WINDOW_FACT;
 
 /// What to copy and how.
@@ -70,6 +72,8 @@ pub struct SyncOptions {
     pub connections_per_mailbox: usize,
     /// How often a mailbox paused for its daily volume looks at the clock.
     pub pause_poll: Duration,
+    /// The copy back (R18): new → old, only what arrived after the switch (`reverse.rs`).
+    pub reverse: Option<Reverse>,
 }
 
 impl Default for SyncOptions {
@@ -85,6 +89,7 @@ impl Default for SyncOptions {
             pipeline: true,
             connections_per_mailbox: 4,
             pause_poll: Duration::from_secs(1),
+            reverse: None,
         }
     }
 }
