@@ -38,6 +38,9 @@ pub enum StepId {
     RollbackRemoveNewMx,
     RollbackCopyBack,
     RollbackClients,
+    // Staying on the old server after a rollback (`cutover rollback --stay`).
+    StaySpfOldOnly,
+    StayRestoreTtl,
     /// A step the plan adds (`[[step]]`), by the id the plan gives it.
     Plan(Arc<str>),
 }
@@ -65,8 +68,9 @@ impl StepId {
         StepId::DecommissionOld,
     ];
 
-    /// The rollback steps (R18), in the order they are carried out; only those a rollback
-    /// needs are appended to the runbook (see `runbook::rollback`).
+    /// The rollback steps (R18), in the order they are carried out, then the two that end
+    /// the migration on the old server (`rollback --stay`); only those a rollback needs are
+    /// appended to the runbook (see `runbook::rollback`).
     pub const ROLLBACK: &'static [StepId] = &[
         StepId::RollbackSpf,
         StepId::RollbackLowerTtl,
@@ -74,6 +78,8 @@ impl StepId {
         StepId::RollbackRemoveNewMx,
         StepId::RollbackCopyBack,
         StepId::RollbackClients,
+        StepId::StaySpfOldOnly,
+        StepId::StayRestoreTtl,
     ];
 
     /// The id as the journal, the CLI and the runbook write it.
@@ -103,6 +109,8 @@ impl StepId {
             StepId::RollbackRemoveNewMx => "rollback-remove-new-mx",
             StepId::RollbackCopyBack => "rollback-copy-back",
             StepId::RollbackClients => "rollback-clients",
+            StepId::StaySpfOldOnly => "stay-spf-old-only",
+            StepId::StayRestoreTtl => "stay-restore-ttl",
             StepId::Plan(id) => id,
         }
     }

@@ -535,3 +535,75 @@ fn a_rollback_decision_is_journaled_with_who_when_and_why() {
     let active = rollback::active(&History::from_entries(&entries)).expect("active");
     assert_eq!(active.at, at);
 }
+
+#[tokio::test]
+async fn stay_ends_on_the_old_server_spf_without_the_new_then_the_ttls_restored() {
+    let mut w = World::start().await;
+    w.forward(Reached::RemoveOldMx).await;
+    w.roll_back();
+    let now = w.clock.now();
+    assert!(rollback::stay(&w.history(), "tester", "we stay with the old host", now).is_ok());
+    mx_back(&mut w).await;
+    let entries =
+        rollback::stay(&w.history(), "tester", "we stay with the old host", now).expect("stay");
+    w.journal.extend(entries);
+    assert_eq!(
+        rollback::stay(&w.history(), "tester", "twice is refused", now),
+        Err(Refusal::AlreadyStaying)
+    );
+    let e = w.eval();
+    let ids = rollback_steps(&e);
+    assert_eq!(
+        ids[ids.len() - 2..],
+        [StepId::StaySpfOldOnly, StepId::StayRestoreTtl]
+    );
+    // The copy back may run on; SPF leads the end on the old server.
+    assert_eq!(
+        e.step(&StepId::StaySpfOldOnly).expect("step").state,
+        StepState::Ready
+    );
+    assert_eq!(
+        e.step(&StepId::StayRestoreTtl).expect("step").state,
+        StepState::Pending
+    );
+    assert_eq!(
+        cutover::dns::records_to_paste(&StepId::StaySpfOldOnly, &w.plan, w.round.as_ref())[0],
+        format!("example.com. 300 IN TXT \"{OLD_SPF}\"")
+    );
+    assert_eq!(
+        check_status(&e, &StepId::StaySpfOldOnly, "spf-new-removed"),
+        Status::Fail
+    );
+    w.auth.set_txt(APEX, 300, &[OLD_SPF]).await;
+    w.after(30).await;
+    let e = w.eval();
+    assert_eq!(
+        check_status(&e, &StepId::StaySpfOldOnly, "spf-new-removed"),
+        Status::Pass
+    );
+    w.confirm(StepId::StaySpfOldOnly);
+    let e = w.eval();
+    assert_eq!(
+        cutover::dns::records_to_paste(&StepId::StayRestoreTtl, &w.plan, w.round.as_ref()),
+        vec![
+            "example.com. 86400 IN MX 10 mx1.old.example.",
+            "example.com. 86400 IN MX 20 mx2.old.example.",
+            format!("example.com. 21600 IN TXT \"{OLD_SPF}\"").as_str(),
+        ]
+    );
+    assert_eq!(
+        check_status(&e, &StepId::StayRestoreTtl, "mx-ttl-restored"),
+        Status::Fail
+    );
+    w.auth.set_mx(APEX, 86_400, &OLD).await;
+    w.auth.set_txt(APEX, 21_600, &[OLD_SPF]).await;
+    w.after(30).await;
+    let e = w.eval();
+    for id in ["mx-only-old-served", "mx-ttl-restored", "txt-ttl-restored"] {
+        assert_eq!(
+            check_status(&e, &StepId::StayRestoreTtl, id),
+            Status::Pass,
+            "{id}"
+        );
+    }
+}

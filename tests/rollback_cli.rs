@@ -167,3 +167,40 @@ fn rollback_is_journaled_and_the_way_back_follows_in_status_until_retry() {
     assert_eq!(state_of(&v, "remove-old-mx"), "pending");
     assert_eq!(state_of(&v, "lower-ttl"), "done");
 }
+
+#[test]
+fn rollback_stay_ends_the_migration_on_the_old_server_with_two_more_steps() {
+    let (_dir, plan) = write_plan(PLAN);
+    let out = cutover(
+        &plan,
+        &["rollback", "--stay", "--reason", "we stay on the old host"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no rollback stands"), "{}", text(&out));
+    confirm(&plan, StepId::AddNewMx, None);
+    let out = cutover(
+        &plan,
+        &["rollback", "--reason", "the new host lost our tenant"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cutover(
+        &plan,
+        &["rollback", "--stay", "--reason", "we stay on the old host"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("stay-spf-old-only"), "{}", text(&out));
+    let v = status_json(&plan);
+    assert_eq!(state_of(&v, "stay-spf-old-only"), "pending");
+    assert_eq!(state_of(&v, "stay-restore-ttl"), "pending");
+    assert_eq!(state_of(&v, "add-new-mx"), "rolled-back");
+    let out = cutover(
+        &plan,
+        &["rollback", "--stay", "--reason", "we stay on the old host"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = cutover(
+        &plan,
+        &["rollback", "--stay", "--retry", "--reason", "both at once"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -278,7 +278,7 @@ fn summary(plan: &Plan, kind: RecordKind, answer: &Answer) -> (String, Tone) {
 }
 
 /// The DNS steps whose expectations the matrix shows, in runbook order.
-const DNS_STEPS: [StepId; 12] = [
+const DNS_STEPS: [StepId; 14] = [
     StepId::LowerTtl,
     StepId::SpfAddNew,
     StepId::TtlWait,
@@ -291,6 +291,8 @@ const DNS_STEPS: [StepId; 12] = [
     StepId::RollbackLowerTtl,
     StepId::RollbackAddOldMx,
     StepId::RollbackRemoveNewMx,
+    StepId::StaySpfOldOnly,
+    StepId::StayRestoreTtl,
 ];
 
 /// The step the matrix is judged against: the next step when it is a DNS step,
@@ -351,6 +353,8 @@ fn want(step: &StepId) -> Option<Want> {
         StepId::RollbackLowerTtl => w(None, Some(BOTH), false, true, false),
         StepId::RollbackAddOldMx => w(Some(RESTORED), Some(BOTH), false, true, false),
         StepId::RollbackRemoveNewMx => w(Some(OLD), Some(BOTH), false, true, false),
+        StepId::StaySpfOldOnly => w(Some(OLD), Some(OLD), false, true, false),
+        StepId::StayRestoreTtl => w(Some(OLD), Some(OLD), false, false, true),
         _ => return None,
     })
 }

@@ -151,6 +151,8 @@ they were changed, the old MX added back, the new MX removed once the old is ser
 has passed, the mail that reached the new server copied back (`cutover sync --reverse`), and the \
 old account back in the programs of users who removed it. `status` shows each step with its \
 records. --retry ends the rollback: the forward steps from the switch on are pending again. \
+--stay ends the migration on the old server: the new server's terms leave SPF, then the TTLs \
+are restored, each a step with its records. \
 Exit codes: 0 recorded; 1 refused (not possible now, or another cockpit drives); 2 usage (a \
 reason under 10 characters)."
     )]
@@ -159,8 +161,11 @@ reason under 10 characters)."
         #[arg(long, value_name = "REASON")]
         reason: String,
         /// End the rollback and go forward again.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "stay")]
         retry: bool,
+        /// Stay on the old server: the new server's terms leave SPF, the TTLs are restored.
+        #[arg(long)]
+        stay: bool,
     },
     /// The announcement to employees (R13), with the dates from the timeline.
     Notice,
@@ -318,9 +323,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             offline,
             &clock,
         )?,
-        Some(Command::Rollback { reason, retry }) => {
-            steps::rollback(&load_plan(path)?, &reason, retry, &clock)?
-        }
+        Some(Command::Rollback {
+            reason,
+            retry,
+            stay,
+        }) => steps::rollback(&load_plan(path)?, &reason, retry, stay, &clock)?,
         Some(Command::Reopen { step, mailbox }) => {
             steps::reopen(&load_plan(path)?, &step, mailbox.as_deref(), &clock)?
         }

@@ -155,6 +155,7 @@ pub(crate) fn rollback(
     plan: &Plan,
     reason: &str,
     retry: bool,
+    stay: bool,
     clock: &dyn Clock,
 ) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
@@ -168,6 +169,8 @@ pub(crate) fn rollback(
     let history = session.history();
     let entries = if retry {
         crate::runbook::rollback::retry(history, &plan.operator, reason, now)
+    } else if stay {
+        crate::runbook::rollback::stay(history, &plan.operator, reason, now)
     } else {
         crate::runbook::rollback::start(history, &plan.operator, reason, now)
     }
@@ -176,7 +179,13 @@ pub(crate) fn rollback(
         session.append(entry)?;
     }
     let eval = session.evaluate(now, &crate::session::Observations::default());
-    if retry {
+    if stay {
+        println!(
+            "Recorded: the migration ends on the old server; {} and {} follow the way back.",
+            crate::step::StepId::StaySpfOldOnly,
+            crate::step::StepId::StayRestoreTtl
+        );
+    } else if retry {
         println!(
             "Recorded: rollback ended; the steps from {} on are pending again.",
             crate::step::StepId::AddNewMx

@@ -109,6 +109,8 @@ pub fn has_card(step_id: &StepId) -> bool {
             | StepId::RollbackLowerTtl
             | StepId::RollbackAddOldMx
             | StepId::RollbackRemoveNewMx
+            | StepId::StaySpfOldOnly
+            | StepId::StayRestoreTtl
     )
 }
 
@@ -457,7 +459,13 @@ fn target(
             out.extend(txts(current_spf.as_deref(), txt_ttl_now));
             keep_dkim(&mut out);
         }
-        StepId::RestoreTtl => {
+        StepId::StaySpfOldOnly => {
+            out.extend(mxs(&mx_now, mx_ttl_now));
+            let record = spf::final_spf(current_spf.as_deref(), &plan.new.spf, &plan.old.spf);
+            out.extend(txts(Some(&record), txt_ttl_now.min(migration)));
+            keep_dkim(&mut out);
+        }
+        StepId::RestoreTtl | StepId::StayRestoreTtl => {
             out.extend(mxs(&mx_now, plan.dns.restore_ttl_mx));
             out.extend(
                 txt_now

@@ -6,7 +6,9 @@
 //! `rollback-clients` only for the mailboxes ticked in `remove-old-accounts`. While it
 //! stands, the forward steps from `add-new-mx` on are shown as rolled back and the rollback
 //! steps (`assets/rollback.toml`) follow the runbook, evaluated like any step.
-//! `--retry` ends the rollback (the forward steps from `add-new-mx` become pending again).
+//! `--retry` ends the rollback (the forward steps from `add-new-mx` become pending again);
+//! `--stay` ends the migration on the old server: two more steps, the new server's terms out
+//! of SPF and the TTLs restored.
 
 use std::borrow::Cow;
 
@@ -45,6 +47,8 @@ pub enum Decision {
     },
     /// Go forward again: the forward steps from `add-new-mx` are pending again.
     Retry { operator: String, reason: String },
+    /// Stay on the old server: the rollback stands and the migration ends there.
+    Stay { operator: String, reason: String },
 }
 
 /// A rollback standing now: when it was decided, and what it holds.
@@ -55,26 +59,41 @@ pub struct Rollback {
     pub reason: String,
     pub steps: Vec<StepId>,
     pub clients: Vec<String>,
+    /// `--stay` was decided after it: the migration ends on the old server.
+    pub stayed: bool,
 }
 
-/// The rollback standing now, if any: the journal's last rollback line, when it started one.
+/// The rollback standing now, if any: the journal's last start of one, unless a retry
+/// followed it.
 pub fn active(history: &History) -> Option<Rollback> {
-    let last = history.last_fact(FACT)?;
-    match serde_json::from_value::<Decision>(last.value.clone()).ok()? {
-        Decision::Start {
-            operator,
-            reason,
-            steps,
-            clients,
-        } => Some(Rollback {
-            at: last.at,
-            operator,
-            reason,
-            steps,
-            clients,
-        }),
-        Decision::Retry { .. } => None,
+    let mut standing: Option<Rollback> = None;
+    for fact in history.facts.get(FACT).into_iter().flatten() {
+        match serde_json::from_value::<Decision>(fact.value.clone()) {
+            Ok(Decision::Start {
+                operator,
+                reason,
+                steps,
+                clients,
+            }) => {
+                standing = Some(Rollback {
+                    at: fact.at,
+                    operator,
+                    reason,
+                    steps,
+                    clients,
+                    stayed: false,
+                })
+            }
+            Ok(Decision::Retry { .. }) => standing = None,
+            Ok(Decision::Stay { .. }) => {
+                if let Some(r) = standing.as_mut() {
+                    r.stayed = true;
+                }
+            }
+            Err(_) => {}
+        }
     }
+    standing
 }
 
 /// The rollback steps as the asset defines them, in their order.
@@ -106,15 +125,21 @@ pub fn effective<'a>(runbook: &'a Runbook, history: &History) -> Cow<'a, Runbook
     let mut out = runbook.clone();
     out.steps.retain(|s| !s.id.is_rollback());
     let mut previous: Option<StepId> = None;
+    let staying = [StepId::StaySpfOldOnly, StepId::StayRestoreTtl];
     for mut def in definitions() {
-        if !rollback.steps.contains(&def.id) {
+        let wanted =
+            rollback.steps.contains(&def.id) || (rollback.stayed && staying.contains(&def.id));
+        if !wanted {
             continue;
         }
         def.after = match def.id {
             StepId::RollbackClients => vec![StepId::RollbackAddOldMx],
+            // The DNS ends on the old server once the new MX is gone; the copy back may run on.
+            StepId::StaySpfOldOnly => vec![StepId::RollbackRemoveNewMx],
+            StepId::StayRestoreTtl => vec![StepId::StaySpfOldOnly],
             _ => previous.iter().cloned().collect(),
         };
-        if def.id != StepId::RollbackClients {
+        if !matches!(def.id, StepId::RollbackClients) && !staying.contains(&def.id) {
             previous = Some(def.id.clone());
         }
         out.steps.push(def);
@@ -131,8 +156,10 @@ pub enum Refusal {
     Decommissioned,
     /// A rollback already stands (since then, by whom).
     AlreadyRolledBack(Rollback),
-    /// `--retry` without a rollback standing.
+    /// `--retry` or `--stay` without a rollback standing.
     NoRollback,
+    /// `--stay` a second time.
+    AlreadyStaying,
 }
 
 impl std::fmt::Display for Refusal {
@@ -154,7 +181,10 @@ impl std::fmt::Display for Refusal {
                 crate::sanitize::sanitize(&r.operator),
                 crate::sanitize::sanitize(&r.reason)
             ),
-            Refusal::NoRollback => write!(f, "no rollback stands: nothing to retry"),
+            Refusal::NoRollback => write!(f, "no rollback stands: nothing to retry or stay with"),
+            Refusal::AlreadyStaying => {
+                write!(f, "staying on the old server is already decided")
+            }
         }
     }
 }
@@ -243,6 +273,31 @@ pub fn retry(
         evidence: format!("rollback ended by {operator}, forward again: {reason}"),
     });
     Ok(entries)
+}
+
+/// The journal line that ends the migration on the old server: the rollback stands, and
+/// the new server's terms out of SPF and the TTLs restored follow as steps.
+pub fn stay(
+    history: &History,
+    operator: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Vec<Entry>, Refusal> {
+    match active(history) {
+        None => return Err(Refusal::NoRollback),
+        Some(r) if r.stayed => return Err(Refusal::AlreadyStaying),
+        Some(_) => {}
+    }
+    let decision = Decision::Stay {
+        operator: operator.to_string(),
+        reason: reason.to_string(),
+    };
+    Ok(vec![Entry::Fact {
+        at: now,
+        key: FACT.to_string(),
+        value: serde_json::to_value(&decision).unwrap_or_default(),
+        evidence: format!("staying on the old server, decided by {operator}: {reason}"),
+    }])
 }
 
 /// `Reopen` lines for every step `which` selects that the journal holds anything for.

@@ -86,6 +86,16 @@ pub fn check_ids(step_id: &StepId) -> &'static [(&'static str, Kind)] {
             ("mx-only-old-served", Outcome),
             ("mx-no-alarm", Outcome),
         ],
+        StepId::StaySpfOldOnly => &[
+            ("spf-single-record", Outcome),
+            ("spf-new-removed", Outcome),
+            ("spf-lookups", Outcome),
+        ],
+        StepId::StayRestoreTtl => &[
+            ("mx-only-old-served", Outcome),
+            ("mx-ttl-restored", Outcome),
+            ("txt-ttl-restored", Outcome),
+        ],
         _ => &[],
     }
 }
@@ -174,6 +184,7 @@ pub fn step_checks(
                 "old-mx-back-served" => at.auth_mx(&[MxState::OldAndNew, MxState::Old]),
                 "mx-only-old-served" => at.auth_mx(&[MxState::Old]),
                 "new-mx-ttl-passed" => at.new_mx_ttl_passed(now),
+                "spf-new-removed" => at.spf_back_to_old(),
                 "mx-ttl-restored" => at.ttl_restored(Rtype::MX, plan.dns.restore_ttl_mx),
                 "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, plan.dns.restore_ttl_txt),
                 _ => (Status::Unknown, "No such check.".to_string(), None),

@@ -89,6 +89,23 @@ pub fn records_to_paste(
             }
             lines
         }
+        StepId::StaySpfOldOnly => {
+            let record = spf::final_spf(current_spf.as_deref(), &plan.new.spf, &plan.old.spf);
+            let dropped = spf::merge(current_spf.as_deref(), &[], &plan.old.spf).dropped;
+            spf_to_paste(plan, snapshot, spf::Merged { record, dropped })
+        }
+        StepId::StayRestoreTtl => {
+            let mut lines: Vec<String> = old_mx
+                .iter()
+                .map(|m| mx_line(&apex, plan.dns.restore_ttl_mx, m))
+                .collect();
+            let txts =
+                served_txt.unwrap_or_else(|| vec![spf::merged_spf(None, &plan.old.spf, &[])]);
+            for txt in txts {
+                lines.push(txt_line(&apex, plan.dns.restore_ttl_txt, &txt));
+            }
+            lines
+        }
         StepId::RollbackAddOldMx => {
             let mut lines: Vec<String> = old_mx.iter().map(|m| mx_line(&apex, ttl, m)).collect();
             lines.extend(
