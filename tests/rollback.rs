@@ -6,6 +6,8 @@
 mod dns_plan;
 #[path = "support/dns_server.rs"]
 mod dns_server;
+#[path = "support/dovecot.rs"]
+mod dovecot;
 
 use cutover::check::Status;
 use cutover::clock::{Clock, ManualClock};
@@ -606,4 +608,233 @@ async fn stay_ends_on_the_old_server_spf_without_the_new_then_the_ttls_restored(
             "{id}"
         );
     }
+}
+
+/// The whole way back with mail: the forward migration against the zone up to `reached`,
+/// mail arriving on the new server in between, the forward copy, the rollback by the
+/// guidance, then the copy back against two real Dovecots.
+async fn copy_back_after(reached: Reached) {
+    use cutover::mail::credentials::CredentialSource;
+    use cutover::mail::sync::{BackLog, MemoryLog, Reverse, SyncLog, SyncOptions, run_sync};
+    use dovecot::{Dovecot, SeedMessage};
+    const ALICE: &str = "alice@example.com";
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    old.add_user(ALICE, "old-pw");
+    new.add_user(ALICE, "new-pw");
+    let dir = tempfile::tempdir().expect("dir");
+    let secrets = dir.path().join("secrets.toml");
+    dovecot::write_secrets(&secrets, &[(ALICE, "old-pw", "new-pw")], None);
+    let msg = |id: &str, at: i64| {
+        SeedMessage::new(format!(
+            "Message-ID: <{id}@x>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\nFrom: c@x\r\nTo: {ALICE}\r\nSubject: {id}\r\n\r\n{id}\r\n"
+        ))
+        .date(at)
+    };
+
+    let mut w = World::start().await;
+    let start = w.clock.now().as_second();
+    old.seed(ALICE, "INBOX", &[msg("old-1", start - 86_400)]);
+    new.seed(ALICE, "INBOX", &[msg("test-before", start)]);
+    w.forward(reached).await;
+    // The switch as the journal has it: the new MX first served.
+    let switch = w
+        .journal
+        .iter()
+        .find_map(|e| match e {
+            Entry::Fact { at, key, value, .. } if key == "mx-set" && value["to"] == "old+new" => {
+                Some(at.as_second())
+            }
+            _ => None,
+        })
+        .expect("the new MX was served");
+    // Mail reached the new server after the switch, in two folders, at different times.
+    new.seed(
+        ALICE,
+        "INBOX",
+        &[
+            msg("new-1", switch + 60),
+            msg("new-2", w.clock.now().as_second() - 60),
+        ],
+    );
+    new.seed(ALICE, "Sent", &[msg("sent-1", switch + 120).flags("S")]);
+
+    let mut plan = dovecot::plan(&old, &new, &[ALICE], &secrets);
+    plan.domain = w.plan.domain.clone();
+    let creds = CredentialSource::new(plan.credentials.as_ref()).expect("creds");
+    let log = MemoryLog::default();
+    for e in &w.journal {
+        log.record(e).expect("record");
+    }
+    // The forward copy ran before the rollback (the bulk copy, or the final one).
+    let forward = run_sync(
+        &plan,
+        &creds,
+        &cutover::clock::SystemClock,
+        &SyncOptions::default(),
+        &log,
+        None,
+    )
+    .await;
+    assert!(
+        forward.mailboxes[0].verified(),
+        "{}",
+        forward.render_table()
+    );
+
+    // The rollback, by the guidance, to the copy back.
+    w.roll_back();
+    if reached >= Reached::DkimSpfFinal {
+        w.auth.set_txt(APEX, 300, &[BACK_SPF]).await;
+        w.after(30).await;
+        w.confirm(StepId::RollbackSpf);
+    }
+    if reached >= Reached::RestoreTtl {
+        w.auth.set_mx(APEX, 300, &NEW).await;
+        w.after(30).await;
+        w.confirm(StepId::RollbackLowerTtl);
+        w.after(86_400).await;
+    }
+    if reached == Reached::AddNewMx {
+        w.confirm(StepId::RollbackAddOldMx);
+        w.auth.set_mx(APEX, 300, &OLD).await;
+        w.after(30).await;
+        w.confirm(StepId::RollbackRemoveNewMx);
+    } else {
+        mx_back(&mut w).await;
+    }
+    assert_eq!(next(&w.eval()), StepId::RollbackCopyBack);
+
+    let new_before = new.doveadm(&[
+        "fetch",
+        "-u",
+        ALICE,
+        "mailbox date.received flags guid",
+        "all",
+    ]);
+    // 5 messages: old-1 (copied forward), test-before, new-1, new-2, sent-1.
+    assert!(
+        new_before.contains("mailbox: Sent") && new_before.matches("guid:").count() == 5,
+        "{new_before}"
+    );
+    let entries: Vec<Entry> = log
+        .snapshot()
+        .into_iter()
+        .chain(w.journal.clone())
+        .collect();
+    let reverse =
+        Reverse::from_journal(&entries, &History::from_entries(&entries)).expect("reverse");
+    let back = SyncOptions {
+        reverse: Some(reverse),
+        ..SyncOptions::default()
+    };
+    let report = run_sync(
+        &plan,
+        &creds,
+        &cutover::clock::SystemClock,
+        &back,
+        &BackLog(&log),
+        None,
+    )
+    .await;
+    assert!(report.mailboxes[0].verified(), "{}", report.render_table());
+    let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
+    assert_eq!(copied, 3, "{reached:?}: {}", report.render_table());
+    let on_old = |folder: &str| {
+        let mut ids: Vec<String> = old
+            .doveadm(&["fetch", "-u", ALICE, "hdr.message-id", "mailbox", folder])
+            .lines()
+            .filter_map(|l| {
+                l.split('<')
+                    .nth(1)
+                    .map(|s| s.trim_end_matches('>').to_string())
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    // Every message that reached the new server after the switch, once; nothing from before.
+    assert_eq!(
+        on_old("INBOX"),
+        ["new-1@x", "new-2@x", "old-1@x"],
+        "{reached:?}"
+    );
+    assert_eq!(on_old("Sent"), ["sent-1@x"], "{reached:?}");
+    assert_eq!(
+        new.doveadm(&[
+            "fetch",
+            "-u",
+            ALICE,
+            "mailbox date.received flags guid",
+            "all"
+        ]),
+        new_before,
+        "the new server is unchanged"
+    );
+    let again = run_sync(
+        &plan,
+        &creds,
+        &cutover::clock::SystemClock,
+        &back,
+        &BackLog(&log),
+        None,
+    )
+    .await;
+    assert_eq!(again.mailboxes.iter().map(|m| m.copied()).sum::<u64>(), 0);
+    // `--retry`, then a forward copy: nothing duplicated on the new server.
+    let retry = rollback::retry(
+        &w.history(),
+        "tester",
+        "the provider fixed it",
+        w.clock.now(),
+    )
+    .expect("retry");
+    w.journal.extend(retry);
+    assert!(rollback::active(&w.history()).is_none());
+    let forward = run_sync(
+        &plan,
+        &creds,
+        &cutover::clock::SystemClock,
+        &SyncOptions::default(),
+        &log,
+        None,
+    )
+    .await;
+    assert_eq!(
+        forward.mailboxes.iter().map(|m| m.copied()).sum::<u64>(),
+        0,
+        "{}",
+        forward.render_table()
+    );
+    assert_eq!(
+        new.doveadm(&[
+            "fetch",
+            "-u",
+            ALICE,
+            "mailbox date.received flags guid",
+            "all"
+        ]),
+        new_before
+    );
+}
+
+#[tokio::test]
+async fn copy_back_after_add_new_mx() {
+    copy_back_after(Reached::AddNewMx).await;
+}
+
+#[tokio::test]
+async fn copy_back_after_remove_old_mx() {
+    copy_back_after(Reached::RemoveOldMx).await;
+}
+
+#[tokio::test]
+async fn copy_back_after_dkim_spf_final() {
+    copy_back_after(Reached::DkimSpfFinal).await;
+}
+
+#[tokio::test]
+async fn copy_back_after_restore_ttl() {
+    copy_back_after(Reached::RestoreTtl).await;
 }
