@@ -150,3 +150,34 @@ fn the_timeline_shows_the_way_back_after_the_days_and_the_popup_asks_why() {
     assert!(shown.contains("rollback-add-old-mx"), "{shown}");
     assert!(shown.contains("↶"), "{shown}");
 }
+
+#[test]
+fn during_a_rollback_mailbox_ticks_go_to_the_way_back_not_to_a_rolled_back_step() {
+    let tick = Entry::Confirm {
+        at: now(),
+        operator: "tester".into(),
+        step: StepId::RemoveOldAccounts,
+        mailbox: Some("bob@example.com".into()),
+        evidence: vec![],
+    };
+    let mut entries = vec![confirmed(StepId::AddNewMx), tick];
+    entries.extend(
+        cutover::runbook::rollback::start(
+            &History::from_entries(&entries),
+            "tester",
+            "the new MX refuses mail",
+            now(),
+        )
+        .expect("possible"),
+    );
+    entries.push(confirmed(StepId::RollbackAddOldMx));
+    let app = app_with(&entries);
+    assert_eq!(
+        app.eval.step(&StepId::RemoveOldAccounts).map(|s| s.state),
+        Some(StepState::RolledBack)
+    );
+    assert_eq!(
+        app.tick_step().map(|s| s.id.clone()),
+        Some(StepId::RollbackClients)
+    );
+}

@@ -440,7 +440,13 @@ impl App {
         }
         let per_mailbox = || self.eval.steps.iter().filter(|s| s.mailboxes.is_some());
         per_mailbox()
-            .find(|s| !s.state.is_finished() && s.state != crate::runbook::StepState::Pending)
+            .find(|s| {
+                !s.state.is_finished()
+                    && !matches!(
+                        s.state,
+                        crate::runbook::StepState::Pending | crate::runbook::StepState::RolledBack
+                    )
+            })
             .or_else(|| per_mailbox().find(|s| !s.state.is_finished()))
             .or_else(|| per_mailbox().next())
     }

@@ -497,8 +497,8 @@ fn applied(app: &mut App) -> Vec<Command> {
     let Some(step) = target_step(app) else {
         return Vec::new();
     };
-    let mode = app.runbook.step(&step.id).map(|d| d.mode);
-    if mode == Some(Mode::Automatic) {
+    // From the evaluation, which knows the rollback steps too.
+    if step.mode == Mode::Automatic {
         app.notice = Some(format!(
             "{} is automatic: cutover sees it happen; there is nothing to apply.",
             step.id
