@@ -23,8 +23,11 @@ pub mod keys {
     pub use crate::journal::history::STEP_OBSERVED;
     pub use crate::mail::archive::ARCHIVE_FACT as ARCHIVE_VERIFIED;
     pub use crate::mail::steps::{OLD_INBOX_UIDNEXT, POP3_FETCH_SEEN};
-    pub use crate::mail::sync::{COPY_RESULT_FACT, LEDGER_FACT, RATE_FACT, WINDOW_FACT};
+    pub use crate::mail::sync::{
+        COPY_BACK_RESULT_FACT, COPY_RESULT_FACT, LEDGER_FACT, RATE_FACT, WINDOW_FACT,
+    };
     pub use crate::runbook::bulk_copy::VERIFIED as BULK_COPY_VERIFIED;
+    pub use crate::runbook::rollback::FACT as ROLLBACK;
     pub use crate::smtp::steps::PROBE_FACT as SMTP_PROBE;
 }
 

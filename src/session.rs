@@ -66,6 +66,9 @@ Fix them, or confirm anyway with --override \"REASON\" (the reason is journaled)
         /// Whether live checks were left unmeasured (`--offline`).
         offline: bool,
     },
+    /// `cutover rollback` is not possible now: the message says why (exit 1).
+    #[error("refused: {0}")]
+    RollbackRefused(crate::runbook::rollback::Refusal),
     /// Another process drives this migration (holds the cockpit's driver lock) (exit 1).
     #[error(
         "refused: this migration is driven by {0}; confirm from that cockpit, or ask its operator"
@@ -143,6 +146,7 @@ impl CommandFailure {
             | CommandFailure::NoArchive
             | CommandFailure::Detach(_) => 2,
             CommandFailure::Refused { .. }
+            | CommandFailure::RollbackRefused(_)
             | CommandFailure::DrivenElsewhere(_)
             | CommandFailure::Journal(_)
             | CommandFailure::Incomplete { .. }
@@ -337,17 +341,16 @@ impl Session {
     }
 
     /// The runbook's step with this id.
-    pub(crate) fn step_def(&self, step: &str) -> Result<&StepDef, CommandFailure> {
-        self.runbook
+    /// A step of the runbook as the journal has it (with the rollback steps while a
+    /// rollback stands).
+    pub(crate) fn step_def(&self, step: &str) -> Result<StepDef, CommandFailure> {
+        let runbook = crate::runbook::rollback::effective(&self.runbook, self.history());
+        runbook
             .step(&StepId::parse(step))
+            .cloned()
             .ok_or_else(|| CommandFailure::UnknownStep {
                 step: step.to_string(),
-                known: self
-                    .runbook
-                    .steps
-                    .iter()
-                    .map(|s| s.id.to_string())
-                    .collect(),
+                known: runbook.steps.iter().map(|s| s.id.to_string()).collect(),
             })
     }
 

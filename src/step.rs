@@ -31,6 +31,16 @@ pub enum StepId {
     AnnounceShutdown,
     RemoveOldAccounts,
     DecommissionOld,
+    // The way back (R18), appended to the runbook only after `cutover rollback`.
+    RollbackSpf,
+    RollbackLowerTtl,
+    RollbackAddOldMx,
+    RollbackRemoveNewMx,
+    RollbackCopyBack,
+    RollbackClients,
+    // Staying on the old server after a rollback (`cutover rollback --stay`).
+    StaySpfOldOnly,
+    StayRestoreTtl,
     /// A step the plan adds (`[[step]]`), by the id the plan gives it.
     Plan(Arc<str>),
 }
@@ -58,6 +68,20 @@ impl StepId {
         StepId::DecommissionOld,
     ];
 
+    /// The rollback steps (R18), in the order they are carried out, then the two that end
+    /// the migration on the old server (`rollback --stay`); only those a rollback needs are
+    /// appended to the runbook (see `runbook::rollback`).
+    pub const ROLLBACK: &'static [StepId] = &[
+        StepId::RollbackSpf,
+        StepId::RollbackLowerTtl,
+        StepId::RollbackAddOldMx,
+        StepId::RollbackRemoveNewMx,
+        StepId::RollbackCopyBack,
+        StepId::RollbackClients,
+        StepId::StaySpfOldOnly,
+        StepId::StayRestoreTtl,
+    ];
+
     /// The id as the journal, the CLI and the runbook write it.
     pub fn as_str(&self) -> &str {
         match self {
@@ -79,13 +103,39 @@ impl StepId {
             StepId::AnnounceShutdown => "announce-shutdown",
             StepId::RemoveOldAccounts => "remove-old-accounts",
             StepId::DecommissionOld => "decommission-old",
+            StepId::RollbackSpf => "rollback-spf",
+            StepId::RollbackLowerTtl => "rollback-lower-ttl",
+            StepId::RollbackAddOldMx => "rollback-add-old-mx",
+            StepId::RollbackRemoveNewMx => "rollback-remove-new-mx",
+            StepId::RollbackCopyBack => "rollback-copy-back",
+            StepId::RollbackClients => "rollback-clients",
+            StepId::StaySpfOldOnly => "stay-spf-old-only",
+            StepId::StayRestoreTtl => "stay-restore-ttl",
             StepId::Plan(id) => id,
         }
     }
 
-    /// The built-in step with this id, if there is one.
+    /// The built-in step with this id (a forward or a rollback step), if there is one.
     pub fn built_in(id: &str) -> Option<StepId> {
-        StepId::BUILT_IN.iter().find(|s| s.as_str() == id).cloned()
+        StepId::BUILT_IN
+            .iter()
+            .chain(StepId::ROLLBACK)
+            .find(|s| s.as_str() == id)
+            .cloned()
+    }
+
+    /// Whether this is one of the rollback steps (R18).
+    pub fn is_rollback(&self) -> bool {
+        StepId::ROLLBACK.contains(self)
+    }
+
+    /// The forward steps a rollback undoes: `add-new-mx` and every built-in step after it.
+    pub fn rolled_back_by_rollback(&self) -> bool {
+        let position = |s: &StepId| StepId::BUILT_IN.iter().position(|b| b == s);
+        match (position(self), position(&StepId::AddNewMx)) {
+            (Some(me), Some(switch)) => me >= switch,
+            _ => false,
+        }
     }
 
     /// The step an id names: a built-in one, else one of the plan's. Whether a
@@ -155,7 +205,11 @@ impl schemars::JsonSchema for StepId {
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let built_in: Vec<&str> = StepId::BUILT_IN.iter().map(StepId::as_str).collect();
+        let built_in: Vec<&str> = StepId::BUILT_IN
+            .iter()
+            .chain(StepId::ROLLBACK)
+            .map(StepId::as_str)
+            .collect();
         schemars::json_schema!({
             "type": "string",
             "description": "A step's id: one of the runbook's (listed in examples, in runbook order) or one of the plan's own [[step]] ids.",
@@ -177,13 +231,25 @@ mod tests {
 
     #[test]
     fn every_built_in_id_parses_back_to_its_variant() {
-        for step in StepId::BUILT_IN {
+        for step in StepId::BUILT_IN.iter().chain(StepId::ROLLBACK) {
             assert_eq!(StepId::parse(step.as_str()), *step);
             assert!(!step.is_plan_step());
         }
-        let ids: std::collections::HashSet<&str> =
-            StepId::BUILT_IN.iter().map(|s| s.as_str()).collect();
-        assert_eq!(ids.len(), StepId::BUILT_IN.len(), "ids are distinct");
+        let ids: std::collections::HashSet<&str> = StepId::BUILT_IN
+            .iter()
+            .chain(StepId::ROLLBACK)
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(
+            ids.len(),
+            StepId::BUILT_IN.len() + StepId::ROLLBACK.len(),
+            "ids are distinct"
+        );
+        assert!(StepId::RollbackCopyBack.is_rollback());
+        assert!(StepId::AddNewMx.rolled_back_by_rollback());
+        assert!(StepId::DecommissionOld.rolled_back_by_rollback());
+        assert!(!StepId::TtlWait.rolled_back_by_rollback());
+        assert!(!StepId::RollbackSpf.rolled_back_by_rollback());
     }
 
     #[test]

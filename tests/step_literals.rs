@@ -222,6 +222,7 @@ fn step_literals(src: &Path) -> Vec<String> {
         for literal in code_literals(&source) {
             if StepId::BUILT_IN
                 .iter()
+                .chain(StepId::ROLLBACK)
                 .any(|step| names_step(&literal.text, step.as_str()))
             {
                 found.push(format!(

@@ -323,6 +323,7 @@ fn want(step: &StepId, plan: &Plan) -> Option<Want> {
     let spf = match expect.spf {
         Some(SpfTerms::OldAndNew) => vec![Tone::Both],
         Some(SpfTerms::NewOnly) => vec![Tone::New],
+        Some(SpfTerms::OldOnly) => vec![Tone::Old],
         None => vec![],
     };
     Some(Want {

@@ -21,6 +21,8 @@ pub enum KeyAction {
     Applied,
     /// Take a confirmation (or a mailbox's tick) back.
     Reopen,
+    /// Roll back to the old server (R18): asks why, like an override.
+    Rollback,
     /// Tick the marked (or selected) mailboxes for the current per-mailbox step.
     Tick,
     /// Add or remove the selected mailbox from the selection.
@@ -306,6 +308,14 @@ pub const KEYMAP: &[Binding] = &[
         "u",
         KeyAction::Reopen,
         "reopen the selected step",
+        false,
+    ),
+    bind(
+        Scope::Steps,
+        &[ch('R')],
+        "R",
+        KeyAction::Rollback,
+        "roll back to the old server (asks why)",
         false,
     ),
     bind(

@@ -153,6 +153,8 @@ pub struct MailboxView {
 pub enum ConfirmKind {
     Confirm,
     Reopen,
+    /// `R`: roll back to the old server (R18); the reason is typed like an override's.
+    Rollback,
 }
 
 /// The confirmation popup. Its checks are read from the current evaluation,
@@ -444,7 +446,13 @@ impl App {
         }
         let per_mailbox = || self.eval.steps.iter().filter(|s| s.mailboxes.is_some());
         per_mailbox()
-            .find(|s| !s.state.is_finished() && s.state != crate::runbook::StepState::Pending)
+            .find(|s| {
+                !s.state.is_finished()
+                    && !matches!(
+                        s.state,
+                        crate::runbook::StepState::Pending | crate::runbook::StepState::RolledBack
+                    )
+            })
             .or_else(|| per_mailbox().find(|s| !s.state.is_finished()))
             .or_else(|| per_mailbox().next())
     }

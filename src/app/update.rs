@@ -307,6 +307,7 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Command> {
         KeyAction::Open => open(app),
         KeyAction::Applied => return applied(app),
         KeyAction::Reopen => reopen(app),
+        KeyAction::Rollback => rollback(app),
         KeyAction::Tick => tick(app),
         KeyAction::Mark => {
             if let Some(m) = app.selected_mailbox() {
@@ -497,8 +498,8 @@ fn applied(app: &mut App) -> Vec<Command> {
     let Some(step) = target_step(app) else {
         return Vec::new();
     };
-    let mode = app.runbook.step(&step.id).map(|d| d.mode);
-    if mode == Some(Mode::Automatic) {
+    // From the evaluation, which knows the rollback steps too.
+    if step.mode == Mode::Automatic {
         app.notice = Some(format!(
             "{} is automatic: cutover sees it happen; there is nothing to apply.",
             step.id
@@ -592,14 +593,34 @@ fn tick(app: &mut App) {
     }));
 }
 
+/// `R`: the rollback popup, asking why; refused at once (with the reason) when a rollback
+/// is not possible now, as `cutover rollback` refuses it.
+fn rollback(app: &mut App) {
+    if refuse_if_observing(app) {
+        return;
+    }
+    let trial = crate::runbook::rollback::start(&app.history, &app.plan.operator, "", app.now);
+    if let Err(refusal) = trial {
+        app.notice = Some(format!("Not possible: {refusal}."));
+        return;
+    }
+    app.popup = Some(Popup::Confirm(ConfirmPopup {
+        kind: ConfirmKind::Rollback,
+        step: crate::step::StepId::AddNewMx,
+        mailboxes: Vec::new(),
+        reason: String::new(),
+    }));
+}
+
 /// Whether confirming needs a typed override reason: a check that matters does not
-/// hold, or a raised alarm holds the step back.
+/// hold, or a raised alarm holds the step back. A rollback always says why.
 pub fn needs_reason(app: &App, popup: &ConfirmPopup) -> bool {
-    popup.kind == ConfirmKind::Confirm
-        && app.eval.step(&popup.step).is_some_and(|s| {
-            !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty()
-                || !alarm_blockers(&s.id, &app.eval.alarms).is_empty()
-        })
+    popup.kind == ConfirmKind::Rollback
+        || popup.kind == ConfirmKind::Confirm
+            && app.eval.step(&popup.step).is_some_and(|s| {
+                !confirm_blockers(s, !popup.mailboxes.is_empty()).is_empty()
+                    || !alarm_blockers(&s.id, &app.eval.alarms).is_empty()
+            })
 }
 
 /// The override popup: every printable key types into the reason (`y` and `n` too);
@@ -651,6 +672,33 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
     };
     let mut commands = Vec::new();
     match popup.kind {
+        ConfirmKind::Rollback => {
+            if !crate::actions::reason_is_enough(&popup.reason) {
+                app.notice = Some(format!(
+                    "Not recorded: a rollback needs a reason of at least {MIN_REASON_CHARS} characters ({} typed).",
+                    popup.reason.trim().chars().count()
+                ));
+                return Vec::new();
+            }
+            match crate::runbook::rollback::start(&app.history, &operator, &popup.reason, app.now) {
+                Ok(entries) => {
+                    let last = entries.len().saturating_sub(1);
+                    for (i, entry) in entries.into_iter().enumerate() {
+                        let done = if i == last {
+                            "Recorded: rollback decided; the way back is in the timeline.".into()
+                        } else {
+                            String::new()
+                        };
+                        commands.push(Command::Append { entry, done });
+                    }
+                }
+                Err(refusal) => {
+                    app.popup = None;
+                    app.notice = Some(format!("Not possible: {refusal}."));
+                    return Vec::new();
+                }
+            }
+        }
         ConfirmKind::Reopen => {
             for m in &targets {
                 commands.push(Command::Append {

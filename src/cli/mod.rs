@@ -146,6 +146,31 @@ does not exist (nothing written); 2 usage."
         #[arg(long)]
         mailbox: Option<String>,
     },
+    /// Roll back to the old server (R18), from add-new-mx's confirmation until decommission-old's.
+    #[command(
+        long_about = "Roll back to the old server (R18): possible once the new MX was added and until \
+the old server is decommissioned. Journals who decided, when and why, shows the forward steps from \
+the switch on as rolled back and appends the way back to the runbook: SPF and TTL first when \
+they were changed, the old MX added back, the new MX removed once the old is served and its TTL \
+has passed, the mail that reached the new server copied back (`cutover sync --reverse`), and the \
+old account back in the programs of users who removed it. `status` shows each step with its \
+records. --retry ends the rollback: the forward steps from the switch on are pending again. \
+--stay ends the migration on the old server: the new server's terms leave SPF, then the TTLs \
+are restored, each a step with its records. \
+Exit codes: 0 recorded; 1 refused (not possible now, or another cockpit drives); 2 usage (a \
+reason under 10 characters)."
+    )]
+    Rollback {
+        /// Why (at least 10 characters); journaled verbatim.
+        #[arg(long, value_name = "REASON")]
+        reason: String,
+        /// End the rollback and go forward again.
+        #[arg(long, conflicts_with = "stay")]
+        retry: bool,
+        /// Stay on the old server: the new server's terms leave SPF, the TTLs are restored.
+        #[arg(long)]
+        stay: bool,
+    },
     /// The announcement to employees (R13), with the dates from the timeline.
     Notice,
     /// Copy the mail the new server lacks from the old one, verified; the old server is only read.
@@ -166,6 +191,10 @@ does not exist (nothing written); 2 usage."
         /// <plan-dir>/<plan-stem>.sync.log.
         #[arg(long)]
         detach: bool,
+        /// The copy back after `cutover rollback` (R18): new → old, only what arrived on the
+        /// new server after the switch; the one write to the old server.
+        #[arg(long, conflicts_with = "detach")]
+        reverse: bool,
     },
     /// The migration report from the plan and the journal: summary, timeline, overrides,
     /// alarms, DNS, mailboxes. Never contacts a server.
@@ -362,6 +391,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             offline,
             &clock,
         )?,
+        Some(Command::Rollback {
+            reason,
+            retry,
+            stay,
+        }) => steps::rollback(&load_plan(path)?, &reason, retry, stay, &clock)?,
         Some(Command::Reopen { step, mailbox }) => {
             steps::reopen(&load_plan(path)?, &step, mailbox.as_deref(), &clock)?
         }
@@ -369,12 +403,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             mailboxes,
             dry_run,
             detach: true,
+            ..
         }) => sync::detached(&load_plan(path)?, &mailboxes, dry_run)?,
         Some(Command::Sync {
             mailboxes,
             dry_run,
             detach: false,
-        }) => sync::run(&load_plan(path)?, mailboxes, dry_run, &clock)?,
+            reverse,
+        }) => sync::run(&load_plan(path)?, mailboxes, dry_run, reverse, &clock)?,
         Some(Command::Report {
             json_schema: true, ..
         }) => report::schema(),

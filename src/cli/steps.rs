@@ -12,7 +12,7 @@ use crate::session::{CommandFailure, Session};
 /// `cutover applied STEP`: the operator made the step's change; no gate.
 pub(crate) fn applied(plan: &Plan, step: &str, clock: &dyn Clock) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
-    let def = session.step_def(step)?.clone();
+    let def = session.step_def(step)?;
     session.ensure_not_observing()?;
     // Gates judged from the journal alone (no network round): a warning, never a refusal.
     let eval = session.evaluate(clock.now(), &crate::session::Observations::default());
@@ -45,7 +45,7 @@ pub(crate) fn confirm(
     clock: &dyn Clock,
 ) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
-    let def = session.step_def(step)?.clone();
+    let def = session.step_def(step)?;
     session.ensure_not_observing()?;
     // Before any measuring: a missing reason is a usage error, whatever the checks say.
     if let Some(reason) = override_reason
@@ -133,7 +133,7 @@ pub(crate) fn reopen(
     clock: &dyn Clock,
 ) -> Result<(), CommandFailure> {
     let mut session = Session::open(plan)?;
-    let def = session.step_def(step)?.clone();
+    let def = session.step_def(step)?;
     session.ensure_not_observing()?;
     let mailbox = mailbox.map(|m| session.mailbox(m)).transpose()?;
     session.append(&Entry::Reopen {
@@ -145,6 +145,65 @@ pub(crate) fn reopen(
     match mailbox {
         Some(m) => println!("Recorded: {} reopened for {m}.", def.id),
         None => println!("Recorded: {} reopened.", def.id),
+    }
+    Ok(())
+}
+
+/// `cutover rollback --reason …`: decides the way back (R18), journaled with who, when and
+/// why; the rollback steps it needs follow in the runbook. `--retry` goes forward again.
+pub(crate) fn rollback(
+    plan: &Plan,
+    reason: &str,
+    retry: bool,
+    stay: bool,
+    clock: &dyn Clock,
+) -> Result<(), CommandFailure> {
+    let mut session = Session::open(plan)?;
+    session.ensure_not_observing()?;
+    if !reason_is_enough(reason) {
+        return Err(CommandFailure::Usage(format!(
+            "--reason needs at least {MIN_REASON_CHARS} characters: say why (it is journaled verbatim), e.g. --reason \"new server refuses logins since 14:00\""
+        )));
+    }
+    let now = clock.now();
+    let history = session.history();
+    let entries = if retry {
+        crate::runbook::rollback::retry(history, &plan.operator, reason, now)
+    } else if stay {
+        crate::runbook::rollback::stay(history, &plan.operator, reason, now)
+    } else {
+        crate::runbook::rollback::start(history, &plan.operator, reason, now)
+    }
+    .map_err(CommandFailure::RollbackRefused)?;
+    for entry in &entries {
+        session.append(entry)?;
+    }
+    let eval = session.evaluate(now, &crate::session::Observations::default());
+    if stay {
+        println!(
+            "Recorded: the migration ends on the old server; {} and {} follow the way back.",
+            crate::step::StepId::StaySpfOldOnly,
+            crate::step::StepId::StayRestoreTtl
+        );
+    } else if retry {
+        println!(
+            "Recorded: rollback ended; the steps from {} on are pending again.",
+            crate::step::StepId::AddNewMx
+        );
+    } else {
+        let steps: Vec<String> = eval
+            .steps
+            .iter()
+            .filter(|s| s.id.is_rollback())
+            .map(|s| format!("  {} {}", s.id, s.title))
+            .collect();
+        println!(
+            "Recorded: rollback decided. The way back:\n{}",
+            steps.join("\n")
+        );
+    }
+    if let Some(next) = &eval.next {
+        println!("Next: {} ({})", next.step, next.title);
     }
     Ok(())
 }

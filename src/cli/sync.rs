@@ -34,12 +34,18 @@ pub(crate) fn run(
     plan: &Plan,
     mailboxes: Vec<String>,
     dry_run: bool,
+    reverse: bool,
     clock: &dyn Clock,
 ) -> Result<(), CommandFailure> {
     let session = Session::open(plan)?;
     for m in &mailboxes {
         session.mailbox(m)?;
     }
+    let back = if reverse {
+        Some(copy_back_plan(plan, &session, &mailboxes)?)
+    } else {
+        None
+    };
     let Some(credentials) = &plan.credentials else {
         return Err(CommandFailure::NoCredentials);
     };
@@ -47,7 +53,9 @@ pub(crate) fn run(
         .map_err(CommandFailure::Credentials)?;
     // Before the 24 h gate this is a pre-copy: useful, but `final-copy` still waits.
     let now = clock.now();
-    if let Some(gate) = session
+    if back.is_some() {
+        // The copy back is not the forward copy: no pre-copy advice.
+    } else if let Some(gate) = session
         .history()
         .switch_at()
         .and_then(|s| s.checked_add(jiff::SignedDuration::from_hours(24)).ok())
@@ -69,26 +77,46 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(CommandFailure::Runtime)?;
-    // Each message the copy reads from the old server is kept in the archive as well.
-    let archive = open_archive(plan, dry_run);
-    let options = crate::mail::SyncOptions {
-        mailboxes,
-        dry_run,
-        archive: archive.clone(),
-        ..crate::mail::SyncOptions::default()
+    // Each message the forward copy reads from the old server is kept in the archive as
+    // well; the copy back reads the new server, whose mail is not the old server's.
+    let archive = match &back {
+        Some(_) => None,
+        None => open_archive(plan, dry_run),
     };
+    let options = match &back {
+        Some(back) => crate::mail::SyncOptions {
+            mailboxes: back.mailboxes.clone(),
+            dry_run,
+            reverse: Some(back.reverse.clone()),
+            ..crate::mail::SyncOptions::default()
+        },
+        None => crate::mail::SyncOptions {
+            mailboxes,
+            dry_run,
+            archive: archive.clone(),
+            ..crate::mail::SyncOptions::default()
+        },
+    };
+    if back.as_ref().is_some_and(|b| b.mailboxes.is_empty()) {
+        // Every selected mailbox waits for its POP3 tick: nothing to copy now.
+        return copy_back_end(
+            plan,
+            &session,
+            clock,
+            &SyncReport {
+                dry_run,
+                mailboxes: vec![],
+            },
+            back,
+        );
+    }
     let report = runtime.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel::<crate::mail::SyncProgress>(64);
         let printer = tokio::spawn(print_progress(rx, plan.timezone.clone(), "copied"));
-        let report = crate::mail::run_sync(
-            plan,
-            &creds,
-            clock,
-            &options,
-            session.recorder.journal(),
-            Some(tx),
-        )
-        .await;
+        let journal = session.recorder.journal();
+        let back_log = crate::mail::sync::BackLog(journal);
+        let log: &dyn crate::mail::SyncLog = if back.is_some() { &back_log } else { journal };
+        let report = crate::mail::run_sync(plan, &creds, clock, &options, log, Some(tx)).await;
         let _ = printer.await;
         report
     });
@@ -96,6 +124,9 @@ pub(crate) fn run(
         finish_archive(archive, "the copy did not read");
     }
     print!("{}", report.render_table());
+    if back.is_some() {
+        return copy_back_end(plan, &session, clock, &report, back);
+    }
     outcome(&report)
 }
 
@@ -186,6 +217,122 @@ pub(super) async fn print_progress(
     }
     if interactive {
         println!();
+    }
+}
+
+/// What `sync --reverse` copies: the mailboxes selected (all by default) less those still
+/// waiting for their POP3 tick, and what it takes from each.
+struct CopyBack {
+    reverse: crate::mail::sync::Reverse,
+    mailboxes: Vec<String>,
+    /// Mailboxes whose POP3 fetch of the old server may still run (not ticked off).
+    waiting: Vec<String>,
+}
+
+/// The copy back is possible only while a rollback stands and once the new MX was served.
+fn copy_back_plan(
+    plan: &Plan,
+    session: &Session,
+    selected: &[String],
+) -> Result<CopyBack, CommandFailure> {
+    let history = session.history();
+    if crate::runbook::rollback::active(history).is_none() {
+        return Err(CommandFailure::Usage(
+            "`sync --reverse` copies mail back to the old server only after `cutover rollback`"
+                .into(),
+        ));
+    }
+    let entries = session.recorder.journal().replay()?.entries;
+    let reverse = crate::mail::sync::Reverse::from_journal(&entries, history).ok_or_else(|| {
+        CommandFailure::Usage(
+            "the journal never saw the new MX served: no mail can have reached the new server by it, nothing to copy back".into(),
+        )
+    })?;
+    let ticked = history.step(&StepId::RollbackCopyBack);
+    let pop3: Vec<String> = history
+        .facts
+        .get(crate::recorder::keys::POP3_FETCH_SEEN)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
+        .collect();
+    let (mut mailboxes, mut waiting) = (Vec::new(), Vec::new());
+    for m in &plan.mailboxes {
+        if !selected.is_empty() && !selected.iter().any(|s| s.eq_ignore_ascii_case(&m.address)) {
+            continue;
+        }
+        let address = m.address.to_lowercase();
+        // Copied back while its POP3 fetch still runs, the mail would come straight back
+        // into the new INBOX as duplicates: it waits for the operator's tick.
+        if pop3.contains(&address) && !ticked.is_some_and(|r| r.ticks.contains_key(&address)) {
+            waiting.push(m.address.clone());
+        } else {
+            mailboxes.push(m.address.clone());
+        }
+    }
+    Ok(CopyBack {
+        reverse,
+        mailboxes,
+        waiting,
+    })
+}
+
+/// Journals each mailbox's copy back result (and those waiting for their POP3 tick), then
+/// exits as the copy's outcome says; a mailbox waiting for its tick makes it incomplete.
+fn copy_back_end(
+    plan: &Plan,
+    session: &Session,
+    clock: &dyn Clock,
+    report: &SyncReport,
+    back: Option<CopyBack>,
+) -> Result<(), CommandFailure> {
+    let waiting = back.map(|b| b.waiting).unwrap_or_default();
+    let journal = session.recorder.journal();
+    if !report.dry_run {
+        for m in &report.mailboxes {
+            let state = if m.verified() {
+                "verified"
+            } else if m.error.is_some() {
+                "failed"
+            } else {
+                "incomplete"
+            };
+            let result = crate::mail::sync::CopyBackResult {
+                mailbox: m.address.clone(),
+                state: state.into(),
+                copied: m.copied(),
+                missing: m.missing() + m.failed(),
+            };
+            journal.append(&crate::mail::sync::copy_back_result(clock.now(), &result))?;
+        }
+        for address in &waiting {
+            let result = crate::mail::sync::CopyBackResult {
+                mailbox: address.clone(),
+                state: "waiting".into(),
+                copied: 0,
+                missing: 0,
+            };
+            journal.append(&crate::mail::sync::copy_back_result(clock.now(), &result))?;
+        }
+    }
+    for address in &waiting {
+        println!(
+            "{}: not copied back yet: it fetched the old server by POP3. Once that fetch is off, tick it: `cutover confirm {} --mailbox {}`.",
+            sanitize(address),
+            StepId::RollbackCopyBack,
+            sanitize(address)
+        );
+    }
+    let _ = plan;
+    outcome(report)?;
+    if waiting.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandFailure::Incomplete {
+            unfinished: waiting.len(),
+            total: report.mailboxes.len() + waiting.len(),
+            dry_run: report.dry_run,
+        })
     }
 }
 

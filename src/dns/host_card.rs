@@ -163,6 +163,12 @@ pub fn has_card(step_id: &StepId) -> bool {
             | StepId::RemoveOldMx
             | StepId::DkimSpfFinal
             | StepId::RestoreTtl
+            | StepId::RollbackSpf
+            | StepId::RollbackLowerTtl
+            | StepId::RollbackAddOldMx
+            | StepId::RollbackRemoveNewMx
+            | StepId::StaySpfOldOnly
+            | StepId::StayRestoreTtl
     )
 }
 

@@ -181,8 +181,9 @@ pub(crate) fn dkim_name(plan: &Plan) -> Option<String> {
         .map(|s| format!("{s}._domainkey.{apex}"))
 }
 
-/// The DNS steps, in runbook order.
-pub(crate) const DNS_STEPS: [StepId; 8] = [
+/// The DNS steps, in runbook order, then the way back's (R18) and staying on the old
+/// server's, which a rollback appends.
+pub(crate) const DNS_STEPS: [StepId; 14] = [
     StepId::LowerTtl,
     StepId::SpfAddNew,
     StepId::TtlWait,
@@ -191,6 +192,12 @@ pub(crate) const DNS_STEPS: [StepId; 8] = [
     StepId::DkimSpfFinal,
     StepId::Monitor24h,
     StepId::RestoreTtl,
+    StepId::RollbackSpf,
+    StepId::RollbackLowerTtl,
+    StepId::RollbackAddOldMx,
+    StepId::RollbackRemoveNewMx,
+    StepId::StaySpfOldOnly,
+    StepId::StayRestoreTtl,
 ];
 
 impl Served {
@@ -250,6 +257,8 @@ pub(crate) enum SpfTerms {
     OldAndNew,
     /// The new server's terms and no longer the old server's (R9).
     NewOnly,
+    /// The old server's terms and no longer the new server's (a rollback that stays).
+    OldOnly,
 }
 
 /// What the apex MX and TXT TTLs must be once a step is done.
@@ -276,6 +285,8 @@ pub(crate) struct Expectation {
 pub(crate) fn expectation(step: &StepId, plan: &Plan) -> Option<Expectation> {
     const ADDED: &[MxState] = &[MxState::OldAndNew, MxState::New];
     const NEW: &[MxState] = &[MxState::New];
+    const BACK: &[MxState] = &[MxState::OldAndNew, MxState::Old];
+    const OLD: &[MxState] = &[MxState::Old];
     let lowered = TtlRule::AtMost(plan.dns.migration_ttl);
     let e = |mx, spf, dkim_key, ttl| Expectation {
         mx,
@@ -295,6 +306,22 @@ pub(crate) fn expectation(step: &StepId, plan: &Plan) -> Option<Expectation> {
             Some(NEW),
             Some(SpfTerms::NewOnly),
             true,
+            TtlRule::Restored {
+                mx: plan.dns.restore_ttl_mx,
+                txt: plan.dns.restore_ttl_txt,
+            },
+        ),
+        // The way back (R18): SPF names both servers again before any MX changes.
+        StepId::RollbackSpf | StepId::RollbackLowerTtl => {
+            e(None, Some(SpfTerms::OldAndNew), false, lowered)
+        }
+        StepId::RollbackAddOldMx => e(Some(BACK), Some(SpfTerms::OldAndNew), false, lowered),
+        StepId::RollbackRemoveNewMx => e(Some(OLD), Some(SpfTerms::OldAndNew), false, lowered),
+        StepId::StaySpfOldOnly => e(Some(OLD), Some(SpfTerms::OldOnly), false, lowered),
+        StepId::StayRestoreTtl => e(
+            Some(OLD),
+            Some(SpfTerms::OldOnly),
+            false,
             TtlRule::Restored {
                 mx: plan.dns.restore_ttl_mx,
                 txt: plan.dns.restore_ttl_txt,
@@ -434,6 +461,21 @@ pub(crate) fn dns_target(step: &StepId, plan: &Plan, served: Option<&Served>) ->
                 .collect(),
         )
     };
+    // The MX set once the old hosts are served again (and, `drop_new`, the new ones gone).
+    let old_back = |drop_new: bool| {
+        let new: Vec<String> = plan_mx(&plan.new.mx).into_iter().map(|(_, h)| h).collect();
+        let mut set: Vec<(u16, String)> = mx_now
+            .iter()
+            .filter(|(_, h)| !drop_new || !new.contains(h))
+            .cloned()
+            .collect();
+        for m in plan_mx(&plan.old.mx) {
+            if !set.iter().any(|(_, h)| *h == m.1) {
+                set.push(m);
+            }
+        }
+        set
+    };
     let dropped_note = |dropped: Vec<String>| {
         (!dropped.is_empty()).then(|| {
             format!(
@@ -443,11 +485,12 @@ pub(crate) fn dns_target(step: &StepId, plan: &Plan, served: Option<&Served>) ->
         })
     };
     let rrsets = match step {
-        StepId::LowerTtl => vec![
+        StepId::LowerTtl | StepId::RollbackLowerTtl => vec![
             mx_set(mx_now.clone(), lowered(served_mx)),
             txt_set(None, lowered(served_txt)),
         ],
-        StepId::SpfAddNew => {
+        // A rollback after dkim-spf-final puts spf-add-new's merged record back (R18).
+        StepId::SpfAddNew | StepId::RollbackSpf => {
             let merged = spf::merge(current_spf.as_deref(), &plan.old.spf, &plan.new.spf);
             notes.extend(dropped_note(merged.dropped));
             vec![txt_set(Some(&merged.record), lowered(served_txt))]
@@ -486,6 +529,16 @@ pub(crate) fn dns_target(step: &StepId, plan: &Plan, served: Option<&Served>) ->
         // TTL on old hosts still served would hold them in caches for a day.
         StepId::RestoreTtl => vec![
             mx_set(without_old(), plan.dns.restore_ttl_mx),
+            txt_set(None, plan.dns.restore_ttl_txt),
+        ],
+        StepId::RollbackAddOldMx => vec![mx_set(old_back(false), lowered(served_mx))],
+        StepId::RollbackRemoveNewMx => vec![mx_set(old_back(true), lowered(served_mx))],
+        StepId::StaySpfOldOnly => {
+            let record = spf::final_spf(current_spf.as_deref(), &plan.new.spf, &plan.old.spf);
+            vec![txt_set(Some(&record), lowered(served_txt))]
+        }
+        StepId::StayRestoreTtl => vec![
+            mx_set(old_back(true), plan.dns.restore_ttl_mx),
             txt_set(None, plan.dns.restore_ttl_txt),
         ],
         _ => vec![],

@@ -18,6 +18,9 @@ pub struct ScannedMessage {
     pub subject: String,
     /// Whether the message is marked \Deleted (still counted: it still exists).
     pub deleted: bool,
+    /// When the server received it (INTERNALDATE), if it said: the copy back takes only
+    /// what arrived after the switch.
+    pub arrived: Option<jiff::Timestamp>,
 }
 
 impl Imap {
@@ -42,7 +45,7 @@ impl Imap {
         }
         let limit = self.timeouts.command;
         let session = &mut self.session;
-        let query = format!("(UID RFC822.SIZE FLAGS {IDENTITY_FETCH})");
+        let query = format!("(UID RFC822.SIZE FLAGS INTERNALDATE {IDENTITY_FETCH})");
         let fetches = timed(&self.place, "scan (UID FETCH headers)", limit, async {
             let stream = session.uid_fetch("1:*", &query).await?;
             stream.try_collect::<Vec<_>>().await
@@ -70,6 +73,9 @@ impl Imap {
                     deleted: f
                         .flags()
                         .any(|fl| matches!(fl, async_imap::types::Flag::Deleted)),
+                    arrived: f
+                        .internal_date()
+                        .and_then(|d| jiff::Timestamp::from_second(d.timestamp()).ok()),
                 })
             })
             .collect();

@@ -32,6 +32,9 @@ pub enum StepState {
     Done,
     /// Confirmed although a check failed, with a typed reason.
     Overridden,
+    /// A forward step from `add-new-mx` on, undone by a rollback that stands (R18).
+    #[serde(rename = "rolled-back")]
+    RolledBack,
 }
 
 impl StepState {
@@ -45,6 +48,7 @@ impl StepState {
             StepState::Applied => "…",
             StepState::Done => "✓",
             StepState::Overridden => "!",
+            StepState::RolledBack => "↶",
         }
     }
 
@@ -57,6 +61,7 @@ impl StepState {
             StepState::Applied => "applied",
             StepState::Done => "done",
             StepState::Overridden => "overridden",
+            StepState::RolledBack => "rolled-back",
         }
     }
 
@@ -200,6 +205,10 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         mail,
         now,
     } = *inputs;
+    // While a rollback stands, its steps follow the forward ones, which it undoes (R18).
+    let runbook = &*super::rollback::effective(runbook, history);
+    let inputs = &Inputs { runbook, ..*inputs };
+    let rollback = super::rollback::active(history);
     let mut steps: Vec<StepStatus> = Vec::with_capacity(runbook.steps.len());
     for def in &runbook.steps {
         let mut checks = Vec::new();
@@ -253,7 +262,11 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
                 .find(|s| &s.id == a)
                 .is_some_and(|s| s.state.is_finished())
         });
-        let (state, wait_until) = step_state(def, &checks, record, preds_done);
+        let (state, wait_until) = if rollback.is_some() && def.id.rolled_back_by_rollback() {
+            (StepState::RolledBack, None)
+        } else {
+            step_state(def, &checks, record, preds_done)
+        };
         let planned = timeline.step(&def.id);
         steps.push(StepStatus {
             id: def.id.clone(),
@@ -340,6 +353,9 @@ fn builtin_check(id: &str, kind: Kind, def: &StepDef, inputs: &Inputs<'_>) -> Op
     let Inputs {
         plan, history, now, ..
     } = *inputs;
+    if let Some(check) = super::rollback::builtin_check(id, kind, plan, history, now) {
+        return Some(check);
+    }
     match id {
         super::bulk_copy::VERIFIED => Some(super::bulk_copy::verified(kind, plan, history)),
         "switch-24h-elapsed" => Some(match history.switch_at() {
@@ -456,8 +472,9 @@ fn step_state(
     if !preds_done {
         return (StepState::Pending, None);
     }
-    // The bulk copy blocks nothing and waits for nothing: it may start at any time.
-    if def.id == super::bulk_copy::STEP {
+    // The bulk copy blocks nothing and waits for nothing: it may start at any time; the copy
+    // back may start once its predecessors are done. Each is done when its copy is verified.
+    if def.id == super::bulk_copy::STEP || def.id == StepId::RollbackCopyBack {
         return (StepState::Ready, None);
     }
     // An automatic step's outcome is what it waits for, so it counts as its gate.
@@ -520,13 +537,17 @@ fn next_step(
 ) -> Option<Next> {
     let open: Vec<&StepStatus> = steps
         .iter()
-        .filter(|s| !s.state.is_finished() && s.state != StepState::Pending)
+        .filter(|s| {
+            !s.state.is_finished() && !matches!(s.state, StepState::Pending | StepState::RolledBack)
+        })
         .collect();
     // An applied step comes first: the operator is waiting to see its outcome. The bulk
     // copy leads only when nothing else is open (its reminder rides on the leading step).
+    // During a rollback its steps lead: the way back is what matters now (R18).
     let current = open
         .iter()
         .find(|s| s.state == StepState::Applied)
+        .or_else(|| open.iter().find(|s| s.id.is_rollback()))
         .or_else(|| open.iter().find(|s| s.id != super::bulk_copy::STEP))
         .or_else(|| open.first())?;
     let def = runbook.step(&current.id)?;
@@ -611,13 +632,15 @@ fn next_step(
 }
 
 /// The steps an alarm holds back: confirming them while it is raised needs an override.
-pub const HELD_BY_ALARMS: [StepId; 6] = [
+pub const HELD_BY_ALARMS: [StepId; 8] = [
     StepId::AddNewMx,
     StepId::RemoveOldMx,
     StepId::DkimSpfFinal,
     StepId::RestoreTtl,
     StepId::FinalCopy,
     StepId::DecommissionOld,
+    StepId::RollbackRemoveNewMx,
+    StepId::RollbackCopyBack,
 ];
 
 /// The raised alarms with their fixes, in the order they lead.
@@ -656,6 +679,8 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
             .filter(|l| !l.trim_start().starts_with(';'))
             .collect()
     };
+    // During a rollback the old MX is where mail must go (R18), whatever was done before.
+    let rolling_back = super::rollback::active(history).is_some();
     match id {
         "canary-lost" => Fix {
             action: "A canary was found nowhere in time: look in the new provider's quarantine (Microsoft 365 and Google Workspace hold suspected mail there) and its delivery logs for the canary's Message-ID, check that every address is accepted (`cutover status --probe-smtp`), then send another with `cutover canary`.".to_string(),
@@ -671,7 +696,7 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
                 records,
             }
         }
-        "mx-empty" | "mx-neither" if done(StepId::AddNewMx) => {
+        "mx-empty" | "mx-neither" if done(StepId::AddNewMx) && !rolling_back => {
             let records = mx_lines(plan, &plan.new.mx);
             Fix {
                 action: format!("Put the new MX back now: `{}`", records.join("`, `")),

@@ -6,6 +6,7 @@
 
 pub mod bulk_copy;
 pub mod eval;
+pub mod rollback;
 pub mod template;
 pub mod timeline;
 

@@ -70,6 +70,9 @@ pub fn state_style(app: &App, state: StepState) -> Style {
         StepState::Applied => style(app, Color::Magenta, None),
         StepState::Done => style(app, Color::Green, None),
         StepState::Overridden => style(app, Color::Yellow, None),
+        StepState::RolledBack => {
+            style(app, Color::DarkGray, None).add_modifier(Modifier::CROSSED_OUT)
+        }
     }
 }
 

@@ -74,13 +74,17 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     let title = match popup.kind {
         ConfirmKind::Confirm => format!("Confirm {}", popup.step),
         ConfirmKind::Reopen => format!("Reopen {}", popup.step),
+        ConfirmKind::Rollback => "Roll back to the old server".to_string(),
     };
     let tw = usize::from(w.saturating_sub(2));
     let mut lines: Vec<Line<'static>> = Vec::new();
     // Where the question starts: the lines from here on stay visible when the popup is cut.
     let mut question = 0;
-    for l in wrap(&status.title, tw, "") {
-        lines.push(bold(l));
+    // A rollback is about no one step: its popup says what it undoes instead.
+    if popup.kind != ConfirmKind::Rollback {
+        for l in wrap(&status.title, tw, "") {
+            lines.push(bold(l));
+        }
     }
     if !popup.mailboxes.is_empty() {
         let list: Vec<String> = popup.mailboxes.iter().map(|m| sanitize(m)).collect();
@@ -98,6 +102,22 @@ pub fn confirm(frame: &mut Frame, app: &App, popup: &ConfirmPopup, area: Rect) {
     let operator = sanitize(&app.plan.operator);
     let at = local(app, app.now, "%a %-d %b %H:%M %Z");
     match popup.kind {
+        ConfirmKind::Rollback => {
+            lines.push(Line::from(""));
+            for l in wrap(
+                &format!(
+                    "This records in the journal: rollback decided by {operator} at {at}, with your reason. The steps from {} on are then rolled back, and the way back (the old MX back, the new removed, the new mail copied back) follows in the timeline.",
+                    crate::step::StepId::AddNewMx
+                ),
+                tw,
+                "",
+            ) {
+                lines.push(Line::from(l));
+            }
+            lines.push(Line::from(""));
+            question = lines.len();
+            lines.extend(reason_field(app, &popup.reason, tw));
+        }
         ConfirmKind::Reopen => {
             lines.push(Line::from(""));
             for l in wrap(

@@ -148,5 +148,44 @@ pub(super) fn steps(app: &App, w: usize, h: usize) -> Vec<Line<'static>> {
     if !now_drawn {
         lines.push(now_line(app, w));
     }
+    // The way back (R18) follows no day's plan: it follows the decision, after the days.
+    if let Some(rollback) = crate::runbook::rollback::active(&app.history) {
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!(
+                    "Way back · decided {} by {}",
+                    local(app, rollback.at, "%a %-d %b %H:%M"),
+                    crate::sanitize::sanitize(&rollback.operator)
+                ),
+                w,
+            ),
+            Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        )));
+        for (index, status) in app.eval.steps.iter().enumerate() {
+            if !status.id.is_rollback() {
+                continue;
+            }
+            let ticks = status
+                .mailboxes
+                .as_ref()
+                .map(|t| format!(" {}/{}", t.ticked, t.total))
+                .unwrap_or_default();
+            let text = pad(
+                &format!(
+                    "{} {:<22}{ticks} {}",
+                    status.state.glyph(),
+                    status.id,
+                    status.title
+                ),
+                w,
+            );
+            let mut s = state_style(app, status.state);
+            if index == app.selected_step {
+                s = s.add_modifier(Modifier::REVERSED);
+                focus = Some(lines.len());
+            }
+            lines.push(Line::from(Span::styled(text, s)));
+        }
+    }
     window(lines, h, focus)
 }

@@ -69,6 +69,34 @@ pub fn check_ids(step_id: &StepId) -> &'static [(&'static str, Kind)] {
             ("dmarc-not-tightened", Outcome),
         ],
         StepId::RestoreTtl => &[("mx-ttl-restored", Outcome), ("txt-ttl-restored", Outcome)],
+        // The way back (R18): the same records in reverse.
+        StepId::RollbackSpf => &[
+            ("spf-single-record", Outcome),
+            ("spf-old-and-new", Outcome),
+            ("spf-lookups", Outcome),
+        ],
+        StepId::RollbackLowerTtl => &[
+            ("mx-ttl-lowered", Outcome),
+            ("txt-ttl-lowered", Outcome),
+            ("ttl-honoured", Outcome),
+        ],
+        StepId::RollbackAddOldMx => &[("old-mx-back-served", Outcome), ("mx-no-alarm", Outcome)],
+        StepId::RollbackRemoveNewMx => &[
+            ("old-mx-back-served", Gate),
+            ("new-mx-ttl-passed", Gate),
+            ("mx-only-old-served", Outcome),
+            ("mx-no-alarm", Outcome),
+        ],
+        StepId::StaySpfOldOnly => &[
+            ("spf-single-record", Outcome),
+            ("spf-new-removed", Outcome),
+            ("spf-lookups", Outcome),
+        ],
+        StepId::StayRestoreTtl => &[
+            ("mx-only-old-served", Outcome),
+            ("mx-ttl-restored", Outcome),
+            ("txt-ttl-restored", Outcome),
+        ],
         _ => &[],
     }
 }
@@ -168,6 +196,10 @@ pub fn step_checks(
                 "dkim-valid" => at.dkim_valid(),
                 "spf-old-removed" => at.spf_terms(spf_keeps_old(StepId::DkimSpfFinal)),
                 "dmarc-not-tightened" => at.dmarc_not_tightened(),
+                "old-mx-back-served" => at.auth_mx(&[MxState::OldAndNew, MxState::Old]),
+                "mx-only-old-served" => at.auth_mx(&[MxState::Old]),
+                "new-mx-ttl-passed" => at.new_mx_ttl_passed(now),
+                "spf-new-removed" => at.spf_back_to_old(),
                 "mx-ttl-restored" => at.ttl_restored(Rtype::MX, restored_mx),
                 "txt-ttl-restored" => at.ttl_restored(Rtype::TXT, restored_txt),
                 _ => (Status::Unknown, "No such check.".to_string(), None),

@@ -177,3 +177,66 @@ impl Ctx<'_> {
         )
     }
 }
+
+impl Ctx<'_> {
+    /// R18: the new MX may go once resolvers have let go of any set without the old hosts:
+    /// the MX TTL served now has passed since the old hosts were served again, for good, by
+    /// every authoritative server (the journal's MX transitions).
+    pub(super) fn new_mx_ttl_passed(&self, now: Timestamp) -> Verdict {
+        let holds_old = |state: MxState| matches!(state, MxState::Old | MxState::OldAndNew);
+        let mut since = None;
+        for transition in self.facts.mx_transitions.iter().rev() {
+            if !holds_old(transition.to) {
+                break;
+            }
+            since = Some(transition.at);
+        }
+        let served_now = self.facts.mx_state.is_some_and(holds_old);
+        let Some(since) = since.filter(|_| served_now) else {
+            return (
+                Status::Fail,
+                "The old MX hosts are not served by every authoritative server yet: the new MX must stay until they are.".into(),
+                None,
+            );
+        };
+        let ttls: Vec<u32> = self
+            .auth
+            .iter()
+            .filter_map(|s| self.answer(s, &self.apex, Rtype::MX))
+            .filter(|a| a.status == AnswerStatus::Ok)
+            .map(|a| a.ttl)
+            .collect();
+        let Some(ttl) = ttls.iter().copied().max() else {
+            return (
+                Status::Unknown,
+                "No authoritative server answered for MX: the TTL to wait out is not known.".into(),
+                None,
+            );
+        };
+        let until = since
+            .checked_add(SignedDuration::from_secs(i64::from(ttl)))
+            .unwrap_or(since);
+        if now >= until {
+            (
+                Status::Pass,
+                format!(
+                    "The old MX hosts are served everywhere since {}; the MX TTL of {} has passed since, so no resolver still holds a set without them.",
+                    since.strftime("%Y-%m-%d %H:%M UTC"),
+                    human_seconds(ttl)
+                ),
+                None,
+            )
+        } else {
+            (
+                Status::Fail,
+                format!(
+                    "The old MX hosts are served everywhere since {}; resolvers may hold the set without them for the MX TTL of {}: wait until {}.",
+                    since.strftime("%Y-%m-%d %H:%M UTC"),
+                    human_seconds(ttl),
+                    until.strftime("%Y-%m-%d %H:%M UTC")
+                ),
+                Some(until),
+            )
+        }
+    }
+}

@@ -107,6 +107,56 @@ impl Ctx<'_> {
         )
     }
 
+    /// `rollback --stay`: the SPF record names the old server and no longer the new one.
+    pub(super) fn spf_back_to_old(&self) -> Verdict {
+        let plan = self.plan;
+        // The new server's terms taken out, the old server's kept (final_spf with the roles swapped).
+        let publish = |current: Option<&str>| spf::final_spf(current, &plan.new.spf, &plan.old.spf);
+        every(
+            &self.auth,
+            "authoritative",
+            |s| match self.spf_txts(s) {
+                Err(j) => j,
+                Ok(txts) => {
+                    let a = spf::analyse(
+                        &plan.domain,
+                        txts,
+                        &plan.old.spf,
+                        &plan.new.spf,
+                        &|_: &str, _: Rtype| spf::Fetched::Unknown,
+                    );
+                    let current = a.record.as_deref();
+                    let new_present =
+                        a.missing_new.len() < plan.new.spf.len() && !plan.new.spf.is_empty();
+                    if a.record_count == 0 {
+                        Judged::Bad(format!(
+                            "{} serves no SPF record; publish \"{}\"",
+                            self.who(s),
+                            sanitize(&publish(None))
+                        ))
+                    } else if !a.missing_old.is_empty() {
+                        Judged::Bad(format!(
+                            "{}'s SPF record lacks the old server's {}; publish \"{}\"",
+                            self.who(s),
+                            a.missing_old.join(" "),
+                            sanitize(&publish(current))
+                        ))
+                    } else if new_present {
+                        Judged::Bad(format!(
+                            "{}'s SPF record still names the new server; publish \"{}\"",
+                            self.who(s),
+                            sanitize(&publish(current))
+                        ))
+                    } else {
+                        Judged::Good
+                    }
+                }
+            },
+            "Every authoritative server's SPF record names the old server and no longer the new one."
+                .to_string(),
+        )
+    }
+
     pub(super) fn spf_valid(&self) -> Verdict {
         // The first authoritative server with an SPF record speaks for the zone;
         // disagreement between servers is spf-single-record's and spf-*'s business.

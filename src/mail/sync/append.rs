@@ -377,6 +377,7 @@ mod tests {
             size,
             subject: String::new(),
             deleted: false,
+            arrived: None,
         };
         let list = vec![m(1, 10), m(2, 10), m(3, 100), m(4, 10), m(5, 10)];
         let b = batches(&list, 2, 50);

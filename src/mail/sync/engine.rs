@@ -243,12 +243,19 @@ struct FolderPlan {
 }
 
 impl MailboxRun<'_> {
+    /// The side read and the side written: old → new, or new → old for the copy back.
+    fn sides(&self) -> (WhichSide, WhichSide) {
+        match self.opts.reverse {
+            Some(_) => (WhichSide::New, WhichSide::Old),
+            None => (WhichSide::Old, WhichSide::New),
+        }
+    }
+
     async fn go(&mut self, creds: &CredentialSource) -> Result<(), MailError> {
         // Both sides at once: over a real link each login costs several round trips.
-        let (old, new) = tokio::join!(
-            self.open(creds, WhichSide::Old),
-            self.open(creds, WhichSide::New)
-        );
+        // Below, `old` is the side read and `new` the side written (swapped for the copy back).
+        let (from, to) = self.sides();
+        let (old, new) = tokio::join!(self.open(creds, from), self.open(creds, to));
         let (mut old, mut new) = (old?, new?);
         let result = self.copy_all(creds, &mut old, &mut new).await;
         old.logout().await;
@@ -309,7 +316,12 @@ impl MailboxRun<'_> {
                 ));
                 continue;
             }
-            let target = map_folder(&folder, &self.plan.sync, &new_folders, &new_delimiter);
+            let target = match &self.opts.reverse {
+                Some(_) => {
+                    super::reverse::map_back(&folder, &self.plan.sync, &new_folders, &new_delimiter)
+                }
+                None => map_folder(&folder, &self.plan.sync, &new_folders, &new_delimiter),
+            };
             let plan = self
                 .plan_folder(old, new, folder, target, &new_folders)
                 .await?;
@@ -364,10 +376,8 @@ impl MailboxRun<'_> {
         };
         let extra_lanes = (0..extra).map(|_| async {
             // A server refusing more connections just means fewer lanes.
-            let pair = tokio::join!(
-                this.open(creds, WhichSide::Old),
-                this.open(creds, WhichSide::New)
-            );
+            let (from, to) = this.sides();
+            let pair = tokio::join!(this.open(creds, from), this.open(creds, to));
             let (Ok(mut o), Ok(mut n)) = pair else {
                 return Ok(());
             };
@@ -468,10 +478,18 @@ impl MailboxRun<'_> {
             )
         };
         let (old_side, new_counts) = tokio::join!(old_side, new_side);
-        let ((status, old_messages), new_counts): ((_, Vec<ScannedMessage>), IdentityCounts) =
+        let ((status, mut old_messages), new_counts): ((_, Vec<ScannedMessage>), IdentityCounts) =
             (old_side?, new_counts?);
+        // The copy back takes only what reached the new server since the switch and did not
+        // come from the old one; it keeps no ledger of its own (the old side is compared).
+        let ledger_before = match &self.opts.reverse {
+            Some(reverse) => {
+                old_messages.retain(|m| reverse.takes(&self.mailbox.address, &folder.name, m));
+                HashMap::new()
+            }
+            None => self.ledger.folder(&self.mailbox.address, &target),
+        };
         let old_counts: IdentityCounts = old_messages.iter().map(|m| m.identity).collect();
-        let ledger_before = self.ledger.folder(&self.mailbox.address, &target);
         // Per identity: what the new side has or had (ledger), what is still needed.
         let mut need: HashMap<Identity, u32> = HashMap::new();
         let mut deleted_on_new = HashMap::new();
@@ -712,7 +730,7 @@ impl MailboxRun<'_> {
                 c.left_bytes = c.left_bytes.saturating_sub(u64::from(m.size));
             }
             if !delta.is_empty() {
-                self.record(ledger_entry(
+                self.record(super::ledger::mark_copied(ledger_entry(
                     self.clock.now(),
                     &self.mailbox.address,
                     &plan.target,
@@ -721,7 +739,7 @@ impl MailboxRun<'_> {
                         "{} copied",
                         crate::units::count(delta.len() as u64, "message", "messages")
                     ),
-                ));
+                )));
             }
             if last_uid > 0 {
                 self.record(Entry::Checkpoint {

@@ -119,6 +119,17 @@ pub(super) fn ledger_entry(
     }
 }
 
+/// A ledger line for messages this copy appended (not merely seen there): the copy back
+/// reads it to leave alone what came from the old server in the first place.
+pub(super) fn mark_copied(mut entry: Entry) -> Entry {
+    if let Entry::Fact { value, .. } = &mut entry
+        && let Some(map) = value.as_object_mut()
+    {
+        map.insert("copied".to_string(), serde_json::Value::Bool(true));
+    }
+    entry
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

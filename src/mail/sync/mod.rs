@@ -24,6 +24,7 @@ pub mod estimate;
 mod fill;
 mod ledger;
 mod report;
+mod reverse;
 mod window;
 
 use std::sync::Arc;
@@ -44,6 +45,9 @@ pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
 pub use report::{
     CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
     copied_by_folder,
+};
+pub use reverse::{
+    BackLog, COPY_BACK_RESULT_FACT, CopyBackResult, Reverse, copy_back_check, copy_back_result,
 };
 pub use window::WINDOW_FACT;
 
@@ -74,6 +78,8 @@ pub struct SyncOptions {
     /// Where each message read from the old server is also kept (`[archive] dir`, opened
     /// by the caller, who calls `Archive::finish` after the run).
     pub archive: Option<Arc<crate::mail::archive::Archive>>,
+    /// The copy back (R18): new → old, only what arrived after the switch (`reverse.rs`).
+    pub reverse: Option<Reverse>,
 }
 
 impl Default for SyncOptions {
@@ -90,6 +96,7 @@ impl Default for SyncOptions {
             connections_per_mailbox: 4,
             pause_poll: Duration::from_secs(1),
             archive: None,
+            reverse: None,
         }
     }
 }

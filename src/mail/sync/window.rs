@@ -280,6 +280,7 @@ mod tests {
             size,
             subject: String::new(),
             deleted: false,
+            arrived: None,
         }
     }
 

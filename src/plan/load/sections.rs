@@ -757,7 +757,9 @@ impl<'s> Loader<'s> {
                 None => None,
                 Some((a, span)) => {
                     let step = StepId::parse(&a);
-                    let known_step = !step.is_plan_step() || out.iter().any(|s| s.id == step);
+                    // A rollback step exists only after a rollback: nothing may wait for it.
+                    let known_step = (!step.is_plan_step() && !step.is_rollback())
+                        || out.iter().any(|s| s.id == step);
                     if !known_step {
                         let known: Vec<&str> = StepId::BUILT_IN
                             .iter()

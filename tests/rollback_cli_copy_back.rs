@@ -1,0 +1,245 @@
+//! `cutover sync --reverse` as an operator runs it against two real private Dovecots: refused
+//! before a rollback, a mailbox that fetched the old server by POP3 waits for its tick, and
+//! `rollback-copy-back` is done once every mailbox's copy back is verified.
+
+#[path = "support/dovecot.rs"]
+mod dovecot;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cutover::journal::{Entry, Journal};
+use cutover::plan::Security;
+use cutover::step::StepId;
+use dovecot::{Dovecot, SeedMessage, write_secrets};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+fn msg(n: &str, to: &str, arrived: i64) -> SeedMessage {
+    SeedMessage::new(format!(
+        "Message-ID: <{n}@new>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\nFrom: c@x\r\nTo: {to}\r\nSubject: {n}\r\n\r\nbody {n}\r\n"
+    ))
+    .date(arrived)
+}
+
+fn plan_text(old: &Dovecot, new: &Dovecot) -> String {
+    let side = |d: &Dovecot| {
+        let e = d.endpoint(Security::Implicit);
+        format!(
+            "{{ url = \"{}\", ca_file = \"{}\" }}",
+            e.url,
+            e.ca_file.expect("test CA").display()
+        )
+    };
+    format!(
+        r#"domain = "example.com"
+start = "2026-12-07T09:00"
+timezone = "Europe/Vilnius"
+operator = "tester"
+
+[dns]
+resolvers = ["127.0.0.1:9"]
+authoritative = ["127.0.0.1:9"]
+timeout = "300ms"
+
+[old]
+mx = ["10 mx1.old.example."]
+spf = ["include:_spf.old.example"]
+imap = {}
+
+[new]
+mx = ["1 smtp.new.example."]
+spf = ["include:_spf.new.example"]
+dkim_selector = "sel1"
+imap = {}
+
+[credentials]
+secrets_file = "secrets.toml"
+
+[[mailbox]]
+address = "{ALICE}"
+
+[[mailbox]]
+address = "{BOB}"
+"#,
+        side(old),
+        side(new)
+    )
+}
+
+fn cutover(plan: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .arg("--plan")
+        .arg(plan)
+        .env_remove("CUTOVER_PLAN")
+        .output()
+        .expect("run cutover")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn append(plan: &Path, entry: Entry) {
+    Journal::open(Journal::path_for_plan(plan))
+        .expect("journal")
+        .append(&entry)
+        .expect("append");
+}
+
+fn confirmed(step: StepId, at: jiff::Timestamp) -> Entry {
+    Entry::Confirm {
+        at,
+        operator: "tester".into(),
+        step,
+        mailbox: None,
+        evidence: vec![],
+    }
+}
+
+fn step<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    v["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("{id} in {v:#}"))
+}
+
+fn copy_back_check(plan: &Path) -> (String, String, String) {
+    let out = cutover(plan, &["status", "--json", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = step(&v, "rollback-copy-back");
+    let c = s["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "copy-back-verified"))
+        .expect("copy-back-verified");
+    (
+        s["state"].as_str().unwrap_or("").to_string(),
+        c["status"].as_str().unwrap_or("").to_string(),
+        c["evidence"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn sync_reverse_waits_for_the_pop3_tick_then_copies_back_and_the_step_is_done() {
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    for d in [&old, &new] {
+        d.add_users(&[(ALICE, "alice-pw"), (BOB, "bob-pw")]);
+    }
+    let switch = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
+    let s = switch.as_second();
+    new.seed(ALICE, "INBOX", &[msg("a1", ALICE, s + 600)]);
+    new.seed(BOB, "INBOX", &[msg("b1", BOB, s + 900)]);
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
+        None,
+    );
+    // The journal: bob fetched the old server by POP3; the new MX was served at the switch.
+    append(
+        &plan,
+        Entry::Fact {
+            at: switch - jiff::SignedDuration::from_hours(24),
+            key: "pop3-fetch-seen".into(),
+            value: serde_json::json!({ "mailbox": BOB, "share": 0.9 }),
+            evidence: String::new(),
+        },
+    );
+    append(
+        &plan,
+        Entry::Fact {
+            at: switch,
+            key: "mx-set".into(),
+            value: serde_json::json!({ "from": "old", "to": "old+new" }),
+            evidence: String::new(),
+        },
+    );
+    append(&plan, confirmed(StepId::AddNewMx, switch));
+
+    // Before a rollback the old server is never written.
+    let out = cutover(&plan, &["sync", "--reverse"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("only after `cutover rollback`"),
+        "{}",
+        text(&out)
+    );
+
+    let out = cutover(
+        &plan,
+        &["rollback", "--reason", "the new MX defers every message"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_, status, evidence) = copy_back_check(&plan);
+    assert_eq!(status, "unknown", "{evidence}");
+
+    // Bob's POP3 fetch may still run: he waits, alice is copied back.
+    let out = cutover(&plan, &["sync", "--reverse"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("bob@example.com: not copied back yet"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        old.doveadm(&["search", "-u", ALICE, "mailbox", "INBOX", "all"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        old.doveadm(&["search", "-u", BOB, "mailbox", "INBOX", "all"])
+            .lines()
+            .count(),
+        0
+    );
+    let (state, status, evidence) = copy_back_check(&plan);
+    assert_eq!(status, "fail", "{evidence}");
+    assert!(evidence.contains("bob@example.com (waiting)"), "{evidence}");
+    assert_ne!(state, "done");
+
+    // The way back's DNS steps done; bob's fetch is off: the operator ticks him.
+    let now = jiff::Timestamp::now();
+    append(&plan, confirmed(StepId::RollbackAddOldMx, now));
+    append(&plan, confirmed(StepId::RollbackRemoveNewMx, now));
+    let out = cutover(
+        &plan,
+        &[
+            "confirm",
+            "rollback-copy-back",
+            "--mailbox",
+            BOB,
+            "--offline",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cutover(&plan, &["sync", "--reverse"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        old.doveadm(&["search", "-u", BOB, "mailbox", "INBOX", "all"])
+            .lines()
+            .count(),
+        1
+    );
+    // Alice's message is there once, not twice.
+    assert_eq!(
+        old.doveadm(&["search", "-u", ALICE, "mailbox", "INBOX", "all"])
+            .lines()
+            .count(),
+        1
+    );
+    let (state, status, evidence) = copy_back_check(&plan);
+    assert_eq!(status, "pass", "{evidence}");
+    assert_eq!(state, "done", "{evidence}");
+}
