@@ -168,7 +168,10 @@ smtp = [\"{new_smtp}\"]\n\
 secrets_file = \"secrets.toml\"\n\
 \n\
 [sync]\n\
-concurrency = 8\n",
+concurrency = 8\n\
+\n\
+[archive]\n\
+dir = \"archive\"\n",
         domain = spec.domain,
         migration = MIGRATION_TTL / 60,
         restore_mx = RESTORED_MX_TTL / 3600,
