@@ -447,14 +447,31 @@ mod interactive {
                 let Ok(journal) = Journal::open(Journal::path_for_plan(&plan.path)) else {
                     return;
                 };
+                let Ok((mut recorder, _)) = crate::recorder::Recorder::open(&plan) else {
+                    return;
+                };
                 while let Some(mailbox) = rx.recv().await {
+                    // As `cutover sync` does: what the copy reads is kept in the archive too.
+                    let archive = super::super::archive::open(&plan).ok().flatten();
                     let options = crate::mail::SyncOptions {
                         mailboxes: mailbox.into_iter().collect(),
+                        archive: archive.clone(),
                         ..crate::mail::SyncOptions::default()
                     };
                     let report = {
                         let _guard = world.clock.io_guard();
                         crate::mail::run_sync(&plan, &creds, &world.clock, &options, &journal, None).await
+                    };
+                    let finished = archive.map(|a| a.finish());
+                    // Then `cutover archive` and `cutover archive --verify`, so the shutdown's
+                    // archive gate can hold in the rehearsal too.
+                    let kept = match finished {
+                        Some(Ok(_)) => {
+                            let _guard = world.clock.io_guard();
+                            super::super::archive::fill_and_verify(&plan, &creds, &world.clock, &journal).await
+                        }
+                        Some(Err(e)) => Err(e),
+                        None => Ok(None),
                     };
                     let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
                     let verified = report.mailboxes.iter().filter(|m| m.verified()).count();
@@ -475,6 +492,25 @@ mod interactive {
                         .collect();
                     if let Some(first) = failed.first() {
                         notice.push_str(&format!(" {} failed, e.g. {first}", failed.len()));
+                    }
+                    match kept {
+                        Ok(Some(kept)) => {
+                            let v = &kept.verification;
+                            let _ = recorder.archive_verification(v, world.clock.now());
+                            notice.push_str(&if v.ok() {
+                                format!(
+                                    " Archive verified: {} messages.",
+                                    v.mailboxes.iter().map(|m| m.messages).sum::<u64>()
+                                )
+                            } else {
+                                format!(
+                                    " Archive NOT verified: {}",
+                                    v.problems.first().map(String::as_str).unwrap_or("?")
+                                )
+                            });
+                        }
+                        Ok(None) => {}
+                        Err(e) => notice.push_str(&format!(" Archive: {e}")),
                     }
                     if events.send(Event::Notice(notice)).await.is_err() {
                         return;

@@ -33,8 +33,7 @@ use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
 use crate::clock::Clock;
 use crate::journal::Entry;
-use crate::mail::archive::{Archive, ArchiveError, verify_offline};
-use crate::mail::sync::{compare_archive_with_old, fill_archive, plan_archive};
+use crate::mail::archive::Archive;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
@@ -715,11 +714,10 @@ impl Autopilot {
         Ok(())
     }
 
-    /// The plan's archive, open for one run (its lock is held until it is dropped).
+    /// The plan's archive, open for one copy, as `cutover sync` opens it.
     fn open_archive(&mut self) -> Option<Arc<Archive>> {
-        let dir = self.session.plan.archive.as_ref()?.dir.clone();
-        match Archive::open(&dir) {
-            Ok(archive) => Some(Arc::new(archive)),
+        match super::archive::open(&self.session.plan) {
+            Ok(archive) => archive,
             Err(e) => {
                 self.event(format!("the archive cannot be opened: {e}"));
                 None
@@ -732,58 +730,41 @@ impl Autopilot {
     /// journaling the verification through the recorder (the gate of the shutdown).
     async fn archive_and_verify(&mut self) -> Result<(), AutopilotError> {
         self.archive_verified = true;
-        let Some(archive) = self.open_archive() else {
-            return Ok(());
-        };
-        let plan = &self.session.plan;
-        let opts = SyncOptions::default();
-        let filled = {
+        let kept = {
             let _guard = self.world.clock.io_guard();
-            let planned = plan_archive(plan, &self.creds, &opts, Some(&archive)).await;
-            fill_archive(
-                plan,
+            super::archive::fill_and_verify(
+                &self.session.plan,
                 &self.creds,
                 &self.world.clock,
-                &opts,
                 self.session.recorder.journal(),
-                &archive,
-                &planned,
-                None,
             )
             .await
         };
-        let added: u64 = filled.iter().map(|f| f.messages).sum();
-        let finished = archive.finish();
-        let dir = archive.dir().to_path_buf();
-        drop(archive);
-        if let Err(e) = finished {
-            self.event(format!("the archive could not be written: {e}"));
-            return Ok(());
-        }
-        let verification = {
-            let _guard = self.world.clock.io_guard();
-            let _lock = Archive::open(&dir).map_err(archive_error)?;
-            let mut v = verify_offline(&dir).map_err(archive_error)?;
-            compare_archive_with_old(plan, &self.creds, &opts, &dir, &mut v)
-                .await
-                .map_err(archive_error)?;
-            v
+        let kept = match kept {
+            Ok(Some(kept)) => kept,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.event(format!("archive: {e}"));
+                return Ok(());
+            }
         };
         let now = self.now();
         self.session
             .recorder
-            .archive_verification(&verification, now)
+            .archive_verification(&kept.verification, now)
             .map_err(|e| AutopilotError::Journal(e.to_string()))?;
-        let messages: u64 = verification.mailboxes.iter().map(|m| m.messages).sum();
-        self.event(if verification.ok() {
+        let v = &kept.verification;
+        let messages: u64 = v.mailboxes.iter().map(|m| m.messages).sum();
+        self.event(if v.ok() {
             format!(
-                "archive: {added} messages the copies did not read archived; {messages} messages verified against the manifest and the old server (manifest SHA-256 {}…)",
-                verification.manifest_sha256.chars().take(12).collect::<String>()
+                "archive: {} messages the copies did not read archived; {messages} messages verified against the manifest and the old server (manifest SHA-256 {}…)",
+                kept.added,
+                v.manifest_sha256.chars().take(12).collect::<String>()
             )
         } else {
             format!(
                 "archive: NOT verified: {}",
-                verification.problems.first().map(String::as_str).unwrap_or("?")
+                v.problems.first().map(String::as_str).unwrap_or("?")
             )
         });
         Ok(())
@@ -841,13 +822,6 @@ impl Autopilot {
             // The old mail that was lost is counted once, under `lost`.
             self.report.missing_at_end.clear();
         }
-    }
-}
-
-fn archive_error(e: ArchiveError) -> AutopilotError {
-    AutopilotError::Store {
-        what: "the archive".into(),
-        detail: e.to_string(),
     }
 }
 
