@@ -231,8 +231,7 @@ pub fn compare_with_old(
     }
 }
 
-/// The journal fact of a verification. A later recorder journals it; for now `cutover
-/// archive --verify` appends it.
+/// The journal fact of a verification; `Recorder::archive_verification` journals it.
 pub fn archive_fact(v: &Verification, at: Timestamp) -> Entry {
     let messages: u64 = v.mailboxes.iter().map(|m| m.messages).sum();
     let value = serde_json::json!({
