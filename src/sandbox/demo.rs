@@ -462,6 +462,8 @@ mod interactive {
                         let _guard = world.clock.io_guard();
                         crate::mail::run_sync(&plan, &creds, &world.clock, &options, &journal, None).await
                     };
+                    // The copy's handle on the archive goes first: its lock is released with the last one.
+                    drop(options);
                     let finished = archive.map(|a| a.finish());
                     // Then `cutover archive` and `cutover archive --verify`, so the shutdown's
                     // archive gate can hold in the rehearsal too.
@@ -713,6 +715,49 @@ mod interactive {
             },
             // The other keys are the operator's (`OperatorAction::for_key`) and never come here.
             other => format!("{other:?} is not a clock key"),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The copy key copies, then keeps the old server's mail in the rehearsal's archive
+        /// and verifies it, journaling the fact decommission-old's gate reads.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_copy_key_keeps_the_old_servers_mail_in_a_verified_archive() {
+            let start = super::super::REHEARSAL_START.parse().unwrap();
+            let world = Arc::new(
+                World::start(super::super::WorldSpec::small(start))
+                    .await
+                    .unwrap(),
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let path = super::super::write_plan(dir.path(), &world).unwrap();
+            let plan = crate::plan::load(&path).unwrap().plan;
+            // The employees' new mailboxes exist (new-server-ready), so the copy can log in.
+            operator::perform(&world, OperatorAction::CreateMailboxes)
+                .await
+                .unwrap();
+            let (events, mut rx) = mpsc::channel(16);
+            let copy = start_copier(plan.clone(), world.clone(), events, SharedTally::default());
+            copy.send(None).await.unwrap();
+            let notice = loop {
+                match rx.recv().await {
+                    Some(Event::Notice(n)) => break n,
+                    Some(_) => continue,
+                    None => panic!("the copier ended without a notice"),
+                }
+            };
+            assert!(notice.contains("Archive verified: "), "{notice}");
+            let (recorder, _) = crate::recorder::Recorder::open(&plan).unwrap();
+            let fact = recorder
+                .history()
+                .last_fact(crate::recorder::keys::ARCHIVE_VERIFIED)
+                .expect("the archive-verified fact");
+            assert_eq!(fact.value["ok"], true, "{:#}", fact.value);
+            assert_eq!(fact.value["online"], true, "{:#}", fact.value);
+            assert!(dir.path().join("archive/MANIFEST.sha256").is_file());
         }
     }
 }
