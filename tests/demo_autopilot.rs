@@ -79,6 +79,47 @@ async fn a_careful_migration_ends_with_every_message_verified_on_the_new_server(
     // The final copy waited for 24 h after the switch (day 2 morning → day 3).
     assert!(report.copies[0].at >= at("2026-03-04T08:00:00Z"), "{text}");
     assert!(text.contains("Verdict (exit 0): clean"), "{text}");
+    // The old server's mail was archived and verified (against its manifest and the old
+    // server) before the shutdown, through the recorder, so decommission-old's gate held.
+    let verified: Vec<&serde_json::Value> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Fact { key, value, .. } if key == "archive-verified" => {
+                Some(value)
+            }
+            _ => None,
+        })
+        .collect();
+    let fact = verified.last().expect("an archive-verified fact");
+    assert_eq!(
+        (&fact["ok"], &fact["online"]),
+        (&serde_json::json!(true), &serde_json::json!(true)),
+        "{fact:#}"
+    );
+    let archived: u64 = fact["mailboxes"]
+        .as_array()
+        .expect("mailboxes")
+        .iter()
+        .map(|m| m["messages"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(archived, report.old_messages_at_end, "{fact:#}\n{text}");
+    let shutdown = journal
+        .iter()
+        .position(|e| matches!(e, cutover::journal::Entry::Confirm { step, .. } if step == "decommission-old"))
+        .expect("decommission-old confirmed");
+    let archived_at = journal
+        .iter()
+        .position(
+            |e| matches!(e, cutover::journal::Entry::Fact { key, .. } if key == "archive-verified"),
+        )
+        .expect("the fact");
+    assert!(archived_at < shutdown, "archived before the shutdown");
+    assert!(
+        report.events.iter().any(|e| e.text.starts_with("archive: ")
+            && e.text
+                .contains("verified against the manifest and the old server")),
+        "{text}"
+    );
     // The alias the new provider forgot: the gate of add-new-mx names it, the operator
     // presses the console key, and the new MX asked again accepts it.
     let refused = report

@@ -618,3 +618,103 @@ async fn archive_stays_within_the_daily_volume_the_copy_shares() {
         .collect();
     assert!(used.last().is_some_and(|&b| b > 900_000), "{used:?}");
 }
+
+/// `decommission-old`'s gate as `status --json` shows it.
+fn archive_gate(plan: &Path) -> serde_json::Value {
+    let out = cutover(plan, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}\n{}", text(&out)));
+    let step = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "decommission-old")
+        .expect("decommission-old")
+        .clone();
+    step["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "mail.archive-verified")
+        .unwrap_or_else(|| panic!("no archive gate: {step:#}"))
+        .clone()
+}
+
+/// An archive verified before the last arrival in the old INBOX does not let the old server
+/// be switched off: `status` (which probes the old INBOX and journals its UIDNEXT) fails the
+/// gate naming the mailbox; with `required = false` it is a warning.
+#[test]
+fn an_archive_older_than_the_last_old_arrival_fails_the_decommission_gate() {
+    let (Some(old), Some(new)) = (Dovecot::start("old"), Dovecot::start("new")) else {
+        return;
+    };
+    old.add_user(ALICE, "alice-pw");
+    new.add_user(ALICE, "alice-pw");
+    old.seed(
+        ALICE,
+        "INBOX",
+        &[
+            SeedMessage::new(msg("1@x", "one", "1")),
+            SeedMessage::new(msg("2@x", "two", "2")),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let plan = dir.path().join("cutover.toml");
+    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    write_secrets(
+        &dir.path().join("secrets.toml"),
+        &[(ALICE, "alice-pw", "alice-pw")],
+        None,
+    );
+
+    // Never verified: the gate says what to run.
+    let gate = archive_gate(&plan);
+    assert_eq!(gate["status"], "fail", "{gate:#}");
+    assert_eq!(gate["kind"], "gate", "{gate:#}");
+    assert!(
+        gate["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("never verified")),
+        "{gate:#}"
+    );
+
+    // Archived and verified online, covering the old INBOX as `status` sees it: it holds.
+    let out = cutover(&plan, &["archive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cutover(&plan, &["archive", "--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let gate = archive_gate(&plan);
+    assert_eq!(gate["status"], "pass", "{gate:#}");
+
+    // New mail reaches the old INBOX after the verification: the archive is older than the
+    // last arrival, and the gate names the mailbox.
+    old.seed(
+        ALICE,
+        "INBOX",
+        &[SeedMessage::new(msg("3@x", "after the archive", "3"))],
+    );
+    let gate = archive_gate(&plan);
+    assert_eq!(gate["status"], "fail", "{gate:#}");
+    let evidence = gate["evidence"].as_str().unwrap_or_default();
+    assert!(
+        evidence.contains("older than the last arrival in the old INBOX: alice@example.com"),
+        "{gate:#}"
+    );
+    assert!(evidence.contains("cutover archive"), "{gate:#}");
+
+    // A company whose old provider keeps its own export: the same is a warning.
+    std::fs::write(
+        &plan,
+        plan_text(&old, &new).replace("dir = \"archive\"", "dir = \"archive\"\nrequired = false"),
+    )
+    .expect("plan");
+    let gate = archive_gate(&plan);
+    assert_eq!(gate["status"], "warn", "{gate:#}");
+
+    // Archived and verified again, it holds again.
+    let out = cutover(&plan, &["archive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cutover(&plan, &["archive", "--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(archive_gate(&plan)["status"], "pass");
+}

@@ -652,3 +652,82 @@ fn chromium_shows_every_section_and_prints_it_on_a4_within_page_bounds() {
         }
     }
 }
+
+/// With an `archive --verify` journaled, every format shows the archive: its path, the
+/// manifest's SHA-256 and each mailbox's counts; without one there is no such section
+/// (`archive` is null in the JSON).
+#[test]
+fn the_archive_section_shows_the_last_verification_and_only_when_there_is_one() {
+    let (tmp, plan) = fixture_copy("report/clean");
+    let run = |format: &str| {
+        let out = cutover(&plan, &["report", "--format", format]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    assert!(!run("md").contains("Archive"), "no fact, no section");
+    assert!(!run("html").contains("id=\"archive\""));
+    let json: Value = serde_json::from_str(&run("json")).expect("JSON");
+    assert!(json["archive"].is_null(), "{:#}", json["archive"]);
+
+    let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let fact = serde_json::json!({
+        "kind": "fact",
+        "at": "2026-03-04T08:10:00Z",
+        "key": "archive-verified",
+        "value": {
+            "dir": "/srv/cutover-archive",
+            "manifest_sha256": sha,
+            "ok": true,
+            "online": true,
+            "files": 123,
+            "problem_count": 0,
+            "problems": [],
+            "mailboxes": [{
+                "address": "alice@example.com",
+                "folders": 3,
+                "messages": 123,
+                "bytes": 45678,
+                "inbox_uidnext": 58,
+                "old_messages": 123
+            }]
+        },
+        "evidence": "archive /srv/cutover-archive verified and against the old server"
+    });
+    let journal = tmp.path().join("cutover.journal");
+    let mut lines = std::fs::read_to_string(&journal).expect("journal");
+    lines.push_str(&format!("{fact}\n"));
+    std::fs::write(&journal, lines).expect("journal");
+
+    let md = run("md");
+    assert!(md.contains("## Archive of the old server"), "{md}");
+    assert!(
+        md.contains("Verified against its manifest and the old server on Wed 4 Mar 2026"),
+        "{md}"
+    );
+    assert!(md.contains("| Path | /srv/cutover-archive |"), "{md}");
+    assert!(
+        md.contains(&format!("| Manifest SHA-256 | {sha} |")),
+        "{md}"
+    );
+    assert!(
+        md.contains("| alice@example.com | 3 | 123 | 45678 | 58 | 123 |"),
+        "{md}"
+    );
+    let html = run("html");
+    assert!(html.contains("<section id=\"archive\">"), "{html}");
+    assert!(html.contains(sha), "{html}");
+    let json: Value = serde_json::from_str(&run("json")).expect("JSON");
+    let archive = &json["archive"];
+    assert_eq!(archive["path"], "/srv/cutover-archive", "{archive:#}");
+    assert_eq!(archive["manifest_sha256"], sha, "{archive:#}");
+    assert_eq!(archive["ok"], true, "{archive:#}");
+    assert_eq!(archive["mailboxes"][0]["messages"], 123, "{archive:#}");
+    assert_eq!(archive["mailboxes"][0]["inbox_uidnext"], 58, "{archive:#}");
+    // The mailbox CSV is the mailbox table: the archive adds no column to it.
+    let csv = run("csv");
+    assert!(!csv.contains("archive"), "{csv}");
+}

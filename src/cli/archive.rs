@@ -5,10 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::clock::Clock;
-use crate::mail::archive::{
-    Archive, ArchiveIndex, compare_with_old, free_space, space_needed, verify_offline,
-};
-use crate::mail::sync::{MailboxToArchive, fill_archive, plan_archive};
+use crate::mail::archive::{Archive, free_space, space_needed, verify_offline};
+use crate::mail::sync::{compare_archive_with_old, fill_archive, plan_archive};
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::sanitize::sanitize;
@@ -27,13 +25,6 @@ fn credentials(plan: &Plan) -> Result<CredentialSource, CommandFailure> {
         return Err(CommandFailure::NoCredentials);
     };
     CredentialSource::new(Some(credentials)).map_err(CommandFailure::Credentials)
-}
-
-/// A mailbox the old server could not be read for, said as the copy says it.
-fn unread(p: &MailboxToArchive) -> Option<String> {
-    p.error
-        .as_ref()
-        .map(|e| format!("{}: {}", sanitize(&p.address), e))
 }
 
 /// `cutover archive [--mailbox A]...`: reads what the archive lacks, within the `[sync]`
@@ -108,7 +99,7 @@ pub(crate) fn fill(
         for (folder, why) in &p.skipped {
             println!("{}: {folder} skipped: {why}", sanitize(&p.address));
         }
-        if let Some(line) = unread(p) {
+        if let Some(line) = p.unread() {
             println!("{line}");
             unfinished += 1;
         }
@@ -184,16 +175,9 @@ pub(crate) fn verify(
             mailboxes,
             ..SyncOptions::default()
         };
-        let index = ArchiveIndex::read(&dir)?;
-        let planned = runtime()?.block_on(plan_archive(plan, &creds, &options, None));
-        for p in &planned {
-            match unread(p) {
-                Some(line) => v
-                    .problems
-                    .push(format!("{line} (the old server could not be compared)")),
-                None => compare_with_old(&mut v, &index, &p.address, &p.old_folders()),
-            }
-        }
+        runtime()?.block_on(compare_archive_with_old(
+            plan, &creds, &options, &dir, &mut v,
+        ))?;
     }
     report(&v);
     session.recorder.archive_verification(&v, clock.now())?;

@@ -26,6 +26,9 @@ pub const POP3_FETCH_SEEN: &str = "pop3-fetch-seen";
 /// (the cockpit's prober writes it; one round's facts may be journaled in several batches).
 pub const ROUND: &str = "round";
 
+/// The gate of `decommission-old` on a verified archive of the old server (R19).
+pub const ARCHIVE_VERIFIED: &str = "mail.archive-verified";
+
 /// How long the old INBOXes must stay quiet (R10, R14).
 const QUIET_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
@@ -36,7 +39,11 @@ pub fn check_ids(step_id: &StepId) -> &'static [&'static str] {
         StepId::Pop3Fetch => &["mail.pop3-fetch"],
         StepId::Monitor24h => &["mail.old-inbox-quiet"],
         StepId::FinalCopy => &["mail.copy-verified"],
-        StepId::DecommissionOld => &["mail.copy-verified", "mail.old-inbox-quiet"],
+        StepId::DecommissionOld => &[
+            "mail.copy-verified",
+            "mail.old-inbox-quiet",
+            ARCHIVE_VERIFIED,
+        ],
         _ => &[],
     }
 }
@@ -62,6 +69,7 @@ pub fn step_checks(
                 None => not_probed(id),
             },
             "mail.old-inbox-quiet" => old_inboxes_quiet(plan, probes, history, now),
+            ARCHIVE_VERIFIED => crate::mail::archive::archive_verified(plan, history, now),
             _ => copy_verified(plan, history),
         })
         .collect()

@@ -15,8 +15,8 @@ use crate::mail::steps::POP3_FETCH_SEEN;
 use crate::mail::sync::{COPY_RESULT_FACT, CopyResult};
 use crate::plan::Plan;
 use crate::report::model::{
-    AlarmSpan, CheckLine, DnsRecord, DnsStage, JournalLine, MailboxRow, MissingFolder, Override,
-    Report, StepRow, Summary,
+    AlarmSpan, ArchiveMailbox, ArchiveSection, CheckLine, DnsRecord, DnsStage, JournalLine,
+    MailboxRow, MissingFolder, Override, Report, StepRow, Summary,
 };
 use crate::runbook::eval::Inputs;
 use crate::runbook::{Runbook, evaluate, timeline};
@@ -178,8 +178,51 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
         alarms,
         dns,
         mailboxes,
+        archive: archive_section(&history),
         zone: plan.timezone.clone(),
     }
+}
+
+/// The last `archive-verified` fact, as the report shows it; none when there is none.
+fn archive_section(history: &History) -> Option<ArchiveSection> {
+    let fact = history.last_fact(crate::recorder::keys::ARCHIVE_VERIFIED)?;
+    let v = &fact.value;
+    let text = |key: &str| sanitize(v.get(key).and_then(|s| s.as_str()).unwrap_or_default());
+    let coverage: Vec<crate::mail::archive::MailboxCoverage> = v
+        .get("mailboxes")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    let problems: Vec<String> = v
+        .get("problems")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .map(sanitize)
+        .collect();
+    Some(ArchiveSection {
+        verified_at: fact.at,
+        path: text("dir"),
+        manifest_sha256: text("manifest_sha256"),
+        ok: v.get("ok").and_then(|o| o.as_bool()) == Some(true),
+        online: v.get("online").and_then(|o| o.as_bool()) == Some(true),
+        problem_count: v
+            .get("problem_count")
+            .and_then(|n| n.as_u64())
+            .unwrap_or(problems.len() as u64),
+        problems,
+        mailboxes: coverage
+            .into_iter()
+            .map(|c| ArchiveMailbox {
+                address: sanitize(&c.address),
+                folders: c.folders,
+                messages: c.messages,
+                bytes: c.bytes,
+                inbox_uidnext: c.inbox_uidnext,
+                old_messages: c.old_messages,
+            })
+            .collect(),
+    })
 }
 
 /// A confirmation of a whole step as its journal line recorded it.

@@ -106,7 +106,60 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
     write_alarms(r, out)?;
     write_dns(r, out)?;
     write_mailboxes(r, out)?;
+    write_archive(r, out)?;
     writeln!(out, "</body>\n</html>")
+}
+
+fn write_archive(r: &Report, out: &mut String) -> std::fmt::Result {
+    let Some(a) = &r.archive else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "<section id=\"archive\">\n<h2>Archive of the old server</h2>"
+    )?;
+    writeln!(
+        out,
+        "<p{}>{}</p>",
+        if a.ok { "" } else { " class=\"bad\"" },
+        escape(&a.standing(r))
+    )?;
+    writeln!(out, "<table>\n<tbody>")?;
+    writeln!(
+        out,
+        "<tr><th scope=\"row\">Path</th><td>{}</td></tr>",
+        escape(&a.path)
+    )?;
+    writeln!(
+        out,
+        "<tr><th scope=\"row\">Manifest SHA-256</th><td><code>{}</code></td></tr>",
+        escape(&a.manifest_sha256)
+    )?;
+    for p in &a.problems {
+        writeln!(
+            out,
+            "<tr class=\"bad\"><th scope=\"row\">Problem</th><td>{}</td></tr>",
+            escape(p)
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>")?;
+    writeln!(
+        out,
+        "<div class=\"wide\">\n<table>\n<thead><tr><th>Address</th><th class=\"num\">Folders</th><th class=\"num\">Messages</th><th class=\"num\">Bytes</th><th class=\"num\">Old INBOX covered below UID</th><th class=\"num\">Old server's messages</th></tr></thead>\n<tbody>"
+    )?;
+    for m in &a.mailboxes {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&m.address),
+            m.folders,
+            m.messages,
+            m.bytes,
+            or_dash(m.inbox_uidnext),
+            or_dash(m.old_messages)
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>\n</div>\n</section>")
 }
 
 fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {

@@ -218,5 +218,33 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
             )?;
         }
     }
+
+    if let Some(a) = &r.archive {
+        writeln!(out, "\n## Archive of the old server\n")?;
+        writeln!(out, "{}\n", escape(&a.standing(r)))?;
+        writeln!(out, "| | |\n|---|---|")?;
+        writeln!(out, "| Path | {} |", escape(&a.path))?;
+        writeln!(out, "| Manifest SHA-256 | {} |", escape(&a.manifest_sha256))?;
+        for p in &a.problems {
+            writeln!(out, "| Problem | {} |", escape(p))?;
+        }
+        writeln!(
+            out,
+            "\n| Address | Folders | Messages | Bytes | Old INBOX covered below UID | Old server's messages |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
+        for m in &a.mailboxes {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                escape(&m.address),
+                m.folders,
+                m.messages,
+                m.bytes,
+                or_dash(m.inbox_uidnext),
+                or_dash(m.old_messages)
+            )?;
+        }
+    }
     Ok(())
 }

@@ -33,6 +33,9 @@ pub struct Report {
     /// The DNS records at each stage, as the journal holds them.
     pub dns: Vec<DnsStage>,
     pub mailboxes: Vec<MailboxRow>,
+    /// The archive of the old server as its last verification journaled it (R19); null
+    /// when no `archive --verify` is journaled.
+    pub archive: Option<ArchiveSection>,
     #[serde(skip)]
     #[schemars(skip)]
     pub(crate) zone: TimeZone,
@@ -220,6 +223,59 @@ pub struct MailboxRow {
     pub old_changed_after_copy: bool,
     /// A POP3 fetch into the new mailbox was seen before any copy; null when none was seen.
     pub pop3_fetch_seen: Option<bool>,
+}
+
+/// The archive of the old server, as `cutover archive --verify` last journaled it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ArchiveSection {
+    /// When it was verified.
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub verified_at: Timestamp,
+    /// The archive's directory.
+    pub path: String,
+    /// SHA-256 of `MANIFEST.sha256` as it was verified: the archive's fingerprint.
+    pub manifest_sha256: String,
+    /// Whether every file matched the manifest (and, online, every old message was archived).
+    pub ok: bool,
+    /// Whether the old server's messages were compared too (false: offline only).
+    pub online: bool,
+    /// Problems found, as many as there were.
+    pub problem_count: u64,
+    /// The first problems, each naming its file or folder.
+    pub problems: Vec<String>,
+    pub mailboxes: Vec<ArchiveMailbox>,
+}
+
+/// One mailbox as the archive holds it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ArchiveMailbox {
+    pub address: String,
+    pub folders: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    /// Every old INBOX message with a UID below this is archived; null when not known.
+    pub inbox_uidnext: Option<u32>,
+    /// The old server's message count over every folder; null when verified offline.
+    pub old_messages: Option<u64>,
+}
+
+impl ArchiveSection {
+    /// One sentence: verified or not, how, when.
+    pub(crate) fn standing(&self, r: &Report) -> String {
+        let how = if self.online {
+            "against its manifest and the old server"
+        } else {
+            "against its manifest only (offline)"
+        };
+        match self.ok {
+            true => format!("Verified {how} on {}.", r.local(self.verified_at)),
+            false => format!(
+                "NOT verified {how} on {}: {}.",
+                r.local(self.verified_at),
+                crate::units::count(self.problem_count, "problem", "problems")
+            ),
+        }
+    }
 }
 
 impl Report {

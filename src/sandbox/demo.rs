@@ -168,7 +168,10 @@ smtp = [\"{new_smtp}\"]\n\
 secrets_file = \"secrets.toml\"\n\
 \n\
 [sync]\n\
-concurrency = 8\n",
+concurrency = 8\n\
+\n\
+[archive]\n\
+dir = \"archive\"\n",
         domain = spec.domain,
         migration = MIGRATION_TTL / 60,
         restore_mx = RESTORED_MX_TTL / 3600,
@@ -444,14 +447,33 @@ mod interactive {
                 let Ok(journal) = Journal::open(Journal::path_for_plan(&plan.path)) else {
                     return;
                 };
+                let Ok((mut recorder, _)) = crate::recorder::Recorder::open(&plan) else {
+                    return;
+                };
                 while let Some(mailbox) = rx.recv().await {
+                    // As `cutover sync` does: what the copy reads is kept in the archive too.
+                    let archive = super::super::archive::open(&plan).ok().flatten();
                     let options = crate::mail::SyncOptions {
                         mailboxes: mailbox.into_iter().collect(),
+                        archive: archive.clone(),
                         ..crate::mail::SyncOptions::default()
                     };
                     let report = {
                         let _guard = world.clock.io_guard();
                         crate::mail::run_sync(&plan, &creds, &world.clock, &options, &journal, None).await
+                    };
+                    // The copy's handle on the archive goes first: its lock is released with the last one.
+                    drop(options);
+                    let finished = archive.map(|a| a.finish());
+                    // Then `cutover archive` and `cutover archive --verify`, so the shutdown's
+                    // archive gate can hold in the rehearsal too.
+                    let kept = match finished {
+                        Some(Ok(_)) => {
+                            let _guard = world.clock.io_guard();
+                            super::super::archive::fill_and_verify(&plan, &creds, &world.clock, &journal).await
+                        }
+                        Some(Err(e)) => Err(e),
+                        None => Ok(None),
                     };
                     let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
                     let verified = report.mailboxes.iter().filter(|m| m.verified()).count();
@@ -472,6 +494,25 @@ mod interactive {
                         .collect();
                     if let Some(first) = failed.first() {
                         notice.push_str(&format!(" {} failed, e.g. {first}", failed.len()));
+                    }
+                    match kept {
+                        Ok(Some(kept)) => {
+                            let v = &kept.verification;
+                            let _ = recorder.archive_verification(v, world.clock.now());
+                            notice.push_str(&if v.ok() {
+                                format!(
+                                    " Archive verified: {} messages.",
+                                    v.mailboxes.iter().map(|m| m.messages).sum::<u64>()
+                                )
+                            } else {
+                                format!(
+                                    " Archive NOT verified: {}",
+                                    v.problems.first().map(String::as_str).unwrap_or("?")
+                                )
+                            });
+                        }
+                        Ok(None) => {}
+                        Err(e) => notice.push_str(&format!(" Archive: {e}")),
                     }
                     if events.send(Event::Notice(notice)).await.is_err() {
                         return;
@@ -674,6 +715,49 @@ mod interactive {
             },
             // The other keys are the operator's (`OperatorAction::for_key`) and never come here.
             other => format!("{other:?} is not a clock key"),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The copy key copies, then keeps the old server's mail in the rehearsal's archive
+        /// and verifies it, journaling the fact decommission-old's gate reads.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_copy_key_keeps_the_old_servers_mail_in_a_verified_archive() {
+            let start = super::super::REHEARSAL_START.parse().unwrap();
+            let world = Arc::new(
+                World::start(super::super::WorldSpec::small(start))
+                    .await
+                    .unwrap(),
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let path = super::super::write_plan(dir.path(), &world).unwrap();
+            let plan = crate::plan::load(&path).unwrap().plan;
+            // The employees' new mailboxes exist (new-server-ready), so the copy can log in.
+            operator::perform(&world, OperatorAction::CreateMailboxes)
+                .await
+                .unwrap();
+            let (events, mut rx) = mpsc::channel(16);
+            let copy = start_copier(plan.clone(), world.clone(), events, SharedTally::default());
+            copy.send(None).await.unwrap();
+            let notice = loop {
+                match rx.recv().await {
+                    Some(Event::Notice(n)) => break n,
+                    Some(_) => continue,
+                    None => panic!("the copier ended without a notice"),
+                }
+            };
+            assert!(notice.contains("Archive verified: "), "{notice}");
+            let (recorder, _) = crate::recorder::Recorder::open(&plan).unwrap();
+            let fact = recorder
+                .history()
+                .last_fact(crate::recorder::keys::ARCHIVE_VERIFIED)
+                .expect("the archive-verified fact");
+            assert_eq!(fact.value["ok"], true, "{:#}", fact.value);
+            assert_eq!(fact.value["online"], true, "{:#}", fact.value);
+            assert!(dir.path().join("archive/MANIFEST.sha256").is_file());
         }
     }
 }

@@ -13,9 +13,12 @@
 //!   console keys and the autopilot alike.
 //! - [`world`]: [`World`], all of the above started together, the old server seeded.
 //! - [`demo`]: `cutover demo`: the rehearsal's plan and files, and its runner.
+//! - `archive`: the old server's mail kept and verified before the shutdown, as an operator
+//!   runs `cutover archive` and `cutover archive --verify`.
 //! - [`autopilot`]: the whole procedure run on the sandbox in simulated time, with a report
 //!   (the driver, its mail traffic, its mistakes and its report).
 
+mod archive;
 pub mod autopilot;
 pub mod clock;
 pub mod demo;

@@ -231,8 +231,7 @@ pub fn compare_with_old(
     }
 }
 
-/// The journal fact of a verification. A later recorder journals it; for now `cutover
-/// archive --verify` appends it.
+/// The journal fact of a verification; `Recorder::archive_verification` journals it.
 pub fn archive_fact(v: &Verification, at: Timestamp) -> Entry {
     let messages: u64 = v.mailboxes.iter().map(|m| m.messages).sum();
     let value = serde_json::json!({
@@ -279,14 +278,15 @@ pub fn archive_fact(v: &Verification, at: Timestamp) -> Entry {
 /// (the last arrival on the old server). `[archive] required = false` makes a failure a
 /// warning.
 pub fn archive_verified(plan: &Plan, history: &History, now: Timestamp) -> Check {
-    let id = "mail.archive-verified";
+    let id = crate::mail::steps::ARCHIVE_VERIFIED;
     let Some(archive) = &plan.archive else {
         return Check::new(
             id,
             Kind::Gate,
             Status::Fail,
             "the plan has no [archive]: nothing of the old server would be kept once it is off; \
-add `[archive] dir = \"cutover-archive\"` (or `required = false` if the old provider keeps an export)",
+add `[archive]` with `dir = \"cutover-archive\"`, then `cutover archive` and `cutover archive --verify` \
+(with `required = false` too when the old provider keeps its own export: then a warning only)",
         );
     };
     let short = if archive.required {
@@ -324,6 +324,17 @@ add `[archive] dir = \"cutover-archive\"` (or `required = false` if the old prov
             format!(
                 "the last verification of {dir} ({ago} ago) failed: {}",
                 sanitize(&fact.evidence)
+            ),
+        );
+    }
+    // Offline, only the archive was read: an old folder never archived would go unnoticed.
+    if value.get("online").and_then(|o| o.as_bool()) != Some(true) {
+        return Check::new(
+            id,
+            Kind::Gate,
+            short,
+            format!(
+                "the archive {dir} was verified offline only ({ago} ago): the old server's folders were not compared; run `cutover archive --verify` without --offline"
             ),
         );
     }
@@ -523,7 +534,16 @@ mod tests {
         let c = archive_verified(&plan, &History::default(), h(0));
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.evidence.contains("never verified"), "{}", c.evidence);
-        let v = verify_offline(dir.path()).unwrap();
+        let offline = verify_offline(dir.path()).unwrap();
+        // Verified offline only: the old server's folders were never compared.
+        let only_offline = archive_fact(&offline, h(1));
+        let c = archive_verified(&plan, &History::from_entries([&only_offline]), h(2));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.evidence.contains("offline only"), "{}", c.evidence);
+        let v = Verification {
+            online: true,
+            ..offline
+        };
         let fact = archive_fact(&v, h(1));
         // Verified, but the old INBOX was never watched: not measured.
         let c = archive_verified(&plan, &History::from_entries([&fact]), h(2));

@@ -12,7 +12,9 @@ use super::append::{Fetched, IN_FLIGHT_KIB, Throttle, batches, read_batches};
 use super::window::{DayWindow, Reserved};
 use super::{SyncLog, SyncOptions, SyncProgress};
 use crate::clock::Clock;
-use crate::mail::archive::{Archive, OldFolder};
+use crate::mail::archive::{
+    Archive, ArchiveError, ArchiveIndex, OldFolder, Verification, compare_with_old,
+};
 use crate::mail::connect::{FolderName, FolderStatus, Imap, SpecialUse, connect};
 use crate::mail::credentials::CredentialSource;
 use crate::mail::error::{MailError, Place};
@@ -47,6 +49,13 @@ impl MailboxToArchive {
             .iter()
             .flat_map(|f| &f.missing)
             .fold((0, 0), |(n, b), m| (n + 1, b + u64::from(m.size)))
+    }
+
+    /// Why the old server could not be read for this mailbox, said as the copy says it.
+    pub fn unread(&self) -> Option<String> {
+        self.error
+            .as_ref()
+            .map(|e| format!("{}: {}", sanitize(&self.address), e))
     }
 
     /// The old folders as the online verification compares them.
@@ -173,6 +182,28 @@ async fn scan_folders(
             status,
             missing,
         });
+    }
+    Ok(())
+}
+
+/// The online half of `cutover archive --verify`: every old folder of the selected mailboxes
+/// (as the old server has them now) against what the archive at `dir` holds. A mailbox the
+/// old server could not be read for is a problem: its coverage is not known.
+pub async fn compare_archive_with_old(
+    plan: &Plan,
+    creds: &CredentialSource,
+    opts: &SyncOptions,
+    dir: &std::path::Path,
+    verification: &mut Verification,
+) -> Result<(), ArchiveError> {
+    let index = ArchiveIndex::read(dir)?;
+    for p in &plan_archive(plan, creds, opts, None).await {
+        match p.unread() {
+            Some(line) => verification
+                .problems
+                .push(format!("{line} (the old server could not be compared)")),
+            None => compare_with_old(verification, &index, &p.address, &p.old_folders()),
+        }
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ mod traffic;
 
 use crate::step::StepId;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -32,6 +33,7 @@ use crate::actions::confirmation_entry;
 use crate::check::{Kind, Status};
 use crate::clock::Clock;
 use crate::journal::Entry;
+use crate::mail::archive::Archive;
 use crate::mail::{CredentialSource, SyncOptions};
 use crate::plan::Plan;
 use crate::runbook::{Evaluation, StepDef, StepState};
@@ -132,6 +134,8 @@ struct Autopilot {
     /// Old-side identities counted at the early copy, per (mailbox, folder).
     at_early_copy: Option<u64>,
     verification_copy_done: bool,
+    /// `cutover archive` and `cutover archive --verify` ran before the shutdown.
+    archive_verified: bool,
     decommissioned: bool,
 }
 
@@ -169,6 +173,7 @@ pub async fn run(
         finished_steps: std::collections::BTreeSet::new(),
         at_early_copy: None,
         verification_copy_done: false,
+        archive_verified: false,
         decommissioned: false,
         world,
     };
@@ -483,6 +488,22 @@ impl Autopilot {
                     self.verification_copy_done = true;
                     return Ok(true);
                 }
+                // Only the archive holds the shutdown back: keep the old server's mail, as
+                // an operator runs `cutover archive`, then `cutover archive --verify`.
+                StepState::Blocked
+                    if def.id == StepId::DecommissionOld
+                        && !self.archive_verified
+                        && crate::runbook::eval::confirm_blockers(step, false)
+                            .iter()
+                            .all(|c| c.id == crate::mail::steps::ARCHIVE_VERIFIED)
+                        && eval
+                            .steps
+                            .iter()
+                            .all(|s| s.id == def.id || self.finished_steps.contains(&s.id)) =>
+                {
+                    self.archive_and_verify().await?;
+                    return Ok(true);
+                }
                 StepState::Blocked | StepState::Waiting
                     if step.wait_until.is_none() && self.unstick(step, now)? =>
                 {
@@ -609,6 +630,10 @@ impl Autopilot {
                     self.verification_copy_done = true;
                     return Ok(());
                 }
+                if !self.archive_verified {
+                    self.archive_and_verify().await?;
+                    return Ok(());
+                }
                 self.decommission(None).await?;
             }
             _ => {}
@@ -644,18 +669,28 @@ impl Autopilot {
 
     /// Runs the copy engine over every mailbox and remembers its verification.
     async fn copy(&mut self, label: &str) -> Result<(), AutopilotError> {
+        // As `cutover sync` does: each message read from the old server goes into the archive.
+        let archive = self.open_archive();
         let report = {
             let _guard = self.world.clock.io_guard();
             crate::mail::run_sync(
                 &self.session.plan,
                 &self.creds,
                 &self.world.clock,
-                &SyncOptions::default(),
+                &SyncOptions {
+                    archive: archive.clone(),
+                    ..SyncOptions::default()
+                },
                 self.session.recorder.journal(),
                 None,
             )
             .await
         };
+        if let Some(archive) = archive
+            && let Err(e) = archive.finish()
+        {
+            self.event(format!("{label}: the archive could not be written: {e}"));
+        }
         // The copy journaled its checkpoints and ledger: fold them in.
         self.session.recorder.catch_up();
         let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
@@ -676,6 +711,62 @@ impl Autopilot {
                 "NOT verified complete"
             }
         ));
+        Ok(())
+    }
+
+    /// The plan's archive, open for one copy, as `cutover sync` opens it.
+    fn open_archive(&mut self) -> Option<Arc<Archive>> {
+        match super::archive::open(&self.session.plan) {
+            Ok(archive) => archive,
+            Err(e) => {
+                self.event(format!("the archive cannot be opened: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `cutover archive` then `cutover archive --verify`: reads what the copies did not, then
+    /// checks every file against the manifest and every old folder against the archive,
+    /// journaling the verification through the recorder (the gate of the shutdown).
+    async fn archive_and_verify(&mut self) -> Result<(), AutopilotError> {
+        self.archive_verified = true;
+        let kept = {
+            let _guard = self.world.clock.io_guard();
+            super::archive::fill_and_verify(
+                &self.session.plan,
+                &self.creds,
+                &self.world.clock,
+                self.session.recorder.journal(),
+            )
+            .await
+        };
+        let kept = match kept {
+            Ok(Some(kept)) => kept,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.event(format!("archive: {e}"));
+                return Ok(());
+            }
+        };
+        let now = self.now();
+        self.session
+            .recorder
+            .archive_verification(&kept.verification, now)
+            .map_err(|e| AutopilotError::Journal(e.to_string()))?;
+        let v = &kept.verification;
+        let messages: u64 = v.mailboxes.iter().map(|m| m.messages).sum();
+        self.event(if v.ok() {
+            format!(
+                "archive: {} messages the copies did not read archived; {messages} messages verified against the manifest and the old server (manifest SHA-256 {}…)",
+                kept.added,
+                v.manifest_sha256.chars().take(12).collect::<String>()
+            )
+        } else {
+            format!(
+                "archive: NOT verified: {}",
+                v.problems.first().map(String::as_str).unwrap_or("?")
+            )
+        });
         Ok(())
     }
 
