@@ -64,6 +64,39 @@ async fn a_careful_migration_ends_with_every_message_verified_on_the_new_server(
         fetch_seen.len(),
         "journaled once per mailbox: {fetch_seen:?}"
     );
+    // At each DNS step's confirmation, what the authoritative servers served is journaled
+    // (the migration report's DNS section, as served).
+    let dns_confirmed: std::collections::BTreeSet<&str> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Confirm {
+                step,
+                mailbox: None,
+                ..
+            }
+            | cutover::journal::Entry::Override {
+                step,
+                mailbox: None,
+                ..
+            } if step.changes_dns() => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    let served: std::collections::BTreeSet<&str> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Fact { key, value, .. } if key == "dns-records" => {
+                assert!(
+                    value["servers"].as_object().is_some_and(|s| !s.is_empty()),
+                    "{value:#}"
+                );
+                value["step"].as_str()
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(dns_confirmed.contains("remove-old-mx"), "{dns_confirmed:?}");
+    assert_eq!(served, dns_confirmed, "\n{text}");
     assert_eq!(report.exit_code(), 0, "{text}");
     assert!(report.finished, "{text}");
     assert!(report.alarms.is_empty(), "{text}");
