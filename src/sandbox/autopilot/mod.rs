@@ -174,6 +174,14 @@ pub async fn run(
     };
     pilot.drive().await?;
     pilot.finish();
+    let entries = pilot
+        .session
+        .recorder
+        .journal()
+        .replay()
+        .map_err(|e| AutopilotError::Journal(e.to_string()))?
+        .entries;
+    pilot.report.migration = Some(report::migration_markdown(&pilot.session.plan, &entries));
     Ok(pilot.report)
 }
 
