@@ -10,11 +10,13 @@
 //! goes, through its `SyncLog`.
 
 use crate::dns::DnsSnapshot;
+use crate::dns::{AnswerStatus, Role};
 use crate::journal::{Entry, Follower, History, Journal, JournalError, Replay};
 use crate::mail::probe::MailboxProbe;
 use crate::plan::Plan;
 use crate::runbook::Evaluation;
 use crate::smtp::SmtpProbe;
+use crate::step::StepId;
 
 /// Every fact key the journal holds, whoever decides it.
 pub mod keys {
@@ -29,6 +31,10 @@ pub mod keys {
     pub use crate::runbook::bulk_copy::VERIFIED as BULK_COPY_VERIFIED;
     pub use crate::runbook::rollback::FACT as ROLLBACK;
     pub use crate::smtp::steps::PROBE_FACT as SMTP_PROBE;
+    /// The records and TTLs every authoritative server served when a DNS step was confirmed:
+    /// `{"step": id, "servers": {server: [{"name", "type", "ttl", "data"}]}}` (the report's
+    /// DNS section "as served"). Journals written before it have only the MX-set and TTL facts.
+    pub const DNS_RECORDS: &str = "dns-records";
 }
 
 /// Journals what observation rounds show for the first time, and keeps the history of the
@@ -176,6 +182,79 @@ impl Recorder {
         Ok(entry)
     }
 
+    /// At a DNS step's confirmation (see [`StepId::changes_dns`]): what every authoritative
+    /// server served in `snapshot`, the round the confirmation was judged on. Nothing for
+    /// another step, or when no authoritative server answered.
+    pub fn dns_records(
+        &mut self,
+        step: &StepId,
+        snapshot: &DnsSnapshot,
+        at: jiff::Timestamp,
+    ) -> Result<Option<Entry>, JournalError> {
+        let fact = Recorder::dns_records_fact(step, snapshot, at);
+        if let Some(entry) = &fact {
+            self.append(entry)?;
+        }
+        Ok(fact)
+    }
+
+    /// The [`keys::DNS_RECORDS`] fact for `step`'s confirmation at `at`, from the round it was
+    /// judged on: every record each authoritative server answered with, with the TTL it
+    /// served. Pure, so the cockpit (which journals through its own command) builds the same.
+    pub fn dns_records_fact(
+        step: &StepId,
+        snapshot: &DnsSnapshot,
+        at: jiff::Timestamp,
+    ) -> Option<Entry> {
+        if !step.changes_dns() {
+            return None;
+        }
+        let mut servers = serde_json::Map::new();
+        for server in snapshot
+            .servers
+            .iter()
+            .filter(|s| s.role == Role::Authoritative)
+        {
+            let records: Vec<serde_json::Value> = server
+                .answers
+                .iter()
+                .filter(|a| a.status == AnswerStatus::Ok)
+                .flat_map(|a| {
+                    a.records.iter().map(|data| {
+                        serde_json::json!({
+                            "name": a.name,
+                            "type": a.rtype.as_str(),
+                            "ttl": a.ttl,
+                            "data": data,
+                        })
+                    })
+                })
+                .collect();
+            if !records.is_empty() {
+                servers.insert(server.address.to_string(), records.into());
+            }
+        }
+        if servers.is_empty() {
+            return None;
+        }
+        let evidence = format!(
+            "Records served at {step}'s confirmation by {} (round {} at {}).",
+            crate::units::count(
+                servers.len() as u64,
+                "authoritative server",
+                "authoritative servers"
+            ),
+            snapshot.round,
+            snapshot.measured_at,
+        );
+        Some(Entry::Fact {
+            at,
+            key: keys::DNS_RECORDS.to_string(),
+            value: serde_json::json!({ "step": step.as_str(), "servers": servers }),
+            evidence,
+        })
+    }
+
     fn append_all(&mut self, entries: Vec<Entry>) -> Result<Vec<Entry>, JournalError> {
         for entry in &entries {
             self.append(entry)?;
@@ -215,6 +294,177 @@ mod tests {
         let path = dir.join("acme.toml");
         std::fs::write(&path, include_str!("../assets/example.toml")).unwrap();
         crate::plan::load(&path).unwrap().plan
+    }
+
+    fn answer(
+        name: &str,
+        rtype: crate::dns::Rtype,
+        status: AnswerStatus,
+        ttl: u32,
+        records: &[&str],
+    ) -> crate::dns::Answer {
+        crate::dns::Answer {
+            name: name.into(),
+            rtype,
+            status,
+            ttl,
+            records: records.iter().map(|r| r.to_string()).collect(),
+            measured_at: jiff::Timestamp::UNIX_EPOCH,
+            latency_ms: 1,
+            tcp: false,
+            detail: None,
+        }
+    }
+
+    fn server(
+        address: &str,
+        role: Role,
+        answers: Vec<crate::dns::Answer>,
+    ) -> crate::dns::ServerView {
+        crate::dns::ServerView {
+            address: address.parse().unwrap(),
+            role,
+            ns_host: None,
+            answers,
+        }
+    }
+
+    fn snapshot(servers: Vec<crate::dns::ServerView>) -> DnsSnapshot {
+        DnsSnapshot {
+            round: 7,
+            measured_at: jiff::Timestamp::UNIX_EPOCH,
+            servers,
+            discovery_error: None,
+            spf_targets: Vec::new(),
+            mta_sts: None,
+            judged: Default::default(),
+        }
+    }
+
+    /// What each authoritative server served, with its TTL, becomes the fact; resolvers
+    /// (cache TTLs) and answers without records are left out.
+    #[test]
+    fn a_dns_step_records_every_authoritative_servers_records_and_ttls() {
+        use crate::dns::Rtype;
+        let round = snapshot(vec![
+            server(
+                "192.0.2.1:53",
+                Role::Authoritative,
+                vec![
+                    answer(
+                        "example.com.",
+                        Rtype::MX,
+                        AnswerStatus::Ok,
+                        300,
+                        &["10 mx.new.test."],
+                    ),
+                    answer(
+                        "example.com.",
+                        Rtype::TXT,
+                        AnswerStatus::Ok,
+                        300,
+                        &["v=spf1 a:mx.new.test -all"],
+                    ),
+                    answer(
+                        "_dmarc.example.com.",
+                        Rtype::TXT,
+                        AnswerStatus::Nxdomain,
+                        0,
+                        &[],
+                    ),
+                ],
+            ),
+            server(
+                "192.0.2.2:53",
+                Role::Authoritative,
+                vec![answer(
+                    "example.com.",
+                    Rtype::MX,
+                    AnswerStatus::Ok,
+                    3600,
+                    &["10 mx.old.test.", "20 mx.new.test."],
+                )],
+            ),
+            server(
+                "9.9.9.9:53",
+                Role::Resolver,
+                vec![answer(
+                    "example.com.",
+                    Rtype::MX,
+                    AnswerStatus::Ok,
+                    12,
+                    &["10 mx.old.test."],
+                )],
+            ),
+        ]);
+        let at: jiff::Timestamp = "2026-03-03T09:15:00Z".parse().unwrap();
+        let Some(Entry::Fact {
+            at: when,
+            key,
+            value,
+            evidence,
+        }) = Recorder::dns_records_fact(&StepId::RemoveOldMx, &round, at)
+        else {
+            panic!("a DNS step's confirmation gives the fact");
+        };
+        assert_eq!(when, at);
+        assert_eq!(key, keys::DNS_RECORDS);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "step": "remove-old-mx",
+                "servers": {
+                    "192.0.2.1:53": [
+                        {"name": "example.com.", "type": "MX", "ttl": 300, "data": "10 mx.new.test."},
+                        {"name": "example.com.", "type": "TXT", "ttl": 300, "data": "v=spf1 a:mx.new.test -all"},
+                    ],
+                    "192.0.2.2:53": [
+                        {"name": "example.com.", "type": "MX", "ttl": 3600, "data": "10 mx.old.test."},
+                        {"name": "example.com.", "type": "MX", "ttl": 3600, "data": "20 mx.new.test."},
+                    ],
+                }
+            })
+        );
+        assert!(evidence.contains("2 authoritative servers"), "{evidence}");
+    }
+
+    #[test]
+    fn no_fact_for_a_step_that_does_not_change_dns_or_a_round_with_nothing_served() {
+        use crate::dns::Rtype;
+        let served = snapshot(vec![server(
+            "192.0.2.1:53",
+            Role::Authoritative,
+            vec![answer(
+                "example.com.",
+                Rtype::MX,
+                AnswerStatus::Ok,
+                300,
+                &["10 mx.new.test."],
+            )],
+        )]);
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        assert!(Recorder::dns_records_fact(&StepId::BulkCopy, &served, at).is_none());
+        assert!(
+            Recorder::dns_records_fact(&StepId::parse("check-printers"), &served, at).is_none()
+        );
+        let timed_out = snapshot(vec![server(
+            "192.0.2.1:53",
+            Role::Authoritative,
+            vec![answer(
+                "example.com.",
+                Rtype::MX,
+                AnswerStatus::Timeout,
+                0,
+                &[],
+            )],
+        )]);
+        assert!(Recorder::dns_records_fact(&StepId::LowerTtl, &timed_out, at).is_none());
+        for step in StepId::BUILT_IN.iter().filter(|s| s.changes_dns()) {
+            assert!(
+                Recorder::dns_records_fact(step, &served, at).is_some(),
+                "{step}"
+            );
+        }
     }
 
     /// Two processes observing the same fetch (a cockpit's prober and a `status` run): the

@@ -144,6 +144,20 @@ impl StepId {
         StepId::built_in(id).unwrap_or_else(|| StepId::Plan(Arc::from(id)))
     }
 
+    /// Whether confirming this step means the DNS was changed (or restored): the steps at
+    /// whose confirmation the recorder journals what every authoritative server served.
+    pub fn changes_dns(&self) -> bool {
+        matches!(
+            self,
+            StepId::LowerTtl
+                | StepId::SpfAddNew
+                | StepId::AddNewMx
+                | StepId::RemoveOldMx
+                | StepId::DkimSpfFinal
+                | StepId::RestoreTtl
+        )
+    }
+
     /// Whether this is one of the plan's own `[[step]]`s.
     pub fn is_plan_step(&self) -> bool {
         matches!(self, StepId::Plan(_))

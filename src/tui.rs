@@ -459,12 +459,17 @@ fn carry_out(
     tx: &mpsc::Sender<Event>,
 ) -> Vec<Event> {
     match command {
-        Command::Append { entry, done } => {
-            let outcome = memory.journal.append(&entry);
-            let notice = match outcome {
+        Command::Append { entry, done, then } => {
+            let notice = match memory.journal.append(&entry) {
                 Ok(()) => {
                     tracing::info!("{done}");
-                    done
+                    match then.map(|then| memory.journal.append(&then)) {
+                        Some(Err(err)) => {
+                            tracing::error!("append failed: {err}");
+                            format!("{done} Not recorded: the records served ({err}).")
+                        }
+                        _ => done,
+                    }
                 }
                 Err(err) => {
                     tracing::error!("append failed: {err}");
@@ -789,6 +794,7 @@ mod tests {
         let append = Command::Append {
             entry: overridden(&last.id),
             done: "recorded".into(),
+            then: None,
         };
         let echo = carry_out(append, &app, &mut memory, &workers, &tx);
         run_events(&mut app, echo, &mut memory, &workers, &tx);

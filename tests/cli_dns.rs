@@ -166,6 +166,54 @@ async fn status_measures_dns_journals_facts_and_gates_lower_ttl() {
         "{evidence:?}"
     );
 
+    // At the confirmation, what the authoritative server served is journaled, TTLs included.
+    let served = entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::Fact { key, value, .. } if key == "dns-records" => Some(value.clone()),
+            _ => None,
+        })
+        .expect("the records served at lower-ttl's confirmation are journaled");
+    assert_eq!(served["step"], "lower-ttl", "{served:#}");
+    let records = served["servers"][addr.as_str()]
+        .as_array()
+        .unwrap_or_else(|| panic!("records of {addr}: {served:#}"));
+    for (rtype, data) in [
+        ("MX", "10 mx1.old.example."),
+        ("MX", "20 mx2.old.example."),
+        ("TXT", "v=spf1 include:_spf.old.example ~all"),
+    ] {
+        assert!(
+            records.iter().any(|r| r["name"] == "example.com."
+                && r["type"] == rtype
+                && r["ttl"] == 300
+                && r["data"] == data),
+            "{rtype} {data} at TTL 300 in {served:#}"
+        );
+    }
+
+    // The report's DNS section shows them as served, not "not recorded".
+    let out = cutover(&plan, &["report", "--format", "md"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let md = String::from_utf8_lossy(&out.stdout);
+    let lowered = md
+        .split("### ")
+        .find(|s| s.starts_with("TTLs lowered"))
+        .unwrap_or_else(|| panic!("a lowered stage in {md}"));
+    assert!(
+        lowered.contains(&format!(
+            "| {addr} | example.com. | MX | 300 | 10 mx1.old.example. |"
+        )),
+        "{lowered}"
+    );
+    assert!(
+        lowered.contains(&format!(
+            "| {addr} | example.com. | TXT | 300 | v=spf1 include:\\_spf.old.example ~all |"
+        )),
+        "{lowered}"
+    );
+    assert!(!lowered.contains("Not recorded"), "{lowered}");
+
     // The matrix shows the served TTLs.
     let out = cutover(&plan, &["dns"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

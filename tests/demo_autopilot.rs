@@ -64,6 +64,63 @@ async fn a_careful_migration_ends_with_every_message_verified_on_the_new_server(
         fetch_seen.len(),
         "journaled once per mailbox: {fetch_seen:?}"
     );
+    // At each DNS step's confirmation, what the authoritative servers served is journaled
+    // (the migration report's DNS section, as served).
+    let dns_confirmed: std::collections::BTreeSet<&str> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Confirm {
+                step,
+                mailbox: None,
+                ..
+            }
+            | cutover::journal::Entry::Override {
+                step,
+                mailbox: None,
+                ..
+            } if step.changes_dns() => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    let served: std::collections::BTreeSet<&str> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Fact { key, value, .. } if key == "dns-records" => {
+                assert!(
+                    value["servers"].as_object().is_some_and(|s| !s.is_empty()),
+                    "{value:#}"
+                );
+                value["step"].as_str()
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(dns_confirmed.contains("remove-old-mx"), "{dns_confirmed:?}");
+    assert_eq!(served, dns_confirmed, "\n{text}");
+    // The printed report is the migration report the operator will hand over, then the
+    // rehearsal's own ground truth, verdict and exit code.
+    assert!(
+        text.starts_with("# Migration report: example-firm.test\n"),
+        "{text}"
+    );
+    let ground_truth = text
+        .find("\n---\n\nREHEARSAL — cutover autopilot\n")
+        .unwrap_or_else(|| panic!("the ground truth follows the migration report:\n{text}"));
+    let migration = &text[..ground_truth];
+    for section in ["## Summary", "## Timeline", "## DNS", "## Mailboxes"] {
+        assert!(migration.contains(section), "{section} in\n{migration}");
+    }
+    // Its DNS stages after the switch are as served, with the TTLs.
+    let switched = migration
+        .split("### ")
+        .find(|s| s.starts_with("After the switch"))
+        .unwrap_or_else(|| panic!("a stage after the switch in\n{migration}"));
+    assert!(switched.contains("| MX | "), "{switched}");
+    assert!(!switched.contains("Not recorded"), "{switched}");
+    assert!(
+        text[ground_truth..].contains("\nVerdict (exit 0): clean"),
+        "{text}"
+    );
     assert_eq!(report.exit_code(), 0, "{text}");
     assert!(report.finished, "{text}");
     assert!(report.alarms.is_empty(), "{text}");
@@ -393,4 +450,45 @@ async fn the_cost_of_not_waiting_out_the_ttl_is_the_held_switch_and_mail_to_the_
         "{text}"
     );
     report_is_in_time_order(&text);
+}
+
+/// The summary screen of `cutover demo` (its lines are this render's) leads with the
+/// migration report of the run's plan and journal, then the rehearsal's ground truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_of_a_run_a_person_drove_leads_with_the_migration_report() {
+    let mut spec = cutover::sandbox::WorldSpec::small(at("2026-03-02T08:00:00Z"));
+    spec.mailboxes = 2;
+    spec.messages_per_folder = 3;
+    spec.speed = 0.0;
+    let world = cutover::sandbox::World::start(spec)
+        .await
+        .expect("the world starts");
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = cutover::sandbox::demo::write_plan(dir.path(), &world).expect("the plan");
+    let plan = cutover::plan::load(&path).expect("the plan loads").plan;
+    let runbook = cutover::runbook::Runbook::for_plan(&plan);
+    let note = cutover::journal::Entry::Note {
+        at: at("2026-03-02T08:30:00Z"),
+        operator: "rehearsal".into(),
+        text: "the rehearsal started".into(),
+    };
+    let summary = cutover::sandbox::autopilot::interactive_report(
+        &plan,
+        Report::default(),
+        &[],
+        std::slice::from_ref(&note),
+        &runbook,
+        &world,
+        at("2026-03-02T09:00:00Z"),
+    );
+    let text = summary.render();
+    assert!(
+        text.starts_with("# Migration report: example-firm.test\n"),
+        "{text}"
+    );
+    let ground_truth = text
+        .find("\n---\n\nREHEARSAL — summary of your run\n")
+        .unwrap_or_else(|| panic!("the ground truth follows the migration report:\n{text}"));
+    assert!(text[..ground_truth].contains("## Timeline"), "{text}");
+    assert!(text[ground_truth..].contains("\nVerdict (exit "), "{text}");
 }

@@ -418,8 +418,38 @@ fn no_format_shows_a_password_or_the_secrets_file() {
     }
 }
 
+/// `assets/report.schema.json` compiled for validation, made strict: an object may hold
+/// only the properties its schema names (schemars leaves `additionalProperties` open), and
+/// `date-time` formats are asserted.
+fn strict_report_schema(schema: &Value) -> (boon::Schemas, boon::SchemaIndex) {
+    fn close_objects(node: &mut Value) {
+        match node {
+            Value::Object(map) => {
+                if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                    map.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                map.values_mut().for_each(close_objects);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close_objects),
+            _ => {}
+        }
+    }
+    let mut strict = schema.clone();
+    close_objects(&mut strict);
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    compiler
+        .add_resource("urn:cutover:report", strict)
+        .expect("add the schema");
+    let index = compiler
+        .compile("urn:cutover:report", &mut schemas)
+        .expect("the schema compiles");
+    (schemas, index)
+}
+
 #[test]
-fn the_json_schema_is_checked_in_and_every_fixture_has_its_fields() {
+fn the_json_schema_is_checked_in_and_every_fixture_validates_against_it() {
     let (_tmp, plan) = fixture_copy("report/clean");
     let out = cutover(&plan, &["report", "--json-schema"]);
     assert!(out.status.success());
@@ -432,23 +462,31 @@ fn the_json_schema_is_checked_in_and_every_fixture_has_its_fields() {
          `cargo run -- report --json-schema > assets/report.schema.json`"
     );
     let schema: Value = serde_json::from_str(&generated).expect("the schema is JSON");
-    let properties = schema["properties"].as_object().expect("properties");
+    let (schemas, index) = strict_report_schema(&schema);
     for (name, dir) in ALL {
         let json: Value = serde_json::from_str(&report(dir, "json")).expect("JSON");
-        let keys: Vec<&String> = json.as_object().expect("an object").keys().collect();
-        assert_eq!(
-            keys.len(),
-            properties.len(),
-            "{name}: {keys:?} against {:?}",
-            properties.keys()
-        );
-        for key in keys {
-            assert!(
-                properties.contains_key(key),
-                "{name}: {key} is not in the schema"
-            );
+        if let Err(e) = schemas.validate(&json, index) {
+            panic!("{name}'s report does not validate against assets/report.schema.json:\n{e}");
         }
         assert_eq!(json["schema_version"], 1);
+        // The validation judges: a field the schema does not name, a wrong type deep in a
+        // section, or a time that is not RFC 3339 is refused.
+        let mut unnamed = json.clone();
+        unnamed["summary"]["unnamed"] = Value::Bool(true);
+        let mut mistyped = json.clone();
+        mistyped["dns"] = serde_json::json!([{"stage": "before", "records": "none"}]);
+        let mut bad_time = json.clone();
+        bad_time["as_of"] = Value::String("yesterday".into());
+        for (what, doc) in [
+            ("an unnamed field", unnamed),
+            ("a mistyped DNS stage", mistyped),
+            ("a time that is not RFC 3339", bad_time),
+        ] {
+            assert!(
+                schemas.validate(&doc, index).is_err(),
+                "{name}: {what} validates"
+            );
+        }
     }
 }
 

@@ -43,14 +43,16 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
-/// What the loop does with commands: append entries, then feed the journal back.
+/// What the loop does with commands: append entries (and what follows each), then feed
+/// the journal back.
 fn settle(app: &mut App, commands: Vec<Command>) -> Vec<Entry> {
     let entries: Vec<Entry> = commands
         .into_iter()
-        .filter_map(|c| match c {
-            Command::Append { entry, .. } => Some(entry),
-            _ => None,
+        .flat_map(|c| match c {
+            Command::Append { entry, then, .. } => [Some(entry), then.map(|t| *t)],
+            _ => [None, None],
         })
+        .flatten()
         .collect();
     let _ = update(
         app,
@@ -175,12 +177,26 @@ fn a_step_whose_checks_hold_is_confirmed_with_y_and_records_the_evidence_shown()
                 mailbox: None,
                 ..
             },
+            Entry::Fact { key, value, .. },
         ] => {
             assert_eq!(step, "lower-ttl");
             assert_eq!(operator, "tester");
             assert_eq!(evidence, &shown);
+            // Then what the authoritative servers served in the round it was judged on.
+            assert_eq!(key, "dns-records");
+            assert_eq!(value["step"], "lower-ttl");
+            let migration_ttl = app.plan.dns.migration_ttl;
+            let servers = value["servers"].as_object().expect("servers");
+            assert!(!servers.is_empty(), "{value:#}");
+            for records in servers.values() {
+                let mx = records
+                    .as_array()
+                    .and_then(|r| r.iter().find(|r| r["type"] == "MX"))
+                    .unwrap_or_else(|| panic!("an MX record served: {value:#}"));
+                assert_eq!(mx["ttl"], migration_ttl, "{value:#}");
+            }
         }
-        other => panic!("expected one confirmation, got {other:?}"),
+        other => panic!("expected the confirmation and the records served, got {other:?}"),
     }
     assert!(app.popup.is_none());
     assert_eq!(state(&app, "lower-ttl"), StepState::Done);

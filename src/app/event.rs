@@ -37,8 +37,14 @@ pub enum Event {
 /// Side effects `update` asks for; the loop or a worker carries them out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Append this entry to the journal (fsynced); show `done` once it is on disk.
-    Append { entry: Entry, done: String },
+    /// Append this entry to the journal (fsynced); show `done` once it is on disk. `then`
+    /// is appended right after, only when `entry` was (the records a DNS step's
+    /// confirmation was judged on).
+    Append {
+        entry: Entry,
+        done: String,
+        then: Option<Box<Entry>>,
+    },
     /// Measure DNS and mailboxes now.
     Refresh,
     /// Send canaries now on every route, and journal where they landed.

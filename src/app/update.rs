@@ -60,6 +60,7 @@ fn observed_steps(app: &mut App) -> Vec<Command> {
                 .then(|| Command::Append {
                     entry,
                     done: format!("{step} observed done"),
+                    then: None,
                 })
         })
         .collect()
@@ -525,6 +526,7 @@ fn applied(app: &mut App) -> Vec<Command> {
             step: id.clone(),
         },
         done,
+        then: None,
     };
     let Some(warning) = warning else {
         return vec![append];
@@ -709,6 +711,7 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
                         mailbox: m.clone(),
                     },
                     done: format!("Recorded: {} reopened.", what(m)),
+                    then: None,
                 });
             }
         }
@@ -732,7 +735,18 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
                             }
                             _ => format!("Recorded: {} confirmed.", what(m)),
                         };
-                        commands.push(Command::Append { entry, done });
+                        // What the authoritative servers served in the round the step was
+                        // judged on (the report's DNS section); not for a mailbox's tick.
+                        let then = match (m, &app.dns_round) {
+                            (None, Some(round)) => crate::recorder::Recorder::dns_records_fact(
+                                &popup.step,
+                                round,
+                                app.now,
+                            )
+                            .map(Box::new),
+                            _ => None,
+                        };
+                        commands.push(Command::Append { entry, done, then });
                     }
                     Err(Refusal::ShortReason) => {
                         app.notice = Some(format!(

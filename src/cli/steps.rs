@@ -102,6 +102,11 @@ pub(crate) fn confirm(
         }
     };
     session.append(&entry)?;
+    // What the authoritative servers served when the DNS was judged changed: the report's
+    // DNS section "as served". A mailbox's tick is not the step's confirmation.
+    if let (Some(snapshot), None) = (&observed.dns, entry_mailbox(&entry)) {
+        session.recorder.dns_records(&def.id, snapshot, now)?;
+    }
     match entry {
         Entry::Override { .. } => println!(
             "Recorded: {what} confirmed by override ({} did not hold).",
@@ -110,6 +115,13 @@ pub(crate) fn confirm(
         _ => println!("Recorded: {what} confirmed."),
     }
     Ok(())
+}
+
+fn entry_mailbox(entry: &Entry) -> Option<&str> {
+    match entry {
+        Entry::Confirm { mailbox, .. } | Entry::Override { mailbox, .. } => mailbox.as_deref(),
+        _ => None,
+    }
 }
 
 /// The refusal of an override whose reason is too short (exit 2).

@@ -23,11 +23,6 @@ use crate::runbook::{Runbook, evaluate, timeline};
 use crate::sanitize::sanitize;
 use crate::step::StepId;
 
-/// The records and TTLs every authoritative server served when a DNS step was confirmed:
-/// `{"step": id, "servers": {server: [{"name", "type", "ttl", "data"}]}}`. Journals written
-/// before the recorder wrote it have only the MX-set and TTL facts; the report says so.
-pub const DNS_RECORDS_FACT: &str = "dns-records";
-
 /// The version of the JSON document (`schema_version`).
 const SCHEMA_VERSION: u32 = 1;
 
@@ -341,7 +336,7 @@ impl Pass {
                         pass.pop3.entry(m).or_insert(*at);
                     }
                 }
-                Entry::Fact { at, key, value, .. } if key == DNS_RECORDS_FACT => {
+                Entry::Fact { at, key, value, .. } if key == crate::recorder::keys::DNS_RECORDS => {
                     if let Some(step) = value.get("step").and_then(|s| s.as_str()) {
                         pass.dns_records
                             .push((*at, sanitize(step), served_records(value)));

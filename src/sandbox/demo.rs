@@ -353,6 +353,7 @@ mod interactive {
             (t.report.clone(), t.old_deliveries.clone())
         };
         Some(interactive_report(
+            plan,
             report,
             &old,
             &entries,

@@ -179,6 +179,14 @@ pub async fn run(
     };
     pilot.drive().await?;
     pilot.finish();
+    let entries = pilot
+        .session
+        .recorder
+        .journal()
+        .replay()
+        .map_err(|e| AutopilotError::Journal(e.to_string()))?
+        .entries;
+    pilot.report.migration = Some(report::migration_markdown(&pilot.session.plan, &entries));
     Ok(pilot.report)
 }
 
@@ -563,7 +571,16 @@ impl Autopilot {
                 if mailbox.is_none() || self.session.plan.mailboxes.len() <= 3 {
                     self.event(text);
                 }
-                self.journal(entry)
+                self.journal(entry)?;
+                // The records the confirmation was judged on, for the report's DNS section.
+                if let (None, Some(snapshot)) = (&mailbox, &self.observed.dns) {
+                    let at = self.now();
+                    self.session
+                        .recorder
+                        .dns_records(step, snapshot, at)
+                        .map_err(|e| AutopilotError::Journal(e.to_string()))?;
+                }
+                Ok(())
             }
             Err(refusal) => {
                 self.event(format!(

@@ -167,6 +167,16 @@ pub struct Report {
     pub last_old_delivery: Option<Timestamp>,
     /// Steps held back by checks, and for how long.
     pub held: Vec<Held>,
+    /// The migration report (`cutover report --format md`) of this rehearsal's plan and
+    /// journal: what the operator will hand over, shown before the rehearsal's own ground
+    /// truth.
+    pub migration: Option<String>,
+}
+
+/// The migration report's Markdown form, from the rehearsal's plan and journal, as
+/// `cutover report --format md` writes it.
+pub fn migration_markdown(plan: &crate::plan::Plan, entries: &[crate::journal::Entry]) -> String {
+    crate::report::build(plan, entries).render(crate::report::Format::Md)
 }
 
 impl Report {
@@ -255,9 +265,18 @@ impl Report {
         .collect()
     }
 
-    /// The report as printed by `cutover demo --autopilot` (and the rehearsal's summary).
+    /// The report as printed by `cutover demo --autopilot` (and the rehearsal's summary):
+    /// the migration report first, then what the sandbox knows happened (mail delivered,
+    /// deferred, bounced, lost), the verdict and the exit code.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        if let Some(migration) = &self.migration {
+            s.push_str(migration);
+            if !migration.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push_str("\n---\n\n");
+        }
         s.push_str(&match (self.interactive, self.mistake) {
             (true, _) => "REHEARSAL — summary of your run\n".to_string(),
             (false, Some(m)) => format!(

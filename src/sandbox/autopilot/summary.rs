@@ -11,10 +11,12 @@ use crate::journal::{Entry, History};
 use crate::runbook::Runbook;
 use crate::sanitize::sanitize;
 
-/// The report of an interactive run so far. `tally` holds what the sandbox counted while it
+/// The report of an interactive run so far, led by the migration report of `plan` and its
+/// journal's `entries`. `tally` holds what the sandbox counted while it
 /// ran (mail delivered per day and server, deferrals, POP3 fetches, copies); `old_deliveries`
 /// when each message reached the old server.
 pub fn interactive_report(
+    plan: &crate::plan::Plan,
     mut tally: Report,
     old_deliveries: &[Timestamp],
     entries: &[Entry],
@@ -24,6 +26,8 @@ pub fn interactive_report(
 ) -> Report {
     let history = History::from_entries(entries);
     tally.interactive = true;
+    // What the operator will hand over, from this run's plan and journal, comes first.
+    tally.migration = Some(super::report::migration_markdown(plan, entries));
     tally.mistake = None;
     tally.start = tally.start.or(Some(world.spec.start));
     tally.end = Some(now);
