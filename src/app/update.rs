@@ -691,7 +691,11 @@ fn record(app: &mut App, popup: &ConfirmPopup) -> Vec<Command> {
                         } else {
                             String::new()
                         };
-                        commands.push(Command::Append { entry, done });
+                        commands.push(Command::Append {
+                            entry,
+                            done,
+                            then: None,
+                        });
                     }
                 }
                 Err(refusal) => {
