@@ -769,3 +769,54 @@ fn the_archive_section_shows_the_last_verification_and_only_when_there_is_one() 
     let csv = run("csv");
     assert!(!csv.contains("archive"), "{csv}");
 }
+
+/// The canaries the journal holds are a section of their own (route, where each landed,
+/// its verdict), with what the servers wrote escaped; a journal with none has no such section.
+#[test]
+fn the_canaries_journaled_are_a_section_with_server_text_escaped() {
+    assert!(!report("report/clean", "md").contains("## Mail flow"));
+    let (_tmp, plan) = fixture_copy("report/clean");
+    let journal = plan.with_extension("journal");
+    let canary = serde_json::json!({
+        "kind": "fact",
+        "at": "2026-03-03T10:00:00Z",
+        "key": "canary",
+        "value": {
+            "route": "world",
+            "token": "t1",
+            "message_id": "cutover-canary-t1@ext.test",
+            "sent_at": "2026-03-03T09:58:00Z",
+            "landed": "new",
+            "folder": "INBOX",
+            "delay_s": 42,
+            "verdict": "pass",
+            "evidence": "landed on the new server <b>|[x](http://evil)</b>",
+        },
+        "evidence": "world canary landed on new",
+    });
+    let mut text = std::fs::read_to_string(&journal).expect("journal");
+    text.push_str(&format!("{canary}\n"));
+    std::fs::write(&journal, text).expect("append");
+    let md = cutover(&plan, &["report", "--format", "md"]);
+    let md = String::from_utf8(md.stdout).expect("UTF-8");
+    assert!(md.contains("## Mail flow (canaries)"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.contains("world → domain"))
+        .unwrap_or_else(|| panic!("a canary row in\n{md}"));
+    assert!(row.contains("| new | INBOX | 42 s |"), "{row}");
+    // Markdown escapes the server's markup, pipe and link syntax: they show as text.
+    assert!(row.contains(r"\<b\>\|\[x\](http://evil)\</b\>"), "{row}");
+    assert_eq!(row.matches(" | ").count(), 7, "eight cells: {row}");
+    let html = cutover(&plan, &["report", "--format", "html"]);
+    let html = String::from_utf8(html.stdout).expect("UTF-8");
+    assert!(
+        html.contains("<h2>Mail flow (canaries)</h2>"),
+        "canary section in the HTML"
+    );
+    assert!(
+        html.contains("&lt;b&gt;"),
+        "server text escaped in the HTML"
+    );
+    assert!(!html.contains("<b>|"), "no raw server markup in the HTML");
+}

@@ -174,8 +174,22 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
         dns,
         mailboxes,
         archive: archive_section(&history),
+        canaries: canaries(&history),
         zone: plan.timezone.clone(),
     }
+}
+
+/// Every canary journaled, as sent; a line that does not read as one is left out.
+fn canaries(history: &History) -> Vec<crate::canary::CanaryResult> {
+    let mut found: Vec<crate::canary::CanaryResult> = history
+        .facts
+        .get(crate::recorder::keys::CANARY)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| serde_json::from_value(f.value.clone()).ok())
+        .collect();
+    found.sort_by_key(|c| c.sent_at);
+    found
 }
 
 /// The last `archive-verified` fact, as the report shows it; none when there is none.

@@ -106,8 +106,36 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
     write_alarms(r, out)?;
     write_dns(r, out)?;
     write_mailboxes(r, out)?;
+    write_canaries(r, out)?;
     write_archive(r, out)?;
     writeln!(out, "</body>\n</html>")
+}
+
+fn write_canaries(r: &Report, out: &mut String) -> std::fmt::Result {
+    if r.canaries.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<section id=\"canaries\">\n<h2>Mail flow (canaries)</h2>\n<table>\n<thead><tr><th>Sent</th><th>Route</th><th>To</th><th>Landed</th><th>Folder</th><th>Delay</th><th>Verdict</th><th>Evidence</th></tr></thead>\n<tbody>"
+    )?;
+    for c in &r.canaries {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.clock(c.sent_at)),
+            escape(c.route.describe()),
+            escape(c.target.as_deref().unwrap_or("—")),
+            c.landed.as_str(),
+            escape(c.folder.as_deref().unwrap_or("—")),
+            c.delay_s
+                .map(|d| format!("{d} s"))
+                .unwrap_or_else(|| "—".into()),
+            escape(c.verdict.mark()),
+            escape(&c.evidence)
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>\n</section>")
 }
 
 fn write_archive(r: &Report, out: &mut String) -> std::fmt::Result {

@@ -219,6 +219,31 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
         }
     }
 
+    if !r.canaries.is_empty() {
+        writeln!(out, "\n## Mail flow (canaries)\n")?;
+        writeln!(
+            out,
+            "| Sent | Route | To | Landed | Folder | Delay | Verdict | Evidence |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---:|---|---|")?;
+        for c in &r.canaries {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.clock(c.sent_at),
+                c.route.describe(),
+                escape(c.target.as_deref().unwrap_or("—")),
+                c.landed.as_str(),
+                escape(c.folder.as_deref().unwrap_or("—")),
+                c.delay_s
+                    .map(|d| format!("{d} s"))
+                    .unwrap_or_else(|| "—".into()),
+                c.verdict.mark(),
+                escape(&c.evidence)
+            )?;
+        }
+    }
+
     if let Some(a) = &r.archive {
         writeln!(out, "\n## Archive of the old server\n")?;
         writeln!(out, "{}\n", escape(&a.standing(r)))?;

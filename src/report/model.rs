@@ -36,6 +36,9 @@ pub struct Report {
     /// The archive of the old server as its last verification journaled it (R19); null
     /// when no `archive --verify` is journaled.
     pub archive: Option<ArchiveSection>,
+    /// Every canary the journal holds (R16), in the order sent: where it landed and its
+    /// verdict; empty when none was sent.
+    pub canaries: Vec<crate::canary::CanaryResult>,
     #[serde(skip)]
     #[schemars(skip)]
     pub(crate) zone: TimeZone,
