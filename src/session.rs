@@ -406,7 +406,8 @@ mod tests {
     use super::*;
     use crate::check::{Kind, Status};
     use crate::mail::Place;
-    use crate::plan::{Diagnostic, WhichSide};
+    use crate::plan::WhichSide;
+    use crate::plan::load::Diagnostic;
 
     fn plan_errors() -> PlanErrors {
         PlanErrors {

@@ -151,15 +151,7 @@ async fn prober_task_answers_commands_on_its_channel() {
     assert_eq!(p.address, BOB);
     assert_eq!(p.new.login, LoginState::Ok);
 
-    // Paused: nothing is probed until resumed.
-    cmd_tx.send(ProbeCommand::Pause).await.unwrap();
     cmd_tx.send(ProbeCommand::ProbeAll).await.unwrap();
-    assert!(
-        tokio::time::timeout(std::time::Duration::from_millis(700), res_rx.recv())
-            .await
-            .is_err()
-    );
-    cmd_tx.send(ProbeCommand::Resume).await.unwrap();
     let mut seen = vec![
         tokio::time::timeout(timeout, res_rx.recv())
             .await

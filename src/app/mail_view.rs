@@ -443,10 +443,6 @@ impl CopyRuns {
             .map(CopyRun::progress)
     }
 
-    pub fn any_running(&self) -> bool {
-        !self.running.is_empty()
-    }
-
     /// Every running copy together: how many, and their sums; the rate is the sum of those
     /// measured (none until one is).
     pub fn total(&self) -> Option<(usize, CopyProgress)> {

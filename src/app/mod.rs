@@ -39,7 +39,7 @@ use crate::runbook::timeline::{self, Timeline};
 use crate::runbook::{Evaluation, Runbook, StepStatus, evaluate};
 
 pub use event::{Command, Event};
-pub use keymap::{KeyAction, Rehearse, Scope};
+pub use keymap::{Rehearse, Scope};
 pub use update::update;
 
 /// How many clock ticks (about a second each) a notice stays on the status line.

@@ -105,8 +105,6 @@ pub enum LoginState {
     Ok,
     /// Refused or failed; the reason is in `MailboxRow::last_error`.
     Failed,
-    /// No credentials for this mailbox and side.
-    NoCredentials,
 }
 
 /// One folder of a mailbox, for the detail view: counts from the newest of the last probe

@@ -440,71 +440,6 @@ fn rsa_bits(der_bytes: &[u8], chars: usize) -> Result<(KeyType, u32), KeyProblem
     Ok((KeyType::Rsa, bits))
 }
 
-/// What a DKIM key record says, as the existing check reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DkimKey {
-    /// `k=`, `rsa` when absent.
-    pub key_type: String,
-    /// Length of `p=` without whitespace; 0 means the key is revoked.
-    pub key_len: usize,
-}
-
-impl DkimKey {
-    pub fn is_revoked(&self) -> bool {
-        self.key_len == 0
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DkimError {
-    #[error("the record is not a tag list: {0}")]
-    NotTagList(TagListError),
-    #[error("the record's version is \"{0}\", not DKIM1")]
-    WrongVersion(String),
-    #[error("the record has no p= (public key) tag")]
-    NoKey,
-    #[error("the key type \"{0}\" is not one DKIM verifiers know (rsa, ed25519)")]
-    UnknownKeyType(String),
-    #[error("the p= key is not base64")]
-    KeyNotBase64,
-}
-
-/// The tags of a key record without decoding the key: the shape the DNS
-/// checks read today. [`judge`] is the whole judgement.
-pub fn parse_dkim(record: &str) -> Result<DkimKey, DkimError> {
-    let tags = parse_tag_list(record).map_err(DkimError::NotTagList)?;
-    let get = |name: &str| {
-        tags.iter()
-            .find(|(t, _)| t == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if let Some(v) = get("v")
-        && v != "DKIM1"
-    {
-        return Err(DkimError::WrongVersion(sanitize(v)));
-    }
-    let key_type = get("k").unwrap_or("rsa").to_string();
-    if key_type != "rsa" && key_type != "ed25519" {
-        return Err(DkimError::UnknownKeyType(sanitize(&key_type)));
-    }
-    let key: String = get("p")
-        .ok_or(DkimError::NoKey)?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    if !key
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=')
-    {
-        return Err(DkimError::KeyNotBase64);
-    }
-    Ok(DkimKey {
-        key_type,
-        key_len: key.len(),
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -693,24 +628,6 @@ pub(crate) mod tests {
         assert_eq!(parse_tag_list(""), Err(TagListError::EmptyTag));
     }
 
-    #[test]
-    fn the_tag_reading_the_checks_use_today() {
-        let key = parse_dkim("v=DKIM1; k=rsa; p=MIIBIjANBgkq hkiG9w0BAQEFAAOCAQ8A").unwrap();
-        assert_eq!(key.key_type, "rsa");
-        assert!(!key.is_revoked());
-        assert!(parse_dkim("v=DKIM1; p=").unwrap().is_revoked());
-        assert_eq!(
-            parse_dkim("v=DKIM2; p=abc"),
-            Err(DkimError::WrongVersion("DKIM2".into()))
-        );
-        assert_eq!(parse_dkim("v=DKIM1; k=rsa"), Err(DkimError::NoKey));
-        assert!(matches!(parse_dkim("hello"), Err(DkimError::NotTagList(_))));
-        assert!(matches!(
-            parse_dkim("v=DKIM1; k=dsa; p=abc"),
-            Err(DkimError::UnknownKeyType(_))
-        ));
-    }
-
     proptest::proptest! {
         #[test]
         fn nothing_panics_and_messages_are_printable(
@@ -723,9 +640,6 @@ pub(crate) mod tests {
                     proptest::prop_assert!(!e.chars().any(char::is_control), "{e:?}");
                 }
                 proptest::prop_assert_eq!(v.valid, v.result != DkimResult::Fail);
-                if let Err(e) = parse_dkim(&record) {
-                    proptest::prop_assert!(!e.to_string().chars().any(char::is_control));
-                }
             }
             // A cut key never passes.
             if cut < RSA_2048.len() - 4 {

@@ -31,17 +31,6 @@ pub struct Dmarc {
     pub warnings: Vec<String>,
 }
 
-impl Dmarc {
-    /// How strict the policy is: none < quarantine < reject.
-    pub fn strictness(&self) -> u8 {
-        match self.policy.as_str() {
-            "reject" => 2,
-            "quarantine" => 1,
-            _ => 0,
-        }
-    }
-}
-
 /// One `mailto:` report address with its optional size limit (`!10m`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportUri {
@@ -384,8 +373,8 @@ mod tests {
         assert_eq!(d.rua.len(), 2);
         assert_eq!(d.rua[1].address, "x@reports.example.net");
         assert_eq!(d.rua[1].domain, "reports.example.net");
-        assert_eq!(d.strictness(), 1);
-        assert_eq!(parse_dmarc("v=DMARC1; p=reject").unwrap().strictness(), 2);
+        assert_eq!(d.policy, "quarantine");
+        assert_eq!(parse_dmarc("v=DMARC1; p=reject").unwrap().policy, "reject");
         assert_eq!(parse_dmarc("v=DMARC1; P=None").unwrap().policy, "none");
     }
 

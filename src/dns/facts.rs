@@ -11,9 +11,7 @@ use crate::dns::mx::{self, MxState};
 use crate::dns::query::{AnswerStatus, Rtype, fqdn};
 use crate::dns::watch::{DnsSnapshot, ServerView};
 use crate::journal::Entry;
-pub use crate::journal::dns_facts::{
-    ASSUMED_OLD_TTL, DnsFacts, MxAlarm, MxTransition, OldTtl, OldTtlSource, baseline_key, keys,
-};
+pub use crate::journal::dns_facts::{DnsFacts, OldTtlSource, baseline_key, keys};
 use crate::plan::Plan;
 
 /// The MX state one server serves (Unknown without a definite answer).

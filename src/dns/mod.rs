@@ -45,9 +45,9 @@ pub use mx::MxState;
 pub use query::{Answer, AnswerStatus, Rtype};
 pub use watch::{
     DnsCommand, DnsSnapshot, MtaStsView, Role, RoundOptions, ServerView, one_round, one_round_with,
-    run_watcher, spawn_watcher,
+    spawn_watcher,
 };
 
 pub use checks::{records_to_paste, step_checks};
-pub use facts::{DnsFacts, OldTtl, OldTtlSource, dns_facts};
+pub use facts::{DnsFacts, OldTtlSource, dns_facts};
 pub use matrix::render_matrix;

@@ -31,15 +31,6 @@ pub enum Role {
     Resolver,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Authoritative => "authoritative",
-            Role::Resolver => "resolver",
-        }
-    }
-}
-
 /// One server's answers in one round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerView {

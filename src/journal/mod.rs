@@ -42,9 +42,9 @@ pub mod history;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use driver::{Drive, Driver, DriverGuard, DriverLock};
+pub use driver::{Drive, Driver, DriverLock};
 pub use entry::Entry;
-pub use file::{BadLine, Journal, KnownSteps, Replay, Torn};
+pub use file::{Journal, Replay};
 pub use follow::Follower;
 pub use history::History;
 

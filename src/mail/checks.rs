@@ -8,7 +8,6 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::check::{Check, Kind, Status};
 use crate::mail::probe::{LoginState, MailboxProbe};
-use crate::mail::sync::SyncReport;
 
 /// R6: every mailbox can log in to the new server (`new-server-ready`, `users-connected`).
 pub fn new_logins(probes: &[MailboxProbe], expected: usize) -> Check {
@@ -187,56 +186,6 @@ pub fn old_inbox_quiet(
 
 use crate::units::duration as human;
 
-/// R12/R14: the last copy verified every mailbox complete (`final-copy`, `decommission-old`).
-pub fn copy_verified(report: Option<&SyncReport>, expected: usize) -> Check {
-    let id = "mail.copy-verified";
-    let Some(report) = report.filter(|r| !r.dry_run) else {
-        return Check::new(id, Kind::Outcome, Status::Unknown, "no copy has run yet");
-    };
-    let incomplete: Vec<String> = report
-        .mailboxes
-        .iter()
-        .filter(|m| !m.verified())
-        .map(|m| {
-            format!(
-                "{} ({} missing, {} failed)",
-                m.address,
-                m.missing(),
-                m.failed()
-            )
-        })
-        .collect();
-    if report.mailboxes.len() < expected {
-        Check::new(
-            id,
-            Kind::Outcome,
-            Status::Fail,
-            format!(
-                "only {} of {} copied",
-                report.mailboxes.len(),
-                crate::units::count(expected as u64, "mailbox", "mailboxes")
-            ),
-        )
-    } else if incomplete.is_empty() {
-        Check::new(
-            id,
-            Kind::Outcome,
-            Status::Pass,
-            format!(
-                "{} verified complete",
-                crate::units::all(report.mailboxes.len() as u64, "mailbox", "mailboxes")
-            ),
-        )
-    } else {
-        Check::new(
-            id,
-            Kind::Outcome,
-            Status::Fail,
-            format!("not verified complete: {}", incomplete.join(", ")),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +211,6 @@ mod tests {
 
     #[test]
     fn no_copy_is_unknown_never_green() {
-        assert_eq!(copy_verified(None, 3).status, Status::Unknown);
         assert_eq!(new_logins(&[], 3).status, Status::Unknown);
     }
 

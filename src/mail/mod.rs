@@ -33,9 +33,8 @@ pub mod steps;
 pub mod sync;
 pub mod utf7;
 
-pub use connect::{FolderName, FolderStatus, Imap, SpecialUse, Timeouts, connect};
+pub use connect::{FolderStatus, Imap, SpecialUse, Timeouts, connect};
 pub use credentials::{AuthMethod, CredentialSource, Login, Secret};
 pub use error::{MailError, Place};
-pub use identity::{Identity, IdentityCounts};
 pub use probe::{LoginState, MailboxProbe, ProbeCommand, probe_all_once, run_prober};
 pub use sync::{MemoryLog, SyncLog, SyncOptions, SyncProgress, SyncReport, run_sync};

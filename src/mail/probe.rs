@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
@@ -146,22 +146,11 @@ pub struct MailboxProbe {
     pub probed_at: Timestamp,
 }
 
-impl MailboxProbe {
-    /// Fills `synced_percent` and `verified` from the mailbox's last copy.
-    pub fn with_sync(mut self, report: &crate::mail::sync::MailboxReport) -> MailboxProbe {
-        self.synced_percent = report.synced_percent();
-        self.verified = Some(report.verified());
-        self
-    }
-}
-
 /// What the prober is asked to do, on its own channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeCommand {
     ProbeAll,
     ProbeOne(String),
-    Pause,
-    Resume,
     Stop,
 }
 
@@ -470,15 +459,12 @@ pub async fn run_prober(
     // what moved.
     let known: Arc<std::sync::Mutex<std::collections::HashMap<String, (Measured, Measured)>>> =
         Arc::default();
-    let (pause_tx, pause_rx) = watch::channel(false);
     let mut running: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
             cmd = commands.recv() => {
                 let targets: Vec<Mailbox> = match cmd {
                     None | Some(ProbeCommand::Stop) => break,
-                    Some(ProbeCommand::Pause) => { let _ = pause_tx.send(true); continue; }
-                    Some(ProbeCommand::Resume) => { let _ = pause_tx.send(false); continue; }
                     Some(ProbeCommand::ProbeAll) => plan.mailboxes.clone(),
                     Some(ProbeCommand::ProbeOne(address)) => plan
                         .mailboxes
@@ -496,12 +482,7 @@ pub async fn run_prober(
                         results.clone(),
                         known.clone(),
                     );
-                    let mut paused = pause_rx.clone();
                     running.spawn(async move {
-                        // A paused prober starts no new connection.
-                        while *paused.borrow_and_update() {
-                            if paused.changed().await.is_err() { return; }
-                        }
                         let key = mailbox.address.to_lowercase();
                         let before = known
                             .lock()

@@ -357,4 +357,4 @@ impl Plan {
 pub mod init;
 pub mod load;
 
-pub use load::{Diagnostic, Loaded, PlanErrors, Severity, load};
+pub use load::{PlanErrors, Severity, load};

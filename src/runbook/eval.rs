@@ -94,13 +94,6 @@ pub struct StepStatus {
 }
 
 impl StepStatus {
-    /// Checks that do not hold (fail, or not measured), gates first.
-    pub fn failing(&self) -> Vec<&Check> {
-        let mut out: Vec<&Check> = self.checks.iter().filter(|c| !c.status.holds()).collect();
-        out.sort_by_key(|c| c.kind != Kind::Gate);
-        out
-    }
-
     pub fn gates_hold(&self) -> bool {
         self.checks
             .iter()

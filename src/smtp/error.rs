@@ -22,7 +22,4 @@ pub enum SmtpError {
     /// The answer is not an SMTP reply (or one too long to be one).
     #[error("{during}: the answer is not SMTP: {line}")]
     NotSmtp { during: String, line: String },
-    /// The TLS handshake or the certificate verification failed.
-    #[error("TLS: {detail}")]
-    Tls { detail: String },
 }

@@ -31,7 +31,5 @@ pub mod tls;
 pub use checks::{NEW_MX_ACCEPTS, new_mx_accepts};
 pub use error::SmtpError;
 pub use model::{AddressAnswer, HostReport, SmtpProbe};
-pub use probe::{
-    MAX_RECIPIENTS_PER_TRANSACTION, MxTarget, ProbeOptions, Timeouts, probe_host, probe_hosts,
-};
+pub use probe::{MxTarget, ProbeOptions, Timeouts, probe_host, probe_hosts};
 pub use tls::tls_config;

@@ -40,7 +40,6 @@ fn login(state: &LoginState) -> &'static str {
         LoginState::Unknown => "?",
         LoginState::Ok => "✓",
         LoginState::Failed => "✗",
-        LoginState::NoCredentials => "–",
     }
 }
 

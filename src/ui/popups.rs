@@ -348,7 +348,6 @@ fn login_words(state: &LoginState) -> &'static str {
         LoginState::Unknown => "not tried yet",
         LoginState::Ok => "works",
         LoginState::Failed => "fails",
-        LoginState::NoCredentials => "no credentials",
     }
 }
 

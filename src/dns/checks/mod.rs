@@ -9,7 +9,7 @@ mod paste;
 mod spf_checks;
 mod ttl_checks;
 
-pub use paste::{mta_sts_to_publish, records_to_paste, txt_line};
+pub use paste::{records_to_paste, txt_line};
 
 use crate::step::StepId;
 use jiff::{SignedDuration, Timestamp};

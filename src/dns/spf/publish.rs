@@ -25,13 +25,6 @@ pub struct SpfAnalysis {
     pub missing_new: Vec<String>,
 }
 
-impl SpfAnalysis {
-    /// Exactly one record, which receivers can use.
-    pub fn is_valid(&self) -> bool {
-        self.record_count == 1 && self.verdict.as_ref().is_some_and(|v| v.valid == Some(true))
-    }
-}
-
 /// The SPF records among `txts` (the TXT records at `domain`), judged, and
 /// compared with the plan's old and new terms.
 pub fn analyse(

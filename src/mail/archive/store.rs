@@ -295,7 +295,6 @@ pub struct FolderWriter<'a> {
     /// Relative to the archive, with `/`.
     rel: String,
     uidvalidity: u32,
-    server: String,
 }
 
 /// Creates `path` and its missing parents 0700.
@@ -490,7 +489,6 @@ impl Archive {
             folder: folder.to_string(),
             rel,
             uidvalidity: status.uidvalidity,
-            server: server.to_string(),
         })
     }
 
@@ -569,10 +567,6 @@ pub(crate) fn message_id(body: &[u8]) -> Option<String> {
 }
 
 impl FolderWriter<'_> {
-    pub fn uidvalidity(&self) -> u32 {
-        self.uidvalidity
-    }
-
     /// Whether this UID (under this folder's UIDVALIDITY) is archived already.
     pub fn has(&self, uid: u32) -> bool {
         self.archive
@@ -677,11 +671,6 @@ impl FolderWriter<'_> {
     /// The archive this folder is written into.
     pub fn archive(&self) -> &Archive {
         self.archive
-    }
-
-    /// The server this folder is read from.
-    pub fn server(&self) -> &str {
-        &self.server
     }
 }
 

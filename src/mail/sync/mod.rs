@@ -40,15 +40,9 @@ use crate::plan::{Mailbox, Plan};
 
 pub use engine::map_folder;
 pub use estimate::{CopyEstimate, RATE_FACT};
-pub use fill::{
-    FolderToArchive, MailboxFill, MailboxToArchive, compare_archive_with_old, fill_archive,
-    plan_archive,
-};
+pub use fill::{compare_archive_with_old, fill_archive, plan_archive};
 pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
-pub use report::{
-    CopiedFolder, CopyResult, FolderReport, MailboxReport, MessageFailure, MessageRef, SyncReport,
-    copied_by_folder,
-};
+pub use report::{CopiedFolder, CopyResult, FolderReport, MailboxReport, SyncReport};
 pub use reverse::{
     BackLog, COPY_BACK_RESULT_FACT, CopyBackResult, Reverse, copy_back_check, copy_back_result,
 };

@@ -1,7 +1,6 @@
 //! What a copy run did, per mailbox and folder: the report `cutover sync` prints as a table,
 //! serialises for `--json`, and turns into an exit code.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -244,15 +243,6 @@ impl SyncReport {
         }
         out
     }
-}
-
-/// A batch summary per folder, for tests and the CLI: old name → copied count.
-pub fn copied_by_folder(report: &MailboxReport) -> BTreeMap<String, u64> {
-    report
-        .folders
-        .iter()
-        .map(|f| (f.old.clone(), f.copied))
-        .collect()
 }
 
 #[cfg(test)]

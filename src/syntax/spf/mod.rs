@@ -68,12 +68,6 @@ impl DomainSpec {
         &self.text
     }
 
-    /// Whether it holds a macro (`%{..}`, `%%`, `%_`, `%-`): its name depends on
-    /// the sender, so it cannot be looked up ahead of time.
-    pub fn has_macro(&self) -> bool {
-        self.has_macro
-    }
-
     /// The name to look up (lowercase, no final dot), when there is no macro.
     pub fn target(&self) -> Option<String> {
         (!self.has_macro).then(|| {
@@ -161,22 +155,6 @@ pub enum TermKind {
 }
 
 impl TermKind {
-    /// Whether evaluating it costs a DNS lookup under RFC 7208 4.6.4's limit
-    /// (`include`, `a`, `mx`, `ptr`, `exists`, `redirect`).
-    pub fn queries_dns(&self) -> bool {
-        match self {
-            TermKind::Mechanism { mechanism, .. } => matches!(
-                mechanism,
-                Mechanism::Include(_)
-                    | Mechanism::A { .. }
-                    | Mechanism::Mx { .. }
-                    | Mechanism::Ptr(_)
-                    | Mechanism::Exists(_)
-            ),
-            TermKind::Modifier(m) => matches!(m, Modifier::Redirect(_)),
-        }
-    }
-
     /// The mechanism, if it is one.
     pub fn mechanism(&self) -> Option<&Mechanism> {
         match self {
