@@ -468,6 +468,8 @@ async fn folder_counters_are_the_same_with_and_without_list_status() {
     ];
     d.seed(USER, "Sent", &two);
     d.seed(USER, "Projekte/Übergabe", &two[..1]);
+    // The server quotes these with escapes; the name must come back as it was written.
+    d.seed(USER, r#"Bills\2026 "Q1""#, &two);
     let mut imap = connect(
         &d.endpoint(Security::Implicit),
         &place(&d),
@@ -500,6 +502,9 @@ async fn folder_counters_are_the_same_with_and_without_list_status() {
     assert_ne!(handover.wire, handover.name, "sent in modified UTF-7");
     assert_eq!(status.map(|s| s.messages), Some(1));
     assert!(status.is_some_and(|s| s.uidvalidity > 0));
+    let (bills, status) = find(r#"Bills\2026 "Q1""#);
+    assert_eq!(bills.wire, bills.name);
+    assert_eq!(status.map(|s| s.messages), Some(2));
     if let Some((parent, status)) = one_round_trip.iter().find(|(f, _)| f.name == "Projekte") {
         assert_eq!(parent.selectable, status.is_some(), "{parent:?} {status:?}");
     }

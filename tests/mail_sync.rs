@@ -151,12 +151,21 @@ fn seed_old(old: &Dovecot) {
         &[SeedMessage::new(msg(Some("j@x"), "nihongo", "y"))],
     );
     old.seed(ALICE, "Leer", &[]);
+    // Quoted with escapes by the server: copied under the name it has.
+    old.seed(
+        ALICE,
+        BILLS,
+        &[SeedMessage::new(msg(Some("b@x"), "bill", "q"))],
+    );
     old.seed(
         ALICE,
         "Sent",
         &[SeedMessage::new(msg(Some("s@x"), "sent one", "z")).flags("S")],
     );
 }
+
+/// A folder whose name holds the two characters IMAP escapes in a quoted string.
+const BILLS: &str = r#"Bills\2026 "Q1""#;
 
 #[tokio::test]
 async fn full_copy_keeps_everything_and_changes_nothing_on_old() {
@@ -197,7 +206,7 @@ async fn full_copy(pipeline: bool) {
         .iter()
         .map(|f| f.would_copy.len())
         .sum();
-    assert_eq!(would, 10, "{}", report.render_table());
+    assert_eq!(would, 11, "{}", report.render_table());
     assert_eq!(
         contents(&w.new, "new-pw").await,
         before,
@@ -210,18 +219,25 @@ async fn full_copy(pipeline: bool) {
     let report = run_sync(&w.plan, &creds, &SystemClock, &copy, &log, Some(tx)).await;
     let table = report.render_table();
     assert_eq!(report.exit_code(), 0, "{table}");
-    assert_eq!(report.mailboxes[0].copied(), 10, "{table}");
+    assert_eq!(report.mailboxes[0].copied(), 11, "{table}");
     assert!(table.contains("verified complete"), "{table}");
     let mut last = None;
     while let Ok(p) = rx.try_recv() {
         last = Some(p);
     }
     let last = last.expect("progress events");
-    assert_eq!((last.messages_done, last.messages_left), (10, 0));
+    assert_eq!((last.messages_done, last.messages_left), (11, 0));
 
     let old_view = contents(&w.old, "old-pw").await;
     let new_view = contents(&w.new, "new-pw").await;
-    for folder in ["INBOX", "Entwürfe", "Projekte/日本語", "Leer", "Sent"] {
+    for folder in [
+        "INBOX",
+        "Entwürfe",
+        "Projekte/日本語",
+        "Leer",
+        "Sent",
+        BILLS,
+    ] {
         assert!(
             new_view.contains_key(folder),
             "{folder} missing on new: {new_view:?}"
@@ -258,7 +274,7 @@ async fn full_copy(pipeline: bool) {
     // A rerun copies nothing.
     let again = run_sync(&w.plan, &creds, &SystemClock, &copy, &log, None).await;
     assert_eq!(again.mailboxes[0].copied(), 0, "{}", again.render_table());
-    assert_eq!(again.mailboxes[0].already_present(), 10);
+    assert_eq!(again.mailboxes[0].already_present(), 11);
     assert_eq!(again.exit_code(), 0);
 
     // The user deletes a message on new: a later copy does not bring it back.

@@ -209,13 +209,44 @@ fn folder_name(
             _ => {}
         }
     }
+    let wire = unescape(wire);
     FolderName {
-        wire: wire.to_string(),
-        name: utf7::decode(wire),
-        delimiter: delimiter.map(str::to_string),
+        name: utf7::decode(&wire),
+        wire,
+        delimiter: delimiter.map(unescape),
         special_use,
         selectable,
     }
+}
+
+/// A name as the server meant it. imap-proto hands a quoted string over with its escapes
+/// (`"Bills\\2026"` gives `Bills\\2026`), so a folder whose name holds `\` or `"` would be
+/// asked for under another name (async-imap quotes again) and refused. Servers send a
+/// literal only for CR, LF or 8-bit bytes, which modified UTF-7 names do not hold.
+fn unescape(quoted: &str) -> String {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some(next @ ('\\' | '"'))) => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A name as an IMAP quoted string (RFC 3501 9: `\\` and `"` escaped); CR and LF cannot be.
+fn quote(name: &str) -> Result<String, async_imap::error::ValidateError> {
+    if let Some(bad) = name.chars().find(|c| matches!(c, '\r' | '\n')) {
+        return Err(async_imap::error::ValidateError(bad));
+    }
+    Ok(format!(
+        "\"{}\"",
+        name.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
 }
 
 /// INBOX first, then by name: stable output for people and tests.
@@ -331,7 +362,7 @@ impl Imap {
                         &list.name_attributes,
                     )),
                     Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
-                        answered.insert(mailbox.to_string(), folder_status(status));
+                        answered.insert(unescape(mailbox), folder_status(status));
                     }
                     Response::Done {
                         tag: done,
@@ -362,22 +393,48 @@ impl Imap {
         }
     }
 
-    /// MESSAGES, UIDNEXT and UIDVALIDITY of a folder, without selecting it.
+    /// MESSAGES, UIDNEXT and UIDVALIDITY of a folder, without selecting it. Asked by hand:
+    /// async-imap's `status` compares the answer's (escaped) name with the asked one, so
+    /// for a name holding `\\` or `"` it drops the answer and gives zeros.
     pub async fn status(&mut self, wire: &str) -> Result<FolderStatus, MailError> {
         let limit = self.timeouts.command;
         let during = format!("STATUS {}", sanitize(&utf7::decode(wire)));
-        let mailbox = timed(
-            &self.place,
-            &during,
-            limit,
-            self.session.status(wire, "(MESSAGES UIDNEXT UIDVALIDITY)"),
-        )
-        .await?;
-        Ok(FolderStatus {
-            messages: mailbox.exists,
-            uidnext: mailbox.uid_next.unwrap_or(0),
-            uidvalidity: mailbox.uid_validity.unwrap_or(0),
+        let session = &mut self.session;
+        timed(&self.place, &during, limit, async {
+            let command = format!("STATUS {} (MESSAGES UIDNEXT UIDVALIDITY)", quote(wire)?);
+            let tag = session.run_command(&command).await?;
+            let mut answer = None;
+            loop {
+                let Some(response) = session.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                match response.parsed() {
+                    Response::MailboxData(MailboxDatum::Status { mailbox, status })
+                        if unescape(mailbox) == wire =>
+                    {
+                        answer = Some(folder_status(status));
+                    }
+                    Response::Done {
+                        tag: done,
+                        status,
+                        outcome,
+                    } if *done == tag => {
+                        let refusal =
+                            || outcome_text(outcome.code.as_ref(), outcome.information.as_deref());
+                        return match (status, answer) {
+                            (Status::Ok, Some(answer)) => Ok(answer),
+                            (Status::Ok, None) => Err(async_imap::error::Error::Bad(
+                                "the server answered OK without the folder's STATUS".into(),
+                            )),
+                            (Status::No, _) => Err(async_imap::error::Error::No(refusal())),
+                            _ => Err(async_imap::error::Error::Bad(refusal())),
+                        };
+                    }
+                    _ => {}
+                }
+            }
         })
+        .await
     }
 
     /// Ends the session politely; errors are irrelevant by then.
@@ -767,5 +824,16 @@ mod tests {
             xoauth2_message("a@b.c", "tok"),
             b"user=a@b.c\x01auth=Bearer tok\x01\x01".to_vec()
         );
+    }
+
+    #[test]
+    fn a_quoted_name_loses_its_escapes_only() {
+        assert_eq!(unescape(r#"Bills\\2026 \"Q1\""#), r#"Bills\2026 "Q1""#);
+        assert_eq!(unescape(r"a\b"), r"a\b", "a lone backslash is kept");
+        assert_eq!(unescape("\\"), "\\");
+        assert_eq!(unescape("trailing\\"), "trailing\\");
+        let name = r#"Bills\2026 "Q1""#;
+        assert_eq!(quote(name).unwrap(), r#""Bills\\2026 \"Q1\"""#);
+        assert!(quote("a\r\nb").is_err(), "a line break cannot be quoted");
     }
 }
