@@ -44,6 +44,7 @@ pub(crate) fn start_sync(
     plan: &Path,
     mailboxes: &[String],
     dry_run: bool,
+    reverse: bool,
 ) -> Result<BackgroundSync, DetachError> {
     let log_path = sync_log_path(plan);
     let log_error = |source| DetachError::Log {
@@ -64,6 +65,9 @@ pub(crate) fn start_sync(
     }
     if dry_run {
         rest.push("--dry-run".into());
+    }
+    if reverse {
+        rest.push("--reverse".into());
     }
     let mut cmd = Command::new(exe);
     cmd.arg("sync").arg("--plan").arg(plan).args(&rest);
@@ -102,8 +106,13 @@ mod tests {
 
     #[test]
     fn a_missing_plan_directory_names_the_log_it_could_not_open() {
-        let err = start_sync(Path::new("/nonexistent-dir/cutover.toml"), &[], false)
-            .expect_err("no directory, no log");
+        let err = start_sync(
+            Path::new("/nonexistent-dir/cutover.toml"),
+            &[],
+            false,
+            false,
+        )
+        .expect_err("no directory, no log");
         assert!(
             err.to_string()
                 .starts_with("cannot open the copy's log /nonexistent-dir/cutover.sync.log: "),

@@ -584,7 +584,7 @@ fn start_copy(
 ) -> Event {
     let what = if precopy { "Early (bulk) copy" } else { "Copy" };
     let mailboxes: Vec<String> = mailbox.into_iter().collect();
-    let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false) {
+    let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false, false) {
         Ok(started) => {
             let pid = started.child.id();
             let shown = started.shown;

@@ -167,14 +167,19 @@ fn sync_reverse_waits_for_the_pop3_tick_then_copies_back_and_the_step_is_done() 
     );
     append(&plan, confirmed(StepId::AddNewMx, switch));
 
-    // Before a rollback the old server is never written.
-    let out = cutover(&plan, &["sync", "--reverse"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("only after `cutover rollback`"),
-        "{}",
-        text(&out)
-    );
+    // Before a rollback the old server is never written, in the foreground or not.
+    for args in [
+        &["sync", "--reverse"][..],
+        &["sync", "--reverse", "--detach"],
+    ] {
+        let out = cutover(&plan, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("only after `cutover rollback`"),
+            "{}",
+            text(&out)
+        );
+    }
 
     let out = cutover(
         &plan,
@@ -184,13 +189,36 @@ fn sync_reverse_waits_for_the_pop3_tick_then_copies_back_and_the_step_is_done() 
     let (_, status, evidence) = copy_back_check(&plan);
     assert_eq!(status, "unknown", "{evidence}");
 
-    // Bob's POP3 fetch may still run: he waits, alice is copied back.
-    let out = cutover(&plan, &["sync", "--reverse"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // Bob's POP3 fetch may still run: he waits, alice is copied back. In the background,
+    // so a dropped SSH link does not stop it; its output goes to the sync log.
+    let out = cutover(&plan, &["sync", "--reverse", "--detach"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("bob@example.com: not copied back yet"),
+        text(&out).contains("runs in the background"),
         "{}",
         text(&out)
+    );
+    let pid = text(&out)
+        .split("as pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .expect("the pid is named")
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Running until its process is gone (or only a zombie waiting for init).
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy back still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let logged = std::fs::read_to_string(dir.path().join("cutover.sync.log")).unwrap();
+    assert!(
+        logged.contains("bob@example.com: not copied back yet"),
+        "{logged}"
     );
     assert_eq!(
         old.doveadm(&["search", "-u", ALICE, "mailbox", "INBOX", "all"])

@@ -192,8 +192,9 @@ reason under 10 characters)."
         #[arg(long)]
         detach: bool,
         /// The copy back after `cutover rollback` (R18): new → old, only what arrived on the
-        /// new server after the switch; the one write to the old server.
-        #[arg(long, conflicts_with = "detach")]
+        /// new server after the switch; the one write to the old server. With `--detach`
+        /// it runs in the background like the forward copy.
+        #[arg(long)]
         reverse: bool,
     },
     /// The migration report from the plan and the journal: summary, timeline, overrides,
@@ -403,8 +404,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandFailure> {
             mailboxes,
             dry_run,
             detach: true,
-            ..
-        }) => sync::detached(&load_plan(path)?, &mailboxes, dry_run)?,
+            reverse,
+        }) => sync::detached(&load_plan(path)?, &mailboxes, dry_run, reverse)?,
         Some(Command::Sync {
             mailboxes,
             dry_run,

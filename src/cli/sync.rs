@@ -13,13 +13,22 @@ use crate::session::{CommandFailure, Session};
 use crate::units::countdown;
 
 /// `cutover sync --detach`: the same copy in a session of its own, so a dropped SSH link
-/// never stops it; its output goes to `<plan-stem>.sync.log`.
+/// never stops it; its output goes to `<plan-stem>.sync.log`. A copy back is refused here,
+/// before it starts, when no rollback stands (not only in the log).
 pub(crate) fn detached(
     plan: &Plan,
     mailboxes: &[String],
     dry_run: bool,
+    reverse: bool,
 ) -> Result<(), CommandFailure> {
-    let started = crate::detach::start_sync(&plan.path, mailboxes, dry_run)?;
+    if reverse {
+        let session = Session::open(plan)?;
+        for m in mailboxes {
+            session.mailbox(m)?;
+        }
+        copy_back_plan(plan, &session, mailboxes)?;
+    }
+    let started = crate::detach::start_sync(&plan.path, mailboxes, dry_run, reverse)?;
     println!(
         "The copy runs in the background as pid {}. Its output: {}. Its progress is in the journal \
 (the cockpit and `cutover status` follow it).",
