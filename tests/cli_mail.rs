@@ -7,8 +7,7 @@ mod dovecot;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cutover::plan::Security;
-use dovecot::{Dovecot, SeedMessage, write_secrets};
+use dovecot::{Dovecot, SeedMessage, plan_text, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -17,51 +16,6 @@ fn msg(n: u32, to: &str) -> SeedMessage {
     SeedMessage::new(format!(
         "Message-ID: <{n}@old>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: c@x\r\nTo: {to}\r\nSubject: m{n}\r\n\r\nbody {n}\r\n"
     ))
-}
-
-fn plan_text(old: &Dovecot, new: &Dovecot) -> String {
-    let side = |d: &Dovecot| {
-        let e = d.endpoint(Security::Implicit);
-        format!(
-            "{{ url = \"{}\", ca_file = \"{}\" }}",
-            e.url,
-            e.ca_file.expect("test CA").display()
-        )
-    };
-    format!(
-        r#"domain = "example.com"
-start = "2026-12-07T09:00"
-timezone = "Europe/Vilnius"
-operator = "tester"
-
-[dns]
-resolvers = ["127.0.0.1:9"]
-authoritative = ["127.0.0.1:9"]
-timeout = "300ms"
-
-[old]
-mx = ["10 mx1.old.example."]
-spf = ["include:_spf.old.example"]
-imap = {}
-
-[new]
-mx = ["1 smtp.new.example."]
-spf = ["include:_spf.new.example"]
-dkim_selector = "sel1"
-imap = {}
-
-[credentials]
-secrets_file = "secrets.toml"
-
-[[mailbox]]
-address = "{ALICE}"
-
-[[mailbox]]
-address = "{BOB}"
-"#,
-        side(old),
-        side(new)
-    )
 }
 
 fn cutover(plan: &Path, args: &[&str]) -> Output {
@@ -114,7 +68,7 @@ fn status_probes_both_servers_and_sync_copies_verified() {
     old.seed(BOB, "INBOX", &[msg(5, BOB)]);
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
@@ -183,7 +137,7 @@ fn a_wrong_password_exits_3_naming_mailbox_and_side_never_the_password() {
     }
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[
@@ -222,7 +176,7 @@ fn a_secrets_file_others_may_read_is_refused() {
     };
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     let secrets = dir.path().join("secrets.toml");
     write_secrets(&secrets, &[(ALICE, "a", "a")], None);
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -242,7 +196,7 @@ fn a_detached_copy_runs_in_its_own_session_and_reports_through_the_journal() {
     old.seed(ALICE, "INBOX", &[msg(1, ALICE), msg(2, ALICE)]);
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
@@ -326,7 +280,7 @@ fn new_mail_after_the_verified_copy_fails_copy_verified_until_copied_again() {
     old.seed(BOB, "INBOX", &[msg(3, BOB)]);
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],
@@ -398,7 +352,7 @@ fn status_journals_a_pop3_fetch_it_sees_once() {
     old.seed(BOB, "INBOX", &[msg(5, BOB)]);
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],

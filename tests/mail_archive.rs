@@ -14,64 +14,18 @@ use std::process::{Command, Output};
 use cutover::mail::{AuthMethod, Login, Secret};
 use cutover::mail::{Imap, Place, Timeouts, connect};
 use cutover::plan::{Security, WhichSide};
-use dovecot::{Dovecot, SeedMessage, write_secrets};
+use dovecot::{Dovecot, SeedMessage, plan_text, write_secrets};
 use futures_util::TryStreamExt;
 
 const ALICE: &str = "alice@example.com";
+/// The copy leaves Junk alone; the archive keeps it.
+const ARCHIVE_TABLES: &str = "\n[sync]\nexclude = [\"Junk\"]\n\n[archive]\ndir = \"archive\"\n";
 
 fn msg(mid: &str, subject: &str, body: &str) -> Vec<u8> {
     format!(
         "Message-ID: <{mid}>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: Bob <bob@example.org>\r\nTo: {ALICE}\r\nSubject: {subject}\r\n\r\n{body}\r\n"
     )
     .into_bytes()
-}
-
-fn plan_text(old: &Dovecot, new: &Dovecot) -> String {
-    let side = |d: &Dovecot| {
-        let e = d.endpoint(Security::Implicit);
-        format!(
-            "{{ url = \"{}\", ca_file = \"{}\" }}",
-            e.url,
-            e.ca_file.expect("test CA").display()
-        )
-    };
-    format!(
-        r#"domain = "example.com"
-start = "2026-12-07T09:00"
-timezone = "Europe/Vilnius"
-operator = "tester"
-
-[dns]
-resolvers = ["127.0.0.1:9"]
-authoritative = ["127.0.0.1:9"]
-timeout = "300ms"
-
-[old]
-mx = ["10 mx1.old.example."]
-spf = ["include:_spf.old.example"]
-imap = {}
-
-[new]
-mx = ["1 smtp.new.example."]
-spf = ["include:_spf.new.example"]
-dkim_selector = "sel1"
-imap = {}
-
-[credentials]
-secrets_file = "secrets.toml"
-
-[sync]
-exclude = ["Junk"]
-
-[archive]
-dir = "archive"
-
-[[mailbox]]
-address = "{ALICE}"
-"#,
-        side(old),
-        side(new)
-    )
 }
 
 fn cutover(plan: &Path, args: &[&str]) -> Output {
@@ -245,7 +199,7 @@ async fn the_copy_writes_the_archive_archive_fills_it_in_and_it_restores_byte_fo
     // The restoring Dovecot's mail processes (the test mail uid) must reach the archive.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE], ARCHIVE_TABLES)).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw")],
@@ -411,7 +365,8 @@ fn archive_refuses_to_start_without_room_saying_how_much_is_needed() {
     let plan = dir.path().join("cutover.toml");
     std::fs::write(
         &plan,
-        plan_text(&old, &new).replace("dir = \"archive\"", "dir = \"small/archive\""),
+        plan_text(&old, &new, &[ALICE], ARCHIVE_TABLES)
+            .replace("dir = \"archive\"", "dir = \"small/archive\""),
     )
     .unwrap();
     write_secrets(
@@ -660,7 +615,7 @@ fn an_archive_older_than_the_last_old_arrival_fails_the_decommission_gate() {
     );
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE], ARCHIVE_TABLES)).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw")],
@@ -705,7 +660,8 @@ fn an_archive_older_than_the_last_old_arrival_fails_the_decommission_gate() {
     // A company whose old provider keeps its own export: the same is a warning.
     std::fs::write(
         &plan,
-        plan_text(&old, &new).replace("dir = \"archive\"", "dir = \"archive\"\nrequired = false"),
+        plan_text(&old, &new, &[ALICE], ARCHIVE_TABLES)
+            .replace("dir = \"archive\"", "dir = \"archive\"\nrequired = false"),
     )
     .expect("plan");
     let gate = archive_gate(&plan);

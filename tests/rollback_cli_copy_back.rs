@@ -9,9 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use cutover::journal::{Entry, Journal};
-use cutover::plan::Security;
 use cutover::step::StepId;
-use dovecot::{Dovecot, SeedMessage, write_secrets};
+use dovecot::{Dovecot, SeedMessage, plan_text, write_secrets};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -21,51 +20,6 @@ fn msg(n: &str, to: &str, arrived: i64) -> SeedMessage {
         "Message-ID: <{n}@new>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\nFrom: c@x\r\nTo: {to}\r\nSubject: {n}\r\n\r\nbody {n}\r\n"
     ))
     .date(arrived)
-}
-
-fn plan_text(old: &Dovecot, new: &Dovecot) -> String {
-    let side = |d: &Dovecot| {
-        let e = d.endpoint(Security::Implicit);
-        format!(
-            "{{ url = \"{}\", ca_file = \"{}\" }}",
-            e.url,
-            e.ca_file.expect("test CA").display()
-        )
-    };
-    format!(
-        r#"domain = "example.com"
-start = "2026-12-07T09:00"
-timezone = "Europe/Vilnius"
-operator = "tester"
-
-[dns]
-resolvers = ["127.0.0.1:9"]
-authoritative = ["127.0.0.1:9"]
-timeout = "300ms"
-
-[old]
-mx = ["10 mx1.old.example."]
-spf = ["include:_spf.old.example"]
-imap = {}
-
-[new]
-mx = ["1 smtp.new.example."]
-spf = ["include:_spf.new.example"]
-dkim_selector = "sel1"
-imap = {}
-
-[credentials]
-secrets_file = "secrets.toml"
-
-[[mailbox]]
-address = "{ALICE}"
-
-[[mailbox]]
-address = "{BOB}"
-"#,
-        side(old),
-        side(new)
-    )
 }
 
 fn cutover(plan: &Path, args: &[&str]) -> Output {
@@ -140,7 +94,7 @@ fn sync_reverse_waits_for_the_pop3_tick_then_copies_back_and_the_step_is_done() 
     new.seed(BOB, "INBOX", &[msg("b1", BOB, s + 900)]);
     let dir = tempfile::tempdir().expect("dir");
     let plan = dir.path().join("cutover.toml");
-    std::fs::write(&plan, plan_text(&old, &new)).expect("plan");
+    std::fs::write(&plan, plan_text(&old, &new, &[ALICE, BOB], "")).expect("plan");
     write_secrets(
         &dir.path().join("secrets.toml"),
         &[(ALICE, "alice-pw", "alice-pw"), (BOB, "bob-pw", "bob-pw")],

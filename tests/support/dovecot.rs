@@ -821,6 +821,52 @@ pub fn plan_for_endpoints(
     }
 }
 
+/// The plan file (TOML) the CLI tests write for two private instances: implicit TLS with
+/// each test CA, DNS on a loopback port nothing answers, passwords from `secrets.toml`
+/// beside it; `tables` (e.g. `[archive]`) goes before the mailboxes.
+pub fn plan_text(old: &Dovecot, new: &Dovecot, addresses: &[&str], tables: &str) -> String {
+    let side = |d: &Dovecot| {
+        let e = d.endpoint(Security::Implicit);
+        format!(
+            "{{ url = \"{}\", ca_file = \"{}\" }}",
+            e.url,
+            e.ca_file.expect("test CA").display()
+        )
+    };
+    let mailboxes: String = addresses
+        .iter()
+        .map(|a| format!("\n[[mailbox]]\naddress = \"{a}\"\n"))
+        .collect();
+    format!(
+        r#"domain = "example.com"
+start = "2026-12-07T09:00"
+timezone = "Europe/Vilnius"
+operator = "tester"
+
+[dns]
+resolvers = ["127.0.0.1:9"]
+authoritative = ["127.0.0.1:9"]
+timeout = "300ms"
+
+[old]
+mx = ["10 mx1.old.example."]
+spf = ["include:_spf.old.example"]
+imap = {}
+
+[new]
+mx = ["1 smtp.new.example."]
+spf = ["include:_spf.new.example"]
+dkim_selector = "sel1"
+imap = {}
+
+[credentials]
+secrets_file = "secrets.toml"
+{tables}{mailboxes}"#,
+        side(old),
+        side(new)
+    )
+}
+
 /// Writes a secrets file (mode 0600): `(address, old password, new password)` and an optional admin.
 pub fn write_secrets(path: &Path, users: &[(&str, &str, &str)], admin: Option<(&str, &str)>) {
     let mut text = String::new();
