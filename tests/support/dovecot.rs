@@ -736,6 +736,17 @@ namespace inbox {{
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
+        // SIGTERM to the master, not waited for: its shutdown takes seconds (`doveadm stop`
+        // waits for it), and a test has no use for it once dropped.
+        let master = fs::read_to_string(self.base_dir.path().join("master.pid"))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<libc::pid_t>().ok());
+        if let Some(pid) = master
+            // SAFETY: kill(2) with a pid read from this instance's own pid file.
+            && unsafe { libc::kill(pid, libc::SIGTERM) } == 0
+        {
+            return;
+        }
         let _ = Command::new("doveadm")
             .arg("-c")
             .arg(&self.conf)

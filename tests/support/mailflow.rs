@@ -162,30 +162,44 @@ impl MailFlow {
                 .map(|(u, p)| if *u == CANARY { (*u, canary) } else { (*u, *p) })
                 .collect()
         };
-        let old = MailServer::start(
-            "old",
-            OLD_MX,
-            "127.0.0.2",
-            DOMAIN,
-            &with(CANARY_OLD_PASSWORD),
-            false,
-        )?;
-        let new = MailServer::start(
-            "new",
-            NEW_MX,
-            "127.0.0.3",
-            DOMAIN,
-            &with(CANARY_NEW_PASSWORD),
-            true,
-        )?;
-        let external = MailServer::start(
-            "ext",
-            EXTERNAL_MX,
-            "127.0.0.4",
-            EXTERNAL_DOMAIN,
-            &[(EXTERNAL, EXTERNAL_PASSWORD)],
-            true,
-        )?;
+        // Each Postfix takes seconds to open its port: the three start side by side.
+        let (old, new, external) = std::thread::scope(|s| {
+            let old = s.spawn(|| {
+                MailServer::start(
+                    "old",
+                    OLD_MX,
+                    "127.0.0.2",
+                    DOMAIN,
+                    &with(CANARY_OLD_PASSWORD),
+                    false,
+                )
+            });
+            let new = s.spawn(|| {
+                MailServer::start(
+                    "new",
+                    NEW_MX,
+                    "127.0.0.3",
+                    DOMAIN,
+                    &with(CANARY_NEW_PASSWORD),
+                    true,
+                )
+            });
+            let external = s.spawn(|| {
+                MailServer::start(
+                    "ext",
+                    EXTERNAL_MX,
+                    "127.0.0.4",
+                    EXTERNAL_DOMAIN,
+                    &[(EXTERNAL, EXTERNAL_PASSWORD)],
+                    true,
+                )
+            });
+            let join = |h: std::thread::ScopedJoinHandle<'_, Option<MailServer>>| {
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            };
+            (join(old), join(new), join(external))
+        });
+        let (old, new, external) = (old?, new?, external?);
         // The migrated domain's servers reach the external one directly.
         let to_external = format!("smtp:[{}]:{}", external.postfix.bind, external.postfix.port);
         old.postfix.route(&[(EXTERNAL_DOMAIN, &to_external)]);
