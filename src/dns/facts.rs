@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 
+use crate::check::Status;
 use crate::dns::mx::{self, MxState};
 use crate::dns::query::{AnswerStatus, Rtype, fqdn};
 use crate::dns::watch::{DnsSnapshot, ServerView};
@@ -199,6 +200,26 @@ pub fn dns_facts(
                 None => format!("The DMARC policy of {} is p={policy}.", plan.domain),
             },
         ));
+    }
+
+    // With [canary], an outbound canary judges dkim-spf-final once its records are served.
+    let final_auth = crate::step::StepId::DkimSpfFinal;
+    if plan.canary.is_some() && !previous.records_served.contains_key(final_auth.as_str()) {
+        let checks = super::step_checks(&final_auth, plan, Some(snapshot), previous, None, at);
+        if !checks.is_empty() && checks.iter().all(|c| c.status == Status::Pass) {
+            entries.push(fact(
+                keys::RECORDS_SERVED,
+                json!({ "step": final_auth.as_str() }),
+                format!(
+                    "{final_auth}'s records are served by every authoritative server: {}.",
+                    checks
+                        .iter()
+                        .map(|c| c.id.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
     }
 
     entries.extend(alarm_facts(
