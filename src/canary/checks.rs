@@ -241,6 +241,48 @@ pub fn outbound_auth(
     }
 }
 
+/// The selector the provider signs the domain's mail with, read from the newest outbound
+/// canary cutover judged, when the plan names none or another: the `dkim_selector` line
+/// for the plan and, when its key is not served, the record to publish.
+pub fn selector_found(
+    plan: &Plan,
+    history: &History,
+) -> Option<crate::mailauth::checks::SelectorAdvice> {
+    let canaries = super::facts::journaled(history);
+    let auth = canaries
+        .iter()
+        .rev()
+        .filter(|c| c.route == Route::Outbound)
+        .find_map(|c| c.auth.as_ref())?;
+    crate::mailauth::checks::selector_advice(auth, &plan.domain, plan.new.dkim_selector.as_deref())
+}
+
+/// What `dkim-spf-final`'s guidance adds when the provider signs with a selector the plan
+/// does not name: which selector, the record to publish, the line for the plan.
+pub fn selector_guidance(plan: &Plan, history: &History) -> Vec<String> {
+    if plan.canary.is_none() {
+        return vec![];
+    }
+    let Some(found) = selector_found(plan, history) else {
+        return vec![];
+    };
+    let planned = match plan.new.dkim_selector.as_deref() {
+        Some(p) => format!("not {p} as the plan says"),
+        None => "and the plan names none".to_string(),
+    };
+    let mut lines = vec![format!(
+        "The last outbound canary was signed with DKIM selector {} ({planned}): put `{}` in [new] of the plan.",
+        found.selector, found.plan_line
+    )];
+    if let Some(record) = found.record {
+        lines.push(format!(
+            "Its key is not served: publish `{record}` with the key your provider shows for selector {}.",
+            found.selector
+        ));
+    }
+    lines
+}
+
 /// The worse of two verdicts: fail, then unknown, then warn, then pass (with `Warn` as
 /// the floor: a canary that did not land where the check needs is never a pass).
 fn worse(a: Status, b: Status) -> Status {
@@ -536,9 +578,38 @@ mod tests {
     }
 
     #[test]
-    fn only_a_plan_with_a_canary_has_the_outbound_check_on_dkim_spf_final() {
-        let mut plan = plan();
-        assert!(check_ids(&plan, &StepId::DkimSpfFinal).is_empty());
+    fn the_selector_the_provider_signs_with_is_offered_with_its_record() {
+        let mut plan = with_canary(plan());
+        plan.new.dkim_selector = Some("sel1".into());
+        let journal = |auth: OutboundAuth| {
+            History::from_entries(&super::super::facts::round_facts(
+                &History::default(),
+                &[outbound(1_000, Some(auth))],
+                at(1_000),
+            ))
+        };
+        // Signed as planned: nothing to say.
+        let history = journal(auth("sel1", AuthResult::Pass));
+        assert!(selector_guidance(&plan, &history).is_empty());
+        // Signed with s2, whose key is not served: the selector, the line, the record.
+        let history = journal(auth("s2", AuthResult::PermError));
+        let lines = selector_guidance(&plan, &history);
+        assert_eq!(
+            lines,
+            vec![
+                "The last outbound canary was signed with DKIM selector s2 (not sel1 as the plan says): put `dkim_selector = \"s2\"` in [new] of the plan.".to_string(),
+                "Its key is not served: publish `s2._domainkey.example.com. TXT \"v=DKIM1; k=rsa; p=<the public key your provider shows for selector s2>\"` with the key your provider shows for selector s2.".to_string(),
+            ]
+        );
+        // The plan names none, and the key is served: only the line.
+        plan.new.dkim_selector = None;
+        let history = journal(auth("s2", AuthResult::Pass));
+        let lines = selector_guidance(&plan, &history);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("(and the plan names none)"), "{lines:?}");
+    }
+
+    fn with_canary(mut plan: Plan) -> Plan {
         plan.canary = Some(crate::plan::CanaryPlan {
             mailbox: "canary@example.com".into(),
             direct_from: "t@ext.test".into(),
@@ -558,6 +629,14 @@ mod tests {
                 received_by: vec![],
             },
         });
+        plan
+    }
+
+    #[test]
+    fn only_a_plan_with_a_canary_has_the_outbound_check_on_dkim_spf_final() {
+        let plan = plan();
+        assert!(check_ids(&plan, &StepId::DkimSpfFinal).is_empty());
+        let plan = with_canary(plan);
         assert_eq!(check_ids(&plan, &StepId::DkimSpfFinal), &[OUTBOUND_AUTH]);
         assert_eq!(kind(OUTBOUND_AUTH), Kind::Outcome);
     }

@@ -314,6 +314,37 @@ pub(crate) fn status_canaries(history: &History) -> Vec<CanaryResult> {
     crate::canary::facts::last_per_route(history)
 }
 
+/// `cutover check`'s offer: the `dkim_selector = "…"` line for `[new]` when the last outbound
+/// canary in the journal was signed with another selector than the plan's (or the plan
+/// names none). Empty without one, or when the journal cannot be read.
+pub(crate) fn selector_line(plan: &Plan) -> String {
+    if plan.canary.is_none() {
+        return String::new();
+    }
+    let Ok(journal) = crate::journal::Journal::for_plan(plan) else {
+        return String::new();
+    };
+    let Ok(replay) = journal.replay() else {
+        return String::new();
+    };
+    let history = History::from_entries(&replay.entries);
+    let Some(found) = crate::canary::checks::selector_found(plan, &history) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "{}: the last outbound canary was signed with DKIM selector {}: put this line in [new]:\n    {}\n",
+        plan.path.display(),
+        found.selector,
+        found.plan_line
+    );
+    if let Some(record) = found.record {
+        s.push_str(&format!(
+            "  and publish its key (the provider shows it): {record}\n"
+        ));
+    }
+    s
+}
+
 /// `status --json` `mail_flow_note`: why mail flow is not proven, without `[canary]`.
 pub(crate) fn mail_flow_note(plan: &Plan) -> Option<String> {
     plan.canary.is_none().then(|| NOT_PROVEN.to_string())
