@@ -229,6 +229,15 @@ async fn the_outbound_canary_judges_dkim_spf_and_dmarc_of_dkim_spf_final() {
         text(&out.stderr)
     );
 
+    // `status` (text) shows it under the outbound canary, beside the receiver's verdict.
+    let out = cutover(&plan, &["status", "--offline"]).await;
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("    DKIM permerror (d=example.com, s=s2, not aligned): no key is published at s2._domainkey.example.com\n")
+            && shown.contains("    the receiver (mx.ext.test) wrote dkim="),
+        "{shown}"
+    );
+
     // The report's canary section shows each outbound canary's verdict.
     let out = cutover(&plan, &["report", "--format", "md"]).await;
     let report = text(&out.stdout);

@@ -757,9 +757,16 @@ async fn judge_auth(
 ) {
     let raw = match raw {
         Some(Ok(raw)) if !raw.is_empty() => raw,
-        Some(Ok(_)) | None => {
+        Some(Ok(_)) => {
             result.auth_note = Some(
                 "its authentication was not judged: the external mailbox gave no message bytes"
+                    .to_string(),
+            );
+            return;
+        }
+        None => {
+            result.auth_note = Some(
+                "its authentication was not judged: the external mailbox could not be opened again to read it (see the cleanup note)"
                     .to_string(),
             );
             return;
