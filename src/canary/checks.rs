@@ -182,6 +182,7 @@ pub fn outbound_auth(
     let unknown =
         |evidence: String| Check::new(OUTBOUND_AUTH, Kind::Outcome, Status::Unknown, evidence);
     let how = "run `cutover canary --route outbound`";
+    let step = StepId::DkimSpfFinal;
     let selector = plan.new.dkim_selector.as_deref();
     let outbound = || canaries.iter().rev().filter(|c| c.route == Route::Outbound);
     // What the newest judged canary found, for an operator who waits on the records.
@@ -205,7 +206,7 @@ pub fn outbound_auth(
     };
     let Some(served) = records_served else {
         return unknown(format!(
-            "dkim-spf-final's records (the DKIM key{}, the final SPF) are not yet served by every authoritative server: only a canary sent after that speaks for them{}",
+            "{step}'s records (the DKIM key{}, the final SPF) are not yet served by every authoritative server: only a canary sent after that speaks for them{}",
             selector
                 .map(|s| format!(" at {s}._domainkey.{}", plan.domain))
                 .unwrap_or_default(),
@@ -214,7 +215,7 @@ pub fn outbound_auth(
     };
     let Some(newest) = outbound().find(|c| c.sent_at >= served) else {
         return unknown(format!(
-            "no outbound canary sent since dkim-spf-final's records were served by every authoritative server ({} ago); {how}{}",
+            "no outbound canary sent since {step}'s records were served by every authoritative server ({} ago); {how}{}",
             ago(now, served),
             last_found()
         ));
