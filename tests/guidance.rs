@@ -471,3 +471,59 @@ fn remove_old_mx_says_the_old_records_are_already_gone() {
     let e = eval_with(&plan, &entries, "2026-12-08T07:30:00Z", Some(&round));
     assert!(!e.next.expect("next").actions[0].starts_with("The old MX records are already gone"));
 }
+
+/// With `[canary]`, dkim-spf-final's guidance names the selector the provider really signs
+/// with (found on the outbound canary the journal holds) and the key record to publish.
+#[test]
+fn dkim_spf_final_names_the_selector_found_on_the_outbound_canary() {
+    let text = format!(
+        "{PLAN}\n[new.submission]\nurl = \"smtp://smtp.new.example:587\"\n\n[canary]\nmailbox = \"alice@example.com\"\nexternal = {{ preset = \"gmail\", address = \"tester@gmail.test\" }}\n"
+    );
+    let plan = plan_from(&text);
+    let applied = Entry::Applied {
+        at: t("2026-12-08T09:00:00Z"),
+        operator: "tester".into(),
+        step: "dkim-spf-final".into(),
+    };
+    // As `cutover canary` journals an outbound canary signed with selector s2, no key there.
+    let canary = Entry::Fact {
+        at: t("2026-12-08T09:10:00Z"),
+        key: "canary".into(),
+        value: serde_json::json!({
+            "route": "outbound", "token": "c1", "message_id": "cutover-canary-c1@example.com",
+            "sent_at": "2026-12-08T09:09:00Z", "landed": "external", "folder": "INBOX",
+            "verdict": "pass", "evidence": "landed on the external mailbox",
+            "from_domain": "example.com",
+            "dkim": {"result": "permerror", "domain": "example.com", "selector": "s2", "aligned": false,
+                     "reason": "no key is published at s2._domainkey.example.com"},
+            "signatures": [{"result": "permerror", "domain": "example.com", "selector": "s2", "aligned": false}],
+            "spf": {"result": "pass", "ip": "192.0.2.3", "domain": "example.com", "aligned": true},
+            "dmarc": {"result": "pass", "policy": "reject", "domain": "example.com"},
+            "receiver": null, "warnings": []
+        }),
+        evidence: String::new(),
+    };
+    let e = eval(&plan, &[applied, canary], "2026-12-08T09:15:00Z");
+    let next = e.next.as_ref().expect("next");
+    assert_eq!(next.step, "dkim-spf-final");
+    assert!(
+        next.actions.iter().any(|a| a
+            == "The last outbound canary was signed with DKIM selector s2 (not sel1 as the plan says): put `dkim_selector = \"s2\"` in [new] of the plan."),
+        "{:?}",
+        next.actions
+    );
+    assert!(
+        next.actions.iter().any(
+            |a| a.starts_with("Its key is not served: publish `s2._domainkey.example.com. TXT")
+        ),
+        "{:?}",
+        next.actions
+    );
+    // The check itself waits for the records to be served before it judges.
+    let check = e
+        .step(&"dkim-spf-final".into())
+        .and_then(|s| s.checks.iter().find(|c| c.id == "canary.outbound-auth"))
+        .expect("canary.outbound-auth on dkim-spf-final");
+    assert_eq!(check.status, Status::Unknown, "{check:?}");
+    assert_eq!(check.kind, Kind::Outcome);
+}

@@ -91,6 +91,8 @@ fn a_gmail_preset_fills_the_external_mailbox() {
         ("smtp.gmail.com", 587)
     );
     assert_eq!(external.authserv_id.as_deref(), Some("mx.google.com"));
+    // Its inbound hosts as they sign Received fields, Gmail's internal hops included.
+    assert_eq!(external.received_by, ["mx.google.com", "2002:*"]);
     // Direct canaries come from the external mailbox's domain unless told otherwise.
     assert_eq!(canary.direct_from, "someone@gmail.com");
 }
@@ -105,6 +107,40 @@ fn a_fastmail_external_submits_over_implicit_tls_with_a_password() {
     assert_eq!(external.auth, ExternalAuth::Password);
     assert!(external.submission.implicit_tls);
     assert_eq!(external.submission.port, 465);
+    assert_eq!(
+        external.authserv_id.as_deref(),
+        Some("mx*.messagingengine.com")
+    );
+}
+
+#[test]
+fn received_by_is_written_or_else_the_authserv_id() {
+    let explicit = format!(
+        "{BASE}\n[canary]\nmailbox = \"cutover-canary@example.com\"\nexternal = {{ preset = \"gmail\", address = \"me@gmail.com\", received_by = [\"MX.Ext.Test\", \"imap.ext.test\"] }}\n"
+    );
+    let (plan, _) = load(&explicit).expect("loads");
+    assert_eq!(
+        plan.canary.expect("[canary]").external.received_by,
+        ["mx.ext.test", "imap.ext.test"]
+    );
+    let own = format!(
+        "{BASE}\n[canary]\nmailbox = \"cutover-canary@example.com\"\nexternal = {{ address = \"me@ext.test\", imap = \"imaps://imap.ext.test:993\", submission = \"smtp://smtp.ext.test:587\", authserv_id = \"mx.ext.test\" }}\n"
+    );
+    let (plan, _) = load(&own).expect("loads");
+    assert_eq!(
+        plan.canary.expect("[canary]").external.received_by,
+        ["mx.ext.test"]
+    );
+    let bad = format!(
+        "{BASE}\n[canary]\nmailbox = \"cutover-canary@example.com\"\nexternal = {{ preset = \"gmail\", address = \"me@gmail.com\", received_by = \"mx.google.com\" }}\n"
+    );
+    let errors = load(&bad).expect_err("a string is not a list");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("`canary.external.received_by` must be a list of strings")),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The canary checks, pure functions of the plan, the journal's canaries and the time:
-//! `canary.direct-new` (a gate of `add-new-mx`) and `canary.world-new` (an outcome of
-//! `remove-old-mx` and `monitor-24h`). Only a plan with `[canary]` has them.
+//! `canary.direct-new` (a gate of `add-new-mx`), `canary.world-new` (an outcome of
+//! `remove-old-mx` and `monitor-24h`) and `canary.outbound-auth` (an outcome of
+//! `dkim-spf-final`, judged by `mailauth::checks`). Only a plan with `[canary]` has them.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -13,6 +14,7 @@ use super::{CanaryResult, Landed, Route};
 
 pub const DIRECT_NEW: &str = "canary.direct-new";
 pub const WORLD_NEW: &str = "canary.world-new";
+pub use crate::mailauth::checks::OUTBOUND_AUTH;
 
 /// A direct canary older than this no longer speaks for the new MX host.
 const DIRECT_FRESH: SignedDuration = SignedDuration::from_hours(24);
@@ -29,6 +31,7 @@ pub fn check_ids(plan: &Plan, step_id: &StepId) -> &'static [&'static str] {
     match step_id {
         StepId::AddNewMx => &[DIRECT_NEW],
         StepId::RemoveOldMx | StepId::Monitor24h => &[WORLD_NEW],
+        StepId::DkimSpfFinal => &[OUTBOUND_AUTH],
         _ => &[],
     }
 }
@@ -49,6 +52,16 @@ pub fn step_checks(plan: &Plan, step_id: &StepId, history: &History, now: Timest
         .iter()
         .map(|id| match *id {
             DIRECT_NEW => direct_new(plan, &canaries, now),
+            OUTBOUND_AUTH => outbound_auth(
+                plan,
+                history
+                    .dns
+                    .records_served
+                    .get(StepId::DkimSpfFinal.as_str())
+                    .copied(),
+                &canaries,
+                now,
+            ),
             _ => world_new(plan, history.switch_at(), &canaries, now),
         })
         .collect()
@@ -156,6 +169,121 @@ pub fn world_new(
     }
 }
 
+/// An outcome of `dkim-spf-final`: the newest outbound canary sent once the step's records
+/// were served by every authoritative server (`records_served`, a journal fact) passed DKIM
+/// (aligned), SPF and DMARC at the external mailbox. An older canary, or none, is no
+/// measurement of the final records: `unknown`, with what the last one found.
+pub fn outbound_auth(
+    plan: &Plan,
+    records_served: Option<Timestamp>,
+    canaries: &[CanaryResult],
+    now: Timestamp,
+) -> Check {
+    let unknown =
+        |evidence: String| Check::new(OUTBOUND_AUTH, Kind::Outcome, Status::Unknown, evidence);
+    let how = "run `cutover canary --route outbound`";
+    let step = StepId::DkimSpfFinal;
+    let selector = plan.new.dkim_selector.as_deref();
+    let outbound = || canaries.iter().rev().filter(|c| c.route == Route::Outbound);
+    // What the newest judged canary found, for an operator who waits on the records.
+    let last_found = || {
+        outbound()
+            .find_map(|c| c.auth.as_ref().map(|a| (c, a)))
+            .map(|(c, auth)| {
+                let check = crate::mailauth::checks::outbound_auth_check(
+                    Some(auth),
+                    &plan.domain,
+                    selector,
+                );
+                format!(
+                    "; the last outbound canary ({} ago) found: {} {}",
+                    ago(now, c.sent_at),
+                    check.status.as_str(),
+                    check.evidence
+                )
+            })
+            .unwrap_or_default()
+    };
+    let Some(served) = records_served else {
+        return unknown(format!(
+            "{step}'s records (the DKIM key{}, the final SPF) are not yet served by every authoritative server: only a canary sent after that speaks for them{}",
+            selector
+                .map(|s| format!(" at {s}._domainkey.{}", plan.domain))
+                .unwrap_or_default(),
+            last_found()
+        ));
+    };
+    let Some(newest) = outbound().find(|c| c.sent_at >= served) else {
+        return unknown(format!(
+            "no outbound canary sent since {step}'s records were served by every authoritative server ({} ago); {how}{}",
+            ago(now, served),
+            last_found()
+        ));
+    };
+    match &newest.auth {
+        Some(auth) => {
+            let check =
+                crate::mailauth::checks::outbound_auth_check(Some(auth), &plan.domain, selector);
+            Check::new(
+                OUTBOUND_AUTH,
+                Kind::Outcome,
+                check.status,
+                format!(
+                    "{} (outbound canary sent {} ago)",
+                    check.evidence,
+                    ago(now, newest.sent_at)
+                ),
+            )
+        }
+        None => unknown(format!(
+            "the last outbound canary was not judged: {}; {how}",
+            newest.auth_note.as_deref().unwrap_or(&newest.evidence)
+        )),
+    }
+}
+
+/// The selector the provider signs the domain's mail with, read from the newest outbound
+/// canary cutover judged, when the plan names none or another: the `dkim_selector` line
+/// for the plan and, when its key is not served, the record to publish.
+pub fn selector_found(
+    plan: &Plan,
+    history: &History,
+) -> Option<crate::mailauth::checks::SelectorAdvice> {
+    let canaries = super::facts::journaled(history);
+    let auth = canaries
+        .iter()
+        .rev()
+        .filter(|c| c.route == Route::Outbound)
+        .find_map(|c| c.auth.as_ref())?;
+    crate::mailauth::checks::selector_advice(auth, &plan.domain, plan.new.dkim_selector.as_deref())
+}
+
+/// What `dkim-spf-final`'s guidance adds when the provider signs with a selector the plan
+/// does not name: which selector, the record to publish, the line for the plan.
+pub fn selector_guidance(plan: &Plan, history: &History) -> Vec<String> {
+    if plan.canary.is_none() {
+        return vec![];
+    }
+    let Some(found) = selector_found(plan, history) else {
+        return vec![];
+    };
+    let planned = match plan.new.dkim_selector.as_deref() {
+        Some(p) => format!("not {p} as the plan says"),
+        None => "and the plan names none".to_string(),
+    };
+    let mut lines = vec![format!(
+        "The last outbound canary was signed with DKIM selector {} ({planned}): put `{}` in [new] of the plan.",
+        found.selector, found.plan_line
+    )];
+    if let Some(record) = found.record {
+        lines.push(format!(
+            "Its key is not served: publish `{record}` with the key your provider shows for selector {}.",
+            found.selector
+        ));
+    }
+    lines
+}
+
 /// The worse of two verdicts: fail, then unknown, then warn, then pass (with `Warn` as
 /// the floor: a canary that did not land where the check needs is never a pass).
 fn worse(a: Status, b: Status) -> Status {
@@ -192,6 +320,7 @@ pub fn world_canary_due(plan: &Plan, history: &History, now: Timestamp) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mailauth::model::{AuthResult, DkimVerdict, DmarcVerdict, OutboundAuth, SpfVerdict};
 
     fn plan() -> Plan {
         let text = include_str!("../../assets/example.toml");
@@ -230,6 +359,8 @@ mod tests {
             evidence: format!("canary {at}"),
             cleanup: None,
             problem: None,
+            auth: None,
+            auth_note: None,
         }
     }
 
@@ -287,6 +418,7 @@ mod tests {
                 login: "t@ext.test".into(),
                 auth: crate::plan::ExternalAuth::Password,
                 authserv_id: None,
+                received_by: vec![],
             },
         });
         assert!(
@@ -354,5 +486,159 @@ mod tests {
             world_new(&plan, Some(switch), &on_old, at(100_000 + ttl + 60)).status,
             Status::Fail
         );
+    }
+
+    fn auth(dkim_selector: &str, dkim_result: AuthResult) -> OutboundAuth {
+        let dkim = DkimVerdict {
+            result: dkim_result,
+            domain: Some("example.com".into()),
+            selector: Some(dkim_selector.into()),
+            aligned: dkim_result == AuthResult::Pass,
+            reason: (dkim_result != AuthResult::Pass)
+                .then(|| format!("no key is published at {dkim_selector}._domainkey.example.com")),
+        };
+        OutboundAuth {
+            from_domain: Some("example.com".into()),
+            signatures: vec![dkim.clone()],
+            dkim,
+            spf: SpfVerdict {
+                result: AuthResult::Pass,
+                ip: Some("192.0.2.3".parse().expect("ip")),
+                domain: Some("example.com".into()),
+                aligned: true,
+                reason: None,
+            },
+            dmarc: DmarcVerdict {
+                result: AuthResult::Pass,
+                policy: Some("reject".into()),
+                domain: Some("example.com".into()),
+            },
+            receiver: None,
+            warnings: vec![],
+        }
+    }
+
+    fn outbound(at: i64, auth: Option<OutboundAuth>) -> CanaryResult {
+        CanaryResult {
+            auth,
+            ..canary(Route::Outbound, at, Status::Pass, Landed::External)
+        }
+    }
+
+    #[test]
+    fn the_outbound_outcome_judges_only_a_canary_sent_after_the_records_were_served() {
+        let mut plan = plan();
+        plan.new.dkim_selector = Some("sel1".into());
+        let now = at(10_000);
+        // The records not served yet: unknown, with what the last canary found.
+        let early = [outbound(1_000, Some(auth("sel1", AuthResult::Pass)))];
+        let check = outbound_auth(&plan, None, &early, now);
+        assert_eq!(check.status, Status::Unknown, "{}", check.evidence);
+        assert!(
+            check
+                .evidence
+                .contains("not yet served by every authoritative server")
+                && check.evidence.contains("the last outbound canary"),
+            "{}",
+            check.evidence
+        );
+        // Served at 5 000: the canary of 1 000 is older, so nothing speaks for them.
+        let check = outbound_auth(&plan, Some(at(5_000)), &early, now);
+        assert_eq!(check.status, Status::Unknown, "{}", check.evidence);
+        assert!(
+            check.evidence.contains("cutover canary --route outbound"),
+            "{}",
+            check.evidence
+        );
+        let none = outbound_auth(&plan, Some(at(5_000)), &[], now);
+        assert_eq!(none.status, Status::Unknown);
+
+        // A canary sent after: its verdict decides.
+        let passed = [outbound(6_000, Some(auth("sel1", AuthResult::Pass)))];
+        let check = outbound_auth(&plan, Some(at(5_000)), &passed, now);
+        assert_eq!(check.status, Status::Pass, "{}", check.evidence);
+        assert_eq!(check.kind, Kind::Outcome);
+
+        // Signed with another selector whose key is not published: fails naming it.
+        let other = [outbound(6_000, Some(auth("s2", AuthResult::PermError)))];
+        let check = outbound_auth(&plan, Some(at(5_000)), &other, now);
+        assert_eq!(check.status, Status::Fail, "{}", check.evidence);
+        assert!(
+            check.evidence.contains("selector s2")
+                && check.evidence.contains("dkim_selector = \"s2\""),
+            "{}",
+            check.evidence
+        );
+
+        // Found but not judged (no resolver): unknown, saying why.
+        let mut unjudged = outbound(6_000, None);
+        unjudged.auth_note = Some("its authentication was not judged: no resolver".into());
+        let check = outbound_auth(&plan, Some(at(5_000)), &[unjudged], now);
+        assert_eq!(check.status, Status::Unknown);
+        assert!(check.evidence.contains("no resolver"), "{}", check.evidence);
+    }
+
+    #[test]
+    fn the_selector_the_provider_signs_with_is_offered_with_its_record() {
+        let mut plan = with_canary(plan());
+        plan.new.dkim_selector = Some("sel1".into());
+        let journal = |auth: OutboundAuth| {
+            History::from_entries(&super::super::facts::round_facts(
+                &History::default(),
+                &[outbound(1_000, Some(auth))],
+                at(1_000),
+            ))
+        };
+        // Signed as planned: nothing to say.
+        let history = journal(auth("sel1", AuthResult::Pass));
+        assert!(selector_guidance(&plan, &history).is_empty());
+        // Signed with s2, whose key is not served: the selector, the line, the record.
+        let history = journal(auth("s2", AuthResult::PermError));
+        let lines = selector_guidance(&plan, &history);
+        assert_eq!(
+            lines,
+            vec![
+                "The last outbound canary was signed with DKIM selector s2 (not sel1 as the plan says): put `dkim_selector = \"s2\"` in [new] of the plan.".to_string(),
+                "Its key is not served: publish `s2._domainkey.example.com. TXT \"v=DKIM1; k=rsa; p=<the public key your provider shows for selector s2>\"` with the key your provider shows for selector s2.".to_string(),
+            ]
+        );
+        // The plan names none, and the key is served: only the line.
+        plan.new.dkim_selector = None;
+        let history = journal(auth("s2", AuthResult::Pass));
+        let lines = selector_guidance(&plan, &history);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("(and the plan names none)"), "{lines:?}");
+    }
+
+    fn with_canary(mut plan: Plan) -> Plan {
+        plan.canary = Some(crate::plan::CanaryPlan {
+            mailbox: "canary@example.com".into(),
+            direct_from: "t@ext.test".into(),
+            external: crate::plan::ExternalMailbox {
+                address: "t@ext.test".into(),
+                imap: plan.old.imap.clone(),
+                submission: crate::plan::Submission {
+                    url: "smtp://s.ext.test".into(),
+                    host: "s.ext.test".into(),
+                    port: 587,
+                    implicit_tls: false,
+                    ca_file: None,
+                },
+                login: "t@ext.test".into(),
+                auth: crate::plan::ExternalAuth::Password,
+                authserv_id: None,
+                received_by: vec![],
+            },
+        });
+        plan
+    }
+
+    #[test]
+    fn only_a_plan_with_a_canary_has_the_outbound_check_on_dkim_spf_final() {
+        let plan = plan();
+        assert!(check_ids(&plan, &StepId::DkimSpfFinal).is_empty());
+        let plan = with_canary(plan);
+        assert_eq!(check_ids(&plan, &StepId::DkimSpfFinal), &[OUTBOUND_AUTH]);
+        assert_eq!(kind(OUTBOUND_AUTH), Kind::Outcome);
     }
 }

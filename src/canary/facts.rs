@@ -126,6 +126,8 @@ mod tests {
             evidence: evidence.into(),
             cleanup: None,
             problem: None,
+            auth: None,
+            auth_note: None,
         }
     }
 
@@ -179,5 +181,63 @@ mod tests {
         let last = last_per_route(&history);
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].message_id, "cutover-canary-c2@ext.test");
+    }
+
+    #[test]
+    fn a_canary_fact_written_before_authentication_was_judged_still_loads() {
+        // A line as issue 20's cutover wrote it: no dkim, spf, dmarc or receiver keys.
+        let old = serde_json::json!({
+            "route": "outbound", "token": "c9", "message_id": "cutover-canary-c9@example.com",
+            "sent_at": "2026-12-07T10:00:00Z", "landed": "external", "folder": "INBOX",
+            "junk": false, "delay_s": 2, "hops": [], "verdict": "pass",
+            "evidence": "landed on the external mailbox in INBOX after 2 s, 2 hops"
+        });
+        let history = fold(&[Entry::Fact {
+            at: Timestamp::UNIX_EPOCH,
+            key: CANARY_FACT.into(),
+            value: old,
+            evidence: String::new(),
+        }]);
+        let loaded = journaled(&history);
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].auth, None);
+        // And a judged one keeps its verdict through the journal, flat beside the others.
+        let mut judged = result(Route::Outbound, Status::Pass, "landed");
+        judged.auth = Some(crate::mailauth::model::OutboundAuth {
+            from_domain: Some("example.com".into()),
+            dkim: crate::mailauth::model::DkimVerdict {
+                result: crate::mailauth::model::AuthResult::Pass,
+                domain: Some("example.com".into()),
+                selector: Some("sel1".into()),
+                aligned: true,
+                reason: None,
+            },
+            signatures: vec![],
+            spf: crate::mailauth::model::SpfVerdict {
+                result: crate::mailauth::model::AuthResult::Pass,
+                ip: None,
+                domain: Some("example.com".into()),
+                aligned: true,
+                reason: None,
+            },
+            dmarc: crate::mailauth::model::DmarcVerdict {
+                result: crate::mailauth::model::AuthResult::Pass,
+                policy: Some("reject".into()),
+                domain: Some("example.com".into()),
+            },
+            receiver: None,
+            warnings: vec![],
+        });
+        let entries = round_facts(
+            &History::default(),
+            std::slice::from_ref(&judged),
+            Timestamp::UNIX_EPOCH,
+        );
+        let Entry::Fact { value, .. } = &entries[0] else {
+            panic!("a fact");
+        };
+        assert_eq!(value["dkim"]["selector"], "sel1");
+        assert_eq!(value["dmarc"]["policy"], "reject");
+        assert_eq!(journaled(&fold(&entries))[0], judged);
     }
 }

@@ -110,6 +110,27 @@ pub fn received_hops(header: &str) -> Vec<String> {
     fields.iter().map(|f| sanitize(f)).collect()
 }
 
+/// The whole message as the server holds it (`BODY.PEEK[]`: read-only, no `\Seen`), for
+/// the outbound canary's authentication to be judged on the bytes the receiver kept.
+pub async fn fetch_raw(imap: &mut Imap, found: &Found) -> Result<Vec<u8>, MailError> {
+    imap.examine(&found.wire).await?;
+    let limit = imap.timeouts.command;
+    let session = &mut imap.session;
+    let fetches = timed(&imap.place, "UID FETCH BODY.PEEK[]", limit, async {
+        let stream = session
+            .uid_fetch(found.uid.to_string(), "(UID BODY.PEEK[])")
+            .await?;
+        stream.try_collect::<Vec<_>>().await
+    })
+    .await?;
+    Ok(fetches
+        .iter()
+        .find(|f| f.uid == Some(found.uid))
+        .and_then(|f| f.body())
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default())
+}
+
 /// What was done with a canary found on a server cutover may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::check::Status;
 use crate::clock::Clock;
 use crate::mail::{CredentialSource, Imap, Login, MailError, Place, SpecialUse, Timeouts};
+use crate::mailauth::model::OutboundAuth;
+use crate::mailauth::verify::Receiver;
 use crate::plan::{CanaryPlan, ImapEndpoint, Mailbox, Plan, SmtpAddress, WhichSide};
 
 use find::{Found, Removal};
@@ -138,6 +140,9 @@ pub enum Problem {
 }
 
 /// One canary and its verdict: what `status --json` `canaries[]` shows and the journal keeps.
+/// An outbound canary judged at the external mailbox also carries `dkim`, `spf`, `dmarc`,
+/// `receiver` (null when the receiver wrote no Authentication-Results), `signatures`,
+/// `warnings` and `from_domain`; they are absent when it was not judged (`auth_note`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CanaryResult {
     pub route: Route,
@@ -172,6 +177,16 @@ pub struct CanaryResult {
     pub cleanup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
+    /// An outbound canary found at the external mailbox: DKIM, SPF and DMARC as cutover
+    /// verified them on the bytes the receiver kept, and the receiver's own verdict beside
+    /// them (`dkim`, `spf`, `dmarc`, `receiver`, `signatures`, `warnings`, `from_domain`).
+    /// The keys are absent when the canary was not judged: another route, not found, or
+    /// not verifiable (`auth_note` says why). Journals written before have none.
+    #[serde(flatten)]
+    pub auth: Option<OutboundAuth>,
+    /// Why an outbound canary found at the external mailbox was not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_note: Option<String>,
 }
 
 /// What a round should do.
@@ -267,6 +282,8 @@ fn unsent(route: Route, target: Option<String>, from: &str, now: Timestamp) -> C
         evidence: String::new(),
         cleanup: None,
         problem: None,
+        auth: None,
+        auth_note: None,
     }
 }
 
@@ -639,6 +656,7 @@ async fn look(
     // Remove what cutover may remove: never on the old server.
     let mut removals: Vec<(String, Removal)> = Vec::new();
     let mut removal_errors: Vec<String> = Vec::new();
+    let mut raws: Vec<(String, Result<Vec<u8>, MailError>)> = Vec::new();
     for place in [Where::New, Where::External] {
         let mut targets: Vec<(String, Found)> = Vec::new();
         for (i, flight) in flights.iter().enumerate() {
@@ -658,6 +676,21 @@ async fn look(
         }
         match open(place, plan, canary, mailbox, credentials).await {
             Ok(mut imap) => {
+                // The outbound canary's bytes, read before it is removed, to judge its
+                // authentication as the receiver got it.
+                if place == Where::External {
+                    for (i, flight) in flights.iter().enumerate() {
+                        if flight.result.route != Route::Outbound {
+                            continue;
+                        }
+                        if let Some((_, f)) = seen[i].iter().find(|(w, _)| *w == Where::External) {
+                            raws.push((
+                                flight.result.token.clone(),
+                                find::fetch_raw(&mut imap, f).await,
+                            ));
+                        }
+                    }
+                }
                 for (token, f) in targets {
                     match find::remove(&mut imap, &f, &token).await {
                         Ok(r) => removals.push((token, r)),
@@ -699,6 +732,63 @@ async fn look(
             cleanup.push_str(&format!("; not removed: {e}"));
         }
         flight.result.cleanup = (!cleanup.is_empty()).then_some(cleanup);
+        if flight.result.route == Route::Outbound && flight.result.landed == Landed::External {
+            let raw = raws.iter().find(|(t, _)| t == token).map(|(_, r)| r);
+            judge_auth(plan, canary, &mut flight.result, raw).await;
+        }
+    }
+}
+
+/// Who received the outbound canary, as the plan names its servers.
+pub fn receiver(canary: &CanaryPlan) -> Receiver {
+    Receiver {
+        hosts: canary.external.received_by.clone(),
+        authserv_id: canary.external.authserv_id.clone(),
+    }
+}
+
+/// DKIM, SPF and DMARC of the outbound canary as the external mailbox holds it, verified
+/// over the plan's resolvers (what the world sees); or why it could not be.
+async fn judge_auth(
+    plan: &Plan,
+    canary: &CanaryPlan,
+    result: &mut CanaryResult,
+    raw: Option<&Result<Vec<u8>, MailError>>,
+) {
+    let raw = match raw {
+        Some(Ok(raw)) if !raw.is_empty() => raw,
+        Some(Ok(_)) => {
+            result.auth_note = Some(
+                "its authentication was not judged: the external mailbox gave no message bytes"
+                    .to_string(),
+            );
+            return;
+        }
+        None => {
+            result.auth_note = Some(
+                "its authentication was not judged: the external mailbox could not be opened again to read it (see the cleanup note)"
+                    .to_string(),
+            );
+            return;
+        }
+        Some(Err(e)) => {
+            result.auth_note = Some(format!(
+                "its authentication was not judged: the message could not be read ({e})"
+            ));
+            return;
+        }
+    };
+    let verified = match crate::mailauth::verify::resolver(&plan.dns.resolvers, plan.dns.timeout) {
+        Ok(resolver) => {
+            crate::mailauth::verify::verify_received(raw, &receiver(canary), resolver).await
+        }
+        Err(e) => Err(e),
+    };
+    match verified {
+        Ok(auth) => result.auth = Some(auth),
+        Err(e) => {
+            result.auth_note = Some(format!("its authentication was not judged: {e}"));
+        }
     }
 }
 

@@ -234,12 +234,115 @@ fn result_text(r: &CanaryResult) -> String {
     if let Some(cleanup) = &r.cleanup {
         s.push_str(&format!("    {}\n", sanitize(cleanup)));
     }
+    s.push_str(&auth_text(r));
+    s
+}
+
+/// An outbound canary's authentication as cutover verified it, the receiver's verdict
+/// beside it, and the warnings; or why it was not judged.
+pub(crate) fn auth_text(r: &CanaryResult) -> String {
+    let mut s = String::new();
+    if let Some(note) = &r.auth_note {
+        s.push_str(&format!("    {}\n", sanitize(note)));
+    }
+    let Some(auth) = &r.auth else {
+        return s;
+    };
+    let or_q = |v: &Option<String>| v.as_deref().map(sanitize).unwrap_or_else(|| "?".into());
+    let aligned = |a: bool| if a { "aligned" } else { "not aligned" };
+    let dkim = &auth.dkim;
+    s.push_str(&format!(
+        "    DKIM {} (d={}, s={}, {}){}\n",
+        dkim.result.as_str(),
+        or_q(&dkim.domain),
+        or_q(&dkim.selector),
+        aligned(dkim.aligned),
+        dkim.reason
+            .as_deref()
+            .map(|r| format!(": {}", sanitize(r)))
+            .unwrap_or_default()
+    ));
+    let spf = &auth.spf;
+    s.push_str(&format!(
+        "    SPF {} for {} at {} ({}){}\n",
+        spf.result.as_str(),
+        spf.ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "?".into()),
+        or_q(&spf.domain),
+        aligned(spf.aligned),
+        spf.reason
+            .as_deref()
+            .map(|r| format!(": {}", sanitize(r)))
+            .unwrap_or_default()
+    ));
+    s.push_str(&format!(
+        "    DMARC {} (policy {})\n",
+        auth.dmarc.result.as_str(),
+        auth.dmarc
+            .policy
+            .as_deref()
+            .map(sanitize)
+            .unwrap_or_else(|| "none published".into())
+    ));
+    if let Some(receiver) = &auth.receiver {
+        let said = |v: &Option<String>| {
+            v.as_deref()
+                .map(sanitize)
+                .unwrap_or_else(|| "(not said)".into())
+        };
+        s.push_str(&format!(
+            "    the receiver ({}) wrote dkim={} spf={} dmarc={}\n",
+            receiver
+                .authserv_id
+                .as_deref()
+                .map(sanitize)
+                .unwrap_or_else(|| "no authserv-id".into()),
+            said(&receiver.dkim),
+            said(&receiver.spf),
+            said(&receiver.dmarc)
+        ));
+    }
+    for warning in &auth.warnings {
+        s.push_str(&format!("    warning: {}\n", sanitize(warning)));
+    }
     s
 }
 
 /// `status --json` `canaries[]`: the last canary per route (per MX host for direct ones).
 pub(crate) fn status_canaries(history: &History) -> Vec<CanaryResult> {
     crate::canary::facts::last_per_route(history)
+}
+
+/// `cutover check`'s offer: the `dkim_selector = "…"` line for `[new]` when the last outbound
+/// canary in the journal was signed with another selector than the plan's (or the plan
+/// names none). Empty without one, or when the journal cannot be read.
+pub(crate) fn selector_line(plan: &Plan) -> String {
+    if plan.canary.is_none() {
+        return String::new();
+    }
+    let Ok(journal) = crate::journal::Journal::for_plan(plan) else {
+        return String::new();
+    };
+    let Ok(replay) = journal.replay() else {
+        return String::new();
+    };
+    let history = History::from_entries(&replay.entries);
+    let Some(found) = crate::canary::checks::selector_found(plan, &history) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "{}: the last outbound canary was signed with DKIM selector {}: put this line in [new]:\n    {}\n",
+        plan.path.display(),
+        found.selector,
+        found.plan_line
+    );
+    if let Some(record) = found.record {
+        s.push_str(&format!(
+            "  and publish its key (the provider shows it): {record}\n"
+        ));
+    }
+    s
 }
 
 /// `status --json` `mail_flow_note`: why mail flow is not proven, without `[canary]`.
@@ -273,6 +376,7 @@ pub(crate) fn status_text(plan: &Plan, history: &History, now: Timestamp) -> Str
             crate::units::duration(now.duration_since(r.sent_at)),
             sanitize(&r.evidence)
         ));
+        s.push_str(&auth_text(r));
     }
     s
 }

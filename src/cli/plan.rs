@@ -179,6 +179,7 @@ pub(crate) fn check(path: &Path) -> Result<(), CommandFailure> {
             if p.canary.is_none() {
                 println!("{}", super::canary::NOT_PROVEN);
             }
+            print!("{}", super::canary::selector_line(p));
             Ok(())
         }
         Err(errors) => {

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 
+use crate::check::Status;
 use crate::dns::mx::{self, MxState};
 use crate::dns::query::{AnswerStatus, Rtype, fqdn};
 use crate::dns::watch::{DnsSnapshot, ServerView};
@@ -197,6 +198,26 @@ pub fn dns_facts(
                 None => format!("The DMARC policy of {} is p={policy}.", plan.domain),
             },
         ));
+    }
+
+    // With [canary], an outbound canary judges dkim-spf-final once its records are served.
+    let final_auth = crate::step::StepId::DkimSpfFinal;
+    if plan.canary.is_some() && !previous.records_served.contains_key(final_auth.as_str()) {
+        let checks = super::step_checks(&final_auth, plan, Some(snapshot), previous, None, at);
+        if !checks.is_empty() && checks.iter().all(|c| c.status == Status::Pass) {
+            entries.push(fact(
+                keys::RECORDS_SERVED,
+                json!({ "step": final_auth.as_str() }),
+                format!(
+                    "{final_auth}'s records are served by every authoritative server: {}.",
+                    checks
+                        .iter()
+                        .map(|c| c.id.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
     }
 
     entries.extend(alarm_facts(
@@ -523,6 +544,77 @@ mod tests {
                 out.push(facts.raised_alarms().iter().map(|a| a.id.clone()).collect());
             }
             out
+        }
+
+        /// dkim-spf-final's records served: the new MX, SPF naming only the new server, the
+        /// key at the plan's selector.
+        fn final_round(dkim: &str) -> DnsSnapshot {
+            let mut r = round(
+                &["10 smtp.new.example."],
+                &["v=spf1 ip4:192.0.2.3 -all"],
+                300,
+            );
+            let mut key = answer(Rtype::TXT, 300, &[dkim]);
+            key.name = "sel1._domainkey.example.com.".into();
+            r.servers[0].answers.push(key);
+            r
+        }
+
+        #[test]
+        fn dkim_spf_final_served_everywhere_is_journaled_once_and_only_with_a_canary() {
+            let key = format!("v=DKIM1; k=rsa; p={}", crate::dns::dkim::tests::RSA_2048);
+            let served = |facts: &DnsFacts, plan: &Plan, r: &DnsSnapshot| {
+                dns_facts(plan, facts, r)
+                    .1
+                    .into_iter()
+                    .filter(|e| matches!(e, Entry::Fact { key, .. } if key == keys::RECORDS_SERVED))
+                    .count()
+            };
+            let mut without = plan(None);
+            // An SPF term that needs no lookup: the round holds no other record.
+            without.new.spf = vec!["ip4:192.0.2.3".into()];
+            assert_eq!(
+                served(&DnsFacts::default(), &without, &final_round(&key)),
+                0
+            );
+
+            let mut with = without.clone();
+            with.canary = Some(crate::plan::CanaryPlan {
+                mailbox: "canary@example.com".into(),
+                direct_from: "t@ext.test".into(),
+                external: crate::plan::ExternalMailbox {
+                    address: "t@ext.test".into(),
+                    imap: with.old.imap.clone(),
+                    submission: crate::plan::Submission {
+                        url: "smtp://s.ext.test".into(),
+                        host: "s.ext.test".into(),
+                        port: 587,
+                        implicit_tls: false,
+                        ca_file: None,
+                    },
+                    login: "t@ext.test".into(),
+                    auth: crate::plan::ExternalAuth::Password,
+                    authserv_id: None,
+                    received_by: vec![],
+                },
+            });
+            // The key cut off: not served as it must be.
+            let cut = &key[..key.len() - 60];
+            assert_eq!(served(&DnsFacts::default(), &with, &final_round(cut)), 0);
+            let (facts, entries) = dns_facts(&with, &DnsFacts::default(), &final_round(&key));
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| matches!(e, Entry::Fact { key, value, .. }
+                    if key == keys::RECORDS_SERVED && value["step"] == "dkim-spf-final")),
+                "{entries:?}"
+            );
+            assert_eq!(
+                facts.records_served.get("dkim-spf-final"),
+                Some(&jiff::Timestamp::UNIX_EPOCH)
+            );
+            // Served again: already journaled.
+            assert_eq!(served(&facts, &with, &final_round(&key)), 0);
         }
 
         #[test]

@@ -80,6 +80,10 @@ pub mod keys {
     pub const ALARM_CLEARED: &str = "alarm-cleared";
     /// An SPF record naming the old or the new server was served (once; `spf-lost` needs it).
     pub const SPF_NAMES_SERVER: &str = "spf-names-server";
+    /// A step's DNS records first served by every authoritative server (its DNS outcome
+    /// checks all passing in one round), `{"step": id}`: an outbound canary sent after it
+    /// speaks for them. Written for `dkim-spf-final`, with `[canary]` only.
+    pub const RECORDS_SERVED: &str = "records-served";
 }
 
 /// The alarm ids, in the order they lead.
@@ -154,6 +158,9 @@ pub struct DnsFacts {
     pub raised: BTreeMap<String, RaisedAlarm>,
     /// An SPF record naming the old or the new server was seen.
     pub spf_named: bool,
+    /// When each step's DNS records were first served by every authoritative server, by
+    /// step id ([`keys::RECORDS_SERVED`]).
+    pub records_served: BTreeMap<String, Timestamp>,
 }
 
 impl DnsFacts {
@@ -303,6 +310,11 @@ impl DnsFacts {
                 }
             }
             keys::SPF_NAMES_SERVER => self.spf_named = true,
+            keys::RECORDS_SERVED => {
+                if let Some(step) = value.get("step").and_then(|v| v.as_str()) {
+                    self.records_served.entry(step.to_string()).or_insert(*at);
+                }
+            }
             _ => {}
         }
     }

@@ -575,6 +575,7 @@ mod tests {
             login: "t@ext.test".into(),
             auth: crate::plan::ExternalAuth::Password,
             authserv_id: None,
+            received_by: vec![],
         };
         plan.canary = Some(crate::plan::CanaryPlan {
             mailbox: "canary@x".into(),

@@ -115,6 +115,45 @@ pub struct OutboundAuth {
     pub warnings: Vec<String>,
 }
 
+impl OutboundAuth {
+    /// One line for a report: each mechanism's result, the receiver's beside, the warnings.
+    /// Server text is inside; the caller escapes it for its format.
+    pub fn one_line(&self) -> String {
+        let or_q = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_string());
+        let aligned = |a: bool| if a { "aligned" } else { "not aligned" };
+        let mut line = format!(
+            "DKIM {} (d={}, s={}, {}); SPF {} for {} at {} ({}); DMARC {} (policy {})",
+            self.dkim.result.as_str(),
+            or_q(&self.dkim.domain),
+            or_q(&self.dkim.selector),
+            aligned(self.dkim.aligned),
+            self.spf.result.as_str(),
+            self.spf
+                .ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| "?".to_string()),
+            or_q(&self.spf.domain),
+            aligned(self.spf.aligned),
+            self.dmarc.result.as_str(),
+            self.dmarc.policy.as_deref().unwrap_or("none published"),
+        );
+        if let Some(r) = &self.receiver {
+            let said = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not said)".to_string());
+            line.push_str(&format!(
+                "; {} wrote dkim={} spf={} dmarc={}",
+                r.authserv_id.as_deref().unwrap_or("the receiver"),
+                said(&r.dkim),
+                said(&r.spf),
+                said(&r.dmarc)
+            ));
+        }
+        for w in &self.warnings {
+            line.push_str(&format!("; warning: {w}"));
+        }
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,9 @@ pub struct ExternalPreset {
     /// pattern); `None` when they name none.
     #[serde(default)]
     pub authserv_id: Option<String>,
+    /// Its inbound hosts as they sign `Received` fields (patterns), internal hops included.
+    #[serde(default)]
+    pub received_by: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]

@@ -58,6 +58,10 @@ pub struct ExternalMailbox {
     /// How its receiving servers name themselves in Authentication-Results (a `*`
     /// pattern), when known.
     pub authserv_id: Option<String>,
+    /// Its own inbound hosts as they sign `Received` fields (`by mx.google.com`), names or
+    /// `*` patterns: the connecting address SPF is judged for is read from the lowest of the
+    /// block they added at the top. Default: the preset's, else `authserv_id`.
+    pub received_by: Vec<String>,
 }
 
 /// How the external mailbox logs in (IMAP and submission alike).

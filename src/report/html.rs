@@ -135,7 +135,34 @@ fn write_canaries(r: &Report, out: &mut String) -> std::fmt::Result {
             escape(&c.evidence)
         )?;
     }
-    writeln!(out, "</tbody>\n</table>\n</section>")
+    writeln!(out, "</tbody>\n</table>")?;
+    let judged: Vec<&crate::canary::CanaryResult> = r
+        .canaries
+        .iter()
+        .filter(|c| c.auth.is_some() || c.auth_note.is_some())
+        .collect();
+    if !judged.is_empty() {
+        writeln!(
+            out,
+            "<h3>Authentication of the outbound canaries, as received at the external mailbox</h3>\n<ul>"
+        )?;
+        for c in judged {
+            let verdict = c
+                .auth
+                .as_ref()
+                .map(|a| a.one_line())
+                .or_else(|| c.auth_note.clone())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "<li>{}: {}</li>",
+                escape(&r.clock(c.sent_at)),
+                escape(&verdict)
+            )?;
+        }
+        writeln!(out, "</ul>")?;
+    }
+    writeln!(out, "</section>")
 }
 
 fn write_archive(r: &Report, out: &mut String) -> std::fmt::Result {

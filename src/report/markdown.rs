@@ -242,6 +242,26 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
                 escape(&c.evidence)
             )?;
         }
+        let judged: Vec<&crate::canary::CanaryResult> = r
+            .canaries
+            .iter()
+            .filter(|c| c.auth.is_some() || c.auth_note.is_some())
+            .collect();
+        if !judged.is_empty() {
+            writeln!(
+                out,
+                "\nAuthentication of the outbound canaries, as received at the external mailbox:\n"
+            )?;
+            for c in judged {
+                let verdict = c
+                    .auth
+                    .as_ref()
+                    .map(|a| a.one_line())
+                    .or_else(|| c.auth_note.clone())
+                    .unwrap_or_default();
+                writeln!(out, "- {}: {}", r.clock(c.sent_at), escape(&verdict))?;
+            }
+        }
     }
 
     if let Some(a) = &r.archive {

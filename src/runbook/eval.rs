@@ -285,6 +285,13 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let alarms = alarms(plan, history, dns);
     let vars = replanned_vars(plan, runbook, timeline, &steps, history);
     let mut next = next_step(plan, runbook, &vars, &steps, dns);
+    if let Some(next) = next.as_mut()
+        && next.step == StepId::DkimSpfFinal
+    {
+        // The selector the provider really signs with, found on the outbound canary.
+        next.actions
+            .extend(crate::canary::checks::selector_guidance(plan, history));
+    }
     if let Some(next) = next.as_mut() {
         if next.step != StepId::FinalCopy {
             next.actions

@@ -144,6 +144,15 @@ pub struct MailFlow {
     pub dir: tempfile::TempDir,
 }
 
+/// What [`MailFlow::write_plan_with`] adds to the plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanDns {
+    /// The DNS server the plan asks, as the world's resolver and the domain's authority.
+    pub server: Option<std::net::SocketAddr>,
+    /// Keys appended inside `[canary] external = { … }`, each starting with `, `.
+    pub external_extra: String,
+}
+
 /// Which of the migrated domain's servers the world's MX names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mx {
@@ -260,6 +269,12 @@ impl MailFlow {
     /// Writes the secrets file (0600) and a plan for the three servers with `[canary]`
     /// (`extra` appended at the end of the plan); returns the plan's path.
     pub fn write_plan(&self, extra: &str) -> PathBuf {
+        self.write_plan_with(&PlanDns::default(), extra)
+    }
+
+    /// As [`MailFlow::write_plan`], with `[dns]` naming a DNS server (the world's resolver
+    /// and the domain's authority) and keys added to `[canary] external`.
+    pub fn write_plan_with(&self, dns: &PlanDns, extra: &str) -> PathBuf {
         let dir = self.dir.path();
         let secrets = dir.join("secrets.toml");
         fs::write(
@@ -282,8 +297,8 @@ start = "2026-01-05T08:00"
 timezone = "UTC"
 
 [dns]
-resolvers = []
-authoritative = []
+resolvers = [{servers}]
+authoritative = [{servers}]
 
 [old]
 mx = ["10 {OLD_MX}."]
@@ -310,7 +325,7 @@ address = "{PERSON}"
 
 [canary]
 mailbox = "{CANARY}"
-external = {{ address = "{EXTERNAL}", imap = {{ url = "{ext_imap}", ca_file = "{ext_ca}" }}, submission = {{ url = "{ext_submission}", ca_file = "{ext_ca}" }}, auth = "password" }}
+external = {{ address = "{EXTERNAL}", imap = {{ url = "{ext_imap}", ca_file = "{ext_ca}" }}, submission = {{ url = "{ext_submission}", ca_file = "{ext_ca}" }}, auth = "password"{external_extra} }}
 {extra}"#,
                 old_imap = old.imap_url(),
                 old_ca = old.ca_file().display(),
@@ -322,6 +337,11 @@ external = {{ address = "{EXTERNAL}", imap = {{ url = "{ext_imap}", ca_file = "{
                 ext_imap = ext.imap_url(),
                 ext_ca = ext.ca_file().display(),
                 ext_submission = ext.submission_url(),
+                servers = dns
+                    .server
+                    .map(|a| format!("\"{a}\""))
+                    .unwrap_or_default(),
+                external_extra = dns.external_extra,
             ),
         )
         .expect("write plan");

@@ -12,6 +12,7 @@ const EXTERNAL_KEYS: &[&str] = &[
     "login",
     "auth",
     "authserv_id",
+    "received_by",
 ];
 const SUBMISSION_KEYS: &[&str] = &["url", "ca_file"];
 
@@ -126,7 +127,7 @@ impl<'s> Loader<'s> {
         }))
     }
 
-    /// `external = { preset, address, imap, submission, login, auth, authserv_id }`.
+    /// `external = { preset, address, imap, submission, login, auth, authserv_id, received_by }`.
     fn external(
         &mut self,
         t: &DeTable<'s>,
@@ -256,6 +257,19 @@ impl<'s> Loader<'s> {
             .string(t, "authserv_id", SECTION)
             .map(|(a, _)| a)
             .or_else(|| preset.as_ref().and_then(|p| p.authserv_id.clone()));
+        let received_by = match self.strings(t, "received_by", SECTION) {
+            Some(hosts) => hosts
+                .into_iter()
+                .map(|(h, _)| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            None => preset
+                .as_ref()
+                .map(|p| p.received_by.clone())
+                .filter(|hosts| !hosts.is_empty())
+                .or_else(|| authserv_id.clone().map(|a| vec![a]))
+                .unwrap_or_default(),
+        };
         if !ok {
             return None;
         }
@@ -267,6 +281,7 @@ impl<'s> Loader<'s> {
             submission: submission?,
             auth: auth?,
             authserv_id,
+            received_by,
         })
     }
 
