@@ -323,7 +323,11 @@ async fn during_a_rollback_world_canaries_belong_on_the_old_server_and_canary_ol
     let mut w = World::start().await;
     w.forward(Reached::RemoveOldMx).await;
     let expect = |w: &World| rollback::world_canary_expect(&w.plan, &w.history(), w.clock.now());
-    assert_eq!(expect(&w), Expect::Either, "forward, within the switch's TTL");
+    assert_eq!(
+        expect(&w),
+        Expect::Either,
+        "forward, within the switch's TTL"
+    );
     w.after(300).await;
     assert_eq!(expect(&w), Expect::New, "forward, after the switch's TTL");
     w.roll_back();

@@ -124,7 +124,7 @@ pub fn world_canary_expect(
 }
 
 /// The rollback steps as the asset defines them, in their order.
-fn definitions() -> Vec<StepDef> {
+pub(crate) fn definitions() -> Vec<StepDef> {
     #[derive(Deserialize)]
     struct File {
         step: Vec<StepDef>,
