@@ -290,19 +290,7 @@ fn copy_back_end(
     let journal = session.recorder.journal();
     if !report.dry_run {
         for m in &report.mailboxes {
-            let state = if m.verified() {
-                "verified"
-            } else if m.error.is_some() {
-                "failed"
-            } else {
-                "incomplete"
-            };
-            let result = crate::mail::sync::CopyBackResult {
-                mailbox: m.address.clone(),
-                state: state.into(),
-                copied: m.copied(),
-                missing: m.missing() + m.failed(),
-            };
+            let result = crate::mail::sync::CopyBackResult::of(m);
             journal.append(&crate::mail::sync::copy_back_result(clock.now(), &result))?;
         }
         for address in &waiting {

@@ -76,7 +76,13 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
             ))
         })
         .collect();
-    let finished = !steps.is_empty() && eval.steps.iter().all(|s| s.state.is_finished());
+    // Staying on the old server after a rollback ends the migration there: the forward
+    // steps it undid are then no longer to do.
+    let stayed = crate::runbook::rollback::active(&history).is_some_and(|r| r.stayed);
+    let finished = !steps.is_empty()
+        && eval.steps.iter().all(|s| {
+            s.state.is_finished() || (stayed && s.state == crate::runbook::StepState::RolledBack)
+        });
     let mailboxes = mailbox_rows(plan, &history, &pass);
     let alarms = alarm_spans(entries, as_of.unwrap_or(now));
     let overrides = pass.overrides.clone();
@@ -84,6 +90,11 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
 
     let done = steps.iter().filter(|s| s.done_at.is_some()).count();
     let standing = match (&eval.next, finished) {
+        (_, true) if stayed => format!(
+            "Finished on the old server: the way back is done and the migration ends there ({} of {} forward steps had been done).",
+            done,
+            steps.len()
+        ),
         (_, true) => format!(
             "Finished: all {} steps done{}.",
             steps.len(),

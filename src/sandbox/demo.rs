@@ -309,7 +309,7 @@ mod interactive {
 
     use super::super::SimClock;
     use super::super::autopilot::{CopyRun, Report, Server, interactive_report, message};
-    use super::super::mailflow::{Delivery, MailRoutes, Pop3Fetch, Sender};
+    use super::super::mailflow::{Delivery, Pop3Fetch, Sender};
     use super::super::operator::{self, OperatorAction};
     use super::super::world::World;
     use crate::app::rehearsal::RehearsalUpdate;
@@ -531,10 +531,8 @@ mod interactive {
         mut set_up: mpsc::Receiver<Vec<Pop3Fetch>>,
         tally: SharedTally,
     ) {
-        let mut routes = MailRoutes::new();
-        routes
-            .add(&world.spec.old_mx, world.old.store().clone())
-            .add(&world.spec.new_mx, world.new.store().clone());
+        // The new MX's route carries its outage: a broken new server (key `b`) defers mail.
+        let routes = world.routes();
         let senders: Vec<Sender> = world
             .resolvers
             .iter()

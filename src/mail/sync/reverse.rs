@@ -167,6 +167,25 @@ pub struct CopyBackResult {
     pub missing: u64,
 }
 
+impl CopyBackResult {
+    /// How one mailbox's copy back ended, as `sync --reverse` and the rehearsal journal it.
+    pub fn of(report: &super::MailboxReport) -> CopyBackResult {
+        let state = if report.verified() {
+            "verified"
+        } else if report.error.is_some() {
+            "failed"
+        } else {
+            "incomplete"
+        };
+        CopyBackResult {
+            mailbox: report.address.clone(),
+            state: state.into(),
+            copied: report.copied(),
+            missing: report.missing() + report.failed(),
+        }
+    }
+}
+
 /// The copy back's check (`id`): every mailbox's latest copy back since the rollback was
 /// decided (`since`) is verified; unknown before any copy back ran.
 pub fn copy_back_check(
