@@ -297,7 +297,8 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let vars = replanned_vars(plan, runbook, timeline, &steps, history);
     let mut next = next_step(plan, runbook, &vars, &steps, dns);
     if let Some(next) = next.as_mut() {
-        if next.step != StepId::FinalCopy {
+        // During a rollback the forward copy is not what is next: no bulk-copy reminder.
+        if next.step != StepId::FinalCopy && rollback.is_none() {
             next.actions
                 .extend(super::bulk_copy::reminder(plan, history, mail, &steps));
         }
