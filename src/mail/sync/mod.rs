@@ -51,6 +51,7 @@ pub use report::{
 };
 pub use reverse::{
     BackLog, COPY_BACK_RESULT_FACT, CopyBackResult, Reverse, copy_back_check, copy_back_result,
+    select as copy_back_select,
 };
 pub use window::WINDOW_FACT;
 

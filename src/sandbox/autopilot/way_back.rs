@@ -219,48 +219,32 @@ impl Autopilot {
         for address in fetched {
             self.confirm(&StepId::RollbackCopyBack, Some(address), None)?;
         }
-        let entries = self
-            .session
-            .recorder
-            .journal()
-            .replay()
-            .map_err(|e| AutopilotError::Journal(e.to_string()))?
-            .entries;
-        let Some(reverse) =
-            crate::mail::sync::Reverse::from_journal(&entries, self.session.history())
-        else {
-            self.event("copy back: the journal never saw the new MX served, nothing to copy");
-            return Ok(true);
-        };
-        let report = {
+        let run = {
             let _guard = self.world.clock.io_guard();
-            let log = crate::mail::sync::BackLog(self.session.recorder.journal());
-            crate::mail::run_sync(
+            super::super::copy_back::run(
                 &self.session.plan,
                 &self.creds,
                 &self.world.clock,
-                &crate::mail::SyncOptions {
-                    reverse: Some(reverse),
-                    ..crate::mail::SyncOptions::default()
-                },
-                &log,
-                None,
+                self.session.recorder.journal(),
+                self.session.history(),
             )
             .await
         };
-        let now = self.now();
-        for m in &report.mailboxes {
-            let result = crate::mail::sync::CopyBackResult::of(m);
-            self.journal(crate::mail::sync::copy_back_result(now, &result))?;
-        }
         self.session.recorder.catch_up();
-        let copied: u64 = report.mailboxes.iter().map(|m| m.copied()).sum();
-        let verified = report.mailboxes.iter().all(|m| m.verified());
-        self.way_back.report.copied_back = Some(copied);
+        let run = match run {
+            Ok(run) => run,
+            Err(why) => {
+                self.event(format!("{}: {why}", StepId::RollbackCopyBack));
+                return Ok(true);
+            }
+        };
+        let verified = run.verified && run.waiting.is_empty();
+        self.way_back.report.copied_back = Some(run.copied);
         self.way_back.report.copy_back_verified = verified;
         self.event(format!(
-            "{}: `cutover sync --reverse`: {copied} messages that reached the new server since the switch copied to the old one, {}",
+            "{}: `cutover sync --reverse`: {} messages that reached the new server since the switch copied to the old one, {}",
             StepId::RollbackCopyBack,
+            run.copied,
             if verified {
                 "every mailbox verified"
             } else {
