@@ -600,3 +600,95 @@ async fn the_summary_of_a_run_a_person_drove_leads_with_the_migration_report() {
     assert!(text[..ground_truth].contains("## Timeline"), "{text}");
     assert!(text[ground_truth..].contains("\nVerdict (exit "), "{text}");
 }
+
+/// After a rollback in a rehearsal a person drove, the summary judges the old server, where
+/// the migration ends: a message only on the new server is mail lost until the copy back
+/// puts it on the old one; then nothing is lost (the old mail never copied to the new
+/// server does not count against it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rollback_the_summary_of_a_run_a_person_drove_counts_what_the_old_server_lacks() {
+    use cutover::journal::Entry;
+    use cutover::step::StepId;
+    let mut spec = cutover::sandbox::WorldSpec::small(at("2026-03-02T08:00:00Z"));
+    spec.mailboxes = 2;
+    spec.messages_per_folder = 3;
+    spec.speed = 0.0;
+    let world = cutover::sandbox::World::start(spec)
+        .await
+        .expect("the world starts");
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = cutover::sandbox::demo::write_plan(dir.path(), &world).expect("the plan");
+    let plan = cutover::plan::load(&path).expect("the plan loads").plan;
+    let runbook = cutover::runbook::Runbook::for_plan(&plan);
+    cutover::sandbox::operator::perform(
+        &world,
+        cutover::sandbox::operator::OperatorAction::CreateMailboxes,
+    )
+    .await
+    .expect("the new mailboxes");
+    let switched = at("2026-03-03T08:15:00Z");
+    let mut entries = vec![Entry::Confirm {
+        at: switched,
+        operator: "rehearsal".into(),
+        step: StepId::AddNewMx,
+        mailbox: None,
+        evidence: vec![],
+    }];
+    let history = cutover::journal::History::from_entries(entries.iter());
+    entries.extend(
+        cutover::runbook::rollback::start(
+            &history,
+            "rehearsal",
+            "the new MX answers 451 to every message",
+            at("2026-03-03T10:30:00Z"),
+        )
+        .expect("a rollback"),
+    );
+    let raw = b"Message-ID: <after-switch@rehearsal.test>\r\nSubject: only on the new server\r\nFrom: a@elsewhere.test\r\nTo: user1@example-firm.test\r\n\r\nhi\r\n".to_vec();
+    let arrived = at("2026-03-03T09:00:00Z").to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    world
+        .new
+        .store()
+        .deliver("user1", "INBOX", raw.clone(), arrived.clone())
+        .expect("delivered to the new server");
+    let summary = |entries: &[Entry]| {
+        cutover::sandbox::autopilot::interactive_report(
+            &plan,
+            Report::default(),
+            &[],
+            entries,
+            &runbook,
+            &world,
+            at("2026-03-03T11:00:00Z"),
+        )
+    };
+    let before = summary(&entries);
+    let text = before.render();
+    assert_eq!(before.exit_code(), 2, "{text}");
+    assert!(
+        text.contains(
+            "\nVerdict (exit 2): MAIL LOST: 1 message: 1 on the new server and not on the old one, where the migration ends.\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("ROLLBACK: rollback decided by rehearsal"),
+        "{text}"
+    );
+    // The copy back puts it on the old server: nothing is lost by staying there.
+    world
+        .old
+        .store()
+        .deliver("user1", "INBOX", raw, arrived)
+        .expect("copied back");
+    let after = summary(&entries);
+    let text = after.render();
+    assert_eq!(after.exit_code(), 1, "{text}");
+    assert!(
+        text.contains(
+            "\nVerdict (exit 1): no mail lost (every message that reached the new server is on the old one, where the migration ends), but: the procedure did not finish.\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("NOT COPIED"), "{text}");
+}

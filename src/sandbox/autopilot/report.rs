@@ -599,10 +599,18 @@ impl Report {
                     why.push("the procedure did not finish".to_string());
                 }
                 let lost = match &self.way_back {
-                    Some(w) if w.rolled_back_at.is_some() => format!(
-                        "no mail lost (every message that reached the new server is on the old one, where the migration ends, and {} of the {} deferred while the new MX answered 4xx were delivered there)",
-                        w.deferred_on_old, w.deferred
-                    ),
+                    Some(w) if w.rolled_back_at.is_some() => {
+                        let deferred = match w.deferred {
+                            0 => String::new(),
+                            n => format!(
+                                ", and {} of the {n} deferred while the new MX answered 4xx were delivered there",
+                                w.deferred_on_old
+                            ),
+                        };
+                        format!(
+                            "no mail lost (every message that reached the new server is on the old one, where the migration ends{deferred})"
+                        )
+                    }
                     _ => "no mail lost".to_string(),
                 };
                 format!("{lost}, but: {}.", why.join(", "))

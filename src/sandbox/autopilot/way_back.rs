@@ -404,3 +404,60 @@ fn not_on(from: &Mailstore, to: &Mailstore, employees: &[Employee]) -> Vec<Missi
     }
     out
 }
+
+/// The way back of a rehearsal a person drove, from its journal and the mailstores: when it
+/// was rolled back and stayed, what the copy back did, and what the new server holds that
+/// the old one lacks (the breakdown and the deferred mail are the autopilot's to count).
+pub(super) fn after_rollback(
+    history: &crate::journal::History,
+    world: &super::super::world::World,
+    rollback: &rollback::Rollback,
+) -> WayBackReport {
+    let confirmed = |id: &StepId| {
+        history
+            .step(id)
+            .and_then(|r| r.confirmed.as_ref())
+            .map(|c| c.at)
+    };
+    let mut copied = None;
+    let mut last: std::collections::HashMap<String, String> = Default::default();
+    for fact in history
+        .facts
+        .get(crate::mail::sync::COPY_BACK_RESULT_FACT)
+        .into_iter()
+        .flatten()
+        .filter(|f| f.at >= rollback.at)
+    {
+        if let Ok(r) =
+            serde_json::from_value::<crate::mail::sync::CopyBackResult>(fact.value.clone())
+        {
+            copied = Some(copied.unwrap_or(0) + r.copied);
+            last.insert(r.mailbox.to_lowercase(), r.state);
+        }
+    }
+    // Each mailbox as its last copy back ended.
+    let verified = world.employees.iter().all(|e| {
+        last.get(&e.address.to_lowercase())
+            .is_some_and(|s| s == "verified")
+    });
+    let stayed_at = history
+        .facts
+        .get(rollback::FACT)
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f.at >= rollback.at && f.value.get("action").and_then(|a| a.as_str()) == Some("stay")
+        })
+        .map(|f| f.at)
+        .next();
+    WayBackReport {
+        rolled_back_at: Some(rollback.at),
+        old_mx_back_at: confirmed(&StepId::RollbackAddOldMx),
+        new_mx_removed_at: confirmed(&StepId::RollbackRemoveNewMx),
+        copied_back: copied,
+        copy_back_verified: verified,
+        stayed_at,
+        not_on_old: not_on(world.new.store(), world.old.store(), &world.employees),
+        ..WayBackReport::default()
+    }
+}
