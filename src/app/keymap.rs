@@ -537,7 +537,7 @@ pub const KEYMAP: &[Binding] = &[
         &[ch('b')],
         "b",
         KeyAction::Rehearsal(Rehearse::BreakNewServer),
-        "new provider: break the new server, its MX answers 451 to every message (practise the way back: R)",
+        "new provider: its server breaks, MX answers 451 (practise R)",
         false,
     ),
     bind(

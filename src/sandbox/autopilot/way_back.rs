@@ -122,7 +122,7 @@ impl Autopilot {
 
     /// The new MX's check, judged from the journal's newest SMTP probe (the cockpit probes
     /// hourly): once a probe made after the breakdown no longer passes, the operator rolls
-    /// back with the check's evidence as the reason.
+    /// back, naming the check and its verdict as the reason.
     fn notice_and_roll_back(&mut self, now: Timestamp) -> Result<Hook, AutopilotError> {
         let broke_at = self.way_back.report.broke_at.unwrap_or(now);
         let history = self.session.history();
@@ -155,7 +155,7 @@ impl Autopilot {
             self.way_back.report.noticed_by
         ));
         let reason = format!(
-            "the new MX answers 4xx to every address ({} {})",
+            "the SMTP probe of the new MX no longer passes: {} {}",
             check.id,
             check.status.as_str()
         );
@@ -207,15 +207,16 @@ impl Autopilot {
             self.fetches.clear();
             self.event("employees turn off their POP3 fetch of the old server");
         }
-        let fetched: Vec<String> = self
+        let fetched: std::collections::BTreeSet<String> = self
             .session
             .history()
             .facts
             .get(crate::recorder::keys::POP3_FETCH_SEEN)
             .into_iter()
             .flatten()
-            .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_string))
+            .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
             .collect();
+        // Their fetch is off now: each is ticked, as the step asks.
         for address in fetched {
             self.confirm(&StepId::RollbackCopyBack, Some(address), None)?;
         }
