@@ -334,7 +334,11 @@ fn start_canary(
                 routes,
                 timeout: crate::canary::DEFAULT_TIMEOUT,
                 poll: Duration::from_secs(5),
-                world_expect: crate::canary::expect_world(&plan, recorder.history(), now),
+                world_expect: crate::runbook::rollback::world_canary_expect(
+                    &plan,
+                    recorder.history(),
+                    now,
+                ),
                 served_mx: vec![],
             };
             let results = {

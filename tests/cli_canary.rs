@@ -371,4 +371,59 @@ fn after_the_switch_a_world_canary_on_old_is_canary_old_and_one_on_new_proves_th
         "{status}"
     );
     assert_eq!(outcome(&status)["status"], "pass", "{status}");
+
+    // Rolled back (R18): while the new MX may still be held by resolvers, a world canary on
+    // the old server passes, raises nothing, and the forward outcome is not judged.
+    let append = |line: serde_json::Value| {
+        use std::io::Write;
+        let mut journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(plan.with_extension("journal"))
+            .expect("open the journal");
+        writeln!(journal, "{line}").expect("append");
+    };
+    append(serde_json::json!({
+        "kind": "confirm", "at": switched.to_string(), "operator": "tester",
+        "step": "add-new-mx", "evidence": []
+    }));
+    let out = cutover(
+        &plan,
+        &["rollback", "--reason", "the new server refuses every login"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    flow.world_mx(mailflow::Mx::Old);
+    let out = cutover(&plan, &["canary", "--route", "world", "--timeout", "60s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(
+        status["alarms"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+    assert_eq!(outcome(&status)["status"], "unknown", "{status}");
+    // Once the new MX was removed and its TTL passed, a canary still reaching the new server
+    // raises canary-old, naming the new MX, with the old MX as its fix.
+    let removed = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    append(serde_json::json!({
+        "kind": "confirm", "at": removed.to_string(), "operator": "tester",
+        "step": "rollback-remove-new-mx", "evidence": []
+    }));
+    flow.world_mx(mailflow::Mx::New);
+    let out = cutover(&plan, &["canary", "--route", "world", "--timeout", "60s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("senders still reach the new MX"),
+        "{stdout}"
+    );
+    let out = cutover(&plan, &["status", "--json", "--offline"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(status["alarms"][0]["id"], "canary-old", "{status}");
+    let fix = status["alarms"][0]["fix"]["action"].as_str().unwrap_or("");
+    assert!(
+        fix.starts_with("During the rollback mail must reach the old server only"),
+        "{status}"
+    );
 }

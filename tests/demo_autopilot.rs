@@ -327,6 +327,114 @@ async fn an_early_decommission_is_blocked_by_old_inbox_quiet_and_the_report_name
     report_is_in_time_order(&text);
 }
 
+/// Two hours after the switch the new MX answers 451 to every message: the hourly SMTP probe
+/// shows it, the autopilot rolls back by the guidance (SPF, old MX back, new MX removed, the
+/// copy back) and stays on the old server; the deferred mail reaches the old server once its
+/// MX is back, counted in its mailstore, and nothing on the new server is missing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_new_server_breaks_the_autopilot_rolls_back_and_no_deferred_mail_is_lost() {
+    let report = rehearsal(Some(Mistake::NewServerBreaks)).await;
+    let text = report.render();
+    // Deferred mail and the check that showed the breakdown: exit 1, nothing lost.
+    assert_eq!(report.exit_code(), 1, "{text}");
+    assert!(report.finished, "{text}");
+    let w = report.way_back.as_ref().expect("the way back is reported");
+    let switch = report.switch_at.expect("the switch");
+    let broke = w.broke_at.expect("the new server broke");
+    assert_eq!(
+        broke.duration_since(switch),
+        SignedDuration::from_hours(2),
+        "{text}"
+    );
+    // Noticed by the SMTP probe (hourly), not by reading the sandbox's flag.
+    let noticed = w.noticed_at.expect("noticed");
+    assert!(noticed > broke && noticed.duration_since(broke) <= SignedDuration::from_mins(61));
+    assert!(
+        w.noticed_by.starts_with("smtp.new-mx-accepts unknown: "),
+        "{text}"
+    );
+    assert!(w.noticed_by.contains("451 4.3.0"), "{text}");
+    // Listed with the alarms (the forgotten alias of day 1 is a blocked gate, not this).
+    let caught = report
+        .alarms
+        .iter()
+        .find(|c| c.check == "smtp.new-mx-accepts")
+        .expect("the check is listed");
+    assert_eq!(
+        (caught.at, caught.status),
+        (noticed, Status::Unknown),
+        "{text}"
+    );
+    // The way back in its order, each step confirmed as the guidance says.
+    let order = [
+        "ROLLBACK decided",
+        "rollback-spf: confirmed",
+        "rollback-add-old-mx: confirmed",
+        "rollback-remove-new-mx: confirmed",
+        "employees turn off their POP3 fetch",
+        "rollback-copy-back: `cutover sync --reverse`",
+        "decides to stay on the old server",
+        "stay-spf-old-only: confirmed",
+        "stay-restore-ttl: confirmed",
+        "every step of the runbook is finished",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|o| {
+            report
+                .events
+                .iter()
+                .position(|e| e.text.contains(o))
+                .unwrap_or_else(|| panic!("{o} in the timeline\n{text}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|p| p[0] < p[1]), "{text}");
+    assert!(w.rolled_back_at.is_some_and(|at| at == noticed), "{text}");
+    assert!(w.old_mx_back_at.is_some_and(|at| at > noticed), "{text}");
+    // Mail reached the new server between the switch and the breakdown: copied back, verified.
+    assert!(report.delivered_to(Server::New) > 0, "{text}");
+    assert_eq!(
+        w.copied_back,
+        Some(report.delivered_to(Server::New)),
+        "{text}"
+    );
+    assert!(w.copy_back_verified, "{text}");
+    // Senders deferred while the new MX answered 451; every one is in an old INBOX now.
+    assert!(w.deferred > 0, "{text}");
+    assert_eq!(w.deferred_on_old, w.deferred, "{text}");
+    assert_eq!(w.deferred_queued, 0, "{text}");
+    assert_eq!(report.still_queued, 0, "{text}");
+    assert!(w.not_on_old.is_empty(), "{text}");
+    assert!(report.bounced.is_empty(), "{text}");
+    // What a user reads: the cost, the verdict, and the migration report's rollback section.
+    let cost = section(&text, "What the mistake cost").join("\n");
+    assert!(
+        cost.contains(&format!(
+            "Senders deferred {} messages while the new MX answered 4xx; counted at the end: {} in the old server's INBOXes (delivered once its MX was back), 0 still queued.",
+            w.deferred, w.deferred
+        )),
+        "{cost}"
+    );
+    assert!(
+        cost.contains("at the end the new server holds 0 messages the old one lacks."),
+        "{cost}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\nVerdict (exit 1): no mail lost (every message that reached the new server is on the old one, where the migration ends, and {0} of the {0} deferred while the new MX answered 4xx were delivered there), but: 1 alarm, {0} messages deferred.\n",
+            w.deferred
+        )),
+        "{text}"
+    );
+    let migration = report.migration.as_deref().expect("the migration report");
+    assert!(migration.contains("## Rollback"), "{migration}");
+    assert!(
+        migration.contains("Finished on the old server: the way back is done"),
+        "{migration}"
+    );
+    report_is_in_time_order(&text);
+}
+
 /// The `Mon 2 Mar 08:05` a report line starts with, as (day of March, minute of the day).
 fn stamp(line: &str) -> Option<(u32, u32)> {
     let mut words = line.split_whitespace();
@@ -491,4 +599,96 @@ async fn the_summary_of_a_run_a_person_drove_leads_with_the_migration_report() {
         .unwrap_or_else(|| panic!("the ground truth follows the migration report:\n{text}"));
     assert!(text[..ground_truth].contains("## Timeline"), "{text}");
     assert!(text[ground_truth..].contains("\nVerdict (exit "), "{text}");
+}
+
+/// After a rollback in a rehearsal a person drove, the summary judges the old server, where
+/// the migration ends: a message only on the new server is mail lost until the copy back
+/// puts it on the old one; then nothing is lost (the old mail never copied to the new
+/// server does not count against it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rollback_the_summary_of_a_run_a_person_drove_counts_what_the_old_server_lacks() {
+    use cutover::journal::Entry;
+    use cutover::step::StepId;
+    let mut spec = cutover::sandbox::WorldSpec::small(at("2026-03-02T08:00:00Z"));
+    spec.mailboxes = 2;
+    spec.messages_per_folder = 3;
+    spec.speed = 0.0;
+    let world = cutover::sandbox::World::start(spec)
+        .await
+        .expect("the world starts");
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = cutover::sandbox::demo::write_plan(dir.path(), &world).expect("the plan");
+    let plan = cutover::plan::load(&path).expect("the plan loads").plan;
+    let runbook = cutover::runbook::Runbook::for_plan(&plan);
+    cutover::sandbox::operator::perform(
+        &world,
+        cutover::sandbox::operator::OperatorAction::CreateMailboxes,
+    )
+    .await
+    .expect("the new mailboxes");
+    let switched = at("2026-03-03T08:15:00Z");
+    let mut entries = vec![Entry::Confirm {
+        at: switched,
+        operator: "rehearsal".into(),
+        step: StepId::AddNewMx,
+        mailbox: None,
+        evidence: vec![],
+    }];
+    let history = cutover::journal::History::from_entries(entries.iter());
+    entries.extend(
+        cutover::runbook::rollback::start(
+            &history,
+            "rehearsal",
+            "the new MX answers 451 to every message",
+            at("2026-03-03T10:30:00Z"),
+        )
+        .expect("a rollback"),
+    );
+    let raw = b"Message-ID: <after-switch@rehearsal.test>\r\nSubject: only on the new server\r\nFrom: a@elsewhere.test\r\nTo: user1@example-firm.test\r\n\r\nhi\r\n".to_vec();
+    let arrived = at("2026-03-03T09:00:00Z").to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    world
+        .new
+        .store()
+        .deliver("user1", "INBOX", raw.clone(), arrived.clone())
+        .expect("delivered to the new server");
+    let summary = |entries: &[Entry]| {
+        cutover::sandbox::autopilot::interactive_report(
+            &plan,
+            Report::default(),
+            &[],
+            entries,
+            &runbook,
+            &world,
+            at("2026-03-03T11:00:00Z"),
+        )
+    };
+    let before = summary(&entries);
+    let text = before.render();
+    assert_eq!(before.exit_code(), 2, "{text}");
+    assert!(
+        text.contains(
+            "\nVerdict (exit 2): MAIL LOST: 1 message: 1 on the new server and not on the old one, where the migration ends.\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("ROLLBACK: rollback decided by rehearsal"),
+        "{text}"
+    );
+    // The copy back puts it on the old server: nothing is lost by staying there.
+    world
+        .old
+        .store()
+        .deliver("user1", "INBOX", raw, arrived)
+        .expect("copied back");
+    let after = summary(&entries);
+    let text = after.render();
+    assert_eq!(after.exit_code(), 1, "{text}");
+    assert!(
+        text.contains(
+            "\nVerdict (exit 1): no mail lost (every message that reached the new server is on the old one, where the migration ends), but: the procedure did not finish.\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("NOT COPIED"), "{text}");
 }

@@ -1,8 +1,9 @@
 //! `cutover report` on journal fixtures: a clean migration, one with an override and an
-//! alarm (and hostile text from DNS and a folder name), one in progress, and the 0.1
-//! journal. Every format renders; Markdown and CSV are snapshots; the HTML parses with
-//! html5ever's exact errors and none; no format shows a secret; a real browser (headless
-//! Chromium, network off) shows every section and prints it on A4 within page bounds.
+//! alarm (and hostile text from DNS and a folder name), one in progress, one rolled back
+//! (decisions, rollback steps, copy back, a stay), and the 0.1 journal. Every format
+//! renders; Markdown and CSV are snapshots; the HTML parses with html5ever's exact errors
+//! and none; no format shows a secret; a real browser (headless Chromium, network off)
+//! shows every section and prints it on A4 within page bounds.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,13 @@ use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-/// The four fixtures: a name for snapshots, and the directory under tests/fixtures.
-const ALL: [(&str, &str); 4] = [
+/// The fixtures: a name for snapshots, and the directory under tests/fixtures.
+const ALL: [(&str, &str); 5] = [
     ("clean", "report/clean"),
     ("override_alarm", "report/override-alarm"),
     ("in_progress", "report/in-progress"),
     ("v0_1", "journal-v0.1"),
+    ("rolled_back", "report/rolled-back"),
 ];
 
 const FORMATS: [&str; 4] = ["html", "md", "csv", "json"];
@@ -580,7 +582,7 @@ fn headless(chromium: &Path, args: &[&str]) -> std::process::Output {
 fn chromium_shows_every_section_and_prints_it_on_a4_within_page_bounds() {
     let Some(chromium) = chromium() else { return };
     // (fixture, its section headings, the pages the printed report may have)
-    let cases: [(&str, &[&str], std::ops::RangeInclusive<usize>); 3] = [
+    let cases: [(&str, &[&str], std::ops::RangeInclusive<usize>); 4] = [
         (
             "report/clean",
             &["Summary", "Timeline", "DNS", "Mailboxes"],
@@ -602,6 +604,11 @@ fn chromium_shows_every_section_and_prints_it_on_a4_within_page_bounds() {
             "report/in-progress",
             &["Summary", "Timeline", "DNS", "Mailboxes"],
             5..=9,
+        ),
+        (
+            "report/rolled-back",
+            &["Summary", "Timeline", "Rollback", "DNS", "Mailboxes"],
+            7..=11,
         ),
     ];
     for (dir, headings, pages) in cases {
@@ -819,4 +826,102 @@ fn the_canaries_journaled_are_a_section_with_server_text_escaped() {
         "server text escaped in the HTML"
     );
     assert!(!html.contains("<b>|"), "no raw server markup in the HTML");
+}
+
+/// A rollback is a section of its own: each decision (who, when, why), the rollback steps
+/// with their states and evidence, the copy back per mailbox; its reason escaped; the CSV
+/// and JSON carry the copy back per mailbox. A journal without a rollback has none of it.
+#[test]
+fn the_rollback_section_shows_each_decision_the_steps_and_the_copy_back_only_after_one() {
+    for dir in ["report/clean", "report/in-progress"] {
+        assert!(!report(dir, "md").contains("## Rollback"), "{dir}");
+        assert!(!report(dir, "html").contains("id=\"rollback\""), "{dir}");
+        let json: Value = serde_json::from_str(&report(dir, "json")).expect("JSON");
+        assert!(json["rollback"].is_null(), "{dir}");
+        assert!(json["mailboxes"][0]["copied_back"].is_null(), "{dir}");
+    }
+    let md = report("report/rolled-back", "md");
+    let section = md
+        .split("\n## Rollback\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .unwrap_or_else(|| panic!("a rollback section in\n{md}"));
+    assert!(
+        section.contains("staying on the old server, decided on Tue 3 Mar 11:00 by bob: 3 of 5 steps of the way back done."),
+        "{section}"
+    );
+    assert!(
+        section.contains("| Tue 3 Mar 10:15 | roll back (steps: rollback-add-old-mx, rollback-remove-new-mx, rollback-copy-back) | alice | the new MX answers 451 to every message \\| see \\<ticket\\> \\[#42\\](http://evil) |"),
+        "the reason escaped: {section}"
+    );
+    assert!(
+        section.contains("| Tue 3 Mar 11:00 | stay on the old server | bob |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| rollback-remove-new-mx — Delete the new MX records | Tue 3 Mar 10:30 | Tue 3 Mar 10:32 | alice | confirmed |"),
+        "{section}"
+    );
+    assert!(
+        section
+            .contains("| stay-spf-old-only — Remove the new server from SPF | — | — | — | ready |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("  - pass new-mx-ttl-passed: The old MX hosts are served everywhere"),
+        "{section}"
+    );
+    // Two runs for user1 (3 then 0): the copy back counts both; the rerun copied nothing.
+    assert!(
+        section.contains("| user1@example-firm.test | 3 | 0 | verified |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| user3@example-firm.test | 2 | 0 | verified |"),
+        "{section}"
+    );
+    let html = report("report/rolled-back", "html");
+    assert!(html.contains("<h2>Rollback</h2>"));
+    assert!(
+        html.contains("&lt;ticket&gt;"),
+        "the reason escaped in the HTML"
+    );
+    assert!(!html.contains("<ticket>"));
+    let json: Value = serde_json::from_str(&report("report/rolled-back", "json")).expect("JSON");
+    let rollback = &json["rollback"];
+    assert_eq!(rollback["outcome"], "staying");
+    let actions: Vec<&str> = rollback["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| d["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["rollback", "stay"]);
+    assert_eq!(rollback["steps"][2]["id"], "rollback-copy-back");
+    assert_eq!(rollback["steps"][2]["how"], "observed");
+    let copied: Vec<(String, u64)> = json["mailboxes"]
+        .as_array()
+        .expect("mailboxes")
+        .iter()
+        .map(|m| {
+            (
+                m["copy_back_state"].as_str().expect("state").to_string(),
+                m["copied_back"].as_u64().expect("copied back"),
+            )
+        })
+        .collect();
+    assert_eq!(copied.iter().map(|(_, n)| n).sum::<u64>(), 6);
+    assert!(copied.iter().all(|(state, _)| state == "verified"));
+    let csv = report("report/rolled-back", "csv");
+    assert!(
+        csv.lines()
+            .next()
+            .expect("header")
+            .ends_with("copied_back,copy_back_state,copy_back_missing")
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("user1@example-firm.test,") && l.ends_with(",3,verified,0")),
+        "{csv}"
+    );
 }

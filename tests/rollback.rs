@@ -317,6 +317,55 @@ async fn rollback_after_remove_old_mx_puts_the_old_mx_back_then_removes_the_new(
 }
 
 #[tokio::test]
+async fn during_a_rollback_world_canaries_belong_on_the_old_server_and_canary_old_means_the_new_mx()
+{
+    use cutover::canary::Expect;
+    let mut w = World::start().await;
+    w.forward(Reached::RemoveOldMx).await;
+    let expect = |w: &World| rollback::world_canary_expect(&w.plan, &w.history(), w.clock.now());
+    assert_eq!(
+        expect(&w),
+        Expect::Either,
+        "forward, within the switch's TTL"
+    );
+    w.after(300).await;
+    assert_eq!(expect(&w), Expect::New, "forward, after the switch's TTL");
+    w.roll_back();
+    // The old MX is not back yet: either server may take the world's mail.
+    assert_eq!(expect(&w), Expect::Either);
+    mx_back(&mut w).await;
+    // `rollback-remove-new-mx` just confirmed: resolvers may hold the new MX for its TTL.
+    assert_eq!(expect(&w), Expect::Either);
+    w.after(300).await;
+    assert_eq!(expect(&w), Expect::OldAfterRollback);
+    // A canary then landing on the new server raises canary-old; its fix is the old MX.
+    w.journal.push(Entry::Fact {
+        at: w.clock.now(),
+        key: "alarm-raised".into(),
+        value: serde_json::json!({"id": "canary-old", "token": "c1"}),
+        evidence: "world canary: fail — canary-old: landed on the new server".into(),
+    });
+    let e = w.eval();
+    let alarm = e.alarms.first().expect("canary-old raised");
+    assert_eq!(alarm.id, "canary-old");
+    assert_eq!(
+        alarm.fix.records,
+        [
+            "example.com. 300 IN MX 10 mx1.old.example.",
+            "example.com. 300 IN MX 20 mx2.old.example."
+        ]
+    );
+    assert!(
+        alarm
+            .fix
+            .action
+            .contains("senders still reach the new MX (smtp.new.example)"),
+        "{}",
+        alarm.fix.action
+    );
+}
+
+#[tokio::test]
 async fn removing_the_new_mx_before_the_old_is_back_raises_mx_empty_with_the_old_mx_as_fix() {
     let mut w = World::start().await;
     w.forward(Reached::RemoveOldMx).await;

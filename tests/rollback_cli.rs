@@ -145,8 +145,32 @@ fn rollback_is_journaled_and_the_way_back_follows_in_status_until_retry() {
     let out = cutover(&plan, &["applied", "rollback-spf"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = cutover(&plan, &["status", "--offline"]);
-    assert!(text(&out).contains("rollback-spf"), "{}", text(&out));
-    assert!(text(&out).contains("rolled-back"), "{}", text(&out));
+    let shown = text(&out);
+    // The way back has no day of its own: "back" stands where the forward steps say theirs,
+    // and the columns stay aligned with the longer state and ids.
+    let line = |id: &str| {
+        shown
+            .lines()
+            .find(|l| l.split_whitespace().nth(3) == Some(id))
+            .unwrap_or_else(|| panic!("{id} in\n{shown}"))
+            .to_string()
+    };
+    let spf = line("rollback-spf");
+    assert!(spf.contains(" applied     back rollback-spf "), "{shown}");
+    assert!(
+        line("add-new-mx").contains(" rolled-back d2   add-new-mx "),
+        "{shown}"
+    );
+    let column = |l: &str, id: &str| l[..l.find(id).expect("id")].chars().count();
+    assert_eq!(
+        column(&spf, "rollback-spf"),
+        column(&line("rollback-remove-new-mx"), "rollback-remove-new-mx"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("a bulk copy may run"),
+        "no forward copy reminder: {shown}"
+    );
     // A second rollback while one stands is refused.
     let out = cutover(&plan, &["rollback", "--reason", "again, to be sure of it"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -224,3 +224,150 @@ async fn the_new_mx_refuses_the_forgotten_alias_until_the_console_key_creates_it
     let (_, shown) = cockpit(&plan, &entries, &world, true);
     assert!(!shown.contains("press c"), "{shown}");
 }
+
+/// The way back rehearsed by hand: `b` breaks the new server (its MX answers 451 to every
+/// message, senders defer, the SMTP probe of the new MX no longer passes), `9` puts the old
+/// MX back (senders then deliver to the old server), `x` deletes the new MX and `z` leaves
+/// SPF with the old server only.
+#[tokio::test]
+async fn the_break_key_breaks_the_new_mx_and_the_way_back_keys_bring_mail_back_to_the_old_server() {
+    use cutover::app::{App, Command, Event, Rehearse, Role, update};
+    use cutover::check::Status;
+    use cutover::sandbox::{DeferReason, Delivery};
+    use jiff::SignedDuration;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::start(world_spec(2, 8, 0.0)).await.unwrap();
+    let plan_path = cutover::sandbox::demo::write_plan(dir.path(), &world).unwrap();
+    let plan = cutover::plan::load(&plan_path).unwrap().plan;
+    // Switched: the new MX alone, with the migration TTL, the mailboxes there.
+    for action in [
+        OperatorAction::LowerTtl,
+        OperatorAction::CreateMailboxes,
+        OperatorAction::CreateAlias,
+        OperatorAction::AddNewMx,
+        OperatorAction::DeleteOldMx,
+    ] {
+        perform(&world, action).await.unwrap();
+    }
+    let sender = world.sender(0).expect("a sender");
+    let raw = |n: u64| {
+        format!(
+            "Message-ID: <way-back-{n}@rehearsal.test>\r\nSubject: {n}\r\nFrom: a@elsewhere.test\r\nTo: user1@example-firm.test\r\n\r\nhello\r\n"
+        )
+        .into_bytes()
+    };
+    assert!(matches!(
+        sender.send("user1", raw(1)).await,
+        Delivery::Delivered { host, .. } if host == "mx.new-host.test."
+    ));
+
+    // In the rehearsal cockpit, `b` asks the sandbox to break the new server.
+    let mut app = App::new(plan.clone(), &[], Role::Driving, world.clock.now());
+    app.rehearsal = true;
+    app.rehearsal_screens.started = true;
+    let key = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    for (c, what) in [
+        ('b', Rehearse::BreakNewServer),
+        ('x', Rehearse::DeleteNewMx),
+        ('z', Rehearse::SpfOldOnly),
+    ] {
+        let commands = update(&mut app, key(c));
+        assert!(
+            commands.contains(&Command::Rehearsal(what)),
+            "{c}: {commands:?}"
+        );
+    }
+
+    // Once rolled back, the Next step pane names the console key of each DNS step.
+    let now = world.clock.now();
+    let mut rolled_back = vec![cutover::journal::Entry::Confirm {
+        at: now,
+        operator: "rehearsal".into(),
+        step: StepId::AddNewMx,
+        mailbox: None,
+        evidence: vec![],
+    }];
+    let history = cutover::journal::History::from_entries(rolled_back.iter());
+    rolled_back.extend(
+        cutover::runbook::rollback::start(&history, "rehearsal", "the new MX answers 451", now)
+            .expect("a rollback"),
+    );
+    let mut app = App::new(plan.clone(), &rolled_back, Role::Driving, now);
+    app.rehearsal = true;
+    app.rehearsal_screens.started = true;
+    app.reevaluate();
+    let next = app.eval.next.as_ref().expect("a next step");
+    assert_eq!(next.step, StepId::RollbackAddOldMx);
+    assert!(
+        next.actions
+            .iter()
+            .any(|a| a.ends_with("In this rehearsal, the DNS host is the console: press 9.")),
+        "{:?}",
+        next.actions
+    );
+
+    let broken = perform(
+        &world,
+        OperatorAction::for_key(Rehearse::BreakNewServer).expect("b is a console key"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        broken.text,
+        "the new provider breaks: its MX mx.new-host.test answers \"451 4.3.0 Temporary failure: the mail store is unavailable, try again later\" to every message; senders defer and retry"
+    );
+    let deferred = sender.send("user1", raw(2)).await;
+    assert!(
+        matches!(
+            &deferred,
+            Delivery::Deferred { reason: DeferReason::TemporaryFailure { host, reply } }
+                if host == "mx.new-host.test." && reply.starts_with("451 4.3.0")
+        ),
+        "{deferred:?}"
+    );
+    // What the cockpit measures: the SMTP probe of the new MX gets no definite answer.
+    let mut entries = Vec::new();
+    let gate = probe_and_gate(&world, &plan, &mut entries).await;
+    assert_eq!(gate.status, Status::Unknown, "{}", gate.evidence);
+    assert!(gate.evidence.contains("451 4.3.0"), "{}", gate.evidence);
+
+    // `9` puts the old MX back beside the broken new one: once the resolver's cached set
+    // expires, the sender's retry goes to the old server (the new one answers 451).
+    perform(&world, OperatorAction::RestoreOldMx).await.unwrap();
+    world
+        .clock
+        .skip_to(world.clock.now() + SignedDuration::from_secs(301));
+    assert!(
+        matches!(
+            sender.send("user1", raw(2)).await,
+            Delivery::Delivered { host, .. } if host == "mail.old-host.test."
+        ),
+        "the deferred message reaches the old server"
+    );
+    let on_old = world.old.store().messages("user1", "INBOX").unwrap();
+    assert!(
+        on_old
+            .iter()
+            .any(|m| String::from_utf8_lossy(&m.raw).contains("<way-back-2@rehearsal.test>"))
+    );
+
+    perform(
+        &world,
+        OperatorAction::for_key(Rehearse::DeleteNewMx).expect("x is a console key"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(zone_mx(&world).await.1, vec!["mail.old-host.test."]);
+    let spf = perform(
+        &world,
+        OperatorAction::for_key(Rehearse::SpfOldOnly).expect("z is a console key"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(spf.text, "SPF is now \"v=spf1 a:mail.old-host.test -all\"");
+    assert_eq!(
+        zone_txt(&world, "@").await.1,
+        vec!["v=spf1 a:mail.old-host.test -all"]
+    );
+}

@@ -67,6 +67,12 @@ pub enum Rehearse {
     RepublishSpf,
     /// The fix of a refused alias: the new provider creates the aliases it lacks.
     CreateAlias,
+    /// The new provider breaks: its MX answers 4xx to every message (to practise the way back).
+    BreakNewServer,
+    /// The way back: the new MX deleted at the DNS host.
+    DeleteNewMx,
+    /// Staying on the old server: SPF naming the old server only.
+    SpfOldOnly,
     PauseClock,
     Faster,
     Slower,
@@ -524,6 +530,30 @@ pub const KEYMAP: &[Binding] = &[
         "c",
         KeyAction::Rehearsal(Rehearse::CreateAlias),
         "new provider: create the alias its MX refuses (a gate's fix)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('b')],
+        "b",
+        KeyAction::Rehearsal(Rehearse::BreakNewServer),
+        "new provider: its server breaks, MX answers 451 (practise R)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('x')],
+        "x",
+        KeyAction::Rehearsal(Rehearse::DeleteNewMx),
+        "DNS host: delete the new MX (the way back)",
+        false,
+    ),
+    bind(
+        Scope::Rehearsal,
+        &[ch('z')],
+        "z",
+        KeyAction::Rehearsal(Rehearse::SpfOldOnly),
+        "DNS host: SPF with the old server only (staying on it)",
         false,
     ),
     bind(

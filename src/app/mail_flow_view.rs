@@ -70,25 +70,10 @@ mod tests {
     #[test]
     fn the_outbound_canary_shows_its_authentication_coloured_as_judged() {
         let mut plan = crate::dns::checks::tests_support::plan(None);
-        plan.canary = Some(crate::plan::CanaryPlan {
-            mailbox: "canary@example.com".into(),
-            direct_from: "t@ext.test".into(),
-            external: crate::plan::ExternalMailbox {
-                address: "t@ext.test".into(),
-                imap: plan.old.imap.clone(),
-                submission: crate::plan::Submission {
-                    url: "smtp://s.ext.test".into(),
-                    host: "s.ext.test".into(),
-                    port: 587,
-                    implicit_tls: false,
-                    ca_file: None,
-                },
-                login: "t@ext.test".into(),
-                auth: crate::plan::ExternalAuth::Password,
-                authserv_id: Some("mx.ext.test".into()),
-                received_by: vec!["mx.ext.test".into()],
-            },
-        });
+        let mut canary = crate::plan::CanaryPlan::for_tests(plan.old.imap.clone());
+        canary.external.authserv_id = Some("mx.ext.test".into());
+        canary.external.received_by = vec!["mx.ext.test".into()];
+        plan.canary = Some(canary);
         let canary = serde_json::json!({
             "route": "outbound", "token": "c1", "message_id": "cutover-canary-c1@example.com",
             "sent_at": "1970-01-01T00:00:00Z", "landed": "external", "folder": "INBOX",

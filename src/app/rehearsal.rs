@@ -180,6 +180,13 @@ fn name_dns_host_keys(next: &mut crate::runbook::Next) {
             StepId::RemoveOldMx => Rehearse::DeleteOldMx,
             StepId::DkimSpfFinal => Rehearse::DkimSpfFinal,
             StepId::RestoreTtl => Rehearse::RestoreTtl,
+            // The way back, practised after `b` broke the new server and `R` rolled back.
+            StepId::RollbackSpf => Rehearse::RepublishSpf,
+            StepId::RollbackLowerTtl => Rehearse::LowerTtl,
+            StepId::RollbackAddOldMx => Rehearse::RestoreOldMx,
+            StepId::RollbackRemoveNewMx => Rehearse::DeleteNewMx,
+            StepId::StaySpfOldOnly => Rehearse::SpfOldOnly,
+            StepId::StayRestoreTtl => Rehearse::RestoreTtl,
             _ => return,
         },
     };

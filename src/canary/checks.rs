@@ -45,14 +45,21 @@ pub fn kind(id: &str) -> Kind {
     }
 }
 
-/// The canary checks of one step.
-pub fn step_checks(plan: &Plan, step_id: &StepId, history: &History, now: Timestamp) -> Vec<Check> {
+/// The canary checks of one step (`rolled_back_at`: when the rollback standing now was
+/// decided, if one stands).
+pub fn step_checks(
+    plan: &Plan,
+    step_id: &StepId,
+    history: &History,
+    rolled_back_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Vec<Check> {
     let canaries = super::facts::journaled(history);
     check_ids(plan, step_id)
         .iter()
-        .map(|id| match *id {
-            DIRECT_NEW => direct_new(plan, &canaries, now),
-            OUTBOUND_AUTH => outbound_auth(
+        .map(|id| match (*id, rolled_back_at) {
+            (DIRECT_NEW, _) => direct_new(plan, &canaries, now),
+            (OUTBOUND_AUTH, _) => outbound_auth(
                 plan,
                 history
                     .dns
@@ -62,9 +69,24 @@ pub fn step_checks(plan: &Plan, step_id: &StepId, history: &History, now: Timest
                 &canaries,
                 now,
             ),
+            (_, Some(at)) => world_new_rolled_back(at),
             _ => world_new(plan, history.switch_at(), &canaries, now),
         })
         .collect()
+}
+
+/// `canary.world-new` while a rollback stands: it judges the forward steps, which the
+/// rollback undid, so a canary on the old server (where mail goes now) is no failure of it.
+fn world_new_rolled_back(rolled_back_at: Timestamp) -> Check {
+    Check::new(
+        WORLD_NEW,
+        Kind::Outcome,
+        Status::Unknown,
+        format!(
+            "not judged: a rollback stands since {} UTC, the forward steps are rolled back and world canaries are expected on the old server",
+            rolled_back_at.strftime("%Y-%m-%d %H:%M")
+        ),
+    )
 }
 
 fn ago(now: Timestamp, at: Timestamp) -> String {
@@ -368,6 +390,45 @@ mod tests {
         Timestamp::from_second(s).expect("time")
     }
 
+    fn canary_plan(plan: &Plan) -> crate::plan::CanaryPlan {
+        crate::plan::CanaryPlan::for_tests(plan.old.imap.clone())
+    }
+
+    #[test]
+    fn the_world_outcome_does_not_fail_while_a_rollback_stands() {
+        let mut plan = plan();
+        plan.canary = Some(canary_plan(&plan));
+        let ttl = i64::from(plan.dns.migration_ttl);
+        let mut entries = vec![crate::journal::Entry::Fact {
+            at: at(100_000),
+            key: "mx-set".into(),
+            value: serde_json::json!({"to": "new"}),
+            evidence: String::new(),
+        }];
+        // After the switch's TTL a world canary landed on the old server: a failure forward.
+        let on_old = canary(Route::World, 100_000 + ttl, Status::Fail, Landed::Old);
+        entries.extend(super::super::facts::round_facts(
+            &History::default(),
+            &[on_old],
+            at(100_000 + ttl),
+        ));
+        let history = History::from_entries(&entries);
+        let now = at(100_000 + ttl + 60);
+        let forward = step_checks(&plan, &StepId::Monitor24h, &history, None, now);
+        assert_eq!(forward[0].status, Status::Fail, "{}", forward[0].evidence);
+        let rolled_back = step_checks(&plan, &StepId::Monitor24h, &history, Some(at(100_000)), now);
+        assert_eq!(rolled_back.len(), 1);
+        assert_eq!(rolled_back[0].id, WORLD_NEW);
+        assert_eq!(rolled_back[0].status, Status::Unknown);
+        assert!(
+            rolled_back[0]
+                .evidence
+                .contains("a rollback stands since 1970-01-02 03:46 UTC"),
+            "{}",
+            rolled_back[0].evidence
+        );
+    }
+
     #[test]
     fn the_direct_gate_needs_a_recent_canary_in_the_new_inbox_per_host() {
         let plan = plan();
@@ -402,25 +463,7 @@ mod tests {
         let history = History::from_entries(&switched);
         // Without [canary]: never.
         assert!(!world_canary_due(&plan, &history, at(200_000)));
-        plan.canary = Some(crate::plan::CanaryPlan {
-            mailbox: "canary@example.com".into(),
-            direct_from: "t@ext.test".into(),
-            external: crate::plan::ExternalMailbox {
-                address: "t@ext.test".into(),
-                imap: plan.old.imap.clone(),
-                submission: crate::plan::Submission {
-                    url: "smtp://s.ext.test".into(),
-                    host: "s.ext.test".into(),
-                    port: 587,
-                    implicit_tls: false,
-                    ca_file: None,
-                },
-                login: "t@ext.test".into(),
-                auth: crate::plan::ExternalAuth::Password,
-                authserv_id: None,
-                received_by: vec![],
-            },
-        });
+        plan.canary = Some(canary_plan(&plan));
         assert!(
             !world_canary_due(&plan, &History::default(), at(200_000)),
             "before the switch"
@@ -611,25 +654,7 @@ mod tests {
     }
 
     fn with_canary(mut plan: Plan) -> Plan {
-        plan.canary = Some(crate::plan::CanaryPlan {
-            mailbox: "canary@example.com".into(),
-            direct_from: "t@ext.test".into(),
-            external: crate::plan::ExternalMailbox {
-                address: "t@ext.test".into(),
-                imap: plan.old.imap.clone(),
-                submission: crate::plan::Submission {
-                    url: "smtp://s.ext.test".into(),
-                    host: "s.ext.test".into(),
-                    port: 587,
-                    implicit_tls: false,
-                    ca_file: None,
-                },
-                login: "t@ext.test".into(),
-                auth: crate::plan::ExternalAuth::Password,
-                authserv_id: None,
-                received_by: vec![],
-            },
-        });
+        plan.canary = Some(crate::plan::CanaryPlan::for_tests(plan.old.imap.clone()));
         plan
     }
 

@@ -112,11 +112,38 @@ pub enum Expect {
     /// During the switch, when the world's MX may name either.
     Either,
     External,
+    /// After a rollback removed the new MX and its TTL passed: only the old server; a
+    /// canary on the new one means senders still reach the new MX.
+    OldAfterRollback,
+}
+
+/// A rollback standing (R18), as the canaries need it. `runbook::rollback` decides it (a
+/// layer above this one), so the callers pass it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollingBack {
+    /// When `rollback-remove-new-mx` was confirmed, if it was.
+    pub new_mx_removed_at: Option<Timestamp>,
+    /// The TTL the new MX was last served with: resolvers may hold it that long after.
+    pub new_mx_ttl: u32,
 }
 
 /// Where the world's canary should land now: on the old server before `add-new-mx`, on
 /// the new one once the switch is older than the old MX's (migration) TTL, either between.
-pub fn expect_world(plan: &Plan, history: &crate::journal::History, now: Timestamp) -> Expect {
+/// While a rollback stands: either, until the new MX was removed and its TTL passed since;
+/// then only the old server.
+pub fn expect_world(
+    plan: &Plan,
+    history: &crate::journal::History,
+    rolling_back: Option<RollingBack>,
+    now: Timestamp,
+) -> Expect {
+    if let Some(rollback) = rolling_back {
+        let ttl = jiff::SignedDuration::from_secs(i64::from(rollback.new_mx_ttl));
+        return match rollback.new_mx_removed_at {
+            Some(at) if at.checked_add(ttl).is_ok_and(|t| t <= now) => Expect::OldAfterRollback,
+            _ => Expect::Either,
+        };
+    }
     let ttl = jiff::SignedDuration::from_secs(i64::from(plan.dns.migration_ttl));
     match history.switch_at() {
         Some(at) if at.checked_add(ttl).is_ok_and(|t| t <= now) => Expect::New,
@@ -707,7 +734,14 @@ async fn look(
         if !flight.sent {
             continue;
         }
-        judge(&mut flight.result, flight.expect, &seen[i], &errors, now);
+        judge(
+            &mut flight.result,
+            flight.expect,
+            &seen[i],
+            &errors,
+            &new_mx_hosts(plan),
+            now,
+        );
         let token = &flight.result.token;
         let mut notes: Vec<&str> = Vec::new();
         for (t, r) in &removals {
@@ -792,12 +826,25 @@ async fn judge_auth(
     }
 }
 
-/// The verdict of a sent canary from where it was found.
+/// The plan's new MX hosts, as the evidence names them ("mx1.new.example, mx2…").
+fn new_mx_hosts(plan: &Plan) -> String {
+    let hosts: Vec<&str> = plan
+        .new
+        .mx
+        .iter()
+        .map(|m| m.host.trim_end_matches('.'))
+        .collect();
+    hosts.join(", ")
+}
+
+/// The verdict of a sent canary from where it was found (`new_mx`: the new MX hosts, named
+/// when a canary still reaches them after a rollback).
 fn judge(
     result: &mut CanaryResult,
     expect: Expect,
     seen: &[(Where, Found)],
     errors: &[(Where, MailError)],
+    new_mx: &str,
     now: Timestamp,
 ) {
     let on = |w: Where| seen.iter().find(|(p, _)| *p == w).map(|(_, f)| f);
@@ -810,7 +857,7 @@ fn judge(
         (None, None, None) => Landed::None,
     };
     let first = match expect {
-        Expect::Old => old.or(new),
+        Expect::Old | Expect::OldAfterRollback => old.or(new),
         _ => ext.or(new).or(old),
     };
     if let Some(f) = first {
@@ -836,7 +883,7 @@ fn judge(
     let right_side = matches!(
         (expect, result.landed),
         (Expect::New, Landed::New)
-            | (Expect::Old, Landed::Old)
+            | (Expect::Old | Expect::OldAfterRollback, Landed::Old)
             | (Expect::Either, Landed::New | Landed::Old)
             | (Expect::External, Landed::External)
     );
@@ -865,6 +912,11 @@ fn judge(
             (Expect::New, Landed::Old) => format!(
                 "canary-old: landed on the old server ({folder}){delay}: senders still use the old MX; check that the old MX records are gone everywhere and their TTL has passed"
             ),
+            // The alarm is the same as after the switch: the canary reached the server the
+            // mail is leaving (here the new one, which the rollback took out of the MX).
+            (Expect::OldAfterRollback, Landed::New) => format!(
+                "canary-old: landed on the new server ({folder}){delay}, though the rollback removed its MX ({new_mx}) and the TTL it was served with has passed: senders still reach the new MX; check that no authoritative server still serves {new_mx} (`cutover dns`), that nothing at the new provider forwards or accepts mail for the domain from elsewhere, then send another with `cutover canary --route world`"
+            ),
             (_, Landed::Both) => format!(
                 "landed on both servers{delay}: something copies or forwards mail between them"
             ),
@@ -886,4 +938,150 @@ fn judge(
         where_(result.landed),
         result.hops.len()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Entry, History};
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(s).expect("time")
+    }
+
+    fn plan() -> Plan {
+        let text = include_str!("../../assets/example.toml");
+        crate::plan::load::parse(
+            &std::env::temp_dir().join("acme.toml"),
+            text,
+            &crate::plan::load::Environment {
+                login_user: "t".into(),
+                system_timezone: None,
+            },
+        )
+        .expect("example plan")
+        .plan
+    }
+
+    /// A journal switched to the new MX at 100 000 s.
+    fn switched() -> History {
+        History::from_entries(&[Entry::Fact {
+            at: at(100_000),
+            key: "mx-set".into(),
+            value: serde_json::json!({"to": "new"}),
+            evidence: String::new(),
+        }])
+    }
+
+    fn found() -> Found {
+        Found {
+            wire: "INBOX".into(),
+            folder: "INBOX".into(),
+            special_use: None,
+            uid: 7,
+            arrived: Some(at(1_060)),
+            hops: vec!["from ext.test".into()],
+        }
+    }
+
+    fn sent() -> CanaryResult {
+        unsent(Route::World, None, "t@ext.test", at(1_000))
+    }
+
+    #[test]
+    fn during_a_rollback_the_world_canary_goes_to_the_old_server_once_the_new_mx_ttl_passed() {
+        let plan = plan();
+        let history = switched();
+        let ttl = plan.dns.migration_ttl;
+        let late = at(200_000);
+        // Forward: after the switch and its TTL, only the new server.
+        assert_eq!(expect_world(&plan, &history, None, late), Expect::New);
+        // Rolled back, the new MX still served: either server is right.
+        let standing = RollingBack {
+            new_mx_removed_at: None,
+            new_mx_ttl: ttl,
+        };
+        assert_eq!(
+            expect_world(&plan, &history, Some(standing), late),
+            Expect::Either
+        );
+        // The new MX removed: either until its TTL passed, then only the old server.
+        let removed = RollingBack {
+            new_mx_removed_at: Some(at(150_000)),
+            new_mx_ttl: ttl,
+        };
+        let ttl = i64::from(ttl);
+        assert_eq!(
+            expect_world(&plan, &history, Some(removed), at(150_000 + ttl - 1)),
+            Expect::Either
+        );
+        assert_eq!(
+            expect_world(&plan, &history, Some(removed), at(150_000 + ttl)),
+            Expect::OldAfterRollback
+        );
+    }
+
+    #[test]
+    fn a_canary_on_the_old_server_during_a_rollback_passes_and_raises_nothing() {
+        for expect in [Expect::Either, Expect::OldAfterRollback] {
+            let mut result = sent();
+            judge(
+                &mut result,
+                expect,
+                &[(Where::Old, found())],
+                &[],
+                "mx.new.test",
+                at(1_100),
+            );
+            assert_eq!(
+                result.verdict,
+                Status::Pass,
+                "{expect:?}: {}",
+                result.evidence
+            );
+            assert_eq!(result.landed, Landed::Old);
+            assert!(!result.evidence.starts_with("canary-old"));
+        }
+    }
+
+    #[test]
+    fn a_canary_on_the_new_server_after_the_rollback_removed_its_mx_names_it_and_what_to_check() {
+        let mut result = sent();
+        judge(
+            &mut result,
+            Expect::OldAfterRollback,
+            &[(Where::New, found())],
+            &[],
+            "mx1.new.test, mx2.new.test",
+            at(1_100),
+        );
+        assert_eq!(result.verdict, Status::Fail);
+        assert_eq!(result.landed, Landed::New);
+        let evidence = &result.evidence;
+        assert!(evidence.starts_with("canary-old:"), "{evidence}");
+        assert!(
+            evidence.contains("landed on the new server (INBOX) after 1 min"),
+            "{evidence}"
+        );
+        assert!(
+            evidence.contains("senders still reach the new MX"),
+            "{evidence}"
+        );
+        assert!(
+            evidence.contains("mx1.new.test, mx2.new.test"),
+            "{evidence}"
+        );
+        assert!(evidence.contains("`cutover dns`"), "{evidence}");
+        // Between the rollback and the new MX's TTL, the new server is still a right place.
+        let mut between = sent();
+        judge(
+            &mut between,
+            Expect::Either,
+            &[(Where::New, found())],
+            &[],
+            "mx1.new.test",
+            at(1_100),
+        );
+        assert_eq!(between.verdict, Status::Pass, "{}", between.evidence);
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::canary::{CanaryResult, Expect, Options, Problem, Route};
+use crate::canary::{CanaryResult, Options, Problem, Route};
 use crate::check::Status;
 use crate::clock::Clock;
 use crate::journal::History;
@@ -83,7 +83,7 @@ pub(crate) fn run(
         poll: Duration::from_secs(5)
             .min(timeout / 4)
             .max(Duration::from_millis(200)),
-        world_expect: crate::canary::expect_world(plan, session.history(), now),
+        world_expect: crate::runbook::rollback::world_canary_expect(plan, session.history(), now),
         served_mx,
     };
     if !json {
@@ -149,7 +149,11 @@ pub(crate) fn send_when_due(
         routes: BTreeSet::from([Route::World]),
         timeout: STATUS_TIMEOUT,
         poll: Duration::from_secs(5),
-        world_expect: Expect::New,
+        world_expect: crate::runbook::rollback::world_canary_expect(
+            &plan,
+            session.history(),
+            clock.now(),
+        ),
         served_mx: vec![],
     };
     if let Ok(results) = runtime.block_on(crate::canary::run_round(

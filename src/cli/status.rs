@@ -329,6 +329,24 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
         s.push_str(&format!("Schedule: {}\n", sch.text));
     }
     s.push_str("\nSteps\n");
+    // The way back has no day: it follows its decision. Its steps say "back" where the
+    // forward ones say their day; the columns widen only when a rollback is listed.
+    let rolling_back = eval.steps.iter().any(|st| st.id.is_rollback());
+    let day_width = if rolling_back { 4 } else { 2 };
+    let state_width = eval
+        .steps
+        .iter()
+        .map(|st| st.state.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let id_width = eval
+        .steps
+        .iter()
+        .map(|st| st.id.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     for st in &eval.steps {
         let ticks = st
             .mailboxes
@@ -339,12 +357,16 @@ fn status_text(session: &Session, eval: &Evaluation) -> String {
             .wait_until
             .map(|u| format!(" — until {}", crate::runbook::eval::local(plan, u)))
             .unwrap_or_default();
+        let day = if st.id.is_rollback() {
+            "back".to_string()
+        } else {
+            format!("d{}", st.day)
+        };
         s.push_str(&format!(
-            "  {} {:<10} d{} {:<20} {}{}{}\n",
+            "  {} {:<state_width$} {day:<day_width$} {:<id_width$} {}{}{}\n",
             st.state.glyph(),
             st.state.as_str(),
-            st.day,
-            st.id,
+            st.id.as_str(),
             st.title,
             ticks,
             until

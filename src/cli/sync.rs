@@ -257,28 +257,9 @@ fn copy_back_plan(
             "the journal never saw the new MX served: no mail can have reached the new server by it, nothing to copy back".into(),
         )
     })?;
-    let ticked = history.step(&StepId::RollbackCopyBack);
-    let pop3: Vec<String> = history
-        .facts
-        .get(crate::recorder::keys::POP3_FETCH_SEEN)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
-        .collect();
-    let (mut mailboxes, mut waiting) = (Vec::new(), Vec::new());
-    for m in &plan.mailboxes {
-        if !selected.is_empty() && !selected.iter().any(|s| s.eq_ignore_ascii_case(&m.address)) {
-            continue;
-        }
-        let address = m.address.to_lowercase();
-        // Copied back while its POP3 fetch still runs, the mail would come straight back
-        // into the new INBOX as duplicates: it waits for the operator's tick.
-        if pop3.contains(&address) && !ticked.is_some_and(|r| r.ticks.contains_key(&address)) {
-            waiting.push(m.address.clone());
-        } else {
-            mailboxes.push(m.address.clone());
-        }
-    }
+    // Copied back while its POP3 fetch still runs, a mailbox's mail would come straight
+    // back into the new INBOX as duplicates: it waits for the operator's tick.
+    let (mailboxes, waiting) = crate::mail::sync::copy_back_select(plan, history, selected);
     Ok(CopyBack {
         reverse,
         mailboxes,
@@ -299,19 +280,7 @@ fn copy_back_end(
     let journal = session.recorder.journal();
     if !report.dry_run {
         for m in &report.mailboxes {
-            let state = if m.verified() {
-                "verified"
-            } else if m.error.is_some() {
-                "failed"
-            } else {
-                "incomplete"
-            };
-            let result = crate::mail::sync::CopyBackResult {
-                mailbox: m.address.clone(),
-                state: state.into(),
-                copied: m.copied(),
-                missing: m.missing() + m.failed(),
-            };
+            let result = crate::mail::sync::CopyBackResult::of(m);
             journal.append(&crate::mail::sync::copy_back_result(clock.now(), &result))?;
         }
         for address in &waiting {

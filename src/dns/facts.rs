@@ -579,25 +579,7 @@ mod tests {
             );
 
             let mut with = without.clone();
-            with.canary = Some(crate::plan::CanaryPlan {
-                mailbox: "canary@example.com".into(),
-                direct_from: "t@ext.test".into(),
-                external: crate::plan::ExternalMailbox {
-                    address: "t@ext.test".into(),
-                    imap: with.old.imap.clone(),
-                    submission: crate::plan::Submission {
-                        url: "smtp://s.ext.test".into(),
-                        host: "s.ext.test".into(),
-                        port: 587,
-                        implicit_tls: false,
-                        ca_file: None,
-                    },
-                    login: "t@ext.test".into(),
-                    auth: crate::plan::ExternalAuth::Password,
-                    authserv_id: None,
-                    received_by: vec![],
-                },
-            });
+            with.canary = Some(crate::plan::CanaryPlan::for_tests(with.old.imap.clone()));
             // The key cut off: not served as it must be.
             let cut = &key[..key.len() - 60];
             assert_eq!(served(&DnsFacts::default(), &with, &final_round(cut)), 0);

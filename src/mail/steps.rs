@@ -562,25 +562,9 @@ mod tests {
             Status::Fail,
             "without [canary] it is a mailbox like any other"
         );
-        let external = crate::plan::ExternalMailbox {
-            address: "t@ext.test".into(),
-            imap: plan.old.imap.clone(),
-            submission: crate::plan::Submission {
-                url: "smtp://s.ext.test".into(),
-                host: "s.ext.test".into(),
-                port: 587,
-                implicit_tls: false,
-                ca_file: None,
-            },
-            login: "t@ext.test".into(),
-            auth: crate::plan::ExternalAuth::Password,
-            authserv_id: None,
-            received_by: vec![],
-        };
         plan.canary = Some(crate::plan::CanaryPlan {
             mailbox: "canary@x".into(),
-            direct_from: external.address.clone(),
-            external,
+            ..crate::plan::CanaryPlan::for_tests(plan.old.imap.clone())
         });
         let c = old_inboxes_quiet(&plan, None, &history, h(30));
         assert_eq!(c.status, Status::Pass, "{c:?}");

@@ -46,6 +46,33 @@ pub struct CanaryPlan {
     pub direct_from: String,
 }
 
+#[cfg(test)]
+impl CanaryPlan {
+    /// A `[canary]` for unit tests: `canary@example.com`, an external mailbox `t@ext.test`
+    /// read at `imap`, no receiver patterns.
+    pub(crate) fn for_tests(imap: ImapEndpoint) -> CanaryPlan {
+        CanaryPlan {
+            mailbox: "canary@example.com".into(),
+            direct_from: "t@ext.test".into(),
+            external: ExternalMailbox {
+                address: "t@ext.test".into(),
+                imap,
+                submission: Submission {
+                    url: "smtp://s.ext.test".into(),
+                    host: "s.ext.test".into(),
+                    port: 587,
+                    implicit_tls: false,
+                    ca_file: None,
+                },
+                login: "t@ext.test".into(),
+                auth: ExternalAuth::Password,
+                authserv_id: None,
+                received_by: vec![],
+            },
+        }
+    }
+}
+
 /// A mailbox at another provider, on another domain, that cutover sends from and reads.
 #[derive(Debug, Clone)]
 pub struct ExternalMailbox {

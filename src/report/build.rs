@@ -76,7 +76,13 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
             ))
         })
         .collect();
-    let finished = !steps.is_empty() && eval.steps.iter().all(|s| s.state.is_finished());
+    // Staying on the old server after a rollback ends the migration there: the forward
+    // steps it undid are then no longer to do.
+    let stayed = crate::runbook::rollback::active(&history).is_some_and(|r| r.stayed);
+    let finished = !steps.is_empty()
+        && eval.steps.iter().all(|s| {
+            s.state.is_finished() || (stayed && s.state == crate::runbook::StepState::RolledBack)
+        });
     let mailboxes = mailbox_rows(plan, &history, &pass);
     let alarms = alarm_spans(entries, as_of.unwrap_or(now));
     let overrides = pass.overrides.clone();
@@ -84,6 +90,11 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
 
     let done = steps.iter().filter(|s| s.done_at.is_some()).count();
     let standing = match (&eval.next, finished) {
+        (_, true) if stayed => format!(
+            "Finished on the old server: the way back is done and the migration ends there ({} of {} forward steps had been done).",
+            done,
+            steps.len()
+        ),
         (_, true) => format!(
             "Finished: all {} steps done{}.",
             steps.len(),
@@ -175,6 +186,7 @@ pub fn build(plan: &Plan, entries: &[Entry]) -> Report {
         mailboxes,
         archive: archive_section(&history),
         canaries: canaries(&history),
+        rollback: super::rollback::section(plan, &history, &pass, &eval),
         zone: plan.timezone.clone(),
     }
 }
@@ -242,7 +254,7 @@ struct Confirmed {
 
 /// What one pass over the journal collects besides the [`History`].
 #[derive(Default)]
-struct Pass {
+pub(super) struct Pass {
     /// The standing confirmation of each step (a reopen removes it).
     confirmed: HashMap<StepId, Confirmed>,
     /// An automatic step's evidence when it was first observed done.
@@ -427,38 +439,7 @@ fn step_row(
     pass: &Pass,
     per_mailbox: bool,
 ) -> StepRow {
-    let record = history.step(&def.id);
-    let finished = state.is_some_and(|s| s.is_finished());
-    let (done_at, by, how) = match record.and_then(|r| r.confirmed.as_ref()) {
-        Some(c) => {
-            let how = if c.reason.is_some() {
-                "overridden"
-            } else if pass.observed.contains_key(&def.id) && !pass.confirmed.contains_key(&def.id) {
-                "observed"
-            } else {
-                "confirmed"
-            };
-            (
-                Some(c.at),
-                Some(sanitize(&c.operator)),
-                Some(how.to_string()),
-            )
-        }
-        None if per_mailbox && finished => {
-            // Done by its ticks: when the last mailbox was ticked, and by whom.
-            let ticks = record.map(|r| r.ticks.values().collect::<Vec<_>>());
-            let mut operators: Vec<String> = ticks
-                .iter()
-                .flatten()
-                .map(|t| sanitize(&t.operator))
-                .collect();
-            operators.sort();
-            operators.dedup();
-            let last = ticks.iter().flatten().map(|t| t.at).max();
-            (last, Some(operators.join(", ")), Some("confirmed".into()))
-        }
-        None => (None, None, None),
-    };
+    let done = Done::of(plan, &def.id, state, history, pass, per_mailbox);
     StepRow {
         id: def.id.clone(),
         title: sanitize(&when.title),
@@ -466,29 +447,101 @@ fn step_row(
         planned_start: when.start.timestamp(),
         planned_end: when.end.timestamp(),
         state: state.map(|s| s.as_str()).unwrap_or("pending").to_string(),
-        applied_at: record.and_then(|r| r.applied_at),
-        done_at,
-        by,
-        how: how.clone(),
-        ticked: per_mailbox.then(|| {
-            record.map_or(0, |r| {
-                plan.mailboxes
+        applied_at: done.applied_at,
+        done_at: done.done_at,
+        by: done.by,
+        how: done.how,
+        ticked: done.ticked,
+        evidence: done.evidence,
+        observed: done.observed,
+    }
+}
+
+/// What the journal says about a step's doing: applied, done when and by whom, how, the
+/// ticks and the evidence recorded (the timeline's rows and the rollback's steps alike).
+pub(super) struct Done {
+    pub(super) applied_at: Option<Timestamp>,
+    pub(super) done_at: Option<Timestamp>,
+    pub(super) by: Option<String>,
+    pub(super) how: Option<String>,
+    pub(super) ticked: Option<usize>,
+    pub(super) evidence: Vec<CheckLine>,
+    pub(super) observed: Option<String>,
+}
+
+impl Done {
+    pub(super) fn of(
+        plan: &Plan,
+        id: &StepId,
+        state: Option<crate::runbook::StepState>,
+        history: &History,
+        pass: &Pass,
+        per_mailbox: bool,
+    ) -> Done {
+        let record = history.step(id);
+        let finished = state.is_some_and(|s| s.is_finished());
+        let (done_at, by, how) = match record.and_then(|r| r.confirmed.as_ref()) {
+            Some(c) => {
+                let how = if c.reason.is_some() {
+                    "overridden"
+                } else if pass.observed.contains_key(id) && !pass.confirmed.contains_key(id) {
+                    "observed"
+                } else {
+                    "confirmed"
+                };
+                (
+                    Some(c.at),
+                    Some(sanitize(&c.operator)),
+                    Some(how.to_string()),
+                )
+            }
+            None if per_mailbox && finished => {
+                // Done by its ticks: when the last mailbox was ticked, and by whom.
+                let ticks = record.map(|r| r.ticks.values().collect::<Vec<_>>());
+                let mut operators: Vec<String> = ticks
                     .iter()
-                    .filter(|m| r.ticks.contains_key(&m.address.to_lowercase()))
-                    .count()
-            })
-        }),
-        evidence: pass
-            .confirmed
-            .get(&def.id)
-            .filter(|_| done_at.is_some())
-            .map(|c| c.evidence.iter().map(check_line).collect())
-            .unwrap_or_default(),
-        observed: pass
-            .observed
-            .get(&def.id)
-            .filter(|_| how.as_deref() == Some("observed"))
-            .cloned(),
+                    .flatten()
+                    .map(|t| sanitize(&t.operator))
+                    .collect();
+                operators.sort();
+                operators.dedup();
+                let last = ticks.iter().flatten().map(|t| t.at).max();
+                match last {
+                    Some(last) => (
+                        Some(last),
+                        Some(operators.join(", ")),
+                        Some("confirmed".into()),
+                    ),
+                    None => (None, None, None),
+                }
+            }
+            None => (None, None, None),
+        };
+        Done {
+            applied_at: record.and_then(|r| r.applied_at),
+            done_at,
+            by,
+            ticked: per_mailbox.then(|| {
+                record.map_or(0, |r| {
+                    plan.mailboxes
+                        .iter()
+                        .filter(|m| r.ticks.contains_key(&m.address.to_lowercase()))
+                        .count()
+                })
+            }),
+            evidence: pass
+                .confirmed
+                .get(id)
+                .filter(|_| done_at.is_some())
+                .map(|c| c.evidence.iter().map(check_line).collect())
+                .unwrap_or_default(),
+            observed: pass
+                .observed
+                .get(id)
+                .filter(|_| how.as_deref() == Some("observed"))
+                .cloned(),
+            how,
+        }
     }
 }
 
@@ -498,10 +551,12 @@ fn mailbox_rows(plan: &Plan, history: &History, pass: &Pass) -> Vec<MailboxRow> 
         .iter()
         .map(|(a, s)| (a.to_lowercase(), s))
         .collect();
+    let copied_back = super::rollback::copy_back(history);
     plan.mailboxes
         .iter()
         .map(|m| {
             let key = m.address.to_lowercase();
+            let back = copied_back.get(&key);
             let copy = pass.copies.get(&key);
             let (copied, copied_bytes) = pass.copied.get(&key).copied().unwrap_or_default();
             let old_messages = copy.map(|(_, c)| c.folders.iter().map(|f| f.old_messages).sum());
@@ -558,6 +613,9 @@ fn mailbox_rows(plan: &Plan, history: &History, pass: &Pass) -> Vec<MailboxRow> 
                 last_old_arrival: uidnexts.iter().filter_map(|(_, _, a)| *a).max(),
                 old_changed_after_copy,
                 pop3_fetch_seen: pass.pop3.contains_key(&key).then_some(true),
+                copied_back: back.map(|(n, _)| *n),
+                copy_back_state: back.map(|(_, r)| sanitize(&r.state)),
+                copy_back_missing: back.map(|(_, r)| r.missing),
             }
         })
         .collect()

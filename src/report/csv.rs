@@ -4,7 +4,7 @@
 use crate::report::model::Report;
 
 /// The columns, in order: the names of `mailboxes[]`'s fields in the JSON form.
-pub(crate) const COLUMNS: [&str; 11] = [
+pub(crate) const COLUMNS: [&str; 14] = [
     "address",
     "old_messages",
     "copied",
@@ -16,6 +16,9 @@ pub(crate) const COLUMNS: [&str; 11] = [
     "last_old_arrival",
     "old_changed_after_copy",
     "pop3_fetch_seen",
+    "copied_back",
+    "copy_back_state",
+    "copy_back_missing",
 ];
 
 /// A cell starting with `=`, `+`, `-`, `@` (or a tab or carriage return, which some
@@ -47,6 +50,9 @@ pub(crate) fn render(r: &Report) -> String {
                 .unwrap_or_default(),
             m.old_changed_after_copy.to_string(),
             m.pop3_fetch_seen.map(|b| b.to_string()).unwrap_or_default(),
+            opt(m.copied_back),
+            m.copy_back_state.clone().unwrap_or_default(),
+            opt(m.copy_back_missing),
         ];
         let _ = writer.write_record(row.map(defuse));
     }

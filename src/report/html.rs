@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 
-use crate::report::model::{Report, duration_text, or_dash, skipped_text};
+use crate::report::model::{NO_COPY_BACK, Report, duration_text, or_dash, skipped_text};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(crate) fn escape(text: &str) -> String {
@@ -102,6 +102,7 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
     writeln!(out, "</tbody>\n</table>\n</section>")?;
 
     write_timeline(r, out)?;
+    write_rollback(r, out)?;
     write_overrides(r, out)?;
     write_alarms(r, out)?;
     write_dns(r, out)?;
@@ -109,6 +110,95 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
     write_canaries(r, out)?;
     write_archive(r, out)?;
     writeln!(out, "</body>\n</html>")
+}
+
+/// The way back: its decisions, its steps with their evidence, the copy back per mailbox.
+fn write_rollback(r: &Report, out: &mut String) -> std::fmt::Result {
+    let Some(rb) = &r.rollback else {
+        return Ok(());
+    };
+    writeln!(out, "<section id=\"rollback\">\n<h2>Rollback</h2>")?;
+    writeln!(out, "<p class=\"bad\">{}</p>", escape(&rb.standing))?;
+    writeln!(
+        out,
+        "<div class=\"wide\">\n<table>\n<thead><tr><th>When</th><th>Decision</th><th>By</th><th>Reason</th></tr></thead>\n<tbody>"
+    )?;
+    for d in &rb.decisions {
+        writeln!(
+            out,
+            "<tr><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.clock(d.at)),
+            escape(&d.label()),
+            escape(&d.operator),
+            escape(&d.reason)
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>\n</div>")?;
+    writeln!(
+        out,
+        "<div class=\"wide\">\n<table>\n<thead><tr><th>Step</th><th>Applied</th><th>Done</th><th>By</th><th>State</th></tr></thead>\n<tbody>"
+    )?;
+    for s in &rb.steps {
+        writeln!(
+            out,
+            "<tr><td><b>{}</b> {}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
+            escape(s.id.as_str()),
+            escape(&s.title),
+            escape(&r.when(s.applied_at)),
+            escape(&r.when(s.done_at)),
+            escape(&or_dash(s.by.as_deref())),
+            escape(&s.state_text())
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>\n</div>")?;
+    for s in rb
+        .steps
+        .iter()
+        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
+    {
+        writeln!(
+            out,
+            "<p><b>{}</b>: {} {} by {}</p>\n<ul class=\"evidence\">",
+            escape(s.id.as_str()),
+            escape(&or_dash(s.how.as_deref())),
+            escape(&r.when(s.done_at)),
+            escape(&or_dash(s.by.as_deref()))
+        )?;
+        for c in &s.evidence {
+            writeln!(
+                out,
+                "<li>{} <b>{}</b>: {}</li>",
+                escape(&c.status),
+                escape(&c.check),
+                escape(&c.evidence)
+            )?;
+        }
+        if let Some(observed) = &s.observed {
+            writeln!(out, "<li>{}</li>", escape(observed))?;
+        }
+        writeln!(out, "</ul>")?;
+    }
+    writeln!(out, "<h3>Copy back to the old server</h3>")?;
+    let copied = r.copied_back();
+    if copied.is_empty() {
+        writeln!(out, "<p class=\"note\">{}</p>", escape(NO_COPY_BACK))?;
+        return writeln!(out, "</section>");
+    }
+    writeln!(
+        out,
+        "<div class=\"wide\">\n<table>\n<thead><tr><th>Address</th><th class=\"num\">Copied back</th><th class=\"num\">Still missing on the old server</th><th>State</th></tr></thead>\n<tbody>"
+    )?;
+    for m in copied {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&m.address),
+            or_dash(m.copied_back),
+            or_dash(m.copy_back_missing),
+            escape(&or_dash(m.copy_back_state.as_deref()))
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>\n</div>\n</section>")
 }
 
 fn write_canaries(r: &Report, out: &mut String) -> std::fmt::Result {
@@ -226,11 +316,7 @@ fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {
         "<thead><tr><th>Step</th><th>Planned</th><th>Applied</th><th>Done</th><th>By</th><th>State</th></tr></thead>\n<tbody>"
     )?;
     for s in &r.timeline {
-        let state = match (&s.how, s.ticked) {
-            (Some(how), _) => how.clone(),
-            (None, Some(n)) => format!("{} ({n} ticked)", s.state),
-            (None, None) => s.state.clone(),
-        };
+        let state = s.state_text();
         let class = if s.how.as_deref() == Some("overridden") {
             " class=\"t bad\""
         } else {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::model::{Report, duration_text, or_dash, skipped_text};
+use crate::report::model::{NO_COPY_BACK, Report, duration_text, or_dash, skipped_text};
 
 /// Escapes Markdown syntax: table pipes, link and image brackets (no `[`, no link), inline
 /// HTML and autolinks (`<`), code and emphasis; line breaks become spaces so a cell stays
@@ -47,11 +47,7 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
     writeln!(out, "| Step | Planned | Applied | Done | By | State |")?;
     writeln!(out, "|---|---|---|---|---|---|")?;
     for s in &r.timeline {
-        let state = match (&s.how, s.ticked) {
-            (Some(how), _) => how.clone(),
-            (None, Some(n)) => format!("{} ({n} ticked)", s.state),
-            (None, None) => s.state.clone(),
-        };
+        let state = s.state_text();
         writeln!(
             out,
             "| {} — {} | {} | {} | {} | {} | {} |",
@@ -94,6 +90,8 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
             }
         }
     }
+
+    write_rollback(r, out)?;
 
     if !r.overrides.is_empty() {
         writeln!(out, "\n## Overrides\n")?;
@@ -290,6 +288,86 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
                 or_dash(m.old_messages)
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The way back: its decisions, its steps with their evidence, the copy back per mailbox.
+fn write_rollback(r: &Report, out: &mut String) -> std::fmt::Result {
+    let Some(rb) = &r.rollback else {
+        return Ok(());
+    };
+    writeln!(out, "\n## Rollback\n")?;
+    writeln!(out, "{}\n", escape(&rb.standing))?;
+    writeln!(out, "| When | Decision | By | Reason |\n|---|---|---|---|")?;
+    for d in &rb.decisions {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            escape(&r.clock(d.at)),
+            escape(&d.label()),
+            escape(&d.operator),
+            escape(&d.reason)
+        )?;
+    }
+    writeln!(out, "\n| Step | Applied | Done | By | State |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for s in &rb.steps {
+        writeln!(
+            out,
+            "| {} — {} | {} | {} | {} | {} |",
+            escape(s.id.as_str()),
+            escape(&s.title),
+            escape(&r.when(s.applied_at)),
+            escape(&r.when(s.done_at)),
+            escape(&or_dash(s.by.as_deref())),
+            escape(&s.state_text())
+        )?;
+    }
+    for s in rb
+        .steps
+        .iter()
+        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
+    {
+        writeln!(
+            out,
+            "\n- **{}** ({} {} by {})",
+            escape(s.id.as_str()),
+            escape(&or_dash(s.how.as_deref())),
+            escape(&r.when(s.done_at)),
+            escape(&or_dash(s.by.as_deref()))
+        )?;
+        for c in &s.evidence {
+            writeln!(
+                out,
+                "  - {} {}: {}",
+                escape(&c.status),
+                escape(&c.check),
+                escape(&c.evidence)
+            )?;
+        }
+        if let Some(observed) = &s.observed {
+            writeln!(out, "  - {}", escape(observed))?;
+        }
+    }
+    writeln!(out, "\n### Copy back to the old server\n")?;
+    let copied = r.copied_back();
+    if copied.is_empty() {
+        return writeln!(out, "{}", escape(NO_COPY_BACK));
+    }
+    writeln!(
+        out,
+        "| Address | Copied back | Still missing on the old server | State |\n|---|---:|---:|---|"
+    )?;
+    for m in copied {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            escape(&m.address),
+            or_dash(m.copied_back),
+            or_dash(m.copy_back_missing),
+            escape(&or_dash(m.copy_back_state.as_deref()))
+        )?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The migration report for the people who did not watch: every step, override, alarm,
-//! DNS stage and mailbox, built from the plan and the journal alone (it never contacts a
+//! DNS stage, mailbox and rollback, built from the plan and the journal alone (it never contacts a
 //! server), then written as HTML, Markdown, CSV (the mailbox table) or JSON.
 //!
 //! - [`build`] folds the journal into a [`Report`] (`build.rs`); it is a pure function of
@@ -7,6 +7,7 @@
 //! - One renderer per format: `html.rs` (one self-contained page, inline CSS, an SVG
 //!   timeline, no script), `markdown.rs`, `csv.rs`; JSON is the [`Report`] itself, with
 //!   its schema in `assets/report.schema.json` ([`json_schema`]).
+//! - `rollback.rs` the way back (R18): decisions, the rollback steps, the copy back.
 //!
 //! Every text that came from a server, DNS or the operator is sanitised of control
 //! characters when the model is built; each renderer then escapes its own syntax.
@@ -16,11 +17,12 @@ mod csv;
 mod html;
 mod markdown;
 mod model;
+mod rollback;
 
 pub use build::build;
 pub use model::{
     AlarmSpan, CheckLine, DnsRecord, DnsStage, JournalLine, MailboxRow, MissingFolder, Override,
-    Report, StepRow, Summary,
+    Report, RollbackDecision, RollbackSection, RollbackStep, StepRow, Summary,
 };
 
 /// The formats `cutover report` writes.

@@ -39,6 +39,10 @@ pub struct Report {
     /// Every canary the journal holds (R16), in the order sent: where it landed and its
     /// verdict; empty when none was sent.
     pub canaries: Vec<crate::canary::CanaryResult>,
+    /// The way back (R18): every rollback decision, the steps of the last rollback and
+    /// where they stand; the copy back per mailbox is in `mailboxes[]`. Null when no
+    /// rollback was ever decided.
+    pub rollback: Option<RollbackSection>,
     #[serde(skip)]
     #[schemars(skip)]
     pub(crate) zone: TimeZone,
@@ -119,6 +123,18 @@ pub struct StepRow {
     pub evidence: Vec<CheckLine>,
     /// An automatic step's evidence sentence, as journaled when it was observed done.
     pub observed: Option<String>,
+}
+
+impl StepRow {
+    /// The state cell: how it was done (and that a rollback undid it), or its state.
+    pub(crate) fn state_text(&self) -> String {
+        match (&self.how, self.ticked) {
+            (Some(how), _) if self.state == "rolled-back" => format!("{how}, rolled back"),
+            (Some(how), _) => how.clone(),
+            (None, Some(n)) => format!("{} ({n} ticked)", self.state),
+            (None, None) => self.state.clone(),
+        }
+    }
 }
 
 /// One check as a journal line recorded it.
@@ -226,7 +242,109 @@ pub struct MailboxRow {
     pub old_changed_after_copy: bool,
     /// A POP3 fetch into the new mailbox was seen before any copy; null when none was seen.
     pub pop3_fetch_seen: Option<bool>,
+    /// After a rollback: messages every copy back since it appended to the old server;
+    /// null when no copy back ran since the last rollback.
+    pub copied_back: Option<u64>,
+    /// After a rollback: how the last copy back ended (verified, incomplete, failed, or
+    /// waiting for the POP3 tick); null when none ran.
+    pub copy_back_state: Option<String>,
+    /// After a rollback: messages that reached the new server since the switch and that the
+    /// old server still lacked at the last copy back (0 when verified); null when none ran.
+    pub copy_back_missing: Option<u64>,
 }
+
+/// The way back (R18), as the journal holds it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RollbackSection {
+    /// rolling-back (the way back under way), staying (the migration ends on the old
+    /// server) or retried (forward again since).
+    pub outcome: String,
+    /// One sentence: where the way back stands.
+    pub standing: String,
+    /// Every rollback decision in journal order: who, when, why.
+    pub decisions: Vec<RollbackDecision>,
+    /// The steps of the last rollback (and of staying on the old server, once decided),
+    /// in order, with their states and evidence as journaled.
+    pub steps: Vec<RollbackStep>,
+}
+
+/// One decision: to roll back, to go forward again, or to stay on the old server.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RollbackDecision {
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub at: Timestamp,
+    /// rollback, retry or stay.
+    pub action: String,
+    pub operator: String,
+    /// What the operator typed, verbatim (sanitised).
+    pub reason: String,
+    /// The rollback steps a rollback called for; empty for retry and stay.
+    pub steps: Vec<crate::step::StepId>,
+}
+
+/// One step of the way back.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RollbackStep {
+    pub id: crate::step::StepId,
+    pub title: String,
+    /// pending, ready, waiting, blocked, applied, done or overridden while the rollback
+    /// stands; done or not-done once a retry ended it.
+    pub state: String,
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub applied_at: Option<Timestamp>,
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub done_at: Option<Timestamp>,
+    /// The `operator` of the confirming journal line.
+    pub by: Option<String>,
+    /// confirmed, overridden or observed; null while not done.
+    pub how: Option<String>,
+    /// Per-mailbox steps: mailboxes ticked.
+    pub ticked: Option<usize>,
+    /// The checks recorded with the confirmation, as journaled.
+    pub evidence: Vec<CheckLine>,
+    /// An automatic step's evidence sentence, as journaled when it was observed done.
+    pub observed: Option<String>,
+}
+
+impl RollbackDecision {
+    /// The decision as a table cell: "roll back (steps: …)", "forward again", "stay on the
+    /// old server".
+    pub(crate) fn label(&self) -> String {
+        match self.action.as_str() {
+            "rollback" => format!(
+                "roll back (steps: {})",
+                crate::step::StepId::join(&self.steps, ", ")
+            ),
+            "retry" => "forward again".to_string(),
+            _ => "stay on the old server".to_string(),
+        }
+    }
+}
+
+impl RollbackStep {
+    /// The state cell: how it was done, or its state.
+    pub(crate) fn state_text(&self) -> String {
+        match (&self.how, self.ticked) {
+            (Some(how), _) => how.clone(),
+            (None, Some(n)) => format!("{} ({n} ticked)", self.state),
+            (None, None) => self.state.clone(),
+        }
+    }
+}
+
+impl Report {
+    /// The mailboxes a copy back ran for since the last rollback.
+    pub(crate) fn copied_back(&self) -> Vec<&MailboxRow> {
+        self.mailboxes
+            .iter()
+            .filter(|m| m.copy_back_state.is_some())
+            .collect()
+    }
+}
+
+/// What the rollback section says when no copy back ran since the rollback.
+pub(crate) const NO_COPY_BACK: &str =
+    "No copy back has run since the rollback (`cutover sync --reverse`).";
 
 /// The archive of the old server, as `cutover archive --verify` last journaled it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -354,6 +472,9 @@ impl Report {
             ),
             ("Where it stands".to_string(), s.standing.clone(), true),
         ];
+        if let Some(rollback) = &self.rollback {
+            rows.push(("Rollback".to_string(), rollback.standing.clone(), true));
+        }
         let unverified = match s.copied {
             0 => "no copy has run yet",
             _ => "this journal holds no copy's verification",

@@ -217,7 +217,11 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         ));
         live_checks.extend(crate::smtp::steps::step_checks(&def.id, plan, history, now));
         live_checks.extend(crate::canary::checks::step_checks(
-            plan, &def.id, history, now,
+            plan,
+            &def.id,
+            history,
+            rollback.as_ref().map(|r| r.at),
+            now,
         ));
         for (ids, kind) in [(&def.gate, Kind::Gate), (&def.outcome, Kind::Outcome)] {
             for id in ids {
@@ -293,7 +297,8 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             .extend(crate::canary::checks::selector_guidance(plan, history));
     }
     if let Some(next) = next.as_mut() {
-        if next.step != StepId::FinalCopy {
+        // During a rollback the forward copy is not what is next: no bulk-copy reminder.
+        if next.step != StepId::FinalCopy && rollback.is_none() {
             next.actions
                 .extend(super::bulk_copy::reminder(plan, history, mail, &steps));
         }
@@ -686,6 +691,23 @@ fn fix(id: &str, plan: &Plan, history: &History, dns: Option<&DnsSnapshot>) -> F
             action: "A canary was found nowhere in time: look in the new provider's quarantine (Microsoft 365 and Google Workspace hold suspected mail there) and its delivery logs for the canary's Message-ID, check that every address is accepted (`cutover status --probe-smtp`), then send another with `cutover canary`.".to_string(),
             records: vec![],
         },
+        "canary-old" if rolling_back => {
+            let records = mx_lines(plan, &plan.old.mx);
+            let hosts: Vec<&str> = plan
+                .new
+                .mx
+                .iter()
+                .map(|m| m.host.trim_end_matches('.'))
+                .collect();
+            Fix {
+                action: format!(
+                    "During the rollback mail must reach the old server only: a canary on the new server once its MX was removed and the TTL passed means senders still reach the new MX ({}). Check that only the old MX is served everywhere (`{}`) and that the new provider no longer takes the domain's mail, then send another with `cutover canary --route world`: one landing on the old server clears this alarm.",
+                    hosts.join(", "),
+                    records.join("`, `")
+                ),
+                records,
+            }
+        }
         "canary-old" => {
             let records = mx_lines(plan, &plan.new.mx);
             Fix {

@@ -96,8 +96,35 @@ pub fn active(history: &History) -> Option<Rollback> {
     standing
 }
 
+/// The rollback standing now as the canaries need it: when `rollback-remove-new-mx` was
+/// confirmed, and the TTL the new MX was last served with. That is the migration TTL: the
+/// new MX may only go once the MX set has it again (either `restore-ttl` was never done,
+/// or `rollback-lower-ttl` put it back first); a TTL the operator set lower only makes the
+/// wait longer than needed, never too short.
+pub fn for_canaries(plan: &Plan, history: &History) -> Option<crate::canary::RollingBack> {
+    active(history)?;
+    let new_mx_removed_at = history
+        .step(&StepId::RollbackRemoveNewMx)
+        .and_then(|r| r.confirmed.as_ref())
+        .map(|c| c.at);
+    Some(crate::canary::RollingBack {
+        new_mx_removed_at,
+        new_mx_ttl: plan.dns.migration_ttl,
+    })
+}
+
+/// Where the world's canary should land now, the rollback included (`cutover canary`,
+/// `status` and the cockpit ask this).
+pub fn world_canary_expect(
+    plan: &Plan,
+    history: &History,
+    now: Timestamp,
+) -> crate::canary::Expect {
+    crate::canary::expect_world(plan, history, for_canaries(plan, history), now)
+}
+
 /// The rollback steps as the asset defines them, in their order.
-fn definitions() -> Vec<StepDef> {
+pub(crate) fn definitions() -> Vec<StepDef> {
     #[derive(Deserialize)]
     struct File {
         step: Vec<StepDef>,

@@ -309,7 +309,7 @@ mod interactive {
 
     use super::super::SimClock;
     use super::super::autopilot::{CopyRun, Report, Server, interactive_report, message};
-    use super::super::mailflow::{Delivery, MailRoutes, Pop3Fetch, Sender};
+    use super::super::mailflow::{Delivery, Pop3Fetch, Sender};
     use super::super::operator::{self, OperatorAction};
     use super::super::world::World;
     use crate::app::rehearsal::RehearsalUpdate;
@@ -385,8 +385,20 @@ mod interactive {
             let _ = events.try_send(clock_update(&world.clock));
             let (console_tx, console_rx) = mpsc::channel::<RehearsalRequest>(16);
             let (fetches_tx, fetches_rx) = mpsc::channel::<Vec<Pop3Fetch>>(4);
-            let copy = start_copier(plan.clone(), world.clone(), events.clone(), tally.clone());
-            sandbox.spawn(mail_traffic(world.clone(), fetches_rx, tally.clone()));
+            let (fetches_off_tx, fetches_off_rx) = mpsc::channel::<Vec<String>>(4);
+            let copy = start_copier(
+                plan.clone(),
+                world.clone(),
+                events.clone(),
+                tally.clone(),
+                fetches_off_tx,
+            );
+            sandbox.spawn(mail_traffic(
+                world.clone(),
+                fetches_rx,
+                fetches_off_rx,
+                tally.clone(),
+            ));
             sandbox.spawn(console(
                 Console {
                     world: world.clone(),
@@ -428,6 +440,7 @@ mod interactive {
         world: Arc<World>,
         events: mpsc::Sender<Event>,
         tally: SharedTally,
+        fetches_off: mpsc::Sender<Vec<String>>,
     ) -> mpsc::Sender<Option<String>> {
         let (tx, mut rx) = mpsc::channel::<Option<String>>(1);
         std::thread::spawn(move || {
@@ -452,6 +465,17 @@ mod interactive {
                     return;
                 };
                 while let Some(mailbox) = rx.recv().await {
+                    // During a rollback the copy key makes the copy back (`sync --reverse`).
+                    recorder.catch_up();
+                    if crate::runbook::rollback::active(recorder.history()).is_some() {
+                        let notice =
+                            copy_back_key(&plan, &world, &creds, &journal, &recorder, &fetches_off)
+                                .await;
+                        if events.send(Event::Notice(notice)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     // As `cutover sync` does: what the copy reads is kept in the archive too.
                     let archive = super::super::archive::open(&plan).ok().flatten();
                     let options = crate::mail::SyncOptions {
@@ -524,17 +548,60 @@ mod interactive {
         tx
     }
 
+    /// The copy key during a rollback: the employees whose mailbox may be copied back turn
+    /// their POP3 fetch of the old server off (what ticking them in `rollback-copy-back`
+    /// says), then the copy back runs as `cutover sync --reverse` would.
+    async fn copy_back_key(
+        plan: &Plan,
+        world: &World,
+        creds: &CredentialSource,
+        journal: &Journal,
+        recorder: &crate::recorder::Recorder,
+        fetches_off: &mpsc::Sender<Vec<String>>,
+    ) -> String {
+        let (now, _) = crate::mail::sync::copy_back_select(plan, recorder.history(), &[]);
+        let _ = fetches_off.send(now).await;
+        let run = {
+            let _guard = world.clock.io_guard();
+            super::super::copy_back::run(plan, creds, &world.clock, journal, recorder.history())
+                .await
+        };
+        match run {
+            Err(why) => format!("Copy back not possible: {why}"),
+            Ok(run) => {
+                let mut notice = format!(
+                    "Copy back done: {} copied to the old server from {}; {}.",
+                    crate::units::count(run.copied, "message", "messages"),
+                    crate::units::count(run.mailboxes.len() as u64, "mailbox", "mailboxes"),
+                    if run.verified {
+                        "verified"
+                    } else {
+                        "NOT verified complete"
+                    }
+                );
+                if !run.waiting.is_empty() {
+                    notice.push_str(&format!(
+                        " Waiting for their POP3 fetch to be off: {} (tick each in {}, then press the copy key again).",
+                        run.waiting.join(", "),
+                        crate::step::StepId::RollbackCopyBack
+                    ));
+                }
+                notice
+            }
+        }
+    }
+
     /// Senders deliver through the public resolvers every simulated minute; the POP3 fetches
-    /// the employees set up (key 4) run every quarter hour.
+    /// the employees set up (key 4) run every quarter hour, until the employee turns theirs
+    /// off (`fetches_off`, by address) for the copy back.
     async fn mail_traffic(
         world: Arc<World>,
         mut set_up: mpsc::Receiver<Vec<Pop3Fetch>>,
+        mut fetches_off: mpsc::Receiver<Vec<String>>,
         tally: SharedTally,
     ) {
-        let mut routes = MailRoutes::new();
-        routes
-            .add(&world.spec.old_mx, world.old.store().clone())
-            .add(&world.spec.new_mx, world.new.store().clone());
+        // The new MX's route carries its outage: a broken new server (key `b`) defers mail.
+        let routes = world.routes();
         let senders: Vec<Sender> = world
             .resolvers
             .iter()
@@ -614,6 +681,15 @@ mod interactive {
                 if fetches.is_empty() {
                     fetches = new;
                 }
+            }
+            while let Ok(off) = fetches_off.try_recv() {
+                let logins: Vec<&str> = world
+                    .employees
+                    .iter()
+                    .filter(|e| off.iter().any(|a| a.eq_ignore_ascii_case(&e.address)))
+                    .map(|e| e.login.as_str())
+                    .collect();
+                fetches.retain(|f| !logins.contains(&f.new_user.as_str()));
             }
             if minute.is_multiple_of(15) {
                 for fetch in &mut fetches {
@@ -723,6 +799,128 @@ mod interactive {
     mod tests {
         use super::*;
 
+        /// During a rollback the copy key makes the copy back: the mail that reached the new
+        /// server since the switch goes to the old server, verified; a mailbox that fetched
+        /// the old server by POP3 waits for its tick, and its employee's fetch goes off once
+        /// it is copied back.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn during_a_rollback_the_copy_key_copies_the_new_mail_back_to_the_old_server() {
+            use crate::journal::Entry;
+            use crate::step::StepId;
+            let start = super::super::REHEARSAL_START.parse().unwrap();
+            let world = Arc::new(
+                World::start(super::super::WorldSpec::small(start))
+                    .await
+                    .unwrap(),
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let path = super::super::write_plan(dir.path(), &world).unwrap();
+            let plan = crate::plan::load(&path).unwrap().plan;
+            operator::perform(&world, OperatorAction::CreateMailboxes)
+                .await
+                .unwrap();
+            // The switch, then mail on the new server, then the rollback, as journaled.
+            let now = world.clock.now();
+            let (mut recorder, _) = crate::recorder::Recorder::open(&plan).unwrap();
+            let lines = [
+                Entry::Fact {
+                    at: now,
+                    key: "mx-set".into(),
+                    value: serde_json::json!({"from": "old+new", "to": "new"}),
+                    evidence: String::new(),
+                },
+                Entry::Confirm {
+                    at: now,
+                    operator: "rehearsal".into(),
+                    step: StepId::AddNewMx,
+                    mailbox: None,
+                    evidence: vec![],
+                },
+                // user2 fetched the old server by POP3: it waits for its tick.
+                Entry::Fact {
+                    at: now,
+                    key: crate::mail::steps::POP3_FETCH_SEEN.into(),
+                    value: serde_json::json!({"mailbox": "user2@example-firm.test"}),
+                    evidence: String::new(),
+                },
+            ];
+            for line in &lines {
+                recorder.append(line).unwrap();
+            }
+            let arrived = now.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+            for (n, login) in [(1, "user1"), (2, "user2")] {
+                let raw = message(9_000 + n, login, &world.spec.domain, now, "customer");
+                world
+                    .new
+                    .store()
+                    .deliver(login, "INBOX", raw, arrived.clone())
+                    .unwrap();
+            }
+            let rollback = crate::runbook::rollback::start(
+                recorder.history(),
+                "rehearsal",
+                "the new MX answers 451",
+                now,
+            )
+            .unwrap();
+            for line in &rollback {
+                recorder.append(line).unwrap();
+            }
+            let (events, mut rx) = mpsc::channel(16);
+            let (fetches_off, mut off) = mpsc::channel(4);
+            let copy = start_copier(
+                plan.clone(),
+                world.clone(),
+                events,
+                SharedTally::default(),
+                fetches_off,
+            );
+            copy.send(None).await.unwrap();
+            let notice = loop {
+                match rx.recv().await {
+                    Some(Event::Notice(n)) => break n,
+                    Some(_) => continue,
+                    None => panic!("the copier ended without a notice"),
+                }
+            };
+            assert!(
+                notice.starts_with(
+                    "Copy back done: 1 message copied to the old server from 4 mailboxes; verified."
+                ),
+                "{notice}"
+            );
+            assert!(
+                notice.contains("Waiting for their POP3 fetch to be off: user2@example-firm.test (tick each in rollback-copy-back"),
+                "{notice}"
+            );
+            let turned_off = off.recv().await.unwrap();
+            assert_eq!(turned_off.len(), 4, "{turned_off:?}");
+            assert!(!turned_off.iter().any(|a| a.starts_with("user2@")));
+            let on_old = |login: &str, n: u64| {
+                world
+                    .old
+                    .store()
+                    .messages(login, "INBOX")
+                    .unwrap()
+                    .iter()
+                    .any(|m| {
+                        String::from_utf8_lossy(&m.raw).contains(&format!("<live-{n}-customer@"))
+                    })
+            };
+            assert!(
+                on_old("user1", 9_001),
+                "user1's new mail is on the old server"
+            );
+            assert!(!on_old("user2", 9_002), "user2 waits for its tick");
+            recorder.catch_up();
+            let results = recorder
+                .history()
+                .facts
+                .get(crate::mail::sync::COPY_BACK_RESULT_FACT)
+                .map_or(0, Vec::len);
+            assert_eq!(results, 5, "one result per mailbox, user2's `waiting`");
+        }
+
         /// The copy key copies, then keeps the old server's mail in the rehearsal's archive
         /// and verifies it, journaling the fact decommission-old's gate reads.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -741,7 +939,14 @@ mod interactive {
                 .await
                 .unwrap();
             let (events, mut rx) = mpsc::channel(16);
-            let copy = start_copier(plan.clone(), world.clone(), events, SharedTally::default());
+            let (fetches_off, _) = mpsc::channel(1);
+            let copy = start_copier(
+                plan.clone(),
+                world.clone(),
+                events,
+                SharedTally::default(),
+                fetches_off,
+            );
             copy.send(None).await.unwrap();
             let notice = loop {
                 match rx.recv().await {

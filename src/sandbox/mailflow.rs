@@ -5,7 +5,8 @@
 //! stale cache sends mail to the old server), tries the hosts in preference order, skips hosts
 //! that run no mail server, and defers when none is left (an empty MX set, or one naming
 //! neither server). A host that runs a server but has no such user bounces the message: that
-//! is mail lost, and the rehearsal must say so.
+//! is mail lost, and the rehearsal must say so. A host in an outage answers 4xx: the sender
+//! tries the next MX host, and defers when none is left.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use jiff::tz::TimeZone;
 use super::clock::SimClock;
 use super::imap::Mailstore;
 use super::resolver::query_udp;
+use super::smtp_server::Outage;
 use crate::clock::Clock;
 
 /// What happened to one message a sender sent.
@@ -39,12 +41,14 @@ pub enum DeferReason {
     NoMx,
     /// Every MX host named runs no mail server the rehearsal knows.
     NoReachableHost { hosts: Vec<String> },
+    /// The MX host answered with a temporary failure (4xx), and no other host took it.
+    TemporaryFailure { host: String, reply: String },
 }
 
 /// The mail servers of the rehearsal by MX host name.
 #[derive(Debug, Clone, Default)]
 pub struct MailRoutes {
-    routes: Vec<(Name, Mailstore)>,
+    routes: Vec<(Name, Mailstore, Option<Outage>)>,
 }
 
 impl MailRoutes {
@@ -54,18 +58,32 @@ impl MailRoutes {
 
     /// Mail for MX host `host` lands in `store` (host name, trailing dot optional).
     pub fn add(&mut self, host: &str, store: Mailstore) -> &mut MailRoutes {
+        self.push(host, store, None)
+    }
+
+    /// As [`MailRoutes::add`], for a host whose server may be in an outage (answering 4xx).
+    pub fn add_with_outage(
+        &mut self,
+        host: &str,
+        store: Mailstore,
+        outage: Outage,
+    ) -> &mut MailRoutes {
+        self.push(host, store, Some(outage))
+    }
+
+    fn push(&mut self, host: &str, store: Mailstore, outage: Option<Outage>) -> &mut MailRoutes {
         if let Ok(mut name) = Name::from_ascii(host) {
             name.set_fqdn(true);
-            self.routes.push((name, store));
+            self.routes.push((name, store, outage));
         }
         self
     }
 
-    fn store_for(&self, host: &Name) -> Option<&Mailstore> {
+    fn route_for(&self, host: &Name) -> Option<(&Mailstore, Option<String>)> {
         self.routes
             .iter()
-            .find(|(name, _)| name == host)
-            .map(|(_, store)| store)
+            .find(|(name, ..)| name == host)
+            .map(|(_, store, outage)| (store, outage.as_ref().and_then(Outage::reply)))
     }
 }
 
@@ -124,17 +142,28 @@ impl Sender {
         }
         hosts.sort();
         let now = self.clock.now().to_zoned_datetime(TimeZone::UTC);
+        let mut temporary: Option<(String, String)> = None;
         for (_, host) in &hosts {
-            let Some(store) = self.routes.store_for(host) else {
+            let Some((store, outage)) = self.routes.route_for(host) else {
                 continue;
             };
             let host = host.to_string();
+            if let Some(reply) = outage {
+                // A 4xx: a sending MTA tries the next MX host, and retries later.
+                temporary.get_or_insert((host, reply));
+                continue;
+            }
             return match store.deliver(user, "INBOX", raw, now) {
                 Ok(uid) => Delivery::Delivered { host, uid },
                 Err(_) => Delivery::Bounced {
                     host,
                     user: user.to_string(),
                 },
+            };
+        }
+        if let Some((host, reply)) = temporary {
+            return Delivery::Deferred {
+                reason: DeferReason::TemporaryFailure { host, reply },
             };
         }
         Delivery::Deferred {

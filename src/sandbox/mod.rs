@@ -21,6 +21,7 @@
 mod archive;
 pub mod autopilot;
 pub mod clock;
+mod copy_back;
 pub mod demo;
 pub mod dns_zone;
 pub mod imap;

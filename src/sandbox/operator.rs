@@ -1,6 +1,6 @@
 //! The rehearsal's hands: every change made at the DNS host console and on the mail servers
-//! during a migration, performed in one place for the interactive console's keys (1–0, `c`)
-//! and the autopilot, so both make exactly the same change.
+//! during a migration, performed in one place for the interactive console's keys (1–0, `c`,
+//! and `b`, `x`, `z` for the way back) and the autopilot, so both make exactly the same change.
 
 use crate::step::StepId;
 use hickory_proto::rr::{RData, RecordType};
@@ -8,6 +8,7 @@ use hickory_proto::rr::{RData, RecordType};
 use super::dns_zone::ZoneError;
 use super::imap::StoreError;
 use super::mailflow::Pop3Fetch;
+use super::smtp_server::OUTAGE_REPLY;
 use super::world::World;
 use crate::units;
 
@@ -47,6 +48,13 @@ pub enum OperatorAction {
     /// New provider: the aliases it lacks created (the fix of a refused alias in
     /// `smtp.new-mx-accepts`).
     CreateAlias,
+    /// New provider: its server breaks, its MX answers 4xx to every message (a rehearsed
+    /// outage, to practise the way back).
+    BreakNewServer,
+    /// DNS host: the new MX record deleted (the way back, `rollback-remove-new-mx`).
+    DeleteNewMx,
+    /// DNS host: SPF naming the old provider only (staying on it, `stay-spf-old-only`).
+    SpfOldOnly,
 }
 
 impl OperatorAction {
@@ -61,6 +69,13 @@ impl OperatorAction {
             StepId::RemoveOldMx => OperatorAction::DeleteOldMx,
             StepId::DkimSpfFinal => OperatorAction::DkimSpfFinal,
             StepId::RestoreTtl => OperatorAction::RestoreTtl,
+            // The way back (R18) and staying on the old server.
+            StepId::RollbackSpf => OperatorAction::RepublishSpf,
+            StepId::RollbackLowerTtl => OperatorAction::LowerTtl,
+            StepId::RollbackAddOldMx => OperatorAction::RestoreOldMx,
+            StepId::RollbackRemoveNewMx => OperatorAction::DeleteNewMx,
+            StepId::StaySpfOldOnly => OperatorAction::SpfOldOnly,
+            StepId::StayRestoreTtl => OperatorAction::RestoreTtl,
             _ => return None,
         })
     }
@@ -80,6 +95,9 @@ impl OperatorAction {
             Rehearse::RestoreOldMx => OperatorAction::RestoreOldMx,
             Rehearse::RepublishSpf => OperatorAction::RepublishSpf,
             Rehearse::CreateAlias => OperatorAction::CreateAlias,
+            Rehearse::BreakNewServer => OperatorAction::BreakNewServer,
+            Rehearse::DeleteNewMx => OperatorAction::DeleteNewMx,
+            Rehearse::SpfOldOnly => OperatorAction::SpfOldOnly,
             Rehearse::PauseClock
             | Rehearse::Faster
             | Rehearse::Slower
@@ -276,6 +294,32 @@ pub async fn perform(world: &World, action: OperatorAction) -> Result<Done, Oper
                 "{what} {} created at the new provider; its MX accepts {them} now",
                 list.join(", ")
             )))
+        }
+        OperatorAction::BreakNewServer => {
+            world.new_smtp.outage().begin(OUTAGE_REPLY);
+            Ok(Done::said(format!(
+                "the new provider breaks: its MX {} answers \"{OUTAGE_REPLY}\" to every message; senders defer and retry",
+                spec.new_mx
+            )))
+        }
+        OperatorAction::DeleteNewMx => {
+            // Already gone (the key pressed twice): nothing to do.
+            if mx_hosts(world).await.contains(&spec.new_mx) {
+                zone.remove_mx(&spec.new_mx)
+                    .await
+                    .map_err(console("delete the new MX"))?;
+            }
+            Ok(Done::said(format!(
+                "MX {} deleted at the DNS host",
+                spec.new_mx
+            )))
+        }
+        OperatorAction::SpfOldOnly => {
+            let spf = format!("v=spf1 a:{} -all", spec.old_mx);
+            zone.set_txt("@", &[&spf], MIGRATION_TTL)
+                .await
+                .map_err(console("edit SPF"))?;
+            Ok(Done::said(format!("SPF is now \"{spf}\"")))
         }
         OperatorAction::RestoreTtl => {
             zone.set_ttl("@", RecordType::MX, RESTORED_MX_TTL)

@@ -2,6 +2,8 @@
 //! whether it accepts each address (`RCPT TO`). It accepts the addresses it is given
 //! (the new provider's mailboxes and aliases) and refuses every other with a 550, as a
 //! real MX does; it takes no message (`DATA` is refused: the probe never sends it).
+//! During a rehearsed outage ([`Outage`]) it answers every `RCPT TO` with a 4xx, as the
+//! rehearsal's senders then hear it too (`mailflow`): they defer and retry.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,10 +15,35 @@ use tokio::net::{TcpListener, TcpStream};
 /// The longest command line read; a longer one ends the session.
 const MAX_LINE: usize = 1024;
 
+/// The new MX's reply while the new provider is broken, shared by its SMTP server and the
+/// rehearsal's senders: `None` while it works.
+#[derive(Debug, Clone, Default)]
+pub struct Outage(Arc<Mutex<Option<String>>>);
+
+/// What the broken new MX answers to every message (`cutover demo --mistake
+/// new-server-breaks`, and the rehearsal console's key).
+pub const OUTAGE_REPLY: &str =
+    "451 4.3.0 Temporary failure: the mail store is unavailable, try again later";
+
+impl Outage {
+    /// From now on every message is answered with `reply` (a 4xx: senders retry).
+    pub fn begin(&self, reply: &str) {
+        if let Ok(mut now) = self.0.lock() {
+            *now = Some(reply.to_string());
+        }
+    }
+
+    /// The reply every message gets now, if the server is broken.
+    pub fn reply(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|now| now.clone())
+    }
+}
+
 /// A running SMTP responder on 127.0.0.1; stops when dropped.
 pub struct SmtpServer {
     addr: SocketAddr,
     accepted: Arc<Mutex<HashSet<String>>>,
+    outage: Outage,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -30,16 +57,29 @@ impl SmtpServer {
         ));
         let host = host.trim_end_matches('.').to_string();
         let shared = accepted.clone();
+        let outage = Outage::default();
+        let broken = outage.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, host.clone(), shared.clone()));
+                tokio::spawn(session(
+                    stream,
+                    host.clone(),
+                    shared.clone(),
+                    broken.clone(),
+                ));
             }
         });
         Ok(SmtpServer {
             addr,
             accepted,
+            outage,
             task,
         })
+    }
+
+    /// Its outage, shared with the senders that deliver to it.
+    pub fn outage(&self) -> Outage {
+        self.outage.clone()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -74,7 +114,12 @@ impl Drop for SmtpServer {
     }
 }
 
-async fn session(stream: TcpStream, host: String, accepted: Arc<Mutex<HashSet<String>>>) {
+async fn session(
+    stream: TcpStream,
+    host: String,
+    accepted: Arc<Mutex<HashSet<String>>>,
+    outage: Outage,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     if write
@@ -105,7 +150,10 @@ async fn session(stream: TcpStream, host: String, accepted: Arc<Mutex<HashSet<St
             "EHLO" => format!("250-{host}\r\n250-PIPELINING\r\n250 8BITMIME\r\n"),
             "HELO" => format!("250 {host}\r\n"),
             "MAIL" | "RSET" | "NOOP" => "250 2.0.0 Ok\r\n".to_string(),
-            "RCPT" => rcpt(command, &accepted),
+            "RCPT" => match outage.reply() {
+                Some(reply) => format!("{reply}\r\n"),
+                None => rcpt(command, &accepted),
+            },
             "DATA" => "554 5.5.1 this rehearsal server takes no message\r\n".to_string(),
             "QUIT" => {
                 let _ = write.write_all(b"221 2.0.0 Bye\r\n").await;
@@ -172,5 +220,23 @@ mod tests {
         assert!(server.accepts("b@x.test"));
         let probe = ask().await;
         assert!(probe.answers.iter().all(|a| a.accepts == Some(true)));
+
+        // Broken: every address gets the 4xx, so the probe has no definite answer and the
+        // check is no longer a pass.
+        server.outage().begin(OUTAGE_REPLY);
+        let probe = ask().await;
+        assert!(
+            probe.answers.iter().all(|a| a.accepts.is_none()),
+            "{probe:?}"
+        );
+        assert!(probe.answers[0].reply.starts_with("451 4.3.0"), "{probe:?}");
+        let check = crate::smtp::checks::new_mx_accepts(&probe, &asked);
+        assert_eq!(
+            check.status,
+            crate::check::Status::Unknown,
+            "{}",
+            check.evidence
+        );
+        assert!(check.evidence.contains("451 4.3.0"), "{}", check.evidence);
     }
 }

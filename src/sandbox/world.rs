@@ -214,9 +214,12 @@ impl World {
     /// Where mail for each MX host lands.
     pub fn routes(&self) -> MailRoutes {
         let mut routes = MailRoutes::new();
-        routes
-            .add(&self.spec.old_mx, self.old.store().clone())
-            .add(&self.spec.new_mx, self.new.store().clone());
+        routes.add(&self.spec.old_mx, self.old.store().clone());
+        routes.add_with_outage(
+            &self.spec.new_mx,
+            self.new.store().clone(),
+            self.new_smtp.outage(),
+        );
         routes
     }
 

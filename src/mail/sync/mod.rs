@@ -45,6 +45,7 @@ pub use ledger::{COPY_RESULT_FACT, LEDGER_FACT, Ledger, MemoryLog, SyncLog};
 pub use report::{CopiedFolder, CopyResult, FolderReport, MailboxReport, SyncReport};
 pub use reverse::{
     BackLog, COPY_BACK_RESULT_FACT, CopyBackResult, Reverse, copy_back_check, copy_back_result,
+    select as copy_back_select,
 };
 pub use window::WINDOW_FACT;
 

@@ -167,6 +167,53 @@ pub struct CopyBackResult {
     pub missing: u64,
 }
 
+/// Which of the `selected` mailboxes (all when empty) a copy back takes now, and which wait:
+/// a mailbox seen fetching the old server by POP3 (`pop3-fetch-seen`) waits until the
+/// operator ticks it in `rollback-copy-back` (its fetch is off), or the copied-back mail
+/// would come straight back into the new INBOX as duplicates.
+pub fn select(plan: &Plan, history: &History, selected: &[String]) -> (Vec<String>, Vec<String>) {
+    let ticked = history.step(&crate::step::StepId::RollbackCopyBack);
+    let pop3: Vec<String> = history
+        .facts
+        .get(crate::mail::steps::POP3_FETCH_SEEN)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.value.get("mailbox")?.as_str().map(str::to_lowercase))
+        .collect();
+    let (mut now, mut waiting) = (Vec::new(), Vec::new());
+    for m in &plan.mailboxes {
+        if !selected.is_empty() && !selected.iter().any(|s| s.eq_ignore_ascii_case(&m.address)) {
+            continue;
+        }
+        let address = m.address.to_lowercase();
+        if pop3.contains(&address) && !ticked.is_some_and(|r| r.ticks.contains_key(&address)) {
+            waiting.push(m.address.clone());
+        } else {
+            now.push(m.address.clone());
+        }
+    }
+    (now, waiting)
+}
+
+impl CopyBackResult {
+    /// How one mailbox's copy back ended, as `sync --reverse` and the rehearsal journal it.
+    pub fn of(report: &super::MailboxReport) -> CopyBackResult {
+        let state = if report.verified() {
+            "verified"
+        } else if report.error.is_some() {
+            "failed"
+        } else {
+            "incomplete"
+        };
+        CopyBackResult {
+            mailbox: report.address.clone(),
+            state: state.into(),
+            copied: report.copied(),
+            missing: report.missing() + report.failed(),
+        }
+    }
+}
+
 /// The copy back's check (`id`): every mailbox's latest copy back since the rollback was
 /// decided (`since`) is verified; unknown before any copy back ran.
 pub fn copy_back_check(

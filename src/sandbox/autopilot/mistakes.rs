@@ -20,6 +20,9 @@ pub enum Mistake {
     EarlyFinalCopy,
     /// Shut the old server down before it is quiet and before the final copy.
     EarlyDecommission,
+    /// Not the operator's: two hours after the switch the new server's MX answers 4xx to
+    /// every message; the operator rolls back and stays on the old server.
+    NewServerBreaks,
 }
 
 impl Mistake {
@@ -29,6 +32,7 @@ impl Mistake {
             Mistake::DeleteOldMxFirst => "delete-old-mx-first",
             Mistake::EarlyFinalCopy => "early-final-copy",
             Mistake::EarlyDecommission => "early-decommission",
+            Mistake::NewServerBreaks => "new-server-breaks",
         }
     }
 }
@@ -227,6 +231,7 @@ impl Autopilot {
                     return Ok(Hook::Acted);
                 }
             }
+            Mistake::NewServerBreaks => return self.new_server_breaks(eval).await,
             _ => {}
         }
         Ok(Hook::Nothing)

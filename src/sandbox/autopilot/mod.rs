@@ -18,6 +18,7 @@ mod mistakes;
 mod report;
 mod summary;
 mod traffic;
+mod way_back;
 
 use crate::step::StepId;
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ pub use report::{Caught, CopyRun, Event, Held, MissingMessage, Origin, Report, S
 pub use summary::interactive_report;
 pub(crate) use traffic::message;
 use traffic::{Queued, senders};
+pub use way_back::WayBackReport;
 
 /// How the autopilot runs.
 #[derive(Debug, Clone)]
@@ -137,6 +139,8 @@ struct Autopilot {
     /// `cutover archive` and `cutover archive --verify` ran before the shutdown.
     archive_verified: bool,
     decommissioned: bool,
+    /// The new server broken and the way back (`--mistake new-server-breaks`).
+    way_back: way_back::WayBack,
 }
 
 /// Runs the rehearsal to the end (or until it gives up) and returns the report.
@@ -175,6 +179,7 @@ pub async fn run(
         verification_copy_done: false,
         archive_verified: false,
         decommissioned: false,
+        way_back: way_back::WayBack::default(),
         world,
     };
     pilot.drive().await?;
@@ -324,7 +329,7 @@ impl Autopilot {
             let eval = self.evaluate();
             self.watch_checks(&eval);
             self.note_finished(&eval);
-            if eval.steps.iter().all(|s| s.state.is_finished()) {
+            if self.all_finished(&eval) {
                 self.report.finished = true;
                 self.event("every step of the runbook is finished");
                 return Ok(true);
@@ -442,9 +447,19 @@ impl Autopilot {
                 self.stuck_since.remove(&step.id);
                 continue;
             }
-            let Some(def) = self.session.runbook.step(&step.id).cloned() else {
+            // While a rollback stands, its steps follow the forward ones.
+            let runbook =
+                crate::runbook::rollback::effective(&self.session.runbook, self.session.history());
+            let Some(def) = runbook.step(&step.id).cloned() else {
                 continue;
             };
+            if def.id == StepId::RollbackCopyBack {
+                // Its own way: POP3 fetches off and ticked, then the copy back itself.
+                if self.copy_back(step).await? {
+                    return Ok(true);
+                }
+                continue;
+            }
             match step.state {
                 StepState::Ready if def.per_mailbox => {
                     self.tick_every_mailbox(&def, eval).await?;
@@ -524,6 +539,7 @@ impl Autopilot {
     }
 
     fn after_confirm(&mut self, step: &StepId) {
+        self.note_way_back(step);
         if *step == StepId::RemoveOldMx && self.old_account_until.is_none() {
             // Employees drop the old account from their phones by the evening of the switch.
             let zoned = self.now().to_zoned_datetime(TimeZone::UTC);
@@ -811,10 +827,13 @@ impl Autopilot {
         self.report.end = Some(self.now());
         let eval = self.evaluate();
         self.note_finished(&eval);
+        // The forward steps a standing rollback undid are not unfinished: it replaced them.
+        let rolled_back = crate::runbook::rollback::active(self.session.history()).is_some();
         let unfinished: Vec<StepId> = eval
             .steps
             .iter()
             .filter(|s| !self.finished_steps.contains(&s.id))
+            .filter(|s| !(rolled_back && s.state == StepState::RolledBack))
             .map(|s| s.id.clone())
             .collect();
         self.report.finished = unfinished.is_empty();
@@ -835,9 +854,14 @@ impl Autopilot {
             self.report.missing_at_end =
                 missing(old, self.world.new.store(), &self.world.employees);
         }
-        if self.decommissioned {
-            // The old mail that was lost is counted once, under `lost`.
+        if self.decommissioned || rolled_back {
+            // The old mail that was lost is counted once, under `lost`; after a rollback
+            // the migration ends on the old server, and what counts is what it lacks.
             self.report.missing_at_end.clear();
+        }
+        self.count_way_back();
+        if self.way_back.report.broke_at.is_some() {
+            self.report.way_back = Some(self.way_back.report.clone());
         }
     }
 }

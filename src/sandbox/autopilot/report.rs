@@ -171,6 +171,8 @@ pub struct Report {
     /// journal: what the operator will hand over, shown before the rehearsal's own ground
     /// truth.
     pub migration: Option<String>,
+    /// The new server broken and the way back (`--mistake new-server-breaks`).
+    pub way_back: Option<super::WayBackReport>,
 }
 
 /// The migration report's Markdown form, from the rehearsal's plan and journal, as
@@ -187,6 +189,10 @@ impl Report {
             || !self.bounced.is_empty()
             || !self.missing_at_end.is_empty()
             || self.still_queued > 0
+            || self
+                .way_back
+                .as_ref()
+                .is_some_and(|w| !w.not_on_old.is_empty())
         {
             2
         } else if !self.alarms.is_empty()
@@ -249,8 +255,16 @@ impl Report {
             .iter()
             .map(|(o, n)| format!("{n} {}", o.short()))
             .collect();
+        let not_on_old = self
+            .way_back
+            .as_ref()
+            .map_or(0, |w| w.not_on_old.len() as u64);
         [
             (old.len() as u64, format!("{what} ({})", origins.join(", "))),
+            (
+                not_on_old,
+                "on the new server and not on the old one, where the migration ends".to_string(),
+            ),
             (
                 self.bounced.len() as u64,
                 "bounced back to their senders".to_string(),
@@ -383,6 +397,11 @@ impl Report {
                     self.lost.len()
                 ));
                 self.after_switch(s);
+            }
+            Mistake::NewServerBreaks => {
+                if let Some(w) = &self.way_back {
+                    s.push_str(&w.render());
+                }
             }
         }
     }
@@ -579,7 +598,22 @@ impl Report {
                 if !self.finished {
                     why.push("the procedure did not finish".to_string());
                 }
-                format!("no mail lost, but: {}.", why.join(", "))
+                let lost = match &self.way_back {
+                    Some(w) if w.rolled_back_at.is_some() => {
+                        let deferred = match w.deferred {
+                            0 => String::new(),
+                            n => format!(
+                                ", and {} of the {n} deferred while the new MX answered 4xx were delivered there",
+                                w.deferred_on_old
+                            ),
+                        };
+                        format!(
+                            "no mail lost (every message that reached the new server is on the old one, where the migration ends{deferred})"
+                        )
+                    }
+                    _ => "no mail lost".to_string(),
+                };
+                format!("{lost}, but: {}.", why.join(", "))
             }
             _ => {
                 let losses = self.losses();
@@ -598,7 +632,7 @@ impl Report {
     }
 }
 
-fn when(at: Timestamp) -> String {
+pub(super) fn when(at: Timestamp) -> String {
     at.to_zoned_datetime(TimeZone::UTC)
         .strftime("%a %-d %b %H:%M")
         .to_string()

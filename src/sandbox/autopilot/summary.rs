@@ -87,19 +87,32 @@ pub fn interactive_report(
             }
         }
     }
-    tally.finished = runbook
-        .steps
-        .iter()
-        .all(|s| history.step(&s.id).is_some_and(|r| r.confirmed.is_some()));
-    let decommissioned = history
-        .step(&StepId::DecommissionOld)
-        .is_some_and(|r| r.confirmed.is_some());
-    let missing = super::missing(world.old.store(), world.new.store(), &world.employees);
-    // Confirming the shutdown is when the old server's mail is gone for good.
-    if decommissioned {
-        tally.lost = missing;
+    let done = |id: &StepId| history.step(id).is_some_and(|r| r.confirmed.is_some());
+    let rollback = crate::runbook::rollback::active(&history);
+    tally.finished = match &rollback {
+        None => runbook.steps.iter().all(|s| done(&s.id)),
+        // Rolled back: finished once it stays on the old server with the way back done.
+        Some(r) => {
+            r.stayed
+                && crate::runbook::rollback::effective(runbook, &history)
+                    .steps
+                    .iter()
+                    .filter(|s| !s.id.rolled_back_by_rollback())
+                    .all(|s| done(&s.id))
+        }
+    };
+    let decommissioned = done(&StepId::DecommissionOld);
+    if let Some(r) = &rollback {
+        // The migration ends on the old server: what counts is what it lacks of the new one.
+        tally.way_back = Some(super::way_back::after_rollback(&history, world, r));
     } else {
-        tally.missing_at_end = missing;
+        let missing = super::missing(world.old.store(), world.new.store(), &world.employees);
+        // Confirming the shutdown is when the old server's mail is gone for good.
+        if decommissioned {
+            tally.lost = missing;
+        } else {
+            tally.missing_at_end = missing;
+        }
     }
     let old = world.old.store();
     tally.old_messages_at_end = world
@@ -152,6 +165,7 @@ fn event_text(entry: &Entry, few_mailboxes: bool) -> Option<String> {
             "ttl-lowered" | "mx-set" | "alarm-raised" | "alarm-cleared" | "ttl-baseline" => {
                 Some(format!("seen: {}", sanitize(evidence)))
             }
+            crate::runbook::rollback::FACT => Some(format!("ROLLBACK: {}", sanitize(evidence))),
             _ => None,
         },
         _ => None,

@@ -14,6 +14,8 @@ pub(super) struct Queued {
     user: String,
     raw: Vec<u8>,
     deferred: bool,
+    /// Deferred at least once because the MX answered 4xx (the new server broken).
+    pub(super) outage: bool,
 }
 
 /// One sender per public resolver; `with_old` false once the old server is shut down.
@@ -22,7 +24,11 @@ pub(super) fn senders(world: &World, with_old: bool) -> Vec<Sender> {
     if with_old {
         routes.add(&world.spec.old_mx, world.old.store().clone());
     }
-    routes.add(&world.spec.new_mx, world.new.store().clone());
+    routes.add_with_outage(
+        &world.spec.new_mx,
+        world.new.store().clone(),
+        world.new_smtp.outage(),
+    );
     world
         .resolvers
         .iter()
@@ -58,6 +64,7 @@ impl Autopilot {
                 user,
                 raw,
                 deferred: false,
+                outage: false,
             });
         }
         let queue = std::mem::take(&mut self.queue);
@@ -80,6 +87,11 @@ impl Autopilot {
                 }
                 Delivery::Deferred { reason } => {
                     self.report.deferrals += 1;
+                    if matches!(reason, DeferReason::TemporaryFailure { .. }) && !item.outage {
+                        item.outage = true;
+                        let id = crate::mail::identity::Identity::from_header(&item.raw);
+                        self.way_back.deferred.push((item.user.clone(), id));
+                    }
                     if !item.deferred {
                         item.deferred = true;
                         self.report.deferred_messages += 1;
@@ -156,6 +168,7 @@ fn defer_text(reason: &DeferReason) -> String {
         DeferReason::ResolverFailed => "the resolver did not answer".to_string(),
         DeferReason::NoMx => "the domain has no MX records".to_string(),
         DeferReason::NoReachableHost { hosts } => format!("no mail server at {}", hosts.join(", ")),
+        DeferReason::TemporaryFailure { host, reply } => format!("{host} answers \"{reply}\""),
     }
 }
 
