@@ -504,7 +504,11 @@ fn carry_out(
                 "No canary worker runs here (offline, no [canary], or the rehearsal).".into(),
             )],
         },
-        Command::StartCopy { mailbox, precopy } => match &workers.copy {
+        Command::StartCopy {
+            mailbox,
+            precopy,
+            reverse,
+        } => match &workers.copy {
             Some(copier) => {
                 let what = mailbox.clone().unwrap_or_else(|| "every mailbox".into());
                 let notice = match copier.try_send(mailbox) {
@@ -513,7 +517,7 @@ fn carry_out(
                 };
                 vec![Event::Notice(notice)]
             }
-            None => vec![start_copy(app, mailbox, precopy, tx)],
+            None => vec![start_copy(app, mailbox, precopy, reverse, tx)],
         },
         Command::PauseCopy { mailbox, pid } => {
             let notice = match pause(pid) {
@@ -572,7 +576,7 @@ fn pause(pid: u32) -> io::Result<()> {
 /// How often the cockpit looks whether a copy it started has ended.
 const REAP_POLL: Duration = Duration::from_secs(1);
 
-/// Starts `cutover sync --plan P [--mailbox X]` in a session of its own (the one way
+/// Starts `cutover sync --plan P [--mailbox X] [--reverse]` in a session of its own (the one way
 /// `sync --detach` uses too), so neither quitting nor a dropped SSH link stops it; its
 /// output goes to `<plan-stem>.sync.log`.
 /// The notice it gives: started (with the command), or why not.
@@ -580,11 +584,16 @@ fn start_copy(
     app: &App,
     mailbox: Option<String>,
     precopy: bool,
+    reverse: bool,
     tx: &mpsc::Sender<Event>,
 ) -> Event {
-    let what = if precopy { "Early (bulk) copy" } else { "Copy" };
+    let what = match (reverse, precopy) {
+        (true, _) => "Copy back",
+        (false, true) => "Early (bulk) copy",
+        (false, false) => "Copy",
+    };
     let mailboxes: Vec<String> = mailbox.into_iter().collect();
-    let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false, false) {
+    let notice = match crate::detach::start_sync(&app.plan.path, &mailboxes, false, reverse) {
         Ok(started) => {
             let pid = started.child.id();
             let shown = started.shown;

@@ -409,7 +409,8 @@ fn s_asks_before_an_early_copy_before_the_24h_gate_and_pauses_a_running_one() {
         commands,
         vec![Command::StartCopy {
             mailbox: Some("alice@example.com".into()),
-            precopy: true
+            precopy: true,
+            reverse: false
         }]
     );
     assert!(

@@ -50,10 +50,12 @@ pub enum Command {
     /// Send canaries now on every route, and journal where they landed.
     SendCanary,
     /// Start a detached `cutover sync --detach` (one mailbox, or all).
-    /// `precopy`: before the 24 h gate of R12, labelled so.
+    /// `precopy`: before the 24 h gate of R12, labelled so. `reverse`: a rollback stands,
+    /// so it is the copy back (`sync --reverse`), new → old.
     StartCopy {
         mailbox: Option<String>,
         precopy: bool,
+        reverse: bool,
     },
     /// Pause a running copy: stop its process (the copy resumes from its checkpoints).
     PauseCopy { mailbox: String, pid: u32 },

@@ -791,8 +791,16 @@ fn copy(app: &mut App) -> Vec<Command> {
     } else {
         Vec::new()
     };
-    let precopy = !app.final_copy_gate_holds();
-    let label = if precopy { "Early (bulk) copy" } else { "Copy" };
+    // During a rollback `s` copies back what reached the new server (R18), never forward.
+    let reverse = crate::runbook::rollback::active(&app.history).is_some();
+    let precopy = !reverse && !app.final_copy_gate_holds();
+    let label = if reverse {
+        "Copy back"
+    } else if precopy {
+        "Early (bulk) copy"
+    } else {
+        "Copy"
+    };
     let commands = if targets.is_empty() {
         let pauses: Vec<Command> = app
             .history
@@ -811,6 +819,7 @@ fn copy(app: &mut App) -> Vec<Command> {
         vec![Command::StartCopy {
             mailbox: None,
             precopy,
+            reverse,
         }]
     } else {
         targets
@@ -820,6 +829,7 @@ fn copy(app: &mut App) -> Vec<Command> {
                 None => Command::StartCopy {
                     mailbox: Some(m),
                     precopy,
+                    reverse,
                 },
             })
             .collect()
