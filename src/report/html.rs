@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 
-use crate::report::model::{NO_COPY_BACK, Report, duration_text, or_dash, skipped_text};
+use crate::report::model::{Journaled, NO_COPY_BACK, Report, duration_text, or_dash, skipped_text};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(crate) fn escape(text: &str) -> String {
@@ -151,32 +151,8 @@ fn write_rollback(r: &Report, out: &mut String) -> std::fmt::Result {
         )?;
     }
     writeln!(out, "</tbody>\n</table>\n</div>")?;
-    for s in rb
-        .steps
-        .iter()
-        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
-    {
-        writeln!(
-            out,
-            "<p><b>{}</b>: {} {} by {}</p>\n<ul class=\"evidence\">",
-            escape(s.id.as_str()),
-            escape(&or_dash(s.how.as_deref())),
-            escape(&r.when(s.done_at)),
-            escape(&or_dash(s.by.as_deref()))
-        )?;
-        for c in &s.evidence {
-            writeln!(
-                out,
-                "<li>{} <b>{}</b>: {}</li>",
-                escape(&c.status),
-                escape(&c.check),
-                escape(&c.evidence)
-            )?;
-        }
-        if let Some(observed) = &s.observed {
-            writeln!(out, "<li>{}</li>", escape(observed))?;
-        }
-        writeln!(out, "</ul>")?;
+    for journaled in rb.steps.iter().map(|s| s.journaled()) {
+        write_journaled(r, &journaled, out)?;
     }
     writeln!(out, "<h3>Copy back to the old server</h3>")?;
     let copied = r.copied_back();
@@ -335,35 +311,10 @@ fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {
         )?;
     }
     writeln!(out, "</tbody>\n</table>\n</div>")?;
-    let with_evidence: Vec<_> = r
-        .timeline
-        .iter()
-        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
-        .collect();
-    if !with_evidence.is_empty() {
+    if r.timeline.iter().any(|s| !s.journaled().is_empty()) {
         writeln!(out, "<h3>Evidence, as journaled</h3>")?;
-        for s in with_evidence {
-            writeln!(
-                out,
-                "<p><b>{}</b>: {} {} by {}</p>\n<ul class=\"evidence\">",
-                escape(s.id.as_str()),
-                escape(&or_dash(s.how.as_deref())),
-                escape(&r.when(s.done_at)),
-                escape(&or_dash(s.by.as_deref()))
-            )?;
-            for c in &s.evidence {
-                writeln!(
-                    out,
-                    "<li>{} <b>{}</b>: {}</li>",
-                    escape(&c.status),
-                    escape(&c.check),
-                    escape(&c.evidence)
-                )?;
-            }
-            if let Some(observed) = &s.observed {
-                writeln!(out, "<li>{}</li>", escape(observed))?;
-            }
-            writeln!(out, "</ul>")?;
+        for journaled in r.timeline.iter().map(|s| s.journaled()) {
+            write_journaled(r, &journaled, out)?;
         }
     }
     writeln!(out, "</section>")
@@ -371,6 +322,35 @@ fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {
 
 /// Planned (grey) against actual (blue: applied to done; orange: applied, not done yet)
 /// per step, on one time axis with a line at each midnight.
+/// A step's journaled evidence: how, when and by whom it was done, then each check; nothing
+/// when none was journaled.
+fn write_journaled(r: &Report, s: &Journaled<'_>, out: &mut String) -> std::fmt::Result {
+    if s.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<p><b>{}</b>: {} {} by {}</p>\n<ul class=\"evidence\">",
+        escape(s.id.as_str()),
+        escape(&or_dash(s.how)),
+        escape(&r.when(s.done_at)),
+        escape(&or_dash(s.by))
+    )?;
+    for c in s.evidence {
+        writeln!(
+            out,
+            "<li>{} <b>{}</b>: {}</li>",
+            escape(&c.status),
+            escape(&c.check),
+            escape(&c.evidence)
+        )?;
+    }
+    if let Some(observed) = s.observed {
+        writeln!(out, "<li>{}</li>", escape(observed))?;
+    }
+    writeln!(out, "</ul>")
+}
+
 fn write_svg(r: &Report, out: &mut String) -> std::fmt::Result {
     const LABEL: f64 = 150.0;
     const WIDTH: f64 = 800.0;

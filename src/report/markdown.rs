@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::model::{NO_COPY_BACK, Report, duration_text, or_dash, skipped_text};
+use crate::report::model::{Journaled, NO_COPY_BACK, Report, duration_text, or_dash, skipped_text};
 
 /// Escapes Markdown syntax: table pipes, link and image brackets (no `[`, no link), inline
 /// HTML and autolinks (`<`), code and emphasis; line breaks become spaces so a cell stays
@@ -60,34 +60,10 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
             escape(&state)
         )?;
     }
-    let with_evidence: Vec<_> = r
-        .timeline
-        .iter()
-        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
-        .collect();
-    if !with_evidence.is_empty() {
+    if r.timeline.iter().any(|s| !s.journaled().is_empty()) {
         writeln!(out, "\n### Evidence, as journaled\n")?;
-        for s in with_evidence {
-            writeln!(
-                out,
-                "- **{}** ({} {} by {})",
-                escape(s.id.as_str()),
-                escape(&or_dash(s.how.as_deref())),
-                escape(&r.when(s.done_at)),
-                escape(&or_dash(s.by.as_deref()))
-            )?;
-            for c in &s.evidence {
-                writeln!(
-                    out,
-                    "  - {} {}: {}",
-                    escape(&c.status),
-                    escape(&c.check),
-                    escape(&c.evidence)
-                )?;
-            }
-            if let Some(observed) = &s.observed {
-                writeln!(out, "  - {}", escape(observed))?;
-            }
+        for journaled in r.timeline.iter().map(|s| s.journaled()) {
+            write_journaled(r, &journaled, out)?;
         }
     }
 
@@ -293,6 +269,35 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
 }
 
 /// The way back: its decisions, its steps with their evidence, the copy back per mailbox.
+/// A step's journaled evidence as a list item (how, when, by whom) with each check below;
+/// nothing when none was journaled.
+fn write_journaled(r: &Report, s: &Journaled<'_>, out: &mut String) -> std::fmt::Result {
+    if s.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "- **{}** ({} {} by {})",
+        escape(s.id.as_str()),
+        escape(&or_dash(s.how)),
+        escape(&r.when(s.done_at)),
+        escape(&or_dash(s.by))
+    )?;
+    for c in s.evidence {
+        writeln!(
+            out,
+            "  - {} {}: {}",
+            escape(&c.status),
+            escape(&c.check),
+            escape(&c.evidence)
+        )?;
+    }
+    if let Some(observed) = s.observed {
+        writeln!(out, "  - {}", escape(observed))?;
+    }
+    Ok(())
+}
+
 fn write_rollback(r: &Report, out: &mut String) -> std::fmt::Result {
     let Some(rb) = &r.rollback else {
         return Ok(());
@@ -324,31 +329,11 @@ fn write_rollback(r: &Report, out: &mut String) -> std::fmt::Result {
             escape(&s.state_text())
         )?;
     }
-    for s in rb
-        .steps
-        .iter()
-        .filter(|s| !s.evidence.is_empty() || s.observed.is_some())
-    {
-        writeln!(
-            out,
-            "\n- **{}** ({} {} by {})",
-            escape(s.id.as_str()),
-            escape(&or_dash(s.how.as_deref())),
-            escape(&r.when(s.done_at)),
-            escape(&or_dash(s.by.as_deref()))
-        )?;
-        for c in &s.evidence {
-            writeln!(
-                out,
-                "  - {} {}: {}",
-                escape(&c.status),
-                escape(&c.check),
-                escape(&c.evidence)
-            )?;
+    for journaled in rb.steps.iter().map(|s| s.journaled()) {
+        if !journaled.is_empty() {
+            writeln!(out)?;
         }
-        if let Some(observed) = &s.observed {
-            writeln!(out, "  - {}", escape(observed))?;
-        }
+        write_journaled(r, &journaled, out)?;
     }
     writeln!(out, "\n### Copy back to the old server\n")?;
     let copied = r.copied_back();

@@ -282,6 +282,50 @@ pub struct RollbackDecision {
     pub steps: Vec<crate::step::StepId>,
 }
 
+/// What was journaled when a step was done, forward or back: the part of a step the
+/// renderers list under "Evidence, as journaled".
+pub(crate) struct Journaled<'a> {
+    pub id: &'a crate::step::StepId,
+    pub how: Option<&'a str>,
+    pub done_at: Option<Timestamp>,
+    pub by: Option<&'a str>,
+    pub evidence: &'a [CheckLine],
+    pub observed: Option<&'a str>,
+}
+
+impl Journaled<'_> {
+    /// Whether there is anything to list.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.evidence.is_empty() && self.observed.is_none()
+    }
+}
+
+impl StepRow {
+    pub(crate) fn journaled(&self) -> Journaled<'_> {
+        Journaled {
+            id: &self.id,
+            how: self.how.as_deref(),
+            done_at: self.done_at,
+            by: self.by.as_deref(),
+            evidence: &self.evidence,
+            observed: self.observed.as_deref(),
+        }
+    }
+}
+
+impl RollbackStep {
+    pub(crate) fn journaled(&self) -> Journaled<'_> {
+        Journaled {
+            id: &self.id,
+            how: self.how.as_deref(),
+            done_at: self.done_at,
+            by: self.by.as_deref(),
+            evidence: &self.evidence,
+            observed: self.observed.as_deref(),
+        }
+    }
+}
+
 /// One step of the way back.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RollbackStep {
