@@ -7,8 +7,10 @@
 //! visible: a resolver that cached the old MX with a 24 h TTL keeps answering it for 24
 //! simulated hours. hickory's own resolver cache runs on real time, so it is not used here.
 //!
-//! Not a real recursor: there is no recursion to the internet, ever. A name outside the
-//! rehearsal zone does not exist in the rehearsal's world: NXDOMAIN, answered without asking
+//! Not a real recursor: there is no recursion to the internet, ever. The mail providers'
+//! hosts it is told of ([`CachingResolver::add_host`]) have an address, as on the internet
+//! (the SPF `a:` terms name them); any other name outside the rehearsal zone does not exist
+//! in the rehearsal's world: NXDOMAIN, answered without asking
 //! anyone (a refusal would be a DNS failure, and the SPF evaluation would call every `a:`
 //! term naming a provider's host unknown). Queries are answered the same whether RD is set
 //! or not; anything but one plain query is REFUSED.
