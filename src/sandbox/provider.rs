@@ -128,7 +128,7 @@ fn received(helo: &str, ip: IpAddr, by: &str, with: &str, clock: &SimClock) -> S
 }
 
 /// The new MX's delivery: each accepted address's mailbox on the new server, INBOX.
-pub struct MailboxInbound {
+pub(crate) struct MailboxInbound {
     pub host: String,
     pub store: Mailstore,
     /// Address (mailbox or alias, lower case) → the mailbox's login.
@@ -167,7 +167,7 @@ impl Inbound for MailboxInbound {
 /// The external provider's inbound MX: stores mail for its users, with its `Received`
 /// line and its own `Authentication-Results` (DKIM, SPF for the connecting address, DMARC)
 /// from DNS as the rehearsal's public resolvers serve it.
-pub struct ExternalInbox {
+pub(crate) struct ExternalInbox {
     /// Its inbound host (`by` of its `Received`, its authserv-id).
     pub host: String,
     pub domain: String,
@@ -245,7 +245,7 @@ impl ExternalInbox {
 
 /// The new provider's outgoing server: signs with the domain's DKIM key and delivers to
 /// the external provider (the only other domain the rehearsal's world has).
-pub struct ToExternal {
+pub(crate) struct ToExternal {
     /// Its name in HELO (the new MX host, which the zone's SPF names).
     pub helo: String,
     pub signing: Arc<DkimSigning>,
@@ -292,7 +292,7 @@ impl Inbound for ToExternal {
 
 /// The external provider's outgoing server: mail to the rehearsal domain goes where the
 /// domain's MX resolves (through one public resolver), as any sender's would.
-pub struct ToDomain {
+pub(crate) struct ToDomain {
     pub helo: String,
     pub domain: String,
     pub sender: Sender,
@@ -340,7 +340,7 @@ pub struct SubmissionServer {
 }
 
 impl SubmissionServer {
-    pub async fn start(
+    pub(crate) async fn start(
         host: &str,
         users: Mailstore,
         onward: Arc<dyn Inbound>,

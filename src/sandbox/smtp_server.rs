@@ -25,7 +25,7 @@ pub(crate) const MAX_MESSAGE: usize = 1024 * 1024;
 
 /// One message as the session took it.
 #[derive(Debug, Clone)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// The name the client gave in EHLO/HELO.
     pub helo: String,
     /// The connecting address.
@@ -40,7 +40,7 @@ pub struct Envelope {
 
 /// What a server does with a message it accepted (`DATA`).
 #[async_trait::async_trait]
-pub trait Inbound: Send + Sync {
+pub(crate) trait Inbound: Send + Sync {
     /// Stores or relays `raw` (dot-unstuffed, CRLF line ends); `Ok` is the text of the 250
     /// reply, `Err` a whole failure reply (`554 5.x.x …`).
     async fn take(&self, envelope: &Envelope, raw: Vec<u8>) -> Result<String, String>;
@@ -75,7 +75,7 @@ impl SmtpServer {
 
     /// As [`SmtpServer::start`], and each message sent to an accepted address is handed
     /// to `inbound`.
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         host: &str,
         addresses: &[String],
         inbound: Option<Arc<dyn Inbound>>,
