@@ -177,6 +177,50 @@ async fn a_careful_migration_ends_with_every_message_verified_on_the_new_server(
                 .contains("verified against the manifest and the old server")),
         "{text}"
     );
+    // Mail flow was proven by canaries on all three routes, judged through the recorder
+    // (the gate of add-new-mx and the outcomes of remove-old-mx and dkim-spf-final).
+    let canaries: Vec<&serde_json::Value> = journal
+        .iter()
+        .filter_map(|e| match e {
+            cutover::journal::Entry::Fact { key, value, .. } if key == "canary" => Some(value),
+            _ => None,
+        })
+        .collect();
+    for route in ["direct", "world", "outbound"] {
+        let last = canaries
+            .iter()
+            .rev()
+            .find(|c| c["route"] == route)
+            .unwrap_or_else(|| panic!("no {route} canary journaled\n{text}"));
+        assert_eq!(last["verdict"], "pass", "{last:#}");
+    }
+    let outbound = canaries
+        .iter()
+        .rev()
+        .find(|c| c["route"] == "outbound")
+        .expect("an outbound canary");
+    assert_eq!(
+        (&outbound["dkim"]["result"], &outbound["dkim"]["selector"]),
+        (&serde_json::json!("pass"), &serde_json::json!("rehearsal")),
+        "{outbound:#}"
+    );
+    assert_eq!(outbound["spf"]["result"], "pass", "{outbound:#}");
+    assert_eq!(
+        outbound["receiver"]["authserv_id"], "mx.external-provider.test",
+        "{outbound:#}"
+    );
+    assert!(
+        report.events.iter().any(|e| e.text.starts_with(
+            "outbound canary (domain → world): pass — landed on the external mailbox"
+        ) && e.text.contains(
+            "DKIM pass (d=example-firm.test, s=rehearsal, aligned), SPF pass for 192.0.2.25"
+        )),
+        "{text}"
+    );
+    assert!(
+        report.canaries.iter().all(|(_, status)| status.holds()),
+        "{text}"
+    );
     // The alias the new provider forgot: the gate of add-new-mx names it, the operator
     // presses the console key, and the new MX asked again accepts it.
     let refused = report
@@ -431,6 +475,62 @@ async fn when_the_new_server_breaks_the_autopilot_rolls_back_and_no_deferred_mai
     assert!(
         migration.contains("Finished on the old server: the way back is done"),
         "{migration}"
+    );
+    report_is_in_time_order(&text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dkim_key_under_another_selector_fails_the_outbound_canary_naming_the_selector_used() {
+    let report = rehearsal(Some(Mistake::DkimWrongSelector)).await;
+    let text = report.render();
+    assert_eq!(report.exit_code(), 1, "{text}");
+    // The records check passes (a key is published at the plan's selector); the outbound
+    // canary, signed with the selector the new server really uses, fails and names it.
+    let caught = report
+        .caught("canary.outbound-auth")
+        .expect("the outbound canary caught it");
+    assert_eq!(caught.step, Some("dkim-spf-final".into()));
+    assert_eq!(caught.status, Status::Fail);
+    assert!(
+        caught
+            .evidence
+            .starts_with("DKIM permerror for selector s2026 (d=example-firm.test): no key is published at s2026._domainkey.example-firm.test"),
+        "{text}"
+    );
+    assert!(
+        caught
+            .evidence
+            .contains("put `dkim_selector = \"s2026\"` in [new] of the plan"),
+        "{text}"
+    );
+    assert!(
+        report
+            .overrides
+            .iter()
+            .any(|(_, step, _)| step == "dkim-spf-final"),
+        "{text}"
+    );
+    let cost = section(&text, "What the mistake cost").join("\n");
+    assert!(
+        cost.contains("canary.outbound-auth failed at ") && cost.contains("selector s2026"),
+        "{text}"
+    );
+    assert!(
+        cost.contains(
+            "outbound canaries sent through the new server failed at the external mailbox"
+        ),
+        "{text}"
+    );
+    assert!(
+        cost.contains("dkim-spf-final was confirmed by override at ")
+            && cost.contains(
+                "failed DKIM (the selector it signs with has no key), so only SPF vouched for it"
+            ),
+        "{text}"
+    );
+    assert!(
+        report.missing_at_end.is_empty() && report.lost.is_empty(),
+        "{text}"
     );
     report_is_in_time_order(&text);
 }

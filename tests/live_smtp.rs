@@ -72,8 +72,8 @@ async fn the_smtp_worker_asks_the_new_mx_once_the_new_server_is_ready() {
         .unwrap();
     let history = probe_facts(&journal, 1).await;
     let (_, probe) = cutover::smtp::steps::journaled(&history).expect("a probe journaled");
-    // Two mailboxes and the first one's alias.
-    assert_eq!(probe.answers.len(), 3, "{probe:?}");
+    // Two mailboxes, the first one's alias and the canary mailbox.
+    assert_eq!(probe.answers.len(), 4, "{probe:?}");
     assert!(
         probe.answers.iter().all(|a| a.accepts == Some(true)),
         "{probe:?}"

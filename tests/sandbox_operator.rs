@@ -59,7 +59,8 @@ async fn every_action_changes_the_sandbox_as_the_runbook_asks() {
     let made = perform(&world, OperatorAction::CreateMailboxes)
         .await
         .unwrap();
-    assert_eq!(made.text, "3 mailboxes created on the new server");
+    // The three employees' and the canary mailbox.
+    assert_eq!(made.text, "4 mailboxes created on the new server");
     let again = perform(&world, OperatorAction::CreateMailboxes)
         .await
         .unwrap();
@@ -98,7 +99,9 @@ async fn every_action_changes_the_sandbox_as_the_runbook_asks() {
         vec!["v=spf1 a:mx.new-host.test -all"]
     );
     let (_, dkim) = zone_txt(&world, "rehearsal._domainkey").await;
-    assert!(dkim[0].starts_with("v=DKIM1; k=rsa; p="), "{dkim:?}");
+    // The key the new server signs with (Ed25519, RFC 8463).
+    assert_eq!(dkim, vec![world.dkim.record()]);
+    assert!(dkim[0].starts_with("v=DKIM1; k=ed25519; p="), "{dkim:?}");
 
     let restored = perform(&world, OperatorAction::RestoreTtl).await.unwrap();
     assert_eq!(restored.text, "TTLs restored: 24 h for MX, 6 h for TXT");

@@ -212,7 +212,7 @@ fn dkim_findings(
 
 fn summary(auth: &OutboundAuth) -> String {
     format!(
-        "DKIM pass (d={}, s={}, aligned), SPF pass for {} at {}, DMARC pass (policy {})",
+        "DKIM pass (d={}, s={}, aligned), SPF pass for {} at {}, {}",
         auth.dkim.domain.as_deref().unwrap_or("?"),
         auth.dkim.selector.as_deref().unwrap_or("?"),
         auth.spf
@@ -220,7 +220,14 @@ fn summary(auth: &OutboundAuth) -> String {
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| "?".into()),
         auth.spf.domain.as_deref().unwrap_or("?"),
-        auth.dmarc.policy.as_deref().unwrap_or("none"),
+        match (auth.dmarc.result, auth.dmarc.policy.as_deref()) {
+            (AuthResult::None, None) => "no DMARC record".to_string(),
+            (result, policy) => format!(
+                "DMARC {} (policy {})",
+                result.as_str(),
+                policy.unwrap_or("none")
+            ),
+        }
     )
 }
 

@@ -12,7 +12,8 @@ use jiff::Timestamp;
 
 use super::autopilot::{self, AutopilotOptions, Mistake, Report};
 use super::operator::{DKIM_SELECTOR, MIGRATION_TTL, RESTORED_MX_TTL, RESTORED_TXT_TTL};
-use super::world::{World, WorldError, WorldSpec};
+use super::provider::SUBMISSION_CA;
+use super::world::{EXTERNAL_MX, World, WorldError, WorldSpec};
 use crate::plan::WhichSide;
 
 /// What the operator asked `cutover demo` for.
@@ -48,6 +49,9 @@ pub const DEFAULT_SPEED: f64 = 432.0;
 
 /// The rehearsal domain's first working day begins here (a Monday, UTC).
 pub const REHEARSAL_START: &str = "2026-03-02T08:00:00Z";
+
+/// The CA of the rehearsal's submission servers, written beside the plan (its `ca_file`).
+const SUBMISSION_CA_FILE: &str = "rehearsal-ca.pem";
 
 /// Folders each rehearsal mailbox is seeded with (INBOX and the sandbox's seeded folders).
 const FOLDERS_PER_MAILBOX: usize = 8;
@@ -163,6 +167,7 @@ spf = [\"a:{new_mx}\"]\n\
 dkim_selector = \"{DKIM_SELECTOR}\"\n\
 imap = {{ url = \"{new}\", tls = \"none\" }}\n\
 smtp = [\"{new_smtp}\"]\n\
+submission = {{ url = \"smtps://{new_submission}\", ca_file = \"{SUBMISSION_CA_FILE}\" }}\n\
 \n\
 [credentials]\n\
 secrets_file = \"secrets.toml\"\n\
@@ -171,7 +176,13 @@ secrets_file = \"secrets.toml\"\n\
 concurrency = 8\n\
 \n\
 [archive]\n\
-dir = \"archive\"\n",
+dir = \"archive\"\n\
+\n\
+# Mail flow proven by sending mail: a dedicated mailbox on the domain, and a mailbox at an\n\
+# external provider whose inbound MX writes Authentication-Results.\n\
+[canary]\n\
+mailbox = \"{canary}\"\n\
+external = {{ address = \"{external}\", imap = {{ url = \"{external_imap}\", tls = \"none\" }}, submission = {{ url = \"smtps://{external_submission}\", ca_file = \"{SUBMISSION_CA_FILE}\" }}, auth = \"password\", authserv_id = \"{EXTERNAL_MX}\", received_by = [\"{EXTERNAL_MX}\"] }}\n",
         domain = spec.domain,
         migration = MIGRATION_TTL / 60,
         restore_mx = RESTORED_MX_TTL / 3600,
@@ -183,9 +194,15 @@ dir = \"archive\"\n",
         old = world.imap_endpoint(WhichSide::Old).url,
         new = world.imap_endpoint(WhichSide::New).url,
         new_smtp = world.new_smtp.addr(),
+        new_submission = world.new_submission.addr(),
+        canary = world.canary.address,
+        external = world.external_account.address,
+        external_imap = world.external_imap().url,
+        external_submission = world.external_submission.addr(),
     );
+    std::fs::write(dir.join(SUBMISSION_CA_FILE), SUBMISSION_CA).map_err(files)?;
     let mut secrets = String::from("# Rehearsal passwords (generated; valid only for this run).\n");
-    for employee in &world.employees {
+    for employee in world.employees.iter().chain([&world.canary]) {
         plan.push_str(&format!(
             "\n[[mailbox]]\naddress = \"{}\"\nold_login = \"{}\"\nnew_login = \"{}\"\n",
             employee.address, employee.login, employee.login
@@ -204,6 +221,10 @@ dir = \"archive\"\n",
             employee.address, employee.password, employee.password
         ));
     }
+    secrets.push_str(&format!(
+        "\n[\"{}\"]\npassword = \"{}\"\n",
+        world.external_account.address, world.external_account.password
+    ));
     let plan_path = dir.join("cutover.toml");
     std::fs::write(&plan_path, plan).map_err(files)?;
     write_private(&dir.join("secrets.toml"), secrets.as_bytes()).map_err(files)?;

@@ -8,7 +8,11 @@
 //! - [`imap`]: [`ImapServer`] and its [`Mailstore`], a small in-memory IMAP4rev1 server.
 //! - [`mailflow`]: [`Sender`]s that deliver where the MX they resolve points, and the
 //!   employees' [`Pop3Fetch`].
-//! - [`smtp_server`]: [`SmtpServer`], the new MX answering `RCPT TO` for the probe.
+//! - [`smtp_server`]: [`SmtpServer`], the new MX answering `RCPT TO` for the probe and taking
+//!   canaries into the new server's INBOX; the SMTP session the submission servers share.
+//! - [`provider`]: the new provider's submission (DKIM-signing with the key the rehearsal
+//!   publishes) and the external provider (its submission, its inbound MX writing
+//!   `Authentication-Results`), so every canary route carries mail.
 //! - [`operator`]: every change made by hand at the DNS host and on the mail servers, for the
 //!   console keys and the autopilot alike.
 //! - [`world`]: [`World`], all of the above started together, the old server seeded.
@@ -27,6 +31,7 @@ pub mod dns_zone;
 pub mod imap;
 pub mod mailflow;
 pub mod operator;
+pub mod provider;
 pub mod resolver;
 pub mod smtp_server;
 pub mod world;

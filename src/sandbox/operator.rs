@@ -19,8 +19,6 @@ pub const RESTORED_MX_TTL: u32 = 86_400;
 pub const RESTORED_TXT_TTL: u32 = 21_600;
 /// The DKIM selector the rehearsal's new provider "gave" the operator.
 pub const DKIM_SELECTOR: &str = "rehearsal";
-/// The public key the new provider "gave" the operator for that selector.
-const DKIM_RECORD: &str = "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu7i/VdKAwOIDU1TVdkHhRe3i8T+7x3ZxK76HGL9mwfEI/M/XhyhVQFBJR+M+cOfnrG2SQ364crZHb3oi5SWXurqUPSPiXHcyn0louDIM3b7YoQlCdE4sFmEB5V1esWZgIgCWeRt+ui84Eze4h8/kYxT2iy1UZ4VOzG65r+RpzA8VaKmjFnJ/69A5IHsxWqiPeo21R6OMo3Qwp7Qdi0ZI/Fu+rjy6RTQMe3uB3uAhI9DUyWOO3K+u6VDuCz2lGeiQe5e/XJ/VExEifAwVW5BJbPOx1CGVggSbJV2HxqlUljgN6GnmNu5UgsTQTilvsWt6Jb714zApJGu7hHbqcx4jCwIDAQAB";
 
 /// One change made by hand during the migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +173,8 @@ pub async fn perform(world: &World, action: OperatorAction) -> Result<Done, Oper
         }
         OperatorAction::CreateMailboxes => {
             let mut made = 0;
-            for employee in &world.employees {
+            // The canary mailbox too: it is one of the plan's mailboxes.
+            for employee in world.employees.iter().chain([&world.canary]) {
                 match world.create_new_account(employee) {
                     Ok(()) => made += 1,
                     // Created by an earlier press of the key: nothing to do.
@@ -263,7 +262,10 @@ pub async fn perform(world: &World, action: OperatorAction) -> Result<Done, Oper
         }
         OperatorAction::DkimSpfFinal => {
             let name = format!("{DKIM_SELECTOR}._domainkey");
-            zone.set_txt(&name, &[DKIM_RECORD], MIGRATION_TTL)
+            // The key the new provider gave for its selector (the one it signs with, unless
+            // the rehearsal's mistake made the two differ).
+            let record = world.dkim.record();
+            zone.set_txt(&name, &[&record], MIGRATION_TTL)
                 .await
                 .map_err(console("add DKIM"))?;
             let spf = format!("v=spf1 a:{} -all", spec.new_mx);

@@ -7,8 +7,10 @@
 //! visible: a resolver that cached the old MX with a 24 h TTL keeps answering it for 24
 //! simulated hours. hickory's own resolver cache runs on real time, so it is not used here.
 //!
-//! Not a real recursor: there is no recursion to the internet, ever. A name outside the
-//! rehearsal zone does not exist in the rehearsal's world: NXDOMAIN, answered without asking
+//! Not a real recursor: there is no recursion to the internet, ever. The mail providers'
+//! hosts it is told of ([`CachingResolver::add_host`]) have an address, as on the internet
+//! (the SPF `a:` terms name them); any other name outside the rehearsal zone does not exist
+//! in the rehearsal's world: NXDOMAIN, answered without asking
 //! anyone (a refusal would be a DNS failure, and the SPF evaluation would call every `a:`
 //! term naming a provider's host unknown). Queries are answered the same whether RD is set
 //! or not; anything but one plain query is REFUSED.
@@ -37,6 +39,8 @@ use super::clock::SimClock;
 use super::dns_zone::{ZoneError, bind_udp_and_tcp};
 use crate::clock::Clock;
 
+/// The TTL of a provider host's address ([`CachingResolver::add_host`]).
+const HOST_TTL: u32 = 86_400;
 /// How long a resolver waits for the authoritative server before answering SERVFAIL.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -64,6 +68,9 @@ struct Shared {
     cache: Mutex<HashMap<(LowerName, RecordType), Cached>>,
     answering: AtomicBool,
     upstream_queries: AtomicU64,
+    /// The mail providers' host addresses the rehearsal's world knows beyond the zone
+    /// (their SPF `a:` terms and their MX hosts must resolve, as on the internet).
+    hosts: Mutex<HashMap<LowerName, std::net::Ipv4Addr>>,
 }
 
 /// One cached answer: the RRset (or the negative answer's SOA) and when it expires.
@@ -93,6 +100,7 @@ impl CachingResolver {
             cache: Mutex::new(HashMap::new()),
             answering: AtomicBool::new(true),
             upstream_queries: AtomicU64::new(0),
+            hosts: Mutex::new(HashMap::new()),
         });
         let (udp, tcp) = bind_udp_and_tcp().await?;
         let addr = udp.local_addr().map_err(ZoneError::Bind)?;
@@ -131,6 +139,17 @@ impl CachingResolver {
 
     pub fn label(&self) -> &str {
         &self.shared.label
+    }
+
+    /// A host outside the zone (a mail provider's server) answered with `ip` from now on,
+    /// with a day's TTL.
+    pub fn add_host(&self, host: &str, ip: std::net::Ipv4Addr) {
+        if let Ok(mut name) = Name::from_ascii(host) {
+            name.set_fqdn(true);
+            if let Ok(mut hosts) = self.shared.hosts.lock() {
+                hosts.insert(LowerName::new(&name), ip);
+            }
+        }
     }
 
     /// `false` makes the resolver drop every query unanswered (a failure drill); `true` heals it.
@@ -345,6 +364,36 @@ impl RequestHandler for ResolverHandler {
                 .await
                 .unwrap_or_else(|_| not_sent(metadata));
         };
+        let host = self
+            .shared
+            .hosts
+            .lock()
+            .ok()
+            .and_then(|hosts| hosts.get(question.name()).copied());
+        if let Some(ip) = host {
+            // A provider's host: its address for A, no data for any other type.
+            let answers: Vec<Record> = if question.query_type() == RecordType::A {
+                vec![Record::from_rdata(
+                    Name::from(question.name().clone()),
+                    HOST_TTL,
+                    RData::A(hickory_proto::rr::rdata::A(ip)),
+                )]
+            } else {
+                Vec::new()
+            };
+            let none: [Record; 0] = [];
+            let response = builder.build(
+                metadata,
+                answers.iter(),
+                none.iter(),
+                none.iter(),
+                none.iter(),
+            );
+            return response_handle
+                .send_response(response)
+                .await
+                .unwrap_or_else(|_| not_sent(metadata));
+        }
         if !self.shared.zone.zone_of(question.name()) {
             metadata.response_code = ResponseCode::NXDomain;
             let response = builder.build_no_records(metadata);

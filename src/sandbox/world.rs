@@ -2,6 +2,9 @@
 //! authoritative server with the old provider's records, the public resolvers, and the old and
 //! new IMAP servers (the old one full of generated mail, the new one empty), and the new
 //! MX's SMTP server, which lacks one alias the plan lists (the rehearsal's forgotten alias).
+//! For the canaries: a mailbox on the domain that receives them, the new provider's
+//! submission (DKIM-signing with the key the rehearsal publishes) and an external provider
+//! (its IMAP server, its submission, its inbound MX writing Authentication-Results).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +19,10 @@ use super::imap::{
     ImapServer, ImapServerError, Mailstore, SEEDED_FOLDERS, SeedSpec, StoreError, seed_user,
 };
 use super::mailflow::{MailRoutes, Sender};
+use super::provider::{
+    DkimSigning, ExternalInbox, MailboxInbound, NEW_OUTBOUND_IP, OLD_HOST_IP, SubmissionServer,
+    ToDomain, ToExternal,
+};
 use super::resolver::CachingResolver;
 use super::smtp_server::SmtpServer;
 use crate::clock::Clock;
@@ -24,6 +31,18 @@ use crate::plan::{ImapEndpoint, Security, WhichSide};
 /// The local part of the alias the first employee has and the new provider forgot to
 /// create: the new MX refuses it until the operator creates it (console key `c`).
 pub const FORGOTTEN_ALIAS: &str = "sales";
+
+/// The login of the mailbox on the domain that receives canaries (`[canary] mailbox`): a
+/// dedicated one, on both servers, never an employee's.
+pub const CANARY_LOGIN: &str = "cutover-canary";
+/// The external provider's domain, where the canaries' external mailbox is.
+pub const EXTERNAL_DOMAIN: &str = "external-provider.test";
+/// The external provider's inbound MX: `by` of its `Received`, its authserv-id.
+pub const EXTERNAL_MX: &str = "mx.external-provider.test";
+/// The external provider's submission host.
+pub const EXTERNAL_SUBMISSION: &str = "smtp.external-provider.test";
+/// The new provider's submission host.
+pub const NEW_SUBMISSION: &str = "smtp.new-host.test";
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -89,6 +108,8 @@ pub enum WorldError {
     Seed(#[from] StoreError),
     #[error("cannot start the new MX's SMTP server: {0}")]
     Smtp(#[source] std::io::Error),
+    #[error("cannot start a submission server: {0}")]
+    Submission(#[source] std::io::Error),
 }
 
 /// The running rehearsal world; dropping it stops every server.
@@ -102,6 +123,20 @@ pub struct World {
     /// until [`World::create_missing_aliases`]).
     pub new_smtp: SmtpServer,
     pub employees: Vec<Employee>,
+    /// The mailbox that receives canaries (on the old server from the start, on the new one
+    /// with the employees'); no one sends it mail but cutover.
+    pub canary: Employee,
+    /// The new provider's submission (`smtps://`), signing with [`World::dkim`].
+    pub new_submission: SubmissionServer,
+    /// The new provider's DKIM key and the selector it signs with.
+    pub dkim: Arc<DkimSigning>,
+    /// The external provider's IMAP server (the canaries' external mailbox).
+    pub external: ImapServer,
+    /// The external provider's submission (`smtps://`): mail to the domain goes where its MX
+    /// resolves.
+    pub external_submission: SubmissionServer,
+    /// The external mailbox's account (address, login, password).
+    pub external_account: Employee,
     /// Admin credentials valid on both servers (AUTHENTICATE PLAIN authzid or `user*admin`).
     pub admin: (String, String),
     pub spec: WorldSpec,
@@ -165,15 +200,121 @@ impl World {
             });
         }
 
+        let canary = Employee {
+            address: format!("{CANARY_LOGIN}@{}", spec.domain),
+            login: CANARY_LOGIN.to_string(),
+            password: format!("pw-canary-{}", spec.seed),
+            aliases: Vec::new(),
+        };
+        old_store.create_user(&canary.login, &canary.password)?;
+        let external_account = Employee {
+            address: format!("rehearsal@{EXTERNAL_DOMAIN}"),
+            login: format!("rehearsal@{EXTERNAL_DOMAIN}"),
+            password: format!("pw-external-{}", spec.seed),
+            aliases: Vec::new(),
+        };
+        let external_store = Mailstore::new();
+        external_store.create_user(&external_account.login, &external_account.password)?;
+        for (name, special_use) in SEEDED_FOLDERS {
+            external_store.create_folder(&external_account.login, name, special_use)?;
+        }
+        // The providers' hosts resolve, as on the internet: SPF's `a:` terms need them.
+        for resolver in &resolvers {
+            resolver.add_host(&spec.new_mx, NEW_OUTBOUND_IP);
+            resolver.add_host(&spec.old_mx, OLD_HOST_IP);
+        }
+
         let dated: Arc<dyn Clock> = Arc::new(clock.clone());
-        let old = ImapServer::start(old_store, dated.clone()).await?;
-        let new = ImapServer::start(new_store, dated).await?;
+        let old = ImapServer::start(old_store.clone(), dated.clone()).await?;
+        let new = ImapServer::start(new_store.clone(), dated.clone()).await?;
+        let external = ImapServer::start(external_store.clone(), dated).await?;
         // The mailboxes' addresses only: the provider forgot the alias.
-        let addresses: Vec<String> = employees.iter().map(|e| e.address.clone()).collect();
-        let new_smtp = SmtpServer::start(&spec.new_mx, &addresses)
+        let addresses: Vec<String> = employees
+            .iter()
+            .chain([&canary])
+            .map(|e| e.address.clone())
+            .collect();
+        let logins = employees
+            .iter()
+            .chain([&canary])
+            .flat_map(|e| {
+                [e.address.clone()]
+                    .into_iter()
+                    .chain(e.aliases.iter().cloned())
+                    .map(|a| (a.to_lowercase(), e.login.clone()))
+            })
+            .collect();
+        let inbox = MailboxInbound {
+            host: spec.new_mx.clone(),
+            store: new_store.clone(),
+            logins,
+            clock: clock.clone(),
+        };
+        let new_smtp = SmtpServer::start_with(&spec.new_mx, &addresses, Some(Arc::new(inbox)))
             .await
             .map_err(WorldError::Smtp)?;
+
+        let dkim = Arc::new(DkimSigning::new(
+            &spec.domain,
+            super::operator::DKIM_SELECTOR,
+            spec.seed,
+        ));
+        let external_inbox = Arc::new(ExternalInbox {
+            host: EXTERNAL_MX.to_string(),
+            domain: EXTERNAL_DOMAIN.to_string(),
+            store: external_store.clone(),
+            logins: [(
+                external_account.address.clone(),
+                external_account.login.clone(),
+            )]
+            .into_iter()
+            .collect(),
+            resolvers: resolvers.iter().map(CachingResolver::addr).collect(),
+            clock: clock.clone(),
+        });
+        let new_submission = SubmissionServer::start(
+            NEW_SUBMISSION,
+            new_store,
+            Arc::new(ToExternal {
+                helo: spec.new_mx.clone(),
+                signing: dkim.clone(),
+                external: external_inbox,
+            }),
+        )
+        .await
+        .map_err(WorldError::Submission)?;
+        let mut routes = MailRoutes::new();
+        routes
+            .add(&spec.old_mx, old_store)
+            .add(&spec.new_mx, new.store().clone());
+        let world_sender = Sender::new(
+            resolvers
+                .first()
+                .map(CachingResolver::addr)
+                .unwrap_or(zone.addr()),
+            zone.origin(),
+            routes,
+            clock.clone(),
+        );
+        let external_submission = SubmissionServer::start(
+            EXTERNAL_SUBMISSION,
+            external_store,
+            Arc::new(ToDomain {
+                helo: EXTERNAL_SUBMISSION.to_string(),
+                domain: spec.domain.clone(),
+                sender: world_sender,
+                clock: clock.clone(),
+            }),
+        )
+        .await
+        .map_err(WorldError::Submission)?;
         Ok(World {
+            canary,
+            new_submission,
+            dkim,
+            external,
+            external_submission,
+            external_account,
             clock,
             zone,
             resolvers,
@@ -240,17 +381,29 @@ impl World {
             WhichSide::Old => self.old.addr(),
             WhichSide::New => self.new.addr(),
         };
-        ImapEndpoint {
-            url: format!("imap://{addr}"),
-            host: addr.ip().to_string(),
-            port: addr.port(),
-            security: Security::None,
-            ca_file: None,
-            insecure_skip_verify: false,
-            pin_sha256: None,
-        }
+        plain_imap(addr)
     }
 
+    /// How a plan names the external provider's IMAP server: plain text on loopback.
+    pub fn external_imap(&self) -> ImapEndpoint {
+        plain_imap(self.external.addr())
+    }
+}
+
+/// An IMAP server of the rehearsal as a plan names it: plain text on loopback.
+fn plain_imap(addr: SocketAddr) -> ImapEndpoint {
+    ImapEndpoint {
+        url: format!("imap://{addr}"),
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        security: Security::None,
+        ca_file: None,
+        insecure_skip_verify: false,
+        pin_sha256: None,
+    }
+}
+
+impl World {
     /// The resolvers' addresses, as a plan lists them.
     pub fn resolver_addrs(&self) -> Vec<SocketAddr> {
         self.resolvers.iter().map(CachingResolver::addr).collect()

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::sanitize::sanitize;
 
 /// The keys a newcomer needs first, with what they do.
-const KEYS: [(&str, &str); 9] = [
+const KEYS: [(&str, &str); 10] = [
     ("p", "start / pause simulated time"),
     ("+ / -", "simulated time twice / half as fast"),
     (">", "skip to when the next gate clears"),
@@ -24,6 +24,10 @@ const KEYS: [(&str, &str); 9] = [
         "create an alias the new provider lacks (when a gate says so)",
     ),
     ("s", "copy the mail from the old server to the new one"),
+    (
+        "m",
+        "send canaries: prove mail flows (a gate of the switch)",
+    ),
     ("Enter", "confirm the selected step (a: mark it applied)"),
     ("?", "every key"),
     ("q", "quit"),

@@ -23,7 +23,13 @@ pub enum Mistake {
     /// Not the operator's: two hours after the switch the new server's MX answers 4xx to
     /// every message; the operator rolls back and stays on the old server.
     NewServerBreaks,
+    /// Publish the new provider's DKIM key under the plan's selector while the new server
+    /// signs with another one.
+    DkimWrongSelector,
 }
+
+/// The selector the new server signs with in the rehearsal of `dkim-wrong-selector`.
+pub(super) const SIGNING_SELECTOR: &str = "s2026";
 
 impl Mistake {
     pub fn as_str(self) -> &'static str {
@@ -33,6 +39,7 @@ impl Mistake {
             Mistake::EarlyFinalCopy => "early-final-copy",
             Mistake::EarlyDecommission => "early-decommission",
             Mistake::NewServerBreaks => "new-server-breaks",
+            Mistake::DkimWrongSelector => "dkim-wrong-selector",
         }
     }
 }
@@ -69,15 +76,45 @@ impl Autopilot {
                 "mx-order".into(),
                 StepId::TtlWait.done_check(),
             ],
+            // The key is where no signature points: no outbound canary can pass.
+            Mistake::DkimWrongSelector => vec![crate::canary::checks::OUTBOUND_AUTH.into()],
             _ => vec![],
         };
-        if blockers.is_empty() || !blockers.iter().all(|c| broken_for_good.contains(&c.id)) {
+        // A wrong selector shows once a canary failed; before, the check waits on one.
+        let measured = mistake != Mistake::DkimWrongSelector
+            || blockers
+                .iter()
+                .all(|c| c.status == crate::check::Status::Fail);
+        if blockers.is_empty()
+            || !measured
+            || !blockers.iter().all(|c| broken_for_good.contains(&c.id))
+        {
             self.stuck_since.remove(&step.id);
             return Ok(false);
         }
         let since = *self.stuck_since.entry(step.id.clone()).or_insert(now);
         if now.duration_since(since) < SignedDuration::from_hours(1) {
             return Ok(false);
+        }
+        if mistake == Mistake::DkimWrongSelector {
+            // An outcome that fails on an applied step: the report names it and what it said.
+            for c in &blockers {
+                if !self
+                    .report
+                    .blocked
+                    .iter()
+                    .any(|k| k.step.as_ref() == Some(&step.id) && k.check == c.id)
+                {
+                    self.report.blocked.push(Caught {
+                        at: since,
+                        step: Some(step.id.clone()),
+                        check: c.id.clone(),
+                        status: c.status,
+                        evidence: c.evidence.clone(),
+                        until: c.until,
+                    });
+                }
+            }
         }
         let reason = format!(
             "rehearsal: continuing after the mistake {} ({} no longer holds)",
@@ -232,6 +269,19 @@ impl Autopilot {
                 }
             }
             Mistake::NewServerBreaks => return self.new_server_breaks(eval).await,
+            Mistake::DkimWrongSelector
+                if !self.mistake_done
+                    && state(&StepId::DkimSpfFinal) == Some(StepState::Ready)
+                    && !applied(&StepId::DkimSpfFinal) =>
+            {
+                self.mistake_done = true;
+                self.world.dkim.set_selector(SIGNING_SELECTOR);
+                self.event(format!(
+                    "MISTAKE: the operator publishes the new provider's DKIM key under selector {}, as the plan says, without checking the selector the new server signs with ({SIGNING_SELECTOR})",
+                    super::super::operator::DKIM_SELECTOR
+                ));
+                // The procedure goes on: the step's records are published as planned.
+            }
             _ => {}
         }
         Ok(Hook::Nothing)

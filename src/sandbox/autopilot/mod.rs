@@ -13,6 +13,7 @@
 //! timeout can lie because real I/O took time.
 
 mod aliases;
+mod canaries;
 mod missing;
 mod mistakes;
 mod report;
@@ -335,6 +336,9 @@ impl Autopilot {
                 return Ok(true);
             }
             if self.create_refused_alias(&eval).await? {
+                continue;
+            }
+            if self.send_canaries(&eval).await? {
                 continue;
             }
             match self.mistake_hook(&eval).await? {

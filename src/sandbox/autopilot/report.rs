@@ -167,6 +167,8 @@ pub struct Report {
     pub last_old_delivery: Option<Timestamp>,
     /// Steps held back by checks, and for how long.
     pub held: Vec<Held>,
+    /// Every canary the autopilot sent, with its verdict.
+    pub canaries: Vec<(crate::canary::Route, Status)>,
     /// The migration report (`cutover report --format md`) of this rehearsal's plan and
     /// journal: what the operator will hand over, shown before the rehearsal's own ground
     /// truth.
@@ -204,6 +206,26 @@ impl Report {
         } else {
             0
         }
+    }
+
+    /// "direct 1 (1 pass), world 3 (3 pass), outbound 1 (1 warn)": canaries per route by verdict.
+    pub fn canary_counts(&self) -> String {
+        let mut routes: Vec<crate::canary::Route> = self.canaries.iter().map(|(r, _)| *r).collect();
+        routes.sort();
+        routes.dedup();
+        routes
+            .iter()
+            .map(|route| {
+                let mut verdicts: BTreeMap<&str, u64> = BTreeMap::new();
+                for (_, status) in self.canaries.iter().filter(|(r, _)| r == route) {
+                    *verdicts.entry(status.as_str()).or_insert(0) += 1;
+                }
+                let total: u64 = verdicts.values().sum();
+                let parts: Vec<String> = verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+                format!("{} {total} ({})", route.as_str(), parts.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The first time `check` blocked or alarmed (any step).
@@ -403,6 +425,45 @@ impl Report {
                     s.push_str(&w.render());
                 }
             }
+            Mistake::DkimWrongSelector => self.wrong_selector_cost(s),
+        }
+    }
+
+    /// `dkim-wrong-selector`: what the outbound canary found, and what receivers did with
+    /// the new server's mail meanwhile.
+    fn wrong_selector_cost(&self, s: &mut String) {
+        let check = crate::canary::checks::OUTBOUND_AUTH;
+        let failed = self
+            .canaries
+            .iter()
+            .filter(|(r, v)| *r == crate::canary::Route::Outbound && *v == Status::Fail)
+            .count();
+        if let Some(c) = self.caught(check) {
+            s.push_str(&format!(
+                "  {check} failed at {}: {}\n",
+                when(c.at),
+                crate::sanitize::sanitize(&c.evidence)
+            ));
+        }
+        if failed > 0 {
+            s.push_str(&format!(
+                "  {} sent through the new server failed at the external mailbox.\n",
+                count(failed as u64, "outbound canary", "outbound canaries")
+            ));
+        }
+        for held in self.held.iter().filter(|h| h.step == StepId::DkimSpfFinal) {
+            s.push_str(&format!("  {}\n", held_text(held, self.end)));
+        }
+        if let Some((at, ..)) = self
+            .overrides
+            .iter()
+            .find(|(_, id, _)| *id == StepId::DkimSpfFinal)
+        {
+            s.push_str(&format!(
+                "  {} was confirmed by override at {}: from then on every message the new server sent failed DKIM (the selector it signs with has no key), so only SPF vouched for it: mail forwarded or sent through a mailing list arrives from another address, fails SPF too, and has nothing left that passes: spam, or refused once the domain publishes a DMARC policy that asks for it.\n",
+                StepId::DkimSpfFinal,
+                when(*at)
+            ));
         }
     }
 
@@ -450,6 +511,9 @@ impl Report {
             "  sent copies saved on the old server by employees: {}; POP3-fetched: {}\n",
             self.sent_via_old, self.pop3_fetched
         ));
+        if !self.canaries.is_empty() {
+            s.push_str(&format!("  canaries: {}\n", self.canary_counts()));
+        }
         s.push_str("\nCopies\n");
         if self.copies.is_empty() {
             s.push_str("  none\n");
