@@ -906,7 +906,7 @@ mod interactive {
             };
             assert!(
                 notice.starts_with(
-                    "Copy back done: 1 message copied to the old server from 4 mailboxes; verified."
+                    "Copy back done: 1 message copied to the old server from 5 mailboxes; verified."
                 ),
                 "{notice}"
             );
@@ -915,7 +915,11 @@ mod interactive {
                 "{notice}"
             );
             let turned_off = off.recv().await.unwrap();
-            assert_eq!(turned_off.len(), 4, "{turned_off:?}");
+            assert_eq!(
+                turned_off.len(),
+                4 + 1,
+                "the canary mailbox too: {turned_off:?}"
+            );
             assert!(!turned_off.iter().any(|a| a.starts_with("user2@")));
             let on_old = |login: &str, n: u64| {
                 world
@@ -939,7 +943,10 @@ mod interactive {
                 .facts
                 .get(crate::mail::sync::COPY_BACK_RESULT_FACT)
                 .map_or(0, Vec::len);
-            assert_eq!(results, 5, "one result per mailbox, user2's `waiting`");
+            assert_eq!(
+                results, 6,
+                "one result per mailbox (the canary mailbox too), user2's `waiting`"
+            );
         }
 
         /// The copy key copies, then keeps the old server's mail in the rehearsal's archive
