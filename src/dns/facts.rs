@@ -200,16 +200,22 @@ pub fn dns_facts(
         ));
     }
 
-    // With [canary], an outbound canary judges dkim-spf-final once its records are served.
+    // With [canary], an outbound canary judges dkim-spf-final once its records are served,
+    // and once the public resolvers (the ones cutover verifies the canary with) give the
+    // key: one that still holds the "no such key" it cached before the key was published
+    // would fail a canary the receivers might pass.
     let final_auth = crate::step::StepId::DkimSpfFinal;
-    if plan.canary.is_some() && !previous.records_served.contains_key(final_auth.as_str()) {
+    if plan.canary.is_some()
+        && !previous.records_served.contains_key(final_auth.as_str())
+        && resolvers_give_the_dkim_key(plan, snapshot)
+    {
         let checks = super::step_checks(&final_auth, plan, Some(snapshot), previous, None, at);
         if !checks.is_empty() && checks.iter().all(|c| c.status == Status::Pass) {
             entries.push(fact(
                 keys::RECORDS_SERVED,
                 json!({ "step": final_auth.as_str() }),
                 format!(
-                    "{final_auth}'s records are served by every authoritative server: {}.",
+                    "{final_auth}'s records are served by every authoritative server, the key given by every public resolver: {}.",
                     checks
                         .iter()
                         .map(|c| c.id.clone())
@@ -255,6 +261,21 @@ fn server_terms(plan: &Plan) -> Vec<String> {
 }
 
 /// The SPF records an authoritative server serves at the apex (`None` without a definite answer).
+/// Whether every public resolver answered the plan's DKIM key name with a record (none
+/// still gives the NXDOMAIN or empty answer it may have cached). Without a selector there
+/// is no key name: the authoritative checks decide alone.
+fn resolvers_give_the_dkim_key(plan: &Plan, snapshot: &DnsSnapshot) -> bool {
+    let Some(selector) = plan.new.dkim_selector.as_deref() else {
+        return true;
+    };
+    let name = format!("{selector}._domainkey.{}", plan.domain);
+    snapshot.resolvers().all(|server| {
+        server
+            .answer(&name, Rtype::TXT)
+            .is_some_and(|a| a.status == AnswerStatus::Ok && !a.records.is_empty())
+    })
+}
+
 fn served_spf(plan: &Plan, server: &ServerView) -> Option<Vec<String>> {
     let a = server.answer(&plan.domain, Rtype::TXT)?;
     match a.status {
@@ -597,6 +618,26 @@ mod tests {
             );
             // Served again: already journaled.
             assert_eq!(served(&facts, &with, &final_round(&key)), 0);
+
+            // A public resolver still gives the NXDOMAIN it cached before the key was
+            // published: a canary verified through it would fail, so not yet.
+            let with_resolver = |status: AnswerStatus, records: &[&str]| {
+                let mut r = final_round(&key);
+                let mut cached = answer(Rtype::TXT, 3600, records);
+                cached.name = "sel1._domainkey.example.com.".into();
+                cached.status = status;
+                r.servers.push(ServerView {
+                    address: "127.0.0.1:5301".parse().unwrap(),
+                    role: Role::Resolver,
+                    ns_host: None,
+                    answers: vec![cached],
+                });
+                r
+            };
+            let stale = with_resolver(AnswerStatus::Nxdomain, &[]);
+            assert_eq!(served(&DnsFacts::default(), &with, &stale), 0);
+            let fresh = with_resolver(AnswerStatus::Ok, &[&key]);
+            assert_eq!(served(&DnsFacts::default(), &with, &fresh), 1);
         }
 
         #[test]

@@ -19,12 +19,6 @@ use crate::step::StepId;
 /// who just read one waits before sending the next.
 const RESEND: SignedDuration = SignedDuration::from_hours(1);
 
-/// How long after `dkim-spf-final`'s records are served by every authoritative server the
-/// outbound canary is sent: resolvers that asked for the key before it was published keep
-/// its absence for the zone's negative TTL (RFC 2308; the rehearsal zone's SOA says 1 h),
-/// and the receiver asks them too.
-const NEGATIVE_CACHE: SignedDuration = SignedDuration::from_hours(1);
-
 /// How long a round looks for its canaries (real time): the sandbox delivers at once.
 const LOOK_FOR: Duration = Duration::from_secs(10);
 
@@ -57,11 +51,13 @@ impl Autopilot {
         if world_judged && crate::canary::checks::world_canary_due(plan, history, now) {
             routes.insert(Route::World);
         }
+        // Served by every authoritative server and given by every public resolver (none
+        // still holds the absence it cached before the key was published): the receiver,
+        // which asks them too, sees the key.
         let key_visible = history
             .dns
             .records_served
-            .get(StepId::DkimSpfFinal.as_str())
-            .is_some_and(|at| now.duration_since(*at) >= NEGATIVE_CACHE);
+            .contains_key(StepId::DkimSpfFinal.as_str());
         for step in &eval.steps {
             if step.state.is_finished() {
                 continue;
