@@ -397,7 +397,7 @@ async fn a_key_published_under_another_selector_fails_naming_the_selector_used()
     let check = outbound_auth_check(Some(&auth), DOMAIN, Some(PLAN_SELECTOR));
     assert_eq!(check.status, Status::Fail);
     assert!(
-        check.evidence.contains("DKIM permerror for selector s2026 (d=example.com): no key is published at s2026._domainkey.example.com; publish the key of selector s2026: `s2026._domainkey.example.com. TXT \"v=DKIM1; k=rsa; p=<the public key your provider shows for selector s2026>\"`"),
+        check.evidence.contains("DKIM permerror for selector s2026 (d=example.com): no key is published at s2026._domainkey.example.com; publish the key of selector s2026: `s2026._domainkey.example.com. TXT \"v=DKIM1; k=<its key type, rsa or ed25519>; p=<the public key your provider shows for selector s2026>\"`"),
         "{}",
         check.evidence
     );

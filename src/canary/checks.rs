@@ -642,7 +642,7 @@ mod tests {
             lines,
             vec![
                 "The last outbound canary was signed with DKIM selector s2 (not sel1 as the plan says): put `dkim_selector = \"s2\"` in [new] of the plan.".to_string(),
-                "Its key is not served: publish `s2._domainkey.example.com. TXT \"v=DKIM1; k=rsa; p=<the public key your provider shows for selector s2>\"` with the key your provider shows for selector s2.".to_string(),
+                "Its key is not served: publish `s2._domainkey.example.com. TXT \"v=DKIM1; k=<its key type, rsa or ed25519>; p=<the public key your provider shows for selector s2>\"` with the key your provider shows for selector s2.".to_string(),
             ]
         );
         // The plan names none, and the key is served: only the line.

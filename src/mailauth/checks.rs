@@ -52,7 +52,7 @@ pub fn selector_advice(
 /// The DKIM record to publish for `selector`; the key itself is the provider's.
 fn key_record(selector: &str, domain: &str) -> String {
     format!(
-        "{selector}._domainkey.{domain}. TXT \"v=DKIM1; k=rsa; p=<the public key your provider shows for selector {selector}>\""
+        "{selector}._domainkey.{domain}. TXT \"v=DKIM1; k=<its key type, rsa or ed25519>; p=<the public key your provider shows for selector {selector}>\""
     )
 }
 
@@ -316,7 +316,7 @@ mod tests {
         auth.dmarc.result = AuthResult::Pass; // aligned SPF still carries DMARC
         let check = outbound_auth_check(Some(&auth), "example.com", Some("selector1"));
         assert_eq!(check.status, Status::Fail);
-        assert!(check.evidence.starts_with("DKIM permerror for selector s1 (d=example.com): no key is published at s1._domainkey.example.com; publish the key of selector s1: `s1._domainkey.example.com. TXT \"v=DKIM1; k=rsa; p=<the public key your provider shows for selector s1>\"`"), "{}", check.evidence);
+        assert!(check.evidence.starts_with("DKIM permerror for selector s1 (d=example.com): no key is published at s1._domainkey.example.com; publish the key of selector s1: `s1._domainkey.example.com. TXT \"v=DKIM1; k=<its key type, rsa or ed25519>; p=<the public key your provider shows for selector s1>\"`"), "{}", check.evidence);
         let advice = selector_advice(&auth, "example.com", Some("selector1")).expect("advice");
         assert!(
             advice
