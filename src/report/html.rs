@@ -320,8 +320,6 @@ fn write_timeline(r: &Report, out: &mut String) -> std::fmt::Result {
     writeln!(out, "</section>")
 }
 
-/// Planned (grey) against actual (blue: applied to done; orange: applied, not done yet)
-/// per step, on one time axis with a line at each midnight.
 /// A step's journaled evidence: how, when and by whom it was done, then each check; nothing
 /// when none was journaled.
 fn write_journaled(r: &Report, s: &Journaled<'_>, out: &mut String) -> std::fmt::Result {
@@ -351,6 +349,8 @@ fn write_journaled(r: &Report, s: &Journaled<'_>, out: &mut String) -> std::fmt:
     writeln!(out, "</ul>")
 }
 
+/// Planned (grey) against actual (blue: applied to done; orange: applied, not done yet)
+/// per step, on one time axis with a line at each midnight.
 fn write_svg(r: &Report, out: &mut String) -> std::fmt::Result {
     const LABEL: f64 = 150.0;
     const WIDTH: f64 = 800.0;

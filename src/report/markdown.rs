@@ -268,7 +268,6 @@ fn write_all(r: &Report, out: &mut String) -> std::fmt::Result {
     Ok(())
 }
 
-/// The way back: its decisions, its steps with their evidence, the copy back per mailbox.
 /// A step's journaled evidence as a list item (how, when, by whom) with each check below;
 /// nothing when none was journaled.
 fn write_journaled(r: &Report, s: &Journaled<'_>, out: &mut String) -> std::fmt::Result {
@@ -298,6 +297,7 @@ fn write_journaled(r: &Report, s: &Journaled<'_>, out: &mut String) -> std::fmt:
     Ok(())
 }
 
+/// The way back: its decisions, its steps with their evidence, the copy back per mailbox.
 fn write_rollback(r: &Report, out: &mut String) -> std::fmt::Result {
     let Some(rb) = &r.rollback else {
         return Ok(());
